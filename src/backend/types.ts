@@ -1,0 +1,97 @@
+// The one small interface between the REPL/CLI front end and a drop source (NET_DM netlink or tracefs).
+
+export type AlertMode = 'summary' | 'packet';
+export type Origin = 'software' | 'hardware';
+export type BackendName = 'netdm' | 'tracefs';
+
+export interface MonitorConfig {
+  alertMode: AlertMode;
+  truncLen: number;
+  queueLen: number;
+}
+
+export interface StartOptions {
+  /** Monitor software drops (kfree_skb). */
+  sw: boolean;
+  /** Monitor hardware (devlink trap) drops; NET_DM only. */
+  hw: boolean;
+}
+
+/** Drops counted at one location since the previous summary event. */
+export interface SummaryEntry {
+  origin: Origin;
+  /** Kernel text address of the kfree_skb caller; 0n for hardware entries and NET_DM's rx_dropped heuristic. */
+  pc: bigint;
+  /** Hardware trap name (hardware entries only). */
+  trap?: string;
+  /** Drop reason name (e.g. NO_SOCKET), or null when the source does not say. */
+  reason: string | null;
+  count: number;
+}
+
+/** One dropped packet (packet alert mode). Fields are present when the source provides them. */
+export interface PacketDrop {
+  origin: Origin;
+  pc?: bigint;
+  /** Kernel-formatted location (`%pS`), as NET_DM sends it. */
+  symbol?: string;
+  trapName?: string;
+  trapGroup?: string;
+  inPort?: { ifindex?: number; name?: string };
+  cookie?: Uint8Array;
+  /** Wall-clock time of the drop, nanoseconds since the epoch. */
+  timestampNs?: bigint;
+  protocol?: number;
+  /** Packet bytes from the MAC header on, possibly truncated. */
+  payload?: Uint8Array;
+  origLen?: number;
+  reason?: string;
+}
+
+export type BackendEvent =
+  | { kind: 'summary'; entries: SummaryEntry[] }
+  | { kind: 'packet'; packet: PacketDrop }
+  /** Events lost before we saw them: `where` names the place (e.g. "tracefs ring buffer cpu1", "netlink socket"). */
+  | { kind: 'lost'; count: number; where: string };
+
+export interface LostCount {
+  where: string;
+  count: number;
+}
+
+export interface Stats {
+  /** Kernel's per-CPU queue tail drops (NET_DM); undefined when the backend has no such counter. */
+  software?: { tailDropped: bigint };
+  hardware?: { tailDropped: bigint };
+  /** Everything lost between the kernel and us, since this backend was opened. */
+  lost: LostCount[];
+}
+
+export interface BackendCapabilities {
+  packetMode: boolean;
+  trunc: boolean;
+  queue: boolean;
+  hw: boolean;
+}
+
+export type EventListener = (event: BackendEvent) => void;
+
+/**
+ * A drop source. Events are delivered through the listener, batched: a summary event carries every location
+ * seen since the last one, so a drop storm costs one callback per batch, not one per drop.
+ */
+export interface Backend {
+  readonly name: BackendName;
+  readonly capabilities: BackendCapabilities;
+  /** Install the (single) event listener; replaces any earlier one. */
+  onEvent(listener: EventListener): void;
+  /** Begin monitoring in the kernel. Rejects with a DropwatchError (KernelError for kernel refusals). */
+  start(options: StartOptions): Promise<void>;
+  /** Stop monitoring in the kernel and deliver any events still buffered before resolving. */
+  stop(): Promise<void>;
+  setConfig(change: Partial<MonitorConfig>): Promise<void>;
+  getConfig(): Promise<MonitorConfig>;
+  getStats(): Promise<Stats>;
+  /** Stop if monitoring, release every kernel resource (sockets, tracefs instance). Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,73 @@
+// Typed errors: deep code throws these with a stable code; only the CLI's top-level handler prints them and picks the exit code.
+
+export type ErrorCode =
+  | 'E_USAGE' // bad command line
+  | 'E_PRIVILEGE' // missing capability or root
+  | 'E_TRACEFS_MISSING' // tracefs cannot be found or mounted
+  | 'E_EVENT_MISSING' // skb:kfree_skb tracepoint absent
+  | 'E_NETDM_MISSING' // NET_DM generic netlink family not found
+  | 'E_KERNEL' // the kernel refused a request (errno in KernelError)
+  | 'E_UNSUPPORTED' // the backend cannot honour this request
+  | 'E_BAD_INPUT' // a REPL line or value that does not parse
+  | 'E_DECODE' // bytes from the kernel that do not decode
+  | 'E_IO' // an unexpected I/O failure
+  | 'E_STATE'; // a request that does not fit the current state (e.g. start while monitoring)
+
+export class DropwatchError extends Error {
+  readonly code: ErrorCode;
+  readonly exitCode: number;
+  constructor(code: ErrorCode, message: string, options: { exitCode?: number; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'DropwatchError';
+    this.code = code;
+    this.exitCode = options.exitCode ?? 1;
+  }
+}
+
+/** The kernel answered a request with a negative errno; extack carries its extended-ACK text when it sent one. */
+export class KernelError extends DropwatchError {
+  readonly errno: number;
+  readonly extack: string | undefined;
+  constructor(errno: number, message: string, extack?: string) {
+    super('E_KERNEL', message);
+    this.name = 'KernelError';
+    this.errno = errno;
+    this.extack = extack;
+  }
+}
+
+/** An error we expect and print as one line; anything else is a bug and gets its stack. */
+export function isExpected(err: unknown): err is DropwatchError {
+  return err instanceof DropwatchError;
+}
+
+// glibc's strerror() texts for the errnos netlink and tracefs give us, so messages match dropwatch's.
+const STRERROR: Readonly<Record<number, string>> = {
+  1: 'Operation not permitted',
+  2: 'No such file or directory',
+  3: 'No such process',
+  4: 'Interrupted system call',
+  5: 'Input/output error',
+  11: 'Resource temporarily unavailable',
+  12: 'Cannot allocate memory',
+  13: 'Permission denied',
+  14: 'Bad address',
+  16: 'Device or resource busy',
+  17: 'File exists',
+  19: 'No such device',
+  22: 'Invalid argument',
+  28: 'No space left on device',
+  34: 'Numerical result out of range',
+  61: 'No data available',
+  71: 'Protocol error',
+  90: 'Message too long',
+  93: 'Protocol not supported',
+  95: 'Operation not supported',
+  105: 'No buffer space available',
+  110: 'Connection timed out',
+};
+
+export function strerror(errno: number): string {
+  const n = Math.abs(errno);
+  return STRERROR[n] ?? `Unknown error ${n}`;
+}
