@@ -1,0 +1,89 @@
+// Compiles a filter tree into a predicate over one drop, with fixed rules for fields the source did not report.
+
+import type { Expr } from './ast.js';
+import type { Origin, PacketDrop, SummaryEntry } from '../backend/types.js';
+
+/** What a filter sees of one drop. null means the source did not report that field. */
+export interface FilterRecord {
+  reason: string | null;
+  /** Resolved function name, without offset or module (see symbolName). */
+  symbol: string | null;
+  origin: Origin;
+  protocol: number | null;
+  ifindex: number | null;
+  ifname: string | null;
+}
+
+export type Predicate = (r: FilterRecord) => boolean;
+
+/**
+ * Null semantics: a missing field equals nothing and matches no regex, so `==` and `=~` are false and their
+ * negations `!=` and `!~` are true. Each negated operator is therefore exactly `!` of its positive form.
+ */
+export function compile(e: Expr): Predicate {
+  switch (e.type) {
+    case 'and': {
+      const ps = e.args.map(compile);
+      return (r) => {
+        for (const p of ps) if (!p(r)) return false;
+        return true;
+      };
+    }
+    case 'or': {
+      const ps = e.args.map(compile);
+      return (r) => {
+        for (const p of ps) if (p(r)) return true;
+        return false;
+      };
+    }
+    case 'not': {
+      const p = compile(e.arg);
+      return (r) => !p(r);
+    }
+    case 'cmp': {
+      const { field, value } = e;
+      return e.op === '==' ? (r) => r[field] === value : (r) => r[field] !== value;
+    }
+    case 'match': {
+      // No g or y flag is accepted, so test() keeps no state between calls.
+      const re = new RegExp(e.pattern, e.flags);
+      const field = e.field;
+      return e.op === '=~'
+        ? (r) => {
+            const v = r[field];
+            return v !== null && re.test(v);
+          }
+        : (r) => {
+            const v = r[field];
+            return v === null || !re.test(v);
+          };
+    }
+  }
+}
+
+/** Function name of a `%pS` location: `__udp4_lib_rcv+0x9a2/0xc30 [mod]` → `__udp4_lib_rcv`. */
+export function symbolName(location: string): string {
+  let end = location.length;
+  const plus = location.indexOf('+');
+  if (plus >= 0) end = plus;
+  const space = location.indexOf(' ');
+  if (space >= 0 && space < end) end = space;
+  return location.slice(0, end);
+}
+
+/** Filter record of a summary entry; `symbol` is the caller's resolved name for entry.pc, if any. */
+export function recordFromSummary(entry: SummaryEntry, symbol: string | null = null): FilterRecord {
+  return { reason: entry.reason, symbol, origin: entry.origin, protocol: null, ifindex: null, ifname: null };
+}
+
+/** Filter record of a packet; `symbol` overrides the name taken from packet.symbol (e.g. after kallsyms lookup). */
+export function recordFromPacket(p: PacketDrop, symbol?: string | null): FilterRecord {
+  return {
+    reason: p.reason ?? null,
+    symbol: symbol !== undefined ? symbol : p.symbol !== undefined ? symbolName(p.symbol) : null,
+    origin: p.origin,
+    protocol: p.protocol ?? null,
+    ifindex: p.inPort?.ifindex ?? null,
+    ifname: p.inPort?.name ?? null,
+  };
+}

@@ -1,0 +1,20 @@
+// Drop filters: the --filter / `set filter` expression language (parse, evaluate), --ignore-reason, and the
+// split of a filter into an skb:kfree_skb ftrace event filter plus a user-space rest for the tracefs backend.
+
+export {
+  conjoin,
+  fieldsOf,
+  format,
+  unknownReasons,
+  FIELDS,
+  type Expr,
+  type Field,
+  type TextField,
+  type NumberField,
+  type CmpExpr,
+  type MatchExpr,
+} from './ast.js';
+export { FilterSyntaxError } from './error.js';
+export { parse, ignoreReasons, normalizeReason, PROTOCOL_NAMES, MAX_LENGTH, MAX_DEPTH } from './parser.js';
+export { compile, symbolName, recordFromPacket, recordFromSummary, type FilterRecord, type Predicate } from './evaluate.js';
+export { pushdown, KERNEL_FILTER_MAX, MAX_REASON_RANGES, type Pushdown } from './pushdown.js';

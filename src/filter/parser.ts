@@ -1,0 +1,225 @@
+// Recursive-descent parser for the filter language; precedence ! > && > ||, errors carry a column.
+
+import { FIELDS, isTextField, junction, type Expr, type Field } from './ast.js';
+import { columnOf, describe, FilterSyntaxError } from './error.js';
+import { tokenize, type Token } from './lexer.js';
+
+/** Longest expression accepted; anything longer is almost certainly a mistake (and the kernel takes < 4 kB). */
+export const MAX_LENGTH = 65536;
+/** Deepest parenthesis nesting; keeps every recursive walk of the tree far from the stack limit. */
+export const MAX_DEPTH = 64;
+
+/** Protocol names users may write instead of an EtherType number. */
+export const PROTOCOL_NAMES: ReadonlyMap<string, number> = new Map([
+  ['ip', 0x0800],
+  ['ipv4', 0x0800],
+  ['ipv6', 0x86dd],
+  ['arp', 0x0806],
+]);
+
+const LIMITS: Readonly<Record<'protocol' | 'ifindex', number>> = { protocol: 0xffff, ifindex: 0xffffffff };
+
+/**
+ * Normalise a drop reason name: upper case, without the kernel's SKB_DROP_REASON_ prefix.
+ * Returns null when the text cannot be a reason name at all.
+ */
+export function normalizeReason(name: string): string | null {
+  let s = name.toUpperCase();
+  if (s.startsWith('SKB_DROP_REASON_') && s.length > 16) s = s.slice(16);
+  if (s.length === 0) return null;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!;
+    const ok = (c >= 'A' && c <= 'Z') || c === '_' || (i > 0 && c >= '0' && c <= '9');
+    if (!ok) return null;
+  }
+  return s;
+}
+
+/** Parse a filter expression. Throws FilterSyntaxError (a DropwatchError, code E_BAD_INPUT) with a column. */
+export function parse(src: string): Expr {
+  return new Parser(src, 'filter').parseAll();
+}
+
+class Parser {
+  private readonly tokens: Token[];
+  private at = 0;
+  private depth = 0;
+
+  constructor(
+    private readonly src: string,
+    private readonly prefix: string,
+  ) {
+    if (src.length > MAX_LENGTH) this.fail(`expression too long (${src.length} characters, limit ${MAX_LENGTH})`, MAX_LENGTH);
+    this.tokens = tokenize(src, prefix);
+  }
+
+  parseAll(): Expr {
+    if (this.peek().kind === 'eof') this.fail('empty expression', this.peek().pos);
+    const e = this.parseOr();
+    const t = this.peek();
+    if (t.kind === ')') this.fail("unmatched ')'", t.pos);
+    if (t.kind !== 'eof') this.fail(`expected '&&', '||' or end of expression, found ${this.show(t)}`, t.pos);
+    return e;
+  }
+
+  private fail(what: string, index: number): never {
+    throw new FilterSyntaxError(this.prefix, what, columnOf(this.src, index));
+  }
+
+  private peek(): Token {
+    return this.tokens[this.at]!;
+  }
+
+  private next(): Token {
+    const t = this.tokens[this.at]!;
+    if (t.kind !== 'eof') this.at++;
+    return t;
+  }
+
+  private show(t: Token): string {
+    return t.kind === 'eof' ? 'end of expression' : describe(t.text);
+  }
+
+  private parseOr(): Expr {
+    const args = [this.parseAnd()];
+    while (this.peek().kind === '||') {
+      this.next();
+      args.push(this.parseAnd());
+    }
+    return junction('or', args);
+  }
+
+  private parseAnd(): Expr {
+    const args = [this.parseUnary()];
+    while (this.peek().kind === '&&') {
+      this.next();
+      args.push(this.parseUnary());
+    }
+    return junction('and', args);
+  }
+
+  private parseUnary(): Expr {
+    // Counted, not recursive: a long run of '!' must not grow the stack; !!x is x.
+    let nots = 0;
+    while (this.peek().kind === '!') {
+      this.next();
+      nots++;
+    }
+    const e = this.parsePrimary();
+    return nots % 2 === 1 ? { type: 'not', arg: e } : e;
+  }
+
+  private parsePrimary(): Expr {
+    const t = this.peek();
+    if (t.kind === '(') {
+      this.next();
+      if (++this.depth > MAX_DEPTH) this.fail(`parentheses nested too deeply (limit ${MAX_DEPTH})`, t.pos);
+      const e = this.parseOr();
+      const close = this.peek();
+      if (close.kind === 'eof') this.fail("unclosed '('", t.pos);
+      if (close.kind !== ')') this.fail(`expected '&&', '||' or ')', found ${this.show(close)}`, close.pos);
+      this.next();
+      this.depth--;
+      return e;
+    }
+    return this.parseComparison();
+  }
+
+  private parseComparison(): Expr {
+    const ft = this.next();
+    if (ft.kind !== 'word') this.fail(`expected a field name, found ${this.show(ft)}`, ft.pos);
+    const field = ft.str as Field;
+    if (!FIELDS.includes(field)) {
+      this.fail(`unknown field ${describe(ft.text)} (fields: ${FIELDS.join(', ')})`, ft.pos);
+    }
+    const ot = this.next();
+    if (ot.kind !== '==' && ot.kind !== '!=' && ot.kind !== '=~' && ot.kind !== '!~') {
+      this.fail(`expected '==', '!=', '=~' or '!~' after '${field}', found ${this.show(ot)}`, ot.pos);
+    }
+    const op = ot.kind;
+    const vt = this.next();
+    if (vt.kind !== 'word' && vt.kind !== 'string' && vt.kind !== 'number' && vt.kind !== 'regex') {
+      this.fail(
+        vt.kind === 'eof' ? `expected a value after '${op}'` : `expected a value after '${op}', found ${this.show(vt)}`,
+        vt.pos,
+      );
+    }
+
+    if (op === '=~' || op === '!~') {
+      if (!isTextField(field)) this.fail(`'${op}' needs a text field (reason, symbol, origin, ifname), not '${field}'`, ot.pos);
+      if (vt.kind !== 'regex' && vt.kind !== 'string') {
+        this.fail(`'${op}' needs a /regular expression/ or a quoted string, found ${this.show(vt)}`, vt.pos);
+      }
+      const pattern = vt.str!;
+      const flags = vt.flags ?? '';
+      try {
+        new RegExp(pattern, flags);
+      } catch (err) {
+        // V8 says "Invalid regular expression: /(/: Unterminated group"; keep the part after the pattern.
+        const msg = err instanceof Error ? err.message : String(err);
+        const cut = msg.lastIndexOf(': ');
+        this.fail(`bad regular expression: ${cut >= 0 ? msg.slice(cut + 2) : msg}`, vt.pos);
+      }
+      return { type: 'match', field, op, pattern, flags };
+    }
+
+    if (vt.kind === 'regex') this.fail(`a regular expression needs '=~' or '!~', not '${op}'`, vt.pos);
+
+    if (field === 'protocol' || field === 'ifindex') {
+      let value: number;
+      if (vt.kind === 'number') value = vt.num!;
+      else if (field === 'protocol' && vt.kind === 'word' && PROTOCOL_NAMES.has(vt.str!.toLowerCase())) {
+        value = PROTOCOL_NAMES.get(vt.str!.toLowerCase())!;
+      } else {
+        const names = field === 'protocol' ? ` or one of ${[...PROTOCOL_NAMES.keys()].join(', ')}` : '';
+        return this.fail(`'${field}' needs a number${names}, found ${this.show(vt)}`, vt.pos);
+      }
+      const max = LIMITS[field];
+      if (!(value <= max)) this.fail(`'${field}' must be 0 to 0x${max.toString(16)}, found ${this.show(vt)}`, vt.pos);
+      return { type: 'cmp', field, op, value };
+    }
+
+    if (vt.kind === 'number') this.fail(`'${field}' needs a name, found number ${this.show(vt)}`, vt.pos);
+    const raw = vt.str!;
+    if (field === 'reason') {
+      const value = normalizeReason(raw);
+      if (value === null) this.fail(`${this.show(vt)} is not a drop reason name`, vt.pos);
+      return { type: 'cmp', field, op, value };
+    }
+    if (field === 'origin') {
+      const v = raw.toLowerCase();
+      const value = v === 'software' || v === 'sw' ? 'software' : v === 'hardware' || v === 'hw' ? 'hardware' : null;
+      if (value === null) this.fail(`'origin' is software or hardware, found ${this.show(vt)}`, vt.pos);
+      return { type: 'cmp', field, op, value };
+    }
+    return { type: 'cmp', field: field as 'symbol' | 'ifname', op, value: raw };
+  }
+}
+
+/** Parse `--ignore-reason A,B,...` into the same tree as `reason != A && reason != B`. */
+export function ignoreReasons(list: string): Expr {
+  const prefix = 'ignore-reason';
+  if (list.length > MAX_LENGTH) {
+    throw new FilterSyntaxError(prefix, `list too long (${list.length} characters, limit ${MAX_LENGTH})`, MAX_LENGTH + 1);
+  }
+  const args: Expr[] = [];
+  let start = 0;
+  for (;;) {
+    let end = list.indexOf(',', start);
+    if (end < 0) end = list.length;
+    let a = start;
+    let b = end;
+    while (a < b && (list[a] === ' ' || list[a] === '\t')) a++;
+    while (b > a && (list[b - 1] === ' ' || list[b - 1] === '\t')) b--;
+    const item = list.slice(a, b);
+    if (item.length === 0) {
+      throw new FilterSyntaxError(prefix, end === list.length && start === 0 ? 'empty list' : 'empty reason name', columnOf(list, a));
+    }
+    const value = normalizeReason(item);
+    if (value === null) throw new FilterSyntaxError(prefix, `${describe(item)} is not a drop reason name`, columnOf(list, a));
+    args.push({ type: 'cmp', field: 'reason', op: '!=', value });
+    if (end === list.length) break;
+    start = end + 1;
+  }
+  return junction('and', args);
+}
