@@ -1,0 +1,170 @@
+// Pure parsers for tracefs description files: an event's `format`, `events/header_page`, `events/header_event`.
+import { DropwatchError } from '../errors/index.js';
+
+export interface FieldLayout {
+  name: string;
+  /** C type as the kernel prints it, e.g. `void *` or `unsigned short`. */
+  type: string;
+  offset: number;
+  size: number;
+  signed: boolean;
+}
+
+export interface EventFormat {
+  name: string;
+  id: number;
+  fields: Map<string, FieldLayout>;
+  printFmt: string;
+  /** Every __print_symbolic table in print fmt, merged: number → name (e.g. 3 → NO_SOCKET). */
+  symbols: Map<number, string>;
+}
+
+const FIELD_RE = /^\s*field:(.+?);\s*offset:(\d+);\s*size:(\d+);\s*signed:(\d+);/;
+
+function decodeError(what: string): DropwatchError {
+  return new DropwatchError('E_DECODE', `tracefs ${what} does not parse`);
+}
+
+/** The field name is the last identifier of the declaration (`void * skbaddr`, `char data[16]`, `u64 timestamp`). */
+function splitDeclaration(decl: string): { type: string; name: string } {
+  const m = /^(.*?)([A-Za-z_][A-Za-z0-9_]*)\s*(\[[^\]]*\])?\s*$/.exec(decl.trim());
+  if (!m) throw decodeError(`field declaration "${decl}"`);
+  return { type: (m[1] ?? '').trim() + (m[3] ?? ''), name: m[2] ?? '' };
+}
+
+function parseFields(text: string): Map<string, FieldLayout> {
+  const fields = new Map<string, FieldLayout>();
+  for (const line of text.split('\n')) {
+    const m = FIELD_RE.exec(line);
+    if (!m) continue;
+    const { type, name } = splitDeclaration(m[1] ?? '');
+    fields.set(name, { name, type, offset: Number(m[2]), size: Number(m[3]), signed: m[4] === '1' });
+  }
+  return fields;
+}
+
+/** Numbers → names from every `__print_symbolic(x, { n, "NAME" }, ...)` in a print fmt. */
+export function parsePrintSymbolic(printFmt: string): Map<number, string> {
+  const out = new Map<number, string>();
+  let at = 0;
+  for (;;) {
+    const start = printFmt.indexOf('__print_symbolic(', at);
+    if (start < 0) break;
+    // Walk to the matching close paren; names are plain identifiers so quotes never hide parens that matter here.
+    let depth = 0;
+    let end = start + '__print_symbolic'.length;
+    for (; end < printFmt.length; end++) {
+      const ch = printFmt[end];
+      if (ch === '(') depth++;
+      else if (ch === ')' && --depth === 0) break;
+    }
+    const body = printFmt.slice(start, end);
+    for (const m of body.matchAll(/\{\s*(-?(?:0x[0-9a-fA-F]+|\d+))\s*,\s*"([^"]*)"\s*\}/g)) {
+      out.set(Number(m[1]), m[2] ?? '');
+    }
+    at = end;
+  }
+  return out;
+}
+
+export function parseEventFormat(text: string): EventFormat {
+  const name = /^name:\s*(\S+)/m.exec(text)?.[1];
+  const id = /^ID:\s*(\d+)/m.exec(text)?.[1];
+  const printFmt = /^print fmt:\s*(.*)$/m.exec(text)?.[1];
+  if (name === undefined || id === undefined || printFmt === undefined) throw decodeError('event format');
+  const fields = parseFields(text);
+  if (!fields.has('common_type')) throw decodeError('event format (no common_type)');
+  return { name, id: Number(id), fields, printFmt, symbols: parsePrintSymbolic(printFmt) };
+}
+
+/** Offsets of struct buffer_data_page (kernel/trace/ring_buffer.c), as `events/header_page` describes them. */
+export interface PageHeaderLayout {
+  timestampOffset: number;
+  timestampSize: number;
+  commitOffset: number;
+  /** sizeof(local_t): 8 on 64-bit kernels; the missed-events count stored after the data has this size too. */
+  commitSize: number;
+  dataOffset: number;
+  /** Bytes of data a page can hold (sub-buffer size minus the header). */
+  dataSize: number;
+}
+
+export function parseHeaderPage(text: string): PageHeaderLayout {
+  const f = parseFields(text);
+  const ts = f.get('timestamp');
+  const commit = f.get('commit');
+  const data = f.get('data');
+  if (!ts || !commit || !data) throw decodeError('header_page');
+  return {
+    timestampOffset: ts.offset,
+    timestampSize: ts.size,
+    commitOffset: commit.offset,
+    commitSize: commit.size,
+    dataOffset: data.offset,
+    dataSize: data.size,
+  };
+}
+
+/** The ring_buffer_event header (`events/header_event`): bit widths and the special type_len values. */
+export interface EventHeaderLayout {
+  typeLenBits: number;
+  timeDeltaBits: number;
+  padding: number;
+  timeExtend: number;
+  timeStamp: number;
+  dataMaxTypeLen: number;
+}
+
+export function parseHeaderEvent(text: string): EventHeaderLayout {
+  const num = (re: RegExp): number | undefined => {
+    const m = re.exec(text);
+    return m ? Number(m[1]) : undefined;
+  };
+  const typeLenBits = num(/type_len\s*:\s*(\d+)\s*bits/);
+  const timeDeltaBits = num(/time_delta\s*:\s*(\d+)\s*bits/);
+  const padding = num(/padding\s*:\s*type\s*==\s*(\d+)/);
+  const timeExtend = num(/time_extend\s*:\s*type\s*==\s*(\d+)/);
+  const dataMaxTypeLen = num(/data max type_len\s*==\s*(\d+)/);
+  // Older kernels do not print time_stamp; it has always been the value after time_extend (RINGBUF_TYPE_TIME_STAMP).
+  const timeStamp = num(/time_stamp\s*:\s*type\s*==\s*(\d+)/) ?? (timeExtend === undefined ? undefined : timeExtend + 1);
+  if (
+    typeLenBits === undefined ||
+    timeDeltaBits === undefined ||
+    padding === undefined ||
+    timeExtend === undefined ||
+    timeStamp === undefined ||
+    dataMaxTypeLen === undefined
+  ) {
+    throw decodeError('header_event');
+  }
+  if (typeLenBits + timeDeltaBits !== 32) throw decodeError('header_event (header is not 32 bits)');
+  return { typeLenBits, timeDeltaBits, padding, timeExtend, timeStamp, dataMaxTypeLen };
+}
+
+/** Where the kfree_skb fields we use live, from its format. */
+export interface KfreeSkbLayout {
+  eventId: number;
+  commonType: { offset: number; size: number };
+  location: { offset: number; size: number };
+  protocol: { offset: number; size: number } | null;
+  reason: { offset: number; size: number } | null;
+  reasons: Map<number, string>;
+  /** Bytes a record must have to hold every field we read. */
+  minLength: number;
+}
+
+export function kfreeSkbLayout(format: EventFormat): KfreeSkbLayout {
+  const get = (n: string): { offset: number; size: number } | null => {
+    const f = format.fields.get(n);
+    return f ? { offset: f.offset, size: f.size } : null;
+  };
+  const commonType = get('common_type');
+  const location = get('location');
+  if (!commonType || !location) throw new DropwatchError('E_DECODE', 'kfree_skb format has no location field');
+  if (location.size !== 8 && location.size !== 4) throw new DropwatchError('E_DECODE', 'kfree_skb location size unsupported');
+  const protocol = get('protocol');
+  const reason = get('reason'); // absent before kernel 5.17
+  let minLength = 0;
+  for (const f of [commonType, location, protocol, reason]) if (f) minLength = Math.max(minLength, f.offset + f.size);
+  return { eventId: format.id, commonType, location, protocol, reason, reasons: format.symbols, minLength };
+}
