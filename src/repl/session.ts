@@ -1,0 +1,351 @@
+// The monitoring state machine behind the prompt: runs parsed commands against a backend and prints what dropwatch prints.
+import type { Backend, BackendEvent, PacketDrop, SummaryEntry, Stats, MonitorConfig } from '../backend/types.js';
+import { DropwatchError, KernelError, isExpected, strerror } from '../errors/index.js';
+import type { Command } from './commands.js';
+import { helpText } from './commands.js';
+
+/** Where lines go. `data` carries drop reports; `message` dropwatch's chatter; `error` our one-line complaints. */
+export interface SessionOutput {
+  data(line: string): void;
+  message(line: string): void;
+  error(line: string): void;
+}
+
+/** Turns values into lines; the CLI picks text or JSON and the symbol lookup method. */
+export interface Renderer {
+  summary(entry: SummaryEntry): string;
+  packet(packet: PacketDrop): string[];
+  config(config: MonitorConfig): string[];
+  stats(stats: Stats): string[];
+  /** Locations that did not fit in the aggregator this interval. */
+  overflow(drops: number, distinct: number): string;
+  lost(count: number, where: string): string;
+}
+
+/** Per-interval summing, bounded; the session owns the timer. */
+export interface Aggregator {
+  add(entries: readonly SummaryEntry[]): void;
+  flush(): { entries: SummaryEntry[]; overflow: { drops: number; distinct: number } | null };
+}
+
+export interface Clock {
+  setInterval(fn: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+}
+
+export type DropPredicate = (drop: SummaryEntry | PacketDrop) => boolean;
+
+export interface FilterCompiler {
+  /** Compiles an expression (throws DropwatchError E_BAD_INPUT) and applies it; null clears it. Returns what to say. */
+  apply(expression: string | null): Promise<string>;
+}
+
+export interface SessionOptions {
+  backend: Backend;
+  renderer: Renderer;
+  aggregator: Aggregator;
+  output: SessionOutput;
+  clock: Clock;
+  /** Called before the first summary is rendered, so symbol loading can run off the prompt path. */
+  ready?: () => Promise<void>;
+  filter?: FilterCompiler;
+  /** The user-space predicate currently in force (set by the filter compiler). */
+  predicate?: () => DropPredicate | null;
+  alertLimit?: number;
+  intervalMs?: number;
+}
+
+type State = 'idle' | 'starting' | 'monitoring' | 'stopping';
+export type StopCause = 'signal' | 'limit' | 'command' | 'exit';
+
+export class Session {
+  private state: State = 'idle';
+  private alertLimit: number;
+  private alertCount = 0;
+  private sw = false;
+  private hw = false;
+  private timer: unknown = null;
+  private stopping: Promise<void> | null = null;
+  private monitoringEnded: Promise<void> = Promise.resolve();
+  private endMonitoring: () => void = () => {};
+  private lostSinceStart = new Map<string, number>();
+  private readonly intervalMs: number;
+
+  constructor(private readonly opts: SessionOptions) {
+    this.alertLimit = opts.alertLimit ?? 0;
+    this.intervalMs = opts.intervalMs ?? 1000;
+    opts.backend.onEvent((event) => this.onEvent(event));
+  }
+
+  get monitoring(): boolean {
+    return this.state === 'monitoring' || this.state === 'starting';
+  }
+
+  /** Resolves when the current monitoring run (if any) has fully stopped. */
+  whenIdle(): Promise<void> {
+    return this.monitoringEnded;
+  }
+
+  /** Runs one command. Resolves to 'exit' when the session should end. Never rejects for expected errors. */
+  async run(command: Command): Promise<'exit' | 'continue'> {
+    try {
+      return await this.dispatch(command);
+    } catch (err) {
+      if (!isExpected(err)) throw err;
+      this.opts.output.error(err.message);
+      return 'continue';
+    }
+  }
+
+  private async dispatch(command: Command): Promise<'exit' | 'continue'> {
+    const { output, backend, renderer } = this.opts;
+    switch (command.name) {
+      case 'help':
+        for (const line of helpText(this.backendNotes())) output.message(line);
+        return 'continue';
+      case 'exit':
+        await this.shutdown('exit');
+        return 'exit';
+      case 'start':
+        await this.start();
+        return 'continue';
+      case 'stop':
+        if (!this.monitoring) {
+          output.message('Deactivation requested, turning off monitoring');
+          // The kernel treats a stop while idle as success; so do we, without touching it.
+          output.message('Got a stop message');
+          return 'continue';
+        }
+        await this.stop('command');
+        return 'continue';
+      case 'show': {
+        output.message('Getting existing configuration');
+        const config = await this.kernelCall('config', () => backend.getConfig());
+        if (config) for (const line of renderer.config(config)) output.message(line);
+        return 'continue';
+      }
+      case 'stats': {
+        output.message('Getting statistics');
+        const stats = await this.kernelCall('stats', () => backend.getStats());
+        if (stats) for (const line of renderer.stats(stats)) output.message(line);
+        return 'continue';
+      }
+      case 'set':
+        await this.set(command);
+        return 'continue';
+    }
+  }
+
+  private backendNotes(): string[] {
+    const { name, capabilities } = this.opts.backend;
+    const notes: string[] = [];
+    notes.push(`Backend: ${name}. When neither sw nor hw is set, software drops are monitored.`);
+    if (!capabilities.hw) notes.push('This backend sees software drops only: set hw needs NET_DM.');
+    if (!capabilities.trunc || !capabilities.queue)
+      notes.push('This backend captures no packet payload: set trunc and set queue need NET_DM.');
+    if (capabilities.packetMode && name === 'tracefs')
+      notes.push('Packet mode here reports location, reason, protocol and time for each drop, without the packet.');
+    return notes;
+  }
+
+  private async set(command: Extract<Command, { name: 'set' }>): Promise<void> {
+    const { output, backend } = this.opts;
+    switch (command.key) {
+      case 'alertlimit':
+        this.alertLimit = command.value;
+        output.message(`setting alert capture limit to ${command.value}`);
+        return;
+      case 'sw':
+        this.sw = command.value;
+        output.message(`setting software drops monitoring to ${command.value ? 1 : 0}`);
+        return;
+      case 'hw':
+        if (command.value && !backend.capabilities.hw)
+          throw new DropwatchError(
+            'E_UNSUPPORTED',
+            'hardware drops are reported only by NET_DM (devlink traps); the tracefs backend sees software drops only',
+          );
+        this.hw = command.value;
+        output.message(`setting hardware drops monitoring to ${command.value ? 1 : 0}`);
+        return;
+      case 'alertmode':
+        if (command.value === 'packet' && !backend.capabilities.packetMode)
+          throw new DropwatchError('E_UNSUPPORTED', 'packet mode is not available on this backend');
+        output.message('Setting alert mode');
+        if (await this.kernelCall('config', () => backend.setConfig({ alertMode: command.value }), true))
+          output.message('Alert mode successfully set');
+        return;
+      case 'trunc':
+        if (!backend.capabilities.trunc)
+          throw new DropwatchError(
+            'E_UNSUPPORTED',
+            'truncation applies to NET_DM packet payloads; the tracefs backend captures no payload',
+          );
+        output.message(`Setting truncation length to ${command.value}`);
+        if (await this.kernelCall('config', () => backend.setConfig({ truncLen: command.value }), true))
+          output.message('Truncation length successfully set');
+        return;
+      case 'queue':
+        if (!backend.capabilities.queue)
+          throw new DropwatchError(
+            'E_UNSUPPORTED',
+            "the queue length is NET_DM's per-CPU packet queue; the tracefs backend has none (its ring buffer is sized at start)",
+          );
+        output.message(`Setting queue length to ${command.value}`);
+        if (await this.kernelCall('config', () => backend.setConfig({ queueLen: command.value }), true))
+          output.message('Queue length successfully set');
+        return;
+      case 'filter': {
+        if (!this.opts.filter) throw new DropwatchError('E_UNSUPPORTED', 'filters are not available in this build');
+        output.message(await this.opts.filter.apply(command.value));
+        return;
+      }
+    }
+  }
+
+  /**
+   * Runs a kernel request; prints dropwatch's failure line on KernelError and returns undefined.
+   * For config changes while monitoring the kernel answers EBUSY: say what to do about it.
+   */
+  private async kernelCall<T>(kind: 'config' | 'stats', call: () => Promise<T>, isChange = false): Promise<T | undefined> {
+    try {
+      const result = await call();
+      return result === undefined ? (true as T) : result;
+    } catch (err) {
+      if (!(err instanceof KernelError)) throw err;
+      let line = `Failed ${kind === 'config' ? 'config' : 'stats'} request, error: ${strerror(err.errno)}`;
+      if (err.extack) line += ` (${err.extack})`;
+      this.opts.output.message(line);
+      if (isChange && err.errno === 16) this.opts.output.error('monitoring must be stopped first (type stop), then set it again');
+      return undefined;
+    }
+  }
+
+  private async start(): Promise<void> {
+    const { output, backend } = this.opts;
+    if (this.monitoring) throw new DropwatchError('E_STATE', 'monitoring is already active (type stop to end it)');
+    if (this.state === 'stopping') await this.stopping;
+    output.message('Enabling monitoring...');
+    this.state = 'starting';
+    this.alertCount = 0;
+    this.lostSinceStart.clear();
+    try {
+      await backend.start({ sw: this.sw, hw: this.hw });
+    } catch (err) {
+      this.state = 'idle';
+      if (err instanceof KernelError) {
+        let line = `Failed activation request, error: ${strerror(err.errno)}`;
+        if (err.extack) line += ` (${err.extack})`;
+        output.message(line);
+        return;
+      }
+      throw err;
+    }
+    if (this.opts.ready) await this.opts.ready();
+    this.monitoringEnded = new Promise((resolve) => (this.endMonitoring = resolve));
+    this.state = 'monitoring';
+    output.message('Kernel monitoring activated.');
+    output.message('Issue Ctrl-C to stop monitoring');
+    this.timer = this.opts.clock.setInterval(() => this.flush(), this.intervalMs);
+  }
+
+  /** Stops monitoring; safe to call in any state and more than once. */
+  stop(cause: StopCause): Promise<void> {
+    if (this.stopping) return this.stopping;
+    if (this.state !== 'monitoring' && this.state !== 'starting') return Promise.resolve();
+    this.stopping = this.doStop(cause).finally(() => {
+      this.stopping = null;
+    });
+    return this.stopping;
+  }
+
+  private async doStop(cause: StopCause): Promise<void> {
+    const { output, backend } = this.opts;
+    // A stop requested while start is still in flight waits for it, so the kernel is never left monitoring.
+    while (this.state === 'starting') await new Promise((r) => setImmediate(r));
+    if (this.state !== 'monitoring') return;
+    this.state = 'stopping';
+    if (cause === 'limit' || cause === 'command') output.message('Deactivation requested, turning off monitoring');
+    if (cause === 'signal') output.message('Waiting for deactivation ack...');
+    this.opts.clock.clearInterval(this.timer);
+    this.timer = null;
+    let failure: unknown = null;
+    try {
+      await backend.stop();
+    } catch (err) {
+      failure = err;
+    }
+    // Whatever the backend delivered up to the stop is still counted and shown.
+    this.flush();
+    if (failure instanceof KernelError) {
+      output.message(`Stop request failed, error: ${strerror(failure.errno)}`);
+    } else if (failure) {
+      this.finishMonitoring();
+      throw failure;
+    } else {
+      output.message('Got a stop message');
+    }
+    for (const [where, count] of this.lostSinceStart) output.error(this.opts.renderer.lost(count, where));
+    this.finishMonitoring();
+  }
+
+  private finishMonitoring(): void {
+    this.state = 'idle';
+    this.endMonitoring();
+  }
+
+  /** Stops monitoring if needed and releases the backend. */
+  async shutdown(cause: StopCause): Promise<void> {
+    try {
+      await this.stop(cause);
+    } finally {
+      await this.opts.backend.close();
+    }
+  }
+
+  private onEvent(event: BackendEvent): void {
+    if (this.state !== 'monitoring' && this.state !== 'stopping') return;
+    switch (event.kind) {
+      case 'summary': {
+        const pass = this.opts.predicate?.();
+        this.opts.aggregator.add(pass ? event.entries.filter(pass) : event.entries);
+        return;
+      }
+      case 'packet': {
+        const pass = this.opts.predicate?.();
+        if (pass && !pass(event.packet)) return;
+        if (this.limitReached()) return;
+        for (const line of this.opts.renderer.packet(event.packet)) this.opts.output.data(line);
+        this.countAlert();
+        return;
+      }
+      case 'lost':
+        this.lostSinceStart.set(event.where, (this.lostSinceStart.get(event.where) ?? 0) + event.count);
+        this.opts.output.error(this.opts.renderer.lost(event.count, event.where));
+        return;
+    }
+  }
+
+  private flush(): void {
+    const { entries, overflow } = this.opts.aggregator.flush();
+    if (this.limitReached()) return;
+    for (const entry of entries) {
+      this.opts.output.data(this.opts.renderer.summary(entry));
+      this.countAlert();
+    }
+    if (overflow) this.opts.output.error(this.opts.renderer.overflow(overflow.drops, overflow.distinct));
+  }
+
+  private limitReached(): boolean {
+    return this.alertLimit > 0 && this.alertCount >= this.alertLimit;
+  }
+
+  /** dropwatch counts every printed entry and deactivates when the count reaches the limit. */
+  private countAlert(): void {
+    this.alertCount++;
+    if (this.alertLimit > 0 && this.alertCount === this.alertLimit) {
+      this.opts.output.message('Alert limit reached, deactivating!');
+      void this.stop('limit').catch((err: unknown) => this.opts.output.error(String(err)));
+    }
+  }
+}
