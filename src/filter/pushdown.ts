@@ -125,17 +125,18 @@ function conjuncts(e: Expr, neg: boolean, out: { e: Expr; neg: boolean }[]): voi
 export function pushdown(e: Expr, reasons: ReadonlyMap<number, string>, maxLength = KERNEL_FILTER_MAX): Pushdown {
   const parts: { e: Expr; neg: boolean }[] = [];
   conjuncts(e, false, parts);
-  const kernelParts: string[] = [];
+  const kernelParts: { text: string; or: boolean }[] = [];
   let length = 0;
   const userParts: Expr[] = [];
   for (const { e: c, neg } of parts) {
     const k = translate(c, neg, reasons);
     if (k !== null && k.k === 'true') continue; // always true on tracefs, e.g. origin == software
     if (k !== null && k.k !== 'false') {
-      const text = k.k === 'or' ? `(${render(k)})` : render(k);
-      const added = text.length + (kernelParts.length > 0 ? 4 : 0);
+      const text = render(k);
+      // Counts the parentheses an || part gets when joined with others, and the ' && ' between parts.
+      const added = text.length + (k.k === 'or' ? 2 : 0) + (kernelParts.length > 0 ? 4 : 0);
       if (length + added <= maxLength) {
-        kernelParts.push(text);
+        kernelParts.push({ text, or: k.k === 'or' });
         length += added;
         continue;
       }
@@ -145,7 +146,12 @@ export function pushdown(e: Expr, reasons: ReadonlyMap<number, string>, maxLengt
   }
   const userExpr = userParts.length > 0 ? junction('and', userParts) : null;
   return {
-    kernel: kernelParts.length > 0 ? kernelParts.join(' && ') : null,
+    kernel:
+      kernelParts.length === 0
+        ? null
+        : kernelParts.length === 1
+          ? kernelParts[0]!.text
+          : kernelParts.map((p) => (p.or ? `(${p.text})` : p.text)).join(' && '),
     user: userExpr === null ? null : compile(userExpr),
     userExpr,
   };

@@ -1,0 +1,118 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { compile, format, parse, pushdown, unknownReasons, type FilterRecord } from '../../src/filter/index.js';
+import { evalKernel, fixtureReasons, parseKernelFilter, type KernelEvent } from './helpers.js';
+
+// This machine's kfree_skb reason table (kernel 6.18): NOT_SPECIFIED 2, NO_SOCKET 3, ..., MAX 128.
+const reasons = fixtureReasons();
+
+test('the fixture table is the real one', () => {
+  assert.equal(reasons.get(2), 'NOT_SPECIFIED');
+  assert.equal(reasons.get(3), 'NO_SOCKET');
+  assert.ok(reasons.size > 50);
+});
+
+const num = (name: string): number => {
+  for (const [n, v] of reasons) if (v === name) return n;
+  throw new Error(`no ${name}`);
+};
+
+// Every reason number (known and not), a few protocols, and user-only fields varied.
+function* events(): Generator<[KernelEvent, FilterRecord]> {
+  const nums = [0, 1, ...reasons.keys(), 200, 0xffffffff];
+  for (const reason of nums) {
+    for (const protocol of [0, 0x0800, 0x86dd, 0x0806, 0xffff]) {
+      for (const [symbol, ifname] of [[null, null], ['__udp4_lib_rcv', 'eth0'], ['tcp_v4_rcv', null]] as const) {
+        const record: FilterRecord = { reason: reasons.get(reason) ?? null, symbol, origin: 'software', protocol, ifindex: ifname ? 2 : null, ifname };
+        yield [{ reason, protocol }, record];
+      }
+    }
+  }
+}
+
+function assertEquivalent(src: string): void {
+  const e = parse(src);
+  const want = compile(e);
+  const { kernel, user } = pushdown(e, reasons);
+  const k = kernel === null ? null : parseKernelFilter(kernel);
+  for (const [ev, rec] of events()) {
+    const got = (k === null || evalKernel(k, ev)) && (user === null || user(rec));
+    assert.equal(got, want(rec), `${src} on ${JSON.stringify(ev)} / ${JSON.stringify(rec)}; kernel: ${kernel}`);
+  }
+}
+
+test('pushdown table: [expression, kernel filter, user-space rest]', () => {
+  const ns = num('NO_SOCKET');
+  const tc = num('TCP_CSUM');
+  const cases: [string, string | null, string | null][] = [
+    ['reason == NO_SOCKET', `reason == ${ns}`, null],
+    ['reason != NO_SOCKET', `reason != ${ns}`, null],
+    ['reason == NO_SOCKET && protocol == ip', `reason == ${ns} && protocol == 2048`, null],
+    ['reason == NO_SOCKET || protocol == ipv6', `reason == ${ns} || protocol == 34525`, null],
+    ['(reason == NO_SOCKET || reason == TCP_CSUM) && protocol != arp', `(reason == ${ns} || reason == ${tc}) && protocol != 2054`, null],
+    ['!(reason == NO_SOCKET || reason == TCP_CSUM)', `reason != ${ns} && reason != ${tc}`, null],
+    ['!(reason == NO_SOCKET && protocol == ip)', `reason != ${ns} || protocol != 2048`, null],
+    ['symbol == __udp4_lib_rcv', null, 'symbol == __udp4_lib_rcv'],
+    ['reason == NO_SOCKET && symbol =~ /udp/', `reason == ${ns}`, 'symbol =~ /udp/'],
+    ['reason == NO_SOCKET || symbol =~ /udp/', null, 'reason == NO_SOCKET || symbol =~ /udp/'],
+    ['!(reason == NO_SOCKET || symbol == x) && protocol == ip', `reason != ${ns} && protocol == 2048`, '!(symbol == x)'],
+    ['origin == software', null, null],
+    ['origin == software && reason == NO_SOCKET', `reason == ${ns}`, null],
+    ['origin == hardware || reason == NO_SOCKET', `reason == ${ns}`, null],
+    ['origin == software || symbol == x', null, null],
+    ['origin == hardware && symbol == x', null, 'origin == hardware && symbol == x'],
+    ['origin == hardware', null, 'origin == hardware'],
+    ['origin !~ /soft/', null, 'origin !~ /soft/'],
+    ['reason == NO_SUCH_REASON', null, 'reason == NO_SUCH_REASON'],
+    ['reason != NO_SUCH_REASON && protocol == ip', 'protocol == 2048', 'reason != NO_SUCH_REASON'],
+    ['ifindex == 2 && ifname == eth0', null, 'ifindex == 2 && ifname == eth0'],
+    ['reason =~ /^NO_SOCKET$/', `reason == ${ns}`, null],
+    ['reason =~ /^XYZ/', null, 'reason =~ /^XYZ/'],
+    ['reason !~ /^XYZ/', null, null],
+  ];
+  for (const [src, kernel, user] of cases) {
+    const r = pushdown(parse(src), reasons);
+    assert.equal(r.kernel, kernel, src);
+    assert.equal(r.userExpr === null ? null : format(r.userExpr), user, src);
+    assert.equal(r.user === null, user === null, src);
+    assertEquivalent(src);
+  }
+});
+
+test('a reason regex becomes ranges of consecutive reason numbers', () => {
+  const tcp = [...reasons].filter(([, n]) => n.startsWith('TCP_')).map(([n]) => n);
+  const r = pushdown(parse('reason =~ /^TCP_/'), reasons);
+  assert.ok(r.kernel !== null && r.kernel.includes('reason >= '), r.kernel ?? 'null');
+  assert.equal(r.user, null);
+  const k = parseKernelFilter(r.kernel);
+  for (let n = 0; n < 200; n++) assert.equal(evalKernel(k, { reason: n, protocol: 0 }), tcp.includes(n), `reason ${n}`);
+  for (const src of ['reason =~ /^TCP_/', 'reason !~ /^TCP_/', 'reason =~ /^IP/i && protocol == ip', '!(reason =~ /CSUM/ || reason == NOMEM)']) {
+    assertEquivalent(src);
+  }
+  // Too many separate runs: left to user space rather than a huge kernel filter.
+  const scattered = pushdown(parse('reason =~ /[02468]$/'), reasons);
+  assert.equal(scattered.kernel, null);
+  assertEquivalent('reason =~ /[02468]$/');
+});
+
+test('duplicate reason names map to every number', () => {
+  const dup = new Map([[2, 'A'], [3, 'B'], [7, 'A']]);
+  assert.equal(pushdown(parse('reason == A'), dup).kernel, 'reason == 2 || reason == 7');
+  assert.equal(pushdown(parse('reason != A'), dup).kernel, 'reason != 2 && reason != 7');
+  assert.equal(pushdown(parse('reason == A && protocol == 1'), dup).kernel, '(reason == 2 || reason == 7) && protocol == 1');
+});
+
+test('conjuncts past the kernel length limit stay in user space', () => {
+  const names = [...reasons.values()].slice(0, 100);
+  const e = parse(names.map((n) => `reason != ${n}`).join(' && '));
+  const r = pushdown(e, reasons, 200);
+  assert.ok(r.kernel !== null && r.kernel.length <= 200);
+  assert.ok(r.userExpr !== null);
+  const full = pushdown(e, reasons);
+  assert.equal(full.user, null);
+  assert.ok(full.kernel !== null && full.kernel.length < 4000);
+});
+
+test('unknownReasons reports names this kernel lacks', () => {
+  assert.deepEqual(unknownReasons(parse('reason == NO_SOCKET || !(reason != NO_SUCH) && reason =~ /X/'), reasons), ['NO_SUCH']);
+});
