@@ -1,0 +1,423 @@
+// Boots a Debian 6.1 cloud kernel under qemu (TCG) and runs one script inside it. The host kernel
+// has no NET_DM family, so everything that needs the real drop_monitor module runs here.
+//
+// Usage from a test:
+//   const why = await guestUnavailable();
+//   if (why !== null) { t.skip(why); return; }
+//   const r = await runInGuest('grep drop_monitor /proc/modules', { timeoutMs: 60_000 });
+//   assert.equal(r.exitCode, 0);
+//
+// The initramfs is built from layers (see setup.sh): base (busybox, node, Debian dropwatch/dwdump,
+// tcpdump, kernel modules, /init), project (package.json, bin, dist, build, production
+// node_modules, test/fixtures under /project), optional python, and a small per-run layer written
+// here (the script and any extra files). The kernel unpacks concatenated cpio archives in order,
+// so only the per-run layer is new on each boot.
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type GuestLang = 'sh' | 'node' | 'python';
+export type GuestLayer = 'python';
+
+export interface GuestRunOptions {
+  /** Wall-clock limit for the whole boot + script + power-off; qemu is killed after it. Default 120 s. */
+  timeoutMs?: number;
+  /** How /init runs the script: `sh` (busybox ash, default), `node` (as an ES module) or `python`. */
+  lang?: GuestLang;
+  /** Extra files for the guest, keyed by absolute guest path (parent directories are created). */
+  files?: Record<string, string | Uint8Array>;
+  /** Variables exported to the script (written to /guest/env, sourced by /init). */
+  env?: Record<string, string>;
+  /** Optional layers; `python` adds python3 and its stdlib (about 50 MB, so opt-in). */
+  layers?: GuestLayer[];
+  /** Guest memory in MiB (default 2048) and CPUs (default 2). */
+  memMb?: number;
+  smp?: number;
+}
+
+export interface GuestResult {
+  /** The script's stdout, byte-exact (second serial port, raw mode), without the harness markers. */
+  stdout: string;
+  /** The script's stderr (third serial port), minus the harness's own marker lines. */
+  stderr: string;
+  /** The script's exit status. */
+  exitCode: number;
+  /** Whether /init's insmod of drop_monitor.ko succeeded, and its error otherwise. */
+  moduleLoaded: boolean;
+  moduleError: string | null;
+  /** Kernel console (first serial port). Quiet unless something went wrong. */
+  console: string;
+  /** Boot to power-off, measured around qemu. */
+  durationMs: number;
+  /** The guest kernel's release (uname -r). */
+  kernelRelease: string;
+}
+
+/** The guest did not finish: timeout, panic, or power-off before the end marker. */
+export class GuestError extends Error {
+  readonly consoleTail: string;
+  readonly partialStdout: string;
+  constructor(message: string, consoleTail: string, partialStdout: string) {
+    super(`${message}\n--- guest console (tail) ---\n${consoleTail}\n--- guest stdout so far ---\n${partialStdout}`);
+    this.name = 'GuestError';
+    this.consoleTail = consoleTail;
+    this.partialStdout = partialStdout;
+  }
+}
+
+const BEGIN = '@@DWQ-BEGIN@@\n';
+const END_RE = /@@DWQ-END rc=(\d+)@@\n?$/;
+const MODULE_RE = /^@@DWQ-MODULE drop_monitor (ok|failed: ([^\n]*))@@\n/m;
+
+function findRoot(): string {
+  // Compiled to dist/test/qemu/harness.js, source in test/qemu: walk up to package.json.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'test', 'qemu', 'setup.sh'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error('cannot find the project root (package.json with test/qemu/setup.sh)');
+    dir = up;
+  }
+}
+
+export const projectRoot = findRoot();
+const qemuDir = join(projectRoot, 'test', 'qemu');
+const setupScript = join(qemuDir, 'setup.sh');
+export const cacheDir = join(qemuDir, 'cache');
+
+function runSetup(step: string): { ok: boolean; vars: Record<string, string>; output: string } {
+  const r = spawnSync('bash', [setupScript, step], {
+    encoding: 'utf8',
+    env: { ...process.env, DWQ_NODE: process.execPath },
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  const vars: Record<string, string> = {};
+  for (const line of (r.stdout ?? '').split('\n')) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(line);
+    if (m) vars[m[1]!] = m[2]!;
+  }
+  return { ok: r.status === 0, vars, output: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}` };
+}
+
+interface Prepared {
+  kernel: string;
+  release: string;
+  layers: Record<string, string>;
+}
+let prepared: Prepared | null = null;
+let unavailable: string | null | undefined;
+
+/**
+ * Null when the guest can run; otherwise a plain sentence naming what is missing, for t.skip().
+ * Builds the kernel cache and the base/project layers on first call (a few seconds when cached).
+ */
+export async function guestUnavailable(): Promise<string | null> {
+  if (unavailable !== undefined) return unavailable;
+  const check = runSetup('check');
+  if (!check.ok) {
+    const missing = check.output
+      .split('\n')
+      .filter((l) => l.startsWith('missing: '))
+      .map((l) => l.slice('missing: '.length));
+    unavailable = `qemu guest unavailable, missing: ${missing.join('; ') || check.output.trim()}`;
+    return unavailable;
+  }
+  const all = runSetup('all');
+  const kdir = all.vars['KERNEL_DIR'];
+  if (
+    !all.ok ||
+    kdir === undefined ||
+    all.vars['LAYER_BASE'] === undefined ||
+    all.vars['LAYER_PROJECT'] === undefined
+  ) {
+    unavailable = `qemu guest unavailable, could not prepare the kernel/initramfs: ${all.output.trim().split('\n').slice(-5).join(' | ')}`;
+    return unavailable;
+  }
+  prepared = {
+    kernel: join(kdir, 'vmlinuz'),
+    release: readFileSync(join(kdir, 'release'), 'utf8').trim(),
+    layers: { base: all.vars['LAYER_BASE'], project: all.vars['LAYER_PROJECT'] },
+  };
+  unavailable = null;
+  return null;
+}
+
+function layerPath(name: GuestLayer): string {
+  const r = runSetup(name);
+  const p = r.vars[`LAYER_${name.toUpperCase()}`];
+  if (!r.ok || p === undefined) throw new Error(`cannot build the ${name} layer: ${r.output.trim()}`);
+  return p;
+}
+
+// --- newc cpio writer for the per-run layer (the kernel's format: "070701" + 13 hex fields) ---
+
+function pad4(n: number): number {
+  return (4 - (n % 4)) % 4;
+}
+
+function newcEntry(name: string, mode: number, data: Buffer, ino: number): Buffer {
+  const nameBuf = Buffer.from(`${name}\0`);
+  const fields = [ino, mode, 0, 0, 1, 0, data.length, 0, 0, 0, 0, nameBuf.length, 0];
+  const header = Buffer.from(`070701${fields.map((f) => f.toString(16).padStart(8, '0')).join('')}`, 'ascii');
+  return Buffer.concat([
+    header,
+    nameBuf,
+    Buffer.alloc(pad4(header.length + nameBuf.length)),
+    data,
+    Buffer.alloc(pad4(data.length)),
+  ]);
+}
+
+/** Builds a newc archive; paths are relative (no leading slash), parents are added as directories. */
+export function buildCpio(files: Map<string, Buffer>): Buffer {
+  const parts: Buffer[] = [];
+  const dirs = new Set<string>();
+  let ino = 1;
+  for (const [path, data] of files) {
+    const segs = path.split('/');
+    for (let i = 1; i < segs.length; i++) {
+      const d = segs.slice(0, i).join('/');
+      if (!dirs.has(d)) {
+        dirs.add(d);
+        parts.push(newcEntry(d, 0o040755, Buffer.alloc(0), ino++));
+      }
+    }
+    parts.push(newcEntry(path, 0o100755, data, ino++));
+  }
+  parts.push(newcEntry('TRAILER!!!', 0, Buffer.alloc(0), 0));
+  return Buffer.concat(parts);
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+// --- one qemu at a time: an in-process queue plus a lock file for other test processes ---
+
+let queue: Promise<unknown> = Promise.resolve();
+const lockPath = join(cacheDir, 'qemu.lock');
+
+async function withHostLock<T>(fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 15 * 60_000;
+  for (;;) {
+    try {
+      const fd = openSync(lockPath, 'wx');
+      writeFileSync(fd, String(process.pid));
+      closeSync(fd);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      // A lock left by a process that died is stale.
+      const owner = Number(readFileSync(lockPath, 'utf8').trim());
+      let alive = false;
+      try {
+        process.kill(owner, 0);
+        alive = owner > 0;
+      } catch {
+        alive = false;
+      }
+      if (!alive) {
+        rmSync(lockPath, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`another qemu run (pid ${owner}) holds ${lockPath}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lockPath, { force: true });
+  }
+}
+
+const running = new Set<number>();
+let exitHook = false;
+function trackChild(pid: number): void {
+  running.add(pid);
+  if (!exitHook) {
+    exitHook = true;
+    // Never leave a qemu behind when the test process ends early.
+    process.on('exit', () => {
+      for (const p of running) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+    });
+  }
+}
+
+function tail(text: string, lines = 40): string {
+  return text.split('\n').slice(-lines).join('\n');
+}
+
+function readOr(path: string): string {
+  try {
+    return readFileSync(path, 'latin1');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Boots the guest, runs `script` as /guest/script.{sh,mjs,py} and resolves with its output once
+ * the guest has powered off. Rejects with GuestError on a timeout (qemu is killed) or when the
+ * guest ended without the end marker. Call guestUnavailable() first and skip when it says so.
+ */
+export function runInGuest(script: string, opts: GuestRunOptions = {}): Promise<GuestResult> {
+  const run = queue.then(() => withHostLock(() => runOnce(script, opts)));
+  queue = run.catch(() => undefined);
+  return run;
+}
+
+async function runOnce(script: string, opts: GuestRunOptions): Promise<GuestResult> {
+  const why = await guestUnavailable();
+  if (why !== null || prepared === null) throw new Error(why ?? 'guest not prepared');
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  const lang = opts.lang ?? 'sh';
+  const ext = lang === 'node' ? 'mjs' : lang === 'python' ? 'py' : 'sh';
+
+  const files = new Map<string, Buffer>();
+  files.set(`guest/script.${ext}`, Buffer.from(script));
+  if (opts.env) {
+    const lines = Object.entries(opts.env).map(([k, v]) => {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`bad env name ${k}`);
+      return `export ${k}=${shellQuote(v)}\n`;
+    });
+    files.set('guest/env', Buffer.from(lines.join('')));
+  }
+  for (const [path, data] of Object.entries(opts.files ?? {})) {
+    if (!path.startsWith('/')) throw new Error(`guest file paths are absolute: ${path}`);
+    files.set(path.slice(1), typeof data === 'string' ? Buffer.from(data) : Buffer.from(data));
+  }
+
+  const layers = [prepared.layers['base']!, prepared.layers['project']!];
+  for (const l of opts.layers ?? []) layers.push(layerPath(l));
+
+  const work = mkdtempSync(join(tmpdir(), 'dwq-'));
+  try {
+    // Concatenated archives must each start on a 4-byte boundary for the kernel's unpacker.
+    const initrd = join(work, 'initrd.cpio');
+    const chunks: Buffer[] = [];
+    for (const l of layers) {
+      const b = readFileSync(l);
+      chunks.push(b, Buffer.alloc(pad4(b.length)));
+    }
+    chunks.push(buildCpio(files));
+    writeFileSync(initrd, Buffer.concat(chunks));
+
+    const con = join(work, 'console.txt');
+    const out = join(work, 'stdout.txt');
+    const err = join(work, 'stderr.txt');
+    const args = [
+      '-accel',
+      'tcg', // KVM exists here but dies with an emulation failure on this kernel
+      '-m',
+      String(opts.memMb ?? 2048),
+      '-smp',
+      String(opts.smp ?? 2),
+      '-display',
+      'none',
+      '-monitor',
+      'none',
+      '-no-reboot',
+      '-nodefaults',
+      '-kernel',
+      prepared.kernel,
+      '-initrd',
+      initrd,
+      '-append',
+      'console=ttyS0 quiet loglevel=0 panic=-1 8250.nr_uarts=4',
+      '-chardev',
+      `file,id=con,path=${con}`,
+      '-serial',
+      'chardev:con',
+      '-chardev',
+      `file,id=out,path=${out}`,
+      '-serial',
+      'chardev:out',
+      '-chardev',
+      `file,id=err,path=${err}`,
+      '-serial',
+      'chardev:err',
+    ];
+    const started = Date.now();
+    const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    if (child.pid !== undefined) trackChild(child.pid);
+    let qemuOut = '';
+    child.stdout.on('data', (d: Buffer) => (qemuOut += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (qemuOut += d.toString()));
+
+    const outcome = await new Promise<'exit' | 'timeout' | Error>((resolvePromise) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        resolvePromise('timeout');
+      }, timeoutMs);
+      child.on('error', (e) => {
+        clearTimeout(timer);
+        resolvePromise(e);
+      });
+      child.on('exit', () => {
+        clearTimeout(timer);
+        resolvePromise('exit');
+      });
+    });
+    if (outcome === 'timeout') {
+      // Wait for the kill to land so no qemu outlives the call.
+      if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
+    }
+    if (child.pid !== undefined) running.delete(child.pid);
+    const durationMs = Date.now() - started;
+
+    const consoleText = readOr(con).replace(/\r/g, '');
+    const rawOut = readOr(out);
+    const rawErr = readOr(err);
+    const begin = rawOut.indexOf(BEGIN);
+    const body = begin >= 0 ? rawOut.slice(begin + BEGIN.length) : rawOut;
+    const consoleTail = tail(
+      `${consoleText}${qemuOut ? `\n[qemu] ${qemuOut}` : ''}${rawErr ? `\n[stderr] ${tail(rawErr, 20)}` : ''}`,
+    );
+
+    if (outcome instanceof Error) throw new GuestError(`cannot start qemu: ${outcome.message}`, consoleTail, '');
+    if (outcome === 'timeout')
+      throw new GuestError(`guest timed out after ${timeoutMs} ms (qemu killed)`, consoleTail, tail(body));
+    const end = END_RE.exec(body);
+    if (begin < 0 || end === null) {
+      throw new GuestError(
+        `guest stopped without finishing (qemu exit ${child.exitCode ?? child.signalCode})`,
+        consoleTail,
+        tail(body),
+      );
+    }
+    const mod = MODULE_RE.exec(rawErr);
+    return {
+      stdout: Buffer.from(body.slice(0, end.index), 'latin1').toString('utf8'),
+      stderr: Buffer.from(rawErr.replace(/^@@DWQ-[^\n]*@@\n/gm, ''), 'latin1').toString('utf8'),
+      exitCode: Number(end[1]),
+      moduleLoaded: mod?.[1] === 'ok',
+      moduleError: mod === null ? 'no module line from /init' : (mod[2] ?? null),
+      console: consoleText,
+      durationMs,
+      kernelRelease: prepared.release,
+    };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Decodes base64 that a guest script printed between `@@NAME-BEGIN@@` and `@@NAME-END@@` lines. */
+export function extractBase64(stdout: string, name: string): Buffer {
+  const m = new RegExp(`@@${name}-BEGIN@@\\n([\\s\\S]*?)@@${name}-END@@`).exec(stdout);
+  if (m === null) throw new Error(`no ${name} block in guest output`);
+  return Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64');
+}
+
+/** Path helpers for tests that want to read what setup produced. */
+export function kernelInfo(): { release: string; kernel: string } | null {
+  return prepared === null ? null : { release: prepared.release, kernel: prepared.kernel };
+}

@@ -1,0 +1,248 @@
+#!/bin/bash
+# Builds what the qemu harness boots: a Debian cloud kernel that has NET_DM as a module (the host
+# kernel has no NET_DM family at all) and initramfs layers. Everything goes to test/qemu/cache/
+# (gitignored). Each step is idempotent and keyed by a content hash, so a repeated test run only
+# pays for what changed (usually the project layer, because dist/ was rebuilt).
+#
+# Usage: setup.sh check            prints "missing: ..." lines for absent prerequisites, exit 1 if any
+#        setup.sh kernel           fetch + unpack the kernel .deb; prints KERNEL_DIR=...
+#        setup.sh base             busybox, node, Debian dropwatch/dwdump/tcpdump, modules, /init
+#        setup.sh project          the project's package.json, bin/, dist/, build/, production node_modules
+#        setup.sh python           optional layer: python3 + stdlib (only the fixture capture uses it)
+#        setup.sh all              kernel + base + project
+# Each layer step prints LAYER_<NAME>=<path of a .cpio>. Env: DWQ_KERNEL_PKG pins the kernel
+# package, DWQ_NODE the node binary copied into the guest (default: the node on PATH).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+CACHE="$HERE/cache"
+mkdir -p "$CACHE"
+
+# The fixtures in test/fixtures/netdm were captured with this package; a newer 6.1 ABI is accepted
+# when Debian has dropped this one from the archive (it does after point releases).
+DEFAULT_KERNEL_PKG="linux-image-6.1.0-56-cloud-amd64-unsigned"
+
+log() { echo "setup.sh: $*" >&2; }
+
+need_cmds() {
+  local missing=()
+  command -v qemu-system-x86_64 >/dev/null || missing+=("qemu-system-x86_64 (Debian package qemu-system-x86)")
+  command -v cpio >/dev/null || missing+=("cpio (Debian package cpio)")
+  command -v ldd >/dev/null || missing+=("ldd (Debian package libc-bin)")
+  command -v dpkg-deb >/dev/null || missing+=("dpkg-deb")
+  if [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; then :; else
+    missing+=("a static /bin/busybox (Debian package busybox-static)")
+  fi
+  command -v dropwatch >/dev/null || missing+=("dropwatch (Debian package dropwatch)")
+  command -v dwdump >/dev/null || missing+=("dwdump (Debian package dropwatch)")
+  # The kernel comes from the Debian archive unless it is cached already.
+  if ! ls "$CACHE"/kernel-*/vmlinuz >/dev/null 2>&1; then
+    command -v apt-get >/dev/null || missing+=("apt-get (to download the kernel package)")
+  fi
+  printf 'missing: %s\n' "${missing[@]+"${missing[@]}"}" | grep -v '^missing: $' || true
+  [ ${#missing[@]} -eq 0 ]
+}
+
+# Picks the kernel package: the pinned one if the archive has it, else the newest 6.1 cloud one.
+pick_kernel_pkg() {
+  if [ -n "${DWQ_KERNEL_PKG:-}" ]; then echo "$DWQ_KERNEL_PKG"; return; fi
+  if apt-cache show "$DEFAULT_KERNEL_PKG" >/dev/null 2>&1; then echo "$DEFAULT_KERNEL_PKG"; return; fi
+  apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-cloud-amd64-unsigned$' |
+    awk '{print $1}' | sort -V | tail -1
+}
+
+do_kernel() {
+  local existing
+  existing="$(ls -d "$CACHE"/kernel-* 2>/dev/null | sort -V | tail -1 || true)"
+  if [ -z "${DWQ_KERNEL_PKG:-}" ] && [ -n "$existing" ] && [ -f "$existing/vmlinuz" ] && [ -f "$existing/drop_monitor.ko" ]; then
+    echo "KERNEL_DIR=$existing"; return
+  fi
+  local pkg
+  pkg="$(pick_kernel_pkg)"
+  [ -n "$pkg" ] || { log "no linux-image-6.1.0-*-cloud-amd64-unsigned in apt-cache (run apt-get update)"; exit 1; }
+  local dir="$CACHE/kernel-${pkg#linux-image-}"
+  if [ ! -f "$dir/vmlinuz" ]; then
+    log "downloading $pkg"
+    local tmp
+    tmp="$(mktemp -d "$CACHE/dl.XXXXXX")"
+    (cd "$tmp" && apt-get download "$pkg" >&2 2>/dev/null) || (cd "$tmp" && apt-get download "$pkg" >&2)
+    dpkg-deb -x "$tmp"/*.deb "$tmp/x"
+    mkdir -p "$dir"
+    local kver
+    kver="$(ls "$tmp/x/lib/modules")"
+    cp "$tmp"/x/boot/vmlinuz-* "$dir/vmlinuz"
+    cp "$tmp"/x/boot/config-* "$dir/config"
+    # The modules are uncompressed in Debian 6.1 (CONFIG_MODULE_COMPRESS_NONE); decompress in case
+    # a later package changes that, since busybox insmod cannot read .ko.xz.
+    for m in net/core/drop_monitor drivers/net/nlmon; do
+      local f="$tmp/x/lib/modules/$kver/kernel/$m.ko"
+      if [ -f "$f" ]; then cp "$f" "$dir/"
+      elif [ -f "$f.xz" ]; then xz -dc "$f.xz" >"$dir/$(basename "$m").ko"
+      elif [ -f "$f.zst" ]; then zstd -qdc "$f.zst" >"$dir/$(basename "$m").ko"
+      fi
+    done
+    echo "$pkg" >"$dir/package"
+    echo "$kver" >"$dir/release"
+    dpkg-deb -f "$tmp"/*.deb Version >"$dir/version"
+    rm -rf "$tmp"
+  fi
+  echo "KERNEL_DIR=$dir"
+}
+
+# Copies every shared library (and the loader) that ldd names for a file into the staging root.
+copy_libs_of() {
+  local stage="$1" file="$2" lib
+  for lib in $(ldd "$file" 2>/dev/null | grep -o '/[^ ]*' || true); do
+    [ -e "$stage$lib" ] && continue
+    mkdir -p "$stage$(dirname "$lib")"
+    cp -L "$lib" "$stage$lib"
+  done
+}
+
+# Copies binaries to the same paths in the staging root, with their shared libraries.
+copy_with_libs() {
+  local stage="$1"; shift
+  local bin
+  for bin in "$@"; do
+    mkdir -p "$stage$(dirname "$bin")"
+    cp -L "$bin" "$stage$bin"
+    copy_libs_of "$stage" "$bin"
+  done
+}
+
+# Packs a staging dir into a newc cpio (what the kernel's initramfs unpacker reads). Uncompressed on
+# purpose: gunzip of the ~50 MB base layer costs about 1 s of every boot under TCG, disk is cheap.
+pack() {
+  local stage="$1" out="$2"
+  (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 >"$out.tmp")
+  mv "$out.tmp" "$out"
+}
+
+# sha256 over file contents and names (not mtimes: tsc rewrites dist/ on every build).
+hash_files() {
+  local f
+  for f in "$@"; do
+    if [ -d "$f" ]; then
+      (cd "$f" && find . -type f -o -type l | LC_ALL=C sort | while read -r p; do
+        printf '%s %s\n' "$f/$p" "$(sha256sum <"$p" | cut -c1-64)"; done)
+    elif [ -e "$f" ]; then
+      printf '%s %s\n' "$f" "$(sha256sum <"$f" | cut -c1-64)"
+    fi
+  done | sha256sum | cut -c1-16
+}
+
+node_bin() { readlink -f "${DWQ_NODE:-$(command -v node)}"; }
+
+do_base() {
+  local kdir
+  kdir="$(do_kernel | sed -n 's/^KERNEL_DIR=//p')"
+  local node
+  node="$(node_bin)"
+  local tools=(/usr/bin/dropwatch /usr/bin/dwdump)
+  command -v tcpdump >/dev/null && tools+=("$(readlink -f "$(command -v tcpdump)")")
+  local h
+  h="$(hash_files "$HERE/init.sh" "$HERE/setup.sh" /bin/busybox "$node" "${tools[@]}" "$kdir/drop_monitor.ko" "$kdir/nlmon.ko")"
+  local out="$CACHE/base-$h.cpio"
+  if [ ! -f "$out" ]; then
+    log "building base layer $out"
+    local stage
+    stage="$(mktemp -d "$CACHE/stage.XXXXXX")"
+    mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,root,etc,guest,lib/modules,project}
+    cp /bin/busybox "$stage/bin/busybox"
+    cp "$HERE/init.sh" "$stage/init"
+    chmod 755 "$stage/init"
+    cp "$kdir/drop_monitor.ko" "$stage/lib/modules/"
+    [ -f "$kdir/nlmon.ko" ] && cp "$kdir/nlmon.ko" "$stage/lib/modules/"
+    cp "$kdir/release" "$stage/etc/dwq-kernel-release"
+    copy_with_libs "$stage" "$node" "${tools[@]}"
+    [ "$node" = /usr/bin/node ] || ln -s "$node" "$stage/usr/bin/node"
+    # tcpdump drops privileges to this user by default; -Z root avoids needing it, but keep a passwd
+    # so libc lookups answer.
+    printf 'root:x:0:0:root:/root:/bin/sh\n' >"$stage/etc/passwd"
+    printf 'root:x:0:\n' >"$stage/etc/group"
+    printf '127.0.0.1 localhost\n' >"$stage/etc/hosts"
+    pack "$stage" "$out"
+    rm -rf "$stage"
+    # Old layers are dead weight once inputs changed.
+    find "$CACHE" -maxdepth 1 -name 'base-*.cpio' ! -name "base-$h.cpio" -delete
+  fi
+  echo "KERNEL_DIR=$kdir"
+  echo "LAYER_BASE=$out"
+}
+
+# Production dependencies only: the guest runs the built program, not the toolchain (typescript,
+# eslint and prettier would triple the image and the boot time).
+prod_modules() {
+  (cd "$ROOT" && node -e '
+    const lock = JSON.parse(require("fs").readFileSync("package-lock.json", "utf8"));
+    for (const [p, v] of Object.entries(lock.packages ?? {}))
+      if (p.startsWith("node_modules/") && !v.dev && !v.devOptional && !v.link) console.log(p);
+  ' 2>/dev/null || true)
+}
+
+do_project() {
+  local items=(package.json bin dist build)
+  local mods
+  mods="$(prod_modules)"
+  local h
+  h="$(cd "$ROOT" && hash_files "${items[@]}" $mods)"
+  local out="$CACHE/project-$h.cpio"
+  if [ ! -f "$out" ]; then
+    log "building project layer $out"
+    local stage
+    stage="$(mktemp -d "$CACHE/stage.XXXXXX")"
+    mkdir -p "$stage/project"
+    local i
+    for i in "${items[@]}" $mods; do
+      [ -e "$ROOT/$i" ] || continue
+      mkdir -p "$stage/project/$(dirname "$i")"
+      cp -a "$ROOT/$i" "$stage/project/$i"
+    done
+    # The test fixtures are read by guest-side tests; small, so always in.
+    [ -d "$ROOT/test/fixtures" ] && mkdir -p "$stage/project/test" && cp -a "$ROOT/test/fixtures" "$stage/project/test/"
+    pack "$stage" "$out"
+    rm -rf "$stage"
+    find "$CACHE" -maxdepth 1 -name 'project-*.cpio' ! -name "project-$h.cpio" -delete
+  fi
+  echo "LAYER_PROJECT=$out"
+}
+
+do_python() {
+  local py=/usr/bin/python3
+  [ -x "$py" ] || { log "missing /usr/bin/python3 (Debian package python3)"; exit 1; }
+  local real ver
+  real="$(readlink -f "$py")"
+  ver="$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+  local h
+  h="$(hash_files "$real" "$HERE/setup.sh" | cut -c1-16)-$ver"
+  local out="$CACHE/python-$h.cpio"
+  if [ ! -f "$out" ]; then
+    log "building python layer $out"
+    local stage
+    stage="$(mktemp -d "$CACHE/stage.XXXXXX")"
+    copy_with_libs "$stage" "$real"
+    [ "$real" = /usr/bin/python3 ] || ln -s "$real" "$stage/usr/bin/python3"
+    mkdir -p "$stage/usr/lib"
+    # The stdlib minus the big parts nothing here imports.
+    (cd /usr/lib && tar -cf - --exclude='__pycache__' --exclude="python$ver/test" --exclude="python$ver/idlelib" \
+      --exclude="python$ver/tkinter" --exclude="python$ver/ensurepip" --exclude="python$ver/lib2to3" \
+      --exclude="python$ver/pydoc_data" --exclude="python$ver/config-*" --exclude="python$ver/dist-packages" \
+      --exclude="python$ver/site-packages" "python$ver") | tar -xf - -C "$stage/usr/lib"
+    local so
+    for so in "$stage/usr/lib/python$ver"/lib-dynload/*.so; do copy_libs_of "$stage" "$so"; done
+    pack "$stage" "$out"
+    rm -rf "$stage"
+  fi
+  echo "LAYER_PYTHON=$out"
+}
+
+case "${1:-all}" in
+  check) need_cmds ;;
+  kernel) do_kernel ;;
+  base) do_base ;;
+  project) do_project ;;
+  python) do_python ;;
+  all) do_base; do_project ;;
+  *) echo "usage: $0 check|kernel|base|project|python|all" >&2; exit 2 ;;
+esac
