@@ -33,9 +33,10 @@ export function describe(text: string): string {
   let out = '';
   for (const c of short) {
     const n = c.codePointAt(0)!;
-    out += n < 0x20 || n === 0x7f || (n >= 0x80 && n < 0xa0) || n === 0x2028 || n === 0x2029
-      ? '\\u' + n.toString(16).padStart(4, '0')
-      : c;
+    out +=
+      n < 0x20 || n === 0x7f || (n >= 0x80 && n < 0xa0) || n === 0x2028 || n === 0x2029
+        ? '\\u' + n.toString(16).padStart(4, '0')
+        : c;
   }
   return `'${out}'`;
 }

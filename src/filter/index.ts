@@ -16,5 +16,12 @@ export {
 } from './ast.js';
 export { FilterSyntaxError } from './error.js';
 export { parse, ignoreReasons, normalizeReason, PROTOCOL_NAMES, MAX_LENGTH, MAX_DEPTH } from './parser.js';
-export { compile, symbolName, recordFromPacket, recordFromSummary, type FilterRecord, type Predicate } from './evaluate.js';
+export {
+  compile,
+  symbolName,
+  recordFromPacket,
+  recordFromSummary,
+  type FilterRecord,
+  type Predicate,
+} from './evaluate.js';
 export { pushdown, KERNEL_FILTER_MAX, MAX_REASON_RANGES, type Pushdown } from './pushdown.js';

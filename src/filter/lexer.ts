@@ -4,20 +4,7 @@ import { columnOf, describe, FilterSyntaxError } from './error.js';
 import { isWordChar, isWordStart } from './ast.js';
 
 export type TokenKind =
-  | 'word'
-  | 'string'
-  | 'number'
-  | 'regex'
-  | '=='
-  | '!='
-  | '=~'
-  | '!~'
-  | '&&'
-  | '||'
-  | '!'
-  | '('
-  | ')'
-  | 'eof';
+  'word' | 'string' | 'number' | 'regex' | '==' | '!=' | '=~' | '!~' | '&&' | '||' | '!' | '(' | ')' | 'eof';
 
 export interface Token {
   kind: TokenKind;
@@ -71,9 +58,17 @@ export function tokenize(src: string, prefix: string): Token[] {
       // Take the whole run so "0x1g" or "12ab" is reported as one bad number, not a number and a word.
       while (i < n && isWordChar(src[i]!)) i++;
       const text = src.slice(start, i);
-      tokens.push({ kind: 'number', pos: start, text, num: parseNumber(text, () => fail(`bad number ${describe(text)}`, start)) });
+      tokens.push({
+        kind: 'number',
+        pos: start,
+        text,
+        num: parseNumber(text, () => fail(`bad number ${describe(text)}`, start)),
+      });
       if (text.length > 1 && text[0] === '0' && text[1] !== 'x' && text[1] !== 'X') {
-        fail(`ambiguous number ${describe(text)} (write 0x${text.slice(1)} for hex or ${BigInt(text)} for decimal)`, start);
+        fail(
+          `ambiguous number ${describe(text)} (write 0x${text.slice(1)} for hex or ${BigInt(text)} for decimal)`,
+          start,
+        );
       }
     } else if (c === '"' || c === "'") {
       let value = '';
@@ -121,7 +116,8 @@ export function tokenize(src: string, prefix: string): Token[] {
       const seen = new Set<string>();
       for (let k = 0; k < flags.length; k++) {
         const f = flags[k]!;
-        if (!'imsu'.includes(f)) fail(`unsupported regular expression flag ${describe(f)} (use i, m, s or u)`, flagStart + k);
+        if (!'imsu'.includes(f))
+          fail(`unsupported regular expression flag ${describe(f)} (use i, m, s or u)`, flagStart + k);
         if (seen.has(f)) fail(`repeated regular expression flag ${describe(f)}`, flagStart + k);
         seen.add(f);
       }

@@ -49,7 +49,8 @@ class Parser {
     private readonly src: string,
     private readonly prefix: string,
   ) {
-    if (src.length > MAX_LENGTH) this.fail(`expression too long (${src.length} characters, limit ${MAX_LENGTH})`, MAX_LENGTH);
+    if (src.length > MAX_LENGTH)
+      this.fail(`expression too long (${src.length} characters, limit ${MAX_LENGTH})`, MAX_LENGTH);
     this.tokens = tokenize(src, prefix);
   }
 
@@ -146,7 +147,8 @@ class Parser {
     }
 
     if (op === '=~' || op === '!~') {
-      if (!isTextField(field)) this.fail(`'${op}' needs a text field (reason, symbol, origin, ifname), not '${field}'`, ot.pos);
+      if (!isTextField(field))
+        this.fail(`'${op}' needs a text field (reason, symbol, origin, ifname), not '${field}'`, ot.pos);
       if (vt.kind !== 'regex' && vt.kind !== 'string') {
         this.fail(`'${op}' needs a /regular expression/ or a quoted string, found ${this.show(vt)}`, vt.pos);
       }
@@ -200,7 +202,11 @@ class Parser {
 export function ignoreReasons(list: string): Expr {
   const prefix = 'ignore-reason';
   if (list.length > MAX_LENGTH) {
-    throw new FilterSyntaxError(prefix, `list too long (${list.length} characters, limit ${MAX_LENGTH})`, MAX_LENGTH + 1);
+    throw new FilterSyntaxError(
+      prefix,
+      `list too long (${list.length} characters, limit ${MAX_LENGTH})`,
+      MAX_LENGTH + 1,
+    );
   }
   const args: Expr[] = [];
   let start = 0;
@@ -213,10 +219,15 @@ export function ignoreReasons(list: string): Expr {
     while (b > a && (list[b - 1] === ' ' || list[b - 1] === '\t')) b--;
     const item = list.slice(a, b);
     if (item.length === 0) {
-      throw new FilterSyntaxError(prefix, end === list.length && start === 0 ? 'empty list' : 'empty reason name', columnOf(list, a));
+      throw new FilterSyntaxError(
+        prefix,
+        end === list.length && start === 0 ? 'empty list' : 'empty reason name',
+        columnOf(list, a),
+      );
     }
     const value = normalizeReason(item);
-    if (value === null) throw new FilterSyntaxError(prefix, `${describe(item)} is not a drop reason name`, columnOf(list, a));
+    if (value === null)
+      throw new FilterSyntaxError(prefix, `${describe(item)} is not a drop reason name`, columnOf(list, a));
     args.push({ type: 'cmp', field: 'reason', op: '!=', value });
     if (end === list.length) break;
     start = end + 1;

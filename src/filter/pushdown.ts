@@ -104,7 +104,9 @@ function render(k: KExpr): string {
     case 'and':
     case 'or':
       // Parenthesise every nested junction rather than rely on the kernel's precedence rules.
-      return k.args.map((a) => (a.k === 'and' || a.k === 'or' ? `(${render(a)})` : render(a))).join(` ${k.k === 'and' ? '&&' : '||'} `);
+      return k.args
+        .map((a) => (a.k === 'and' || a.k === 'or' ? `(${render(a)})` : render(a)))
+        .join(` ${k.k === 'and' ? '&&' : '||'} `);
     default:
       throw new Error(`constant ${k.k} has no ftrace form`);
   }

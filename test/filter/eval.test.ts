@@ -1,10 +1,38 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compile, parse, recordFromPacket, recordFromSummary, symbolName, type FilterRecord } from '../../src/filter/index.js';
+import {
+  compile,
+  parse,
+  recordFromPacket,
+  recordFromSummary,
+  symbolName,
+  type FilterRecord,
+} from '../../src/filter/index.js';
 
-const udp: FilterRecord = { reason: 'NO_SOCKET', symbol: '__udp4_lib_rcv', origin: 'software', protocol: 0x0800, ifindex: 1, ifname: null };
-const hw: FilterRecord = { reason: null, symbol: null, origin: 'hardware', protocol: 0x86dd, ifindex: 3, ifname: 'swp1' };
-const bare: FilterRecord = { reason: null, symbol: null, origin: 'software', protocol: null, ifindex: null, ifname: null };
+const udp: FilterRecord = {
+  reason: 'NO_SOCKET',
+  symbol: '__udp4_lib_rcv',
+  origin: 'software',
+  protocol: 0x0800,
+  ifindex: 1,
+  ifname: null,
+};
+const hw: FilterRecord = {
+  reason: null,
+  symbol: null,
+  origin: 'hardware',
+  protocol: 0x86dd,
+  ifindex: 3,
+  ifname: 'swp1',
+};
+const bare: FilterRecord = {
+  reason: null,
+  symbol: null,
+  origin: 'software',
+  protocol: null,
+  ifindex: null,
+  ifname: null,
+};
 
 test('evaluation table: [expression, udp, hw, bare]', () => {
   const cases: [string, boolean, boolean, boolean][] = [
@@ -59,11 +87,23 @@ test('symbolName strips offset, size and module', () => {
 
 test('records from backend events', () => {
   assert.deepEqual(
-    recordFromPacket({ origin: 'software', symbol: '__udp4_lib_rcv+0x9a2/0xc30', inPort: { ifindex: 1 }, protocol: 0x800, reason: 'NO_SOCKET' }),
+    recordFromPacket({
+      origin: 'software',
+      symbol: '__udp4_lib_rcv+0x9a2/0xc30',
+      inPort: { ifindex: 1 },
+      protocol: 0x800,
+      reason: 'NO_SOCKET',
+    }),
     udp,
   );
-  assert.deepEqual(recordFromPacket({ origin: 'hardware', inPort: { ifindex: 3, name: 'swp1' }, protocol: 0x86dd }), hw);
+  assert.deepEqual(
+    recordFromPacket({ origin: 'hardware', inPort: { ifindex: 3, name: 'swp1' }, protocol: 0x86dd }),
+    hw,
+  );
   assert.equal(recordFromPacket({ origin: 'software', symbol: 'x+0x1/0x2' }, 'resolved').symbol, 'resolved');
   assert.deepEqual(recordFromSummary({ origin: 'software', pc: 1n, reason: null, count: 3 }), bare);
-  assert.equal(recordFromSummary({ origin: 'software', pc: 1n, reason: 'NO_SOCKET', count: 3 }, '__udp4_lib_rcv').symbol, '__udp4_lib_rcv');
+  assert.equal(
+    recordFromSummary({ origin: 'software', pc: 1n, reason: 'NO_SOCKET', count: 3 }, '__udp4_lib_rcv').symbol,
+    '__udp4_lib_rcv',
+  );
 });

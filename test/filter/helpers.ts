@@ -23,9 +23,7 @@ export interface KernelEvent {
   protocol: number;
 }
 
-type KNode =
-  | { k: 'cmp'; field: 'reason' | 'protocol'; op: string; value: number }
-  | { k: 'and' | 'or'; args: KNode[] };
+type KNode = { k: 'cmp'; field: 'reason' | 'protocol'; op: string; value: number } | { k: 'and' | 'or'; args: KNode[] };
 
 /**
  * Parse the subset of ftrace filter syntax pushdown emits. Deliberately strict: mixing && and || at one level
@@ -56,7 +54,12 @@ export function parseKernelFilter(src: string): KNode {
     const field = toks[i++];
     const op = toks[i++];
     const value = toks[i++];
-    if ((field !== 'reason' && field !== 'protocol') || !op || !/^(==|!=|<=|>=|<|>)$/.test(op) || !/^\d+$/.test(value ?? '')) {
+    if (
+      (field !== 'reason' && field !== 'protocol') ||
+      !op ||
+      !/^(==|!=|<=|>=|<|>)$/.test(op) ||
+      !/^\d+$/.test(value ?? '')
+    ) {
       throw new Error(`bad comparison at token ${i} in ${src}`);
     }
     return { k: 'cmp', field, op, value: Number(value) };
@@ -67,7 +70,8 @@ export function parseKernelFilter(src: string): KNode {
 }
 
 export function evalKernel(node: KNode, ev: KernelEvent): boolean {
-  if (node.k !== 'cmp') return node.k === 'and' ? node.args.every((a) => evalKernel(a, ev)) : node.args.some((a) => evalKernel(a, ev));
+  if (node.k !== 'cmp')
+    return node.k === 'and' ? node.args.every((a) => evalKernel(a, ev)) : node.args.some((a) => evalKernel(a, ev));
   // The kernel truncates the constant to the field's size; pushdown must never emit one that needs it.
   const max = node.field === 'protocol' ? 0xffff : 0xffffffff;
   if (node.value > max) throw new Error(`constant ${node.value} does not fit ${node.field}`);

@@ -65,7 +65,10 @@ test('tree shape: && binds tighter than ||, ! tighter than &&, chains are flat',
   const A: Expr = { type: 'cmp', field: 'reason', op: '==', value: 'A' };
   const B: Expr = { type: 'cmp', field: 'reason', op: '==', value: 'B' };
   const C: Expr = { type: 'cmp', field: 'protocol', op: '==', value: 0x800 };
-  assert.deepEqual(parse('reason == A || reason == B && protocol == ip'), { type: 'or', args: [A, { type: 'and', args: [B, C] }] });
+  assert.deepEqual(parse('reason == A || reason == B && protocol == ip'), {
+    type: 'or',
+    args: [A, { type: 'and', args: [B, C] }],
+  });
   assert.deepEqual(parse('!reason == A && reason == B'), { type: 'and', args: [{ type: 'not', arg: A }, B] });
   assert.deepEqual(parse('reason == A && (reason == B && protocol == ip)'), { type: 'and', args: [A, B, C] });
   assert.deepEqual(parse('symbol =~ /x/mi'), { type: 'match', field: 'symbol', op: '=~', pattern: 'x', flags: 'mi' });
@@ -122,7 +125,11 @@ test('errors: exact message and column', () => {
     ['symbol == x\u0000', "unexpected character '\\u0000'", 12],
     ['ifname == é', "unexpected character 'é'", 11],
     ['ifname == "😀" && x', "unknown field 'x' (fields: reason, symbol, origin, protocol, ifindex, ifname)", 18],
-    ['(((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((reason == A' + ')'.repeat(65), 'parentheses nested too deeply (limit 64)', 65],
+    [
+      '(((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((reason == A' + ')'.repeat(65),
+      'parentheses nested too deeply (limit 64)',
+      65,
+    ],
   ];
   for (const [src, msg, col] of cases) {
     const e = err(() => parse(src));
@@ -160,13 +167,19 @@ test('huge inputs end quickly with a result or a one-line error', () => {
       assert.ok(x.message.length < 200 && !x.message.includes('\n'), x.message);
     }
   }
-  assert.equal(err(() => parse('a'.repeat(70000))).message, 'filter: expression too long (70000 characters, limit 65536) at column 65537');
+  assert.equal(
+    err(() => parse('a'.repeat(70000))).message,
+    'filter: expression too long (70000 characters, limit 65536) at column 65537',
+  );
   assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
 });
 
 test('ignoreReasons: same tree as reason != A && reason != B', () => {
   assert.deepEqual(ignoreReasons('NO_SOCKET,TCP_CSUM'), parse('reason != NO_SOCKET && reason != TCP_CSUM'));
-  assert.deepEqual(ignoreReasons(' no_socket , skb_drop_reason_tcp_csum '), parse('reason != NO_SOCKET && reason != TCP_CSUM'));
+  assert.deepEqual(
+    ignoreReasons(' no_socket , skb_drop_reason_tcp_csum '),
+    parse('reason != NO_SOCKET && reason != TCP_CSUM'),
+  );
   assert.deepEqual(ignoreReasons('NOT_SPECIFIED'), parse('reason != NOT_SPECIFIED'));
   const cases: [string, string, number][] = [
     ['', 'empty list', 1],

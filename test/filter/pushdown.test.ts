@@ -22,8 +22,19 @@ function* events(): Generator<[KernelEvent, FilterRecord]> {
   const nums = [0, 1, ...reasons.keys(), 200, 0xffffffff];
   for (const reason of nums) {
     for (const protocol of [0, 0x0800, 0x86dd, 0x0806, 0xffff]) {
-      for (const [symbol, ifname] of [[null, null], ['__udp4_lib_rcv', 'eth0'], ['tcp_v4_rcv', null]] as const) {
-        const record: FilterRecord = { reason: reasons.get(reason) ?? null, symbol, origin: 'software', protocol, ifindex: ifname ? 2 : null, ifname };
+      for (const [symbol, ifname] of [
+        [null, null],
+        ['__udp4_lib_rcv', 'eth0'],
+        ['tcp_v4_rcv', null],
+      ] as const) {
+        const record: FilterRecord = {
+          reason: reasons.get(reason) ?? null,
+          symbol,
+          origin: 'software',
+          protocol,
+          ifindex: ifname ? 2 : null,
+          ifname,
+        };
         yield [{ reason, protocol }, record];
       }
     }
@@ -49,13 +60,21 @@ test('pushdown table: [expression, kernel filter, user-space rest]', () => {
     ['reason != NO_SOCKET', `reason != ${ns}`, null],
     ['reason == NO_SOCKET && protocol == ip', `reason == ${ns} && protocol == 2048`, null],
     ['reason == NO_SOCKET || protocol == ipv6', `reason == ${ns} || protocol == 34525`, null],
-    ['(reason == NO_SOCKET || reason == TCP_CSUM) && protocol != arp', `(reason == ${ns} || reason == ${tc}) && protocol != 2054`, null],
+    [
+      '(reason == NO_SOCKET || reason == TCP_CSUM) && protocol != arp',
+      `(reason == ${ns} || reason == ${tc}) && protocol != 2054`,
+      null,
+    ],
     ['!(reason == NO_SOCKET || reason == TCP_CSUM)', `reason != ${ns} && reason != ${tc}`, null],
     ['!(reason == NO_SOCKET && protocol == ip)', `reason != ${ns} || protocol != 2048`, null],
     ['symbol == __udp4_lib_rcv', null, 'symbol == __udp4_lib_rcv'],
     ['reason == NO_SOCKET && symbol =~ /udp/', `reason == ${ns}`, 'symbol =~ /udp/'],
     ['reason == NO_SOCKET || symbol =~ /udp/', null, 'reason == NO_SOCKET || symbol =~ /udp/'],
-    ['!(reason == NO_SOCKET || symbol == x) && protocol == ip', `reason != ${ns} && protocol == 2048`, '!(symbol == x)'],
+    [
+      '!(reason == NO_SOCKET || symbol == x) && protocol == ip',
+      `reason != ${ns} && protocol == 2048`,
+      '!(symbol == x)',
+    ],
     ['origin == software', null, null],
     ['origin == software && reason == NO_SOCKET', `reason == ${ns}`, null],
     ['origin == hardware || reason == NO_SOCKET', `reason == ${ns}`, null],
@@ -86,7 +105,12 @@ test('a reason regex becomes ranges of consecutive reason numbers', () => {
   assert.equal(r.user, null);
   const k = parseKernelFilter(r.kernel);
   for (let n = 0; n < 200; n++) assert.equal(evalKernel(k, { reason: n, protocol: 0 }), tcp.includes(n), `reason ${n}`);
-  for (const src of ['reason =~ /^TCP_/', 'reason !~ /^TCP_/', 'reason =~ /^IP/i && protocol == ip', '!(reason =~ /CSUM/ || reason == NOMEM)']) {
+  for (const src of [
+    'reason =~ /^TCP_/',
+    'reason !~ /^TCP_/',
+    'reason =~ /^IP/i && protocol == ip',
+    '!(reason =~ /CSUM/ || reason == NOMEM)',
+  ]) {
     assertEquivalent(src);
   }
   // Too many separate runs: left to user space rather than a huge kernel filter.
@@ -96,10 +120,17 @@ test('a reason regex becomes ranges of consecutive reason numbers', () => {
 });
 
 test('duplicate reason names map to every number', () => {
-  const dup = new Map([[2, 'A'], [3, 'B'], [7, 'A']]);
+  const dup = new Map([
+    [2, 'A'],
+    [3, 'B'],
+    [7, 'A'],
+  ]);
   assert.equal(pushdown(parse('reason == A'), dup).kernel, 'reason == 2 || reason == 7');
   assert.equal(pushdown(parse('reason != A'), dup).kernel, 'reason != 2 && reason != 7');
-  assert.equal(pushdown(parse('reason == A && protocol == 1'), dup).kernel, '(reason == 2 || reason == 7) && protocol == 1');
+  assert.equal(
+    pushdown(parse('reason == A && protocol == 1'), dup).kernel,
+    '(reason == 2 || reason == 7) && protocol == 1',
+  );
 });
 
 test('conjuncts past the kernel length limit stay in user space', () => {
@@ -114,5 +145,7 @@ test('conjuncts past the kernel length limit stay in user space', () => {
 });
 
 test('unknownReasons reports names this kernel lacks', () => {
-  assert.deepEqual(unknownReasons(parse('reason == NO_SOCKET || !(reason != NO_SUCH) && reason =~ /X/'), reasons), ['NO_SUCH']);
+  assert.deepEqual(unknownReasons(parse('reason == NO_SOCKET || !(reason != NO_SUCH) && reason =~ /X/'), reasons), [
+    'NO_SUCH',
+  ]);
 });

@@ -12,7 +12,8 @@ const FORMAT = join(TRACEFS, 'events/skb/kfree_skb/format');
 
 function skipReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root to create a tracefs instance';
-  if (!existsSync(join(TRACEFS, 'instances'))) return `tracefs is not mounted at ${TRACEFS} (mount -t tracefs nodev ${TRACEFS})`;
+  if (!existsSync(join(TRACEFS, 'instances')))
+    return `tracefs is not mounted at ${TRACEFS} (mount -t tracefs nodev ${TRACEFS})`;
   if (!existsSync(FORMAT)) return 'no skb:kfree_skb tracepoint on this kernel';
   return undefined;
 }
@@ -33,7 +34,10 @@ test('the kernel accepts every pushed-down filter, and reads it back unchanged',
       'reason =~ /^TCP_/ && symbol =~ /tcp/',
       'reason !~ /CSUM|^IP_/',
       'origin == software && (reason =~ /^(SOCKET|TCP_MD5)/ || protocol == 0x86dd)',
-      [...reasons.values()].slice(0, 60).map((n) => `reason != ${n}`).join(' && '),
+      [...reasons.values()]
+        .slice(0, 60)
+        .map((n) => `reason != ${n}`)
+        .join(' && '),
     ];
     for (const src of sources) {
       const { kernel } = pushdown(parse(src), reasons);
@@ -61,42 +65,47 @@ async function closedUdpPort(): Promise<number> {
 
 async function sendDrops(port: number, count: number): Promise<void> {
   const s = createSocket('udp4');
-  for (let i = 0; i < count; i++) await new Promise<void>((resolve, reject) => s.send('x', port, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
+  for (let i = 0; i < count; i++)
+    await new Promise<void>((resolve, reject) => s.send('x', port, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
   await new Promise<void>((resolve) => s.close(resolve));
 }
 
-test('the kernel evaluates pushed-down filters as the user-space evaluator does (UDP to a closed port)', { skip }, async () => {
-  const reasons = reasonTable(readFileSync(FORMAT, 'utf8'));
-  const dir = join(TRACEFS, 'instances', `dwfilter-test-${process.pid}`);
-  mkdirSync(dir);
-  try {
-    const event = join(dir, 'events/skb/kfree_skb');
-    const port = await closedUdpPort();
-    // [expression, whether our IPv4 NO_SOCKET drops pass it]
-    const cases: [string, boolean][] = [
-      ['reason == NO_SOCKET && protocol == ip', true],
-      ['reason == NO_SOCKET && protocol == ipv6', false],
-      ['reason =~ /^NO_SOCK/ && protocol != arp', true],
-      ['!(reason == NO_SOCKET || reason == NOT_SPECIFIED)', false],
-    ];
-    for (const [src, passes] of cases) {
-      const { kernel } = pushdown(parse(src), reasons);
-      assert.ok(kernel !== null);
-      writeFileSync(join(event, 'filter'), kernel);
-      writeFileSync(join(dir, 'trace'), '');
-      writeFileSync(join(event, 'enable'), '1');
-      await sendDrops(port, 5);
-      await sleep(50);
-      writeFileSync(join(event, 'enable'), '0');
-      const ours = readFileSync(join(dir, 'trace'), 'utf8')
-        .split('\n')
-        .filter((l) => l.includes('kfree_skb:') && l.includes('__udp4_lib_rcv'));
-      if (passes) {
-        assert.ok(ours.length >= 5, `${src} (${kernel}): saw ${ours.length} of 5 drops`);
-        for (const l of ours) assert.match(l, /protocol=2048 .*reason: NO_SOCKET/);
-      } else assert.equal(ours.length, 0, `${src} (${kernel}) let through: ${ours[0]}`);
+test(
+  'the kernel evaluates pushed-down filters as the user-space evaluator does (UDP to a closed port)',
+  { skip },
+  async () => {
+    const reasons = reasonTable(readFileSync(FORMAT, 'utf8'));
+    const dir = join(TRACEFS, 'instances', `dwfilter-test-${process.pid}`);
+    mkdirSync(dir);
+    try {
+      const event = join(dir, 'events/skb/kfree_skb');
+      const port = await closedUdpPort();
+      // [expression, whether our IPv4 NO_SOCKET drops pass it]
+      const cases: [string, boolean][] = [
+        ['reason == NO_SOCKET && protocol == ip', true],
+        ['reason == NO_SOCKET && protocol == ipv6', false],
+        ['reason =~ /^NO_SOCK/ && protocol != arp', true],
+        ['!(reason == NO_SOCKET || reason == NOT_SPECIFIED)', false],
+      ];
+      for (const [src, passes] of cases) {
+        const { kernel } = pushdown(parse(src), reasons);
+        assert.ok(kernel !== null);
+        writeFileSync(join(event, 'filter'), kernel);
+        writeFileSync(join(dir, 'trace'), '');
+        writeFileSync(join(event, 'enable'), '1');
+        await sendDrops(port, 5);
+        await sleep(50);
+        writeFileSync(join(event, 'enable'), '0');
+        const ours = readFileSync(join(dir, 'trace'), 'utf8')
+          .split('\n')
+          .filter((l) => l.includes('kfree_skb:') && l.includes('__udp4_lib_rcv'));
+        if (passes) {
+          assert.ok(ours.length >= 5, `${src} (${kernel}): saw ${ours.length} of 5 drops`);
+          for (const l of ours) assert.match(l, /protocol=2048 .*reason: NO_SOCKET/);
+        } else assert.equal(ours.length, 0, `${src} (${kernel}) let through: ${ours[0]}`);
+      }
+    } finally {
+      rmdirSync(dir);
     }
-  } finally {
-    rmdirSync(dir);
-  }
-});
+  },
+);
