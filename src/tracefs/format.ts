@@ -168,3 +168,58 @@ export function kfreeSkbLayout(format: EventFormat): KfreeSkbLayout {
   for (const f of [commonType, location, protocol, reason]) if (f) minLength = Math.max(minLength, f.offset + f.size);
   return { eventId: format.id, commonType, location, protocol, reason, reasons: format.symbols, minLength };
 }
+
+/** Counters from per_cpu/cpuN/stats. */
+export interface CpuStats {
+  entries: number;
+  /** Events overwritten before being read (overwrite mode). */
+  overrun: number;
+  /** Events lost because a nested write wrapped onto the page being committed. */
+  commitOverrun: number;
+  /** Events refused because the buffer was full (non-overwrite mode). */
+  droppedEvents: number;
+  readEvents: number;
+}
+
+export function parseCpuStats(text: string): CpuStats {
+  const get = (key: string): number => {
+    const m = new RegExp(`^${key}:\\s*(\\d+)`, 'm').exec(text);
+    return m ? Number(m[1]) : 0;
+  };
+  if (!/^overrun:/m.test(text)) throw decodeError('per-CPU stats');
+  return {
+    entries: get('entries'),
+    overrun: get('overrun'),
+    commitOverrun: get('commit overrun'),
+    droppedEvents: get('dropped events'),
+    readEvents: get('read events'),
+  };
+}
+
+/** Every event the kernel lost on this CPU's buffer: overwritten, wrapped, or refused. */
+export function lostFromStats(s: CpuStats): number {
+  return s.overrun + s.commitOverrun + s.droppedEvents;
+}
+
+/**
+ * The last entry of an instance's error_log as one line, e.g. `Field not found at column 1`, or null when empty.
+ * An entry is `[ts] event filter parse error: error: MESSAGE`, `  Command: TEXT`, then a caret line under TEXT.
+ */
+export function parseLastErrorLog(text: string): { message: string; command: string | null; column: number | null } | null {
+  const lines = text.split('\n');
+  let head = -1;
+  for (let i = lines.length - 1; i >= 0; i--) {
+    if (/^\[\s*[\d.]+\]/.test(lines[i] ?? '')) {
+      head = i;
+      break;
+    }
+  }
+  if (head < 0) return null;
+  const message = (lines[head] ?? '').replace(/^\[\s*[\d.]+\]\s*/, '').replace(/^.*?error:\s*(?:error:\s*)?/, '').trim();
+  const cmdLine = lines[head + 1] ?? '';
+  const cm = /^(\s*Command:\s*)(.*)$/.exec(cmdLine);
+  if (!cm) return { message, command: null, column: null };
+  const caret = (lines[head + 2] ?? '').indexOf('^');
+  const column = caret >= 0 ? caret - (cm[1] ?? '').length + 1 : null;
+  return { message, command: cm[2] ?? '', column: column !== null && column >= 1 ? column : null };
+}

@@ -1,0 +1,358 @@
+// TracefsBackend: the Backend contract over the skb:kfree_skb tracepoint in a private tracefs instance, for
+// kernels without NET_DM. Software drops only; no payload; packet timestamps converted from the 'mono' trace clock.
+import { Worker } from 'node:worker_threads';
+import path from 'node:path';
+import type {
+  Backend,
+  BackendCapabilities,
+  BackendEvent,
+  EventListener,
+  LostCount,
+  MonitorConfig,
+  PacketDrop,
+  StartOptions,
+  Stats,
+  SummaryEntry,
+} from '../backend/types.js';
+import { DropwatchError } from '../errors/index.js';
+import { kfreeSkbLayout, parseEventFormat, parseHeaderEvent, parseHeaderPage, type KfreeSkbLayout } from './format.js';
+import type { PageLayouts } from './page.js';
+import { cleanupTracefsSync, findTracefs, TracefsInstance } from './instance.js';
+import { systemClock, wallClockOffset, type Clock } from './clock.js';
+import {
+  CMD_ABORT,
+  CMD_DRAIN,
+  CTL_CMD,
+  CTL_MODE,
+  CTL_WAKE,
+  MODE_PACKET,
+  MODE_SUMMARY,
+  NO_VALUE,
+  type ReaderInit,
+  type ReaderMessage,
+} from './reader-protocol.js';
+
+export interface TracefsOptions {
+  /** tracefs mount point; default: /sys/kernel/tracing (mounted if needed), else /sys/kernel/debug/tracing. */
+  root?: string;
+  /** Allow mounting tracefs at /sys/kernel/tracing when it is not mounted (default true). */
+  mount?: boolean;
+  /** Instance name prefix; the instance is `<prefix>-<pid>` (default 'dropwatch'). */
+  instancePrefix?: string;
+  /** Per-CPU ring buffer, KiB (default 4096: about 0.15 s of a 600k drops/s flood per CPU). */
+  bufferSizeKb?: number;
+  /** How often the reader posts batches and checks loss counters, ms (default 200). */
+  flushIntervalMs?: number;
+  /** Wait between empty reads, ms (default 10). */
+  pollIntervalMs?: number;
+  /** Packet-mode records held per flush before more are counted as lost (default 65536). */
+  maxPendingPackets?: number;
+  /** How long stop() waits for the reader to drain, ms (default 5000). */
+  drainTimeoutMs?: number;
+  clock?: Clock;
+  /** For naming the instance (default process.pid). */
+  pid?: number;
+  onWarning?: (message: string) => void;
+}
+
+const CAPABILITIES: BackendCapabilities = Object.freeze({ packetMode: true, trunc: false, queue: false, hw: false });
+const WORKER_URL = new URL('./reader-worker.js', import.meta.url);
+const CALIBRATE_EVERY_NS = 10_000_000_000n;
+let exitHookInstalled = false;
+
+interface Session {
+  worker: Worker;
+  ctl: Int32Array;
+  drained: Promise<void>;
+  exited: Promise<void>;
+  backlogSeen: Map<number, number>;
+}
+
+export class TracefsBackend implements Backend {
+  readonly name = 'tracefs' as const;
+  readonly capabilities = CAPABILITIES;
+  readonly instance: TracefsInstance;
+  readonly layout: KfreeSkbLayout;
+  private readonly layouts: PageLayouts;
+  private readonly pageSize: number;
+  private readonly opts: TracefsOptions;
+  private readonly clock: Clock;
+  private listener: EventListener | null = null;
+  private config: MonitorConfig = { alertMode: 'summary', truncLen: 0, queueLen: 0 };
+  private session: Session | null = null;
+  private closed = false;
+  private offsetNs = 0n;
+  private calibratedAt = 0n;
+  private readonly ringLost = new Map<number, number>();
+  private readonly backlogLost = new Map<number, number>();
+  private stopping: Promise<void> | null = null;
+
+  private constructor(instance: TracefsInstance, layout: KfreeSkbLayout, layouts: PageLayouts, opts: TracefsOptions) {
+    this.instance = instance;
+    this.layout = layout;
+    this.layouts = layouts;
+    this.pageSize = layouts.page.dataOffset + layouts.page.dataSize;
+    this.opts = opts;
+    this.clock = opts.clock ?? systemClock;
+    for (const cpu of instance.cpus()) this.ringLost.set(cpu, 0);
+  }
+
+  /**
+   * Finds tracefs, reclaims stale instances, creates `<prefix>-<pid>` and reads the event layout. Throws
+   * DropwatchError: E_PRIVILEGE (not root), E_TRACEFS_MISSING, E_EVENT_MISSING, E_DECODE (format unreadable).
+   */
+  static async open(options: TracefsOptions = {}): Promise<TracefsBackend> {
+    const root = findTracefs(options.root, options.mount ?? true);
+    if (!exitHookInstalled) {
+      // A last resort only: close() is the real cleanup; SIGKILL leaves an instance the next run reclaims.
+      process.once('exit', cleanupTracefsSync);
+      exitHookInstalled = true;
+    }
+    const instance = TracefsInstance.create({
+      root,
+      prefix: options.instancePrefix,
+      pid: options.pid,
+      bufferSizeKb: options.bufferSizeKb ?? 4096,
+      traceClock: 'mono',
+      warn: options.onWarning,
+    });
+    try {
+      const layouts: PageLayouts = {
+        page: parseHeaderPage(instance.read('events/header_page')),
+        event: parseHeaderEvent(instance.read('events/header_event')),
+      };
+      const layout = kfreeSkbLayout(parseEventFormat(instance.read('events/skb/kfree_skb/format')));
+      return new TracefsBackend(instance, layout, layouts, options);
+    } catch (err) {
+      instance.remove();
+      throw err;
+    }
+  }
+
+  onEvent(listener: EventListener): void {
+    this.listener = listener;
+  }
+
+  private emit(event: BackendEvent): void {
+    this.listener?.(event);
+  }
+
+  private warn(message: string): void {
+    this.opts.onWarning?.(message);
+  }
+
+  get running(): boolean {
+    return this.session !== null;
+  }
+
+  async start(options: StartOptions): Promise<void> {
+    if (this.closed) throw new DropwatchError('E_STATE', 'tracefs backend is closed');
+    if (this.session || this.stopping) throw new DropwatchError('E_STATE', 'already monitoring');
+    if (options.hw) throw new DropwatchError('E_UNSUPPORTED', 'hardware drops are reported by NET_DM only, not by tracefs');
+    const cpus = this.instance.cpus();
+    const fds: number[] = [];
+    try {
+      for (const cpu of cpus) fds.push(this.instance.openRaw(cpu));
+    } catch (err) {
+      this.instance.closeFds();
+      throw err;
+    }
+    const ctl = new Int32Array(new SharedArrayBuffer(16));
+    Atomics.store(ctl, CTL_MODE, this.config.alertMode === 'packet' ? MODE_PACKET : MODE_SUMMARY);
+    const init: ReaderInit = {
+      cpus,
+      fds,
+      statsPaths: cpus.map((c) => this.instance.path(path.join('per_cpu', `cpu${c}`, 'stats'))),
+      pageSize: this.pageSize,
+      layouts: this.layouts,
+      skb: this.layout,
+      ctl: ctl.buffer as SharedArrayBuffer,
+      flushMs: this.opts.flushIntervalMs ?? 200,
+      pollMs: this.opts.pollIntervalMs ?? 10,
+      maxPending: this.opts.maxPendingPackets ?? 65536,
+    };
+    const worker = new Worker(WORKER_URL, { workerData: init });
+    let drainedResolve!: () => void;
+    const drained = new Promise<void>((r) => (drainedResolve = r));
+    const exited = new Promise<void>((resolve) => {
+      worker.once('exit', () => {
+        drainedResolve();
+        resolve();
+      });
+    });
+    const session: Session = { worker, ctl, drained, exited, backlogSeen: new Map() };
+    worker.on('message', (m: ReaderMessage) => this.onMessage(session, m, drainedResolve));
+    worker.on('error', (err) => this.warn(`tracefs reader failed: ${err.message}`));
+    this.session = session;
+    this.calibrate(true);
+    try {
+      this.instance.setEventEnabled(true);
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  private calibrate(force: boolean): void {
+    const now = this.clock.monotonicNs();
+    if (!force && now - this.calibratedAt < CALIBRATE_EVERY_NS) return;
+    this.offsetNs = wallClockOffset(this.clock);
+    this.calibratedAt = now;
+  }
+
+  private reasonName(reason: number): string | null {
+    if (reason === NO_VALUE) return null;
+    return this.layout.reasons.get(reason) ?? `UNKNOWN(${reason})`;
+  }
+
+  private onMessage(session: Session, m: ReaderMessage, drained: () => void): void {
+    switch (m.type) {
+      case 'summary': {
+        const entries: SummaryEntry[] = m.rows.map(([hi, lo, reason, count]) => ({
+          origin: 'software',
+          pc: (BigInt(hi) << 32n) | BigInt(lo),
+          reason: this.reasonName(reason),
+          count,
+        }));
+        if (entries.length > 0) this.emit({ kind: 'summary', entries });
+        break;
+      }
+      case 'packets': {
+        this.calibrate(false);
+        for (let i = 0; i < m.count; i++) {
+          const reason = this.reasonName(m.rp[i * 2]!);
+          const protocol = m.rp[i * 2 + 1]!;
+          const packet: PacketDrop = { origin: 'software', pc: m.loc[i]!, timestampNs: m.ts[i]! + this.offsetNs };
+          if (reason !== null) packet.reason = reason;
+          if (protocol !== NO_VALUE) packet.protocol = protocol;
+          this.emit({ kind: 'packet', packet });
+        }
+        break;
+      }
+      case 'lost': {
+        const prevRing = this.ringLost.get(m.cpu) ?? 0;
+        if (m.ring > prevRing) {
+          this.ringLost.set(m.cpu, m.ring);
+          this.emit({ kind: 'lost', count: m.ring - prevRing, where: `tracefs ring buffer cpu${m.cpu}` });
+        }
+        const seen = session.backlogSeen.get(m.cpu) ?? 0;
+        if (m.backlog > seen) {
+          session.backlogSeen.set(m.cpu, m.backlog);
+          this.backlogLost.set(m.cpu, (this.backlogLost.get(m.cpu) ?? 0) + m.backlog - seen);
+          this.emit({ kind: 'lost', count: m.backlog - seen, where: `tracefs reader backlog cpu${m.cpu}` });
+        }
+        break;
+      }
+      case 'drained':
+        drained();
+        break;
+      case 'error':
+        this.warn(`tracefs reader: ${m.message}`);
+        break;
+    }
+  }
+
+  /** Disables the event, reads what the kernel still holds (the last partial pages), delivers it, then resolves. */
+  async stop(): Promise<void> {
+    if (this.stopping) return this.stopping;
+    const session = this.session;
+    if (!session) return;
+    this.stopping = (async () => {
+      let disableError: unknown;
+      try {
+        this.instance.setEventEnabled(false);
+      } catch (err) {
+        disableError = err;
+      }
+      Atomics.store(session.ctl, CTL_CMD, disableError === undefined ? CMD_DRAIN : CMD_ABORT);
+      Atomics.add(session.ctl, CTL_WAKE, 1);
+      Atomics.notify(session.ctl, CTL_WAKE);
+      const timeoutMs = this.opts.drainTimeoutMs ?? 5000;
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        session.drained.then(() => false),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs))),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) {
+        this.warn(`tracefs reader did not drain within ${timeoutMs} ms`);
+        Atomics.store(session.ctl, CTL_CMD, CMD_ABORT);
+        Atomics.notify(session.ctl, CTL_WAKE);
+      }
+      // Never blocked in read() (descriptors are non-blocking), so the worker always reaches its exit.
+      await Promise.race([session.exited, new Promise((r) => setTimeout(r, 1000).unref())]);
+      await session.worker.terminate();
+      this.instance.closeFds();
+      this.session = null;
+      if (disableError !== undefined) throw disableError;
+    })();
+    try {
+      await this.stopping;
+    } finally {
+      this.stopping = null;
+    }
+  }
+
+  async setConfig(change: Partial<MonitorConfig>): Promise<void> {
+    if (change.truncLen !== undefined) {
+      throw new DropwatchError('E_UNSUPPORTED', 'tracefs backend carries no payload, so there is nothing to truncate');
+    }
+    if (change.queueLen !== undefined) {
+      throw new DropwatchError('E_UNSUPPORTED', 'tracefs backend has no per-CPU packet queue (its ring buffer is sized with bufferSizeKb)');
+    }
+    if (change.alertMode !== undefined) {
+      if (change.alertMode !== 'summary' && change.alertMode !== 'packet') {
+        throw new DropwatchError('E_BAD_INPUT', `unknown alert mode ${String(change.alertMode)}`);
+      }
+      this.config = { ...this.config, alertMode: change.alertMode };
+      if (this.session) {
+        if (change.alertMode === 'packet') this.calibrate(true);
+        Atomics.store(this.session.ctl, CTL_MODE, change.alertMode === 'packet' ? MODE_PACKET : MODE_SUMMARY);
+        Atomics.add(this.session.ctl, CTL_WAKE, 1);
+        Atomics.notify(this.session.ctl, CTL_WAKE);
+      }
+    }
+  }
+
+  async getConfig(): Promise<MonitorConfig> {
+    return { ...this.config };
+  }
+
+  /** lost: one entry per CPU ring buffer (cumulative since open), plus reader-backlog entries when any. software stays undefined. */
+  async getStats(): Promise<Stats> {
+    const lost: LostCount[] = [];
+    for (const [cpu, count] of [...this.ringLost].sort((a, b) => a[0] - b[0])) {
+      lost.push({ where: `tracefs ring buffer cpu${cpu}`, count });
+    }
+    for (const [cpu, count] of [...this.backlogLost].sort((a, b) => a[0] - b[0])) {
+      if (count > 0) lost.push({ where: `tracefs reader backlog cpu${cpu}`, count });
+    }
+    return { lost };
+  }
+
+  /** Writes a kernel filter expression for kfree_skb in our instance; the kernel's complaint becomes E_BAD_INPUT. */
+  async setFilter(expression: string): Promise<void> {
+    if (this.closed) throw new DropwatchError('E_STATE', 'tracefs backend is closed');
+    this.instance.setFilter(expression);
+  }
+
+  async clearFilter(): Promise<void> {
+    if (this.closed) throw new DropwatchError('E_STATE', 'tracefs backend is closed');
+    this.instance.clearFilter();
+  }
+
+  /** The filter the kernel holds ('none' when there is none). */
+  async getFilter(): Promise<string> {
+    return this.instance.filter();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.stop();
+    } finally {
+      this.closed = true;
+      this.instance.remove();
+    }
+  }
+}

@@ -1,0 +1,18 @@
+// tracefs backend: software packet drops from the skb:kfree_skb tracepoint, read as binary ring-buffer pages from a
+// private tracefs instance, for kernels without NET_DM. Pure parsers/decoders: format.ts, page.ts. OS: instance.ts,
+// reader-worker.ts (worker thread). The Backend implementation: backend.ts.
+export { TracefsBackend, type TracefsOptions } from './backend.js';
+export { cleanupTracefsSync, findTracefs, reclaimStale, TracefsInstance, DEFAULT_TRACEFS, DEFAULT_PREFIX } from './instance.js';
+export { systemClock, wallClockOffset, type Clock } from './clock.js';
+export {
+  parseEventFormat,
+  parseHeaderPage,
+  parseHeaderEvent,
+  parseCpuStats,
+  parsePrintSymbolic,
+  parseLastErrorLog,
+  kfreeSkbLayout,
+  type EventFormat,
+  type KfreeSkbLayout,
+} from './format.js';
+export { decodePage, decodeKfreeSkbPage, type KfreeSkbRecord, type PageInfo } from './page.js';

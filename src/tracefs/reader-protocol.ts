@@ -1,0 +1,48 @@
+// Messages and shared control words between the backend and its reader worker (kept apart so importing them never
+// starts a reader).
+import type { PageLayouts } from './page.js';
+import type { KfreeSkbLayout } from './format.js';
+
+export const CTL_CMD = 0;
+export const CTL_MODE = 1;
+export const CTL_WAKE = 2;
+export const CMD_RUN = 0;
+/** The event is disabled: read until every CPU is empty, post everything, then exit. */
+export const CMD_DRAIN = 1;
+export const CMD_ABORT = 2;
+export const MODE_SUMMARY = 0;
+export const MODE_PACKET = 1;
+export const NO_VALUE = 0xffffffff;
+
+export interface ReaderInit {
+  cpus: number[];
+  fds: number[];
+  statsPaths: string[];
+  pageSize: number;
+  layouts: PageLayouts;
+  skb: KfreeSkbLayout;
+  ctl: SharedArrayBuffer;
+  flushMs: number;
+  pollMs: number;
+  /** Packet-mode records held between flushes before further ones are counted as lost. */
+  maxPending: number;
+}
+
+/** [locationHi, locationLo, reason (NO_VALUE when absent), count] */
+export type SummaryRow = [number, number, number, number];
+
+export type ReaderMessage =
+  | { type: 'summary'; rows: SummaryRow[] }
+  | {
+      type: 'packets';
+      count: number;
+      /** Ring-buffer clock ns. */
+      ts: BigUint64Array;
+      loc: BigUint64Array;
+      /** reason, protocol pairs (NO_VALUE when absent). */
+      rp: Uint32Array;
+    }
+  /** Per-CPU cumulative losses: ring-buffer (stats / page headers) and our own packet backlog. */
+  | { type: 'lost'; cpu: number; ring: number; backlog: number }
+  | { type: 'drained' }
+  | { type: 'error'; fatal: boolean; message: string };

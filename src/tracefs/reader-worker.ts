@@ -1,0 +1,229 @@
+// Worker thread: reads binary ring-buffer pages from per-CPU trace_pipe_raw descriptors (opened non-blocking by
+// the main thread, which also closes them), decodes kfree_skb records and posts batches. Summary mode aggregates by
+// (location, reason) here so a drop storm costs the main thread one message per flush, not one per drop.
+import { parentPort, workerData } from 'node:worker_threads';
+import fs from 'node:fs';
+import { decodePage } from './page.js';
+import { lostFromStats, parseCpuStats } from './format.js';
+
+import {
+  CMD_ABORT,
+  CMD_DRAIN,
+  CTL_CMD,
+  CTL_MODE,
+  CTL_WAKE,
+  MODE_SUMMARY,
+  NO_VALUE,
+  type ReaderInit,
+  type ReaderMessage,
+  type SummaryRow,
+} from './reader-protocol.js';
+
+function run(init: ReaderInit): void {
+  const port = parentPort!;
+  const ctl = new Int32Array(init.ctl);
+  const { skb, layouts, pageSize } = init;
+  const le = layouts.littleEndian ?? true;
+  const page = new Uint8Array(pageSize);
+  const view = new DataView(page.buffer);
+  const ctOff = skb.commonType.offset;
+  const ctSize = skb.commonType.size;
+  const locOff = skb.location.offset;
+  const loc64 = skb.location.size === 8;
+  const reasonOff = skb.reason ? skb.reason.offset : -1;
+  const reasonSize = skb.reason ? skb.reason.size : 0;
+  const protoOff = skb.protocol ? skb.protocol.offset : -1;
+  const protoSize = skb.protocol ? skb.protocol.size : 0;
+  const eventId = skb.eventId;
+  const minLength = skb.minLength;
+
+  const small = (off: number, size: number): number =>
+    size === 4 ? view.getUint32(off, le) : size === 2 ? view.getUint16(off, le) : view.getUint8(off);
+
+  // Summary: hi → (lo + reason * 2^32) → count. Reasons beyond 2^20 (never seen) go to a string-keyed map.
+  let agg = new Map<number, Map<number, number>>();
+  let aggOdd = new Map<string, number>();
+  let aggCount = 0;
+
+  let cap = Math.min(init.maxPending, 4096);
+  let ts = new BigUint64Array(cap);
+  let loc = new BigUint64Array(cap);
+  let rp = new Uint32Array(cap * 2);
+  let pending = 0;
+
+  const ring = init.cpus.map(() => 0);
+  const pageMissed = init.cpus.map(() => 0);
+  const backlog = init.cpus.map(() => 0);
+  const reported = init.cpus.map(() => ({ ring: 0, backlog: 0 }));
+  let mode = Atomics.load(ctl, CTL_MODE);
+  let cpuIndex = 0;
+  let decodeErrors = 0;
+
+  const visit = (off: number, len: number, tsBase: bigint, tsRel: number): void => {
+    if (len < minLength || small(off + ctOff, ctSize) !== eventId) return;
+    const reason = reasonOff >= 0 ? small(off + reasonOff, reasonSize) : NO_VALUE;
+    if (mode === MODE_SUMMARY) {
+      const lo = view.getUint32(off + locOff, le);
+      const hi = loc64 ? view.getUint32(off + locOff + 4, le) : 0;
+      if (reason < 0x100000) {
+        let inner = agg.get(hi);
+        if (!inner) agg.set(hi, (inner = new Map()));
+        const key = lo + reason * 4294967296;
+        inner.set(key, (inner.get(key) ?? 0) + 1);
+      } else {
+        const key = `${hi}:${lo}:${reason}`;
+        aggOdd.set(key, (aggOdd.get(key) ?? 0) + 1);
+      }
+      aggCount++;
+      return;
+    }
+    if (pending >= cap) {
+      if (cap >= init.maxPending) {
+        backlog[cpuIndex]!++;
+        return;
+      }
+      cap = Math.min(init.maxPending, cap * 4);
+      const nts = new BigUint64Array(cap);
+      nts.set(ts);
+      ts = nts;
+      const nloc = new BigUint64Array(cap);
+      nloc.set(loc);
+      loc = nloc;
+      const nrp = new Uint32Array(cap * 2);
+      nrp.set(rp);
+      rp = nrp;
+    }
+    ts[pending] = tsBase + BigInt(tsRel);
+    loc[pending] = loc64 ? view.getBigUint64(off + locOff, le) : BigInt(view.getUint32(off + locOff, le));
+    rp[pending * 2] = reason;
+    rp[pending * 2 + 1] = protoOff >= 0 ? small(off + protoOff, protoSize) : NO_VALUE;
+    pending++;
+  };
+
+  const flushSummary = (): void => {
+    if (aggCount === 0) return;
+    const rows: SummaryRow[] = [];
+    for (const [hi, inner] of agg) {
+      for (const [key, count] of inner) {
+        const reason = Math.floor(key / 4294967296);
+        rows.push([hi, key - reason * 4294967296, reason, count]);
+      }
+    }
+    for (const [key, count] of aggOdd) {
+      const [hi, lo, reason] = key.split(':').map(Number) as [number, number, number];
+      rows.push([hi, lo, reason, count]);
+    }
+    agg = new Map();
+    aggOdd = new Map();
+    aggCount = 0;
+    port.postMessage({ type: 'summary', rows } satisfies ReaderMessage);
+  };
+
+  const flushPackets = (): void => {
+    if (pending === 0) return;
+    const msg: ReaderMessage = {
+      type: 'packets',
+      count: pending,
+      ts: ts.slice(0, pending),
+      loc: loc.slice(0, pending),
+      rp: rp.slice(0, pending * 2),
+    };
+    port.postMessage(msg, [msg.ts.buffer as ArrayBuffer, msg.loc.buffer as ArrayBuffer, msg.rp.buffer as ArrayBuffer]);
+    pending = 0;
+  };
+
+  const flushLost = (): void => {
+    init.cpus.forEach((cpu, i) => {
+      let fromStats = 0;
+      try {
+        fromStats = lostFromStats(parseCpuStats(fs.readFileSync(init.statsPaths[i]!, 'utf8')));
+      } catch {
+        // Stats unreadable (instance going away): page-header counts still stand.
+      }
+      // Page-header counts are derived from the same overrun counter, so the larger of the two is exact, not a sum.
+      ring[i] = Math.max(ring[i]!, fromStats, pageMissed[i]!);
+      const r = reported[i]!;
+      if (ring[i]! > r.ring || backlog[i]! > r.backlog) {
+        r.ring = ring[i]!;
+        r.backlog = backlog[i]!;
+        port.postMessage({ type: 'lost', cpu, ring: r.ring, backlog: r.backlog } satisfies ReaderMessage);
+      }
+    });
+  };
+
+  const flush = (): void => {
+    flushSummary();
+    flushPackets();
+    flushLost();
+  };
+
+  /** Reads up to `maxPages` pages from every CPU; true when any page came out. */
+  const readPass = (maxPages: number): boolean => {
+    let any = false;
+    for (let i = 0; i < init.fds.length; i++) {
+      cpuIndex = i;
+      for (let p = 0; p < maxPages; p++) {
+        let n: number;
+        try {
+          n = fs.readSync(init.fds[i]!, page, 0, pageSize, null);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'EAGAIN' || code === 'EINTR') break;
+          throw err;
+        }
+        if (n <= 0) break;
+        any = true;
+        if (n < pageSize) page.fill(0, n);
+        try {
+          const info = decodePage(n === pageSize ? page : page.subarray(0, n), layouts, visit);
+          if (info.missedEvents && info.missedCount !== null) pageMissed[i]! += info.missedCount;
+        } catch (err) {
+          // One bad page must not end monitoring; the records before the bad one were already counted.
+          decodeErrors++;
+          if (decodeErrors <= 3) port.postMessage({ type: 'error', fatal: false, message: (err as Error).message } satisfies ReaderMessage);
+        }
+      }
+    }
+    return any;
+  };
+
+  let lastFlush = performance.now();
+  for (;;) {
+    const cmd = Atomics.load(ctl, CTL_CMD);
+    if (cmd === CMD_ABORT) break;
+    const newMode = Atomics.load(ctl, CTL_MODE);
+    if (newMode !== mode) {
+      flush(); // what was gathered in the old mode goes out in the old mode's shape
+      mode = newMode;
+    }
+    if (cmd === CMD_DRAIN) {
+      // The event is off; a probe already running on another CPU may still commit, so wait for two empty passes.
+      let empty = 0;
+      for (let guard = 0; guard < 100_000 && empty < 2; guard++) {
+        if (readPass(256)) empty = 0;
+        else {
+          empty++;
+          Atomics.wait(ctl, CTL_WAKE, Atomics.load(ctl, CTL_WAKE), Math.min(init.pollMs, 5));
+        }
+      }
+      flush();
+      port.postMessage({ type: 'drained' } satisfies ReaderMessage);
+      break;
+    }
+    const got = readPass(64);
+    const now = performance.now();
+    if (now - lastFlush >= init.flushMs) {
+      flush();
+      lastFlush = now;
+    }
+    if (!got) Atomics.wait(ctl, CTL_WAKE, Atomics.load(ctl, CTL_WAKE), init.pollMs);
+  }
+}
+
+if (parentPort) {
+  try {
+    run(workerData as ReaderInit);
+  } catch (err) {
+    parentPort.postMessage({ type: 'error', fatal: true, message: (err as Error)?.message ?? String(err) } satisfies ReaderMessage);
+  }
+}
