@@ -1,0 +1,252 @@
+// Integration tests on the real kernel (root, tracefs, skb:kfree_skb): no mocks. Drops are made by sending UDP to a
+// closed port inside a throwaway network namespace; other processes' drops may also appear, so counts are "at least".
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { TracefsBackend, type TracefsOptions } from '../../src/tracefs/index.js';
+import { DropwatchError } from '../../src/errors/index.js';
+import type { BackendEvent, PacketDrop } from '../../src/backend/types.js';
+import { canRunKernelTests, Netns, ourInstances, symbolRange, TEST_PREFIX, TRACEFS, tracefsSnapshot } from './helpers.js';
+
+const skip = canRunKernelTests();
+const INDEX = fileURLToPath(new URL('../../src/tracefs/index.js', import.meta.url));
+const opts = (more: TracefsOptions = {}): TracefsOptions => ({ instancePrefix: TEST_PREFIX, ...more });
+
+function collect(b: TracefsBackend): BackendEvent[] {
+  const events: BackendEvent[] = [];
+  b.onEvent((e) => events.push(e));
+  return events;
+}
+
+function inRange(pc: bigint, range: [bigint, bigint] | null): boolean {
+  return range !== null && pc >= range[0] && pc < range[1];
+}
+
+/** Drops summed over summary entries whose pc is inside `range` with the given reason. */
+function countAt(events: BackendEvent[], range: [bigint, bigint] | null, reason: string): number {
+  let n = 0;
+  for (const e of events) if (e.kind === 'summary') for (const x of e.entries) if (x.reason === reason && inRange(x.pc, range)) n += x.count;
+  return n;
+}
+
+function isCode(code: string) {
+  return (e: unknown) => e instanceof DropwatchError && e.code === code && !e.message.includes('\n');
+}
+
+describe('tracefs backend on the real kernel', { skip }, () => {
+  let ns: Netns;
+  let udp4: [bigint, bigint] | null;
+  let snapshot: Record<string, string>;
+
+  before(() => {
+    snapshot = tracefsSnapshot();
+    ns = new Netns();
+    udp4 = symbolRange('__udp4_lib_rcv');
+    assert.ok(udp4, '__udp4_lib_rcv in /proc/kallsyms');
+  });
+
+  after(() => {
+    ns?.delete();
+    for (const n of ourInstances()) fs.rmdirSync(`${TRACEFS}/instances/${n}`); // only if a test failed mid-way
+  });
+
+  test('summary mode counts every datagram to a closed port as NO_SOCKET in __udp4_lib_rcv, then leaves tracefs as it was', async () => {
+    const N = 400;
+    const b = await TracefsBackend.open(opts());
+    const events = collect(b);
+    const inst = b.instance.dir;
+    assert.ok(fs.existsSync(inst));
+    assert.equal(fs.readFileSync(`${inst}/events/skb/kfree_skb/enable`, 'utf8').trim(), '0');
+    assert.equal(fs.readFileSync(`${inst}/set_event`, 'utf8').trim(), '', 'nothing enabled before start');
+    try {
+      await b.start({ sw: true, hw: false });
+      assert.equal(fs.readFileSync(`${inst}/set_event`, 'utf8').trim(), 'skb:kfree_skb', 'only kfree_skb is enabled');
+      assert.match(fs.readFileSync(`${inst}/trace_clock`, 'utf8'), /\[mono\]/);
+      await ns.sendUdp('127.0.0.1', N);
+      await b.stop();
+    } finally {
+      await b.close();
+    }
+    assert.ok(countAt(events, udp4, 'NO_SOCKET') >= N, `expected >= ${N} NO_SOCKET drops in __udp4_lib_rcv`);
+    for (const e of events) if (e.kind === 'summary') for (const x of e.entries) assert.equal(x.origin, 'software');
+    assert.equal(fs.existsSync(inst), false, 'instance removed on close');
+    assert.deepEqual(ourInstances(), []);
+    assert.deepEqual(tracefsSnapshot(), snapshot, 'global tracefs state unchanged');
+    await b.close(); // idempotent
+  });
+
+  test('stop drains what is still in the buffer: drops sent just before stop are all delivered', async () => {
+    const N = 300;
+    // A reader that would not look again for 5 s and not flush for a minute: only the drain can deliver these.
+    const b = await TracefsBackend.open(opts({ pollIntervalMs: 5000, flushIntervalMs: 60_000 }));
+    const events = collect(b);
+    try {
+      await b.start({ sw: true, hw: false });
+      await new Promise((r) => setTimeout(r, 100)); // the reader has found the buffer empty and is asleep
+      await ns.sendUdp('127.0.0.1', N);
+      assert.equal(events.length, 0, 'nothing delivered before stop');
+      await b.stop();
+      assert.ok(countAt(events, udp4, 'NO_SOCKET') >= N, `after stop: ${countAt(events, udp4, 'NO_SOCKET')} of ${N}`);
+      const stats = await b.getStats();
+      assert.equal(stats.software, undefined);
+      assert.equal(stats.lost.reduce((s, l) => s + l.count, 0), 0, 'a 4 MiB buffer loses none of 300');
+    } finally {
+      await b.close();
+    }
+  });
+
+  test('packet mode: one event per drop with pc, reason, protocol and a wall-clock timestamp', async () => {
+    const N = 25;
+    const b = await TracefsBackend.open(opts());
+    const events = collect(b);
+    let t0 = 0n;
+    let t1 = 0n;
+    try {
+      await b.setConfig({ alertMode: 'packet' });
+      assert.equal((await b.getConfig()).alertMode, 'packet');
+      await b.start({ sw: true, hw: false });
+      t0 = BigInt(Date.now()) * 1_000_000n;
+      await ns.sendUdp('127.0.0.1', N);
+      t1 = BigInt(Date.now() + 1) * 1_000_000n;
+      await b.stop();
+    } finally {
+      await b.close();
+    }
+    assert.equal(events.filter((e) => e.kind === 'summary').length, 0);
+    const ours = events
+      .filter((e): e is { kind: 'packet'; packet: PacketDrop } => e.kind === 'packet')
+      .map((e) => e.packet)
+      .filter((p) => inRange(p.pc!, udp4) && p.reason === 'NO_SOCKET');
+    assert.ok(ours.length >= N, `${ours.length} packets`);
+    for (const p of ours.slice(0, N)) {
+      assert.equal(p.origin, 'software');
+      assert.equal(p.protocol, 0x0800);
+      assert.equal(p.payload, undefined);
+      const ts = p.timestampNs!;
+      // Sent between t0 and t1 by the wall clock; 2 ms of slack for the offset calibration and Date.now() ticks.
+      assert.ok(ts >= t0 - 2_000_000n && ts <= t1 + 2_000_000n, `timestamp ${ts} outside [${t0}, ${t1}]`);
+    }
+  });
+
+  test('a small buffer and a slow reader: drops either arrive or are counted lost, per CPU, exactly once', async () => {
+    const N = 5000;
+    const b = await TracefsBackend.open(opts({ bufferSizeKb: 4, pollIntervalMs: 1500, flushIntervalMs: 50 }));
+    const events = collect(b);
+    try {
+      await b.start({ sw: true, hw: false });
+      await new Promise((r) => setTimeout(r, 100));
+      await ns.sendUdp('127.0.0.1', N);
+      await b.stop();
+      const lostEvents = events.filter((e): e is Extract<BackendEvent, { kind: 'lost' }> => e.kind === 'lost');
+      const lostTotal = lostEvents.reduce((s, e) => s + e.count, 0);
+      const stats = await b.getStats();
+      assert.ok(lostTotal > 0, 'the buffer should have overrun');
+      for (const e of lostEvents) assert.match(e.where, /^tracefs ring buffer cpu\d+$/);
+      assert.equal(stats.lost.reduce((s, l) => s + l.count, 0), lostTotal, 'getStats agrees with the lost events');
+      // The kernel's own counters, read after the drain, must match what we reported.
+      let kernel = 0;
+      for (const cpu of b.instance.cpus()) {
+        const text = fs.readFileSync(b.instance.path(`per_cpu/cpu${cpu}/stats`), 'utf8');
+        for (const k of ['overrun', 'commit overrun', 'dropped events']) kernel += Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(text)![1]);
+      }
+      assert.equal(lostTotal, kernel);
+      const seen = events.reduce((s, e) => s + (e.kind === 'summary' ? e.entries.reduce((a, x) => a + x.count, 0) : 0), 0);
+      assert.ok(seen + lostTotal >= N, `seen ${seen} + lost ${lostTotal} < sent ${N}`);
+    } finally {
+      await b.close();
+    }
+  });
+
+  test('kernel filter: a rejected expression is E_BAD_INPUT with the kernel reason; an accepted one filters', async () => {
+    const b = await TracefsBackend.open(opts());
+    const events = collect(b);
+    try {
+      await assert.rejects(b.setFilter('reason = = 3'), (e: unknown) => isCode('E_BAD_INPUT')(e) && /Invalid operator/.test((e as Error).message));
+      await assert.rejects(b.setFilter('nosuchfield == 1'), (e: unknown) => isCode('E_BAD_INPUT')(e) && /Field not found/.test((e as Error).message));
+      const noSocket = [...b.layout.reasons].find(([, n]) => n === 'NO_SOCKET')![0];
+      await b.setFilter(`reason != ${noSocket}`);
+      assert.equal(await b.getFilter(), `reason != ${noSocket}`);
+      await b.start({ sw: true, hw: false });
+      await ns.sendUdp('127.0.0.1', 100);
+      await b.stop();
+      assert.equal(countAt(events, udp4, 'NO_SOCKET'), 0, 'the kernel filtered NO_SOCKET out');
+      await b.clearFilter();
+      assert.equal(await b.getFilter(), 'none');
+      await b.start({ sw: true, hw: false });
+      await ns.sendUdp('127.0.0.1', 20);
+      await b.stop();
+      assert.ok(countAt(events, udp4, 'NO_SOCKET') >= 20);
+    } finally {
+      await b.close();
+    }
+    assert.equal(fs.readFileSync(`${TRACEFS}/events/skb/kfree_skb/filter`, 'utf8'), snapshot['events/skb/kfree_skb/filter']);
+  });
+
+  test('unsupported requests are one-line E_UNSUPPORTED / E_STATE errors', async () => {
+    const b = await TracefsBackend.open(opts());
+    try {
+      assert.deepEqual(b.capabilities, { packetMode: true, trunc: false, queue: false, hw: false });
+      assert.equal(b.name, 'tracefs');
+      await assert.rejects(b.setConfig({ truncLen: 64 }), isCode('E_UNSUPPORTED'));
+      await assert.rejects(b.setConfig({ queueLen: 10 }), isCode('E_UNSUPPORTED'));
+      await assert.rejects(b.start({ sw: true, hw: true }), isCode('E_UNSUPPORTED'));
+      await b.start({ sw: true, hw: false });
+      await assert.rejects(b.start({ sw: true, hw: false }), isCode('E_STATE'));
+    } finally {
+      await b.close();
+    }
+    await assert.rejects(b.start({ sw: true, hw: false }), isCode('E_STATE'));
+  });
+
+  test('an instance left by a SIGKILLed run is reclaimed by the next open; one whose pid lives is left alone', async () => {
+    const code =
+      `const { TracefsBackend } = await import(${JSON.stringify(INDEX)});` +
+      `const b = await TracefsBackend.open({ instancePrefix: '${TEST_PREFIX}' });` +
+      `await b.start({ sw: true, hw: false }); console.log(b.instance.dir); setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const dir = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('\n')) resolve(out.trim());
+      });
+      child.on('exit', (c) => reject(new Error(`child exited ${c} before starting`)));
+    });
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    assert.ok(fs.existsSync(dir), 'SIGKILL leaves the instance behind');
+    const alive = `${TRACEFS}/instances/${TEST_PREFIX}-1`; // pid 1 always exists
+    fs.mkdirSync(alive);
+    try {
+      const b = await TracefsBackend.open(opts());
+      try {
+        assert.equal(fs.existsSync(dir), false, 'stale instance reclaimed');
+        assert.ok(fs.existsSync(alive), 'a live pid keeps its instance');
+      } finally {
+        await b.close();
+      }
+    } finally {
+      fs.rmdirSync(alive);
+    }
+  });
+
+  test('a non-root user gets a one-line E_PRIVILEGE', async () => {
+    const code =
+      `const { TracefsBackend } = await import(${JSON.stringify(INDEX)});` +
+      `try { await TracefsBackend.open({ instancePrefix: '${TEST_PREFIX}', mount: false }); console.log('opened'); }` +
+      `catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', code], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'pipe'] });
+      let s = '';
+      let err = '';
+      child.stdout!.on('data', (d: Buffer) => (s += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      child.on('exit', (c) => (c === 0 ? resolve(s) : reject(new Error(`child exited ${c}: ${err}`))));
+    });
+    const r = JSON.parse(out) as { code: string; message: string };
+    assert.equal(r.code, 'E_PRIVILEGE');
+    assert.match(r.message, /requires root \(CAP_SYS_ADMIN\)/);
+  });
+});
