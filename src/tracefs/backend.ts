@@ -148,7 +148,8 @@ export class TracefsBackend implements Backend {
   async start(options: StartOptions): Promise<void> {
     if (this.closed) throw new DropwatchError('E_STATE', 'tracefs backend is closed');
     if (this.session || this.stopping) throw new DropwatchError('E_STATE', 'already monitoring');
-    if (options.hw) throw new DropwatchError('E_UNSUPPORTED', 'hardware drops are reported by NET_DM only, not by tracefs');
+    if (options.hw)
+      throw new DropwatchError('E_UNSUPPORTED', 'hardware drops are reported by NET_DM only, not by tracefs');
     const cpus = this.instance.cpus();
     const fds: number[] = [];
     try {
@@ -298,7 +299,10 @@ export class TracefsBackend implements Backend {
       throw new DropwatchError('E_UNSUPPORTED', 'tracefs backend carries no payload, so there is nothing to truncate');
     }
     if (change.queueLen !== undefined) {
-      throw new DropwatchError('E_UNSUPPORTED', 'tracefs backend has no per-CPU packet queue (its ring buffer is sized with bufferSizeKb)');
+      throw new DropwatchError(
+        'E_UNSUPPORTED',
+        'tracefs backend has no per-CPU packet queue (its ring buffer is sized with bufferSizeKb)',
+      );
     }
     if (change.alertMode !== undefined) {
       if (change.alertMode !== 'summary' && change.alertMode !== 'packet') {

@@ -126,7 +126,8 @@ export function parseHeaderEvent(text: string): EventHeaderLayout {
   const timeExtend = num(/time_extend\s*:\s*type\s*==\s*(\d+)/);
   const dataMaxTypeLen = num(/data max type_len\s*==\s*(\d+)/);
   // Older kernels do not print time_stamp; it has always been the value after time_extend (RINGBUF_TYPE_TIME_STAMP).
-  const timeStamp = num(/time_stamp\s*:\s*type\s*==\s*(\d+)/) ?? (timeExtend === undefined ? undefined : timeExtend + 1);
+  const timeStamp =
+    num(/time_stamp\s*:\s*type\s*==\s*(\d+)/) ?? (timeExtend === undefined ? undefined : timeExtend + 1);
   if (
     typeLenBits === undefined ||
     timeDeltaBits === undefined ||
@@ -161,7 +162,8 @@ export function kfreeSkbLayout(format: EventFormat): KfreeSkbLayout {
   const commonType = get('common_type');
   const location = get('location');
   if (!commonType || !location) throw new DropwatchError('E_DECODE', 'kfree_skb format has no location field');
-  if (location.size !== 8 && location.size !== 4) throw new DropwatchError('E_DECODE', 'kfree_skb location size unsupported');
+  if (location.size !== 8 && location.size !== 4)
+    throw new DropwatchError('E_DECODE', 'kfree_skb location size unsupported');
   const protocol = get('protocol');
   const reason = get('reason'); // absent before kernel 5.17
   let minLength = 0;
@@ -205,7 +207,9 @@ export function lostFromStats(s: CpuStats): number {
  * The last entry of an instance's error_log as one line, e.g. `Field not found at column 1`, or null when empty.
  * An entry is `[ts] event filter parse error: error: MESSAGE`, `  Command: TEXT`, then a caret line under TEXT.
  */
-export function parseLastErrorLog(text: string): { message: string; command: string | null; column: number | null } | null {
+export function parseLastErrorLog(
+  text: string,
+): { message: string; command: string | null; column: number | null } | null {
   const lines = text.split('\n');
   let head = -1;
   for (let i = lines.length - 1; i >= 0; i--) {
@@ -215,7 +219,10 @@ export function parseLastErrorLog(text: string): { message: string; command: str
     }
   }
   if (head < 0) return null;
-  const message = (lines[head] ?? '').replace(/^\[\s*[\d.]+\]\s*/, '').replace(/^.*?error:\s*(?:error:\s*)?/, '').trim();
+  const message = (lines[head] ?? '')
+    .replace(/^\[\s*[\d.]+\]\s*/, '')
+    .replace(/^.*?error:\s*(?:error:\s*)?/, '')
+    .trim();
   const cmdLine = lines[head + 1] ?? '';
   const cm = /^(\s*Command:\s*)(.*)$/.exec(cmdLine);
   if (!cm) return { message, command: null, column: null };

@@ -2,7 +2,14 @@
 // private tracefs instance, for kernels without NET_DM. Pure parsers/decoders: format.ts, page.ts. OS: instance.ts,
 // reader-worker.ts (worker thread). The Backend implementation: backend.ts.
 export { TracefsBackend, type TracefsOptions } from './backend.js';
-export { cleanupTracefsSync, findTracefs, reclaimStale, TracefsInstance, DEFAULT_TRACEFS, DEFAULT_PREFIX } from './instance.js';
+export {
+  cleanupTracefsSync,
+  findTracefs,
+  reclaimStale,
+  TracefsInstance,
+  DEFAULT_TRACEFS,
+  DEFAULT_PREFIX,
+} from './instance.js';
 export { systemClock, wallClockOffset, type Clock } from './clock.js';
 export {
   parseEventFormat,

@@ -19,7 +19,9 @@ function errno(err: unknown): string | undefined {
 export function fsError(err: unknown, what: string): DropwatchError {
   const code = errno(err);
   if (code === 'EACCES' || code === 'EPERM') {
-    return new DropwatchError('E_PRIVILEGE', `tracefs access requires root (CAP_SYS_ADMIN): cannot use ${what}`, { cause: err });
+    return new DropwatchError('E_PRIVILEGE', `tracefs access requires root (CAP_SYS_ADMIN): cannot use ${what}`, {
+      cause: err,
+    });
   }
   const msg = (err as Error | undefined)?.message ?? String(err);
   return new DropwatchError('E_IO', `tracefs: ${what}: ${msg}`, { cause: err });
@@ -57,18 +59,26 @@ export function findTracefs(root?: string, mount = true): string {
   let mountError = '';
   if (mount && isRealDir(DEFAULT_TRACEFS)) {
     try {
-      execFileSync('mount', ['-t', 'tracefs', 'nodev', DEFAULT_TRACEFS], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
+      execFileSync('mount', ['-t', 'tracefs', 'nodev', DEFAULT_TRACEFS], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        timeout: 10_000,
+      });
       if (hasInstances(DEFAULT_TRACEFS)) return DEFAULT_TRACEFS;
     } catch (err) {
       const stderr = String((err as { stderr?: Buffer }).stderr ?? '').trim();
       if (/permission|not permitted|only root/i.test(stderr) || (process.getuid?.() ?? 0) !== 0) {
-        throw new DropwatchError('E_PRIVILEGE', `mounting tracefs requires root (CAP_SYS_ADMIN): ${DEFAULT_TRACEFS}`, { cause: err });
+        throw new DropwatchError('E_PRIVILEGE', `mounting tracefs requires root (CAP_SYS_ADMIN): ${DEFAULT_TRACEFS}`, {
+          cause: err,
+        });
       }
       mountError = stderr ? `: ${stderr.split('\n')[0]}` : '';
     }
   }
   if (hasInstances(DEBUGFS_TRACEFS)) return DEBUGFS_TRACEFS;
-  throw new DropwatchError('E_TRACEFS_MISSING', `tracefs is not mounted at ${DEFAULT_TRACEFS} and could not be mounted${mountError}`);
+  throw new DropwatchError(
+    'E_TRACEFS_MISSING',
+    `tracefs is not mounted at ${DEFAULT_TRACEFS} and could not be mounted${mountError}`,
+  );
 }
 
 /** True unless the process is known not to exist (EPERM means it exists but is not ours). */
@@ -150,7 +160,8 @@ export class TracefsInstance {
     }
     const root = opts.root;
     const instances = path.join(root, 'instances');
-    if (!isRealDir(instances)) throw new DropwatchError('E_TRACEFS_MISSING', `${instances} is not a tracefs instances directory`);
+    if (!isRealDir(instances))
+      throw new DropwatchError('E_TRACEFS_MISSING', `${instances} is not a tracefs instances directory`);
     if (!fs.existsSync(path.join(root, EVENT, 'format'))) {
       throw new DropwatchError('E_EVENT_MISSING', `tracepoint skb:kfree_skb not found in ${path.join(root, 'events')}`);
     }
@@ -179,7 +190,8 @@ export class TracefsInstance {
         throw new DropwatchError('E_EVENT_MISSING', `tracepoint skb:kfree_skb not found in ${inst.dir}/events`);
       }
       inst.write('trace_clock', opts.traceClock ?? 'mono');
-      if (opts.bufferSizeKb !== undefined) inst.write('buffer_size_kb', String(Math.max(4, Math.floor(opts.bufferSizeKb))));
+      if (opts.bufferSizeKb !== undefined)
+        inst.write('buffer_size_kb', String(Math.max(4, Math.floor(opts.bufferSizeKb))));
     } catch (err) {
       inst.remove();
       throw err;
@@ -242,7 +254,9 @@ export class TracefsInstance {
       } catch {
         log = null;
       }
-      const detail = log ? `${log.message}${log.column !== null ? ` at column ${log.column}` : ''}` : 'Invalid argument';
+      const detail = log
+        ? `${log.message}${log.column !== null ? ` at column ${log.column}` : ''}`
+        : 'Invalid argument';
       throw new DropwatchError('E_BAD_INPUT', `kernel rejected filter "${expr}": ${detail}`, { cause: err });
     }
   }

@@ -57,7 +57,8 @@ export function decodePage(bytes: Uint8Array, layouts: PageLayouts, visit?: Reco
   if (bytes.byteLength < page.dataOffset) throw bad(`short read (${bytes.byteLength} bytes)`);
   const timestamp = readUnsigned(view, page.timestampOffset, page.timestampSize, le);
   // The flags sit in bits 31/30 of the (long) commit; on a big-endian 8-byte local_t those are the last 4 bytes.
-  const commitLow = page.commitSize === 8 && !le ? view.getUint32(page.commitOffset + 4, le) : view.getUint32(page.commitOffset, le);
+  const commitLow =
+    page.commitSize === 8 && !le ? view.getUint32(page.commitOffset + 4, le) : view.getUint32(page.commitOffset, le);
   const dataLength = commitLow & COMMIT_MASK;
   const missedEvents = (commitLow & RB_MISSED_EVENTS) !== 0;
   const end = page.dataOffset + dataLength;

@@ -180,7 +180,8 @@ function run(init: ReaderInit): void {
         } catch (err) {
           // One bad page must not end monitoring; the records before the bad one were already counted.
           decodeErrors++;
-          if (decodeErrors <= 3) port.postMessage({ type: 'error', fatal: false, message: (err as Error).message } satisfies ReaderMessage);
+          if (decodeErrors <= 3)
+            port.postMessage({ type: 'error', fatal: false, message: (err as Error).message } satisfies ReaderMessage);
         }
       }
     }
@@ -224,6 +225,10 @@ if (parentPort) {
   try {
     run(workerData as ReaderInit);
   } catch (err) {
-    parentPort.postMessage({ type: 'error', fatal: true, message: (err as Error)?.message ?? String(err) } satisfies ReaderMessage);
+    parentPort.postMessage({
+      type: 'error',
+      fatal: true,
+      message: (err as Error)?.message ?? String(err),
+    } satisfies ReaderMessage);
   }
 }

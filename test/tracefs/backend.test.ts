@@ -8,7 +8,15 @@ import { fileURLToPath } from 'node:url';
 import { TracefsBackend, type TracefsOptions } from '../../src/tracefs/index.js';
 import { DropwatchError } from '../../src/errors/index.js';
 import type { BackendEvent, PacketDrop } from '../../src/backend/types.js';
-import { canRunKernelTests, Netns, ourInstances, symbolRange, TEST_PREFIX, TRACEFS, tracefsSnapshot } from './helpers.js';
+import {
+  canRunKernelTests,
+  Netns,
+  ourInstances,
+  symbolRange,
+  TEST_PREFIX,
+  TRACEFS,
+  tracefsSnapshot,
+} from './helpers.js';
 
 const skip = canRunKernelTests();
 const INDEX = fileURLToPath(new URL('../../src/tracefs/index.js', import.meta.url));
@@ -27,7 +35,8 @@ function inRange(pc: bigint, range: [bigint, bigint] | null): boolean {
 /** Drops summed over summary entries whose pc is inside `range` with the given reason. */
 function countAt(events: BackendEvent[], range: [bigint, bigint] | null, reason: string): number {
   let n = 0;
-  for (const e of events) if (e.kind === 'summary') for (const x of e.entries) if (x.reason === reason && inRange(x.pc, range)) n += x.count;
+  for (const e of events)
+    if (e.kind === 'summary') for (const x of e.entries) if (x.reason === reason && inRange(x.pc, range)) n += x.count;
   return n;
 }
 
@@ -91,7 +100,11 @@ describe('tracefs backend on the real kernel', { skip }, () => {
       assert.ok(countAt(events, udp4, 'NO_SOCKET') >= N, `after stop: ${countAt(events, udp4, 'NO_SOCKET')} of ${N}`);
       const stats = await b.getStats();
       assert.equal(stats.software, undefined);
-      assert.equal(stats.lost.reduce((s, l) => s + l.count, 0), 0, 'a 4 MiB buffer loses none of 300');
+      assert.equal(
+        stats.lost.reduce((s, l) => s + l.count, 0),
+        0,
+        'a 4 MiB buffer loses none of 300',
+      );
     } finally {
       await b.close();
     }
@@ -144,15 +157,23 @@ describe('tracefs backend on the real kernel', { skip }, () => {
       const stats = await b.getStats();
       assert.ok(lostTotal > 0, 'the buffer should have overrun');
       for (const e of lostEvents) assert.match(e.where, /^tracefs ring buffer cpu\d+$/);
-      assert.equal(stats.lost.reduce((s, l) => s + l.count, 0), lostTotal, 'getStats agrees with the lost events');
+      assert.equal(
+        stats.lost.reduce((s, l) => s + l.count, 0),
+        lostTotal,
+        'getStats agrees with the lost events',
+      );
       // The kernel's own counters, read after the drain, must match what we reported.
       let kernel = 0;
       for (const cpu of b.instance.cpus()) {
         const text = fs.readFileSync(b.instance.path(`per_cpu/cpu${cpu}/stats`), 'utf8');
-        for (const k of ['overrun', 'commit overrun', 'dropped events']) kernel += Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(text)![1]);
+        for (const k of ['overrun', 'commit overrun', 'dropped events'])
+          kernel += Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(text)![1]);
       }
       assert.equal(lostTotal, kernel);
-      const seen = events.reduce((s, e) => s + (e.kind === 'summary' ? e.entries.reduce((a, x) => a + x.count, 0) : 0), 0);
+      const seen = events.reduce(
+        (s, e) => s + (e.kind === 'summary' ? e.entries.reduce((a, x) => a + x.count, 0) : 0),
+        0,
+      );
       assert.ok(seen + lostTotal >= N, `seen ${seen} + lost ${lostTotal} < sent ${N}`);
     } finally {
       await b.close();
@@ -163,8 +184,14 @@ describe('tracefs backend on the real kernel', { skip }, () => {
     const b = await TracefsBackend.open(opts());
     const events = collect(b);
     try {
-      await assert.rejects(b.setFilter('reason = = 3'), (e: unknown) => isCode('E_BAD_INPUT')(e) && /Invalid operator/.test((e as Error).message));
-      await assert.rejects(b.setFilter('nosuchfield == 1'), (e: unknown) => isCode('E_BAD_INPUT')(e) && /Field not found/.test((e as Error).message));
+      await assert.rejects(
+        b.setFilter('reason = = 3'),
+        (e: unknown) => isCode('E_BAD_INPUT')(e) && /Invalid operator/.test((e as Error).message),
+      );
+      await assert.rejects(
+        b.setFilter('nosuchfield == 1'),
+        (e: unknown) => isCode('E_BAD_INPUT')(e) && /Field not found/.test((e as Error).message),
+      );
       const noSocket = [...b.layout.reasons].find(([, n]) => n === 'NO_SOCKET')![0];
       await b.setFilter(`reason != ${noSocket}`);
       assert.equal(await b.getFilter(), `reason != ${noSocket}`);
@@ -181,7 +208,10 @@ describe('tracefs backend on the real kernel', { skip }, () => {
     } finally {
       await b.close();
     }
-    assert.equal(fs.readFileSync(`${TRACEFS}/events/skb/kfree_skb/filter`, 'utf8'), snapshot['events/skb/kfree_skb/filter']);
+    assert.equal(
+      fs.readFileSync(`${TRACEFS}/events/skb/kfree_skb/filter`, 'utf8'),
+      snapshot['events/skb/kfree_skb/filter'],
+    );
   });
 
   test('unsupported requests are one-line E_UNSUPPORTED / E_STATE errors', async () => {
@@ -205,7 +235,9 @@ describe('tracefs backend on the real kernel', { skip }, () => {
       `const { TracefsBackend } = await import(${JSON.stringify(INDEX)});` +
       `const b = await TracefsBackend.open({ instancePrefix: '${TEST_PREFIX}' });` +
       `await b.start({ sw: true, hw: false }); console.log(b.instance.dir); setInterval(() => {}, 1000);`;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const dir = await new Promise<string>((resolve, reject) => {
       let out = '';
       child.stdout!.on('data', (d: Buffer) => {
@@ -238,7 +270,11 @@ describe('tracefs backend on the real kernel', { skip }, () => {
       `try { await TracefsBackend.open({ instancePrefix: '${TEST_PREFIX}', mount: false }); console.log('opened'); }` +
       `catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
     const out = await new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--input-type=module', '-e', code], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--input-type=module', '-e', code], {
+        uid: 65534,
+        gid: 65534,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let s = '';
       let err = '';
       child.stdout!.on('data', (d: Buffer) => (s += d.toString()));

@@ -93,11 +93,18 @@ function assertMatchesText(c: Capture): number {
   for (const cpu of cpus(c)) {
     const want = text.filter((t) => t.cpu === cpu);
     const { drops } = decodeCpu(c, cpu);
-    assert.equal(drops.length, want.length, `cpu${cpu}: decoded ${drops.length} records, the text trace shows ${want.length}`);
+    assert.equal(
+      drops.length,
+      want.length,
+      `cpu${cpu}: decoded ${drops.length} records, the text trace shows ${want.length}`,
+    );
     drops.forEach((d, i) => {
       const t = want[i]!;
       const bases = syms.get(t.symbol) ?? [];
-      assert.ok(bases.some((b) => b + t.offset === d.location), `cpu${cpu} #${i}: 0x${d.location.toString(16)} is not ${t.symbol}+0x${t.offset.toString(16)}`);
+      assert.ok(
+        bases.some((b) => b + t.offset === d.location),
+        `cpu${cpu} #${i}: 0x${d.location.toString(16)} is not ${t.symbol}+0x${t.offset.toString(16)}`,
+      );
       assert.equal(d.reasonName, t.reason, `cpu${cpu} #${i} reason`);
       assert.equal(d.protocol, t.protocol, `cpu${cpu} #${i} protocol`);
       // The text trace prints microseconds rounded to nearest (kernel ns2usecs adds 500 ns before dividing).
@@ -140,7 +147,14 @@ test('header_page and header_event parse to the layout ring_buffer.c uses', () =
     dataOffset: 16,
     dataSize: c.pageSize - 16,
   });
-  assert.deepEqual(c.layouts.event, { typeLenBits: 5, timeDeltaBits: 27, padding: 29, timeExtend: 30, timeStamp: 31, dataMaxTypeLen: 28 });
+  assert.deepEqual(c.layouts.event, {
+    typeLenBits: 5,
+    timeDeltaBits: 27,
+    padding: 29,
+    timeExtend: 30,
+    timeStamp: 31,
+    dataMaxTypeLen: 28,
+  });
 });
 
 test('basic capture: every record decodes to the location, reason, protocol and time the text trace shows', () => {
@@ -172,7 +186,10 @@ test('a page whose commit runs past the bytes read is a decode error, not a sile
   const raw = readFileSync(join(c.dir, 'cpu0.raw')).subarray(0, c.pageSize);
   const info = decodePage(raw, c.layouts);
   const cut = raw.subarray(0, c.layouts.page.dataOffset + info.dataLength - 8);
-  assert.throws(() => decodePage(cut, c.layouts), (e: unknown) => e instanceof DropwatchError && e.code === 'E_DECODE');
+  assert.throws(
+    () => decodePage(cut, c.layouts),
+    (e: unknown) => e instanceof DropwatchError && e.code === 'E_DECODE',
+  );
   // A record of another event (common_type differs) is walked over but not reported as a drop.
   const other = Buffer.from(raw);
   other.writeUInt16LE((c.skb.eventId + 1) & 0xffff, c.layouts.page.dataOffset + 4);

@@ -30,7 +30,9 @@ export class Netns {
       `const s=require('dgram').createSocket('${family}');let i=0;` +
       `(function f(e){if(e)throw e;if(i++>=${n})return s.close();s.send('drop',9,'${host}',f)})()`;
     return new Promise((resolve, reject) => {
-      const child = spawn('ip', ['netns', 'exec', this.name, process.execPath, '-e', code], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn('ip', ['netns', 'exec', this.name, process.execPath, '-e', code], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let err = '';
       child.stderr.on('data', (d: Buffer) => (err += d.toString()));
       child.on('error', reject);
