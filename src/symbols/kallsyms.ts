@@ -68,7 +68,9 @@ export class KallsymsIndex {
     const offset = pc - base;
     if (offset >= MAX_DELTA) return null;
     const mod = this.moduleIds[i]!;
-    return mod === 0 ? { symbol: this.names[i]!, offset } : { symbol: this.names[i]!, offset, module: this.modules[mod]! };
+    return mod === 0
+      ? { symbol: this.names[i]!, offset }
+      : { symbol: this.names[i]!, offset, module: this.modules[mod]! };
   }
 
   /** Index of the last address <= pc, or -1. Compares 32-bit halves so the search allocates no BigInts. */

@@ -27,7 +27,10 @@ export interface LoadOptions {
 }
 
 /** Wraps a lookup function in a bounded cache keyed by address (null answers are cached too). */
-export function cachedResolver(lookup: (pc: bigint) => Resolved | null, limit = 65536): (pc: bigint) => Resolved | null {
+export function cachedResolver(
+  lookup: (pc: bigint) => Resolved | null,
+  limit = 65536,
+): (pc: bigint) => Resolved | null {
   const cache = new Map<bigint, Resolved | null>();
   return (pc) => {
     const hit = cache.get(pc);

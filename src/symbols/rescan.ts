@@ -46,7 +46,7 @@ export function createRescanResolver(readText: () => string): (pc: bigint) => Re
     let best: string | undefined;
     let bestModule: string | undefined;
     const text = readText();
-    for (let pos = 0; pos < text.length; ) {
+    for (let pos = 0; pos < text.length;) {
       let eol = text.indexOf('\n', pos);
       if (eol < 0) eol = text.length;
       // "%llx %*s %ms [ %*[^]] ]"

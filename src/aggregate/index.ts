@@ -1,0 +1,89 @@
+// Per-interval drop aggregation: merges summary batches (one per CPU per second from NET_DM) into one line per location, with a hard cap on distinct locations.
+
+import type { SummaryEntry } from '../backend/types.js';
+
+export const DEFAULT_MAX_KEYS = 4096;
+
+/** Drops whose location did not fit under the cap this interval. */
+export interface Overflow {
+  drops: number;
+  /** Distinct locations not shown; exact unless `distinctIsLowerBound`. */
+  distinct: number;
+  /** Counting distinct overflow locations is itself capped (at maxKeys), so past that this is a lower bound. */
+  distinctIsLowerBound: boolean;
+  /** The cap that was hit. */
+  limit: number;
+}
+
+export interface FlushResult {
+  /** One entry per (origin, pc, trap, reason), counts summed, in first-seen order. */
+  lines: SummaryEntry[];
+  overflow: Overflow | null;
+}
+
+export interface AggregatorOptions {
+  /** Distinct locations kept per interval; later new ones only add to the overflow tally. */
+  maxKeys?: number;
+}
+
+// NUL cannot occur in trap or reason names (netlink strings end at it); \u0001 marks "absent" so it differs from "".
+function keyOf(e: SummaryEntry): string {
+  return `${e.origin}\0${e.pc.toString(16)}\0${e.trap ?? '\u0001'}\0${e.reason ?? '\u0001'}`;
+}
+
+export class DropAggregator {
+  readonly maxKeys: number;
+  private index = new Map<string, SummaryEntry>();
+  private overflowKeys = new Set<string>();
+  private overflowDrops = 0;
+  private overflowCapped = false;
+
+  constructor(options: AggregatorOptions = {}) {
+    const max = options.maxKeys ?? DEFAULT_MAX_KEYS;
+    if (!Number.isInteger(max) || max < 1) throw new RangeError(`maxKeys must be a positive integer, got ${max}`);
+    this.maxKeys = max;
+  }
+
+  /** Distinct locations held for the current interval. */
+  get size(): number {
+    return this.index.size;
+  }
+
+  add(entries: readonly SummaryEntry[]): void {
+    for (const e of entries) {
+      const key = keyOf(e);
+      const line = this.index.get(key);
+      if (line) {
+        line.count += e.count;
+      } else if (this.index.size < this.maxKeys) {
+        // A copy: callers may reuse their entry objects.
+        const copy: SummaryEntry = { origin: e.origin, pc: e.pc, reason: e.reason, count: e.count };
+        if (e.trap !== undefined) copy.trap = e.trap;
+        this.index.set(key, copy);
+      } else {
+        this.overflowDrops += e.count;
+        if (this.overflowKeys.size < this.maxKeys) this.overflowKeys.add(key);
+        else if (!this.overflowKeys.has(key)) this.overflowCapped = true;
+      }
+    }
+  }
+
+  /** Returns the interval's lines (Map iteration order is insertion order) and starts a new interval. */
+  flush(): FlushResult {
+    const lines = [...this.index.values()];
+    const overflow: Overflow | null =
+      this.overflowKeys.size === 0
+        ? null
+        : {
+            drops: this.overflowDrops,
+            distinct: this.overflowKeys.size,
+            distinctIsLowerBound: this.overflowCapped,
+            limit: this.maxKeys,
+          };
+    this.index = new Map();
+    this.overflowKeys = new Set();
+    this.overflowDrops = 0;
+    this.overflowCapped = false;
+    return { lines, overflow };
+  }
+}
