@@ -317,7 +317,12 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     uint32_t count = 0, enobufs = 0, truncated = 0;
     int fatal = 0;
     const char* fatal_call = "recvmsg";
-    if (status < 0) {
+    bool rearm = false;
+    if (status == UV_EBADF && fd_ >= 0) {
+      // libuv reports POLLERR as EBADF and stops the poll; for us that is a pending socket error (ENOBUFS after an
+      // overflow), which recvmsg below returns and clears: read on and re-arm.
+      rearm = true;
+    } else if (status < 0) {
       fatal = -status;
       fatal_call = "uv_poll";
     }
@@ -360,6 +365,13 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
       groups.Set(count, Napi::Number::New(env, group));
       datagrams.Set(count, Napi::Buffer<uint8_t>::Copy(env, scratch_.data(), static_cast<size_t>(n)));
       count++;
+    }
+    if (rearm && polling_ && fatal == 0) {
+      int r = uv_poll_start(poll_, UV_READABLE, &NetlinkSocket::OnPoll);
+      if (r < 0) {
+        fatal = -r;
+        fatal_call = "uv_poll_start";
+      }
     }
     uint32_t drops = 0;
     int derr = 0;

@@ -107,6 +107,18 @@ export function fromNative(err: unknown, what: string): unknown {
   return e;
 }
 
+// A throwing listener is its owner's bug: surface it as an uncaught exception, but only after this batch's
+// bookkeeping (replies, loss counts) is complete.
+function guard(call: () => void): void {
+  try {
+    call();
+  } catch (err) {
+    queueMicrotask(() => {
+      throw err;
+    });
+  }
+}
+
 export class NetlinkSocket {
   readonly protocol: number;
   readonly portId: number;
@@ -302,16 +314,20 @@ export class NetlinkSocket {
     };
   }
 
-  /** Everything lost since open; reads the kernel's drop counter now, so it is current even between batches. */
+  /**
+   * Everything lost since open, including drops the kernel has counted but no receive batch has reported yet (those
+   * still reach onLost listeners with the next batch, which a drop always causes: it means the queue is not empty).
+   */
   lost(): LostCounts {
+    const out = { ...this.total };
     if (!this.closed) {
       try {
-        this.account(this.sock.drops(), 0, 0, false);
+        out.dropped += (this.sock.drops() - this.lastDrops) >>> 0;
       } catch {
         // an unreadable counter leaves the last known total
       }
     }
-    return { ...this.total };
+    return out;
   }
 
   /** Closes the socket; pending requests reject with E_STATE. Idempotent. */
@@ -353,10 +369,10 @@ export class NetlinkSocket {
       this.decodeErrors++;
       return;
     }
-    for (const l of this.errorListeners) l(err);
+    for (const l of this.errorListeners) guard(() => l(err));
   }
 
-  private account(drops: number, enobufs: number, truncated: number, emit: boolean): void {
+  private account(drops: number, enobufs: number, truncated: number): void {
     const delta: LostCounts = { dropped: 0, enobufs, truncated };
     if (drops >= 0) {
       delta.dropped = (drops - this.lastDrops) >>> 0; // the kernel counter is 32 bits and wraps
@@ -366,7 +382,7 @@ export class NetlinkSocket {
     this.total.dropped += delta.dropped;
     this.total.enobufs += enobufs;
     this.total.truncated += truncated;
-    if (emit) for (const l of this.lostListeners) l(delta, { ...this.total });
+    for (const l of this.lostListeners) guard(() => l(delta, { ...this.total }));
   }
 
   private onBatch(
@@ -392,8 +408,8 @@ export class NetlinkSocket {
         else unsolicited.push({ ...m, group });
       }
     }
-    if (unsolicited.length > 0) for (const l of this.messageListeners) l(unsolicited);
-    this.account(drops, enobufs, truncated, true);
+    if (unsolicited.length > 0) for (const l of this.messageListeners) guard(() => l(unsolicited));
+    this.account(drops, enobufs, truncated);
     if (err) {
       // The receive loop has stopped: nothing more will arrive on this socket.
       const e = fromNative(err, 'netlink recvmsg') as DropwatchError;
