@@ -43,8 +43,10 @@ export interface TracefsOptions {
   bufferSizeKb?: number;
   /** How often the reader posts batches and checks loss counters, ms (default 200). */
   flushIntervalMs?: number;
-  /** Wait between empty reads, ms (default 10). */
+  /** Wait after an empty read, ms (default 10); doubles while idle up to maxPollIntervalMs. */
   pollIntervalMs?: number;
+  /** Longest wait between reads when idle, ms (default 100): bounds the delay before the first drop after a lull. */
+  maxPollIntervalMs?: number;
   /** Packet-mode records held per flush before more are counted as lost (default 65536). */
   maxPendingPackets?: number;
   /** How long stop() waits for the reader to drain, ms (default 5000). */
@@ -170,6 +172,7 @@ export class TracefsBackend implements Backend {
       ctl: ctl.buffer as SharedArrayBuffer,
       flushMs: this.opts.flushIntervalMs ?? 200,
       pollMs: this.opts.pollIntervalMs ?? 10,
+      maxPollMs: this.opts.maxPollIntervalMs ?? 100,
       maxPending: this.opts.maxPendingPackets ?? 65536,
     };
     const worker = new Worker(WORKER_URL, { workerData: init });

@@ -23,7 +23,10 @@ export interface ReaderInit {
   skb: KfreeSkbLayout;
   ctl: SharedArrayBuffer;
   flushMs: number;
+  /** Wait after an empty read while drops flow... */
   pollMs: number;
+  /** ...doubling while idle up to this. */
+  maxPollMs: number;
   /** Packet-mode records held between flushes before further ones are counted as lost. */
   maxPending: number;
 }

@@ -66,10 +66,15 @@ function run(init: ReaderInit): void {
       const lo = view.getUint32(off + locOff, le);
       const hi = loc64 ? view.getUint32(off + locOff + 4, le) : 0;
       if (reason < 0x100000) {
-        let inner = agg.get(hi);
-        if (!inner) agg.set(hi, (inner = new Map()));
         const key = lo + reason * 4294967296;
-        inner.set(key, (inner.get(key) ?? 0) + 1);
+        // A storm is mostly one location: count runs and touch the maps only when the key changes.
+        if (key === runKey && hi === runHi) runCount++;
+        else {
+          endRun();
+          runHi = hi;
+          runKey = key;
+          runCount = 1;
+        }
       } else {
         const key = `${hi}:${lo}:${reason}`;
         aggOdd.set(key, (aggOdd.get(key) ?? 0) + 1);
@@ -100,7 +105,19 @@ function run(init: ReaderInit): void {
     pending++;
   };
 
+  let runHi = -1;
+  let runKey = -1;
+  let runCount = 0;
+  function endRun(): void {
+    if (runCount === 0) return;
+    let inner = agg.get(runHi);
+    if (!inner) agg.set(runHi, (inner = new Map()));
+    inner.set(runKey, (inner.get(runKey) ?? 0) + runCount);
+    runCount = 0;
+  }
+
   const flushSummary = (): void => {
+    endRun();
     if (aggCount === 0) return;
     const rows: SummaryRow[] = [];
     for (const [hi, inner] of agg) {
@@ -189,6 +206,8 @@ function run(init: ReaderInit): void {
   };
 
   let lastFlush = performance.now();
+  const maxWait = Math.max(init.pollMs, init.maxPollMs);
+  let wait = init.pollMs;
   for (;;) {
     const cmd = Atomics.load(ctl, CTL_CMD);
     if (cmd === CMD_ABORT) break;
@@ -217,7 +236,9 @@ function run(init: ReaderInit): void {
       flush();
       lastFlush = now;
     }
-    if (!got) Atomics.wait(ctl, CTL_WAKE, Atomics.load(ctl, CTL_WAKE), init.pollMs);
+    // Back off while idle (each empty read is a syscall and an EAGAIN exception), snap back when data flows.
+    wait = got ? init.pollMs : Math.min(maxWait, wait * 2);
+    if (!got) Atomics.wait(ctl, CTL_WAKE, Atomics.load(ctl, CTL_WAKE), wait);
   }
 }
 
