@@ -21,7 +21,9 @@ print(n)
 
 function flood(ns: Netns, secs: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const c = spawn('ip', ['netns', 'exec', ns.name, 'python3', '-c', SENDER, String(secs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const c = spawn('ip', ['netns', 'exec', ns.name, 'python3', '-c', SENDER, String(secs)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     c.stdout.on('data', (d: Buffer) => (out += d.toString()));
     c.on('exit', (code) => (code === 0 ? resolve(Number(out.trim())) : reject(new Error(`sender ${code}`))));
@@ -48,8 +50,12 @@ try {
   const cpu = process.cpuUsage(cpu0);
   await b.close();
   const us = cpu.user + cpu.system;
-  console.log(`monitored: ${sent} sent (${Math.round(sent / seconds)}/s, ${((100 * sent) / base).toFixed(0)}% of unmonitored)`);
-  console.log(`counted ${counted} NO_SOCKET in __udp4_lib_rcv, lost ${lost}, counted+lost-sent ${counted + lost - sent}`);
+  console.log(
+    `monitored: ${sent} sent (${Math.round(sent / seconds)}/s, ${((100 * sent) / base).toFixed(0)}% of unmonitored)`,
+  );
+  console.log(
+    `counted ${counted} NO_SOCKET in __udp4_lib_rcv, lost ${lost}, counted+lost-sent ${counted + lost - sent}`,
+  );
   console.log(`reader CPU ${(us / 1000).toFixed(0)} ms = ${(us / sent).toFixed(3)} µs per drop`);
 } finally {
   ns.delete();
