@@ -2,6 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import {
   encodeNlMsg,
   getFamily,
@@ -236,4 +238,60 @@ test('undecodable datagrams go to the error listener, not to the process', async
     rx.close();
     tx.close();
   }
+});
+
+test('a storm from another process while we read: sent = received + dropped, in order', async () => {
+  const group = 5;
+  const count = 60_000;
+  const rx = NetlinkSocket.open(NETLINK_USERSOCK, { rcvbuf: 16 * 1024 });
+  try {
+    rx.addMembership(group);
+    let received = 0;
+    let last = 0;
+    let ordered = true;
+    let batches = 0;
+    rx.onMessages((msgs) => {
+      batches++;
+      for (const m of msgs) {
+        if (m.header.seq <= last) ordered = false;
+        last = m.header.seq;
+        received++;
+      }
+    });
+    const sender = fileURLToPath(new URL('./flood-sender.js', import.meta.url));
+    const started = Date.now();
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, [sender, String(group), String(count), '200'], (err, stdout) =>
+        err ? reject(err) : resolve(stdout),
+      );
+    });
+    const sent = Number(out.trim());
+    const deadline = Date.now() + 5000;
+    while (received + rx.lost().dropped < sent && Date.now() < deadline) await tick();
+    const lost = rx.lost();
+    console.log(
+      `storm: sent ${sent} received ${received} dropped ${lost.dropped} (proc ${procNetlinkDrops(NETLINK_USERSOCK, rx.portId)}) ` +
+        `in ${batches} batches, ${Date.now() - started} ms`,
+    );
+    assert.equal(sent, count);
+    assert.equal(received + lost.dropped, sent);
+    assert.equal(procNetlinkDrops(NETLINK_USERSOCK, rx.portId), lost.dropped);
+    assert.ok(ordered);
+    assert.ok(received > 0);
+  } finally {
+    rx.close();
+  }
+});
+
+test('the overflow that aborts the netlink package: exit 0, and open sockets do not hold the process', async () => {
+  const child = fileURLToPath(new URL('./overflow-child.js', import.meta.url));
+  const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+    const p = execFile(process.execPath, [child], { timeout: 10_000 }, (_err, stdout) =>
+      resolve({ code: p.exitCode, stdout }),
+    );
+  });
+  assert.equal(code, 0);
+  const r = JSON.parse(stdout) as { received: number; dropped: number; enobufs: number };
+  assert.equal(r.received + r.dropped, 150);
+  assert.ok(r.enobufs >= 1);
 });
