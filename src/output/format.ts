@@ -1,0 +1,147 @@
+// Pure formatters: drop events, config and stats in, dropwatch's exact text out (lines without '\n'); colour only decorates.
+
+import type { ChalkInstance } from 'chalk';
+import type { MonitorConfig, PacketDrop, Stats, SummaryEntry } from '../backend/types.js';
+import type { Overflow } from '../aggregate/index.js';
+import type { Resolved } from '../symbols/kallsyms.js';
+import type { SymbolStatus } from '../symbols/loader.js';
+
+/** Pass a chalk instance to colour; omit it (or give one with level 0) for plain bytes. */
+export interface Style {
+  chalk?: ChalkInstance;
+}
+
+function paint(style: Style | undefined, pick: (c: ChalkInstance) => ChalkInstance, text: string): string {
+  return style?.chalk ? pick(style.chalk)(text) : text;
+}
+
+const U64 = (v: bigint): bigint => BigInt.asUintN(64, v);
+
+/** glibc's `%p`: `0x` and lower-case hex without padding, `(nil)` for a null pointer. */
+export function formatPointer(address: bigint): string {
+  const v = U64(address);
+  return v === 0n ? '(nil)' : `0x${v.toString(16)}`;
+}
+
+/**
+ * One summary line. `where` is the resolved location, or null when unresolved or with `-l none`.
+ * Counts print as the true unsigned value; dropwatch's `%d` would show counts of 2^31 and up as negative.
+ */
+export function formatSummaryLine(entry: SummaryEntry, where: Resolved | null, style?: Style): string {
+  const count = paint(style, (c) => c.bold, String(entry.count));
+  let line: string;
+  if (entry.origin === 'hardware') {
+    line = `${count} drops at ${paint(style, (c) => c.magenta, entry.trap ?? 'unknown trap')} ${paint(style, (c) => c.magenta, '[hardware]')}`;
+  } else if (U64(entry.pc) === 0n) {
+    // PC 0 is NET_DM's NIC rx_dropped heuristic (a device counter went up), not a code location; dropwatch would
+    // print "location (nil)". Keep the "N drops at " prefix so line-oriented readers still parse it.
+    line = `${count} drops at ${paint(style, (c) => c.cyan, 'device rx_dropped counter')} ${paint(style, (c) => c.green, '[software]')}`;
+  } else if (where) {
+    const address = paint(style, (c) => c.dim, `(${formatPointer(entry.pc)})`);
+    line = `${count} drops at ${paint(style, (c) => c.cyan, `${where.symbol}+${where.offset.toString(16)}`)} ${address} ${paint(style, (c) => c.green, '[software]')}`;
+  } else {
+    line = `${count} drops at location ${paint(style, (c) => c.cyan, formatPointer(entry.pc))} ${paint(style, (c) => c.green, '[software]')}`;
+  }
+  return entry.reason === null ? line : `${line} ${paint(style, (c) => c.yellow, entry.reason)}`;
+}
+
+/** The aggregator's overflow tally as one line in the same `N drops at ` shape. */
+export function formatOverflowLine(overflow: Overflow, style?: Style): string {
+  const distinct = `${overflow.distinct}${overflow.distinctIsLowerBound ? '+' : ''}`;
+  return paint(
+    style,
+    (c) => c.yellow,
+    `${overflow.drops} drops at ${distinct} more locations not listed (over ${overflow.limit} locations this interval)`,
+  );
+}
+
+const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const pad2 = (n: number): string => String(n).padStart(2, '0');
+
+/** asctime(localtime(t)) without its newline: `%.3s %.3s%3d %.2d:%.2d:%.2d %d`; local time from the TZ environment. */
+export function formatAsctime(date: Date): string {
+  return (
+    `${DAYS[date.getDay()]} ${MONTHS[date.getMonth()]}${String(date.getDate()).padStart(3, ' ')} ` +
+    `${pad2(date.getHours())}:${pad2(date.getMinutes())}:${pad2(date.getSeconds())} ${date.getFullYear()}`
+  );
+}
+
+/** dropwatch's timestamp value: asctime of the whole seconds, then the nanoseconds as `%09d`, then `nsec`. */
+export function formatTimestamp(ns: bigint): string {
+  const v = U64(ns);
+  const seconds = v / 1_000_000_000n;
+  const rest = v % 1_000_000_000n;
+  return `${formatAsctime(new Date(Number(seconds) * 1000))} ${rest.toString().padStart(9, '0')} nsec`;
+}
+
+export interface PacketStyle extends Style {
+  /**
+   * Our lookup of `pc`, used only when the packet carries no kernel-formatted symbol (tracefs); NET_DM always sends
+   * one with the PC, and dropwatch prints that.
+   */
+  resolved?: Resolved | null;
+}
+
+/** A packet-mode block exactly as dropwatch's handle_dm_packet_alert_msg prints it, ending with the blank line. */
+export function formatPacket(p: PacketDrop, style?: PacketStyle): string[] {
+  const lines: string[] = [];
+  if (p.pc !== undefined && p.symbol !== undefined) {
+    lines.push(`drop at: ${paint(style, (c) => c.cyan, p.symbol)} (0x${U64(p.pc).toString(16)})`);
+  } else if (p.trapName !== undefined && p.trapGroup !== undefined) {
+    lines.push(`drop at: ${paint(style, (c) => c.magenta, p.trapName)} (${p.trapGroup})`);
+  } else if (p.pc !== undefined) {
+    // Not a dropwatch form: a PC without a kernel symbol string. Kernel %pS style for the name, or the raw address.
+    const r = style?.resolved;
+    if (r) {
+      const name = `${r.symbol}+0x${r.offset.toString(16)}${r.module === undefined ? '' : ` [${r.module}]`}`;
+      lines.push(`drop at: ${paint(style, (c) => c.cyan, name)} (0x${U64(p.pc).toString(16)})`);
+    } else {
+      lines.push(`drop at: location 0x${U64(p.pc).toString(16)}`);
+    }
+  }
+  lines.push(`origin: ${p.origin}`);
+  if (p.inPort?.ifindex !== undefined) lines.push(`input port ifindex: ${p.inPort.ifindex | 0}`);
+  if (p.inPort?.name !== undefined) lines.push(`input port name: ${p.inPort.name}`);
+  if (p.cookie !== undefined) lines.push(`cookie: ${Buffer.from(p.cookie).toString('hex')}`);
+  if (p.timestampNs !== undefined) lines.push(`timestamp: ${formatTimestamp(p.timestampNs)}`);
+  if (p.protocol !== undefined) lines.push(`protocol: 0x${p.protocol.toString(16)}`);
+  if (p.payload !== undefined) lines.push(`length: ${p.payload.length}`);
+  if (p.origLen !== undefined) lines.push(`original length: ${p.origLen >>> 0}`);
+  if (p.reason !== undefined) lines.push(`drop reason: ${paint(style, (c) => c.yellow, p.reason)}`);
+  lines.push('');
+  return lines;
+}
+
+/** `show`: the kernel's current configuration. */
+export function formatShow(config: MonitorConfig): string[] {
+  return [
+    `Alert mode: ${config.alertMode === 'summary' ? 'Summary' : 'Packet'}`,
+    `Truncation length: ${config.truncLen >>> 0}`,
+    `Queue length: ${config.queueLen >>> 0}`,
+  ];
+}
+
+/** `stats`: dropwatch's sections when the backend has them, then one line per place we lost events. */
+export function formatStats(stats: Stats, style?: Style): string[] {
+  const lines: string[] = [];
+  if (stats.software) lines.push('Software statistics:', `Tail dropped: ${U64(stats.software.tailDropped)}`);
+  if (stats.hardware) lines.push('Hardware statistics:', `Tail dropped: ${U64(stats.hardware.tailDropped)}`);
+  for (const lost of stats.lost) {
+    const count = lost.count > 0 ? paint(style, (c) => c.red, String(lost.count)) : String(lost.count);
+    lines.push(`Lost before delivery: ${count} (${lost.where})`);
+  }
+  return lines;
+}
+
+/** The one-time notice when addresses cannot be resolved, or null when they can. */
+export function formatSymbolNotice(status: SymbolStatus, error?: Error): string | null {
+  switch (status) {
+    case 'ok':
+      return null;
+    case 'hidden':
+      return 'kernel symbol addresses are hidden (kernel.kptr_restrict); printing raw addresses';
+    case 'unavailable':
+      return `${error?.message ?? 'cannot read /proc/kallsyms'}; printing raw addresses`;
+  }
+}

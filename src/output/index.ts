@@ -1,0 +1,15 @@
+// Text output for the CLI: dropwatch-compatible summary lines, packet blocks, show and stats, with optional colour.
+
+export {
+  formatAsctime,
+  formatOverflowLine,
+  formatPacket,
+  formatPointer,
+  formatShow,
+  formatStats,
+  formatSummaryLine,
+  formatSymbolNotice,
+  formatTimestamp,
+  type PacketStyle,
+  type Style,
+} from './format.js';
