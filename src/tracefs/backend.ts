@@ -175,7 +175,15 @@ export class TracefsBackend implements Backend {
       maxPollMs: this.opts.maxPollIntervalMs ?? 100,
       maxPending: this.opts.maxPendingPackets ?? 65536,
     };
-    const worker = new Worker(WORKER_URL, { workerData: init });
+    let worker: Worker;
+    try {
+      worker = new Worker(WORKER_URL, { workerData: init });
+    } catch (err) {
+      this.instance.closeFds();
+      throw new DropwatchError('E_IO', `cannot start the tracefs reader thread: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
     let drainedResolve!: () => void;
     const drained = new Promise<void>((r) => (drainedResolve = r));
     const exited = new Promise<void>((resolve) => {
