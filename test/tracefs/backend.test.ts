@@ -264,6 +264,24 @@ describe('tracefs backend on the real kernel', { skip }, () => {
     }
   });
 
+  test('process.exit while monitoring: the exit hook closes the descriptors and removes the instance', async () => {
+    const code =
+      `const { TracefsBackend } = await import(${JSON.stringify(INDEX)});` +
+      `const b = await TracefsBackend.open({ instancePrefix: '${TEST_PREFIX}' });` +
+      `await b.start({ sw: true, hw: false }); console.log(b.instance.dir);` +
+      `setTimeout(() => process.exit(0), 200);`;
+    const dir = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', code], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      child.on('exit', (c) => (c === 0 ? resolve(out.trim()) : reject(new Error(`child exited ${c}`))));
+    });
+    assert.match(dir, new RegExp(`/instances/${TEST_PREFIX}-\\d+$`));
+    assert.equal(fs.existsSync(dir), false, 'instance removed by the exit hook');
+  });
+
   test('a non-root user gets a one-line E_PRIVILEGE', async () => {
     const code =
       `const { TracefsBackend } = await import(${JSON.stringify(INDEX)});` +
