@@ -11,10 +11,11 @@ import {
   decodeGenl,
   genlBody,
   nlaString,
+  type GenlMessage,
   type NlAttr,
   type NlMessage,
 } from './codec.js';
-import type { NetlinkSocket } from './socket.js';
+import type { NetlinkSocket, RequestOptions } from './socket.js';
 
 export const GENL_ID_CTRL = 0x10;
 export const CTRL_CMD_NEWFAMILY = 1;
@@ -132,4 +133,19 @@ export async function getFamily(sock: NetlinkSocket, name: string): Promise<Genl
 export async function listFamilies(sock: NetlinkSocket): Promise<GenlFamily[]> {
   const replies = await sock.request(GENL_ID_CTRL, genlBody(CTRL_CMD_GETFAMILY, CTRL_VERSION), { dump: true });
   return replies.filter((r) => r.header.type === GENL_ID_CTRL).map(decodeFamily);
+}
+
+/**
+ * One generic-netlink request: genlmsghdr(cmd, version) + attributes to `family`, resolving with the decoded replies
+ * (empty for commands that only ACK). Errors as NetlinkSocket.request().
+ */
+export async function genlRequest(
+  sock: NetlinkSocket,
+  family: Pick<GenlFamily, 'id' | 'version' | 'hdrsize'>,
+  cmd: number,
+  attrs: readonly Uint8Array[] = [],
+  options: RequestOptions = {},
+): Promise<GenlMessage[]> {
+  const replies = await sock.request(family.id, genlBody(cmd, family.version, attrs), options);
+  return replies.filter((r) => r.header.type === family.id).map((r) => decodeGenl(r, family.hdrsize));
 }

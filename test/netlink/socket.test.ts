@@ -21,6 +21,8 @@ import {
   nlaString,
   CTRL_CMD_GETFAMILY,
   CTRL_ATTR_FAMILY_NAME,
+  decodeFamily,
+  genlRequest,
   type ReceivedMessage,
   type LostCounts,
 } from '../../src/netlink/index.js';
@@ -40,6 +42,10 @@ test('resolves nlctrl and lists families', async () => {
     const [a, b] = await Promise.all([getFamily(s, 'nlctrl'), getFamily(s, all.at(-1)!.name)]);
     assert.equal(a.name, 'nlctrl');
     assert.equal(b.id, all.at(-1)!.id);
+    // the generic helper: GETFAMILY to nlctrl through genlRequest
+    const [g] = await genlRequest(s, f, CTRL_CMD_GETFAMILY, [nlaString(CTRL_ATTR_FAMILY_NAME, 'nlctrl')]);
+    assert.equal(g!.cmd, 1);
+    assert.equal(decodeFamily(g!.message).id, GENL_ID_CTRL);
     assert.deepEqual(s.lost(), { dropped: 0, enobufs: 0, truncated: 0 });
   } finally {
     s.close();
