@@ -148,6 +148,8 @@ export function createRepl(io: ReplIO): Repl {
           await session.shutdown('exit');
           break;
         }
+        // GNU readline echoes a piped line after the prompt; dropwatch's logs show `dropwatch> start`, so ours do too.
+        if (!io.interactive) messages.write(`${next.line}\n`);
         let command;
         try {
           command = parseCommand(next.line);

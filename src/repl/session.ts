@@ -1,5 +1,6 @@
 // The monitoring state machine behind the prompt: runs parsed commands against a backend and prints what dropwatch prints.
 import type { Backend, BackendEvent, PacketDrop, SummaryEntry, Stats, MonitorConfig } from '../backend/types.js';
+import type { FlushResult, Overflow } from '../aggregate/index.js';
 import { DropwatchError, KernelError, isExpected, strerror } from '../errors/index.js';
 import type { Command } from './commands.js';
 import { helpText } from './commands.js';
@@ -18,14 +19,14 @@ export interface Renderer {
   config(config: MonitorConfig): string[];
   stats(stats: Stats): string[];
   /** Locations that did not fit in the aggregator this interval. */
-  overflow(drops: number, distinct: number): string;
+  overflow(overflow: Overflow): string;
   lost(count: number, where: string): string;
 }
 
 /** Per-interval summing, bounded; the session owns the timer. */
 export interface Aggregator {
   add(entries: readonly SummaryEntry[]): void;
-  flush(): { entries: SummaryEntry[]; overflow: { drops: number; distinct: number } | null };
+  flush(): FlushResult;
 }
 
 export interface Clock {
@@ -265,8 +266,8 @@ export class Session {
     while (this.state === 'starting') await new Promise((r) => setImmediate(r));
     if (this.state !== 'monitoring') return;
     this.state = 'stopping';
+    // dropwatch says this for the limit and the stop command; on Ctrl-C its next line is the stop ack.
     if (cause === 'limit' || cause === 'command') output.message('Deactivation requested, turning off monitoring');
-    if (cause === 'signal') output.message('Waiting for deactivation ack...');
     this.opts.clock.clearInterval(this.timer);
     this.timer = null;
     let failure: unknown = null;
@@ -327,13 +328,13 @@ export class Session {
   }
 
   private flush(): void {
-    const { entries, overflow } = this.opts.aggregator.flush();
+    const { lines, overflow } = this.opts.aggregator.flush();
     if (this.limitReached()) return;
-    for (const entry of entries) {
+    for (const entry of lines) {
       this.opts.output.data(this.opts.renderer.summary(entry));
       this.countAlert();
     }
-    if (overflow) this.opts.output.error(this.opts.renderer.overflow(overflow.drops, overflow.distinct));
+    if (overflow) this.opts.output.error(this.opts.renderer.overflow(overflow));
   }
 
   private limitReached(): boolean {

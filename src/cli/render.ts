@@ -1,0 +1,72 @@
+// Wires the pure formatters to a symbol table and a colour choice: the text renderer the REPL prints through.
+import { Chalk } from 'chalk';
+import type { BackendCapabilities } from '../backend/types.js';
+import type { Renderer } from '../repl/index.js';
+import { loadSymbolTable, type Resolved, type SymbolTable } from '../symbols/index.js';
+import {
+  formatOverflowLine,
+  formatPacket,
+  formatShow,
+  formatStats,
+  formatSummaryLine,
+  formatSymbolNotice,
+  type Style,
+} from '../output/index.js';
+import type { LookupMethod } from './options.js';
+
+export interface Symbols {
+  /** Resolves an address, or null (unresolvable, `-l none`, or the table is not loaded yet). */
+  lookup(pc: bigint): Resolved | null;
+  /** Waits for the table; called once before the first drop is printed. */
+  ready(): Promise<void>;
+}
+
+/** Starts loading kallsyms in the background (dropwatch's init line first) so the prompt appears at once. */
+export function loadSymbols(method: LookupMethod, say: (line: string) => void, warn: (line: string) => void, path?: string): Symbols {
+  if (method === 'none') {
+    say('Initializing null lookup method');
+    return { lookup: () => null, ready: async () => {} };
+  }
+  say('Initializing kallsyms db');
+  let table: SymbolTable | null = null;
+  const loading = loadSymbolTable(path === undefined ? {} : { path }).then((t) => {
+    table = t;
+    const notice = formatSymbolNotice(t.status, t.error);
+    if (notice) warn(notice);
+  });
+  return {
+    lookup: (pc) => (table ? table.resolve(pc) : null),
+    ready: () => loading,
+  };
+}
+
+export interface RendererOptions {
+  symbols: Symbols;
+  colour: boolean;
+  capabilities: BackendCapabilities;
+}
+
+export function buildTextRenderer(options: RendererOptions): Renderer {
+  const style: Style = options.colour ? { chalk: new Chalk({ level: 1 }) } : {};
+  const { symbols, capabilities } = options;
+  return {
+    summary: (entry) => formatSummaryLine(entry, entry.pc === 0n ? null : symbols.lookup(entry.pc), style),
+    packet: (packet) =>
+      formatPacket(packet, {
+        ...style,
+        resolved: packet.symbol === undefined && packet.pc !== undefined ? symbols.lookup(packet.pc) : null,
+      }),
+    config: (config) => {
+      const lines = formatShow(config);
+      // Truncation and queue length are NET_DM settings; showing zeros for them here would be pretending.
+      if (capabilities.trunc && capabilities.queue) return lines;
+      return [lines[0]!, 'Truncation length and queue length: not applicable (no NET_DM packet queue on this backend)'];
+    },
+    stats: (stats) => {
+      const lines = formatStats(stats, style);
+      return lines.length > 0 ? lines : ['No kernel statistics on this backend; nothing lost so far'];
+    },
+    overflow: (overflow) => formatOverflowLine(overflow, style),
+    lost: (count, where) => `Lost ${count} drop events before they reached dropwatch (${where})`,
+  };
+}
