@@ -91,8 +91,11 @@ export class KallsymsIndex {
   }
 }
 
-function isHexDigit(c: number): boolean {
-  return (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70);
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
 }
 
 function isSpace(c: number): boolean {
@@ -121,14 +124,19 @@ export function parseKallsyms(text: string): KallsymsIndex {
     const lineStart = pos;
     pos = eol + 1;
 
-    // address
+    // address: hex digits shifted into a (hi, lo) pair of 32-bit halves; no slices, no parseInt
     let p = lineStart;
-    while (p < eol && isHexDigit(text.charCodeAt(p))) p++;
+    let hi = 0;
+    let lo = 0;
+    for (;;) {
+      const v = hexValue(text.charCodeAt(p));
+      if (v < 0 || p >= eol) break;
+      hi = hi * 16 + Math.floor(lo / 0x10000000);
+      lo = (lo % 0x10000000) * 16 + v;
+      p++;
+    }
     const addrLen = p - lineStart;
     if (addrLen === 0 || addrLen > 16 || p >= eol || !isSpace(text.charCodeAt(p))) continue;
-    const split = Math.max(lineStart, p - 8);
-    const hi = split > lineStart ? parseInt(text.slice(lineStart, split), 16) : 0;
-    const lo = parseInt(text.slice(split, p), 16);
     // type letter
     while (p < eol && isSpace(text.charCodeAt(p))) p++;
     while (p < eol && !isSpace(text.charCodeAt(p))) p++;
