@@ -284,6 +284,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   void Release() {
     if (poll_ != nullptr) {
       if (polling_) uv_poll_stop(poll_);  // also removes the fd from epoll, so closing it below is safe
+      poll_->data = nullptr;
       uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
       poll_ = nullptr;
     }
