@@ -6,6 +6,7 @@ import { LOOKUP_METHODS, USAGE, parseDropwatchArgs } from './options.js';
 import { openBackend } from './backend.js';
 import { buildTextRenderer, loadSymbols } from './render.js';
 import { DropAggregator } from '../aggregate/index.js';
+import { createFilterControl } from './filter.js';
 
 export interface CliIO {
   stdin: Readable & { isTTY?: boolean };
@@ -34,7 +35,10 @@ export async function dropwatchMain(args: readonly string[], io: CliIO): Promise
       const repl = createRepl({ input: io.stdin, output: io.stdout, errorOutput: io.stderr, interactive, signals: io.signals });
       const symbols = loadSymbols(options.lookup, say, (line) => repl.output.error(line), io.kallsymsPath);
       const colour = Boolean(io.stdout.isTTY) && io.env.NO_COLOR === undefined;
+      const filter = createFilterControl(backend, symbols);
       const session = new Session({
+        filter: filter.compiler,
+        predicate: filter.predicate,
         backend,
         renderer: buildTextRenderer({ symbols, colour, capabilities: backend.capabilities }),
         aggregator: new DropAggregator(),
