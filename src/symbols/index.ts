@@ -1,6 +1,6 @@
 // Kernel address → symbol resolution from /proc/kallsyms: the pure index, its background loader, and dropwatch's rescan method for comparison.
 
-export { KallsymsIndex, parseKallsyms, type Resolved } from './kallsyms.js';
+export { KallsymsBuilder, KallsymsIndex, parseKallsyms, type Resolved } from './kallsyms.js';
 export {
   KALLSYMS_PATH,
   cachedResolver,

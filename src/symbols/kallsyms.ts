@@ -103,113 +103,134 @@ function isSpace(c: number): boolean {
 }
 
 /**
+ * Accumulates kallsyms lines, possibly in several slices (so a caller can yield to the event loop between them),
+ * then builds the sorted index once.
+ */
+export class KallsymsBuilder {
+  // Growable plain arrays; 64-bit addresses as two 32-bit halves to avoid a BigInt per line.
+  private readonly his: number[] = [];
+  private readonly los: number[] = [];
+  private readonly names: string[] = [];
+  private readonly mods: number[] = [];
+  private readonly modules: string[] = [''];
+  private readonly moduleIdByName = new Map<string, number>();
+  private allZero = true;
+
+  /**
+   * Parses up to `maxLines` lines of `text` starting at `pos` (a line start) and returns where it stopped:
+   * text.length when done. Lines that do not parse are skipped.
+   */
+  addLines(text: string, pos = 0, maxLines = Infinity): number {
+    const n = text.length;
+    let lines = 0;
+    while (pos < n && lines++ < maxLines) {
+      let eol = text.indexOf('\n', pos);
+      if (eol < 0) eol = n;
+      const lineStart = pos;
+      pos = eol + 1;
+
+      // address: hex digits shifted into a (hi, lo) pair of 32-bit halves; no slices, no parseInt
+      let p = lineStart;
+      let hi = 0;
+      let lo = 0;
+      for (;;) {
+        const v = hexValue(text.charCodeAt(p));
+        if (v < 0 || p >= eol) break;
+        hi = hi * 16 + Math.floor(lo / 0x10000000);
+        lo = (lo % 0x10000000) * 16 + v;
+        p++;
+      }
+      const addrLen = p - lineStart;
+      if (addrLen === 0 || addrLen > 16 || p >= eol || !isSpace(text.charCodeAt(p))) continue;
+      // type letter
+      while (p < eol && isSpace(text.charCodeAt(p))) p++;
+      while (p < eol && !isSpace(text.charCodeAt(p))) p++;
+      while (p < eol && isSpace(text.charCodeAt(p))) p++;
+      // name
+      const nameStart = p;
+      while (p < eol && !isSpace(text.charCodeAt(p))) p++;
+      if (p === nameStart) continue;
+      const name = text.slice(nameStart, p);
+      // optional [module]
+      let mod = 0;
+      while (p < eol && isSpace(text.charCodeAt(p))) p++;
+      if (p < eol && text.charCodeAt(p) === 91 /* [ */) {
+        const close = text.indexOf(']', p + 1);
+        if (close > p && close < eol) mod = this.moduleId(text.slice(p + 1, close).trim());
+      }
+      if (hi !== 0 || lo !== 0) this.allZero = false;
+      this.his.push(hi);
+      this.los.push(lo);
+      this.names.push(name);
+      this.mods.push(mod);
+    }
+    return Math.min(pos, n);
+  }
+
+  private moduleId(name: string): number {
+    let id = this.moduleIdByName.get(name);
+    if (id === undefined) {
+      id = this.modules.length;
+      this.modules.push(name);
+      this.moduleIdByName.set(name, id);
+    }
+    return id;
+  }
+
+  build(): KallsymsIndex {
+    const { his, los, names, mods } = this;
+    const count = names.length;
+    // Stable order by address: ties keep file order, so the first alias in the file wins as in dropwatch.
+    let sorted = true;
+    for (let i = 1; i < count && sorted; i++) {
+      if (his[i]! < his[i - 1]! || (his[i] === his[i - 1] && los[i]! < los[i - 1]!)) sorted = false;
+    }
+    const order = new Uint32Array(count);
+    for (let i = 0; i < count; i++) order[i] = i;
+    if (!sorted) {
+      order.sort((a, b) => his[a]! - his[b]! || los[a]! - los[b]! || a - b);
+    }
+
+    // Keep the first entry of each run of equal addresses.
+    let unique = 0;
+    for (let k = 0; k < count; k++) {
+      const i = order[k]!;
+      if (k > 0) {
+        const j = order[k - 1]!;
+        if (his[i] === his[j] && los[i] === los[j]) continue;
+      }
+      order[unique++] = i;
+    }
+
+    const addresses = new BigUint64Array(unique);
+    const halves = new Uint32Array(addresses.buffer);
+    const outNames = new Array<string>(unique);
+    const moduleIds = new Uint32Array(unique);
+    for (let k = 0; k < unique; k++) {
+      const i = order[k]!;
+      halves[2 * k + HI] = his[i]!;
+      halves[2 * k + LO] = los[i]!;
+      outNames[k] = names[i]!;
+      moduleIds[k] = mods[i]!;
+    }
+
+    return new KallsymsIndex({
+      addresses,
+      names: outNames,
+      moduleIds,
+      modules: [...this.modules],
+      lineCount: count,
+      hidden: count > 0 && this.allZero,
+    });
+  }
+}
+
+/**
  * Parses /proc/kallsyms text (`ffffffff81000000 T _stext`, `ffffffffc0a12010 t sym\t[mod]`) into an index.
  * Lines that do not parse are skipped. Input need not be sorted: modules and BPF symbols are not in address order.
  */
 export function parseKallsyms(text: string): KallsymsIndex {
-  // First pass into growable plain arrays; 64-bit addresses as two 32-bit halves to avoid a BigInt per line.
-  const his: number[] = [];
-  const los: number[] = [];
-  const names: string[] = [];
-  const mods: number[] = [];
-  const modules: string[] = [''];
-  const moduleIdByName = new Map<string, number>();
-  let allZero = true;
-
-  const n = text.length;
-  let pos = 0;
-  while (pos < n) {
-    let eol = text.indexOf('\n', pos);
-    if (eol < 0) eol = n;
-    const lineStart = pos;
-    pos = eol + 1;
-
-    // address: hex digits shifted into a (hi, lo) pair of 32-bit halves; no slices, no parseInt
-    let p = lineStart;
-    let hi = 0;
-    let lo = 0;
-    for (;;) {
-      const v = hexValue(text.charCodeAt(p));
-      if (v < 0 || p >= eol) break;
-      hi = hi * 16 + Math.floor(lo / 0x10000000);
-      lo = (lo % 0x10000000) * 16 + v;
-      p++;
-    }
-    const addrLen = p - lineStart;
-    if (addrLen === 0 || addrLen > 16 || p >= eol || !isSpace(text.charCodeAt(p))) continue;
-    // type letter
-    while (p < eol && isSpace(text.charCodeAt(p))) p++;
-    while (p < eol && !isSpace(text.charCodeAt(p))) p++;
-    while (p < eol && isSpace(text.charCodeAt(p))) p++;
-    // name
-    const nameStart = p;
-    while (p < eol && !isSpace(text.charCodeAt(p))) p++;
-    if (p === nameStart) continue;
-    const name = text.slice(nameStart, p);
-    // optional [module]
-    let mod = 0;
-    while (p < eol && isSpace(text.charCodeAt(p))) p++;
-    if (p < eol && text.charCodeAt(p) === 91 /* [ */) {
-      const close = text.indexOf(']', p + 1);
-      if (close > p && close < eol) {
-        const modName = text.slice(p + 1, close).trim();
-        let id = moduleIdByName.get(modName);
-        if (id === undefined) {
-          id = modules.length;
-          modules.push(modName);
-          moduleIdByName.set(modName, id);
-        }
-        mod = id;
-      }
-    }
-    if (hi !== 0 || lo !== 0) allZero = false;
-    his.push(hi);
-    los.push(lo);
-    names.push(name);
-    mods.push(mod);
-  }
-
-  const count = names.length;
-  // Stable order by address: ties keep file order, so the first alias in the file wins as in dropwatch.
-  let sorted = true;
-  for (let i = 1; i < count && sorted; i++) {
-    if (his[i]! < his[i - 1]! || (his[i] === his[i - 1] && los[i]! < los[i - 1]!)) sorted = false;
-  }
-  const order = new Uint32Array(count);
-  for (let i = 0; i < count; i++) order[i] = i;
-  if (!sorted) {
-    order.sort((a, b) => his[a]! - his[b]! || los[a]! - los[b]! || a - b);
-  }
-
-  // Keep the first entry of each run of equal addresses.
-  let unique = 0;
-  for (let k = 0; k < count; k++) {
-    const i = order[k]!;
-    if (k > 0) {
-      const j = order[k - 1]!;
-      if (his[i] === his[j] && los[i] === los[j]) continue;
-    }
-    order[unique++] = i;
-  }
-
-  const addresses = new BigUint64Array(unique);
-  const halves = new Uint32Array(addresses.buffer);
-  const outNames = new Array<string>(unique);
-  const moduleIds = new Uint32Array(unique);
-  for (let k = 0; k < unique; k++) {
-    const i = order[k]!;
-    halves[2 * k + HI] = his[i]!;
-    halves[2 * k + LO] = los[i]!;
-    outNames[k] = names[i]!;
-    moduleIds[k] = mods[i]!;
-  }
-
-  return new KallsymsIndex({
-    addresses,
-    names: outNames,
-    moduleIds,
-    modules,
-    lineCount: count,
-    hidden: count > 0 && allZero,
-  });
+  const builder = new KallsymsBuilder();
+  builder.addLines(text);
+  return builder.build();
 }

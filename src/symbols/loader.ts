@@ -2,7 +2,7 @@
 
 import { readFile as fsReadFile } from 'node:fs/promises';
 import { DropwatchError } from '../errors/index.js';
-import { KallsymsIndex, parseKallsyms, type Resolved } from './kallsyms.js';
+import { KallsymsBuilder, KallsymsIndex, parseKallsyms, type Resolved } from './kallsyms.js';
 
 export const KALLSYMS_PATH = '/proc/kallsyms';
 
@@ -44,9 +44,25 @@ export function cachedResolver(
 
 /** Builds a table from kallsyms text already in hand. */
 export function symbolTableFromText(text: string, cacheLimit?: number): SymbolTable {
-  const index = parseKallsyms(text);
+  return tableFromIndex(parseKallsyms(text), cacheLimit);
+}
+
+function tableFromIndex(index: KallsymsIndex, cacheLimit?: number): SymbolTable {
   if (index.hidden) return { status: 'hidden', index, resolve: () => null };
   return { status: 'ok', index, resolve: cachedResolver((pc) => index.resolve(pc), cacheLimit) };
+}
+
+// 5k lines per event-loop turn (5-25 ms on this 2-core VM under load), so keystrokes at the prompt are not held up by the parse.
+const LINES_PER_SLICE = 5_000;
+
+async function parseInSlices(text: string): Promise<KallsymsIndex> {
+  const builder = new KallsymsBuilder();
+  let pos = 0;
+  while (pos < text.length) {
+    pos = builder.addLines(text, pos, LINES_PER_SLICE);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  return builder.build();
 }
 
 /**
@@ -58,7 +74,7 @@ export function loadSymbolTable(options: LoadOptions = {}): Promise<SymbolTable>
   const read = options.readFile ?? ((p: string) => fsReadFile(p, 'latin1'));
   // The executor turns a synchronous throw from the reader into the same 'unavailable' answer.
   return new Promise<string>((resolve) => resolve(read(path)))
-    .then((text) => symbolTableFromText(text, options.cacheLimit))
+    .then(async (text) => tableFromIndex(await parseInSlices(text), options.cacheLimit))
     .catch((cause: unknown): SymbolTable => {
       const detail = cause instanceof Error ? cause.message : String(cause);
       return {

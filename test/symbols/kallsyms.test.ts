@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { parseKallsyms, createRescanResolver, type Resolved } from '../../src/symbols/index.js';
+import { KallsymsBuilder, parseKallsyms, createRescanResolver, type Resolved } from '../../src/symbols/index.js';
 
 const FIXTURES = new URL('../../../test/fixtures/symbols/', import.meta.url);
 const fixture = (name: string): string => readFileSync(new URL(name, FIXTURES), 'latin1');
@@ -96,6 +96,26 @@ test('kptr_restrict: an all-zero file is reported hidden and resolves nothing', 
   assert.equal(index.resolve(0xffffffff820a7a70n), null);
   assert.equal(index.resolve(0n), null);
   assert.equal(createRescanResolver(() => zeroed)(0xffffffff820a7a70n), null);
+});
+
+test('parsing in slices gives the same index as one pass', () => {
+  const text = (modules + shuffled).trimEnd(); // no final newline either
+  const whole = parseKallsyms(text);
+  for (const slice of [1, 7, 1000]) {
+    const b = new KallsymsBuilder();
+    let pos = 0;
+    let turns = 0;
+    while (pos < text.length) {
+      pos = b.addLines(text, pos, slice);
+      turns++;
+    }
+    const sliced = b.build();
+    assert.ok(turns >= Math.ceil(whole.lineCount / slice));
+    assert.deepEqual([...sliced.addresses], [...whole.addresses]);
+    assert.deepEqual(sliced.names, whole.names);
+    assert.deepEqual([...sliced.moduleIds], [...whole.moduleIds]);
+    assert.deepEqual(sliced.modules, whole.modules);
+  }
 });
 
 test('empty and malformed input', () => {
