@@ -1,0 +1,286 @@
+// Pure NET_DM codec: request bodies for drop_monitor's generic netlink commands and decoders for what it sends back.
+// Layout follows the kernel's include/uapi/linux/net_dropmon.h and net/core/drop_monitor.c (host byte order throughout).
+// Decoders return a value or throw DropwatchError('E_DECODE'); they loop only over netlink attributes, which the
+// netlink codec always advances, so none can hang.
+
+import { endianness } from 'node:os';
+import type { BackendEvent, MonitorConfig, PacketDrop, StartOptions, Stats, SummaryEntry } from '../backend/types.js';
+import { DropwatchError } from '../errors/index.js';
+import {
+  attrBinary,
+  attrMap,
+  attrNested,
+  attrString,
+  attrU16,
+  attrU32,
+  attrU64,
+  attrU8,
+  decodeAttrs,
+  decodeGenl,
+  genlBody,
+  nlaFlag,
+  nlaU32,
+  nlaU8,
+  type NlAttr,
+  type NlMessage,
+} from '../netlink/codec.js';
+
+const LE = endianness() === 'LE';
+
+export const NET_DM_FAMILY_NAME = 'NET_DM';
+export const NET_DM_GROUP_NAME = 'events';
+/** The version dropwatch 1.5.4 puts in its requests (the kernel ignores it; the family itself reports 2). */
+export const NET_DM_REQUEST_VERSION = 1;
+
+export const NET_DM_CMD_UNSPEC = 0;
+export const NET_DM_CMD_ALERT = 1;
+export const NET_DM_CMD_CONFIG = 2;
+export const NET_DM_CMD_START = 3;
+export const NET_DM_CMD_STOP = 4;
+export const NET_DM_CMD_PACKET_ALERT = 5;
+export const NET_DM_CMD_CONFIG_GET = 6;
+export const NET_DM_CMD_CONFIG_NEW = 7;
+export const NET_DM_CMD_STATS_GET = 8;
+export const NET_DM_CMD_STATS_NEW = 9;
+
+export const NET_DM_ATTR_UNSPEC = 0;
+export const NET_DM_ATTR_ALERT_MODE = 1;
+export const NET_DM_ATTR_PC = 2;
+export const NET_DM_ATTR_SYMBOL = 3;
+export const NET_DM_ATTR_IN_PORT = 4;
+export const NET_DM_ATTR_TIMESTAMP = 5;
+export const NET_DM_ATTR_PROTO = 6;
+export const NET_DM_ATTR_PAYLOAD = 7;
+export const NET_DM_ATTR_PAD = 8;
+export const NET_DM_ATTR_TRUNC_LEN = 9;
+export const NET_DM_ATTR_ORIG_LEN = 10;
+export const NET_DM_ATTR_QUEUE_LEN = 11;
+export const NET_DM_ATTR_STATS = 12;
+export const NET_DM_ATTR_HW_STATS = 13;
+export const NET_DM_ATTR_ORIGIN = 14;
+export const NET_DM_ATTR_HW_TRAP_GROUP_NAME = 15;
+export const NET_DM_ATTR_HW_TRAP_NAME = 16;
+export const NET_DM_ATTR_HW_ENTRIES = 17;
+export const NET_DM_ATTR_HW_ENTRY = 18;
+export const NET_DM_ATTR_HW_TRAP_COUNT = 19;
+export const NET_DM_ATTR_SW_DROPS = 20;
+export const NET_DM_ATTR_HW_DROPS = 21;
+export const NET_DM_ATTR_FLOW_ACTION_COOKIE = 22;
+export const NET_DM_ATTR_REASON = 23;
+
+/** Inside NET_DM_ATTR_IN_PORT. */
+export const NET_DM_ATTR_PORT_NETDEV_IFINDEX = 0;
+export const NET_DM_ATTR_PORT_NETDEV_NAME = 1;
+/** Inside NET_DM_ATTR_STATS / NET_DM_ATTR_HW_STATS. */
+export const NET_DM_ATTR_STATS_DROPPED = 0;
+
+export const NET_DM_ORIGIN_SW = 0;
+export const NET_DM_ORIGIN_HW = 1;
+export const NET_DM_ALERT_MODE_SUMMARY = 0;
+export const NET_DM_ALERT_MODE_PACKET = 1;
+
+/** struct net_dm_drop_point: u8 pc[8] then u32 count. */
+export const DROP_POINT_SIZE = 12;
+
+function decodeError(message: string): DropwatchError {
+  return new DropwatchError('E_DECODE', `NET_DM: ${message}`);
+}
+
+// Every decoder runs through this, so a malformed message can only ever surface as E_DECODE.
+function guarded<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof DropwatchError && err.code === 'E_DECODE') throw err;
+    throw new DropwatchError('E_DECODE', `NET_DM: ${what}: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
+  }
+}
+
+// ---------- requests (genl bodies for NetlinkSocket.request) ----------
+
+/** CONFIG with only the attributes being changed (dropwatch sends just ALERT_MODE for `set alertmode`). */
+export function encodeConfig(change: Partial<MonitorConfig>, version = NET_DM_REQUEST_VERSION): Uint8Array {
+  const attrs: Uint8Array[] = [];
+  if (change.alertMode !== undefined)
+    attrs.push(
+      nlaU8(
+        NET_DM_ATTR_ALERT_MODE,
+        change.alertMode === 'packet' ? NET_DM_ALERT_MODE_PACKET : NET_DM_ALERT_MODE_SUMMARY,
+      ),
+    );
+  if (change.truncLen !== undefined) attrs.push(nlaU32(NET_DM_ATTR_TRUNC_LEN, checkU32(change.truncLen, 'truncLen')));
+  if (change.queueLen !== undefined) attrs.push(nlaU32(NET_DM_ATTR_QUEUE_LEN, checkU32(change.queueLen, 'queueLen')));
+  return genlBody(NET_DM_CMD_CONFIG, version, attrs);
+}
+
+function checkU32(v: number, what: string): number {
+  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)
+    throw new DropwatchError('E_BAD_INPUT', `${what} must be an integer from 0 to 4294967295, got ${v}`);
+  return v;
+}
+
+// Neither flag is what dropwatch sends by default; the kernel then monitors software drops only.
+function traceFlags(options: Partial<StartOptions>): Uint8Array[] {
+  const attrs: Uint8Array[] = [];
+  if (options.sw) attrs.push(nlaFlag(NET_DM_ATTR_SW_DROPS));
+  if (options.hw) attrs.push(nlaFlag(NET_DM_ATTR_HW_DROPS));
+  return attrs;
+}
+
+export const encodeStart = (options: Partial<StartOptions> = {}, version = NET_DM_REQUEST_VERSION): Uint8Array =>
+  genlBody(NET_DM_CMD_START, version, traceFlags(options));
+export const encodeStop = (options: Partial<StartOptions> = {}, version = NET_DM_REQUEST_VERSION): Uint8Array =>
+  genlBody(NET_DM_CMD_STOP, version, traceFlags(options));
+export const encodeConfigGet = (version = NET_DM_REQUEST_VERSION): Uint8Array =>
+  genlBody(NET_DM_CMD_CONFIG_GET, version);
+export const encodeStatsGet = (version = NET_DM_REQUEST_VERSION): Uint8Array => genlBody(NET_DM_CMD_STATS_GET, version);
+
+// ---------- decoders ----------
+
+/** The genl command of a NET_DM message (E_DECODE when it has no genlmsghdr). */
+export function netdmCommand(msg: NlMessage): number {
+  return guarded('genlmsghdr', () => decodeGenl(msg).cmd);
+}
+
+function attrsOf(msg: NlMessage, cmd: number, name: string): Uint8Array {
+  const g = decodeGenl(msg);
+  if (g.cmd !== cmd) throw decodeError(`expected ${name} (command ${cmd}), got command ${g.cmd}`);
+  return g.attrs;
+}
+
+/**
+ * A summary ALERT: the NLA_UNSPEC header (u32 entries, then 12-byte points) and, for hardware drops, HW_ENTRIES.
+ * Software points keep their PC (0n is NET_DM's NIC rx_dropped heuristic); the kernel sends no reason here.
+ */
+export function decodeSummaryAlert(msg: NlMessage): SummaryEntry[] {
+  return guarded('ALERT', () => {
+    const attrs = decodeAttrs(attrsOf(msg, NET_DM_CMD_ALERT, 'ALERT'));
+    const out: SummaryEntry[] = [];
+    let sawHeader = false;
+    for (const a of attrs) {
+      if (a.type === NET_DM_ATTR_UNSPEC) {
+        sawHeader = true;
+        out.push(...decodeDropPoints(a.data));
+      } else if (a.type === NET_DM_ATTR_HW_ENTRIES) {
+        for (const entry of attrNested(a)) {
+          if (entry.type !== NET_DM_ATTR_HW_ENTRY) continue;
+          const m = attrMap(entry.data);
+          const name = m.get(NET_DM_ATTR_HW_TRAP_NAME);
+          const count = m.get(NET_DM_ATTR_HW_TRAP_COUNT);
+          if (!name || !count) throw decodeError('HW_ENTRY without trap name or count');
+          out.push({ origin: 'hardware', pc: 0n, trap: attrString(name), reason: null, count: attrU32(count) });
+        }
+      }
+    }
+    if (!sawHeader) throw decodeError('ALERT without its drop-point header');
+    return out;
+  });
+}
+
+function decodeDropPoints(data: Uint8Array): SummaryEntry[] {
+  if (data.length < 4) throw decodeError(`ALERT header of ${data.length} bytes`);
+  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const entries = v.getUint32(0, LE);
+  if (entries > Math.floor((data.length - 4) / DROP_POINT_SIZE))
+    throw decodeError(`ALERT claims ${entries} drop points in ${data.length - 4} bytes`);
+  const out: SummaryEntry[] = [];
+  for (let i = 0; i < entries; i++) {
+    const off = 4 + i * DROP_POINT_SIZE;
+    out.push({
+      origin: 'software',
+      pc: v.getBigUint64(off, LE),
+      reason: null,
+      count: v.getUint32(off + 8, LE),
+    });
+  }
+  return out;
+}
+
+function origin(a: NlAttr | undefined): 'software' | 'hardware' {
+  // Kernels before hardware monitoring (5.4) sent no ORIGIN: everything was software.
+  if (!a) return 'software';
+  const o = attrU16(a);
+  if (o === NET_DM_ORIGIN_SW) return 'software';
+  if (o === NET_DM_ORIGIN_HW) return 'hardware';
+  throw decodeError(`unknown origin ${o}`);
+}
+
+/** A PACKET_ALERT, software or hardware; fields the kernel left out stay undefined. */
+export function decodePacketAlert(msg: NlMessage): PacketDrop {
+  return guarded('PACKET_ALERT', () => {
+    const m = attrMap(attrsOf(msg, NET_DM_CMD_PACKET_ALERT, 'PACKET_ALERT'));
+    const p: PacketDrop = { origin: origin(m.get(NET_DM_ATTR_ORIGIN)) };
+    const get = m.get.bind(m);
+    let a: NlAttr | undefined;
+    if ((a = get(NET_DM_ATTR_PC))) p.pc = attrU64(a);
+    if ((a = get(NET_DM_ATTR_SYMBOL))) p.symbol = attrString(a);
+    if ((a = get(NET_DM_ATTR_HW_TRAP_GROUP_NAME))) p.trapGroup = attrString(a);
+    if ((a = get(NET_DM_ATTR_HW_TRAP_NAME))) p.trapName = attrString(a);
+    if ((a = get(NET_DM_ATTR_IN_PORT))) {
+      const port = attrMap(a.data);
+      const inPort: { ifindex?: number; name?: string } = {};
+      const ifindex = port.get(NET_DM_ATTR_PORT_NETDEV_IFINDEX);
+      const name = port.get(NET_DM_ATTR_PORT_NETDEV_NAME);
+      if (ifindex) inPort.ifindex = attrU32(ifindex);
+      if (name) inPort.name = attrString(name);
+      p.inPort = inPort;
+    }
+    // Copies: the datagram buffer must not be kept alive by one field of one event.
+    if ((a = get(NET_DM_ATTR_FLOW_ACTION_COOKIE))) p.cookie = attrBinary(a).slice();
+    if ((a = get(NET_DM_ATTR_TIMESTAMP))) p.timestampNs = attrU64(a);
+    if ((a = get(NET_DM_ATTR_PROTO))) p.protocol = attrU16(a);
+    if ((a = get(NET_DM_ATTR_PAYLOAD))) p.payload = attrBinary(a).slice();
+    if ((a = get(NET_DM_ATTR_ORIG_LEN))) p.origLen = attrU32(a);
+    if ((a = get(NET_DM_ATTR_REASON))) p.reason = attrString(a);
+    return p;
+  });
+}
+
+/** CONFIG_NEW, the answer to CONFIG_GET. */
+export function decodeConfigNew(msg: NlMessage): MonitorConfig {
+  return guarded('CONFIG_NEW', () => {
+    const m = attrMap(attrsOf(msg, NET_DM_CMD_CONFIG_NEW, 'CONFIG_NEW'));
+    const mode = m.get(NET_DM_ATTR_ALERT_MODE);
+    const trunc = m.get(NET_DM_ATTR_TRUNC_LEN);
+    const queue = m.get(NET_DM_ATTR_QUEUE_LEN);
+    if (!mode || !trunc || !queue) throw decodeError('CONFIG_NEW without alert mode, truncation or queue length');
+    const modeValue = attrU8(mode);
+    if (modeValue !== NET_DM_ALERT_MODE_SUMMARY && modeValue !== NET_DM_ALERT_MODE_PACKET)
+      throw decodeError(`unknown alert mode ${modeValue}`);
+    return {
+      alertMode: modeValue === NET_DM_ALERT_MODE_PACKET ? 'packet' : 'summary',
+      truncLen: attrU32(trunc),
+      queueLen: attrU32(queue),
+    };
+  });
+}
+
+function tailDropped(a: NlAttr | undefined): { tailDropped: bigint } | undefined {
+  if (!a) return undefined;
+  const dropped = attrMap(a.data).get(NET_DM_ATTR_STATS_DROPPED);
+  if (!dropped) throw decodeError(`statistics attribute ${a.type} without a dropped count`);
+  return { tailDropped: attrU64(dropped) };
+}
+
+/** STATS_NEW, the answer to STATS_GET: the kernel's per-CPU queue tail drops, software and hardware. */
+export function decodeStatsNew(msg: NlMessage): Omit<Stats, 'lost'> {
+  return guarded('STATS_NEW', () => {
+    const m = attrMap(attrsOf(msg, NET_DM_CMD_STATS_NEW, 'STATS_NEW'));
+    const out: Omit<Stats, 'lost'> = {};
+    const sw = tailDropped(m.get(NET_DM_ATTR_STATS));
+    const hw = tailDropped(m.get(NET_DM_ATTR_HW_STATS));
+    if (sw) out.software = sw;
+    if (hw) out.hardware = hw;
+    return out;
+  });
+}
+
+/** A multicast message from the `events` group as a backend event; null for commands that are not alerts. */
+export function decodeEvent(msg: NlMessage): BackendEvent | null {
+  const cmd = netdmCommand(msg);
+  if (cmd === NET_DM_CMD_ALERT) return { kind: 'summary', entries: decodeSummaryAlert(msg) };
+  if (cmd === NET_DM_CMD_PACKET_ALERT) return { kind: 'packet', packet: decodePacketAlert(msg) };
+  return null;
+}
