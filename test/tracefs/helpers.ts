@@ -8,6 +8,14 @@ export const TEST_PREFIX = 'dwtest';
 
 export function canRunKernelTests(): string | false {
   if (process.getuid?.() !== 0) return 'needs root';
+  // A fresh boot may not have tracefs mounted; dropwatch mounts it itself, so the tests may too.
+  if (!fs.existsSync(`${TRACEFS}/events`)) {
+    try {
+      execFileSync('mount', ['-t', 'tracefs', 'nodev', TRACEFS], { stdio: 'ignore' });
+    } catch {
+      // Reported below as missing.
+    }
+  }
   if (!fs.existsSync(`${TRACEFS}/events/skb/kfree_skb/format`)) return 'needs tracefs with skb:kfree_skb';
   return false;
 }

@@ -1,0 +1,73 @@
+// Drives the built CLI as a user would: a child process with piped stdin, its output collected, signals sent.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+
+export const BIN = join(process.cwd(), 'bin/dropwatch');
+
+export interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export class CliRun {
+  readonly child: ChildProcess;
+  stdout = '';
+  stderr = '';
+  readonly done: Promise<Finished>;
+
+  constructor(args: readonly string[], env: NodeJS.ProcessEnv = {}) {
+    this.child = spawn(process.execPath, [BIN, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1', ...env },
+    });
+    this.child.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
+    this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    this.done = new Promise((resolve) =>
+      this.child.on('close', (code, signal) => resolve({ code, signal, stdout: this.stdout, stderr: this.stderr })),
+    );
+  }
+
+  write(text: string): void {
+    this.child.stdin!.write(text);
+  }
+
+  end(text?: string): void {
+    this.child.stdin!.end(text);
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
+  /** Resolves once stdout matches; rejects with everything seen so far after timeoutMs. */
+  async waitFor(pattern: RegExp, timeoutMs = 10_000): Promise<void> {
+    const start = Date.now();
+    while (!pattern.test(this.stdout)) {
+      if (this.child.exitCode !== null || Date.now() - start > timeoutMs)
+        throw new Error(`never saw ${pattern}\n--- stdout\n${this.stdout}\n--- stderr\n${this.stderr}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+}
+
+/** Runs the CLI to completion with the given stdin. */
+export function runCli(args: readonly string[], stdin = '', env: NodeJS.ProcessEnv = {}): Promise<Finished> {
+  const run = new CliRun(args, env);
+  run.end(stdin);
+  return run.done;
+}
+
+/** dropwatch's summary line, as its printf makes it, with our reason suffix; returns [count, symbol, offset, address, reason]. */
+export const SUMMARY_LINE = /^(\d+) drops at ([\w.]+)\+([0-9a-f]+) \((0x[0-9a-f]+)\) \[software\](?: (\w+))?$/;
+
+/** Sums the counts of summary lines at `symbol` with `reason`. */
+export function countDrops(stdout: string, symbol: string, reason: string): number {
+  let total = 0;
+  for (const line of stdout.split('\n')) {
+    const m = SUMMARY_LINE.exec(line);
+    if (m && m[2] === symbol && m[5] === reason) total += Number(m[1]);
+  }
+  return total;
+}
