@@ -32,6 +32,12 @@ export interface GuestRunOptions {
   env?: Record<string, string>;
   /** Optional layers; `python` adds python3 and its stdlib (about 50 MB, so opt-in). */
   layers?: GuestLayer[];
+  /**
+   * Kernel address randomization. Off by default (`nokaslr`) so kernel text addresses are the same
+   * on every boot and match the ones recorded in test/fixtures/netdm (a PC there can be asserted
+   * against the guest's /proc/kallsyms and dropwatch's output).
+   */
+  kaslr?: boolean;
   /** Guest memory in MiB (default 2048) and CPUs (default 2). */
   memMb?: number;
   smp?: number;
@@ -332,7 +338,7 @@ async function runOnce(script: string, opts: GuestRunOptions): Promise<GuestResu
       '-initrd',
       initrd,
       '-append',
-      'console=ttyS0 quiet loglevel=0 panic=-1 8250.nr_uarts=4',
+      `console=ttyS0 quiet loglevel=0 panic=-1 8250.nr_uarts=4${opts.kaslr === true ? '' : ' nokaslr'}`,
       '-chardev',
       `file,id=con,path=${con}`,
       '-serial',
