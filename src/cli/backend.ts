@@ -1,6 +1,7 @@
 // Picks and opens the drop source: NET_DM when the kernel has it, else the skb:kfree_skb tracepoint.
 import type { Backend, BackendName } from '../backend/types.js';
 import { DropwatchError } from '../errors/index.js';
+import { openNetdmBackend } from '../netdm/index.js';
 import { TracefsBackend } from '../tracefs/index.js';
 
 export interface OpenOptions {
@@ -13,10 +14,10 @@ export async function openBackend(kind: BackendName | 'auto', options: OpenOptio
     case 'tracefs':
       return TracefsBackend.open({ onWarning: options.notice });
     case 'netdm':
-      return openNetdm();
+      return openNetdm(options);
     case 'auto':
       try {
-        return await openNetdm();
+        return await openNetdm(options);
       } catch (err) {
         if (!(err instanceof DropwatchError) || err.code !== 'E_NETDM_MISSING') throw err;
         options.notice('NET_DM is not available in this kernel (no drop_monitor); using the skb:kfree_skb tracepoint');
@@ -25,6 +26,7 @@ export async function openBackend(kind: BackendName | 'auto', options: OpenOptio
   }
 }
 
-async function openNetdm(): Promise<Backend> {
-  throw new DropwatchError('E_NETDM_MISSING', "Unable to find NET_DM family, dropwatch can't work");
+// Rejects with E_NETDM_MISSING ("Unable to find NET_DM family, dropwatch can't work") when the kernel lacks it.
+function openNetdm(options: OpenOptions): Promise<Backend> {
+  return openNetdmBackend({ onWarning: options.notice });
 }
