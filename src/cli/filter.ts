@@ -1,6 +1,15 @@
 // Connects the filter language to a backend: the kernel evaluates what it can (tracefs), the rest runs per drop here.
 import type { Backend, PacketDrop, SummaryEntry } from '../backend/types.js';
-import { compile, conjoin, format, parse, pushdown, recordFromPacket, recordFromSummary, type Expr } from '../filter/index.js';
+import {
+  compile,
+  conjoin,
+  format,
+  parse,
+  pushdown,
+  recordFromPacket,
+  recordFromSummary,
+  type Expr,
+} from '../filter/index.js';
 import type { DropPredicate, FilterCompiler } from '../repl/index.js';
 import { TracefsBackend } from '../tracefs/index.js';
 import type { Symbols } from './render.js';

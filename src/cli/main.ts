@@ -13,7 +13,9 @@ export async function runDropwatchProcess(): Promise<void> {
     });
   } catch (err) {
     // A bug, not an expected error: show everything so it can be reported.
-    process.stderr.write(`dropwatch: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(
+      `dropwatch: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
     code = 70;
   }
   // stdin, workers or sockets may still hold the loop; every resource was released above, so leave now.

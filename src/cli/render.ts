@@ -22,7 +22,12 @@ export interface Symbols {
 }
 
 /** Starts loading kallsyms in the background (dropwatch's init line first) so the prompt appears at once. */
-export function loadSymbols(method: LookupMethod, say: (line: string) => void, warn: (line: string) => void, path?: string): Symbols {
+export function loadSymbols(
+  method: LookupMethod,
+  say: (line: string) => void,
+  warn: (line: string) => void,
+  path?: string,
+): Symbols {
   if (method === 'none') {
     say('Initializing null lookup method');
     return { lookup: () => null, ready: async () => {} };

@@ -51,7 +51,11 @@ export const SET_COMMANDS: readonly SetSpec[] = [
     key: 'alertlimit',
     usage: 'set alertlimit <number>',
     help: '\talertlimit <number>\t - capture only this many alert packets',
-    parse: (arg) => ({ name: 'set', key: 'alertlimit', value: parseUnsigned('alertlimit', arg, Number.MAX_SAFE_INTEGER) }),
+    parse: (arg) => ({
+      name: 'set',
+      key: 'alertlimit',
+      value: parseUnsigned('alertlimit', arg, Number.MAX_SAFE_INTEGER),
+    }),
   },
   {
     key: 'alertmode',
@@ -128,7 +132,6 @@ export function quote(text: string, max = 40): string {
 /** Parses one REPL line. Returns null for a blank line; throws DropwatchError('E_BAD_INPUT') with a one-line message. */
 export function parseCommand(line: string): Command | null {
   if (line.length > MAX_LINE) throw badInput(`line too long (${line.length} characters; at most ${MAX_LINE})`);
-  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x08\x0b-\x1f\x7f]/.test(line)) throw badInput('line contains control characters; ignored');
   const trimmed = line.trim();
   if (trimmed === '') return null;

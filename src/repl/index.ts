@@ -6,7 +6,15 @@ import { complete, parseCommand } from './commands.js';
 import type { Session, SessionOutput } from './session.js';
 
 export { Session } from './session.js';
-export type { SessionOutput, SessionOptions, Renderer, Aggregator, Clock, DropPredicate, FilterCompiler } from './session.js';
+export type {
+  SessionOutput,
+  SessionOptions,
+  Renderer,
+  Aggregator,
+  Clock,
+  DropPredicate,
+  FilterCompiler,
+} from './session.js';
 export { parseCommand, helpText, complete } from './commands.js';
 export type { Command } from './commands.js';
 

@@ -208,7 +208,11 @@ export class Session {
    * Runs a kernel request; prints dropwatch's failure line on KernelError and returns undefined.
    * For config changes while monitoring the kernel answers EBUSY: say what to do about it.
    */
-  private async kernelCall<T>(kind: 'config' | 'stats', call: () => Promise<T>, isChange = false): Promise<T | undefined> {
+  private async kernelCall<T>(
+    kind: 'config' | 'stats',
+    call: () => Promise<T>,
+    isChange = false,
+  ): Promise<T | undefined> {
     try {
       const result = await call();
       return result === undefined ? (true as T) : result;
@@ -217,7 +221,8 @@ export class Session {
       let line = `Failed ${kind === 'config' ? 'config' : 'stats'} request, error: ${strerror(err.errno)}`;
       if (err.extack) line += ` (${err.extack})`;
       this.opts.output.message(line);
-      if (isChange && err.errno === 16) this.opts.output.error('monitoring must be stopped first (type stop), then set it again');
+      if (isChange && err.errno === 16)
+        this.opts.output.error('monitoring must be stopped first (type stop), then set it again');
       return undefined;
     }
   }

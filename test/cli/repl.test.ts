@@ -18,38 +18,50 @@ after(() => ns?.delete());
 const instancesOf = (pid: number | undefined) =>
   readdirSync(`${TRACEFS}/instances`).filter((n) => n === `dropwatch-${pid}` || n.startsWith(`dropwatch-${pid}-`));
 
-test('piped session: start, real drops, SIGINT stops, end of input exits 0, tracefs left as found', { skip }, async () => {
-  const snapshot = tracefsSnapshot();
-  const run = new CliRun(['-l', 'kas']);
-  run.end('start\n');
-  await run.waitFor(/Issue Ctrl-C to stop monitoring\n/);
-  assert.deepEqual(instancesOf(run.child.pid), [`dropwatch-${run.child.pid}`], 'private instance while monitoring');
-  await ns!.sendUdp('127.0.0.1', 300);
-  // Summaries are printed once a second: wait for the last of ours to come out.
-  const deadline = Date.now() + 8000;
-  while (countDrops(run.stdout, '__udp4_lib_rcv', 'NO_SOCKET') < 300 && Date.now() < deadline)
-    await new Promise((r) => setTimeout(r, 100));
-  run.kill('SIGINT');
-  const done = await run.done;
-  assert.equal(done.code, 0, done.stderr);
-  assert.ok(countDrops(done.stdout, '__udp4_lib_rcv', 'NO_SOCKET') >= 300, done.stdout);
-  const lines = done.stdout.split('\n');
-  assert.deepEqual(lines.slice(0, 4), [
-    'Initializing kallsyms db',
-    'dropwatch> start',
-    'Enabling monitoring...',
-    'Kernel monitoring activated.',
-  ]);
-  assert.equal(lines[4], 'Issue Ctrl-C to stop monitoring');
-  // Every drop line keeps dropwatch's printf shape: 16-digit kernel address, lower-case hex offset.
-  const dropLines = lines.filter((l) => l.includes(' drops at '));
-  assert.ok(dropLines.length > 0);
-  for (const l of dropLines) assert.match(l, SUMMARY_LINE);
-  assert.match(dropLines.find((l) => l.includes('__udp4_lib_rcv'))!, /\(0x[0-9a-f]{16}\) \[software\] NO_SOCKET$/);
-  assert.deepEqual(lines.slice(-4), ['Got a stop message', 'dropwatch> Terminating dropwatch...', 'Shutting down ...', '']);
-  assert.deepEqual(instancesOf(run.child.pid), [], 'instance removed');
-  assert.deepEqual(tracefsSnapshot(), snapshot, 'global tracefs untouched');
-});
+test(
+  'piped session: start, real drops, SIGINT stops, end of input exits 0, tracefs left as found',
+  { skip },
+  async () => {
+    const snapshot = tracefsSnapshot();
+    const run = new CliRun(['-l', 'kas']);
+    run.end('start\n');
+    await run.waitFor(/Issue Ctrl-C to stop monitoring\n/);
+    assert.deepEqual(instancesOf(run.child.pid), [`dropwatch-${run.child.pid}`], 'private instance while monitoring');
+    await ns!.sendUdp('127.0.0.1', 300);
+    // Summaries are printed once a second: wait for the last of ours to come out.
+    const deadline = Date.now() + 8000;
+    while (countDrops(run.stdout, '__udp4_lib_rcv', 'NO_SOCKET') < 300 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    run.kill('SIGINT');
+    const done = await run.done;
+    assert.equal(done.code, 0, done.stderr);
+    assert.ok(countDrops(done.stdout, '__udp4_lib_rcv', 'NO_SOCKET') >= 300, done.stdout);
+    const lines = done.stdout.split('\n');
+    assert.deepEqual(lines.slice(0, 4), [
+      'Initializing kallsyms db',
+      'dropwatch> start',
+      'Enabling monitoring...',
+      'Kernel monitoring activated.',
+    ]);
+    assert.equal(lines[4], 'Issue Ctrl-C to stop monitoring');
+    // Every drop line keeps dropwatch's printf shape: 16-digit kernel address, lower-case hex offset.
+    const dropLines = lines.filter((l) => l.includes(' drops at '));
+    assert.ok(dropLines.length > 0);
+    for (const l of dropLines) assert.match(l, SUMMARY_LINE);
+    assert.match(
+      dropLines.find((l) => l.includes('__udp4_lib_rcv'))!,
+      /\(0x[0-9a-f]{16}\) \[software\] NO_SOCKET$/,
+    );
+    assert.deepEqual(lines.slice(-4), [
+      'Got a stop message',
+      'dropwatch> Terminating dropwatch...',
+      'Shutting down ...',
+      '',
+    ]);
+    assert.deepEqual(instancesOf(run.child.pid), [], 'instance removed');
+    assert.deepEqual(tracefsSnapshot(), snapshot, 'global tracefs untouched');
+  },
+);
 
 test('alert limit: deactivates after N printed entries, as dropwatch does', { skip }, async () => {
   const run = new CliRun(['-l', 'kas']);
@@ -65,7 +77,10 @@ test('alert limit: deactivates after N printed entries, as dropwatch does', { sk
   const at = lines.indexOf('Alert limit reached, deactivating!');
   assert.ok(at > 0, done.stdout);
   assert.match(lines[at - 1]!, /^\d+ drops at __udp4_lib_rcv\+[0-9a-f]+ \(0x[0-9a-f]{16}\) \[software\] NO_SOCKET$/);
-  assert.deepEqual(lines.slice(at + 1, at + 3), ['Deactivation requested, turning off monitoring', 'Got a stop message']);
+  assert.deepEqual(lines.slice(at + 1, at + 3), [
+    'Deactivation requested, turning off monitoring',
+    'Got a stop message',
+  ]);
   // The next piped command runs only after monitoring ended.
   assert.equal(lines[at + 3], 'dropwatch> stats');
   assert.equal(lines[at + 4], 'Getting statistics');
@@ -170,7 +185,10 @@ test('packet mode on tracefs prints a dropwatch block per drop with the reason',
 test('usage errors: one line, the usage, exit 1; -l list exits 0', async () => {
   const unknown = await runCli(['-x']);
   assert.equal(unknown.code, 1);
-  assert.equal(unknown.stderr, "dropwatch: unknown option '-x'\nUsage: dropwatch [-l|--lmethod <method | list>] [-b|--backend auto|netdm|tracefs]\n");
+  assert.equal(
+    unknown.stderr,
+    "dropwatch: unknown option '-x'\nUsage: dropwatch [-l|--lmethod <method | list>] [-b|--backend auto|netdm|tracefs]\n",
+  );
   const method = await runCli(['-l', 'bfd']);
   assert.equal(method.code, 1);
   assert.match(method.stderr, /^dropwatch: Unknown lookup method bfd\nUsage: /);
@@ -184,9 +202,13 @@ test('not root: one line naming the missing privilege, exit 1, no stack', { skip
   if (!existsSync('/usr/bin/setpriv')) return;
   const out = (() => {
     try {
-      execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, '-b', 'tracefs'], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      execFileSync(
+        'setpriv',
+        ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, '-b', 'tracefs'],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       return { code: 0, stderr: '' };
     } catch (err) {
       const e = err as { status: number; stderr: Buffer };

@@ -19,7 +19,8 @@ test('at a terminal: stop works while monitoring, Ctrl-C stops, Ctrl-D quits', {
   const seen = async (text: string, count = 1) => {
     const deadline = Date.now() + 10_000;
     while (screen.split(text).length - 1 < count) {
-      if (Date.now() > deadline) throw new Error(`never saw ${count}× ${JSON.stringify(text)} in ${JSON.stringify(screen)}`);
+      if (Date.now() > deadline)
+        throw new Error(`never saw ${count}× ${JSON.stringify(text)} in ${JSON.stringify(screen)}`);
       await new Promise((r) => setTimeout(r, 25));
     }
   };
