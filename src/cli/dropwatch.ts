@@ -1,12 +1,31 @@
-// The `dropwatch` program: parses options, opens a backend, and runs the REPL; the one place that decides exit codes.
+// The `dropwatch` program: parses options, opens a backend, and runs the REPL or an unattended (-s) run; the one
+// place that decides exit codes.
+import { readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
+import type { Backend, BackendEvent } from '../backend/types.js';
 import { DropwatchError, isExpected } from '../errors/index.js';
-import { createRepl, Session, type SignalSource } from '../repl/index.js';
-import { LOOKUP_METHODS, USAGE, parseDropwatchArgs } from './options.js';
+import {
+  createRepl,
+  Session,
+  type Aggregator,
+  type Renderer,
+  type SessionOutput,
+  type SignalSource,
+} from '../repl/index.js';
+import { LOOKUP_METHODS, USAGE, parseDropwatchArgs, type DropwatchOptions } from './options.js';
 import { openBackend } from './backend.js';
-import { buildTextRenderer, loadSymbols } from './render.js';
+import { buildTextRenderer, loadSymbols, type Symbols } from './render.js';
 import { DropAggregator } from '../aggregate/index.js';
 import { createFilterControl } from './filter.js';
+import { unknownReasons } from '../filter/index.js';
+import { TracefsBackend } from '../tracefs/index.js';
+import { jsonLine, lostJson, overflowJson, packetJson, summaryJson } from '../output/json.js';
+import { createDropMetrics, serveMetrics, type DropMetrics, type MetricsServer } from '../metrics/index.js';
+
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
 
 export interface CliIO {
   stdin: Readable & { isTTY?: boolean };
@@ -15,12 +34,24 @@ export interface CliIO {
   env: Readonly<Record<string, string | undefined>>;
   signals: SignalSource;
   kallsymsPath?: string;
+  /** Wall clock for report times (ms since the epoch); default Date.now. */
+  now?: () => number;
+  /** For --duration; default the global timers. */
+  timers?: Timers;
 }
+
+const realTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
 
 /** Runs dropwatch with argv (without node and script); resolves to the exit code. Prints every expected error as one line. */
 export async function dropwatchMain(args: readonly string[], io: CliIO): Promise<number> {
   const say = (line: string) => io.stdout.write(`${line}\n`);
   const complain = (line: string) => io.stderr.write(`${line}\n`);
+  // A closed stderr (`2>&1 | head`) must not crash us; its lines are simply lost.
+  const ignoreStderrError = () => {};
+  io.stderr.on('error', ignoreStderrError);
   try {
     const options = parseDropwatchArgs(args, (text) => io.stdout.write(text));
     if (options === 'help') return 0;
@@ -29,33 +60,9 @@ export async function dropwatchMain(args: readonly string[], io: CliIO): Promise
       for (const m of LOOKUP_METHODS) say(`${m.name} - ${m.help}`);
       return 0;
     }
-    const interactive = Boolean(io.stdin.isTTY);
     const backend = await openBackend(options.backend, { notice: complain });
     try {
-      const repl = createRepl({ input: io.stdin, output: io.stdout, errorOutput: io.stderr, interactive, signals: io.signals });
-      const symbols = loadSymbols(options.lookup, say, (line) => repl.output.error(line), io.kallsymsPath);
-      const colour = Boolean(io.stdout.isTTY) && io.env.NO_COLOR === undefined;
-      const filter = createFilterControl(backend, symbols);
-      const session = new Session({
-        filter: filter.compiler,
-        predicate: filter.predicate,
-        backend,
-        renderer: buildTextRenderer({ symbols, colour, capabilities: backend.capabilities }),
-        aggregator: new DropAggregator(),
-        output: repl.output,
-        clock: { setInterval: (fn, ms) => setInterval(fn, ms), clearInterval: (h) => clearInterval(h as NodeJS.Timeout) },
-        ready: () => symbols.ready(),
-      });
-      const onPipeError = (err: NodeJS.ErrnoException) => {
-        // The reader went away (`| head`): end quietly, restoring the kernel's state.
-        if (err.code === 'EPIPE') repl.requestExit(0);
-      };
-      io.stdout.on('error', onPipeError);
-      try {
-        return await repl.run(session);
-      } finally {
-        io.stdout.off('error', onPipeError);
-      }
+      return await runWithBackend(options, backend, io);
     } finally {
       await backend.close();
     }
@@ -64,7 +71,268 @@ export async function dropwatchMain(args: readonly string[], io: CliIO): Promise
     complain(`dropwatch: ${err.message}`);
     if (err.code === 'E_USAGE') complain(`Usage: ${USAGE}`);
     return err.exitCode;
+  } finally {
+    io.stderr.off('error', ignoreStderrError);
   }
+}
+
+async function runWithBackend(options: DropwatchOptions, backend: Backend, io: CliIO): Promise<number> {
+  const now = io.now ?? Date.now;
+  const json = options.format === 'json';
+  // With -s or JSON, stdout carries drop reports only; everything else goes to stderr.
+  const messageStream = json || options.start ? io.stderr : io.stdout;
+
+  let stdoutOpen = true;
+  let onStdoutClosed: () => void = () => {};
+  const onStdoutError = (err: NodeJS.ErrnoException) => {
+    stdoutOpen = false;
+    // The reader went away (`| head`): end quietly, restoring the kernel's state. Other errors end the run too.
+    if (err.code !== 'EPIPE') io.stderr.write(`dropwatch: standard output: ${err.message}\n`);
+    onStdoutClosed();
+  };
+  io.stdout.on('error', onStdoutError);
+
+  let metricsServer: MetricsServer | null = null;
+  try {
+    const repl = options.start
+      ? null
+      : createRepl({
+          input: io.stdin,
+          output: io.stdout,
+          errorOutput: io.stderr,
+          interactive: Boolean(io.stdin.isTTY),
+          signals: io.signals,
+          ...(json ? { messageOutput: io.stderr } : {}),
+        });
+    const output: SessionOutput = repl
+      ? repl.output
+      : {
+          data: (line) => {
+            if (stdoutOpen) io.stdout.write(`${line}\n`);
+          },
+          message: (line) => messageStream.write(`${line}\n`),
+          error: (line) => io.stderr.write(`${line}\n`),
+        };
+    const symbols = loadSymbols(
+      options.lookup,
+      (l) => output.message(l),
+      (l) => output.error(l),
+      io.kallsymsPath,
+    );
+    const filter = createFilterControl(backend, symbols, options.filter);
+    if (options.filter) {
+      if (backend instanceof TracefsBackend) {
+        const unknown = unknownReasons(options.filter, backend.layout.reasons);
+        if (unknown.length > 0)
+          output.error(`dropwatch: this kernel has no drop reason ${unknown.join(', ')}; check the spelling`);
+      }
+      output.message(await filter.applyExpr(null));
+    }
+    if (options.mode) {
+      if (options.mode === 'packet' && !backend.capabilities.packetMode)
+        throw new DropwatchError('E_UNSUPPORTED', `packet mode is not available on the ${backend.name} backend`);
+      await backend.setConfig({ alertMode: options.mode });
+    }
+
+    let session: Session | null = null;
+    const metrics = options.metrics
+      ? createDropMetrics({
+          backend: backend.name,
+          lookup: (pc) => symbols.lookup(pc),
+          monitoring: () => session?.monitoring ?? false,
+          version: packageVersion(),
+        })
+      : null;
+    const emit = json ? (line: string) => output.data(line) : null;
+    session = new Session({
+      filter: filter.compiler,
+      predicate: filter.predicate,
+      backend: tap(backend, metrics, emit, now),
+      renderer: buildRenderer(options, backend, symbols, io, metrics, now),
+      aggregator: countingAggregator(new DropAggregator(), metrics, emit, backend, now),
+      output,
+      clock: { setInterval: (fn, ms) => setInterval(fn, ms), clearInterval: (h) => clearInterval(h as NodeJS.Timeout) },
+      ready: () => symbols.ready(),
+      ...(options.alertLimit === null ? {} : { alertLimit: options.alertLimit }),
+    });
+    if (options.metrics && metrics) {
+      metricsServer = await serveMetrics(metrics.registry, options.metrics.host, options.metrics.port);
+      io.stderr.write(`Serving Prometheus metrics on ${metricsServer.url}\n`);
+    }
+
+    if (repl) {
+      onStdoutClosed = () => repl.requestExit(0);
+      return await repl.run(session);
+    }
+    return await runUnattended(session, options, io, (fn) => (onStdoutClosed = fn));
+  } finally {
+    io.stdout.off('error', onStdoutError);
+    // Writes queued to a dead pipe may still report; keep them from becoming an uncaught 'error'.
+    if (!stdoutOpen) io.stdout.on('error', () => {});
+    await metricsServer?.close();
+  }
+}
+
+/**
+ * `-s`: start monitoring at once, then stop on the first of --duration, the alert limit, SIGINT/SIGTERM/SIGHUP or a
+ * closed stdout. Stopping flushes what the kernel still held. Exit 0, or 1 when monitoring could not start.
+ */
+async function runUnattended(
+  session: Session,
+  options: DropwatchOptions,
+  io: CliIO,
+  setOnStdoutClosed: (fn: () => void) => void,
+): Promise<number> {
+  const timers = io.timers ?? realTimers;
+  let finish: () => void = () => {};
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  const onSignal = () => finish();
+  io.signals.on('SIGINT', onSignal);
+  io.signals.on('SIGTERM', onSignal);
+  io.signals.on('SIGHUP', onSignal);
+  setOnStdoutClosed(onSignal);
+  let timer: unknown = null;
+  try {
+    await session.run({ name: 'start' });
+    // Session has already said why (kernel refusal, privilege...).
+    if (!session.monitoring) return 1;
+    void session.whenIdle().then(finish);
+    if (options.durationMs !== null) {
+      // setTimeout caps at ~24.8 days; longer durations are waited out in steps.
+      let left = options.durationMs;
+      const arm = () => {
+        const step = Math.min(left, 2 ** 31 - 1);
+        left -= step;
+        timer = timers.setTimeout(() => (left > 0 ? arm() : finish()), step);
+      };
+      arm();
+    }
+    await finished;
+    await session.stop('signal');
+    return 0;
+  } finally {
+    if (timer !== null) timers.clearTimeout(timer);
+    io.signals.off('SIGINT', onSignal);
+    io.signals.off('SIGTERM', onSignal);
+    io.signals.off('SIGHUP', onSignal);
+  }
+}
+
+/** The backend as the Session sees it, with losses also sent to the metrics and (JSON) to stdout as objects. */
+function tap(
+  backend: Backend,
+  metrics: DropMetrics | null,
+  emit: ((line: string) => void) | null,
+  now: () => number,
+): Backend {
+  if (!metrics && !emit) return backend;
+  const onLost = (event: Extract<BackendEvent, { kind: 'lost' }>) => {
+    metrics?.countLost(event.count, event.where);
+    emit?.(jsonLine(lostJson(event.count, event.where, now(), backend.name)));
+  };
+  return {
+    name: backend.name,
+    capabilities: backend.capabilities,
+    onEvent: (listener) =>
+      backend.onEvent((event) => {
+        if (event.kind === 'lost') onLost(event);
+        listener(event);
+      }),
+    start: (o) => backend.start(o),
+    stop: () => backend.stop(),
+    setConfig: (c) => backend.setConfig(c),
+    getConfig: () => backend.getConfig(),
+    getStats: () => backend.getStats(),
+    close: () => backend.close(),
+  };
+}
+
+/** Counts every drop that passed the filter (before the per-interval cap); JSON mode reports the cap's overflow as an object. */
+function countingAggregator(
+  inner: DropAggregator,
+  metrics: DropMetrics | null,
+  emit: ((line: string) => void) | null,
+  backend: Backend,
+  now: () => number,
+): Aggregator {
+  return {
+    add: (entries) => {
+      metrics?.countSummary(entries);
+      inner.add(entries);
+    },
+    flush: () => {
+      const result = inner.flush();
+      if (emit && result.overflow) emit(jsonLine(overflowJson(result.overflow, now(), backend.name)));
+      return result;
+    },
+  };
+}
+
+function buildRenderer(
+  options: DropwatchOptions,
+  backend: Backend,
+  symbols: Symbols,
+  io: CliIO,
+  metrics: DropMetrics | null,
+  now: () => number,
+): Renderer {
+  const json = options.format === 'json';
+  const colour = !json && Boolean(io.stdout.isTTY) && io.env.NO_COLOR === undefined;
+  const text = buildTextRenderer({ symbols, colour, capabilities: backend.capabilities });
+  let renderer: Renderer = text;
+  if (json) {
+    renderer = {
+      ...text,
+      summary: (entry) =>
+        jsonLine(summaryJson(entry, entry.pc === 0n ? null : symbols.lookup(entry.pc), now(), backend.name)),
+      packet: (p) => [
+        jsonLine(
+          packetJson(
+            p,
+            p.symbol === undefined && p.pc !== undefined ? symbols.lookup(p.pc) : null,
+            now(),
+            backend.name,
+          ),
+        ),
+      ],
+    };
+  } else if (options.timestamp) {
+    const stamp = () => new Date(now()).toISOString();
+    renderer = {
+      ...text,
+      summary: (entry) => `${stamp()} ${text.summary(entry)}`,
+      // Every line of a packet block, so `grep` keeps the time with each field; the blank separator stays blank.
+      packet: (p) => {
+        const t = stamp();
+        return text.packet(p).map((line) => (line === '' ? line : `${t} ${line}`));
+      },
+    };
+  }
+  if (!metrics) return renderer;
+  const inner = renderer;
+  return {
+    ...inner,
+    packet: (p) => {
+      metrics.countPacket(p);
+      return inner.packet(p);
+    },
+  };
+}
+
+let cachedVersion: string | undefined;
+function packageVersion(): string {
+  if (cachedVersion === undefined) {
+    try {
+      // dist/src/cli/dropwatch.js → package.json at the package root.
+      const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+        version?: string;
+      };
+      cachedVersion = pkg.version ?? 'unknown';
+    } catch {
+      cachedVersion = 'unknown';
+    }
+  }
+  return cachedVersion;
 }
 
 export { DropwatchError };

@@ -1,0 +1,156 @@
+// JSON Lines output: one object per drop report, loss or overflow, as schema/dropwatch-event.schema.json describes.
+
+import type { BackendName, Origin, PacketDrop, SummaryEntry } from '../backend/types.js';
+import type { Overflow } from '../aggregate/index.js';
+import type { Resolved } from '../symbols/kallsyms.js';
+
+/** Fields every drop report carries, summary or packet. */
+interface DropFields {
+  /** ISO 8601 UTC: when the report was made (summary), or when the packet was dropped if the source says. */
+  time: string;
+  backend: BackendName;
+  origin: Origin;
+  count: number;
+  /** `0x…` lower-case hex kernel address; "0x0" for hardware traps and the device rx_dropped counter; null if none. */
+  pc: string | null;
+  symbol: string | null;
+  /** Bytes from the start of `symbol` (a number: offsets are small and tools add them without parsing). */
+  offset: number | null;
+  module: string | null;
+  trap: string | null;
+  reason: string | null;
+}
+
+export interface SummaryJson extends DropFields {
+  type: 'summary';
+}
+
+export interface PacketJson extends DropFields {
+  type: 'packet';
+  count: 1;
+  trapGroup: string | null;
+  ifindex: number | null;
+  ifname: string | null;
+  /** Hex, as dropwatch prints it. */
+  cookie: string | null;
+  /** EtherType. */
+  protocol: number | null;
+  /** Captured payload bytes, and the packet's length before truncation. */
+  length: number | null;
+  origLength: number | null;
+  /** Captured bytes from the MAC header on, hex. */
+  payload: string | null;
+}
+
+export interface LostJson {
+  type: 'lost';
+  time: string;
+  backend: BackendName;
+  lost: number;
+  where: string;
+}
+
+/** Drops the aggregator counted but could not itemise (too many distinct locations in one interval). */
+export interface OverflowJson {
+  type: 'overflow';
+  time: string;
+  backend: BackendName;
+  count: number;
+  locations: number;
+  locationsLowerBound: boolean;
+  limit: number;
+}
+
+export type EventJson = SummaryJson | PacketJson | LostJson | OverflowJson;
+
+const hex = (v: bigint): string => `0x${BigInt.asUintN(64, v).toString(16)}`;
+
+/** ISO 8601 UTC with all nine fractional digits of a nanosecond timestamp. */
+export function isoFromNs(ns: bigint): string {
+  const v = BigInt.asUintN(64, ns);
+  const ms = v / 1_000_000n;
+  const base = new Date(Number(ms)).toISOString(); // 2024-01-02T03:04:05.678Z
+  return `${base.slice(0, 19)}.${(v % 1_000_000_000n).toString().padStart(9, '0')}Z`;
+}
+
+export function isoFromMs(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function location(resolved: Resolved | null): Pick<DropFields, 'symbol' | 'offset' | 'module'> {
+  if (!resolved) return { symbol: null, offset: null, module: null };
+  return { symbol: resolved.symbol, offset: Number(resolved.offset), module: resolved.module ?? null };
+}
+
+/** NET_DM's `%pS` text (`sym+0x1f/0x80 [mod]`) as symbol, offset and module; an odd shape keeps the text as the symbol. */
+export function parseKernelSymbol(text: string): Resolved {
+  const m = /^(\S+?)\+0x([0-9a-f]+)(?:\/0x[0-9a-f]+)?(?: \[(\S+)\])?$/.exec(text);
+  if (!m) return { symbol: text, offset: 0n };
+  const r: Resolved = { symbol: m[1]!, offset: BigInt(`0x${m[2]}`) };
+  if (m[3] !== undefined) r.module = m[3];
+  return r;
+}
+
+export function summaryJson(
+  entry: SummaryEntry,
+  resolved: Resolved | null,
+  timeMs: number,
+  backend: BackendName,
+): SummaryJson {
+  return {
+    type: 'summary',
+    time: isoFromMs(timeMs),
+    backend,
+    origin: entry.origin,
+    count: entry.count,
+    pc: hex(entry.pc),
+    ...location(entry.pc === 0n ? null : resolved),
+    trap: entry.trap ?? null,
+    reason: entry.reason,
+  };
+}
+
+/** `resolved` is our lookup of `pc`, used only when the packet has no kernel-formatted symbol (tracefs). */
+export function packetJson(p: PacketDrop, resolved: Resolved | null, timeMs: number, backend: BackendName): PacketJson {
+  const where = p.symbol !== undefined ? parseKernelSymbol(p.symbol) : resolved;
+  return {
+    type: 'packet',
+    time: p.timestampNs !== undefined ? isoFromNs(p.timestampNs) : isoFromMs(timeMs),
+    backend,
+    origin: p.origin,
+    count: 1,
+    pc: p.pc === undefined ? null : hex(p.pc),
+    ...location(where),
+    trap: p.trapName ?? null,
+    reason: p.reason ?? null,
+    trapGroup: p.trapGroup ?? null,
+    ifindex: p.inPort?.ifindex ?? null,
+    ifname: p.inPort?.name ?? null,
+    cookie: p.cookie === undefined ? null : Buffer.from(p.cookie).toString('hex'),
+    protocol: p.protocol ?? null,
+    length: p.payload === undefined ? null : p.payload.length,
+    origLength: p.origLen === undefined ? null : p.origLen >>> 0,
+    payload: p.payload === undefined ? null : Buffer.from(p.payload).toString('hex'),
+  };
+}
+
+export function lostJson(count: number, where: string, timeMs: number, backend: BackendName): LostJson {
+  return { type: 'lost', time: isoFromMs(timeMs), backend, lost: count, where };
+}
+
+export function overflowJson(o: Overflow, timeMs: number, backend: BackendName): OverflowJson {
+  return {
+    type: 'overflow',
+    time: isoFromMs(timeMs),
+    backend,
+    count: o.drops,
+    locations: o.distinct,
+    locationsLowerBound: o.distinctIsLowerBound,
+    limit: o.limit,
+  };
+}
+
+/** One line of JSON Lines output (no newline). */
+export function jsonLine(event: EventJson): string {
+  return JSON.stringify(event);
+}
