@@ -351,7 +351,8 @@ export class Session {
     this.alertCount++;
     if (this.alertLimit > 0 && this.alertCount === this.alertLimit) {
       this.opts.output.message('Alert limit reached, deactivating!');
-      void this.stop('limit').catch((err: unknown) => this.opts.output.error(String(err)));
+      // After the current batch, as dropwatch finishes printing the alert it is in before deactivating.
+      queueMicrotask(() => void this.stop('limit').catch((err: unknown) => this.opts.output.error(String(err))));
     }
   }
 }

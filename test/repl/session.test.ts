@@ -1,0 +1,144 @@
+// The session's state machine over an in-memory backend: what it prints for each outcome a backend can report.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Session, type Renderer } from '../../src/repl/session.js';
+import { DropAggregator } from '../../src/aggregate/index.js';
+import { DropwatchError, KernelError } from '../../src/errors/index.js';
+import type { Backend, BackendEvent, EventListener, MonitorConfig, Stats } from '../../src/backend/types.js';
+
+/** A scripted backend: records calls, fails when told to, emits events on demand. */
+class ScriptedBackend implements Backend {
+  readonly name = 'netdm' as const;
+  readonly capabilities = { packetMode: true, trunc: true, queue: true, hw: true };
+  calls: string[] = [];
+  failStart: Error | null = null;
+  failConfig: Error | null = null;
+  private listener: EventListener = () => {};
+  onEvent(l: EventListener) {
+    this.listener = l;
+  }
+  emit(e: BackendEvent) {
+    this.listener(e);
+  }
+  async start(o: { sw: boolean; hw: boolean }) {
+    this.calls.push(`start sw=${o.sw} hw=${o.hw}`);
+    if (this.failStart) throw this.failStart;
+  }
+  async stop() {
+    this.calls.push('stop');
+  }
+  async setConfig(c: Partial<MonitorConfig>) {
+    this.calls.push(`config ${JSON.stringify(c)}`);
+    if (this.failConfig) throw this.failConfig;
+  }
+  async getConfig(): Promise<MonitorConfig> {
+    return { alertMode: 'summary', truncLen: 0, queueLen: 1000 };
+  }
+  async getStats(): Promise<Stats> {
+    return { software: { tailDropped: 0n }, lost: [] };
+  }
+  async close() {
+    this.calls.push('close');
+  }
+}
+
+const renderer: Renderer = {
+  summary: (e) => `${e.count} at ${e.pc.toString(16)}`,
+  packet: (p) => [`packet ${p.reason}`, ''],
+  config: (c) => [`mode ${c.alertMode}`],
+  stats: () => ['stats'],
+  overflow: (o) => `overflow ${o.drops}`,
+  lost: (n, where) => `lost ${n} ${where}`,
+};
+
+function setup() {
+  const backend = new ScriptedBackend();
+  const out: string[] = [];
+  const err: string[] = [];
+  let tick: (() => void) | null = null;
+  const session = new Session({
+    backend,
+    renderer,
+    aggregator: new DropAggregator(),
+    output: { data: (l) => out.push(l), message: (l) => out.push(l), error: (l) => err.push(l) },
+    clock: { setInterval: (fn) => (tick = fn), clearInterval: () => (tick = null) },
+  });
+  return { backend, session, out, err, tick: () => tick?.() };
+}
+
+test("start failure prints dropwatch's line with the kernel's strerror and extack", async () => {
+  const { backend, session, out } = setup();
+  backend.failStart = new KernelError(11, 'EAGAIN', 'Monitoring already enabled');
+  await session.run({ name: 'start' });
+  assert.deepEqual(out, [
+    'Enabling monitoring...',
+    'Failed activation request, error: Resource temporarily unavailable (Monitoring already enabled)',
+  ]);
+  assert.equal(session.monitoring, false);
+});
+
+test('EBUSY on a config change tells the user to stop first', async () => {
+  const { backend, session, out, err } = setup();
+  backend.failConfig = new KernelError(16, 'EBUSY');
+  await session.run({ name: 'set', key: 'alertmode', value: 'packet' });
+  assert.deepEqual(out, ['Setting alert mode', 'Failed config request, error: Device or resource busy']);
+  assert.deepEqual(err, ['monitoring must be stopped first (type stop), then set it again']);
+});
+
+test('sw/hw flags reach start; the alert limit stops after N entries but prints the rest of that batch', async () => {
+  const { backend, session, out, tick } = setup();
+  await session.run({ name: 'set', key: 'sw', value: true });
+  await session.run({ name: 'set', key: 'alertlimit', value: 2 });
+  await session.run({ name: 'start' });
+  assert.deepEqual(backend.calls, ['start sw=true hw=false']);
+  const entry = (pc: bigint, count: number) => ({ origin: 'software' as const, pc, reason: null, count });
+  backend.emit({ kind: 'summary', entries: [entry(1n, 5), entry(2n, 1), entry(1n, 5), entry(3n, 7)] });
+  tick();
+  await session.whenIdle();
+  assert.deepEqual(out.slice(-7), [
+    'Issue Ctrl-C to stop monitoring',
+    '10 at 1',
+    '1 at 2',
+    'Alert limit reached, deactivating!',
+    '7 at 3',
+    'Deactivation requested, turning off monitoring',
+    'Got a stop message',
+  ]);
+  assert.deepEqual(backend.calls, ['start sw=true hw=false', 'stop']);
+});
+
+test('drops delivered during stop are still printed, and losses are reported', async () => {
+  const { backend, session, out, err } = setup();
+  await session.run({ name: 'start' });
+  backend.stop = async () => {
+    backend.emit({ kind: 'summary', entries: [{ origin: 'software', pc: 0xabcn, reason: 'NO_SOCKET', count: 3 }] });
+    backend.emit({ kind: 'lost', count: 4, where: 'netlink socket' });
+  };
+  await session.run({ name: 'stop' });
+  assert.deepEqual(out.slice(-3), ['Deactivation requested, turning off monitoring', '3 at abc', 'Got a stop message']);
+  assert.deepEqual(err, ['lost 4 netlink socket', 'lost 4 netlink socket']);
+});
+
+test('start while monitoring is refused with one line; exit stops and closes', async () => {
+  const { backend, session, err } = setup();
+  await session.run({ name: 'start' });
+  await session.run({ name: 'start' });
+  assert.deepEqual(err, ['monitoring is already active (type stop to end it)']);
+  assert.equal(await session.run({ name: 'exit' }), 'exit');
+  assert.deepEqual(backend.calls, ['start sw=false hw=false', 'stop', 'close']);
+});
+
+test('unexpected backend errors are not swallowed', async () => {
+  const { backend, session } = setup();
+  backend.failStart = new TypeError('bug');
+  await assert.rejects(session.run({ name: 'start' }), TypeError);
+});
+
+test('expected backend errors become one line and the session stays usable', async () => {
+  const { backend, session, err, out } = setup();
+  backend.failStart = new DropwatchError('E_PRIVILEGE', 'joining events needs CAP_SYS_ADMIN');
+  assert.equal(await session.run({ name: 'start' }), 'continue');
+  assert.deepEqual(err, ['joining events needs CAP_SYS_ADMIN']);
+  await session.run({ name: 'show' });
+  assert.deepEqual(out.slice(-2), ['Getting existing configuration', 'mode summary']);
+});
