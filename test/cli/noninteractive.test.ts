@@ -1,0 +1,225 @@
+// The built CLI's unattended mode (-s) on the real tracefs: real UDP drops in a namespace, JSON lines checked against
+// the schema, text and JSON agreeing, signals, the alert limit, a closed pipe, and the kernel left as found.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BIN, CliRun, runCli } from './driver.js';
+import { canRunKernelTests, Netns, TRACEFS } from '../tracefs/helpers.js';
+import { loadEventSchema, validate } from '../output/json-schema.js';
+
+const skip = canRunKernelTests();
+let ns: Netns | null = null;
+const schema = loadEventSchema();
+// Our drops: UDP to a closed port in our namespace, freed by __udp4_lib_rcv (or __udp6_lib_rcv) with NO_SOCKET.
+const OURS = 'reason == NO_SOCKET';
+
+before(() => {
+  if (!skip) ns = new Netns();
+});
+after(() => ns?.delete());
+
+const instancesOf = (pid: number | undefined) =>
+  readdirSync(`${TRACEFS}/instances`).filter((n) => n === `dropwatch-${pid}` || n.startsWith(`dropwatch-${pid}-`));
+
+async function active(run: CliRun, timeoutMs = 10_000): Promise<void> {
+  const start = Date.now();
+  while (!run.stderr.includes('Kernel monitoring activated.')) {
+    if (run.child.exitCode !== null || Date.now() - start > timeoutMs)
+      throw new Error(`monitoring never started\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`);
+    await sleep(25);
+  }
+}
+
+interface Parsed {
+  type: string;
+  count?: number;
+  symbol?: string | null;
+  reason?: string | null;
+}
+
+/** Every stdout line must be one schema-valid object; returns them. */
+function jsonLines(stdout: string): Parsed[] {
+  const lines = stdout.split('\n');
+  assert.equal(lines.pop(), '', 'output ends with a newline');
+  return lines.map((line) => {
+    const value = JSON.parse(line) as Parsed;
+    assert.deepEqual(validate(schema, value), [], line);
+    return value;
+  });
+}
+
+const noSocketCount = (events: Parsed[], symbol = '__udp4_lib_rcv') =>
+  events
+    .filter((e) => (e.type === 'summary' || e.type === 'packet') && e.symbol === symbol && e.reason === 'NO_SOCKET')
+    .reduce((sum, e) => sum + (e.count ?? 0), 0);
+
+const TEXT_LINE =
+  /^(?:(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) )?(\d+) drops at ([\w.]+)\+[0-9a-f]+ \(0x[0-9a-f]+\) \[software\](?: (\w+))?$/;
+
+function textCount(stdout: string, symbol = '__udp4_lib_rcv'): number {
+  let total = 0;
+  for (const line of stdout.split('\n')) {
+    if (line === '') continue;
+    const m = TEXT_LINE.exec(line);
+    assert.ok(m, `not a drop line: ${line}`);
+    if (m[3] === symbol && m[4] === 'NO_SOCKET') total += Number(m[2]);
+  }
+  return total;
+}
+
+test(
+  '-s -d 3 -f json: only schema-valid JSON on stdout, NO_SOCKET counted >= sent, exit 0, instance gone',
+  { skip },
+  async () => {
+    const sent = 300;
+    const run = new CliRun(['-s', '-d', '3', '-f', 'json', '--filter', OURS]);
+    await active(run);
+    await ns!.sendUdp('127.0.0.1', sent);
+    const done = await run.done;
+    assert.equal(done.code, 0, done.stderr);
+    const events = jsonLines(done.stdout);
+    const counted = noSocketCount(events);
+    console.log(`json: sent ${sent}, counted ${counted}`);
+    assert.ok(counted >= sent, `counted ${counted} < sent ${sent}`);
+    assert.ok(
+      events.every((e) => e.type !== 'summary' || e.reason === 'NO_SOCKET'),
+      'the filter held',
+    );
+    assert.match(done.stderr, /filter set: reason == NO_SOCKET \(kernel: reason == \d+\)/);
+    assert.match(done.stderr, /Got a stop message/);
+    assert.deepEqual(instancesOf(run.child.pid), []);
+  },
+);
+
+test(
+  'text and JSON runs over the same drops agree; --timestamp starts each line with an ISO time',
+  { skip },
+  async () => {
+    const sent = 200;
+    // IPv6 drops in our namespace: protocol narrows the filter further, away from other tests' IPv4 drops.
+    const filter = `${OURS} && protocol == ipv6`;
+    const text = new CliRun(['-s', '-d', '3', '--timestamp', '--filter', filter]);
+    const json = new CliRun(['-s', '-d', '3', '-f', 'json', '--filter', filter]);
+    await Promise.all([active(text), active(json)]);
+    await ns!.sendUdp('::1', sent);
+    const [t, j] = await Promise.all([text.done, json.done]);
+    assert.equal(t.code, 0, t.stderr);
+    assert.equal(j.code, 0, j.stderr);
+    const textCounted = textCount(t.stdout, '__udp6_lib_rcv');
+    const jsonCounted = noSocketCount(jsonLines(j.stdout), '__udp6_lib_rcv');
+    console.log(`text vs json: sent ${sent}, text ${textCounted}, json ${jsonCounted}`);
+    assert.ok(textCounted >= sent, `text counted ${textCounted} < ${sent}`);
+    assert.equal(textCounted, jsonCounted);
+    for (const line of t.stdout.trim().split('\n')) {
+      const stamp = TEXT_LINE.exec(line)?.[1];
+      assert.ok(stamp, line);
+      assert.ok(Math.abs(Date.parse(stamp) - Date.now()) < 30_000, line);
+    }
+    // Unattended text runs keep stdout for drop lines: the chatter went to stderr.
+    assert.doesNotMatch(t.stdout, /Kernel monitoring activated|dropwatch>/);
+  },
+);
+
+test('SIGTERM (and SIGINT) stop at once and still report drops made just before, exit 0', { skip }, async () => {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    const sent = 100;
+    const run = new CliRun(['-s', '-f', 'json', '--filter', OURS]);
+    await active(run);
+    await ns!.sendUdp('127.0.0.1', sent);
+    // No wait for the one-second report: stopping must drain the kernel's buffer and flush.
+    run.kill(signal);
+    const done = await run.done;
+    assert.equal(done.code, 0, `${signal}: ${done.stderr}`);
+    const counted = noSocketCount(jsonLines(done.stdout));
+    console.log(`${signal}: sent ${sent}, counted ${counted}`);
+    assert.ok(counted >= sent, `${signal}: counted ${counted} < ${sent}`);
+    assert.deepEqual(instancesOf(run.child.pid), []);
+  }
+});
+
+test('-n 1: the alert limit ends the run by itself after one reported entry', { skip }, async () => {
+  const run = new CliRun(['-s', '-n', '1', '-f', 'json', '--filter', OURS]);
+  await active(run);
+  await ns!.sendUdp('127.0.0.1', 20);
+  const done = await Promise.race([run.done, sleep(8000).then(() => null)]);
+  if (!done) run.kill('SIGKILL');
+  assert.ok(done, 'still running 8 s after the limit was reached');
+  assert.equal(done.code, 0, done.stderr);
+  assert.equal(jsonLines(done.stdout).length, 1);
+  assert.match(done.stderr, /Alert limit reached, deactivating!/);
+});
+
+test('-m packet -f json: one valid packet object per drop, with the drop time', { skip }, async () => {
+  const sent = 50;
+  const run = new CliRun(['-s', '-d', '2', '-m', 'packet', '-f', 'json', '--filter', OURS]);
+  await active(run);
+  const before = Date.now();
+  await ns!.sendUdp('127.0.0.1', sent);
+  const done = await run.done;
+  assert.equal(done.code, 0, done.stderr);
+  const packets = jsonLines(done.stdout).filter((e) => e.type === 'packet') as (Parsed & {
+    time: string;
+    protocol: number;
+  })[];
+  const ours = packets.filter((p) => p.symbol === '__udp4_lib_rcv' && p.protocol === 0x800);
+  assert.ok(ours.length >= sent, `${ours.length} packets < ${sent}`);
+  // The kernel's timestamp, to the nanosecond, within the run.
+  assert.ok(
+    ours.every((p) => /\.\d{9}Z$/.test(p.time) && Date.parse(p.time) >= before - 1000),
+    ours[0]?.time,
+  );
+});
+
+test('-s | head -1: exits 0 when the reader goes away, quietly, leaving no tracefs instance', { skip }, async () => {
+  let sending = true;
+  const sender = (async () => {
+    while (sending) {
+      await ns!.sendUdp('127.0.0.1', 5);
+      await sleep(150);
+    }
+  })();
+  try {
+    for (const format of ['text', 'json']) {
+      // BASHPID then exec: the pid printed is dropwatch's own, so we can look for its instance afterwards.
+      const script =
+        `(echo "pid=$BASHPID" >&2; exec "${process.execPath}" "${BIN}" -s -d 30 -f ${format} --filter '${OURS}') ` +
+        `| head -1; echo "status=\${PIPESTATUS[0]}" >&2`;
+      const started = Date.now();
+      const child = spawn('bash', ['-c', script], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, NO_COLOR: '1' },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      await new Promise((resolve) => child.on('close', resolve));
+      const elapsed = Date.now() - started;
+      assert.match(stderr, /status=0\n/, stderr);
+      assert.ok(elapsed < 20_000, `took ${elapsed} ms: the closed pipe did not end the run`);
+      assert.equal(stdout.split('\n').length, 2, stdout);
+      if (format === 'json') assert.deepEqual(validate(schema, JSON.parse(stdout)), []);
+      assert.doesNotMatch(stderr, /EPIPE|internal error|\n\s+at /, stderr);
+      const pid = Number(/pid=(\d+)/.exec(stderr)?.[1]);
+      assert.ok(pid > 0);
+      assert.deepEqual(instancesOf(pid), []);
+    }
+  } finally {
+    sending = false;
+    await sender;
+  }
+});
+
+test('a bad --filter is one line pointing at the column, exit 1, before touching the kernel', async () => {
+  const done = await runCli(['-s', '--filter', 'reason == NO_SOCKET &&& protocol == ip']);
+  assert.equal(done.code, 1);
+  assert.match(done.stderr, /^dropwatch: --filter: .* at column \d+\n$/);
+  const ignore = await runCli(['-s', '--ignore-reason', 'NO_SOCKET,']);
+  assert.equal(ignore.code, 1);
+  assert.equal(ignore.stderr, 'dropwatch: --ignore-reason: empty reason name at column 11\n');
+  const usage = await runCli(['-d', '3']);
+  assert.equal(usage.code, 1);
+  assert.match(usage.stderr, /^dropwatch: --duration applies to --start runs only\nUsage: /);
+});
