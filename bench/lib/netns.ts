@@ -1,0 +1,28 @@
+// A throwaway network namespace with lo up: the benchmarks' datagrams never leave it.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+
+export class BenchNetns {
+  readonly name = `dwbench-${randomBytes(4).toString('hex')}`;
+  private deleted = false;
+  constructor() {
+    execFileSync('ip', ['netns', 'add', this.name]);
+    try {
+      execFileSync('ip', ['netns', 'exec', this.name, 'ip', 'link', 'set', 'lo', 'up']);
+    } catch (err) {
+      this.delete();
+      throw err;
+    }
+    // Ctrl-C or an exception must not leave the namespace behind.
+    process.once('exit', () => this.delete());
+  }
+  delete(): void {
+    if (this.deleted) return;
+    this.deleted = true;
+    try {
+      execFileSync('ip', ['netns', 'del', this.name], { stdio: 'ignore' });
+    } catch {
+      // Already gone.
+    }
+  }
+}

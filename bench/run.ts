@@ -1,0 +1,166 @@
+// `npm run bench`: runs the benchmarks (storm, startup, resolver, NET_DM), prints every figure with its anchor ratio,
+// and writes BENCHMARKS.md (full run only, unless --out says where). `npm run bench -- soak` runs the soak instead.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeMachine } from './lib/machine.js';
+import { loadAverage } from './lib/proc.js';
+import { projectRoot } from './lib/root.js';
+import { runNetdm } from './netdm.js';
+import { renderReport, targets, type BenchRun } from './report.js';
+import { runResolver } from './resolver.js';
+import { renderSoak, runSoak } from './soak.js';
+import { runStartup } from './startup.js';
+import { accounting, CONFIG_LABEL, runStorm, STORM_CONFIGS, summarize, type StormConfig } from './storm.js';
+import { fmtSpread } from './lib/stats.js';
+
+const USAGE = `usage: npm run bench -- [--quick] [--only storm,startup,resolver,netdm] [--configs none,perf,bpftrace,dropwatch,trace_pipe]
+                     [--count N] [--rounds N] [--startup-runs N] [--rescan-cap-ms N] [--out FILE | --no-write]
+       npm run bench -- soak [--minutes 10] [--rate 100000] [--out FILE]`;
+
+interface Args {
+  soak: boolean;
+  quick: boolean;
+  only: Set<string>;
+  configs: StormConfig[];
+  count?: number;
+  rounds?: number;
+  startupRuns?: number;
+  rescanCapMs?: number;
+  out?: string | null;
+  minutes: number;
+  rate: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = {
+    soak: false,
+    quick: false,
+    only: new Set(['storm', 'startup', 'resolver', 'netdm']),
+    configs: [...STORM_CONFIGS],
+    minutes: 10,
+    rate: 100_000,
+  };
+  const num = (v: string | undefined, name: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} needs a positive number`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i]!;
+    const v = () => argv[++i];
+    if (k === 'soak') a.soak = true;
+    else if (k === '--quick') a.quick = true;
+    else if (k === '--only') a.only = new Set(v()?.split(','));
+    else if (k === '--configs') {
+      const list = (v() ?? '').split(',') as StormConfig[];
+      for (const c of list) if (!STORM_CONFIGS.includes(c)) throw new Error(`unknown config ${c}`);
+      // The anchor always runs: every other figure is a ratio to it.
+      a.configs = list.includes('none') ? list : ['none', ...list];
+    } else if (k === '--count') a.count = num(v(), k);
+    else if (k === '--rounds') a.rounds = num(v(), k);
+    else if (k === '--startup-runs') a.startupRuns = num(v(), k);
+    else if (k === '--rescan-cap-ms') a.rescanCapMs = num(v(), k);
+    else if (k === '--out') a.out = v() ?? null;
+    else if (k === '--no-write') a.out = null;
+    else if (k === '--minutes') a.minutes = num(v(), k);
+    else if (k === '--rate') a.rate = num(v(), k);
+    else if (k === '-h' || k === '--help') {
+      console.log(USAGE);
+      process.exit(0);
+    } else throw new Error(`unknown argument ${k}\n${USAGE}`);
+  }
+  return a;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  if (process.getuid?.() !== 0)
+    throw new Error('the benchmarks need root (network namespaces, tracefs, perf, bpftrace)');
+  const log = (l: string) => console.log(l);
+
+  if (args.soak) {
+    log(`soak: ${args.minutes} min at ${args.rate}/s`);
+    const r = await runSoak({ minutes: args.minutes, rate: args.rate, log });
+    const text = renderSoak(r);
+    log(text);
+    if (args.out) writeFileSync(args.out, `${text}\n`);
+    return;
+  }
+
+  const quick = args.quick;
+  const run: BenchRun = {
+    machine: describeMachine(),
+    mode: quick ? 'quick' : 'full',
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    loadBefore: loadAverage(),
+    loadAfter: NaN,
+  };
+  log(
+    `machine: ${run.machine.nproc} × ${run.machine.model}, kernel ${run.machine.kernel}, node ${run.machine.node}, load ${run.loadBefore}`,
+  );
+
+  if (args.only.has('storm')) {
+    const count = args.count ?? (quick ? 200_000 : 2_000_000);
+    const rounds = args.rounds ?? (quick ? 1 : 3);
+    log(`\n[1] tracefs drop storm: ${count} drops × ${rounds} rounds, configs ${args.configs.join(', ')}`);
+    run.storm = await runStorm({ count, rounds, configs: args.configs, log });
+    for (const s of summarize(run.storm)) {
+      log(
+        `  ${CONFIG_LABEL[s.config].padEnd(46)} rate ${fmtSpread(s.rate, 0)}/s  ratio ${fmtSpread(s.ratio, 3)}  cpu ${fmtSpread(s.cpuPerDropUs, 3, ' µs/drop')}  rss ${fmtSpread(s.peakRssMiB, 1, ' MiB')}`,
+      );
+    }
+    for (const [k, why] of Object.entries(run.storm.skipped)) log(`  ${k}: skipped (${why})`);
+    for (const r of accounting(run.storm).rows) log(`  ${r}`);
+  }
+  if (args.only.has('startup')) {
+    const runs = args.startupRuns ?? (quick ? 5 : 20);
+    log(`\n[2] startup: ${runs} runs`);
+    run.startup = await runStartup(runs);
+    const s = run.startup;
+    log(
+      `  dropwatch ${fmtSpread(s.dropwatch, 1, ' ms')}; node -e 0 ${fmtSpread(s.node, 1, ' ms')}; ratio ${s.ratio.toFixed(2)}× (${s.tool})`,
+    );
+  }
+  if (args.only.has('resolver')) {
+    log('\n[3] resolver');
+    const r = runResolver({
+      distinct: 1000,
+      buildRepeats: quick ? 3 : 9,
+      freshRuns: quick ? 3 : 9,
+      rescanCapMs: args.rescanCapMs ?? (quick ? 3000 : 150_000),
+    });
+    run.resolver = r;
+    log(
+      `  kallsyms ${r.lines} lines; read ${fmtSpread(r.readMs, 1, ' ms')}; build in a fresh process ${fmtSpread(r.buildFreshMs, 1, ' ms')}, warm ${fmtSpread(r.buildWarmMs, 1, ' ms')}`,
+    );
+    log(
+      `  lookups ${(r.lookupsPerSec.median / 1e6).toFixed(2)} M/s (index), ${(r.cachedLookupsPerSec.median / 1e6).toFixed(1)} M/s (cached)`,
+    );
+    log(
+      `  ${r.distinct} distinct: ours ${r.oursTotalMs.toFixed(0)} ms vs rescan ${(r.rescanTotalMs / 1000).toFixed(1)} s → ${r.ratio.toFixed(0)}×`,
+    );
+    for (const n of r.notes) log(`  ${n}`);
+  }
+  if (args.only.has('netdm')) {
+    log('\n[4] NET_DM packet mode (qemu)');
+    run.netdm = runNetdm();
+    log(`  ${run.netdm.status === 'measured' ? 'measured' : `not measured yet: ${run.netdm.reason}`}`);
+  }
+  run.loadAfter = loadAverage();
+
+  log('\ntargets:');
+  for (const t of targets(run))
+    log(`  [${t.met === null ? ' ' : t.met ? 'met' : 'MISSED'}] ${t.figure}: ${t.value} (target ${t.target})`);
+
+  // Only a full run replaces the committed BENCHMARKS.md; a quick run prints unless told where to write.
+  const out = args.out === undefined ? (quick ? null : join(projectRoot, 'BENCHMARKS.md')) : args.out;
+  if (out) {
+    writeFileSync(out, `${renderReport(run)}\n`);
+    log(`\nwrote ${out}`);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  process.exit(1);
+});
