@@ -36,6 +36,9 @@ const kernelSymbolName = (text: string): string => /^[^+\s]+/.exec(text)?.[0] ??
 export function createDropMetrics(options: DropMetricsOptions): DropMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // prom-client names these gauges *_total, which promtool (rightly) rejects; the non-_total ones say the same.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
+    registry.removeSingleMetric(name);
   const drops = new Counter({
     name: 'dropwatch_drops_total',
     help: 'Packets the kernel dropped, as reported by dropwatch (after --filter), by freeing symbol, drop reason and origin',
