@@ -1,0 +1,26 @@
+// The process shell for bin/dwdump: real streams, signals and exit hook in, exit code out; unexpected errors keep
+// their stack.
+import { dwdumpMain } from './dwdump.js';
+
+export async function runDwdumpProcess(): Promise<void> {
+  let code: number;
+  try {
+    code = await dwdumpMain(process.argv.slice(2), {
+      // process.stdout is touched only for text output: creating it would switch a piped fd 1 to non-blocking,
+      // and while capturing, fd 1 is the pcap, written directly.
+      out: (text) => process.stdout.write(text),
+      err: (text) => process.stderr.write(text),
+      stdoutFd: 1,
+      signals: process,
+      exitHooks: process,
+    });
+  } catch (err) {
+    // A bug, not an expected error: show everything so it can be reported.
+    process.stderr.write(
+      `dwdump: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    code = 70;
+  }
+  // Every socket and file was released above; stdout/stderr are synchronous for files and pipes on Linux.
+  process.exit(code);
+}
