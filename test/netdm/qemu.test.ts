@@ -1,0 +1,179 @@
+// NET_DM on a real kernel: one qemu boot (Debian 6.1 with drop_monitor) runs test/netdm/guest/session.sh, which drives
+// Debian's dropwatch and our CLI through the same steps, then our backend directly. Skips when the guest cannot run.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { guestUnavailable, projectRoot, runInGuest, type GuestResult } from '../qemu/harness.js';
+import { ALREADY_MONITORING_HINT } from '../../src/netdm/index.js';
+
+const guestDir = join(projectRoot, 'test', 'netdm', 'guest');
+
+function sections(stdout: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const re = /^@@S (\S+)@@\n([\s\S]*?)^@@E@@$/gm;
+  for (const m of stdout.matchAll(re)) out.set(m[1]!, m[2]!.replace(/\n$/, '').split('\n'));
+  return out;
+}
+
+// Lines both tools print; ours adds stderr-only notes (lost counts, hints) that dropwatch has no equivalent for.
+const comparable = (lines: string[]): string[] =>
+  lines.filter((l) => !l.startsWith('Lost before delivery') && !l.startsWith('rc='));
+
+function json(lines: string[]): Record<string, unknown>[] {
+  return lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+test('NET_DM in qemu: Debian dropwatch and ours side by side, refusals, signals, overflow', async (t) => {
+  const why = await guestUnavailable();
+  if (why !== null) {
+    t.skip(why);
+    return;
+  }
+  if (!existsSync(join(projectRoot, 'bin', 'dropwatch'))) {
+    t.skip('bin/dropwatch is not there yet');
+    return;
+  }
+  const files: Record<string, string> = {};
+  for (const f of ['send.mjs', 'checks.mjs']) files[`/guest/${f}`] = readFileSync(join(guestDir, f), 'utf8');
+  const r: GuestResult = await runInGuest(readFileSync(join(guestDir, 'session.sh'), 'utf8'), {
+    files,
+    timeoutMs: 420_000,
+  });
+  // Kept for reading when something fails: the whole guest transcript.
+  const keep = join(tmpdir(), 'netdm-qemu-stdout.txt');
+  writeFileSync(keep, `${r.stdout}\n--- stderr ---\n${r.stderr}`);
+  t.diagnostic(`guest ${r.kernelRelease}: ${r.durationMs} ms, transcript in ${keep}`);
+  assert.ok(r.moduleLoaded, r.moduleError ?? 'drop_monitor not loaded');
+  const s = sections(r.stdout);
+  const sec = (name: string): string[] => {
+    const v = s.get(name);
+    assert.ok(v, `no section ${name} in the guest output (see ${keep})`);
+    return v;
+  };
+  const sym = sec('kallsyms')[0]!;
+  const base = BigInt(`0x${sym.split(' ')[0]}`);
+
+  await t.test('summary: 100 datagrams → one line "100 drops at __udp4_lib_rcv+…", identical to dropwatch', () => {
+    const theirs = comparable(sec('summary-theirs'));
+    const ours = comparable(sec('summary-ours'));
+    const line = (l: string[]): string | undefined => l.find((x) => / drops at /.test(x));
+    const m = /^100 drops at __udp4_lib_rcv\+([0-9a-f]+) \(0x([0-9a-f]+)\) \[software\]$/.exec(line(theirs) ?? '');
+    assert.ok(m, `dropwatch printed: ${theirs.join(' | ')}`);
+    assert.equal(BigInt(`0x${m[2]}`) - base, BigInt(`0x${m[1]}`));
+    assert.equal(line(ours), line(theirs));
+    assert.deepEqual(ours, theirs);
+  });
+
+  await t.test('exact counts: 1000 datagrams over several kernel intervals sum to 1000', () => {
+    const lines = sec('count-ours');
+    let total = 0;
+    for (const l of lines) {
+      const m = /^(\d+) drops at __udp4_lib_rcv\+/.exec(l);
+      if (m) total += Number(m[1]);
+    }
+    assert.equal(total, 1000, lines.join('\n'));
+  });
+
+  await t.test('show / stats / set alertmode print what dropwatch prints', () => {
+    assert.deepEqual(comparable(sec('config-ours')), comparable(sec('config-theirs')));
+  });
+
+  await t.test("packet mode: three blocks with dropwatch's fields, alert limit 3", () => {
+    const norm = (l: string[]): string[] =>
+      comparable(l).map((x) => (x.startsWith('timestamp: ') ? x.replace(/\d\d:\d\d:\d\d \d+ \d+ nsec$/, 'T') : x));
+    const theirs = norm(sec('packet-theirs'));
+    const ours = norm(sec('packet-ours'));
+    assert.deepEqual(ours, theirs);
+    assert.equal(ours.filter((l) => l.startsWith('drop at: __udp4_lib_rcv+')).length, 3);
+    for (const len of [53, 54, 55]) assert.ok(ours.includes(`length: ${len}`), `length ${len}`);
+    assert.ok(ours.includes('Alert limit reached, deactivating!'));
+  });
+
+  await t.test('refusals while another dropwatch monitors: EAGAIN on start (with the way out), EBUSY on config', () => {
+    const eagain = sec('eagain-ours');
+    const theirsLine = sec('eagain-theirs').find((l) => l.startsWith('Failed activation request'));
+    assert.equal(theirsLine, 'Failed activation request, error: Resource temporarily unavailable');
+    const oursLine = eagain.find((l) => l.startsWith('Failed activation request'));
+    assert.ok(oursLine?.startsWith(theirsLine), oursLine);
+    assert.ok(oursLine?.includes(ALREADY_MONITORING_HINT), oursLine);
+    const busyTheirs = sec('ebusy-theirs').find((l) => l.startsWith('Failed config request'));
+    const busyOurs = sec('ebusy-ours').find((l) => l.startsWith('Failed config request'));
+    assert.equal(busyTheirs, 'Failed config request, error: Device or resource busy');
+    assert.ok(busyOurs?.startsWith(busyTheirs), busyOurs);
+    assert.ok(busyOurs?.includes('drop_monitor: Cannot configure drop monitor during monitoring'), busyOurs);
+  });
+
+  await t.test('SIGTERM stops kernel monitoring: a fresh process starts and counts 5 drops', () => {
+    assert.ok(sec('sigterm-ours').includes('Got a stop message'), sec('sigterm-ours').join('\n'));
+    const after = sec('after-sigterm');
+    assert.ok(after.includes('Kernel monitoring activated.'), after.join('\n'));
+    assert.ok(
+      after.some((l) => /^5 drops at __udp4_lib_rcv\+/.test(l)),
+      after.join('\n'),
+    );
+  });
+
+  await t.test(
+    'SIGKILL leaves the kernel monitoring: EAGAIN with the hint, a STOP from another process recovers',
+    () => {
+      const after = sec('after-sigkill');
+      assert.ok(
+        after.some((l) => l.startsWith('Failed activation request, error: Resource temporarily unavailable')),
+        after.join('\n'),
+      );
+      assert.deepEqual(json(sec('recover')), [{ check: 'recover-stop', ok: true }]);
+      const rec = sec('after-recover');
+      assert.ok(
+        rec.some((l) => /^7 drops at __udp4_lib_rcv\+/.test(l)),
+        rec.join('\n'),
+      );
+    },
+  );
+
+  await t.test('process.exit without close(): the exit hook stops the kernel', () => {
+    assert.deepEqual(json(sec('exit-hook')), [
+      { check: 'start-exit', started: true },
+      { check: 'after-exit', start: 'ok' },
+    ]);
+  });
+
+  await t.test('backend API: family, sw/hw flags, double start, config busy, close stops, config round trip', () => {
+    const api = json(sec('api'));
+    t.diagnostic(JSON.stringify(api));
+    const get = (check: string): Record<string, unknown>[] => api.filter((o) => o['check'] === check);
+    assert.equal(get('family')[0]?.['name'], 'netdm');
+    assert.deepEqual(get('config')[0]?.['config'], { alertMode: 'summary', truncLen: 0, queueLen: 1000 });
+    const flags = get('flags');
+    assert.equal(flags.length, 3);
+    assert.equal(flags[0]?.['start'], 'ok', 'sw only');
+    const dbl = get('double-start')[0]!;
+    assert.equal(dbl['errno'], 11);
+    assert.equal(dbl['code'], 'E_KERNEL');
+    assert.match(String(dbl['extack']), /^drop_monitor: Trace state already set to requested state; /);
+    const busy = get('config-busy')[0]!;
+    assert.equal(busy['errno'], 16);
+    assert.equal(busy['extack'], 'drop_monitor: Cannot configure drop monitor during monitoring');
+    assert.equal(get('start-after-close')[0]?.['ok'], true);
+    assert.deepEqual(get('config-set')[0]?.['config'], { alertMode: 'packet', truncLen: 20, queueLen: 7 });
+    assert.deepEqual(get('config-reset')[0]?.['config'], { alertMode: 'summary', truncLen: 0, queueLen: 1000 });
+  });
+
+  await t.test(
+    'overflow: packet flood into a small receive buffer; the process lives and received + lost adds up',
+    () => {
+      const o = json(sec('overflow')).find((x) => x['check'] === 'overflow');
+      assert.ok(o, sec('overflow').join('\n'));
+      t.diagnostic(JSON.stringify(o));
+      const sent = Number(o['sent']);
+      const received = Number(o['received']);
+      const lost = Number(o['socketLost']);
+      const tail = Number(o['tailDropped']);
+      assert.ok(lost > 0, 'the small buffer overflowed');
+      assert.equal(Number(o['lostEvents']), lost, 'lost events report the same count as getStats');
+      assert.equal(Number(o['other']), 0, 'no other drops in the quiet guest');
+      assert.equal(received + lost + tail, sent);
+    },
+  );
+});
