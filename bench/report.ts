@@ -29,7 +29,7 @@ export interface Target {
   met: boolean | null;
 }
 
-const pct = (s: Spread) => fmtSpread({ ...s, median: s.median * 100, min: s.min * 100, max: s.max * 100 }, 0, '%');
+const pct = (s: Spread) => fmtSpread({ ...s, median: s.median * 100, min: s.min * 100, max: s.max * 100 }, 1, '%');
 
 export function targets(run: BenchRun): Target[] {
   const t: Target[] = [];
@@ -73,7 +73,7 @@ export function targets(run: BenchRun): Target[] {
   if (run.startup) {
     const s = run.startup;
     t.push({
-      figure: 'startup: `echo exit | dropwatch -l kas` median',
+      figure: 'startup: `echo exit \\| dropwatch -l kas` median',
       value: `${s.dropwatch.median.toFixed(0)} ms`,
       target: '≤ 150 ms',
       met: s.dropwatch.median <= 150,

@@ -1,6 +1,6 @@
 // `npm run bench`: runs the benchmarks (storm, startup, resolver, NET_DM), prints every figure with its anchor ratio,
 // and writes BENCHMARKS.md (full run only, unless --out says where). `npm run bench -- soak` runs the soak instead.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeMachine } from './lib/machine.js';
 import { loadAverage } from './lib/proc.js';
@@ -14,7 +14,8 @@ import { accounting, CONFIG_LABEL, runStorm, STORM_CONFIGS, summarize, type Stor
 import { fmtSpread } from './lib/stats.js';
 
 const USAGE = `usage: npm run bench -- [--quick] [--only storm,startup,resolver,netdm] [--configs none,perf,bpftrace,dropwatch,trace_pipe]
-                     [--count N] [--rounds N] [--startup-runs N] [--rescan-cap-ms N] [--out FILE | --no-write]
+                     [--count N] [--rounds N] [--startup-runs N] [--rescan-cap-ms N] [--out FILE | --no-write] [--json FILE]
+       npm run bench -- --render FILE.json [--out FILE]
        npm run bench -- soak [--minutes 10] [--rate 100000] [--out FILE]`;
 
 interface Args {
@@ -27,6 +28,9 @@ interface Args {
   startupRuns?: number;
   rescanCapMs?: number;
   out?: string | null;
+  /** Also save the raw figures as JSON; --render re-writes the report from such a file (e.g. after editing analysis.md). */
+  json?: string;
+  render?: string;
   minutes: number;
   rate: number;
 }
@@ -62,6 +66,8 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--rescan-cap-ms') a.rescanCapMs = num(v(), k);
     else if (k === '--out') a.out = v() ?? null;
     else if (k === '--no-write') a.out = null;
+    else if (k === '--json') a.json = v();
+    else if (k === '--render') a.render = v();
     else if (k === '--minutes') a.minutes = num(v(), k);
     else if (k === '--rate') a.rate = num(v(), k);
     else if (k === '-h' || k === '--help') {
@@ -74,6 +80,13 @@ function parseArgs(argv: string[]): Args {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.render) {
+    const saved = JSON.parse(readFileSync(args.render, 'utf8')) as BenchRun;
+    const out = args.out ?? join(projectRoot, 'BENCHMARKS.md');
+    writeFileSync(out, `${renderReport(saved)}\n`);
+    console.log(`wrote ${out} from ${args.render}`);
+    return;
+  }
   if (process.getuid?.() !== 0)
     throw new Error('the benchmarks need root (network namespaces, tracefs, perf, bpftrace)');
   const log = (l: string) => console.log(l);
@@ -154,11 +167,16 @@ async function main(): Promise<void> {
 
   // Only a full run replaces the committed BENCHMARKS.md; a quick run prints unless told where to write.
   const out = args.out === undefined ? (quick ? null : join(projectRoot, 'BENCHMARKS.md')) : args.out;
+  if (args.json) writeFileSync(args.json, JSON.stringify(run, null, 1));
   if (out) {
     writeFileSync(out, `${renderReport(run)}\n`);
     log(`\nwrote ${out}`);
   }
 }
+
+// Ctrl-C: leave through process.exit so the namespace's exit hook deletes it (children get the same SIGINT).
+process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
 
 main().catch((err: unknown) => {
   console.error(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { countDropwatchOutput, reapInstance, TRACEFS, type DropwatchCounts } from './lib/dropwatch-output.js';
 import { MonitorProcess } from './lib/monitor.js';
 import { BenchNetns } from './lib/netns.js';
-import { cpuMicros, loadAverage, peakRssKiB, which } from './lib/proc.js';
+import { cpuMicros, cpuSplitMicros, loadAverage, peakRssKiB, which } from './lib/proc.js';
 import { dropwatchBin } from './lib/root.js';
 import { sendDrops, type SendResult } from './lib/sender.js';
 import { median, sleep, spread, type Spread } from './lib/stats.js';
@@ -146,6 +146,7 @@ const runDropwatch: Runner = async (ctx) => {
   }
   // Start-up (kallsyms parse, worker start) is measured by the startup benchmark, not billed to the drops.
   const cpu0 = await m.settle();
+  const split0 = cpuSplitMicros(m.pid);
   const s = await sendDrops(ctx.ns, ctx.count);
   const accounted = () => {
     const c = countDropwatchOutput(m.stdout, m.stderr);
@@ -154,6 +155,7 @@ const runDropwatch: Runner = async (ctx) => {
   // Summary lines come once a second; the last partial ring-buffer page only comes out when monitoring stops.
   await waitCaughtUp(accounted, s.sent, 2500, 20000);
   const cpu1 = m.cpu() ?? cpu0;
+  const split1 = cpuSplitMicros(m.pid);
   const rss = m.peakRss();
   const pid = m.pid;
   // SIGINT stops monitoring (and drains the last page) and returns to the prompt; end of input then exits.
@@ -168,6 +170,10 @@ const runDropwatch: Runner = async (ctx) => {
     peakRssKiB: rss ?? undefined,
     counts,
   };
+  if (split0 && split1)
+    r.notes.push(
+      `user ${((split1[0] - split0[0]) / s.sent).toFixed(3)} + sys ${((split1[1] - split0[1]) / s.sent).toFixed(3)} µs/drop`,
+    );
   if (code !== 0) r.notes.push(`dropwatch exit ${code ?? m.signal}: ${m.stderr.trim().split('\n').pop()}`);
   if (reapInstance(`dropwatch-${pid}`))
     r.notes.push(`dropwatch left its tracefs instance dropwatch-${pid} behind (removed)`);

@@ -29,6 +29,18 @@ export function cpuMicros(pid: number): number | null {
   }
 }
 
+/** [utime, stime] in microseconds, to tell the reader's own work from its syscalls; null once gone. */
+export function cpuSplitMicros(pid: number): [number, number] | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const k = 1e6 / ticksPerSecond();
+    return [Number(rest[11]) * k, Number(rest[12]) * k];
+  } catch {
+    return null;
+  }
+}
+
 /** Peak resident set (VmHWM) in KiB, or null. */
 export function peakRssKiB(pid: number): number | null {
   try {
