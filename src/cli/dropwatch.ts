@@ -61,11 +61,15 @@ export async function dropwatchMain(args: readonly string[], io: CliIO): Promise
       return 0;
     }
     const backend = await openBackend(options.backend, { notice: complain });
+    let code: number;
     try {
-      return await runWithBackend(options, backend, io);
+      code = await runWithBackend(options, backend, io);
     } finally {
       await backend.close();
     }
+    // The process exits right after we return: a slow reader must still get every line already written.
+    await Promise.all([flushed(io.stdout, io.timers), flushed(io.stderr, io.timers)]);
+    return code;
   } catch (err) {
     if (!isExpected(err)) throw err;
     complain(`dropwatch: ${err.message}`);
@@ -74,6 +78,19 @@ export async function dropwatchMain(args: readonly string[], io: CliIO): Promise
   } finally {
     io.stderr.off('error', ignoreStderrError);
   }
+}
+
+/** Waits until what was written to `stream` has reached the OS, or at most 10 s (a reader that never reads). */
+function flushed(stream: Writable, timers: Timers = realTimers): Promise<void> {
+  if (stream.destroyed || stream.writableLength === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = timers.setTimeout(resolve, 10_000);
+    // Write callbacks run in order, so this one runs once everything before it is out.
+    stream.write('', () => {
+      timers.clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 async function runWithBackend(options: DropwatchOptions, backend: Backend, io: CliIO): Promise<number> {
