@@ -20,7 +20,7 @@ import { createFilterControl } from './filter.js';
 import { unknownReasons } from '../filter/index.js';
 import { TracefsBackend } from '../tracefs/index.js';
 import { jsonLine, lostJson, overflowJson, packetJson, summaryJson } from '../output/json.js';
-import { createDropMetrics, serveMetrics, type DropMetrics, type MetricsServer } from '../metrics/index.js';
+import type { DropMetrics, MetricsServer } from '../metrics/index.js';
 
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;
@@ -152,8 +152,10 @@ async function runWithBackend(options: DropwatchOptions, backend: Backend, io: C
     }
 
     let session: Session | null = null;
-    const metrics = options.metrics
-      ? createDropMetrics({
+    // prom-client is the heaviest import we have: load it only when metrics are asked for, to keep startup quick.
+    const metricsModule = options.metrics ? await import('../metrics/index.js') : null;
+    const metrics = metricsModule
+      ? metricsModule.createDropMetrics({
           backend: backend.name,
           lookup: (pc) => symbols.lookup(pc),
           monitoring: () => session?.monitoring ?? false,
@@ -172,8 +174,8 @@ async function runWithBackend(options: DropwatchOptions, backend: Backend, io: C
       ready: () => symbols.ready(),
       ...(options.alertLimit === null ? {} : { alertLimit: options.alertLimit }),
     });
-    if (options.metrics && metrics) {
-      metricsServer = await serveMetrics(metrics.registry, options.metrics.host, options.metrics.port);
+    if (options.metrics && metrics && metricsModule) {
+      metricsServer = await metricsModule.serveMetrics(metrics.registry, options.metrics.host, options.metrics.port);
       io.stderr.write(`Serving Prometheus metrics on ${metricsServer.url}\n`);
     }
 
