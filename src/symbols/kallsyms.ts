@@ -8,13 +8,33 @@ export interface Resolved {
   module?: string;
 }
 
-/** dropwatch starts its search with min_delta = LLONG_MAX and keeps only strictly smaller deltas. */
-const MAX_DELTA = 0x7fffffffffffffffn;
+/**
+ * Symbol names kept as [start, end) ranges into the text they were read from, so a build creates no per-line strings
+ * (122k strings cost most of the old build time and all of its GC work); a name is sliced out only when asked for.
+ */
+export interface NameRecords {
+  /** The texts the names were read from; usually one. */
+  sources: readonly string[];
+  /**
+   * RECORD words per index entry: name start, name end, source index, module id. One interleaved array so an
+   * uncached lookup touches one cache line for all of them, not one per parallel array.
+   */
+  records: Uint32Array;
+}
+
+/** Words per entry in NameRecords.records. */
+export const RECORD = 4;
+
+const U64_MAX = 0xffffffffffffffffn;
 
 // Host byte order of the 64-bit lanes, so the Uint32 view over the BigUint64Array reads the right halves.
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const LO = LITTLE_ENDIAN ? 0 : 1;
 const HI = LITTLE_ENDIAN ? 1 : 0;
+
+// Splits a pc into 32-bit halves without allocating: a typed-array store is several times cheaper than `pc >> 32n`.
+const PC64 = new BigUint64Array(1);
+const PC32 = new Uint32Array(PC64.buffer);
 
 /**
  * An immutable symbol index: unique addresses in ascending order, each with the first symbol (in file order) at that
@@ -23,8 +43,6 @@ const HI = LITTLE_ENDIAN ? 1 : 0;
 export class KallsymsIndex {
   /** Ascending, unique. */
   readonly addresses: BigUint64Array;
-  /** Parallel to `addresses`. */
-  readonly names: readonly string[];
   /** Parallel to `addresses`: index into `modules`, 0 for the core kernel. */
   readonly moduleIds: Uint32Array;
   /** Module names; entry 0 is the empty string (no module). */
@@ -34,26 +52,57 @@ export class KallsymsIndex {
   /** Every address read as zero: kptr_restrict hides them from this reader, so nothing can be resolved. */
   readonly hidden: boolean;
   private readonly halves: Uint32Array;
+  /** Set when built from ready names (or once `names` has been read). */
+  private nameList: string[] | null;
+  /** Set when built by KallsymsBuilder: resolve() reads names and modules from here. */
+  private readonly records: Uint32Array | null;
+  private readonly sources: readonly string[];
 
   constructor(fields: {
     addresses: BigUint64Array;
-    names: string[];
+    names: string[] | NameRecords;
     moduleIds: Uint32Array;
     modules: string[];
     lineCount: number;
     hidden: boolean;
   }) {
     this.addresses = fields.addresses;
-    this.names = fields.names;
     this.moduleIds = fields.moduleIds;
     this.modules = fields.modules;
     this.lineCount = fields.lineCount;
     this.hidden = fields.hidden;
     this.halves = new Uint32Array(this.addresses.buffer, this.addresses.byteOffset, this.addresses.length * 2);
+    if (Array.isArray(fields.names)) {
+      this.nameList = fields.names;
+      this.records = null;
+      this.sources = [];
+    } else {
+      const named = fields.names as NameRecords;
+      this.nameList = null;
+      this.records = named.records;
+      this.sources = named.sources;
+    }
   }
 
   get size(): number {
     return this.addresses.length;
+  }
+
+  /** Parallel to `addresses`. Built on first use: resolve() never needs the whole list. */
+  get names(): readonly string[] {
+    if (this.nameList === null) {
+      const list = new Array<string>(this.size);
+      for (let i = 0; i < list.length; i++) list[i] = this.nameAt(i);
+      this.nameList = list;
+    }
+    return this.nameList;
+  }
+
+  private nameAt(i: number): string {
+    const r = this.records;
+    if (r === null) return this.nameList![i]!;
+    const k = RECORD * i;
+    return this.sources[r[k + 2]!]!.slice(r[k]!, r[k + 1]!);
   }
 
   /**
@@ -61,24 +110,12 @@ export class KallsymsIndex {
    * when that symbol sits at address 0 (dropwatch treats a zero base as "not found"), or when hidden.
    */
   resolve(pc: bigint): Resolved | null {
-    const i = this.floorIndex(pc);
-    if (i < 0) return null;
-    const base = this.addresses[i]!;
-    if (base === 0n) return null;
-    const offset = pc - base;
-    if (offset >= MAX_DELTA) return null;
-    const mod = this.moduleIds[i]!;
-    return mod === 0
-      ? { symbol: this.names[i]!, offset }
-      : { symbol: this.names[i]!, offset, module: this.modules[mod]! };
-  }
-
-  /** Index of the last address <= pc, or -1. Compares 32-bit halves so the search allocates no BigInts. */
-  private floorIndex(pc: bigint): number {
-    if (pc < 0n || pc > 0xffffffffffffffffn) return -1;
-    const hi = Number(pc >> 32n);
-    const lo = Number(pc & 0xffffffffn);
+    if (pc < 0n || pc > U64_MAX) return null;
+    PC64[0] = pc;
+    const hi = PC32[HI]!;
+    const lo = PC32[LO]!;
     const h = this.halves;
+    // Index of the last address <= pc: number compares on the halves, no BigInt per step.
     let low = 0;
     let high = this.addresses.length; // first index with address > pc lies in [low, high]
     while (low < high) {
@@ -87,33 +124,87 @@ export class KallsymsIndex {
       if (mh < hi || (mh === hi && h[2 * mid + LO]! <= lo)) low = mid + 1;
       else high = mid;
     }
-    return low - 1;
+    const i = low - 1;
+    if (i < 0) return null;
+    const bh = h[2 * i + HI]!;
+    const bl = h[2 * i + LO]!;
+    if (bh === 0 && bl === 0) return null;
+    // pc - base on the halves (pc >= base here): a borrow from the high half when the low half underflows.
+    let dlo = lo - bl;
+    let dhi = hi - bh;
+    if (dlo < 0) {
+      dlo += 0x100000000;
+      dhi -= 1;
+    }
+    // delta >= LLONG_MAX is dropwatch's "not found": it starts with min_delta = LLONG_MAX and keeps only smaller ones.
+    if (dhi > 0x7fffffff || (dhi === 0x7fffffff && dlo === 0xffffffff)) return null;
+    // Below 2^53 the delta is exact as a double, so one BigInt(number) replaces BigInt subtraction.
+    const offset = dhi < 0x200000 ? BigInt(dhi * 0x100000000 + dlo) : pc - this.addresses[i]!;
+    const r = this.records;
+    let symbol: string;
+    let mod: number;
+    if (r !== null) {
+      const k = RECORD * i;
+      symbol = this.sources[r[k + 2]!]!.slice(r[k]!, r[k + 1]!);
+      mod = r[k + 3]!;
+    } else {
+      symbol = this.nameList![i]!;
+      mod = this.moduleIds[i]!;
+    }
+    return mod === 0 ? { symbol, offset } : { symbol, offset, module: this.modules[mod]! };
   }
 }
 
-function hexValue(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
+// Hex digit values for char codes below 128, -1 elsewhere.
+const HEX = new Int8Array(128).fill(-1);
+for (let c = 0; c < 10; c++) HEX[48 + c] = c;
+for (let c = 0; c < 6; c++) {
+  HEX[97 + c] = 10 + c;
+  HEX[65 + c] = 10 + c;
 }
 
 function isSpace(c: number): boolean {
-  return c === 32 || c === 9 || c === 10 || c === 13 || c === 11 || c === 12;
+  return c === 32 || (c >= 9 && c <= 13);
+}
+
+/** Index of the next `ch` at or after `from`, or the text length when there is none. */
+function nextAt(text: string, ch: string, from: number): number {
+  const i = text.indexOf(ch, from);
+  return i < 0 ? text.length : i;
+}
+
+function grow(a: Uint32Array, size: number): Uint32Array {
+  const b = new Uint32Array(size);
+  b.set(a);
+  return b;
 }
 
 /**
  * Accumulates kallsyms lines, possibly in several slices (so a caller can yield to the event loop between them),
  * then builds the sorted index once.
+ *
+ * Entries are written straight into the layouts the index keeps (address halves as in a BigUint64Array, name
+ * records), and the builder notes where the address order descends as it goes: for an already-sorted file, which
+ * /proc/kallsyms is apart from module and BPF sections, build() is a few native copies instead of passes over every
+ * line (loops that run once per process mostly run unoptimized, so each pass over 122k entries costs milliseconds).
  */
 export class KallsymsBuilder {
-  // Growable plain arrays; 64-bit addresses as two 32-bit halves to avoid a BigInt per line.
-  private readonly his: number[] = [];
-  private readonly los: number[] = [];
-  private readonly names: string[] = [];
-  private readonly mods: number[] = [];
+  private halves: Uint32Array = new Uint32Array(2048);
+  private records: Uint32Array = new Uint32Array(RECORD * 1024);
+  private mods: Uint32Array = new Uint32Array(1024);
+  /** Entries stored; a line at the same address as the entry before it is not stored (see addLines()). */
+  private count = 0;
+  private lines = 0;
+  private prevHi = 0;
+  private prevLo = 0;
+  /** Entry indices where the address is lower than the entry before: starts of sorted runs after the first. */
+  private readonly descents: number[] = [];
+  private readonly sources: string[] = [];
   private readonly modules: string[] = [''];
   private readonly moduleIdByName = new Map<string, number>();
+  // Module lines come in runs of one module: remembering the last raw `[...]` text skips the trim and Map lookup.
+  private lastModuleRaw = '';
+  private lastModuleId = 0;
   private allZero = true;
 
   /**
@@ -121,108 +212,255 @@ export class KallsymsBuilder {
    * text.length when done. Lines that do not parse are skipped.
    */
   addLines(text: string, pos = 0, maxLines = Infinity): number {
+    // Most of a process's only parse runs before the optimizing compiler has finished with this loop, so it is
+    // written for the baseline tiers too: locals instead of fields, space tests inlined instead of called (each
+    // call or property access there costs several ns per character), rare work in separate methods.
     const n = text.length;
+    if (pos >= n) return n;
+    const source = this.sourceFor(text);
+    let halves = this.halves;
+    let records = this.records;
+    let mods = this.mods;
+    let k = this.count;
+    let prevHi = this.prevHi;
+    let prevLo = this.prevLo;
+    let nonZero = false;
     let lines = 0;
+    let parsed = 0;
+    let nextSp = -1;
+    let nextTab = -1;
+    let nextCr = -1;
+    let nextVt = -1;
+    let nextFf = -1;
     while (pos < n && lines++ < maxLines) {
       let eol = text.indexOf('\n', pos);
       if (eol < 0) eol = n;
-      const lineStart = pos;
+      let p = pos;
       pos = eol + 1;
 
-      // address: hex digits shifted into a (hi, lo) pair of 32-bit halves; no slices, no parseInt
-      let p = lineStart;
+      // address: hex digits shifted into a (hi, lo) pair of 32-bit halves; more than 16 digits skips the line below
       let hi = 0;
       let lo = 0;
-      for (;;) {
-        const v = hexValue(text.charCodeAt(p));
-        if (v < 0 || p >= eol) break;
-        hi = hi * 16 + Math.floor(lo / 0x10000000);
-        lo = (lo % 0x10000000) * 16 + v;
+      let c = 0;
+      const addrStart = p;
+      while (p < eol) {
+        c = text.charCodeAt(p);
+        const v = c < 128 ? HEX[c]! : -1;
+        if (v < 0) break;
+        hi = (hi << 4) | (lo >>> 28);
+        lo = (lo << 4) | v;
         p++;
       }
-      const addrLen = p - lineStart;
-      if (addrLen === 0 || addrLen > 16 || p >= eol || !isSpace(text.charCodeAt(p))) continue;
-      // type letter
-      while (p < eol && isSpace(text.charCodeAt(p))) p++;
-      while (p < eol && !isSpace(text.charCodeAt(p))) p++;
-      while (p < eol && isSpace(text.charCodeAt(p))) p++;
-      // name
-      const nameStart = p;
-      while (p < eol && !isSpace(text.charCodeAt(p))) p++;
-      if (p === nameStart) continue;
-      const name = text.slice(nameStart, p);
-      // optional [module]
-      let mod = 0;
-      while (p < eol && isSpace(text.charCodeAt(p))) p++;
-      if (p < eol && text.charCodeAt(p) === 91 /* [ */) {
-        const close = text.indexOf(']', p + 1);
-        if (close > p && close < eol) mod = this.moduleId(text.slice(p + 1, close).trim());
+      // c is the character after the digits (p < eol); whitespace is ' ' or \t..\r
+      if (p === addrStart || p - addrStart > 16 || p >= eol || !(c === 32 || (c >= 9 && c <= 13))) continue;
+      let nameStart: number;
+      if (
+        c === 32 &&
+        p + 3 < eol &&
+        !((c = text.charCodeAt(p + 1)) === 32 || (c >= 9 && c <= 13)) &&
+        text.charCodeAt(p + 2) === 32 &&
+        !((c = text.charCodeAt(p + 3)) === 32 || (c >= 9 && c <= 13))
+      ) {
+        // The kernel's own layout, "<addr> <t> <name>": the name ends at the first whitespace, found by native
+        // indexOf calls rather than a character loop. Each search position is kept until a name passes it, so a
+        // character that never occurs is searched for once per call, not once per line.
+        nameStart = p + 3;
+        if (nextSp <= nameStart) nextSp = nextAt(text, ' ', nameStart);
+        if (nextTab <= nameStart) nextTab = nextAt(text, '\t', nameStart);
+        if (nextCr <= nameStart) nextCr = nextAt(text, '\r', nameStart);
+        if (nextVt <= nameStart) nextVt = nextAt(text, '\v', nameStart);
+        if (nextFf <= nameStart) nextFf = nextAt(text, '\f', nameStart);
+        p = eol;
+        if (nextSp < p) p = nextSp;
+        if (nextTab < p) p = nextTab;
+        if (nextCr < p) p = nextCr;
+        if (nextVt < p) p = nextVt;
+        if (nextFf < p) p = nextFf;
+      } else {
+        // whitespace, type letter, whitespace
+        while (p < eol && ((c = text.charCodeAt(p)) === 32 || (c >= 9 && c <= 13))) p++;
+        while (p < eol && !((c = text.charCodeAt(p)) === 32 || (c >= 9 && c <= 13))) p++;
+        while (p < eol && ((c = text.charCodeAt(p)) === 32 || (c >= 9 && c <= 13))) p++;
+        // name
+        nameStart = p;
+        while (p < eol && !((c = text.charCodeAt(p)) === 32 || (c >= 9 && c <= 13))) p++;
+        if (p === nameStart) continue;
       }
-      if (hi !== 0 || lo !== 0) this.allZero = false;
-      this.his.push(hi);
-      this.los.push(lo);
-      this.names.push(name);
-      this.mods.push(mod);
+      const mod = p < eol ? this.moduleAfter(text, p, eol) : 0;
+
+      parsed++;
+      hi >>>= 0;
+      lo >>>= 0;
+      if (k > 0) {
+        // Same address as the entry just before: that earlier line wins in any stable order, so this one never shows.
+        if (hi === prevHi && lo === prevLo) continue;
+        if (hi < prevHi || (hi === prevHi && lo < prevLo)) this.descents.push(k);
+      }
+      if ((hi | lo) !== 0) nonZero = true;
+      prevHi = hi;
+      prevLo = lo;
+      if (k === mods.length) {
+        halves = this.halves = grow(halves, 4 * k);
+        records = this.records = grow(records, 2 * RECORD * k);
+        mods = this.mods = grow(mods, 2 * k);
+      }
+      halves[2 * k + HI] = hi;
+      halves[2 * k + LO] = lo;
+      const r = RECORD * k;
+      records[r] = nameStart;
+      records[r + 1] = p;
+      records[r + 2] = source;
+      records[r + 3] = mod;
+      mods[k] = mod;
+      k++;
     }
+    this.count = k;
+    this.prevHi = prevHi;
+    this.prevLo = prevLo;
+    this.lines += parsed;
+    if (nonZero) this.allZero = false;
     return Math.min(pos, n);
   }
 
-  private moduleId(name: string): number {
+  /** Module id of a `[mod]` after the name that ends at p (whitespace first), 0 when there is none. */
+  private moduleAfter(text: string, p: number, eol: number): number {
+    while (p < eol && isSpace(text.charCodeAt(p))) p++;
+    if (p >= eol || text.charCodeAt(p) !== 91 /* [ */) return 0;
+    let close = p + 1;
+    while (close < eol && text.charCodeAt(close) !== 93 /* ] */) close++;
+    return close < eol ? this.moduleId(text.slice(p + 1, close)) : 0;
+  }
+
+  private sourceFor(text: string): number {
+    const last = this.sources.length - 1;
+    if (last >= 0 && this.sources[last] === text) return last;
+    this.sources.push(text);
+    return last + 1;
+  }
+
+  private moduleId(raw: string): number {
+    if (raw === this.lastModuleRaw && this.lastModuleId !== 0) return this.lastModuleId;
+    const name = raw.trim();
     let id = this.moduleIdByName.get(name);
     if (id === undefined) {
       id = this.modules.length;
       this.modules.push(name);
       this.moduleIdByName.set(name, id);
     }
+    this.lastModuleRaw = raw;
+    this.lastModuleId = id;
     return id;
   }
 
   build(): KallsymsIndex {
-    const { his, los, names, mods } = this;
-    const count = names.length;
-    // Stable order by address: ties keep file order, so the first alias in the file wins as in dropwatch.
-    let sorted = true;
-    for (let i = 1; i < count && sorted; i++) {
-      if (his[i]! < his[i - 1]! || (his[i] === his[i - 1] && los[i]! < los[i - 1]!)) sorted = false;
-    }
-    const order = new Uint32Array(count);
-    for (let i = 0; i < count; i++) order[i] = i;
-    if (!sorted) {
-      order.sort((a, b) => his[a]! - his[b]! || los[a]! - los[b]! || a - b);
-    }
-
-    // Keep the first entry of each run of equal addresses.
-    let unique = 0;
-    for (let k = 0; k < count; k++) {
-      const i = order[k]!;
-      if (k > 0) {
-        const j = order[k - 1]!;
-        if (his[i] === his[j] && los[i] === los[j]) continue;
+    const count = this.count;
+    let halves: Uint32Array;
+    let records: Uint32Array;
+    let moduleIds: Uint32Array;
+    if (this.descents.length === 0) {
+      // Ascending and alias-free already: copy out the filled part.
+      halves = this.halves.slice(0, 2 * count);
+      records = this.records.slice(0, RECORD * count);
+      moduleIds = this.mods.slice(0, count);
+    } else {
+      const h = this.halves;
+      const order = stableOrder(h, count, this.descents);
+      // Keep the first entry of each run of equal addresses (the order is stable, so that is the first in the file).
+      let unique = 0;
+      let prevHi = -1;
+      let prevLo = -1;
+      for (let k = 0; k < count; k++) {
+        const i = order[k]!;
+        const hi = h[2 * i + HI]!;
+        const lo = h[2 * i + LO]!;
+        if (hi === prevHi && lo === prevLo) continue;
+        prevHi = hi;
+        prevLo = lo;
+        order[unique++] = i;
       }
-      order[unique++] = i;
-    }
-
-    const addresses = new BigUint64Array(unique);
-    const halves = new Uint32Array(addresses.buffer);
-    const outNames = new Array<string>(unique);
-    const moduleIds = new Uint32Array(unique);
-    for (let k = 0; k < unique; k++) {
-      const i = order[k]!;
-      halves[2 * k + HI] = his[i]!;
-      halves[2 * k + LO] = los[i]!;
-      outNames[k] = names[i]!;
-      moduleIds[k] = mods[i]!;
+      halves = new Uint32Array(2 * unique);
+      records = new Uint32Array(RECORD * unique);
+      moduleIds = new Uint32Array(unique);
+      const inRecords = this.records;
+      for (let k = 0; k < unique; k++) {
+        const i = order[k]!;
+        halves[2 * k] = h[2 * i]!;
+        halves[2 * k + 1] = h[2 * i + 1]!;
+        for (let w = 0; w < RECORD; w++) records[RECORD * k + w] = inRecords[RECORD * i + w]!;
+        moduleIds[k] = this.mods[i]!;
+      }
     }
 
     return new KallsymsIndex({
-      addresses,
-      names: outNames,
+      addresses: new BigUint64Array(halves.buffer, 0, halves.length / 2),
+      names: { sources: [...this.sources], records },
       moduleIds,
       modules: [...this.modules],
-      lineCount: count,
-      hidden: count > 0 && this.allZero,
+      lineCount: this.lines,
+      hidden: this.lines > 0 && this.allZero,
     });
   }
+}
+
+/**
+ * Entry indices in ascending (address, file position) order. The entries form sorted runs split at `descents`, so
+ * this is a natural merge sort: merge the runs, never comparing inside one. Merges take from the left run on ties,
+ * which keeps file order among aliases (the first one wins, as in dropwatch).
+ */
+function stableOrder(h: Uint32Array, count: number, descents: readonly number[]): Uint32Array {
+  const order = new Uint32Array(count);
+  for (let i = 0; i < count; i++) order[i] = i;
+  const b = new Int32Array(descents.length + 2);
+  for (let k = 0; k < descents.length; k++) b[k + 1] = descents[k]!;
+  b[b.length - 1] = count;
+  const tmp = new Uint32Array(count);
+  // entry a sorts no later than entry c
+  const le = (a: number, c: number): boolean => {
+    const ah = h[2 * a + HI]!;
+    const ch = h[2 * c + HI]!;
+    return ah < ch || (ah === ch && h[2 * a + LO]! <= h[2 * c + LO]!);
+  };
+
+  const merge = (lo: number, mid: number, hi: number): void => {
+    if (le(order[mid - 1]!, order[mid]!)) return; // already in order: common when a section is appended sorted
+    const len = mid - lo;
+    tmp.set(order.subarray(lo, mid));
+    let i = 0;
+    let j = mid;
+    let o = lo;
+    while (i < len && j < hi) {
+      const a = tmp[i]!;
+      const c = order[j]!;
+      if (le(a, c)) {
+        order[o++] = a;
+        i++;
+      } else {
+        order[o++] = c;
+        j++;
+      }
+    }
+    if (i < len) order.set(tmp.subarray(i, len), o);
+  };
+
+  // Split the run list where it halves the element count, not the run count: one long sorted run then gets merged
+  // once at the top instead of once per level, and the recursion stays O(log n) deep.
+  const sort = (rl: number, rr: number): void => {
+    if (rr - rl < 2) return;
+    const target = (b[rl]! + b[rr]!) / 2;
+    let x = rl + 1;
+    let z = rr - 1;
+    while (x < z) {
+      const m = (x + z) >>> 1;
+      if (b[m]! < target) x = m + 1;
+      else z = m;
+    }
+    if (x > rl + 1 && target - b[x - 1]! < b[x]! - target) x--;
+    sort(rl, x);
+    sort(x, rr);
+    merge(b[rl]!, b[x]!, b[rr]!);
+  };
+  sort(0, b.length - 1);
+  return order;
 }
 
 /**

@@ -1,6 +1,7 @@
 // Reads /proc/kallsyms once, in the background, and wraps the index in a per-address cache for the CLI.
 
-import { readFile as fsReadFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import { DropwatchError } from '../errors/index.js';
 import { KallsymsBuilder, KallsymsIndex, parseKallsyms, type Resolved } from './kallsyms.js';
 
@@ -52,16 +53,54 @@ function tableFromIndex(index: KallsymsIndex, cacheLimit?: number): SymbolTable 
   return { status: 'ok', index, resolve: cachedResolver((pc) => index.resolve(pc), cacheLimit) };
 }
 
-// 5k lines per event-loop turn (5-25 ms on this 2-core VM under load), so keystrokes at the prompt are not held up by the parse.
-const LINES_PER_SLICE = 5_000;
+// Parse for about this long per event-loop turn, so keystrokes at the prompt wait at most a few ms. A time budget
+// rather than a line count: early lines run unoptimized (~1-2 us each), later ones ~0.1-0.2 us once the parse loop
+// has been compiled, and a loaded machine stretches both.
+const SLICE_MS = 6;
+// Lines per addLines() call between clock checks: ~2-3 ms even before the parse loop is optimized.
+const LINES_PER_CHECK = 1_000;
+// Bytes per read of the file. Decoding the whole 5 MB file to one string costs ~20 ms in one go on the project VM
+// (fresh memory, page faults), and fs.readFile adds a same-sized concat; chunks spread both over many turns.
+const CHUNK_BYTES = 256 * 1024;
 
-async function parseInSlices(text: string): Promise<KallsymsIndex> {
-  const builder = new KallsymsBuilder();
+const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
+
+async function addInSlices(builder: KallsymsBuilder, text: string): Promise<void> {
   let pos = 0;
   while (pos < text.length) {
-    pos = builder.addLines(text, pos, LINES_PER_SLICE);
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    const until = performance.now() + SLICE_MS;
+    do pos = builder.addLines(text, pos, LINES_PER_CHECK);
+    while (pos < text.length && performance.now() < until);
+    if (pos < text.length) await nextTurn();
   }
+}
+
+/** Reads the file in chunks and parses each run of whole lines as it arrives (each becomes one name source). */
+async function parseFileInSlices(path: string): Promise<KallsymsIndex> {
+  const file = await open(path, 'r');
+  try {
+    const builder = new KallsymsBuilder();
+    let carry: Buffer | null = null; // a line split across reads
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+      const { bytesRead } = await file.read(chunk, 0, CHUNK_BYTES, null);
+      if (bytesRead === 0) break;
+      let data = chunk.subarray(0, bytesRead);
+      if (carry !== null) data = Buffer.concat([carry, data]);
+      const cut = data.lastIndexOf(10) + 1;
+      carry = cut < data.length ? data.subarray(cut) : null;
+      if (cut > 0) await addInSlices(builder, data.toString('latin1', 0, cut));
+    }
+    if (carry !== null) await addInSlices(builder, carry.toString('latin1'));
+    return builder.build();
+  } finally {
+    await file.close();
+  }
+}
+
+async function parseTextInSlices(text: string): Promise<KallsymsIndex> {
+  const builder = new KallsymsBuilder();
+  await addInSlices(builder, text);
   return builder.build();
 }
 
@@ -71,10 +110,12 @@ async function parseInSlices(text: string): Promise<KallsymsIndex> {
  */
 export function loadSymbolTable(options: LoadOptions = {}): Promise<SymbolTable> {
   const path = options.path ?? KALLSYMS_PATH;
-  const read = options.readFile ?? ((p: string) => fsReadFile(p, 'latin1'));
+  const read = options.readFile;
   // The executor turns a synchronous throw from the reader into the same 'unavailable' answer.
-  return new Promise<string>((resolve) => resolve(read(path)))
-    .then(async (text) => tableFromIndex(await parseInSlices(text), options.cacheLimit))
+  return new Promise<KallsymsIndex>((resolve) =>
+    resolve(read ? Promise.resolve(read(path)).then(parseTextInSlices) : parseFileInSlices(path)),
+  )
+    .then((index) => tableFromIndex(index, options.cacheLimit))
     .catch((cause: unknown): SymbolTable => {
       const detail = cause instanceof Error ? cause.message : String(cause);
       return {

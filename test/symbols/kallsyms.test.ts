@@ -118,6 +118,25 @@ test('parsing in slices gives the same index as one pass', () => {
   }
 });
 
+test('lines fed from several texts: each name is read from its own text', () => {
+  const text = modules + shuffled;
+  const whole = parseKallsyms(text);
+  const b = new KallsymsBuilder();
+  // Cut at line starts into pieces, as the loader does with its reads.
+  let start = 0;
+  for (let cut = 7000; start < text.length; cut += 7000) {
+    const end = cut >= text.length ? text.length : text.indexOf('\n', cut) + 1 || text.length;
+    b.addLines(text.slice(start, end));
+    start = end;
+  }
+  const pieces = b.build();
+  assert.equal(pieces.lineCount, whole.lineCount);
+  assert.deepEqual([...pieces.addresses], [...whole.addresses]);
+  assert.deepEqual(pieces.names, whole.names);
+  assert.deepEqual([...pieces.moduleIds], [...whole.moduleIds]);
+  for (const pc of probes(text, 30)) assert.deepEqual(pieces.resolve(pc), whole.resolve(pc));
+});
+
 test('empty and malformed input', () => {
   const empty = parseKallsyms('');
   assert.equal(empty.size, 0);

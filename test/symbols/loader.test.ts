@@ -2,7 +2,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { cachedResolver, loadSymbolTable, parseKallsyms, type Resolved } from '../../src/symbols/index.js';
 import { DropwatchError } from '../../src/errors/index.js';
@@ -95,4 +97,29 @@ test('live /proc/kallsyms: a known symbol +0x10 resolves to symbol+0x10', async 
     `lines ${index.lineCount}, unique addresses ${index.size}, build ${buildMs.toFixed(1)} ms, ` +
       `${Math.round(pcs.length / (lookupMs / 1000))} uncached lookups/s`,
   );
+});
+
+test('reading the file in chunks: lines split across reads parse as in one text', async () => {
+  // Over two 256 KiB reads, unsorted, with module lines and no final newline.
+  const text = (
+    fixture('kallsyms-cut.txt') +
+    fixture('modules-synthetic.txt') +
+    fixture('kallsyms-cut-shuffled.txt')
+  ).trimEnd();
+  const dir = mkdtempSync(join(tmpdir(), 'kallsyms-'));
+  try {
+    const path = join(dir, 'kallsyms');
+    writeFileSync(path, text, 'latin1');
+    const table = await loadSymbolTable({ path });
+    const whole = parseKallsyms(text);
+    assert.equal(table.status, 'ok');
+    assert.ok(table.index);
+    assert.equal(table.index.lineCount, whole.lineCount);
+    assert.deepEqual([...table.index.addresses], [...whole.addresses]);
+    assert.deepEqual(table.index.names, whole.names);
+    assert.deepEqual([...table.index.moduleIds], [...whole.moduleIds]);
+    assert.deepEqual(table.index.modules, whole.modules);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
