@@ -113,8 +113,14 @@ export class Session {
       case 'stop':
         if (!this.monitoring) {
           output.message('Deactivation requested, turning off monitoring');
-          // The kernel treats a stop while idle as success; so do we, without touching it.
-          output.message('Got a stop message');
+          // Still asked of the kernel, as dropwatch does: it is how a run killed while monitoring is recovered.
+          try {
+            await backend.stop();
+            output.message('Got a stop message');
+          } catch (err) {
+            if (!(err instanceof KernelError)) throw err;
+            output.message(`Stop request failed, error: ${strerror(err.errno)}`);
+          }
           return 'continue';
         }
         await this.stop('command');

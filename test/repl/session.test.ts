@@ -142,3 +142,15 @@ test('expected backend errors become one line and the session stays usable', asy
   await session.run({ name: 'show' });
   assert.deepEqual(out.slice(-2), ['Getting existing configuration', 'mode summary']);
 });
+
+test('stop while idle still asks the backend, so a run killed while monitoring can be recovered', async () => {
+  const { backend, session, out } = setup();
+  await session.run({ name: 'stop' });
+  assert.deepEqual(backend.calls, ['stop']);
+  assert.deepEqual(out, ['Deactivation requested, turning off monitoring', 'Got a stop message']);
+  backend.stop = async () => {
+    throw new KernelError(1, 'EPERM');
+  };
+  await session.run({ name: 'stop' });
+  assert.equal(out.at(-1), 'Stop request failed, error: Operation not permitted');
+});
