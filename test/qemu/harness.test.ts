@@ -2,7 +2,9 @@
 // the drops we make (one NO_SOCKET drop per datagram to a closed UDP port on the guest loopback).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { guestUnavailable, runInGuest, buildCpio } from './harness.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { guestUnavailable, runInGuest, buildCpio, projectRoot } from './harness.js';
 
 test('newc writer emits parents, aligned entries and a trailer', () => {
   const b = buildCpio(new Map([['a/b', Buffer.from('xyz')]]));
@@ -36,10 +38,28 @@ node /tmp/send.mjs
 wait $dw
 echo DROPWATCH_RC=$?
 cat /tmp/dw.txt
+grep ' __udp4_lib_rcv$' /proc/kallsyms
 `;
   const r = await runInGuest(script, { timeoutMs: 120_000 });
   t.diagnostic(`guest run took ${r.durationMs} ms (kernel ${r.kernelRelease})`);
   assert.equal(r.moduleLoaded, true, r.moduleError ?? '');
   assert.match(r.stdout, /^MODULE=loaded$/m);
-  assert.match(r.stdout, /^100 drops at __udp4_lib_rcv\+[0-9a-f]+ \(0x[0-9a-f]+\) \[software\]$/m, r.stdout);
+  const line = /^100 drops at __udp4_lib_rcv\+([0-9a-f]+) \(0x([0-9a-f]+)\) \[software\]$/m.exec(r.stdout);
+  assert.ok(line, r.stdout);
+  // dropwatch's symbol+offset must agree with the guest's own kallsyms.
+  const sym = /^([0-9a-f]+) T __udp4_lib_rcv$/m.exec(r.stdout);
+  assert.ok(sym, 'no __udp4_lib_rcv in /proc/kallsyms');
+  assert.equal(BigInt(`0x${line[2]!}`) - BigInt(`0x${sym[1]!}`), BigInt(`0x${line[1]!}`));
+
+  // The fixtures were captured on this kernel with nokaslr: the same PC must come back, or the
+  // fixtures no longer describe the kernel the harness boots (Debian replaced the package).
+  const manifest = JSON.parse(readFileSync(join(projectRoot, 'test/fixtures/netdm/manifest.json'), 'utf8')) as {
+    kernel: { release: string };
+  };
+  const expected = readFileSync(join(projectRoot, 'test/fixtures/netdm/dropwatch-summary.txt'), 'utf8');
+  if (manifest.kernel.release === r.kernelRelease) {
+    assert.ok(expected.includes(line[0]), `fixture dropwatch-summary.txt has no line "${line[0]}"`);
+  } else {
+    t.diagnostic(`fixtures are from ${manifest.kernel.release}, guest runs ${r.kernelRelease}: PC not compared`);
+  }
 });

@@ -13,7 +13,17 @@
 // here (the script and any extra files). The kernel unpacks concatenated cpio archives in order,
 // so only the per-run layer is new on each boot.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -112,12 +122,12 @@ interface Prepared {
   release: string;
   layers: Record<string, string>;
 }
-let prepared: Prepared | null = null;
+let kernelDir: string | null = null;
 let unavailable: string | null | undefined;
 
 /**
  * Null when the guest can run; otherwise a plain sentence naming what is missing, for t.skip().
- * Builds the kernel cache and the base/project layers on first call (a few seconds when cached).
+ * Fetches the kernel into the cache on first call (a download of ~27 MB, once per machine).
  */
 export async function guestUnavailable(): Promise<string | null> {
   if (unavailable !== undefined) return unavailable;
@@ -130,24 +140,33 @@ export async function guestUnavailable(): Promise<string | null> {
     unavailable = `qemu guest unavailable, missing: ${missing.join('; ') || check.output.trim()}`;
     return unavailable;
   }
-  const all = runSetup('all');
-  const kdir = all.vars['KERNEL_DIR'];
-  if (
-    !all.ok ||
-    kdir === undefined ||
-    all.vars['LAYER_BASE'] === undefined ||
-    all.vars['LAYER_PROJECT'] === undefined
-  ) {
-    unavailable = `qemu guest unavailable, could not prepare the kernel/initramfs: ${all.output.trim().split('\n').slice(-5).join(' | ')}`;
+  const k = runSetup('kernel');
+  const kdir = k.vars['KERNEL_DIR'];
+  if (!k.ok || kdir === undefined) {
+    unavailable = `qemu guest unavailable, could not get the kernel package: ${k.output.trim().split('\n').slice(-5).join(' | ')}`;
     return unavailable;
   }
-  prepared = {
-    kernel: join(kdir, 'vmlinuz'),
-    release: readFileSync(join(kdir, 'release'), 'utf8').trim(),
-    layers: { base: all.vars['LAYER_BASE'], project: all.vars['LAYER_PROJECT'] },
-  };
+  kernelDir = kdir;
   unavailable = null;
   return null;
+}
+
+// Layers are (re)built under the host lock right before each boot: another process sharing the
+// cache may replace a layer (and delete the old one) whenever dist/ changed, but only under the
+// same lock, and this also picks up a dist/ rebuilt between two runs of one process.
+function prepare(): Prepared {
+  const all = runSetup('all');
+  const kdir = all.vars['KERNEL_DIR'] ?? kernelDir;
+  const base = all.vars['LAYER_BASE'];
+  const project = all.vars['LAYER_PROJECT'];
+  if (!all.ok || kdir === undefined || kdir === null || base === undefined || project === undefined) {
+    throw new Error(`cannot build the initramfs: ${all.output.trim().split('\n').slice(-5).join(' | ')}`);
+  }
+  return {
+    kernel: join(kdir, 'vmlinuz'),
+    release: readFileSync(join(kdir, 'release'), 'utf8').trim(),
+    layers: { base, project },
+  };
 }
 
 function layerPath(name: GuestLayer): string {
@@ -205,8 +224,40 @@ function shellQuote(s: string): string {
 let queue: Promise<unknown> = Promise.resolve();
 const lockPath = join(cacheDir, 'qemu.lock');
 
+function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const waitMarker = join(cacheDir, `qemu.wait.${process.pid}`);
+let yieldUntil = 0;
+
+// Other processes waiting for the lock leave qemu.wait.<pid> markers; a process that just released
+// the lock lets them in before taking it again (its own runs are queued back to back, and a 500 ms
+// poll would otherwise never win).
+function othersWaiting(): boolean {
+  try {
+    return readdirSync(cacheDir).some((n) => {
+      const m = /^qemu\.wait\.(\d+)$/.exec(n);
+      if (m === null || Number(m[1]) === process.pid) return false;
+      if (pidAlive(Number(m[1]))) return true;
+      rmSync(join(cacheDir, n), { force: true });
+      return false;
+    });
+  } catch {
+    return false;
+  }
+}
+
 async function withHostLock<T>(fn: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + 15 * 60_000;
+  const deadline = Date.now() + 30 * 60_000;
+  if (Date.now() < yieldUntil) await new Promise((r) => setTimeout(r, yieldUntil - Date.now()));
+  let waiting = false;
   for (;;) {
     try {
       const fd = openSync(lockPath, 'wx');
@@ -215,27 +266,36 @@ async function withHostLock<T>(fn: () => Promise<T>): Promise<T> {
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      // A lock left by a process that died is stale.
-      const owner = Number(readFileSync(lockPath, 'utf8').trim());
-      let alive = false;
+      let owner = 0;
+      let ageMs = 0;
       try {
-        process.kill(owner, 0);
-        alive = owner > 0;
+        owner = Number(readFileSync(lockPath, 'utf8').trim());
+        ageMs = Date.now() - statSync(lockPath).mtimeMs;
       } catch {
-        alive = false;
+        continue; // released meanwhile
       }
-      if (!alive) {
+      // A lock whose owner died is stale; an empty one is being written (unless it is old).
+      if (owner === 0 ? ageMs > 10_000 : !pidAlive(owner)) {
         rmSync(lockPath, { force: true });
         continue;
       }
-      if (Date.now() > deadline) throw new Error(`another qemu run (pid ${owner}) holds ${lockPath}`);
+      if (!waiting) {
+        waiting = true;
+        writeFileSync(waitMarker, '');
+      }
+      if (Date.now() > deadline) {
+        rmSync(waitMarker, { force: true });
+        throw new Error(`another qemu run (pid ${owner}) has held ${lockPath} for too long`);
+      }
       await new Promise((r) => setTimeout(r, 500));
     }
   }
+  if (waiting) rmSync(waitMarker, { force: true });
   try {
     return await fn();
   } finally {
     rmSync(lockPath, { force: true });
+    if (othersWaiting()) yieldUntil = Date.now() + 1500;
   }
 }
 
@@ -253,6 +313,12 @@ function trackChild(pid: number): void {
         } catch {
           /* already gone */
         }
+      }
+      rmSync(waitMarker, { force: true });
+      try {
+        if (Number(readFileSync(lockPath, 'utf8')) === process.pid) rmSync(lockPath, { force: true });
+      } catch {
+        /* no lock */
       }
     });
   }
@@ -283,7 +349,8 @@ export function runInGuest(script: string, opts: GuestRunOptions = {}): Promise<
 
 async function runOnce(script: string, opts: GuestRunOptions): Promise<GuestResult> {
   const why = await guestUnavailable();
-  if (why !== null || prepared === null) throw new Error(why ?? 'guest not prepared');
+  if (why !== null) throw new Error(why);
+  const prepared = prepare();
   const timeoutMs = opts.timeoutMs ?? 120_000;
   const lang = opts.lang ?? 'sh';
   const ext = lang === 'node' ? 'mjs' : lang === 'python' ? 'py' : 'sh';
@@ -423,7 +490,8 @@ export function extractBase64(stdout: string, name: string): Buffer {
   return Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64');
 }
 
-/** Path helpers for tests that want to read what setup produced. */
+/** The kernel the guest boots (after guestUnavailable() returned null). */
 export function kernelInfo(): { release: string; kernel: string } | null {
-  return prepared === null ? null : { release: prepared.release, kernel: prepared.kernel };
+  if (kernelDir === null) return null;
+  return { release: readFileSync(join(kernelDir, 'release'), 'utf8').trim(), kernel: join(kernelDir, 'vmlinuz') };
 }

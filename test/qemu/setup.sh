@@ -68,6 +68,9 @@ do_kernel() {
     tmp="$(mktemp -d "$CACHE/dl.XXXXXX")"
     (cd "$tmp" && apt-get download "$pkg" >&2 2>/dev/null) || (cd "$tmp" && apt-get download "$pkg" >&2)
     dpkg-deb -x "$tmp"/*.deb "$tmp/x"
+    # Filled in a temporary directory and renamed: another process may be looking for vmlinuz.
+    local final="$dir"
+    dir="$tmp/k"
     mkdir -p "$dir"
     local kver
     kver="$(ls "$tmp/x/lib/modules")"
@@ -85,6 +88,8 @@ do_kernel() {
     echo "$pkg" >"$dir/package"
     echo "$kver" >"$dir/release"
     dpkg-deb -f "$tmp"/*.deb Version >"$dir/version"
+    [ -f "$final/vmlinuz" ] || { rm -rf "$final"; mv "$dir" "$final"; }
+    dir="$final"
     rm -rf "$tmp"
   fi
   echo "KERNEL_DIR=$dir"
@@ -119,17 +124,13 @@ pack() {
   mv "$out.tmp" "$out"
 }
 
-# sha256 over file contents and names (not mtimes: tsc rewrites dist/ on every build).
+# sha256 over file contents and names (not mtimes: tsc rewrites dist/ on every build). One
+# sha256sum for all files: a process per file costs tens of seconds on a loaded 2-core machine.
 hash_files() {
-  local f
-  for f in "$@"; do
-    if [ -d "$f" ]; then
-      (cd "$f" && find . -type f -o -type l | LC_ALL=C sort | while read -r p; do
-        printf '%s %s\n' "$f/$p" "$(sha256sum <"$p" | cut -c1-64)"; done)
-    elif [ -e "$f" ]; then
-      printf '%s %s\n' "$f" "$(sha256sum <"$f" | cut -c1-64)"
-    fi
-  done | sha256sum | cut -c1-16
+  local f existing=()
+  for f in "$@"; do [ -e "$f" ] && existing+=("$f"); done
+  [ ${#existing[@]} -gt 0 ] || { echo empty; return; }
+  find "${existing[@]}" \( -type f -o -type l \) -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum | sha256sum | cut -c1-16
 }
 
 node_bin() { readlink -f "${DWQ_NODE:-$(command -v node)}"; }
