@@ -93,6 +93,8 @@ async function tailDropsOrNull(netdm: DwdumpNetdm): Promise<bigint | null> {
   }
 }
 
+const ORIGIN_TEXT = { all: 'software and hardware', sw: 'software', hw: 'hardware' } as const;
+
 type Ending = { kind: 'signal'; signal: SignalName } | { kind: 'pipe' } | { kind: 'error'; error: DropwatchError };
 
 async function capture(netdm: DwdumpNetdm, options: DwdumpOptions, io: DwdumpIO): Promise<number> {
@@ -152,6 +154,7 @@ async function capture(netdm: DwdumpNetdm, options: DwdumpOptions, io: DwdumpIO)
 
   let baseline: bigint | null = null;
   let capturing = false;
+  let lost: LostCounts | null = null;
   let exitCode = 0;
   try {
     try {
@@ -165,6 +168,13 @@ async function capture(netdm: DwdumpNetdm, options: DwdumpOptions, io: DwdumpIO)
         if (!ending) await netdm.start(options.origin);
       }
       capturing = true;
+      // The one line before the end (on stderr, like tcpdump's "listening on"): scripts can wait for it.
+      if (!ending)
+        complain(
+          options.passive
+            ? `dwdump: listening to NET_DM alerts (passive), writing ${target.name}`
+            : `dwdump: capturing ${ORIGIN_TEXT[options.origin]} drops, writing ${target.name}`,
+        );
     } catch (err) {
       if (err instanceof OutputClosedError) end({ kind: 'pipe' });
       else if (isExpected(err)) end({ kind: 'error', error: err });
@@ -176,7 +186,7 @@ async function capture(netdm: DwdumpNetdm, options: DwdumpOptions, io: DwdumpIO)
       complain(`dwdump: ${how.error.message}`);
       exitCode = how.error.exitCode;
     }
-    await shutdown(netdm, options, complain, (n) => (exitCode ||= n));
+    lost = await shutdown(netdm, options, complain, (n) => (exitCode ||= n));
   } finally {
     for (const [s, h] of handlers) io.signals.off(s, h);
     try {
@@ -192,7 +202,7 @@ async function capture(netdm: DwdumpNetdm, options: DwdumpOptions, io: DwdumpIO)
 
   // A run that never got to listen (refused config, no privilege) has nothing to count.
   if (!capturing) return exitCode;
-  const lost = netdm.lost();
+  lost ??= netdm.lost();
   const end_ = await tailDropsOrNull(netdm);
   const tail = end_ === null ? 'unknown' : baseline === null ? `${end_} in total` : `${end_ - baseline}`;
   complain(
@@ -208,7 +218,7 @@ async function shutdown(
   options: DwdumpOptions,
   complain: (line: string) => void,
   fail: (code: number) => void,
-): Promise<void> {
+): Promise<LostCounts> {
   if (!options.passive && netdm.isStarted) {
     try {
       await netdm.stopStarted();
@@ -222,6 +232,10 @@ async function shutdown(
       }
     }
   }
+  // Counted before the drain: the kernel sends no alert after acking STOP, and the drain's own reply, if the full
+  // queue drops it, would otherwise be counted as a lost alert.
+  const lost = netdm.lost();
   // Alerts the kernel queued before the STOP are still in our receive queue: take them into the file.
   await netdm.drain();
+  return lost;
 }

@@ -1,0 +1,104 @@
+# Guest session for test/dwdump/qemu.test.ts (busybox sh): Debian's dwdump and ours on the same kernel.
+# Text results go between "@@S name@@" and "@@E@@"; files as base64 between "@@NAME-BEGIN@@" and "@@NAME-END@@".
+set -u
+OURS="node /project/bin/dwdump"
+N=${DW_N:-50}
+sec() { echo "@@S $1@@"; cat "$2"; echo "@@E@@"; }
+note() { echo "@@S $1@@"; echo "$2"; echo "@@E@@"; }
+emit() { echo "@@$1-BEGIN@@"; base64 "$2"; echo "@@$1-END@@"; }
+send() { node /guest/send.mjs "$@"; }
+# waitfor FILE TEXT: up to 60 s for TEXT to appear in FILE
+waitfor() {
+  i=0
+  while ! grep -q "$2" "$1" 2>/dev/null; do
+    i=$((i + 1)); [ $i -gt 600 ] && { echo "waitfor $1 '$2' timed out" >&2; return 1; }
+    sleep 0.1
+  done
+}
+# Debian's dwdump says nothing when it is ready: wait for its CONFIG (packet mode), then for START.
+waitconfig() {
+  i=0
+  while ! dwdump -q 2>/dev/null | grep -q 'Alert mode: packet'; do
+    i=$((i + 1)); [ $i -gt 300 ] && { echo "dwdump never configured packet mode" >&2; return 1; }
+    sleep 0.2
+  done
+  sleep 1
+}
+# q NAME TOOL ARGS: stdout+stderr and exit status of a query, for comparison
+q() { n=$1; shift; "$@" >/tmp/$n.txt 2>&1; echo "rc=$?" >>/tmp/$n.txt; sec $n /tmp/$n.txt; }
+
+# 1. Fresh module: -q and -s, theirs and ours.
+q query-fresh-theirs dwdump -q
+q query-fresh-ours $OURS -q
+q stats-fresh-theirs dwdump -s
+q stats-fresh-ours $OURS -s
+
+# 2. A reader that goes away: head takes the header and the family record, then exits; the next alert hits EPIPE.
+( $OURS -o sw 2>/tmp/pipe.err; echo "rc=$?" >/tmp/pipe.rc ) | head -c 100 >/dev/null &
+waitfor /tmp/pipe.err 'capturing' && send 1 pipe-
+waitfor /tmp/pipe.rc 'rc='
+cat /tmp/pipe.rc >>/tmp/pipe.err; sec pipe /tmp/pipe.err
+
+# 3. Ours: N datagrams, SIGINT. (It would fail to START if the EPIPE run had left the kernel monitoring.)
+umask 022
+$OURS -o sw -w /tmp/ours.pcap 2>/tmp/ours.err &
+P=$!
+waitfor /tmp/ours.err 'capturing' && send $N dw-
+sleep 2
+kill -INT $P; wait $P; echo "rc=$?" >>/tmp/ours.err
+sec ours /tmp/ours.err
+note ours-mode "$(stat -c '%a %s' /tmp/ours.pcap)"
+
+# 4. Theirs: the same N datagrams; meanwhile ours passive (-p) listens, and is stopped with SIGTERM before two more
+#    datagrams: passive must not stop the kernel, so theirs gets N + 2.
+dwdump -o sw -w /tmp/theirs.pcap 2>/tmp/theirs.err &
+T=$!
+waitconfig
+$OURS -p -w /tmp/passive.pcap 2>/tmp/passive.err &
+P=$!
+waitfor /tmp/passive.err 'listening' && send $N dw-
+sleep 2
+kill -TERM $P; wait $P; echo "rc=$?" >>/tmp/passive.err
+send 2 late-
+sleep 2
+kill -INT $T; wait $T; echo "rc=$?" >>/tmp/theirs.err
+sec theirs /tmp/theirs.err
+sec passive /tmp/passive.err
+
+# 5. -q and -s after the captures (packet mode, trunc 65535, tail drops so far), theirs and ours.
+q query-theirs dwdump -q
+q stats-theirs dwdump -s
+q query-ours $OURS -q
+q stats-ours $OURS -s
+
+# 6. Exact accounting: queue length 1 (kernel tail drops), then a tiny receive buffer (losses on our socket).
+for run in tail:"-l 1":200 sock:"-b 1":500; do
+  name=${run%%:*}; rest=${run#*:}; opts=${rest%:*}; count=${rest##*:}
+  $OURS -o sw $opts -w /tmp/$name.pcap 2>/tmp/$name.err &
+  P=$!
+  waitfor /tmp/$name.err 'capturing' && send $count
+  sleep 3
+  kill -INT $P; wait $P; echo "rc=$?" >>/tmp/$name.err
+  echo "sent=$count" >>/tmp/$name.err
+  sec $name /tmp/$name.err
+done
+
+# 7. Refusals: a symlink (its target untouched), CONFIG while another dwdump monitors (EBUSY), -e.
+echo keep >/tmp/victim; ln -s /tmp/victim /tmp/link.pcap
+q symlink $OURS -o sw -w /tmp/link.pcap
+note victim "$(cat /tmp/victim)"
+dwdump -o sw -w /dev/null 2>/dev/null &
+T=$!
+waitconfig
+q busy $OURS -o sw -w /tmp/busy.pcap
+q exit-ours $OURS -e
+# Debian's dwdump is stopped by our -e: a fresh start of ours must now succeed.
+$OURS -o sw -w /tmp/after.pcap 2>/tmp/after.err &
+P=$!
+waitfor /tmp/after.err 'capturing' && send 3
+sleep 2
+kill -INT $P; wait $P; echo "rc=$?" >>/tmp/after.err
+sec after /tmp/after.err
+kill -INT $T; wait $T
+
+for f in ours theirs passive tail sock after; do emit "$(echo $f | tr a-z A-Z)" /tmp/$f.pcap; done
