@@ -34,8 +34,15 @@ need_cmds() {
   if [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; then :; else
     missing+=("a static /bin/busybox (Debian package busybox-static)")
   fi
-  command -v dropwatch >/dev/null || missing+=("dropwatch (Debian package dropwatch)")
-  command -v dwdump >/dev/null || missing+=("dwdump (Debian package dropwatch)")
+  # Debian's dropwatch is unpacked into the cache, never installed: installing it would take /usr/bin/dropwatch
+  # from ours. Its shared libraries must be on the host for ldd to find them.
+  local lib
+  for lib in libnl-3.so.200 libnl-genl-3.so.200 libreadline.so.8 libpcap.so.0.8; do
+    ldconfig -p | grep -q "$lib" || missing+=("$lib (Debian packages libnl-3-200 libnl-genl-3-200 libreadline8 libpcap0.8)")
+  done
+  if ! [ -x "$CACHE/dropwatch-deb/usr/bin/dropwatch" ]; then
+    command -v apt-get >/dev/null || missing+=("apt-get (to download Debian's dropwatch package)")
+  fi
   # The kernel comes from the Debian archive unless it is cached already.
   if ! ls "$CACHE"/kernel-*/vmlinuz >/dev/null 2>&1; then
     command -v apt-get >/dev/null || missing+=("apt-get (to download the kernel package)")
@@ -135,15 +142,30 @@ hash_files() {
 
 node_bin() { readlink -f "${DWQ_NODE:-$(command -v node)}"; }
 
+# Debian's dropwatch and dwdump, the reference to compare with, unpacked from the archive's .deb into the cache.
+reference_tools() {
+  local dir="$CACHE/dropwatch-deb"
+  if ! [ -x "$dir/usr/bin/dropwatch" ]; then
+    local tmp
+    tmp="$(mktemp -d "$CACHE/deb.XXXXXX")"
+    (cd "$tmp" && apt-get download -qq dropwatch >&2) || { rm -rf "$tmp"; log "cannot download dropwatch"; return 1; }
+    rm -rf "$dir.tmp" && dpkg-deb -x "$tmp"/dropwatch_*.deb "$dir.tmp" && rm -rf "$dir" && mv "$dir.tmp" "$dir"
+    rm -rf "$tmp"
+  fi
+  echo "$dir/usr/bin/dropwatch" "$dir/usr/bin/dwdump"
+}
+
 do_base() {
   local kdir
   kdir="$(do_kernel | sed -n 's/^KERNEL_DIR=//p')"
   local node
   node="$(node_bin)"
-  local tools=(/usr/bin/dropwatch /usr/bin/dwdump)
+  local refs
+  read -r -a refs <<<"$(reference_tools)"
+  local tools=()
   command -v tcpdump >/dev/null && tools+=("$(readlink -f "$(command -v tcpdump)")")
   local h
-  h="$(hash_files "$HERE/init.sh" "$HERE/setup.sh" /bin/busybox "$node" "${tools[@]}" "$kdir/drop_monitor.ko" "$kdir/nlmon.ko")"
+  h="$(hash_files "$HERE/init.sh" "$HERE/setup.sh" /bin/busybox "$node" "${refs[@]}" "${tools[@]}" "$kdir/drop_monitor.ko" "$kdir/nlmon.ko")"
   local out="$CACHE/base-$h.cpio"
   if [ ! -f "$out" ]; then
     log "building base layer $out"
@@ -157,6 +179,11 @@ do_base() {
     [ -f "$kdir/nlmon.ko" ] && cp "$kdir/nlmon.ko" "$stage/lib/modules/"
     cp "$kdir/release" "$stage/etc/dwq-kernel-release"
     copy_with_libs "$stage" "$node" "${tools[@]}"
+    local ref
+    for ref in "${refs[@]}"; do
+      cp "$ref" "$stage/usr/bin/"
+      copy_libs_of "$stage" "$ref"
+    done
     [ "$node" = /usr/bin/node ] || ln -s "$node" "$stage/usr/bin/node"
     # tcpdump drops privileges to this user by default; -Z root avoids needing it, but keep a passwd
     # so libc lookups answer.
