@@ -1,5 +1,7 @@
 // TracefsBackend: the Backend contract over the skb:kfree_skb tracepoint in a private tracefs instance, for
 // kernels without NET_DM. Software drops only; no payload; packet timestamps converted from the 'mono' trace clock.
+// The instance exists only while monitoring: making one allocates a ring buffer per CPU (~80 ms here, and as much
+// again to remove it), which a session that never starts should not pay, and an idle dropwatch should hold nothing.
 import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import type {
@@ -17,7 +19,17 @@ import type {
 import { DropwatchError } from '../errors/index.js';
 import { kfreeSkbLayout, parseEventFormat, parseHeaderEvent, parseHeaderPage, type KfreeSkbLayout } from './format.js';
 import type { PageLayouts } from './page.js';
-import { cleanupTracefsSync, findTracefs, TracefsInstance } from './instance.js';
+import {
+  checkTracefs,
+  cleanupTracefsSync,
+  DEFAULT_PREFIX,
+  findTracefs,
+  listCpus,
+  readTracefs,
+  reclaimStale,
+  pidAlive,
+  TracefsInstance,
+} from './instance.js';
 import { systemClock, wallClockOffset, type Clock } from './clock.js';
 import {
   CMD_ABORT,
@@ -63,22 +75,30 @@ const CALIBRATE_EVERY_NS = 10_000_000_000n;
 let exitHookInstalled = false;
 
 interface Session {
+  instance: TracefsInstance;
   worker: Worker;
   ctl: Int32Array;
   drained: Promise<void>;
   exited: Promise<void>;
+  /** Per-CPU counts the reader reported in this session (a new instance starts its kernel counters at 0). */
+  ringSeen: Map<number, number>;
   backlogSeen: Map<number, number>;
 }
 
 export class TracefsBackend implements Backend {
   readonly name = 'tracefs' as const;
   readonly capabilities = CAPABILITIES;
-  readonly instance: TracefsInstance;
   readonly layout: KfreeSkbLayout;
+  /** The tracefs mount point in use. */
+  readonly root: string;
   private readonly layouts: PageLayouts;
   private readonly pageSize: number;
   private readonly opts: TracefsOptions;
+  private readonly prefix: string;
+  private readonly cpus: number[];
   private readonly clock: Clock;
+  /** The kernel filter to install in each new instance; null: none. */
+  private filterExpr: string | null = null;
   private listener: EventListener | null = null;
   private config: MonitorConfig = { alertMode: 'summary', truncLen: 0, queueLen: 0 };
   private session: Session | null = null;
@@ -89,46 +109,53 @@ export class TracefsBackend implements Backend {
   private readonly backlogLost = new Map<number, number>();
   private stopping: Promise<void> | null = null;
 
-  private constructor(instance: TracefsInstance, layout: KfreeSkbLayout, layouts: PageLayouts, opts: TracefsOptions) {
-    this.instance = instance;
+  private constructor(
+    root: string,
+    prefix: string,
+    cpus: number[],
+    layout: KfreeSkbLayout,
+    layouts: PageLayouts,
+    opts: TracefsOptions,
+  ) {
+    this.root = root;
+    this.prefix = prefix;
+    this.cpus = cpus;
     this.layout = layout;
     this.layouts = layouts;
     this.pageSize = layouts.page.dataOffset + layouts.page.dataSize;
     this.opts = opts;
     this.clock = opts.clock ?? systemClock;
-    for (const cpu of instance.cpus()) this.ringLost.set(cpu, 0);
+    for (const cpu of cpus) this.ringLost.set(cpu, 0);
+  }
+
+  /** The private instance while monitoring (created by start(), removed by stop()); null otherwise. */
+  get instance(): TracefsInstance | null {
+    return this.session?.instance ?? null;
   }
 
   /**
-   * Finds tracefs, reclaims stale instances, creates `<prefix>-<pid>` and reads the event layout. Throws
-   * DropwatchError: E_PRIVILEGE (not root), E_TRACEFS_MISSING, E_EVENT_MISSING, E_DECODE (format unreadable).
+   * Finds tracefs, checks (without creating anything) that an instance could be made, reclaims instances of dead
+   * runs and reads the event layout from the top-level `events/` files, which every instance shares. Throws
+   * DropwatchError: E_USAGE (bad prefix), E_PRIVILEGE (not root), E_TRACEFS_MISSING, E_EVENT_MISSING, E_DECODE
+   * (format unreadable). The instance itself is made by start().
    */
   static async open(options: TracefsOptions = {}): Promise<TracefsBackend> {
     const root = findTracefs(options.root, options.mount ?? true);
+    const prefix = options.instancePrefix ?? DEFAULT_PREFIX;
+    checkTracefs(root, prefix);
     if (!exitHookInstalled) {
-      // A last resort only: close() is the real cleanup; SIGKILL leaves an instance the next run reclaims.
+      // A last resort only: stop()/close() are the real cleanup; SIGKILL leaves an instance the next run reclaims.
       process.once('exit', cleanupTracefsSync);
       exitHookInstalled = true;
     }
-    const instance = TracefsInstance.create({
-      root,
-      prefix: options.instancePrefix,
-      pid: options.pid,
-      bufferSizeKb: options.bufferSizeKb ?? 4096,
-      traceClock: 'mono',
-      warn: options.onWarning,
-    });
-    try {
-      const layouts: PageLayouts = {
-        page: parseHeaderPage(instance.read('events/header_page')),
-        event: parseHeaderEvent(instance.read('events/header_event')),
-      };
-      const layout = kfreeSkbLayout(parseEventFormat(instance.read('events/skb/kfree_skb/format')));
-      return new TracefsBackend(instance, layout, layouts, options);
-    } catch (err) {
-      instance.remove();
-      throw err;
-    }
+    // A readdir when there is nothing to reclaim; start() looks again, for runs killed in between.
+    reclaimStale(root, prefix, pidAlive, options.onWarning);
+    const layouts: PageLayouts = {
+      page: parseHeaderPage(readTracefs(root, 'events/header_page')),
+      event: parseHeaderEvent(readTracefs(root, 'events/header_event')),
+    };
+    const layout = kfreeSkbLayout(parseEventFormat(readTracefs(root, 'events/skb/kfree_skb/format')));
+    return new TracefsBackend(root, prefix, listCpus(root), layout, layouts, options);
   }
 
   onEvent(listener: EventListener): void {
@@ -152,12 +179,22 @@ export class TracefsBackend implements Backend {
     if (this.session || this.stopping) throw new DropwatchError('E_STATE', 'already monitoring');
     if (options.hw)
       throw new DropwatchError('E_UNSUPPORTED', 'hardware drops are reported by NET_DM only, not by tracefs');
-    const cpus = this.instance.cpus();
+    // Private instance: its own buffer size, clock, filter and enable switch, so global tracing is never touched.
+    const instance = TracefsInstance.create({
+      root: this.root,
+      prefix: this.prefix,
+      pid: this.opts.pid,
+      bufferSizeKb: this.opts.bufferSizeKb ?? 4096,
+      traceClock: 'mono',
+      warn: this.opts.onWarning,
+    });
+    const cpus = this.cpus;
     const fds: number[] = [];
     try {
-      for (const cpu of cpus) fds.push(this.instance.openRaw(cpu));
+      if (this.filterExpr !== null) instance.setFilter(this.filterExpr);
+      for (const cpu of cpus) fds.push(instance.openRaw(cpu));
     } catch (err) {
-      this.instance.closeFds();
+      instance.remove(); // closes the descriptors too
       throw err;
     }
     const ctl = new Int32Array(new SharedArrayBuffer(16));
@@ -165,7 +202,7 @@ export class TracefsBackend implements Backend {
     const init: ReaderInit = {
       cpus,
       fds,
-      statsPaths: cpus.map((c) => this.instance.path(path.join('per_cpu', `cpu${c}`, 'stats'))),
+      statsPaths: cpus.map((c) => instance.path(path.join('per_cpu', `cpu${c}`, 'stats'))),
       pageSize: this.pageSize,
       layouts: this.layouts,
       skb: this.layout,
@@ -179,7 +216,7 @@ export class TracefsBackend implements Backend {
     try {
       worker = new Worker(WORKER_URL, { workerData: init });
     } catch (err) {
-      this.instance.closeFds();
+      instance.remove();
       throw new DropwatchError('E_IO', `cannot start the tracefs reader thread: ${(err as Error).message}`, {
         cause: err,
       });
@@ -192,13 +229,13 @@ export class TracefsBackend implements Backend {
         resolve();
       });
     });
-    const session: Session = { worker, ctl, drained, exited, backlogSeen: new Map() };
+    const session: Session = { instance, worker, ctl, drained, exited, ringSeen: new Map(), backlogSeen: new Map() };
     worker.on('message', (m: ReaderMessage) => this.onMessage(session, m, drainedResolve));
     worker.on('error', (err) => this.warn(`tracefs reader failed: ${err.message}`));
     this.session = session;
     this.calibrate(true);
     try {
-      this.instance.setEventEnabled(true);
+      instance.setEventEnabled(true);
     } catch (err) {
       await this.stop();
       throw err;
@@ -242,9 +279,11 @@ export class TracefsBackend implements Backend {
         break;
       }
       case 'lost': {
-        const prevRing = this.ringLost.get(m.cpu) ?? 0;
+        // Counts are cumulative per session (per instance); the backend's totals add the sessions up.
+        const prevRing = session.ringSeen.get(m.cpu) ?? 0;
         if (m.ring > prevRing) {
-          this.ringLost.set(m.cpu, m.ring);
+          session.ringSeen.set(m.cpu, m.ring);
+          this.ringLost.set(m.cpu, (this.ringLost.get(m.cpu) ?? 0) + m.ring - prevRing);
           this.emit({ kind: 'lost', count: m.ring - prevRing, where: `tracefs ring buffer cpu${m.cpu}` });
         }
         const seen = session.backlogSeen.get(m.cpu) ?? 0;
@@ -264,7 +303,10 @@ export class TracefsBackend implements Backend {
     }
   }
 
-  /** Disables the event, reads what the kernel still holds (the last partial pages), delivers it, then resolves. */
+  /**
+   * Disables the event, reads what the kernel still holds (the last partial pages), delivers it, then removes the
+   * instance and resolves.
+   */
   async stop(): Promise<void> {
     if (this.stopping) return this.stopping;
     const session = this.session;
@@ -272,7 +314,7 @@ export class TracefsBackend implements Backend {
     this.stopping = (async () => {
       let disableError: unknown;
       try {
-        this.instance.setEventEnabled(false);
+        session.instance.setEventEnabled(false);
       } catch (err) {
         disableError = err;
       }
@@ -294,8 +336,12 @@ export class TracefsBackend implements Backend {
       // Never blocked in read() (descriptors are non-blocking), so the worker always reaches its exit.
       await Promise.race([session.exited, new Promise((r) => setTimeout(r, 1000).unref())]);
       await session.worker.terminate();
-      this.instance.closeFds();
       this.session = null;
+      try {
+        session.instance.remove(); // closes our descriptors first: an instance with open files cannot go
+      } catch (err) {
+        disableError ??= err;
+      }
       if (disableError !== undefined) throw disableError;
     })();
     try {
@@ -345,29 +391,56 @@ export class TracefsBackend implements Backend {
     return { lost };
   }
 
-  /** Writes a kernel filter expression for kfree_skb in our instance; the kernel's complaint becomes E_BAD_INPUT. */
+  /**
+   * Sets the kernel filter expression for kfree_skb. While monitoring it is written to the instance at once (the
+   * kernel's complaint becomes E_BAD_INPUT and the previous filter stays); otherwise it is kept and installed by the
+   * next start(), which then reports a rejection.
+   */
   async setFilter(expression: string): Promise<void> {
     if (this.closed) throw new DropwatchError('E_STATE', 'tracefs backend is closed');
-    this.instance.setFilter(expression);
+    if (/[\n\0]/.test(expression)) throw new DropwatchError('E_BAD_INPUT', 'kernel filter must be one line');
+    const instance = this.session?.instance;
+    if (instance) {
+      try {
+        instance.setFilter(expression);
+      } catch (err) {
+        // The kernel swaps in a disabled filter holding the error text even when it rejects one (apply_event_filter),
+        // so the old filter is gone and everything passes: put it back, or monitoring silently widens.
+        try {
+          if (this.filterExpr === null) instance.clearFilter();
+          else instance.setFilter(this.filterExpr);
+        } catch (restoreErr) {
+          this.warn(`could not restore the kernel filter: ${(restoreErr as Error).message}`);
+        }
+        throw err;
+      }
+    }
+    this.filterExpr = expression;
   }
 
   async clearFilter(): Promise<void> {
     if (this.closed) throw new DropwatchError('E_STATE', 'tracefs backend is closed');
-    this.instance.clearFilter();
+    this.session?.instance.clearFilter();
+    this.filterExpr = null;
   }
 
-  /** The filter the kernel holds ('none' when there is none). */
+  /** The filter the kernel holds while monitoring, else the one start() will install ('none' when there is none). */
   async getFilter(): Promise<string> {
-    return this.instance.filter();
+    if (this.session) return this.session.instance.filter();
+    return this.filterExpr ?? 'none';
   }
 
+  /** Stops if monitoring (which removes the instance). Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
     try {
       await this.stop();
     } finally {
       this.closed = true;
-      this.instance.remove();
+      // stop() removes the instance even when it throws; this covers a stop that never got that far.
+      const left = this.session?.instance;
+      this.session = null;
+      left?.remove();
     }
   }
 }

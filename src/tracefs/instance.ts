@@ -124,6 +124,54 @@ export function reclaimStale(root: string, prefix: string, alive = pidAlive, war
   return removed;
 }
 
+/**
+ * Everything creating an instance needs, checked without changing anything: the prefix makes a plain directory
+ * name, `instances/` is a real directory we may write (not a symlink), and skb:kfree_skb exists. Lets open() report
+ * E_USAGE / E_TRACEFS_MISSING / E_PRIVILEGE / E_EVENT_MISSING up front while the instance itself waits for start().
+ */
+export function checkTracefs(root: string, prefix: string): void {
+  if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]*$/.test(prefix)) {
+    throw new DropwatchError('E_USAGE', `tracefs instance prefix "${prefix}" must be letters, digits, '_', '.', '-'`);
+  }
+  const instances = path.join(root, 'instances');
+  if (!isRealDir(instances))
+    throw new DropwatchError('E_TRACEFS_MISSING', `${instances} is not a tracefs instances directory`);
+  try {
+    // access(2) checks the real uid's rights without creating anything (mkdir would cost a ring buffer per CPU).
+    fs.accessSync(instances, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK);
+  } catch (err) {
+    throw fsError(err, instances);
+  }
+  if (!fs.existsSync(path.join(root, EVENT, 'format'))) {
+    throw new DropwatchError('E_EVENT_MISSING', `tracepoint skb:kfree_skb not found in ${path.join(root, 'events')}`);
+  }
+}
+
+/** CPU numbers under `<dir>/per_cpu` (the top level and every instance have the same set). */
+export function listCpus(dir: string): number[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(path.join(dir, 'per_cpu'));
+  } catch (err) {
+    throw fsError(err, path.join(dir, 'per_cpu'));
+  }
+  return names
+    .map((d) => /^cpu(\d+)$/.exec(d)?.[1])
+    .filter((x): x is string => x !== undefined)
+    .map(Number)
+    .sort((a, b) => a - b);
+}
+
+/** Reads a file under the top-level tracefs directory (layouts: reading changes nothing, unlike making an instance). */
+export function readTracefs(root: string, rel: string): string {
+  const p = path.join(root, rel);
+  try {
+    return fs.readFileSync(p, 'utf8');
+  } catch (err) {
+    throw fsError(err, p);
+  }
+}
+
 // Instances this process created and has not removed yet: what the exit handler must clean up.
 const live = new Set<TracefsInstance>();
 
@@ -155,16 +203,8 @@ export class TracefsInstance {
 
   static create(opts: InstanceOptions): TracefsInstance {
     const prefix = opts.prefix ?? DEFAULT_PREFIX;
-    if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]*$/.test(prefix)) {
-      throw new DropwatchError('E_USAGE', `tracefs instance prefix "${prefix}" must be letters, digits, '_', '.', '-'`);
-    }
     const root = opts.root;
-    const instances = path.join(root, 'instances');
-    if (!isRealDir(instances))
-      throw new DropwatchError('E_TRACEFS_MISSING', `${instances} is not a tracefs instances directory`);
-    if (!fs.existsSync(path.join(root, EVENT, 'format'))) {
-      throw new DropwatchError('E_EVENT_MISSING', `tracepoint skb:kfree_skb not found in ${path.join(root, 'events')}`);
-    }
+    checkTracefs(root, prefix);
     reclaimStale(root, prefix, pidAlive, opts.warn);
     const pid = opts.pid ?? process.pid;
     const taken = new Set([...live].map((i) => i.dir));
@@ -224,12 +264,7 @@ export class TracefsInstance {
   }
 
   cpus(): number[] {
-    return fs
-      .readdirSync(this.path('per_cpu'))
-      .map((d) => /^cpu(\d+)$/.exec(d)?.[1])
-      .filter((x): x is string => x !== undefined)
-      .map(Number)
-      .sort((a, b) => a - b);
+    return listCpus(this.dir);
   }
 
   setEventEnabled(on: boolean): void {

@@ -65,22 +65,27 @@ describe('tracefs backend on the real kernel', { skip }, () => {
     const N = 400;
     const b = await TracefsBackend.open(opts());
     const events = collect(b);
-    const inst = b.instance.dir;
-    assert.ok(fs.existsSync(inst));
-    assert.equal(fs.readFileSync(`${inst}/events/skb/kfree_skb/enable`, 'utf8').trim(), '0');
-    assert.equal(fs.readFileSync(`${inst}/set_event`, 'utf8').trim(), '', 'nothing enabled before start');
+    assert.equal(b.instance, null, 'open makes no instance');
+    assert.deepEqual(ourInstances(), []);
+    assert.ok(b.layout.reasons.size > 0, 'the layout comes from the top-level events/ files');
+    let inst = '';
     try {
       await b.start({ sw: true, hw: false });
+      inst = b.instance!.dir;
+      assert.deepEqual(ourInstances(), [b.instance!.name]);
       assert.equal(fs.readFileSync(`${inst}/set_event`, 'utf8').trim(), 'skb:kfree_skb', 'only kfree_skb is enabled');
       assert.match(fs.readFileSync(`${inst}/trace_clock`, 'utf8'), /\[mono\]/);
+      // The kernel rounds up to whole pages (4099 here).
+      assert.ok(Number(fs.readFileSync(`${inst}/buffer_size_kb`, 'utf8').trim()) >= 4096, 'buffer size applied');
       await ns.sendUdp('127.0.0.1', N);
       await b.stop();
+      assert.equal(fs.existsSync(inst), false, 'instance removed on stop');
+      assert.equal(b.instance, null);
     } finally {
       await b.close();
     }
     assert.ok(countAt(events, udp4, 'NO_SOCKET') >= N, `expected >= ${N} NO_SOCKET drops in __udp4_lib_rcv`);
     for (const e of events) if (e.kind === 'summary') for (const x of e.entries) assert.equal(x.origin, 'software');
-    assert.equal(fs.existsSync(inst), false, 'instance removed on close');
     assert.deepEqual(ourInstances(), []);
     assert.deepEqual(tracefsSnapshot(), snapshot, 'global tracefs state unchanged');
     await b.close(); // idempotent
@@ -151,6 +156,17 @@ describe('tracefs backend on the real kernel', { skip }, () => {
       await b.start({ sw: true, hw: false });
       await new Promise((r) => setTimeout(r, 100));
       await ns.sendUdp('127.0.0.1', N);
+      // The kernel's own counters, frozen by disabling the event (stop() would remove the instance with them): what
+      // we report after the drain must match. A probe already running on the other CPU gets 50 ms to commit.
+      const inst = b.instance!;
+      inst.setEventEnabled(false);
+      await new Promise((r) => setTimeout(r, 50));
+      let kernel = 0;
+      for (const cpu of inst.cpus()) {
+        const text = fs.readFileSync(inst.path(`per_cpu/cpu${cpu}/stats`), 'utf8');
+        for (const k of ['overrun', 'commit overrun', 'dropped events'])
+          kernel += Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(text)![1]);
+      }
       await b.stop();
       const lostEvents = events.filter((e): e is Extract<BackendEvent, { kind: 'lost' }> => e.kind === 'lost');
       const lostTotal = lostEvents.reduce((s, e) => s + e.count, 0);
@@ -162,46 +178,55 @@ describe('tracefs backend on the real kernel', { skip }, () => {
         lostTotal,
         'getStats agrees with the lost events',
       );
-      // The kernel's own counters, read after the drain, must match what we reported.
-      let kernel = 0;
-      for (const cpu of b.instance.cpus()) {
-        const text = fs.readFileSync(b.instance.path(`per_cpu/cpu${cpu}/stats`), 'utf8');
-        for (const k of ['overrun', 'commit overrun', 'dropped events'])
-          kernel += Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(text)![1]);
-      }
       assert.equal(lostTotal, kernel);
       const seen = events.reduce(
         (s, e) => s + (e.kind === 'summary' ? e.entries.reduce((a, x) => a + x.count, 0) : 0),
         0,
       );
       assert.ok(seen + lostTotal >= N, `seen ${seen} + lost ${lostTotal} < sent ${N}`);
+      // A second session gets a fresh instance whose kernel counters start at 0: getStats keeps adding up.
+      await b.start({ sw: true, hw: false });
+      await new Promise((r) => setTimeout(r, 100));
+      await ns.sendUdp('127.0.0.1', N);
+      await b.stop();
+      const lost2 = events
+        .filter((e): e is Extract<BackendEvent, { kind: 'lost' }> => e.kind === 'lost')
+        .reduce((s, e) => s + e.count, 0);
+      assert.ok(lost2 > lostTotal, 'the second session overran too');
+      assert.equal(
+        (await b.getStats()).lost.reduce((s, l) => s + l.count, 0),
+        lost2,
+      );
     } finally {
       await b.close();
     }
   });
 
-  test('kernel filter: a rejected expression is E_BAD_INPUT with the kernel reason; an accepted one filters', async () => {
+  test('kernel filter before start: kept, installed by start (which reports a rejection), then filters', async () => {
     const b = await TracefsBackend.open(opts());
     const events = collect(b);
     try {
+      // No instance yet, so nothing to ask the kernel: the filter waits for start, which rejects it and leaves nothing.
+      await b.setFilter('reason = = 3');
+      assert.equal(await b.getFilter(), 'reason = = 3');
+      assert.deepEqual(ourInstances(), []);
       await assert.rejects(
-        b.setFilter('reason = = 3'),
+        b.start({ sw: true, hw: false }),
         (e: unknown) => isCode('E_BAD_INPUT')(e) && /Invalid operator/.test((e as Error).message),
       );
-      await assert.rejects(
-        b.setFilter('nosuchfield == 1'),
-        (e: unknown) => isCode('E_BAD_INPUT')(e) && /Field not found/.test((e as Error).message),
-      );
+      assert.equal(b.running, false);
+      assert.deepEqual(ourInstances(), [], 'a rejected start removes its instance');
       const noSocket = [...b.layout.reasons].find(([, n]) => n === 'NO_SOCKET')![0];
       await b.setFilter(`reason != ${noSocket}`);
-      assert.equal(await b.getFilter(), `reason != ${noSocket}`);
       await b.start({ sw: true, hw: false });
+      assert.equal(await b.getFilter(), `reason != ${noSocket}`, 'the kernel holds it');
       await ns.sendUdp('127.0.0.1', 100);
       await b.stop();
       assert.equal(countAt(events, udp4, 'NO_SOCKET'), 0, 'the kernel filtered NO_SOCKET out');
       await b.clearFilter();
       assert.equal(await b.getFilter(), 'none');
       await b.start({ sw: true, hw: false });
+      assert.equal(await b.getFilter(), 'none');
       await ns.sendUdp('127.0.0.1', 20);
       await b.stop();
       assert.ok(countAt(events, udp4, 'NO_SOCKET') >= 20);
@@ -212,6 +237,36 @@ describe('tracefs backend on the real kernel', { skip }, () => {
       fs.readFileSync(`${TRACEFS}/events/skb/kfree_skb/filter`, 'utf8'),
       snapshot['events/skb/kfree_skb/filter'],
     );
+  });
+
+  test('kernel filter while monitoring: applied at once, a rejection keeps the old one, and the next start keeps it', async () => {
+    const b = await TracefsBackend.open(opts());
+    const events = collect(b);
+    const noSocket = [...b.layout.reasons].find(([, n]) => n === 'NO_SOCKET')![0];
+    try {
+      await b.start({ sw: true, hw: false });
+      await b.setFilter(`reason != ${noSocket}`);
+      assert.equal(await b.getFilter(), `reason != ${noSocket}`);
+      await assert.rejects(
+        b.setFilter('nosuchfield == 1'),
+        (e: unknown) => isCode('E_BAD_INPUT')(e) && /Field not found/.test((e as Error).message),
+      );
+      assert.equal(await b.getFilter(), `reason != ${noSocket}`, 'the rejected filter replaced nothing');
+      await ns.sendUdp('127.0.0.1', 100);
+      await b.stop();
+      await b.start({ sw: true, hw: false });
+      assert.equal(await b.getFilter(), `reason != ${noSocket}`, 'a new instance gets the filter');
+      await ns.sendUdp('127.0.0.1', 100);
+      assert.equal(countAt(events, udp4, 'NO_SOCKET'), 0, 'the kernel filtered NO_SOCKET out');
+      await b.clearFilter();
+      assert.equal(await b.getFilter(), 'none');
+      await ns.sendUdp('127.0.0.1', 20);
+      await b.stop();
+      assert.ok(countAt(events, udp4, 'NO_SOCKET') >= 20);
+    } finally {
+      await b.close();
+    }
+    assert.deepEqual(ourInstances(), []);
   });
 
   test('unsupported requests are one-line E_UNSUPPORTED / E_STATE errors', async () => {
@@ -230,7 +285,8 @@ describe('tracefs backend on the real kernel', { skip }, () => {
     await assert.rejects(b.start({ sw: true, hw: false }), isCode('E_STATE'));
   });
 
-  test('an instance left by a SIGKILLed run is reclaimed by the next open; one whose pid lives is left alone', async () => {
+  /** Starts a child that monitors, returns its instance directory, and SIGKILLs it: the instance stays behind. */
+  async function killedRun(): Promise<string> {
     const code =
       `const { TracefsBackend } = await import(${JSON.stringify(INDEX)});` +
       `const b = await TracefsBackend.open({ instancePrefix: '${TEST_PREFIX}' });` +
@@ -249,13 +305,23 @@ describe('tracefs backend on the real kernel', { skip }, () => {
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     assert.ok(fs.existsSync(dir), 'SIGKILL leaves the instance behind');
+    return dir;
+  }
+
+  test('an instance left by a SIGKILLed run is reclaimed by the next open and by start; one whose pid lives is left alone', async () => {
+    const dir = await killedRun();
     const alive = `${TRACEFS}/instances/${TEST_PREFIX}-1`; // pid 1 always exists
     fs.mkdirSync(alive);
     try {
       const b = await TracefsBackend.open(opts());
       try {
-        assert.equal(fs.existsSync(dir), false, 'stale instance reclaimed');
+        assert.equal(fs.existsSync(dir), false, 'stale instance reclaimed by open');
         assert.ok(fs.existsSync(alive), 'a live pid keeps its instance');
+        // A run killed after our open (a long idle prompt) is reclaimed when we start.
+        const later = await killedRun();
+        await b.start({ sw: true, hw: false });
+        assert.equal(fs.existsSync(later), false, 'stale instance reclaimed by start');
+        assert.ok(fs.existsSync(alive));
       } finally {
         await b.close();
       }
