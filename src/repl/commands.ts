@@ -126,7 +126,11 @@ export function badInput(message: string): DropwatchError {
 /** Shows untrusted text safely on one line: control characters escaped, long text cut. */
 export function quote(text: string, max = 40): string {
   const cut = text.length > max ? `${text.slice(0, max)}…` : text;
-  return JSON.stringify(cut);
+  // JSON escapes C0 only: DEL, C1 (U+009B is CSI to some terminals) and the Unicode line separators pass through.
+  return JSON.stringify(cut).replace(
+    /[\x7f-\x9f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** Parses one REPL line. Returns null for a blank line; throws DropwatchError('E_BAD_INPUT') with a one-line message. */

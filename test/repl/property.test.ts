@@ -1,0 +1,109 @@
+// The REPL command parser on hostile lines: random text, control characters, 64 kB lines, near-misses of real
+// commands. It returns a command (or null for a blank line) or throws DropwatchError E_BAD_INPUT with a message that
+// is one short, printable line, whatever the input: the message is echoed to a terminal, so input must not be able to
+// put escape sequences, line breaks or megabytes into it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { MAX_LINE, parseCommand, SET_COMMANDS } from '../../src/repl/commands.js';
+import { DropwatchError } from '../../src/errors/index.js';
+
+/** C0, DEL, C1 and the Unicode line/paragraph separators: nothing a terminal should receive from an echoed input. */
+const UNSAFE = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/;
+/** Longest message: the fixed text plus a quoted excerpt of at most 40 characters, each escaped to at most 6. */
+const MAX_MESSAGE = 400;
+
+function parsesOrRejects(line: string): void {
+  let result: ReturnType<typeof parseCommand>;
+  try {
+    result = parseCommand(line);
+  } catch (err) {
+    assert.ok(err instanceof DropwatchError, `not a DropwatchError: ${String(err)}`);
+    assert.equal(err.code, 'E_BAD_INPUT');
+    assert.ok(!UNSAFE.test(err.message), `unsafe character in ${JSON.stringify(err.message)}`);
+    assert.ok(err.message.length > 0 && err.message.length <= MAX_MESSAGE, `message of ${err.message.length}`);
+    return;
+  }
+  if (result === null) {
+    assert.equal(line.trim(), '', 'null only for a blank line');
+    return;
+  }
+  // Whatever parsed came from a line of acceptable length and without control characters.
+  assert.ok(line.length <= MAX_LINE);
+  assert.ok(!/[\x00-\x08\x0b-\x1f\x7f]/.test(line));
+  if (result.name === 'set') {
+    assert.ok(SET_COMMANDS.some((s) => s.key === result.key));
+    if (typeof result.value === 'number') assert.ok(Number.isSafeInteger(result.value) && result.value >= 0);
+  }
+}
+
+const words = fc.constantFrom(
+  'start',
+  'stop',
+  'exit',
+  'help',
+  'show',
+  'stats',
+  'set',
+  ...SET_COMMANDS.map((s) => s.key),
+  'summary',
+  'packet',
+  'true',
+  'false',
+  '0',
+  '1',
+  '-1',
+  '4294967296',
+  '9007199254740993',
+  'none',
+  'reason == NO_SOCKET',
+  '\u001b[31m',
+  '\u009b31m',
+  '\u2028',
+  '\t',
+  '\r',
+  ' ',
+  '\ud800',
+);
+const nearMiss = fc.array(words, { maxLength: 6 }).map((w) => w.join(' '));
+const controlHeavy = fc.string({
+  unit: fc.integer({ min: 0, max: 0x9f }).map((c) => String.fromCharCode(c)),
+  maxLength: 60,
+});
+
+test('random and near-miss lines: a command, null for blank, or one safe E_BAD_INPUT line', () => {
+  fc.assert(
+    fc.property(fc.oneof(nearMiss, controlHeavy, fc.string({ unit: 'binary', maxLength: 80 })), parsesOrRejects),
+    { numRuns: 10_000 },
+  );
+});
+
+test('unknown words quoted in the message cannot carry terminal controls (C1, line separators)', () => {
+  for (const bad of ['\u009b31mred', 'x\u2028y', 'set \u0085', 'set filter\u2029', '\u009d0;title\u0007']) {
+    parsesOrRejects(bad);
+  }
+});
+
+test('64 kB lines (with and without control characters) are refused whole, quickly, in one line', () => {
+  fc.assert(
+    fc.property(
+      fc.constantFrom('set filter ', 'start', 'x', ''),
+      fc.integer({ min: MAX_LINE + 1, max: 65_536 }),
+      fc.option(fc.integer({ min: 0, max: 0x1f })),
+      (prefix, length, control) => {
+        let line = (prefix + 'a'.repeat(length)).slice(0, length);
+        if (control !== null)
+          line = line.slice(0, length >> 1) + String.fromCharCode(control) + line.slice(length >> 1);
+        const started = performance.now();
+        assert.throws(
+          () => parseCommand(line),
+          (err: unknown) =>
+            err instanceof DropwatchError && err.code === 'E_BAD_INPUT' && /^line too long/.test(err.message),
+        );
+        assert.ok(performance.now() - started < 50, 'refused without scanning it expensively');
+      },
+    ),
+    { numRuns: 200 },
+  );
+  parsesOrRejects('x'.repeat(64 * 1024));
+});
