@@ -135,7 +135,7 @@ test('dwdump in qemu: captures, Debian dwdump side by side, -q/-s, signals, EPIP
   const theirs = decodePcap(pcapBytes('theirs'));
 
   await t.test(
-    `ours: ${N} datagrams → ${N + 1} records, GETFAMILY first, then NO_SOCKET packet alerts in order`,
+    `ours: ${N} datagrams → ${N + 1} records, GETFAMILY first, then NO_SOCKET packet alerts (drop-time order)`,
     () => {
       assert.equal(ours.trailing, 0, 'no partial record after SIGINT');
       assert.equal(ours.records.length, N + 1);
