@@ -72,6 +72,13 @@ export interface TracefsOptions {
 const CAPABILITIES: BackendCapabilities = Object.freeze({ packetMode: true, trunc: false, queue: false, hw: false });
 const WORKER_URL = new URL('./reader-worker.js', import.meta.url);
 const CALIBRATE_EVERY_NS = 10_000_000_000n;
+/**
+ * The reader keeps little on its heap (a page buffer, per-location counts; packet batches are off-heap typed arrays),
+ * so V8's default young generation (semi-spaces growing to 16 MiB) only costs resident memory: 1 MiB measured 3-5
+ * MiB lower peak RSS over a 1M-drop flood, summary or packet mode, at no CPU cost. The old-generation cap is far
+ * above what it holds; hitting it ends the worker with an 'error' that we report.
+ */
+const READER_LIMITS = Object.freeze({ maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 32 });
 let exitHookInstalled = false;
 
 interface Session {
@@ -214,7 +221,7 @@ export class TracefsBackend implements Backend {
     };
     let worker: Worker;
     try {
-      worker = new Worker(WORKER_URL, { workerData: init });
+      worker = new Worker(WORKER_URL, { workerData: init, resourceLimits: READER_LIMITS });
     } catch (err) {
       instance.remove();
       throw new DropwatchError('E_IO', `cannot start the tracefs reader thread: ${(err as Error).message}`, {
