@@ -2,12 +2,12 @@
 // place that decides exit codes.
 import { readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import type { Backend, BackendEvent } from '../backend/types.js';
+import type { Backend, BackendName } from '../backend/types.js';
 import { DropwatchError, isExpected } from '../errors/index.js';
 import {
   createRepl,
   Session,
-  type Aggregator,
+  type DropObserver,
   type Renderer,
   type SessionOutput,
   type SignalSource,
@@ -166,9 +166,10 @@ async function runWithBackend(options: DropwatchOptions, backend: Backend, io: C
     session = new Session({
       filter: filter.compiler,
       predicate: filter.predicate,
-      backend: tap(backend, metrics, emit, now),
-      renderer: buildRenderer(options, backend, symbols, io, metrics, now),
-      aggregator: countingAggregator(new DropAggregator(), metrics, emit, backend, now),
+      backend,
+      renderer: buildRenderer(options, backend, symbols, io, now),
+      aggregator: new DropAggregator(),
+      observer: observe(metrics, emit, backend.name, now),
       output,
       clock: { setInterval: (fn, ms) => setInterval(fn, ms), clearInterval: (h) => clearInterval(h as NodeJS.Timeout) },
       ready: () => symbols.ready(),
@@ -237,53 +238,22 @@ async function runUnattended(
   }
 }
 
-/** The backend as the Session sees it, with losses also sent to the metrics and (JSON) to stdout as objects. */
-function tap(
-  backend: Backend,
+/** Metrics count every drop that passed the filter; JSON mode also reports losses and the cap's overflow as objects. */
+function observe(
   metrics: DropMetrics | null,
   emit: ((line: string) => void) | null,
+  backend: BackendName,
   now: () => number,
-): Backend {
-  if (!metrics && !emit) return backend;
-  const onLost = (event: Extract<BackendEvent, { kind: 'lost' }>) => {
-    metrics?.countLost(event.count, event.where);
-    emit?.(jsonLine(lostJson(event.count, event.where, now(), backend.name)));
-  };
+): DropObserver | undefined {
+  if (!metrics && !emit) return undefined;
   return {
-    name: backend.name,
-    capabilities: backend.capabilities,
-    onEvent: (listener) =>
-      backend.onEvent((event) => {
-        if (event.kind === 'lost') onLost(event);
-        listener(event);
-      }),
-    start: (o) => backend.start(o),
-    stop: () => backend.stop(),
-    setConfig: (c) => backend.setConfig(c),
-    getConfig: () => backend.getConfig(),
-    getStats: () => backend.getStats(),
-    close: () => backend.close(),
-  };
-}
-
-/** Counts every drop that passed the filter (before the per-interval cap); JSON mode reports the cap's overflow as an object. */
-function countingAggregator(
-  inner: DropAggregator,
-  metrics: DropMetrics | null,
-  emit: ((line: string) => void) | null,
-  backend: Backend,
-  now: () => number,
-): Aggregator {
-  return {
-    add: (entries) => {
-      metrics?.countSummary(entries);
-      inner.add(entries);
+    drops: (entries) => metrics?.countSummary(entries),
+    packet: (packet) => metrics?.countPacket(packet),
+    lost: (count, where) => {
+      metrics?.countLost(count, where);
+      emit?.(jsonLine(lostJson(count, where, now(), backend)));
     },
-    flush: () => {
-      const result = inner.flush();
-      if (emit && result.overflow) emit(jsonLine(overflowJson(result.overflow, now(), backend.name)));
-      return result;
-    },
+    overflow: (overflow) => emit?.(jsonLine(overflowJson(overflow, now(), backend))),
   };
 }
 
@@ -292,7 +262,6 @@ function buildRenderer(
   backend: Backend,
   symbols: Symbols,
   io: CliIO,
-  metrics: DropMetrics | null,
   now: () => number,
 ): Renderer {
   const json = options.format === 'json';
@@ -327,15 +296,7 @@ function buildRenderer(
       },
     };
   }
-  if (!metrics) return renderer;
-  const inner = renderer;
-  return {
-    ...inner,
-    packet: (p) => {
-      metrics.countPacket(p);
-      return inner.packet(p);
-    },
-  };
+  return renderer;
 }
 
 let cachedVersion: string | undefined;

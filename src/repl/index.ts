@@ -12,6 +12,7 @@ export type {
   Renderer,
   Aggregator,
   Clock,
+  DropObserver,
   DropPredicate,
   FilterCompiler,
 } from './session.js';

@@ -29,6 +29,14 @@ export interface Aggregator {
   flush(): FlushResult;
 }
 
+/** Sees every drop that passed the filter and every loss, whatever gets printed: metrics, JSON loss objects. */
+export interface DropObserver {
+  drops?(entries: readonly SummaryEntry[]): void;
+  packet?(packet: PacketDrop): void;
+  lost?(count: number, where: string): void;
+  overflow?(overflow: Overflow): void;
+}
+
 export interface Clock {
   setInterval(fn: () => void, ms: number): unknown;
   clearInterval(handle: unknown): void;
@@ -54,6 +62,7 @@ export interface SessionOptions {
   predicate?: () => DropPredicate | null;
   alertLimit?: number;
   intervalMs?: number;
+  observer?: DropObserver;
 }
 
 type State = 'idle' | 'starting' | 'monitoring' | 'stopping';
@@ -320,12 +329,15 @@ export class Session {
     switch (event.kind) {
       case 'summary': {
         const pass = this.opts.predicate?.();
-        this.opts.aggregator.add(pass ? event.entries.filter(pass) : event.entries);
+        const entries = pass ? event.entries.filter(pass) : event.entries;
+        this.opts.observer?.drops?.(entries);
+        this.opts.aggregator.add(entries);
         return;
       }
       case 'packet': {
         const pass = this.opts.predicate?.();
         if (pass && !pass(event.packet)) return;
+        this.opts.observer?.packet?.(event.packet);
         if (this.limitReached()) return;
         for (const line of this.opts.renderer.packet(event.packet)) this.opts.output.data(line);
         this.countAlert();
@@ -333,6 +345,7 @@ export class Session {
       }
       case 'lost':
         this.lostSinceStart.set(event.where, (this.lostSinceStart.get(event.where) ?? 0) + event.count);
+        this.opts.observer?.lost?.(event.count, event.where);
         this.opts.output.error(this.opts.renderer.lost(event.count, event.where));
         return;
     }
@@ -340,6 +353,7 @@ export class Session {
 
   private flush(): void {
     const { lines, overflow } = this.opts.aggregator.flush();
+    if (overflow) this.opts.observer?.overflow?.(overflow);
     if (this.limitReached()) return;
     for (const entry of lines) {
       this.opts.output.data(this.opts.renderer.summary(entry));
