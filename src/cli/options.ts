@@ -1,6 +1,7 @@
 // Command-line parsing for dropwatch: commander configured to report, never to exit, so one handler owns the exit code.
-import { Command, CommanderError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { DropwatchError } from '../errors/index.js';
+import { parseArgs } from './commander.js';
 import type { AlertMode, BackendName } from '../backend/types.js';
 import { conjoin, FilterSyntaxError, ignoreReasons, parse, type Expr } from '../filter/index.js';
 
@@ -72,20 +73,8 @@ export function parseDropwatchArgs(args: readonly string[], write: (text: string
       ),
     )
     .addOption(new Option('--filter <expr>', 'report only drops matching this filter expression'))
-    .addOption(new Option('--ignore-reason <list>', 'do not report drops with these reasons (comma-separated)'))
-    .helpOption('-h, --help', 'show this help')
-    .exitOverride()
-    .configureOutput({ writeOut: write, writeErr: () => {}, outputError: () => {} })
-    .allowExcessArguments(false);
-  try {
-    program.parse(args as string[], { from: 'user' });
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') return 'help';
-      throw new DropwatchError('E_USAGE', err.message.replace(/^error: /, ''), { exitCode: 1 });
-    }
-    throw err;
-  }
+    .addOption(new Option('--ignore-reason <list>', 'do not report drops with these reasons (comma-separated)'));
+  if (parseArgs(program, args, write) === 'help') return 'help';
   const opts = program.opts<{
     lmethod: string;
     backend: string;

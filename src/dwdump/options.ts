@@ -1,7 +1,8 @@
 // Command-line parsing for dwdump: the options of Debian's dwdump (getopt "w:t:ql:psb:o:eh" and their long names),
 // through commander configured to report, never to exit, so one handler owns the exit code.
-import { Command, CommanderError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { DropwatchError } from '../errors/index.js';
+import { parseArgs } from '../cli/commander.js';
 
 /** What the run does; like dwdump, -q beats -s beats -e beats capturing when several are given. */
 export type DwdumpAction = 'capture' | 'query' | 'stats' | 'exit';
@@ -95,20 +96,8 @@ export function parseDwdumpArgs(args: readonly string[], write: (text: string) =
     .addOption(new Option('-s, --stats', "print the kernel's NET_DM statistics and exit"))
     .addOption(new Option('-b, --bufsize <size>', 'receive buffer of the alert socket, bytes or K/M/G (default 1M)'))
     .addOption(new Option('-o, --origin <origin>', 'monitor only sw or hw drops (default: both)'))
-    .addOption(new Option('-e, --exit', 'ask the kernel to stop monitoring and exit'))
-    .helpOption('-h, --help', 'show this help')
-    .exitOverride()
-    .configureOutput({ writeOut: write, writeErr: () => {}, outputError: () => {} })
-    .allowExcessArguments(false);
-  try {
-    program.parse(args as string[], { from: 'user' });
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') return 'help';
-      throw usage(err.message.replace(/^error: /, ''));
-    }
-    throw err;
-  }
+    .addOption(new Option('-e, --exit', 'ask the kernel to stop monitoring and exit'));
+  if (parseArgs(program, args, write) === 'help') return 'help';
   const o = program.opts<{
     write?: string;
     trunc?: string;
