@@ -17,7 +17,8 @@ export class DropwatchError extends Error {
   readonly code: ErrorCode;
   readonly exitCode: number;
   constructor(code: ErrorCode, message: string, options: { exitCode?: number; cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    // One line by construction: messages often echo user input, which must not be able to add lines to a log.
+    super(oneLine(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'DropwatchError';
     this.code = code;
     this.exitCode = options.exitCode ?? 1;
@@ -70,4 +71,16 @@ const STRERROR: Readonly<Record<number, string>> = {
 export function strerror(errno: number): string {
   const n = Math.abs(errno);
   return STRERROR[n] ?? `Unknown error ${n}`;
+}
+
+/** Makes any message one printable line: control characters (from user input echoed back, say) become escapes. */
+export function oneLine(message: string): string {
+  // eslint-disable-next-line no-control-regex
+  return message.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, (c) => {
+    const code = c.charCodeAt(0);
+    if (code === 0x0a) return '\\n';
+    if (code === 0x0d) return '\\r';
+    if (code === 0x09) return '\\t';
+    return code > 0xff ? `\\u${code.toString(16)}` : `\\x${code.toString(16).padStart(2, '0')}`;
+  });
 }

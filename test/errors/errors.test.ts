@@ -1,0 +1,22 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DropwatchError, KernelError, isExpected, oneLine, strerror } from '../../src/errors/index.js';
+
+test('error messages are one printable line whatever they echo', () => {
+  const err = new DropwatchError('E_USAGE', 'Unknown lookup method kas\nfake line\r\x1b[2J\u2028');
+  assert.equal(err.message, 'Unknown lookup method kas\\nfake line\\r\\x1b[2J\\u2028');
+  assert.ok(!/[\x00-\x1f\x7f-\x9f\u2028\u2029]/.test(err.message));
+  assert.equal(oneLine('plain text'), 'plain text');
+});
+
+test('kernel errors keep errno and extack; strerror matches glibc', () => {
+  const err = new KernelError(16, 'busy', 'Cannot configure drop monitor during monitoring');
+  assert.equal(err.code, 'E_KERNEL');
+  assert.equal(err.exitCode, 1);
+  assert.equal(err.extack, 'Cannot configure drop monitor during monitoring');
+  assert.ok(isExpected(err));
+  assert.ok(!isExpected(new TypeError('bug')));
+  assert.equal(strerror(16), 'Device or resource busy');
+  assert.equal(strerror(-11), 'Resource temporarily unavailable');
+  assert.equal(strerror(4242), 'Unknown error 4242');
+});
