@@ -129,7 +129,6 @@ export function createRepl(io: ReplIO): Repl {
         rl.write(null, { ctrl: true, name: 'u' });
         return;
       }
-      if (!session.monitoring) io.output.write('\n');
       onInterrupt();
     });
     io.signals.on('SIGINT', onInterrupt);
@@ -143,7 +142,8 @@ export function createRepl(io: ReplIO): Repl {
         promptShown = false;
         if (next.kind === 'exit') {
           code = next.code;
-          if (!io.interactive) messages.write('\n');
+          // Whatever the shutdown prints starts on its own line, not after the prompt.
+          (io.interactive ? io.output : messages).write('\n');
           await session.shutdown('signal');
           break;
         }

@@ -1,5 +1,6 @@
 // Drives the built CLI as a user would: a child process with piped stdin, its output collected, signals sent.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const BIN = join(process.cwd(), 'bin/dropwatch');
@@ -70,4 +71,38 @@ export function countDrops(stdout: string, symbol: string, reason: string): numb
     if (m && m[2] === symbol && m[5] === reason) total += Number(m[1]);
   }
   return total;
+}
+
+/** Children of `pid`, from /proc (pgrep -P without a subprocess). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // pid (comm) state ppid ...: comm may hold spaces and parentheses, so split after the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(name));
+    } catch {
+      // Exited while we looked.
+    }
+  }
+  return out;
+}
+
+/** The dropwatch process under `script` (script → maybe a shell → node bin/dropwatch). */
+export function findDropwatch(root: number): number | null {
+  const queue = [root];
+  while (queue.length > 0) {
+    const pid = queue.shift()!;
+    for (const child of childrenOf(pid)) {
+      try {
+        if (readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0').includes(BIN)) return child;
+      } catch {
+        continue;
+      }
+      queue.push(child);
+    }
+  }
+  return null;
 }

@@ -5,9 +5,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BIN, CliRun } from './driver.js';
+import { BIN, CliRun, findDropwatch } from './driver.js';
 import { canRunKernelTests, Netns, tracefsSnapshot, TRACEFS } from '../tracefs/helpers.js';
 
 const skip = canRunKernelTests();
@@ -85,40 +85,6 @@ async function piped(args: readonly string[]): Promise<Target> {
   };
 }
 
-/** Children of `pid`, from /proc (pgrep -P without a subprocess). */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      // pid (comm) state ppid ...: comm may hold spaces and parentheses, so split after the last ')'.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(Number(name));
-    } catch {
-      // Exited while we looked.
-    }
-  }
-  return out;
-}
-
-/** The dropwatch process under `script` (script → maybe a shell → node bin/dropwatch). */
-function findDropwatch(root: number): number | null {
-  const queue = [root];
-  while (queue.length > 0) {
-    const pid = queue.shift()!;
-    for (const child of childrenOf(pid)) {
-      try {
-        if (readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0').includes(BIN)) return child;
-      } catch {
-        continue;
-      }
-      queue.push(child);
-    }
-  }
-  return null;
-}
-
 async function tty(args: readonly string[]): Promise<Target> {
   const child: ChildProcess = spawn('script', ['-qfec', [process.execPath, BIN, ...args].join(' '), '/dev/null'], {
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -185,6 +151,9 @@ async function scenario(stdin: Stdin, state: State, sig: Signal): Promise<void> 
       // Signalled while the commands are read and applied: the kernel filter is written into our instance.
       t.command('set filter reason == NO_SOCKET && symbol =~ /udp/');
       t.command('set alertmode packet');
+      // At a terminal, keys not yet read when we exit are echoed by the tty itself after our last line: wait for
+      // readline to have taken them, so the signal lands while they are being applied.
+      if (stdin === 'tty') await until('the commands read', () => t.output().includes('set alertmode packet'), t);
       t.signal(sig);
     } else if (state === 'monitoring') {
       t.command('start');

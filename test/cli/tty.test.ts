@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { BIN } from './driver.js';
+import { BIN, findDropwatch } from './driver.js';
 import { canRunKernelTests, TRACEFS } from '../tracefs/helpers.js';
 
 const skip = canRunKernelTests() || (existsSync('/usr/bin/script') ? false : 'needs util-linux script for a pty');
@@ -26,6 +26,9 @@ test('at a terminal: stop works while monitoring, Ctrl-C stops, Ctrl-D quits', {
   };
   try {
     await seen('dropwatch> ');
+    // Other dropwatch runs may be monitoring at the same time: only this one's instance is ours to check.
+    const pid = findDropwatch(child.pid!);
+    assert.ok(pid !== null, 'dropwatch runs under script');
     child.stdin.write('start\r');
     await seen('Issue Ctrl-C to stop monitoring');
     // dropwatch cannot take commands while monitoring; we can.
@@ -40,7 +43,7 @@ test('at a terminal: stop works while monitoring, Ctrl-C stops, Ctrl-D quits', {
     assert.match(screen, /Terminating dropwatch\.\.\.\r\nShutting down \.\.\.\r\n$/);
     assert.equal(screen.match(/Kernel monitoring activated\./g)?.length, 2);
     assert.deepEqual(
-      readdirSync(`${TRACEFS}/instances`).filter((n) => n.startsWith('dropwatch-')),
+      readdirSync(`${TRACEFS}/instances`).filter((n) => n === `dropwatch-${pid}` || n.startsWith(`dropwatch-${pid}-`)),
       [],
       'no instance left behind',
     );
