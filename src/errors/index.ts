@@ -75,7 +75,6 @@ export function strerror(errno: number): string {
 
 /** Makes any message one printable line: control characters (from user input echoed back, say) become escapes. */
 export function oneLine(message: string): string {
-  // eslint-disable-next-line no-control-regex
   return message.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, (c) => {
     const code = c.charCodeAt(0);
     if (code === 0x0a) return '\\n';
