@@ -65,6 +65,8 @@ export interface SessionOptions {
   observer?: DropObserver;
 }
 
+const EBUSY = 16;
+
 type State = 'idle' | 'starting' | 'monitoring' | 'stopping';
 export type StopCause = 'signal' | 'limit' | 'command' | 'exit';
 
@@ -137,13 +139,13 @@ export class Session {
       case 'show': {
         output.message('Getting existing configuration');
         const config = await this.kernelCall('config', () => backend.getConfig());
-        if (config) for (const line of renderer.config(config)) output.message(line);
+        if (config) for (const line of renderer.config(config.value)) output.message(line);
         return 'continue';
       }
       case 'stats': {
         output.message('Getting statistics');
         const stats = await this.kernelCall('stats', () => backend.getStats());
-        if (stats) for (const line of renderer.stats(stats)) output.message(line);
+        if (stats) for (const line of renderer.stats(stats.value)) output.message(line);
         return 'continue';
       }
       case 'set':
@@ -187,30 +189,29 @@ export class Session {
       case 'alertmode':
         if (command.value === 'packet' && !backend.capabilities.packetMode)
           throw new DropwatchError('E_UNSUPPORTED', 'packet mode is not available on this backend');
-        output.message('Setting alert mode');
-        if (await this.kernelCall('config', () => backend.setConfig({ alertMode: command.value }), true))
-          output.message('Alert mode successfully set');
-        return;
+        return this.configure({ alertMode: command.value }, 'Setting alert mode', 'Alert mode successfully set');
       case 'trunc':
         if (!backend.capabilities.trunc)
           throw new DropwatchError(
             'E_UNSUPPORTED',
             'truncation applies to NET_DM packet payloads; the tracefs backend captures no payload',
           );
-        output.message(`Setting truncation length to ${command.value}`);
-        if (await this.kernelCall('config', () => backend.setConfig({ truncLen: command.value }), true))
-          output.message('Truncation length successfully set');
-        return;
+        return this.configure(
+          { truncLen: command.value },
+          `Setting truncation length to ${command.value}`,
+          'Truncation length successfully set',
+        );
       case 'queue':
         if (!backend.capabilities.queue)
           throw new DropwatchError(
             'E_UNSUPPORTED',
             "the queue length is NET_DM's per-CPU packet queue; the tracefs backend has none (its ring buffer is sized at start)",
           );
-        output.message(`Setting queue length to ${command.value}`);
-        if (await this.kernelCall('config', () => backend.setConfig({ queueLen: command.value }), true))
-          output.message('Queue length successfully set');
-        return;
+        return this.configure(
+          { queueLen: command.value },
+          `Setting queue length to ${command.value}`,
+          'Queue length successfully set',
+        );
       case 'filter': {
         if (!this.opts.filter) throw new DropwatchError('E_UNSUPPORTED', 'filters are not available in this build');
         output.message(await this.opts.filter.apply(command.value));
@@ -219,26 +220,24 @@ export class Session {
     }
   }
 
-  /**
-   * Runs a kernel request; prints dropwatch's failure line on KernelError and returns undefined.
-   * For config changes while monitoring the kernel answers EBUSY: say what to do about it.
-   */
-  private async kernelCall<T>(
-    kind: 'config' | 'stats',
-    call: () => Promise<T>,
-    isChange = false,
-  ): Promise<T | undefined> {
+  /** A config change with dropwatch's before and after lines; EBUSY (while monitoring) also says what to do. */
+  private async configure(change: Partial<MonitorConfig>, doing: string, done: string): Promise<void> {
+    this.opts.output.message(doing);
+    if (await this.kernelCall('config', () => this.opts.backend.setConfig(change))) this.opts.output.message(done);
+  }
+
+  /** Runs a kernel request; on KernelError prints dropwatch's failure line and returns null. */
+  private async kernelCall<T>(kind: 'config' | 'stats', call: () => Promise<T>): Promise<{ value: T } | null> {
     try {
-      const result = await call();
-      return result === undefined ? (true as T) : result;
+      return { value: await call() };
     } catch (err) {
       if (!(err instanceof KernelError)) throw err;
-      let line = `Failed ${kind === 'config' ? 'config' : 'stats'} request, error: ${strerror(err.errno)}`;
+      let line = `Failed ${kind} request, error: ${strerror(err.errno)}`;
       if (err.extack) line += ` (${err.extack})`;
       this.opts.output.message(line);
-      if (isChange && err.errno === 16)
+      if (err.errno === EBUSY)
         this.opts.output.error('monitoring must be stopped first (type stop), then set it again');
-      return undefined;
+      return null;
     }
   }
 
