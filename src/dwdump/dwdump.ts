@@ -1,14 +1,48 @@
 // The `dwdump` program: NET_DM packet alerts into a pcap (LINKTYPE_NETLINK), or one query and exit. The one place
 // that decides exit codes: expected errors print one line and exit 1; a reader closing the pipe ends a capture
 // quietly with 0; a signal ends it cleanly with 0.
-import { DropwatchError, isExpected } from '../errors/index.js';
-import type { LostCounts, ReceivedMessage } from '../netlink/socket.js';
-import { DwdumpNetdm } from './netdm.js';
-import { DWDUMP_USAGE, parseDwdumpArgs, type DwdumpOptions } from './options.js';
+import type { StartOptions } from '../backend/types.js';
+import { DropwatchError, isExpected, KernelError, strerror } from '../errors/index.js';
+import type { ReceivedMessage } from '../netlink/socket.js';
+import { LOST_SOCKET, NetdmClient, NetdmRefusal, type NetdmLost } from '../netdm/client.js';
+import { DWDUMP_USAGE, parseDwdumpArgs, type DwdumpOptions, type DwdumpOrigin } from './options.js';
 import { openCaptureTarget, OutputClosedError, PcapSink, type CaptureTarget } from './output.js';
 
 /** Room for the attributes around the payload, as dwdump sizes its snaplen (truncation length + 2048). */
 export const SNAPLEN_SLACK = 2048;
+
+export const FAMILY_MISSING_MESSAGE =
+  'Failed to resolve ID of "NET_DM" family: this kernel has no drop monitor (CONFIG_NET_DROP_MONITOR / drop_monitor.ko)';
+const CONTROL_TIMEOUT_MS = 5_000;
+const EPERM = 1;
+
+const flags = (origin: DwdumpOrigin): StartOptions => ({ sw: origin !== 'hw', hw: origin !== 'sw' });
+
+/** Opens the NET_DM client with dwdump's wording for a missing family and its own remedies for refusals. */
+function openNetdm(): Promise<NetdmClient> {
+  return NetdmClient.open({
+    missingMessage: FAMILY_MISSING_MESSAGE,
+    timeoutMs: CONTROL_TIMEOUT_MS,
+    remedies: {
+      busy: 'another process is monitoring: dwdump -p listens without reconfiguring',
+      hardware: 'hardware drops need a devlink device (try -o sw)',
+    },
+  });
+}
+
+/** A kernel refusal as one dwdump line: what failed (Debian dwdump's words), the kernel's text, then the hint. */
+async function attempt(what: string, call: () => Promise<void>): Promise<void> {
+  try {
+    await call();
+  } catch (err) {
+    if (!(err instanceof NetdmRefusal)) throw err;
+    let line = `${what}: ${strerror(err.errno)}`;
+    if (err.kernelText) line += ` (${err.kernelText})`;
+    if (err.hint) line += `; ${err.hint}`;
+    if (err.errno === EPERM) throw new DropwatchError('E_PRIVILEGE', line, { cause: err });
+    throw new KernelError(err.errno, line, err.extack);
+  }
+}
 
 export type SignalName = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
 const SIGNALS: readonly SignalName[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -41,7 +75,7 @@ export async function dwdumpMain(args: readonly string[], io: DwdumpIO): Promise
   try {
     const options = parseDwdumpArgs(args, (text) => io.out(text));
     if (options === 'help') return 0;
-    const netdm = await DwdumpNetdm.open();
+    const netdm = await openNetdm();
     try {
       switch (options.action) {
         case 'query':
@@ -49,7 +83,7 @@ export async function dwdumpMain(args: readonly string[], io: DwdumpIO): Promise
         case 'stats':
           return await stats(netdm, io);
         case 'exit':
-          await netdm.stop(options.origin);
+          await attempt('Failed to stop monitoring', () => netdm.stop(flags(options.origin)));
           return 0;
         case 'capture':
           return await capture(netdm, options, io);
@@ -66,14 +100,14 @@ export async function dwdumpMain(args: readonly string[], io: DwdumpIO): Promise
 }
 
 // Exactly Debian dwdump's lines (dwdump_config_get).
-async function query(netdm: DwdumpNetdm, io: DwdumpIO): Promise<number> {
+async function query(netdm: NetdmClient, io: DwdumpIO): Promise<number> {
   const c = await netdm.getConfig();
   io.out(`Alert mode: ${c.alertMode}\nTruncation length: ${c.truncLen}\nQueue length: ${c.queueLen}\n`);
   return 0;
 }
 
 // Exactly Debian dwdump's lines (dwdump_stats_get): each block only when the kernel sent it.
-async function stats(netdm: DwdumpNetdm, io: DwdumpIO): Promise<number> {
+async function stats(netdm: NetdmClient, io: DwdumpIO): Promise<number> {
   const s = await netdm.getStats();
   let text = '';
   if (s.software) text += `Software statistics:\nTail dropped: ${s.software.tailDropped}\n`;
@@ -85,7 +119,7 @@ async function stats(netdm: DwdumpNetdm, io: DwdumpIO): Promise<number> {
 const tailDrops = (s: { software?: { tailDropped: bigint }; hardware?: { tailDropped: bigint } }): bigint =>
   (s.software?.tailDropped ?? 0n) + (s.hardware?.tailDropped ?? 0n);
 
-async function tailDropsOrNull(netdm: DwdumpNetdm): Promise<bigint | null> {
+async function tailDropsOrNull(netdm: NetdmClient): Promise<bigint | null> {
   try {
     return tailDrops(await netdm.getStats());
   } catch {
@@ -97,7 +131,7 @@ const ORIGIN_TEXT = { all: 'software and hardware', sw: 'software', hw: 'hardwar
 
 type Ending = { kind: 'signal'; signal: SignalName } | { kind: 'pipe' } | { kind: 'error'; error: DropwatchError };
 
-async function capture(netdm: DwdumpNetdm, options: DwdumpOptions, io: DwdumpIO): Promise<number> {
+async function capture(netdm: NetdmClient, options: DwdumpOptions, io: DwdumpIO): Promise<number> {
   const complain = (line: string) => io.err(`${line}\n`);
   // Opened before anything changes in the kernel, so a refused path leaves the drop monitor as it was.
   const target: CaptureTarget = openCaptureTarget(options.write, { stdoutFd: io.stdoutFd });
@@ -113,7 +147,6 @@ async function capture(netdm: DwdumpNetdm, options: DwdumpOptions, io: DwdumpIO)
   };
 
   let alerts = 0;
-  let undecodable = 0;
   let warnedLoss = false;
   const onAlerts = (messages: ReceivedMessage[]): void => {
     // After a write failure nothing more can reach the file; the shutdown below is already under way.
@@ -127,14 +160,10 @@ async function capture(netdm: DwdumpNetdm, options: DwdumpOptions, io: DwdumpIO)
       else throw err;
     }
   };
-  const onLost = (delta: LostCounts): void => {
-    if (warnedLoss || delta.dropped + delta.truncated === 0) return;
+  const onLost = (_count: number, where: string): void => {
+    if (warnedLoss || where !== LOST_SOCKET) return;
     warnedLoss = true;
     complain('dwdump: alerts are being lost on our socket (queue full): a larger -b or a faster reader helps');
-  };
-  const onSocketError = (err: DropwatchError): void => {
-    if (err.code === 'E_DECODE') undecodable++;
-    else end({ kind: 'error', error: err });
   };
 
   let signals = 0;
@@ -154,18 +183,24 @@ async function capture(netdm: DwdumpNetdm, options: DwdumpOptions, io: DwdumpIO)
 
   let baseline: bigint | null = null;
   let capturing = false;
-  let lost: LostCounts | null = null;
+  let lost: NetdmLost | null = null;
   let exitCode = 0;
   try {
     try {
       // Header and the family record first: a capture interrupted at any point is a valid file Wireshark can map.
       sink.writeHeader();
       sink.writeMessages([netdm.family.raw]);
-      netdm.listen(options.rcvbuf, onAlerts, onLost, onSocketError);
+      // Listener in place before the join, so nothing is missed.
+      netdm.listen(options.rcvbuf, { alerts: onAlerts, lost: onLost, error: (error) => end({ kind: 'error', error }) });
+      netdm.join();
       baseline = await tailDropsOrNull(netdm);
       if (!options.passive && !ending) {
-        await netdm.configurePacketMode(options.truncLen, options.queueLen);
-        if (!ending) await netdm.start(options.origin);
+        // CONFIG as dwdump sends it: packet mode with the truncation and queue lengths, all three every time.
+        const { truncLen, queueLen } = options;
+        await attempt('Failed to configure drop monitor kernel module', () =>
+          netdm.setConfig({ alertMode: 'packet', truncLen, queueLen }),
+        );
+        if (!ending) await attempt('Failed to start monitoring', () => netdm.start(flags(options.origin)));
       }
       capturing = true;
       // The one line before the end (on stderr, like tcpdump's "listening on"): scripts can wait for it.
@@ -197,7 +232,7 @@ async function capture(netdm: DwdumpNetdm, options: DwdumpOptions, io: DwdumpIO)
       exitCode ||= err.exitCode;
     }
     // The STOP went out above (or was not ours to send); the hook stays only while that was uncertain.
-    if (!netdm.isStarted) io.exitHooks?.off('exit', exitHook);
+    if (netdm.started === null) io.exitHooks?.off('exit', exitHook);
   }
 
   // A run that never got to listen (refused config, no privilege) has nothing to count.
@@ -207,21 +242,21 @@ async function capture(netdm: DwdumpNetdm, options: DwdumpOptions, io: DwdumpIO)
   const tail = end_ === null ? 'unknown' : baseline === null ? `${end_} in total` : `${end_ - baseline}`;
   complain(
     `dwdump: ${alerts} packet${alerts === 1 ? '' : 's'} written, ` +
-      `${lost.dropped + lost.truncated + undecodable} lost on our socket, ` +
+      `${lost.socket + lost.undecodable} lost on our socket, ` +
       `${tail} tail-dropped by the kernel`,
   );
   return exitCode;
 }
 
 async function shutdown(
-  netdm: DwdumpNetdm,
+  netdm: NetdmClient,
   options: DwdumpOptions,
   complain: (line: string) => void,
   fail: (code: number) => void,
-): Promise<LostCounts> {
-  if (!options.passive && netdm.isStarted) {
+): Promise<NetdmLost> {
+  if (!options.passive && netdm.started !== null) {
     try {
-      await netdm.stopStarted();
+      await attempt('Failed to stop monitoring', () => netdm.stop());
     } catch (err) {
       netdm.stopSync();
       if (!isExpected(err)) throw err;
@@ -232,10 +267,10 @@ async function shutdown(
       }
     }
   }
-  // Counted before the drain: the kernel sends no alert after acking STOP, and the drain's own reply, if the full
-  // queue drops it, would otherwise be counted as a lost alert.
+  // Counted before the drain: in a passive run the other session's alerts keep coming, and a drain reply the full
+  // queue dropped would be counted as a lost alert (after our STOP the client already leaves such drops out).
   const lost = netdm.lost();
-  // Alerts the kernel queued before the STOP are still in our receive queue: take them into the file.
+  // Alerts queued before now are still in our receive queue: take them into the file (STOP drained already).
   await netdm.drain();
   return lost;
 }

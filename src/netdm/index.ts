@@ -1,13 +1,17 @@
-// NET_DM (the kernel's drop_monitor generic netlink family): a pure codec and the Backend that drives it.
+// NET_DM (the kernel's drop_monitor generic netlink family): a pure codec, the protocol client over our netlink
+// sockets, and the Backend that decodes its alerts.
 
 export * from './codec.js';
 export {
   ALREADY_MONITORING_HINT,
-  DEFAULT_RCVBUF,
   LOST_SOCKET,
   LOST_UNDECODABLE,
-  NETDM_MISSING_MESSAGE,
-  NetdmBackend,
-  openNetdmBackend,
-  type NetdmOptions,
-} from './backend.js';
+  NetdmClient,
+  NetdmRefusal,
+  NO_EVENTS_GROUP_MESSAGE,
+  type NetdmClientOptions,
+  type NetdmListener,
+  type NetdmLost,
+  type NetdmRequest,
+} from './client.js';
+export { DEFAULT_RCVBUF, NETDM_MISSING_MESSAGE, NetdmBackend, openNetdmBackend, type NetdmOptions } from './backend.js';
