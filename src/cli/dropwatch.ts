@@ -12,14 +12,16 @@ import {
   type SessionOutput,
   type SignalSource,
 } from '../repl/index.js';
-import { LOOKUP_METHODS, USAGE, parseDropwatchArgs, type DropwatchOptions } from './options.js';
+// Start-up time is mostly module loading (~1-1.5 ms per ES module here): what only some runs use (the filter
+// language, JSON, metrics, chalk) is imported when a run asks for it, and modules come from their own files rather
+// than their package's index.js.
+import { LOOKUP_METHODS, USAGE, parseCommandLine, type DropwatchOptions } from './argv.js';
 import { openBackend } from './backend.js';
-import { buildTextRenderer, loadSymbols, type Symbols } from './render.js';
+import { buildTextRenderer, loadColour, loadSymbols, type Symbols } from './render.js';
 import { DropAggregator } from '../aggregate/index.js';
 import { createFilterControl } from './filter.js';
-import { unknownReasons } from '../filter/index.js';
-import { TracefsBackend } from '../tracefs/index.js';
-import { jsonLine, lostJson, overflowJson, packetJson, summaryJson } from '../output/json.js';
+import { TracefsBackend } from '../tracefs/backend.js';
+import type * as Json from '../output/json.js';
 import type { DropMetrics, MetricsServer } from '../metrics/index.js';
 
 export interface Timers {
@@ -53,8 +55,12 @@ export async function dropwatchMain(args: readonly string[], io: CliIO): Promise
   const ignoreStderrError = () => {};
   io.stderr.on('error', ignoreStderrError);
   try {
-    const options = parseDropwatchArgs(args, (text) => io.stdout.write(text));
-    if (options === 'help') return 0;
+    const line = parseCommandLine(args, (text) => io.stdout.write(text));
+    if (line === 'help') return 0;
+    const options: DropwatchOptions =
+      line.filterText === undefined && line.ignoreReasonText === undefined
+        ? { ...line, filter: null }
+        : (await import('./options.js')).withFilters(line);
     if (options.listMethods) {
       say('Available lookup methods:');
       for (const m of LOOKUP_METHODS) say(`${m.name} - ${m.help}`);
@@ -139,6 +145,7 @@ async function runWithBackend(options: DropwatchOptions, backend: Backend, io: C
     const filter = createFilterControl(backend, symbols, options.filter);
     if (options.filter) {
       if (backend instanceof TracefsBackend) {
+        const { unknownReasons } = await import('../filter/index.js');
         const unknown = unknownReasons(options.filter, backend.layout.reasons);
         if (unknown.length > 0)
           output.error(`dropwatch: this kernel has no drop reason ${unknown.join(', ')}; check the spelling`);
@@ -163,13 +170,15 @@ async function runWithBackend(options: DropwatchOptions, backend: Backend, io: C
         })
       : null;
     const emit = json ? (line: string) => output.data(line) : null;
+    const jsonModule = json ? await import('../output/json.js') : null;
+    const colour = !json && Boolean(io.stdout.isTTY) && io.env.NO_COLOR === undefined && (await loadColour());
     session = new Session({
       filter: filter.compiler,
       predicate: filter.predicate,
       backend,
-      renderer: buildRenderer(options, backend, symbols, io, now),
+      renderer: buildRenderer(options, backend, symbols, colour, jsonModule, now),
       aggregator: new DropAggregator(),
-      observer: observe(metrics, emit, backend.name, now),
+      observer: observe(metrics, emit && jsonModule ? { emit, json: jsonModule } : null, backend.name, now),
       output,
       clock: { setInterval: (fn, ms) => setInterval(fn, ms), clearInterval: (h) => clearInterval(h as NodeJS.Timeout) },
       ready: () => symbols.ready(),
@@ -241,34 +250,37 @@ async function runUnattended(
 /** Metrics count every drop that passed the filter; JSON mode also reports losses and the cap's overflow as objects. */
 function observe(
   metrics: DropMetrics | null,
-  emit: ((line: string) => void) | null,
+  jsonOut: { emit: (line: string) => void; json: typeof Json } | null,
   backend: BackendName,
   now: () => number,
 ): DropObserver | undefined {
-  if (!metrics && !emit) return undefined;
+  if (!metrics && !jsonOut) return undefined;
   return {
     drops: (entries) => metrics?.countSummary(entries),
     packet: (packet) => metrics?.countPacket(packet),
     lost: (count, where) => {
       metrics?.countLost(count, where);
-      emit?.(jsonLine(lostJson(count, where, now(), backend)));
+      if (jsonOut) jsonOut.emit(jsonOut.json.jsonLine(jsonOut.json.lostJson(count, where, now(), backend)));
     },
-    overflow: (overflow) => emit?.(jsonLine(overflowJson(overflow, now(), backend))),
+    overflow: (overflow) => {
+      if (jsonOut) jsonOut.emit(jsonOut.json.jsonLine(jsonOut.json.overflowJson(overflow, now(), backend)));
+    },
   };
 }
 
+/** json is the loaded JSON module for --format json, else null; colour is false or the chalk to colour with. */
 function buildRenderer(
   options: DropwatchOptions,
   backend: Backend,
   symbols: Symbols,
-  io: CliIO,
+  colour: Parameters<typeof buildTextRenderer>[0]['colour'],
+  json: typeof Json | null,
   now: () => number,
 ): Renderer {
-  const json = options.format === 'json';
-  const colour = !json && Boolean(io.stdout.isTTY) && io.env.NO_COLOR === undefined;
   const text = buildTextRenderer({ symbols, colour, capabilities: backend.capabilities });
   let renderer: Renderer = text;
   if (json) {
+    const { jsonLine, packetJson, summaryJson } = json;
     renderer = {
       ...text,
       summary: (entry) =>

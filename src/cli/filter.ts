@@ -1,18 +1,12 @@
 // Connects the filter language to a backend: the kernel evaluates what it can (tracefs), the rest runs per drop here.
 import type { Backend, PacketDrop, SummaryEntry } from '../backend/types.js';
-import {
-  compile,
-  conjoin,
-  format,
-  parse,
-  pushdown,
-  recordFromPacket,
-  recordFromSummary,
-  type Expr,
-} from '../filter/index.js';
+import type { Expr } from '../filter/index.js';
 import type { DropPredicate, FilterCompiler } from '../repl/index.js';
-import { TracefsBackend } from '../tracefs/index.js';
+import { TracefsBackend } from '../tracefs/backend.js';
 import type { Symbols } from './render.js';
+
+// The filter language (7 modules) is imported by the first filter set, not at start-up: most runs never set one.
+const filterLanguage = () => import('../filter/index.js');
 
 export interface FilterControl {
   compiler: FilterCompiler;
@@ -27,6 +21,7 @@ export function createFilterControl(backend: Backend, symbols: Symbols, base: Ex
   let predicate: DropPredicate | null = null;
 
   async function applyExpr(expr: Expr | null): Promise<string> {
+    const { compile, conjoin, format, pushdown, recordFromPacket, recordFromSummary } = await filterLanguage();
     const whole = conjoin(base, expr);
     if (whole === null) {
       if (backend instanceof TracefsBackend) await backend.clearFilter();
@@ -57,7 +52,7 @@ export function createFilterControl(backend: Backend, symbols: Symbols, base: Ex
     applyExpr,
     predicate: () => predicate,
     compiler: {
-      apply: (text) => applyExpr(text === null ? null : parse(text)),
+      apply: async (text) => applyExpr(text === null ? null : (await filterLanguage()).parse(text)),
     },
   };
 }

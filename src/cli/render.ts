@@ -1,8 +1,11 @@
 // Wires the pure formatters to a symbol table and a colour choice: the text renderer the REPL prints through.
-import { Chalk } from 'chalk';
+// Modules are imported from their own files, not the packages' index.js, and the symbol loader and chalk only when a
+// run needs them: each ES module costs ~1-1.5 ms of start-up here (resolve, async read, compile), whether used or not.
+import type { ChalkInstance } from 'chalk';
 import type { BackendCapabilities } from '../backend/types.js';
 import type { Renderer } from '../repl/index.js';
-import { loadSymbolTable, type Resolved, type SymbolTable } from '../symbols/index.js';
+import type { Resolved } from '../symbols/kallsyms.js';
+import type { SymbolTable } from '../symbols/loader.js';
 import {
   formatOverflowLine,
   formatPacket,
@@ -11,7 +14,7 @@ import {
   formatSummaryLine,
   formatSymbolNotice,
   type Style,
-} from '../output/index.js';
+} from '../output/format.js';
 import type { LookupMethod } from './options.js';
 
 export interface Symbols {
@@ -34,25 +37,35 @@ export function loadSymbols(
   }
   say('Initializing kallsyms db');
   let table: SymbolTable | null = null;
-  const loading = loadSymbolTable(path === undefined ? {} : { path }).then((t) => {
-    table = t;
-    const notice = formatSymbolNotice(t.status, t.error);
-    if (notice) warn(notice);
-  });
+  // loadSymbolTable never rejects; importing our own module fails only in a broken install, which should be loud.
+  const loading = import('../symbols/loader.js')
+    .then(({ loadSymbolTable }) => loadSymbolTable(path === undefined ? {} : { path }))
+    .then((t) => {
+      table = t;
+      const notice = formatSymbolNotice(t.status, t.error);
+      if (notice) warn(notice);
+    });
   return {
     lookup: (pc) => (table ? table.resolve(pc) : null),
     ready: () => loading,
   };
 }
 
+/** The chalk to colour with, loaded only for a run that colours (chalk is ~5 modules, most of them for a TTY). */
+export async function loadColour(): Promise<ChalkInstance> {
+  const { Chalk } = await import('chalk');
+  return new Chalk({ level: 1 });
+}
+
 export interface RendererOptions {
   symbols: Symbols;
-  colour: boolean;
+  /** false for plain text, or an instance from loadColour(). */
+  colour: false | ChalkInstance;
   capabilities: BackendCapabilities;
 }
 
 export function buildTextRenderer(options: RendererOptions): Renderer {
-  const style: Style = options.colour ? { chalk: new Chalk({ level: 1 }) } : {};
+  const style: Style = options.colour ? { chalk: options.colour } : {};
   const { symbols, capabilities } = options;
   return {
     summary: (entry) => formatSummaryLine(entry, entry.pc === 0n ? null : symbols.lookup(entry.pc), style),

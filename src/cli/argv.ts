@@ -1,0 +1,162 @@
+// Command-line parsing for dropwatch: commander configured to report, never to exit, so one handler owns the exit code.
+// Filter expressions are left as text here: the filter language is 7 modules (~10 ms of start-up), loaded only by
+// runs that use it (options.ts parses them).
+import { Command, Option } from 'commander';
+import { DropwatchError } from '../errors/index.js';
+import { parseArgs } from './commander.js';
+import type { AlertMode, BackendName } from '../backend/types.js';
+import type { Expr } from '../filter/index.js';
+
+export type LookupMethod = 'kas' | 'none';
+export type OutputFormat = 'text' | 'json';
+
+export interface MetricsAddress {
+  host: string;
+  /** 0 asks the kernel for a free port (the address in use is printed on stderr). */
+  port: number;
+}
+
+export interface DropwatchOptions {
+  lookup: LookupMethod;
+  /** `-l list`: print the methods and exit. */
+  listMethods: boolean;
+  backend: BackendName | 'auto';
+  /** `-s`: monitor at once, no prompt; stop on duration, alert limit or a signal. */
+  start: boolean;
+  /** `-d`: how long a `-s` run monitors, in milliseconds; null runs until a signal or the limit. */
+  durationMs: number | null;
+  /** `-n`: initial alert limit (0 = none); null leaves the default. */
+  alertLimit: number | null;
+  /** `-m`: alert mode set before monitoring; null leaves the kernel's. */
+  mode: AlertMode | null;
+  /** `--timestamp`: ISO-8601 UTC time at the start of each text drop line. */
+  timestamp: boolean;
+  format: OutputFormat;
+  metrics: MetricsAddress | null;
+  /** `--filter` and `--ignore-reason` together; `set filter` in the REPL adds to it. */
+  filter: Expr | null;
+}
+
+/** dropwatch's own usage line (kept byte-identical for scripts that match it); `--help` lists our options. */
+export const USAGE = 'dropwatch [-l|--lmethod <method | list>] [-b|--backend auto|netdm|tracefs]';
+
+export const LOOKUP_METHODS: readonly { name: LookupMethod; help: string }[] = [
+  { name: 'kas', help: 'use /proc/kallsyms' },
+  { name: 'none', help: 'print raw addresses' },
+];
+
+export const DEFAULT_METRICS_HOST = '127.0.0.1';
+/** setTimeout's ceiling; longer durations are waited out in steps. */
+const MAX_DURATION_S = 10 * 365 * 24 * 3600;
+
+/** The command line before its filter expressions are parsed: `--filter` and `--ignore-reason` as given. */
+export interface CommandLine extends Omit<DropwatchOptions, 'filter'> {
+  filterText?: string;
+  ignoreReasonText?: string;
+}
+
+/**
+ * Parses argv (without node and script), all but the filter expressions. Help text goes to `write`; errors throw
+ * DropwatchError('E_USAGE'). A filter's syntax is checked after everything else (parseFilters in options.ts).
+ */
+export function parseCommandLine(args: readonly string[], write: (text: string) => void): CommandLine | 'help' {
+  const program = new Command('dropwatch')
+    .usage('[options]')
+    .description('Watch where the kernel drops packets (NET_DM netlink, or the skb:kfree_skb tracepoint)')
+    .addOption(new Option('-l, --lmethod <method>', 'symbol lookup method: kas, none, or list').default('kas'))
+    .addOption(
+      new Option('-b, --backend <backend>', 'drop source: auto (NET_DM, else tracefs), netdm or tracefs').default(
+        'auto',
+      ),
+    )
+    .addOption(
+      new Option('-s, --start', 'monitor at once without a prompt; stop on --duration, the limit, SIGINT or SIGTERM'),
+    )
+    .addOption(new Option('-d, --duration <seconds>', 'with --start: monitor this long, then stop and exit'))
+    .addOption(new Option('-n, --alert-limit <n>', 'stop after this many reported drop entries (0: no limit)'))
+    .addOption(new Option('-m, --mode <mode>', 'alert mode: summary or packet'))
+    .addOption(new Option('-f, --format <format>', 'output: text, or json (one JSON object per line)').default('text'))
+    .addOption(new Option('--timestamp', 'start each text drop line with an ISO-8601 UTC time'))
+    .addOption(
+      new Option(
+        '--metrics <[host:]port>',
+        `serve Prometheus metrics on /metrics (default host ${DEFAULT_METRICS_HOST})`,
+      ),
+    )
+    .addOption(new Option('--filter <expr>', 'report only drops matching this filter expression'))
+    .addOption(new Option('--ignore-reason <list>', 'do not report drops with these reasons (comma-separated)'));
+  if (parseArgs(program, args, write) === 'help') return 'help';
+  const opts = program.opts<{
+    lmethod: string;
+    backend: string;
+    start?: true;
+    duration?: string;
+    alertLimit?: string;
+    mode?: string;
+    format: string;
+    timestamp?: true;
+    metrics?: string;
+    filter?: string;
+    ignoreReason?: string;
+  }>();
+  // dropwatch compares prefixes (strncmp), so `-l kallsyms` meant kas; we accept exact names only and say so.
+  const listMethods = opts.lmethod === 'list';
+  const method = LOOKUP_METHODS.find((m) => m.name === opts.lmethod);
+  if (!listMethods && !method) throw new DropwatchError('E_USAGE', `Unknown lookup method ${opts.lmethod}`);
+  if (!['auto', 'netdm', 'tracefs'].includes(opts.backend))
+    throw new DropwatchError('E_USAGE', `Unknown backend ${opts.backend} (use auto, netdm or tracefs)`);
+  if (opts.format !== 'text' && opts.format !== 'json')
+    throw new DropwatchError('E_USAGE', `Unknown format ${opts.format} (use text or json)`);
+  if (opts.mode !== undefined && opts.mode !== 'summary' && opts.mode !== 'packet')
+    throw new DropwatchError('E_USAGE', `Unknown mode ${opts.mode} (use summary or packet)`);
+  if (opts.duration !== undefined && !opts.start)
+    throw new DropwatchError('E_USAGE', '--duration applies to --start runs only');
+  if (opts.timestamp && opts.format === 'json')
+    throw new DropwatchError('E_USAGE', '--timestamp is for text output; JSON objects carry a "time" field');
+  return {
+    lookup: method?.name ?? 'kas',
+    listMethods,
+    backend: opts.backend as DropwatchOptions['backend'],
+    start: Boolean(opts.start),
+    durationMs: opts.duration === undefined ? null : parseDuration(opts.duration),
+    alertLimit: opts.alertLimit === undefined ? null : parseCount('--alert-limit', opts.alertLimit),
+    mode: (opts.mode as AlertMode | undefined) ?? null,
+    timestamp: Boolean(opts.timestamp),
+    format: opts.format,
+    metrics: opts.metrics === undefined ? null : parseMetricsAddress(opts.metrics),
+    ...(opts.filter === undefined ? {} : { filterText: opts.filter }),
+    ...(opts.ignoreReason === undefined ? {} : { ignoreReasonText: opts.ignoreReason }),
+  };
+}
+
+/** Seconds, fractions allowed (`-d 0.5`), more than zero; returns milliseconds. */
+export function parseDuration(text: string): number {
+  if (!/^(\d+(\.\d*)?|\.\d+)$/.test(text))
+    throw new DropwatchError('E_USAGE', `invalid duration ${JSON.stringify(text)} (expected seconds, e.g. 10 or 0.5)`);
+  const seconds = Number(text);
+  if (seconds <= 0 || seconds > MAX_DURATION_S)
+    throw new DropwatchError('E_USAGE', `duration must be more than 0 and at most ${MAX_DURATION_S} seconds`);
+  return Math.round(seconds * 1000);
+}
+
+function parseCount(name: string, text: string): number {
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text)))
+    throw new DropwatchError(
+      'E_USAGE',
+      `invalid number for ${name}: ${JSON.stringify(text)} (expected a whole number)`,
+    );
+  return Number(text);
+}
+
+/** `[HOST:]PORT`: `9469`, `:9469`, `0.0.0.0:9469`, `[::1]:9469`; the host defaults to loopback. */
+export function parseMetricsAddress(text: string): MetricsAddress {
+  const m = /^(?:(?:\[([0-9A-Fa-f:.%\w]+)\]|([^:[\]\s]*)):)?(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535)
+    throw new DropwatchError(
+      'E_USAGE',
+      `invalid --metrics address ${JSON.stringify(text)} (expected [HOST:]PORT, e.g. :9469)`,
+    );
+  const host = m[1] ?? (m[2] || DEFAULT_METRICS_HOST);
+  return { host, port };
+}
