@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describeMachine } from './lib/machine.js';
 import { loadAverage } from './lib/proc.js';
 import { projectRoot } from './lib/root.js';
-import { runNetdm } from './netdm.js';
+import { NETDM_LABEL, runNetdm } from './netdm.js';
 import { renderReport, targets, type BenchRun } from './report.js';
 import { runResolver } from './resolver.js';
 import { renderSoak, runSoak } from './soak.js';
@@ -14,7 +14,7 @@ import { accounting, CONFIG_LABEL, runStorm, STORM_CONFIGS, summarize, type Stor
 import { fmtSpread } from './lib/stats.js';
 
 const USAGE = `usage: npm run bench -- [--quick] [--only storm,startup,resolver,netdm] [--configs none,perf,bpftrace,dropwatch,trace_pipe]
-                     [--count N] [--rounds N] [--startup-runs N] [--rescan-cap-ms N] [--out FILE | --no-write] [--json FILE]
+                     [--count N] [--rounds N] [--startup-runs N] [--rescan-cap-ms N] [--netdm-rounds N] [--out FILE | --no-write] [--json FILE]
        npm run bench -- --render FILE.json [--out FILE]
        npm run bench -- soak [--minutes 10] [--rate 100000] [--out FILE]`;
 
@@ -27,6 +27,7 @@ interface Args {
   rounds?: number;
   startupRuns?: number;
   rescanCapMs?: number;
+  netdmRounds?: number;
   out?: string | null;
   /** Also save the raw figures as JSON; --render re-writes the report from such a file (e.g. after editing analysis.md). */
   json?: string;
@@ -64,6 +65,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--rounds') a.rounds = num(v(), k);
     else if (k === '--startup-runs') a.startupRuns = num(v(), k);
     else if (k === '--rescan-cap-ms') a.rescanCapMs = num(v(), k);
+    else if (k === '--netdm-rounds') a.netdmRounds = num(v(), k);
     else if (k === '--out') a.out = v() ?? null;
     else if (k === '--no-write') a.out = null;
     else if (k === '--json') a.json = v();
@@ -96,7 +98,12 @@ async function main(): Promise<void> {
     const r = await runSoak({ minutes: args.minutes, rate: args.rate, log });
     const text = renderSoak(r);
     log(text);
-    if (args.out) writeFileSync(args.out, `${text}\n`);
+    // bench/soak.md is what BENCHMARKS.md includes; --out elsewhere (or --no-write) leaves it alone.
+    const out = args.out === undefined ? join(projectRoot, 'bench', 'soak.md') : args.out;
+    if (out) {
+      writeFileSync(out, `${text}\n`);
+      log(`wrote ${out}`);
+    }
     return;
   }
 
@@ -155,9 +162,20 @@ async function main(): Promise<void> {
     for (const n of r.notes) log(`  ${n}`);
   }
   if (args.only.has('netdm')) {
-    log('\n[4] NET_DM packet mode (qemu)');
-    run.netdm = runNetdm();
-    log(`  ${run.netdm.status === 'measured' ? 'measured' : `not measured yet: ${run.netdm.reason}`}`);
+    const rounds = args.netdmRounds ?? (quick ? 1 : 3);
+    log(`\n[4] NET_DM packet mode (one qemu boot, ${rounds} round(s))`);
+    run.netdm = await runNetdm({ rounds, log });
+    const n = run.netdm;
+    if (n.status !== 'measured') log(`  not measured: ${n.reason}`);
+    for (const s of n.summary)
+      log(
+        `  ${NETDM_LABEL[s.reader].padEnd(62)} ${fmtSpread(s.rate, 0)}/s${s.lowerBound ? ' (sender-limited: at least)' : ''}  ratio ${fmtSpread(s.ratio, 2)}  cpu ${fmtSpread(s.cpuPerAlertUs, 0, ' µs/alert')}`,
+      );
+    for (const r of n.runs)
+      log(
+        `  round ${r.round + 1} ${r.reader}: sent ${r.sent}, written ${r.written}, lost ${r.ownLost ?? r.kernelSocketDrops}, tail ${r.ownTail ?? r.kernelTailDrops}, balance ${r.balance}${r.notes.length ? `; ${r.notes.join('; ')}` : ''}`,
+      );
+    for (const x of n.notes) log(`  ${x}`);
   }
   run.loadAfter = loadAverage();
 

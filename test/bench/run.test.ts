@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { analyseRun, summarizeNetdm, type GuestRun } from '../../bench/netdm.js';
 
 const runJs = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
 
@@ -32,8 +33,10 @@ test('bench harness runs a tiny configuration end to end', { timeout: 180_000 },
       [
         runJs,
         '--quick',
+        // netdm boots qemu for minutes; its accounting is tested below without a guest, and the report still has
+        // its section ("not run in this invocation").
         '--only',
-        'storm,startup,resolver,netdm',
+        'storm,startup,resolver',
         '--configs',
         'none,dropwatch',
         '--count',
@@ -63,4 +66,74 @@ test('bench harness runs a tiny configuration end to end', { timeout: 180_000 },
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+// The NET_DM bench's arithmetic, on runs shaped like the guest script's records: no qemu, no root.
+test('NET_DM bench: sustained rate, first loss and accounting of a guest run', () => {
+  const step = (target: number, sent: number, socketDrops = 0, tailDrops = 0) => ({
+    target,
+    sent,
+    seconds: sent / target,
+    achieved: target,
+    socketDrops,
+    tailDrops,
+    cpuTicks: 10,
+    drained: true,
+  });
+  const base: GuestRun = {
+    kind: 'run',
+    reader: 'dwdump',
+    round: 0,
+    startupSeconds: 1,
+    steps: [step(500, 1500), step(750, 2250), step(1125, 3375, 40, 2)],
+    sent: 1 + 1500 + 2250 + 3375,
+    socketDrops: 40,
+    tailDrops: 2,
+    writes: 1 + 1500 + 2250 + 3375 - 42,
+    writesPerAlert: 1,
+    stderrDuring: 0,
+    printed: null,
+    cpuTicks: 30,
+    exitCode: 0,
+    stderrAfterStop: '',
+    stderr: '',
+  };
+  const anchor = analyseRun(base);
+  assert.equal(anchor.sustained, 750);
+  assert.equal(anchor.firstLossRate, 1125);
+  assert.equal(anchor.senderLimited, false);
+  assert.equal(anchor.balance, 0);
+  assert.ok(anchor.exact);
+
+  // Our dwdump: its own summary line is the accounting; one alert missing from it shows as a balance of -1.
+  const ours = analyseRun({
+    ...base,
+    reader: 'ours-dwdump',
+    steps: [step(500, 1500), step(750, 2250), step(1125, 3375), step(1687.5, 5062)],
+    sent: 1 + 1500 + 2250 + 3375 + 5062,
+    socketDrops: 0,
+    tailDrops: 0,
+    stderr: 'dwdump: 12187 packets written, 0 lost on our socket, 0 tail-dropped by the kernel\n',
+  });
+  assert.equal(ours.sustained, 1687.5);
+  assert.equal(ours.senderLimited, true);
+  assert.equal(ours.balance, -1);
+  assert.equal(ours.exact, false);
+
+  // Our dropwatch: written is the alert blocks it printed, lost its own total line at the stop.
+  const dw = analyseRun({
+    ...base,
+    reader: 'ours-dropwatch',
+    writes: 123456,
+    writesPerAlert: 944,
+    printed: base.sent - 42,
+    stderrAfterStop: 'Lost 40 drop events before they reached dropwatch (netlink socket)\n',
+  });
+  assert.equal(dw.written, base.sent - 42);
+  assert.equal(dw.ownLost, 40);
+  assert.equal(dw.balance, 0);
+
+  const summary = summarizeNetdm([anchor, ours, dw]);
+  assert.equal(summary.find((s) => s.reader === 'ours-dwdump')?.ratio.median, 1687.5 / 750);
+  assert.equal(summary.find((s) => s.reader === 'ours-dropwatch')?.ratio.median, 1);
 });
