@@ -1,5 +1,4 @@
-// NET_DM (the kernel's drop_monitor generic netlink family): a pure codec, the protocol client over our netlink
-// sockets, and the Backend that decodes its alerts.
+// NET_DM (the kernel's drop_monitor generic netlink family): a pure codec, the protocol client, the Backend over it.
 
 export * from './codec.js';
 export {
