@@ -13,14 +13,22 @@ export interface Resolved {
  * (122k strings cost most of the old build time and all of its GC work); a name is sliced out only when asked for.
  */
 export interface NameRecords {
-  /** The texts the names were read from; usually one. */
-  sources: readonly string[];
+  /**
+   * The texts the names were read from: strings, or the latin1 bytes of the text as read from the file (same offsets).
+   * The loader keeps bytes: they live outside the JS heap, so the 5 MB of kallsyms text does not survive young-
+   * generation collections, which would grow the young generation to its maximum (~12 MiB more RSS) for good. A byte
+   * source is decoded to a string the first time a name is read from it (once per ~256 KB chunk, ~0.1 ms): slicing a
+   * string is ~5x faster than decoding each name from bytes, and a drop storm usually touches a few chunks.
+   */
+  sources: readonly NameSource[];
   /**
    * RECORD words per index entry: name start, name end, source index, module id. One interleaved array so an
    * uncached lookup touches one cache line for all of them, not one per parallel array.
    */
   records: Uint32Array;
 }
+
+export type NameSource = string | Buffer;
 
 /** Words per entry in NameRecords.records. */
 export const RECORD = 4;
@@ -43,8 +51,6 @@ const PC32 = new Uint32Array(PC64.buffer);
 export class KallsymsIndex {
   /** Ascending, unique. */
   readonly addresses: BigUint64Array;
-  /** Parallel to `addresses`: index into `modules`, 0 for the core kernel. */
-  readonly moduleIds: Uint32Array;
   /** Module names; entry 0 is the empty string (no module). */
   readonly modules: readonly string[];
   /** Lines parsed (aliases included). */
@@ -54,34 +60,51 @@ export class KallsymsIndex {
   private readonly halves: Uint32Array;
   /** Set when built from ready names (or once `names` has been read). */
   private nameList: string[] | null;
+  /** Given, or derived from `records` on first use: resolve() reads module ids from the records. */
+  private moduleIdList: Uint32Array | null;
   /** Set when built by KallsymsBuilder: resolve() reads names and modules from here. */
   private readonly records: Uint32Array | null;
-  private readonly sources: readonly string[];
+  /** Byte sources are replaced by their decoded text on first use (nameFrom). */
+  private readonly sources: NameSource[];
 
   constructor(fields: {
     addresses: BigUint64Array;
     names: string[] | NameRecords;
-    moduleIds: Uint32Array;
+    /** Required with a names list; with NameRecords the records' own module ids are used. */
+    moduleIds?: Uint32Array;
     modules: string[];
     lineCount: number;
     hidden: boolean;
   }) {
     this.addresses = fields.addresses;
-    this.moduleIds = fields.moduleIds;
     this.modules = fields.modules;
     this.lineCount = fields.lineCount;
     this.hidden = fields.hidden;
     this.halves = new Uint32Array(this.addresses.buffer, this.addresses.byteOffset, this.addresses.length * 2);
     if (Array.isArray(fields.names)) {
       this.nameList = fields.names;
+      this.moduleIdList = fields.moduleIds ?? new Uint32Array(fields.names.length);
       this.records = null;
       this.sources = [];
     } else {
       const named = fields.names as NameRecords;
       this.nameList = null;
+      // Not kept twice: the records hold every entry's module id already.
+      this.moduleIdList = null;
       this.records = named.records;
-      this.sources = named.sources;
+      this.sources = [...named.sources];
     }
+  }
+
+  /** Parallel to `addresses`: index into `modules`, 0 for the core kernel. Built on first use from the records. */
+  get moduleIds(): Uint32Array {
+    if (this.moduleIdList === null) {
+      const r = this.records!;
+      const ids = new Uint32Array(this.size);
+      for (let i = 0; i < ids.length; i++) ids[i] = r[RECORD * i + 3]!;
+      this.moduleIdList = ids;
+    }
+    return this.moduleIdList;
   }
 
   get size(): number {
@@ -102,7 +125,14 @@ export class KallsymsIndex {
     const r = this.records;
     if (r === null) return this.nameList![i]!;
     const k = RECORD * i;
-    return this.sources[r[k + 2]!]!.slice(r[k]!, r[k + 1]!);
+    return this.nameFrom(r[k + 2]!, r[k]!, r[k + 1]!);
+  }
+
+  /** Characters [start, end) of source `i`; a byte source is decoded whole first (latin1, as the builder read it). */
+  private nameFrom(i: number, start: number, end: number): string {
+    let source = this.sources[i]!;
+    if (typeof source !== 'string') this.sources[i] = source = source.toString('latin1');
+    return source.slice(start, end);
   }
 
   /**
@@ -145,11 +175,11 @@ export class KallsymsIndex {
     let mod: number;
     if (r !== null) {
       const k = RECORD * i;
-      symbol = this.sources[r[k + 2]!]!.slice(r[k]!, r[k + 1]!);
+      symbol = this.nameFrom(r[k + 2]!, r[k]!, r[k + 1]!);
       mod = r[k + 3]!;
     } else {
       symbol = this.nameList![i]!;
-      mod = this.moduleIds[i]!;
+      mod = this.moduleIdList![i]!;
     }
     return mod === 0 ? { symbol, offset } : { symbol, offset, module: this.modules[mod]! };
   }
@@ -191,7 +221,6 @@ function grow(a: Uint32Array, size: number): Uint32Array {
 export class KallsymsBuilder {
   private halves: Uint32Array = new Uint32Array(2048);
   private records: Uint32Array = new Uint32Array(RECORD * 1024);
-  private mods: Uint32Array = new Uint32Array(1024);
   /** Entries stored; a line at the same address as the entry before it is not stored (see addLines()). */
   private count = 0;
   private lines = 0;
@@ -199,7 +228,7 @@ export class KallsymsBuilder {
   private prevLo = 0;
   /** Entry indices where the address is lower than the entry before: starts of sorted runs after the first. */
   private readonly descents: number[] = [];
-  private readonly sources: string[] = [];
+  private readonly sources: NameSource[] = [];
   private readonly modules: string[] = [''];
   private readonly moduleIdByName = new Map<string, number>();
   // Module lines come in runs of one module: remembering the last raw `[...]` text skips the trim and Map lookup.
@@ -209,18 +238,18 @@ export class KallsymsBuilder {
 
   /**
    * Parses up to `maxLines` lines of `text` starting at `pos` (a line start) and returns where it stopped:
-   * text.length when done. Lines that do not parse are skipped.
+   * text.length when done. Lines that do not parse are skipped. With `bytes` (text's latin1 encoding, e.g. the file's
+   * bytes it was decoded from), names are read from the bytes later and the index does not keep the string.
    */
-  addLines(text: string, pos = 0, maxLines = Infinity): number {
+  addLines(text: string, pos = 0, maxLines = Infinity, bytes?: Buffer): number {
     // Most of a process's only parse runs before the optimizing compiler has finished with this loop, so it is
     // written for the baseline tiers too: locals instead of fields, space tests inlined instead of called (each
     // call or property access there costs several ns per character), rare work in separate methods.
     const n = text.length;
     if (pos >= n) return n;
-    const source = this.sourceFor(text);
+    const source = this.sourceFor(bytes ?? text);
     let halves = this.halves;
     let records = this.records;
-    let mods = this.mods;
     let k = this.count;
     let prevHi = this.prevHi;
     let prevLo = this.prevLo;
@@ -299,10 +328,9 @@ export class KallsymsBuilder {
       if ((hi | lo) !== 0) nonZero = true;
       prevHi = hi;
       prevLo = lo;
-      if (k === mods.length) {
+      if (2 * k === halves.length) {
         halves = this.halves = grow(halves, 4 * k);
         records = this.records = grow(records, 2 * RECORD * k);
-        mods = this.mods = grow(mods, 2 * k);
       }
       halves[2 * k + HI] = hi;
       halves[2 * k + LO] = lo;
@@ -311,7 +339,6 @@ export class KallsymsBuilder {
       records[r + 1] = p;
       records[r + 2] = source;
       records[r + 3] = mod;
-      mods[k] = mod;
       k++;
     }
     this.count = k;
@@ -331,10 +358,10 @@ export class KallsymsBuilder {
     return close < eol ? this.moduleId(text.slice(p + 1, close)) : 0;
   }
 
-  private sourceFor(text: string): number {
+  private sourceFor(source: NameSource): number {
     const last = this.sources.length - 1;
-    if (last >= 0 && this.sources[last] === text) return last;
-    this.sources.push(text);
+    if (last >= 0 && this.sources[last] === source) return last;
+    this.sources.push(source);
     return last + 1;
   }
 
@@ -356,12 +383,10 @@ export class KallsymsBuilder {
     const count = this.count;
     let halves: Uint32Array;
     let records: Uint32Array;
-    let moduleIds: Uint32Array;
     if (this.descents.length === 0) {
       // Ascending and alias-free already: copy out the filled part.
       halves = this.halves.slice(0, 2 * count);
       records = this.records.slice(0, RECORD * count);
-      moduleIds = this.mods.slice(0, count);
     } else {
       const h = this.halves;
       const order = stableOrder(h, count, this.descents);
@@ -380,21 +405,18 @@ export class KallsymsBuilder {
       }
       halves = new Uint32Array(2 * unique);
       records = new Uint32Array(RECORD * unique);
-      moduleIds = new Uint32Array(unique);
       const inRecords = this.records;
       for (let k = 0; k < unique; k++) {
         const i = order[k]!;
         halves[2 * k] = h[2 * i]!;
         halves[2 * k + 1] = h[2 * i + 1]!;
         for (let w = 0; w < RECORD; w++) records[RECORD * k + w] = inRecords[RECORD * i + w]!;
-        moduleIds[k] = this.mods[i]!;
       }
     }
 
     return new KallsymsIndex({
       addresses: new BigUint64Array(halves.buffer, 0, halves.length / 2),
       names: { sources: [...this.sources], records },
-      moduleIds,
       modules: [...this.modules],
       lineCount: this.lines,
       hidden: this.lines > 0 && this.allZero,
