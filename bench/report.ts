@@ -272,7 +272,7 @@ function renderStartup(L: string[], s: StartupResult): void {
   L.push('## 2. Startup');
   L.push('');
   L.push(
-    `\`echo exit | node bin/dropwatch -l kas\` (auto backend: NET_DM probe, then a tracefs instance is created and removed;`,
+    `\`echo exit | node bin/dropwatch -l kas\` (auto backend: NET_DM probe, then the tracefs backend opens; its private instance is only made at \`start\`;`,
   );
   L.push(
     `kallsyms loads in the background) against \`node -e 0\`, ${s.runs} runs each after 3 warm-ups, with ${s.tool}. ${s.notes.join('; ')}.`,
@@ -327,6 +327,12 @@ function renderResolver(L: string[], r: ResolverResult): void {
   if (r.notes.length) L.push('');
 }
 
+/** "sender-limited in 1 of 3 rounds": where the reader outran the guest's sender, its figure is only a floor. */
+function limitedRounds(n: NetdmResult, reader: string): string {
+  const runs = n.runs.filter((r) => r.reader === reader);
+  return `sender-limited in ${runs.filter((r) => r.senderLimited).length} of ${runs.length} rounds`;
+}
+
 function renderNetdm(L: string[], n: NetdmResult | undefined): void {
   L.push('## 4. NET_DM packet mode (qemu guest)');
   L.push('');
@@ -345,7 +351,7 @@ function renderNetdm(L: string[], n: NetdmResult | undefined): void {
   L.push('|---|---|---|---|');
   for (const s of n.summary) {
     L.push(
-      `| ${NETDM_LABEL[s.reader]} | ${fmtSpread(s.rate, 0)}${s.lowerBound ? ' (at least: sender-limited)' : ''} | ${s.reader === 'dwdump' ? '1 (anchor)' : fmtSpread(s.ratio, 2, '×')} | ${fmtSpread(s.cpuPerAlertUs, 0)} |`,
+      `| ${NETDM_LABEL[s.reader]} | ${fmtSpread(s.rate, 0)}${s.lowerBound ? ` (${limitedRounds(n, s.reader)}: a lower bound there)` : ''} | ${s.reader === 'dwdump' ? '1 (anchor)' : fmtSpread(s.ratio, 2, '×')} | ${fmtSpread(s.cpuPerAlertUs, 0)} |`,
     );
   }
   L.push('');
