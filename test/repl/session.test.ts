@@ -154,3 +154,10 @@ test('stop while idle still asks the backend, so a run killed while monitoring c
   await session.run({ name: 'stop' });
   assert.equal(out.at(-1), 'Stop request failed, error: Operation not permitted');
 });
+
+test('a packet block goes out in one write, ending with its blank line', async () => {
+  const { backend, session, out } = setup();
+  await session.run({ name: 'start' });
+  backend.emit({ kind: 'packet', packet: { origin: 'software', pc: 1n, reason: 'NO_SOCKET' } });
+  assert.equal(out.at(-1), 'packet NO_SOCKET\n');
+});
