@@ -18,6 +18,11 @@ import type { PacketDrop } from '../../src/backend/types.js';
 const guestDir = join(projectRoot, 'test', 'dwdump', 'guest');
 const N = 50;
 
+/** "name@seconds" for each "@@T name seconds@@" line: guest uptime when each section was done. */
+function timings(stdout: string): string {
+  return [...stdout.matchAll(/^@@T (\S+) ([\d.]+)@@$/gm)].map((m) => `${m[1]}@${m[2]}`).join(' ');
+}
+
 function sections(stdout: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
   const re = /^@@S (\S+)@@\n([\s\S]*?)^@@E@@$/gm;
@@ -109,7 +114,7 @@ test('dwdump in qemu: captures, Debian dwdump side by side, -q/-s, signals, EPIP
     t.skip(why);
     return;
   }
-  const files: Record<string, string> = { '/guest/send.mjs': readFileSync(join(guestDir, 'send.mjs'), 'utf8') };
+  const files: Record<string, string> = { '/guest/send.sh': readFileSync(join(guestDir, 'send.sh'), 'utf8') };
   const r: GuestResult = await runInGuest(readFileSync(join(guestDir, 'session.sh'), 'utf8'), {
     files,
     env: { DW_N: String(N) },
@@ -118,6 +123,7 @@ test('dwdump in qemu: captures, Debian dwdump side by side, -q/-s, signals, EPIP
   const work = mkdtempSync(join(tmpdir(), 'dwdump-qemu-'));
   writeFileSync(join(work, 'transcript.txt'), `${r.stdout}\n--- stderr ---\n${r.stderr}`);
   t.diagnostic(`guest ${r.kernelRelease}: ${r.durationMs} ms, transcript and pcaps in ${work}`);
+  t.diagnostic(`guest uptime (s) at the end of each step: ${timings(r.stdout)}`);
   assert.ok(r.moduleLoaded, r.moduleError ?? 'drop_monitor not loaded');
   assert.equal(r.exitCode, 0, r.stderr);
   const s = sections(r.stdout);

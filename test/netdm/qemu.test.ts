@@ -10,6 +10,11 @@ import { ALREADY_MONITORING_HINT } from '../../src/netdm/index.js';
 
 const guestDir = join(projectRoot, 'test', 'netdm', 'guest');
 
+/** "name@seconds" for each "@@T name seconds@@" line: guest uptime when each section was done. */
+function timings(stdout: string): string {
+  return [...stdout.matchAll(/^@@T (\S+) ([\d.]+)@@$/gm)].map((m) => `${m[1]}@${m[2]}`).join(' ');
+}
+
 function sections(stdout: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
   const re = /^@@S (\S+)@@\n([\s\S]*?)^@@E@@$/gm;
@@ -36,7 +41,7 @@ test('NET_DM in qemu: Debian dropwatch and ours side by side, refusals, signals,
     return;
   }
   const files: Record<string, string> = {};
-  for (const f of ['send.mjs', 'checks.mjs']) files[`/guest/${f}`] = readFileSync(join(guestDir, f), 'utf8');
+  for (const f of ['send.sh', 'checks.mjs']) files[`/guest/${f}`] = readFileSync(join(guestDir, f), 'utf8');
   const r: GuestResult = await runInGuest(readFileSync(join(guestDir, 'session.sh'), 'utf8'), {
     files,
     timeoutMs: 420_000,
@@ -45,6 +50,7 @@ test('NET_DM in qemu: Debian dropwatch and ours side by side, refusals, signals,
   const keep = join(tmpdir(), 'netdm-qemu-stdout.txt');
   writeFileSync(keep, `${r.stdout}\n--- stderr ---\n${r.stderr}`);
   t.diagnostic(`guest ${r.kernelRelease}: ${r.durationMs} ms, transcript in ${keep}`);
+  t.diagnostic(`guest uptime (s) at the end of each step: ${timings(r.stdout)}`);
   assert.ok(r.moduleLoaded, r.moduleError ?? 'drop_monitor not loaded');
   const s = sections(r.stdout);
   const sec = (name: string): string[] => {
@@ -66,14 +72,45 @@ test('NET_DM in qemu: Debian dropwatch and ours side by side, refusals, signals,
     assert.deepEqual(ours, theirs);
   });
 
+  // This boot also carries the harness's own check (it had a boot of its own in test/qemu/harness.test.ts): the module
+  // is loaded, Debian's dropwatch counts the 100 drops at __udp4_lib_rcv, and the PC is the one in the fixtures.
+  await t.test('guest boots with drop_monitor and Debian dropwatch counts 100 drops (PC as in the fixtures)', (tt) => {
+    assert.equal(r.moduleLoaded, true, r.moduleError ?? '');
+    assert.match(sec('modules')[0] ?? '', /^drop_monitor /);
+    const line = sec('summary-theirs').find((l) => / drops at /.test(l)) ?? '';
+    const m = /^100 drops at __udp4_lib_rcv\+([0-9a-f]+) \(0x([0-9a-f]+)\) \[software\]$/.exec(line);
+    assert.ok(m, sec('summary-theirs').join('\n'));
+    // dropwatch's symbol+offset must agree with the guest's own kallsyms.
+    const ksym = /^([0-9a-f]+) T __udp4_lib_rcv$/.exec(sym);
+    assert.ok(ksym, 'no __udp4_lib_rcv in /proc/kallsyms');
+    assert.equal(BigInt(`0x${m[2]!}`) - BigInt(`0x${ksym[1]!}`), BigInt(`0x${m[1]!}`));
+    // The fixtures were captured on this kernel with nokaslr: the same PC must come back, or the fixtures no longer
+    // describe the kernel the harness boots (Debian replaced the package).
+    const manifest = JSON.parse(readFileSync(join(projectRoot, 'test/fixtures/netdm/manifest.json'), 'utf8')) as {
+      kernel: { release: string };
+    };
+    const expected = readFileSync(join(projectRoot, 'test/fixtures/netdm/dropwatch-summary.txt'), 'utf8');
+    if (manifest.kernel.release === r.kernelRelease) {
+      assert.ok(expected.includes(m[0]), `fixture dropwatch-summary.txt has no line "${m[0]}"`);
+    } else {
+      tt.diagnostic(`fixtures are from ${manifest.kernel.release}, guest runs ${r.kernelRelease}: PC not compared`);
+    }
+  });
+
   await t.test('exact counts: 1000 datagrams over several kernel intervals sum to 1000', () => {
     const lines = sec('count-ours');
     let total = 0;
+    let intervals = 0;
     for (const l of lines) {
       const m = /^(\d+) drops at __udp4_lib_rcv\+/.exec(l);
-      if (m) total += Number(m[1]);
+      if (m) {
+        total += Number(m[1]);
+        intervals++;
+      }
     }
     assert.equal(total, 1000, lines.join('\n'));
+    // Four bursts over more than 3 s: the count really spans several summary alerts.
+    assert.ok(intervals >= 2, lines.join('\n'));
   });
 
   await t.test('show / stats / set alertmode print what dropwatch prints', () => {

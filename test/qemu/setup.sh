@@ -23,6 +23,8 @@ mkdir -p "$CACHE"
 # when Debian has dropped this one from the archive (it does after point releases).
 DEFAULT_KERNEL_PKG="linux-image-6.1.0-56-cloud-amd64-unsigned"
 
+STDBUF_LIB=/usr/libexec/coreutils/libstdbuf.so
+
 log() { echo "setup.sh: $*" >&2; }
 
 need_cmds() {
@@ -36,10 +38,15 @@ need_cmds() {
   fi
   # Debian's dropwatch is unpacked into the cache, never installed: installing it would take /usr/bin/dropwatch
   # from ours. Its shared libraries must be on the host for ldd to find them.
-  local lib
+  # Read once, then searched: "ldconfig -p | grep -q" fails under pipefail whenever grep exits before ldconfig has
+  # written everything (SIGPIPE), which made the qemu tests skip at random on a loaded machine.
+  local lib cache
+  cache="$(ldconfig -p)"
   for lib in libnl-3.so.200 libnl-genl-3.so.200 libreadline.so.8 libpcap.so.0.8; do
-    ldconfig -p | grep -q "$lib" || missing+=("$lib (Debian packages libnl-3-200 libnl-genl-3-200 libreadline8 libpcap0.8)")
+    grep -qF "$lib" <<<"$cache" || missing+=("$lib (Debian packages libnl-3-200 libnl-genl-3-200 libreadline8 libpcap0.8)")
   done
+  command -v chrt >/dev/null || missing+=("chrt (Debian package util-linux)")
+  [ -f "$STDBUF_LIB" ] || missing+=("$STDBUF_LIB (Debian package coreutils)")
   if ! [ -x "$CACHE/dropwatch-deb/usr/bin/dropwatch" ]; then
     command -v apt-get >/dev/null || missing+=("apt-get (to download Debian's dropwatch package)")
   fi
@@ -164,6 +171,11 @@ do_base() {
   read -r -a refs <<<"$(reference_tools)"
   local tools=()
   command -v tcpdump >/dev/null && tools+=("$(readlink -f "$(command -v tcpdump)")")
+  # bash: its /dev/udp/HOST/PORT redirection sends a datagram per write from a builtin, so guest sessions make
+  # drops without paying a node start (~3 s under TCG) per burst. chrt: a SCHED_FIFO sender is never preempted by
+  # drop_monitor's (SCHED_OTHER) worker, so a burst reliably outruns a short kernel queue. libstdbuf (coreutils):
+  # line-buffered stdout for Debian's dropwatch, so a session can wait for its "activated" line instead of sleeping.
+  tools+=(/bin/bash "$(readlink -f "$(command -v chrt)")" "$STDBUF_LIB")
   local h
   h="$(hash_files "$HERE/init.sh" "$HERE/setup.sh" /bin/busybox "$node" "${refs[@]}" "${tools[@]}" "$kdir/drop_monitor.ko" "$kdir/nlmon.ko")"
   local out="$CACHE/base-$h.cpio"

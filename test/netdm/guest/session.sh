@@ -1,14 +1,16 @@
 # Guest session for test/netdm/qemu.test.ts (busybox sh): the same steps through Debian's dropwatch and our CLI,
 # then backend-level checks. Each output is printed between "@@S name@@" and "@@E@@".
 set -u
-# busybox timeout execs the tool in its own pid, so $! and kill reach the tool itself.
+# busybox timeout (and env) exec the tool in its own pid, so $! and kill reach the tool itself. Debian's dropwatch gets
+# line-buffered stdout through coreutils' libstdbuf, so its "activated" line reaches the file when it happens and the
+# session waits for it as for ours (it used to sleep 4 s instead: its stdout to a file is block-buffered).
 OURS="timeout 60 node /project/bin/dropwatch -l kas"
-THEIRS="timeout 60 dropwatch -l kas"
-sec() { echo "@@S $1@@"; cat "$2"; echo "@@E@@"; }
-note() { echo "@@S $1@@"; echo "$2"; echo "@@E@@"; }
-# waitfor FILE TEXT: up to 30 s for TEXT to appear in FILE (ours only: Debian dropwatch's stdout to a file is
-# block-buffered, so for it a fixed pause stands in)
-ready() { if [ "$1" = theirs ]; then sleep 4; else waitfor "$2" 'Kernel monitoring activated'; fi; }
+THEIRS="timeout 60 env LD_PRELOAD=/usr/libexec/coreutils/libstdbuf.so _STDBUF_O=L dropwatch -l kas"
+# Each section ends with "@@T name seconds@@" (guest uptime): the test prints them, to show where the time goes.
+sec() { echo "@@S $1@@"; cat "$2"; echo "@@E@@"; echo "@@T $1 $(cut -d' ' -f1 /proc/uptime)@@"; }
+note() { echo "@@S $1@@"; echo "$2"; echo "@@E@@"; echo "@@T $1 $(cut -d' ' -f1 /proc/uptime)@@"; }
+# waitfor FILE TEXT: up to 30 s for TEXT to appear in FILE
+ready() { waitfor "$2" 'Kernel monitoring activated'; }
 waitfor() {
   i=0
   while ! grep -q "$2" "$1" 2>/dev/null; do
@@ -16,13 +18,25 @@ waitfor() {
     sleep 0.1
   done
 }
-send() { node /guest/send.mjs "$@"; }
+# drops FILE: the sum of the "N drops at __udp4_lib_rcv+" lines so far
+drops() { awk '/^[0-9]+ drops at __udp4_lib_rcv\+/ { n += $1 } END { print n + 0 }' "$1" 2>/dev/null; }
+# waitdrops FILE N: up to 30 s for FILE to report N drops at __udp4_lib_rcv
+waitdrops() {
+  i=0
+  while [ "$(drops "$1")" -lt "$2" ]; do
+    i=$((i + 1)); [ $i -gt 300 ] && { echo "waitdrops $1 $2 timed out" >&2; return 1; }
+    sleep 0.1
+  done
+}
+# send COUNT [PAYLOAD]: a burst of datagrams from bash (send.sh), no node start
+send() { SHELL=/bin/sh /guest/send.sh "$@"; }
 # run TOOL NAME COMMANDS: commands from a file (EOF after them, as with a pipe), output to /tmp/NAME.txt
 run() { printf "$3" >/tmp/$2.in; $1 </tmp/$2.in >/tmp/$2.txt 2>&1; echo "rc=$?" >>/tmp/$2.txt; sec "$2" /tmp/$2.txt; }
 bg() { printf "$3" >/tmp/$2.in; $1 </tmp/$2.in >/tmp/$2.txt 2>&1 & BG=$!; }
 finish() { wait $1; echo "rc=$?" >>/tmp/$2.txt; sec "$2" /tmp/$2.txt; }
 
 note kallsyms "$(grep -E ' (__udp4_lib_rcv)$' /proc/kallsyms)"
+note modules "$(grep '^drop_monitor ' /proc/modules)"
 
 # 1. Summary, alert limit 1, 100 datagrams: theirs then ours.
 for who in theirs ours; do
@@ -32,10 +46,11 @@ for who in theirs ours; do
   finish $BG summary-$who
 done
 
-# 2. Exact counts over several kernel intervals: 1000 datagrams, then SIGINT.
+# 2. Exact counts over several kernel intervals: 1000 datagrams in four bursts a little over the kernel's 1 s summary
+#    interval apart, then SIGINT once the output has counted them all (30 s at most).
 bg "$OURS" count-ours 'start\n'
-waitfor /tmp/count-ours.txt 'Kernel monitoring activated' && send 1000
-sleep 3
+waitfor /tmp/count-ours.txt 'Kernel monitoring activated' && { send 250; for k in 2 3 4; do sleep 1.1; send 250; done; }
+waitdrops /tmp/count-ours.txt 1000
 kill -INT $BG
 finish $BG count-ours
 
@@ -45,13 +60,13 @@ for who in theirs ours; do
   run "$tool" config-$who 'show\nstats\nset alertmode packet\nshow\nset alertmode summary\nshow\n'
 done
 
-# 4. Packet mode, alert limit 3, three datagrams.
+# 4. Packet mode, alert limit 3, three datagrams; after the limit the same process puts summary mode back (the later
+#    steps count summaries), as a second process did before: the output is compared whole, theirs with ours.
 for who in theirs ours; do
   tool=$THEIRS; [ $who = ours ] && tool=$OURS
-  bg "$tool" packet-$who 'set alertmode packet\nset alertlimit 3\nstart\n'
+  bg "$tool" packet-$who 'set alertmode packet\nset alertlimit 3\nstart\nset alertmode summary\n'
   ready $who /tmp/packet-$who.txt && { send 1 dropwatch-1; send 1 dropwatch-22; send 1 dropwatch-333; }
   finish $BG packet-$who
-  run "$tool" reset-$who 'set alertmode summary\n'
 done
 
 # 5. Refusals while another dropwatch monitors: EAGAIN on start, EBUSY on config.
@@ -81,18 +96,17 @@ waitfor /tmp/sigkill-ours.txt 'Kernel monitoring activated'
 kill -KILL $BG
 finish $BG sigkill-ours
 run "$OURS" after-sigkill 'start\n'
-node /guest/checks.mjs stop >/tmp/recover.txt 2>&1; sec recover /tmp/recover.txt
+node /guest/checks.mjs stop=/tmp/recover.txt 2>>/tmp/recover.txt; sec recover /tmp/recover.txt
 bg "$OURS" after-recover 'set alertlimit 1\nstart\n'
 waitfor /tmp/after-recover.txt 'Kernel monitoring activated' && send 7
 finish $BG after-recover
 
-# 8. process.exit without close: the exit hook's synchronous STOP.
-node /guest/checks.mjs start-exit >/tmp/exit.txt 2>&1
-node /guest/checks.mjs startstop after-exit >>/tmp/exit.txt 2>&1
+# 8. process.exit without close: the exit hook's synchronous STOP (its own process: it exits), then one process for the
+#    rest, each step writing to its own file: a fresh start after the exit, 9. the backend API (flags, refusals, close
+#    STOP, config round trip), 10. overflow (packet mode into a small receive buffer while our loop stalls).
+node /guest/checks.mjs start-exit=/tmp/exit.txt 2>>/tmp/exit.txt
+node /guest/checks.mjs startstop:after-exit=/tmp/exit.txt api=/tmp/api.txt overflow:5000:32768=/tmp/overflow.txt \
+  2>>/tmp/overflow.txt
 sec exit-hook /tmp/exit.txt
-
-# 9. Backend API: flags, refusals, close STOP, config round trip.
-node /guest/checks.mjs api >/tmp/api.txt 2>&1; sec api /tmp/api.txt
-
-# 10. Overflow: packet mode into a small receive buffer while our loop stalls.
-node /guest/checks.mjs overflow 5000 32768 >/tmp/overflow.txt 2>&1; sec overflow /tmp/overflow.txt
+sec api /tmp/api.txt
+sec overflow /tmp/overflow.txt
