@@ -8,7 +8,15 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { extractBase64, guestUnavailable, projectRoot, runInGuest, type GuestResult } from '../qemu/harness.js';
+import {
+  extractBase64,
+  guestUnavailable,
+  projectRoot,
+  runInGuest,
+  sections,
+  timings,
+  type GuestResult,
+} from '../qemu/harness.js';
 import { decodePcap, decodeSll, LINKTYPE_NETLINK, NETLINK_SLL, type PcapFile } from '../../src/pcap/index.js';
 import { decodeNlMsgs, type NlMessage } from '../../src/netlink/codec.js';
 import { decodeFamily } from '../../src/netlink/nlctrl.js';
@@ -17,18 +25,6 @@ import type { PacketDrop } from '../../src/backend/types.js';
 
 const guestDir = join(projectRoot, 'test', 'dwdump', 'guest');
 const N = 50;
-
-/** "name@seconds" for each "@@T name seconds@@" line: guest uptime when each section was done. */
-function timings(stdout: string): string {
-  return [...stdout.matchAll(/^@@T (\S+) ([\d.]+)@@$/gm)].map((m) => `${m[1]}@${m[2]}`).join(' ');
-}
-
-function sections(stdout: string): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  const re = /^@@S (\S+)@@\n([\s\S]*?)^@@E@@$/gm;
-  for (const m of stdout.matchAll(re)) out.set(m[1]!, m[2]!.replace(/\n$/, '').split('\n'));
-  return out;
-}
 
 const SUMMARY = /^dwdump: (\d+) packets? written, (\d+) lost on our socket, (\d+) tail-dropped by the kernel$/;
 

@@ -5,22 +5,10 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { guestUnavailable, projectRoot, runInGuest, type GuestResult } from '../qemu/harness.js';
+import { guestUnavailable, projectRoot, runInGuest, sections, timings, type GuestResult } from '../qemu/harness.js';
 import { ALREADY_MONITORING_HINT } from '../../src/netdm/index.js';
 
 const guestDir = join(projectRoot, 'test', 'netdm', 'guest');
-
-/** "name@seconds" for each "@@T name seconds@@" line: guest uptime when each section was done. */
-function timings(stdout: string): string {
-  return [...stdout.matchAll(/^@@T (\S+) ([\d.]+)@@$/gm)].map((m) => `${m[1]}@${m[2]}`).join(' ');
-}
-
-function sections(stdout: string): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  const re = /^@@S (\S+)@@\n([\s\S]*?)^@@E@@$/gm;
-  for (const m of stdout.matchAll(re)) out.set(m[1]!, m[2]!.replace(/\n$/, '').split('\n'));
-  return out;
-}
 
 // Lines both tools print; ours adds stderr-only notes (lost counts, hints) that dropwatch has no equivalent for.
 const comparable = (lines: string[]): string[] =>

@@ -490,6 +490,19 @@ export function extractBase64(stdout: string, name: string): Buffer {
   return Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64');
 }
 
+/** Guest scripts print each result between "@@S name@@" and "@@E@@": name → its lines. */
+export function sections(stdout: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const re = /^@@S (\S+)@@\n([\s\S]*?)^@@E@@$/gm;
+  for (const m of stdout.matchAll(re)) out.set(m[1]!, m[2]!.replace(/\n$/, '').split('\n'));
+  return out;
+}
+
+/** "name@seconds" for each "@@T name seconds@@" line: guest uptime when each section was done. */
+export function timings(stdout: string): string {
+  return [...stdout.matchAll(/^@@T (\S+) ([\d.]+)@@$/gm)].map((m) => `${m[1]}@${m[2]}`).join(' ');
+}
+
 /** The kernel the guest boots (after guestUnavailable() returned null). */
 export function kernelInfo(): { release: string; kernel: string } | null {
   if (kernelDir === null) return null;
