@@ -71,17 +71,22 @@ export class NetdmBackend implements Backend {
   static async open(options: NetdmOptions = {}): Promise<NetdmBackend> {
     const client = await NetdmClient.open({ missingMessage: NETDM_MISSING_MESSAGE, timeoutMs: options.timeoutMs });
     try {
-      const backend = new NetdmBackend(client, options.onWarning ?? (() => undefined));
-      client.listen(options.rcvbuf ?? DEFAULT_RCVBUF, {
-        alerts: (messages) => backend.onAlerts(messages),
-        lost: (count, where) => backend.emit({ kind: 'lost', count, where }),
-        error: (err) => backend.warn(`NET_DM socket: ${err.message}`),
-      });
-      return backend;
+      return NetdmBackend.over(client, options);
     } catch (err) {
       client.close();
       throw err;
     }
+  }
+
+  /** A backend over an open client, listening on its data socket (the replay benchmark builds its own client). */
+  static over(client: NetdmClient, options: Pick<NetdmOptions, 'rcvbuf' | 'onWarning'> = {}): NetdmBackend {
+    const backend = new NetdmBackend(client, options.onWarning ?? (() => undefined));
+    client.listen(options.rcvbuf ?? DEFAULT_RCVBUF, {
+      alerts: (messages) => backend.onAlerts(messages),
+      lost: (count, where) => backend.emit({ kind: 'lost', count, where }),
+      error: (err) => backend.warn(`NET_DM socket: ${err.message}`),
+    });
+    return backend;
   }
 
   onEvent(listener: EventListener): void {

@@ -1,0 +1,177 @@
+// Replay micro-benchmark of dropwatch's NET_DM packet mode on a host without NET_DM. A child process multicasts the
+// PACKET_ALERTs the qemu guest's kernel really sent (test/fixtures/netdm/packet-alert-*.bin) through this host's generic
+// netlink to our data socket; from there they take dropwatch's own path (addon receive loop, NetlinkSocket, NetdmClient,
+// NetdmBackend, Session, the text renderer of `-l kas`, the REPL's writes to stdout). Prints CPU µs per alert.
+//
+//   npm run build && node dist/bench/netdm-replay.js > /dev/shm/replay.out
+//   node --cpu-prof --cpu-prof-dir=/tmp/prof dist/bench/netdm-replay.js > /dev/shm/replay.out   (then open the profile)
+//
+// stdout must be a file, as in the qemu bench (Node writes to a file synchronously, one write(2) per write()).
+// Root is needed: sending to a multicast group takes CAP_NET_ADMIN.
+import { fork, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { fstatSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { DropAggregator } from '../src/aggregate/index.js';
+import type { Backend } from '../src/backend/types.js';
+import { buildTextRenderer, loadSymbols } from '../src/cli/render.js';
+import { NetdmBackend, NetdmClient, DEFAULT_RCVBUF } from '../src/netdm/index.js';
+import type { GenlFamily } from '../src/netlink/nlctrl.js';
+import { NETLINK_GENERIC, NetlinkSocket } from '../src/netlink/socket.js';
+import { createRepl, Session } from '../src/repl/index.js';
+
+const FIXTURES = ['packet-alert-0.bin', 'packet-alert-1.bin', 'packet-alert-2.bin'];
+// The fixtures' nlmsg_type: NET_DM's id in the guest. No host family has it (host ids stop at 0x1f here), so the
+// drain marker's CONFIG_GET just gets ENOENT back, which still marks the queue's end.
+const FAMILY_ID = 32;
+// A generic netlink multicast group no host family uses (genl hands out 2..15 and 19 up, in order).
+const DEFAULT_GROUP = 30;
+
+interface Args {
+  alerts: number;
+  burst: number;
+  warmup: number;
+  group: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { alerts: 100_000, burst: 2_000, warmup: 10_000, group: DEFAULT_GROUP };
+  for (let i = 0; i < argv.length; i += 2) {
+    const key = argv[i]!.replace(/^--/, '') as keyof Args;
+    const value = Number(argv[i + 1]);
+    if (!(key in args) || !Number.isInteger(value) || value <= 0)
+      throw new Error(`bad option ${argv[i]} ${argv[i + 1]}`);
+    args[key] = value;
+  }
+  return args;
+}
+
+function fixtureDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const candidate = join(dir, 'test', 'fixtures', 'netdm');
+    try {
+      readFileSync(join(candidate, 'manifest.json'));
+      return candidate;
+    } catch {
+      dir = dirname(dir);
+    }
+  }
+  throw new Error('test/fixtures/netdm not found');
+}
+
+/** The child: on {send: n} multicasts n alerts (the fixtures in turn), then answers {sent: n}. */
+function sender(group: number): void {
+  const dir = fixtureDir();
+  const alerts = FIXTURES.map((f) => new Uint8Array(readFileSync(join(dir, f))));
+  const sock = NetlinkSocket.open(NETLINK_GENERIC, { timeoutMs: 0 });
+  let next = 0;
+  process.on('message', (m: { send?: number }) => {
+    if (m.send === undefined) {
+      sock.close();
+      process.disconnect();
+      return;
+    }
+    // nl_pid 0 with a group: the kernel multicasts it and gets a copy, which it ignores (no NLM_F_REQUEST).
+    for (let i = 0; i < m.send; i++) sock.sendRaw(alerts[next++ % alerts.length]!, 0, 1 << (group - 1));
+    process.send!({ sent: m.send });
+  });
+  process.send!({ ready: true });
+}
+
+function ask(child: ChildProcess, message: object): Promise<void> {
+  return new Promise((resolve) => {
+    child.once('message', () => resolve());
+    child.send(message);
+  });
+}
+
+async function receiver(args: Args): Promise<void> {
+  if (!fstatSync(1).isFile()) throw new Error('redirect stdout to a file (tmpfs), e.g. > /dev/shm/replay.out');
+  const ctrl = NetlinkSocket.open(NETLINK_GENERIC);
+  const family: GenlFamily = {
+    name: 'NET_DM',
+    id: FAMILY_ID,
+    version: 2,
+    hdrsize: 0,
+    maxattr: 23,
+    mcastGroups: new Map([['events', args.group]]),
+    ops: new Map(),
+    raw: new Uint8Array(0),
+  };
+  // The host has no NET_DM for NetdmClient.open to resolve: build the client over the family the guest reported.
+  const client = Reflect.construct(NetdmClient, [ctrl, family, args.group, { missingMessage: '' }]) as NetdmClient;
+  const netdm = NetdmBackend.over(client, { rcvbuf: DEFAULT_RCVBUF });
+  // START/STOP would go to a family this host lacks: joining the group is what starts the alerts here.
+  const backend: Backend = {
+    name: netdm.name,
+    capabilities: netdm.capabilities,
+    onEvent: (listener) => netdm.onEvent(listener),
+    start: async () => client.join(),
+    stop: async () => {
+      await client.drain();
+      client.leave();
+    },
+    setConfig: async () => {},
+    getConfig: () => netdm.getConfig(),
+    getStats: () => netdm.getStats(),
+    close: () => netdm.close(),
+  };
+  const stderr = (line: string) => process.stderr.write(`${line}\n`);
+  const input = new PassThrough();
+  const signals = new EventEmitter();
+  const repl = createRepl({ input, output: process.stdout, errorOutput: process.stderr, interactive: false, signals });
+  const symbols = loadSymbols('kas', stderr, stderr);
+  const session = new Session({
+    backend,
+    renderer: buildTextRenderer({ symbols, colour: false, capabilities: backend.capabilities }),
+    aggregator: new DropAggregator(),
+    output: repl.output,
+    clock: { setInterval: (fn, ms) => setInterval(fn, ms), clearInterval: (h) => clearInterval(h as NodeJS.Timeout) },
+    ready: () => symbols.ready(),
+  });
+  const done = repl.run(session);
+  input.write('start\n');
+  while (!session.monitoring) await new Promise((r) => setTimeout(r, 10));
+  // The session monitors from the tick after the symbol table is in.
+  await symbols.ready();
+  await new Promise((r) => setImmediate(r));
+
+  const child = fork(fileURLToPath(import.meta.url), ['--sender', String(args.group)], { stdio: 'inherit' });
+  await new Promise((r) => child.once('message', r));
+  const run = async (total: number): Promise<void> => {
+    for (let sent = 0; sent < total; sent += args.burst) {
+      await ask(child, { send: Math.min(args.burst, total - sent) });
+      // The marker queues behind every alert of the burst: resolved, they have all been printed.
+      await client.drain(10_000);
+      await new Promise((r) => setImmediate(r));
+    }
+  };
+  await run(args.warmup);
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  await run(args.alerts);
+  const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  child.send({});
+  signals.emit('SIGINT');
+  await new Promise((r) => setTimeout(r, 50));
+  input.end();
+  await done;
+
+  const printed = readFileSync('/proc/self/fd/1', 'latin1').split('\ndrop at: ').length - 1;
+  const lost = client.lost();
+  const sent = args.warmup + args.alerts;
+  const us = (n: number) => (n / args.alerts).toFixed(2);
+  process.stderr.write(
+    `alerts ${args.alerts} (after ${args.warmup} warm-up), printed ${printed} of ${sent}, lost ${lost.socket}\n` +
+      `CPU per alert: ${us(cpu.user + cpu.system)} µs (user ${us(cpu.user)}, sys ${us(cpu.system)}); ` +
+      `${Math.round(args.alerts / wallS)} alerts/s wall\n`,
+  );
+  if (printed !== sent || lost.socket !== 0) process.exitCode = 1;
+}
+
+if (process.argv[2] === '--sender') sender(Number(process.argv[3]));
+else await receiver(parseArgs(process.argv.slice(2)));
