@@ -82,10 +82,37 @@ export class Session {
   private endMonitoring: () => void = () => {};
   private lostSinceStart = new Map<string, number>();
   private readonly intervalMs: number;
+  /** Packet blocks rendered from the backend's current delivery, not yet written. */
+  private pendingBlocks: string[] = [];
+  private writeQueued = false;
+  private readonly writePending = (): void => {
+    this.writeQueued = false;
+    if (this.pendingBlocks.length === 0) return;
+    const text = this.pendingBlocks.join('\n');
+    this.pendingBlocks = [];
+    this.opts.output.data(text);
+  };
+  /** opts.output, but pending packet blocks are written before anything else, so lines keep their order. */
+  private readonly output: SessionOutput;
 
   constructor(private readonly opts: SessionOptions) {
     this.alertLimit = opts.alertLimit ?? 0;
     this.intervalMs = opts.intervalMs ?? 1000;
+    const out = opts.output;
+    this.output = {
+      data: (line) => {
+        this.writePending();
+        out.data(line);
+      },
+      message: (line) => {
+        this.writePending();
+        out.message(line);
+      },
+      error: (line) => {
+        this.writePending();
+        out.error(line);
+      },
+    };
     opts.backend.onEvent((event) => this.onEvent(event));
   }
 
@@ -104,13 +131,14 @@ export class Session {
       return await this.dispatch(command);
     } catch (err) {
       if (!isExpected(err)) throw err;
-      this.opts.output.error(err.message);
+      this.output.error(err.message);
       return 'continue';
     }
   }
 
   private async dispatch(command: Command): Promise<'exit' | 'continue'> {
-    const { output, backend, renderer } = this.opts;
+    const { backend, renderer } = this.opts;
+    const output = this.output;
     switch (command.name) {
       case 'help':
         for (const line of helpText(this.backendNotes())) output.message(line);
@@ -167,7 +195,8 @@ export class Session {
   }
 
   private async set(command: Extract<Command, { name: 'set' }>): Promise<void> {
-    const { output, backend } = this.opts;
+    const { backend } = this.opts;
+    const output = this.output;
     switch (command.key) {
       case 'alertlimit':
         this.alertLimit = command.value;
@@ -222,8 +251,8 @@ export class Session {
 
   /** A config change with dropwatch's before and after lines; EBUSY (while monitoring) also says what to do. */
   private async configure(change: Partial<MonitorConfig>, doing: string, done: string): Promise<void> {
-    this.opts.output.message(doing);
-    if (await this.kernelCall('config', () => this.opts.backend.setConfig(change))) this.opts.output.message(done);
+    this.output.message(doing);
+    if (await this.kernelCall('config', () => this.opts.backend.setConfig(change))) this.output.message(done);
   }
 
   /** Runs a kernel request; on KernelError prints dropwatch's failure line and returns null. */
@@ -234,15 +263,15 @@ export class Session {
       if (!(err instanceof KernelError)) throw err;
       let line = `Failed ${kind} request, error: ${strerror(err.errno)}`;
       if (err.extack) line += ` (${err.extack})`;
-      this.opts.output.message(line);
-      if (err.errno === EBUSY)
-        this.opts.output.error('monitoring must be stopped first (type stop), then set it again');
+      this.output.message(line);
+      if (err.errno === EBUSY) this.output.error('monitoring must be stopped first (type stop), then set it again');
       return null;
     }
   }
 
   private async start(): Promise<void> {
-    const { output, backend } = this.opts;
+    const { backend } = this.opts;
+    const output = this.output;
     if (this.monitoring) throw new DropwatchError('E_STATE', 'monitoring is already active (type stop to end it)');
     if (this.state === 'stopping') await this.stopping;
     output.message('Enabling monitoring...');
@@ -280,7 +309,8 @@ export class Session {
   }
 
   private async doStop(cause: StopCause): Promise<void> {
-    const { output, backend } = this.opts;
+    const { backend } = this.opts;
+    const output = this.output;
     // A stop requested while start is still in flight waits for it, so the kernel is never left monitoring.
     while (this.state === 'starting') await new Promise((r) => setImmediate(r));
     if (this.state !== 'monitoring') return;
@@ -338,15 +368,19 @@ export class Session {
         if (pass && !pass(event.packet)) return;
         this.opts.observer?.packet?.(event.packet);
         if (this.limitReached()) return;
-        // One write per block, not per line: a write(2) per line was most of packet mode's cost per alert.
-        this.opts.output.data(this.opts.renderer.packet(event.packet).join('\n'));
+        // One write per receive batch, not per block or line: a write(2) each was most of packet mode's cost per alert.
+        this.pendingBlocks.push(this.opts.renderer.packet(event.packet).join('\n'));
+        if (!this.writeQueued) {
+          this.writeQueued = true;
+          queueMicrotask(this.writePending);
+        }
         this.countAlert();
         return;
       }
       case 'lost':
         this.lostSinceStart.set(event.where, (this.lostSinceStart.get(event.where) ?? 0) + event.count);
         this.opts.observer?.lost?.(event.count, event.where);
-        this.opts.output.error(this.opts.renderer.lost(event.count, event.where));
+        this.output.error(this.opts.renderer.lost(event.count, event.where));
         return;
     }
   }
@@ -356,10 +390,10 @@ export class Session {
     if (overflow) this.opts.observer?.overflow?.(overflow);
     if (this.limitReached()) return;
     for (const entry of lines) {
-      this.opts.output.data(this.opts.renderer.summary(entry));
+      this.output.data(this.opts.renderer.summary(entry));
       this.countAlert();
     }
-    if (overflow) this.opts.output.error(this.opts.renderer.overflow(overflow));
+    if (overflow) this.output.error(this.opts.renderer.overflow(overflow));
   }
 
   private limitReached(): boolean {
@@ -370,9 +404,9 @@ export class Session {
   private countAlert(): void {
     this.alertCount++;
     if (this.alertLimit > 0 && this.alertCount === this.alertLimit) {
-      this.opts.output.message('Alert limit reached, deactivating!');
+      this.output.message('Alert limit reached, deactivating!');
       // After the current batch, as dropwatch finishes printing the alert it is in before deactivating.
-      queueMicrotask(() => void this.stop('limit').catch((err: unknown) => this.opts.output.error(String(err))));
+      queueMicrotask(() => void this.stop('limit').catch((err: unknown) => this.output.error(String(err))));
     }
   }
 }

@@ -55,15 +55,21 @@ function setup() {
   const backend = new ScriptedBackend();
   const out: string[] = [];
   const err: string[] = [];
+  /** Both streams in the order written: `data:`, `message:` or `error:` and the line. */
+  const log: string[] = [];
   let tick: (() => void) | null = null;
   const session = new Session({
     backend,
     renderer,
     aggregator: new DropAggregator(),
-    output: { data: (l) => out.push(l), message: (l) => out.push(l), error: (l) => err.push(l) },
+    output: {
+      data: (l) => out.push(l) && log.push(`data:${l}`),
+      message: (l) => out.push(l) && log.push(`message:${l}`),
+      error: (l) => err.push(l) && log.push(`error:${l}`),
+    },
     clock: { setInterval: (fn) => (tick = fn), clearInterval: () => (tick = null) },
   });
-  return { backend, session, out, err, tick: () => tick?.() };
+  return { backend, session, out, err, log, tick: () => tick?.() };
 }
 
 test("start failure prints dropwatch's line with the kernel's strerror and extack", async () => {
@@ -155,9 +161,50 @@ test('stop while idle still asks the backend, so a run killed while monitoring c
   assert.equal(out.at(-1), 'Stop request failed, error: Operation not permitted');
 });
 
-test('a packet block goes out in one write, ending with its blank line', async () => {
-  const { backend, session, out } = setup();
+test('the packet blocks of one delivery go out in one write once it is done, each ending with its blank line', async () => {
+  const { backend, session, log } = setup();
   await session.run({ name: 'start' });
-  backend.emit({ kind: 'packet', packet: { origin: 'software', pc: 1n, reason: 'NO_SOCKET' } });
-  assert.equal(out.at(-1), 'packet NO_SOCKET\n');
+  const before = log.length;
+  for (const reason of ['A', 'B', 'C']) backend.emit({ kind: 'packet', packet: { origin: 'software', reason } });
+  assert.equal(log.length, before, 'nothing is written while the backend is still delivering');
+  await Promise.resolve();
+  assert.deepEqual(log.slice(before), ['data:packet A\n\npacket B\n\npacket C\n']);
+});
+
+test('a line written in the middle of a delivery comes after the packet blocks before it', async () => {
+  const { backend, session, log } = setup();
+  await session.run({ name: 'start' });
+  const before = log.length;
+  backend.emit({ kind: 'packet', packet: { origin: 'software', reason: 'A' } });
+  backend.emit({ kind: 'lost', count: 2, where: 'netlink socket' });
+  backend.emit({ kind: 'packet', packet: { origin: 'software', reason: 'B' } });
+  await Promise.resolve();
+  assert.deepEqual(log.slice(before), ['data:packet A\n', 'error:lost 2 netlink socket', 'data:packet B\n']);
+});
+
+test('packet mode: the alert limit prints its line right after the Nth block and nothing of the batch after it', async () => {
+  const { backend, session, log } = setup();
+  await session.run({ name: 'set', key: 'alertlimit', value: 2 });
+  await session.run({ name: 'start' });
+  const before = log.length;
+  for (const reason of ['A', 'B', 'C']) backend.emit({ kind: 'packet', packet: { origin: 'software', reason } });
+  await session.whenIdle();
+  assert.deepEqual(log.slice(before), [
+    'data:packet A\n\npacket B\n',
+    'message:Alert limit reached, deactivating!',
+    'message:Deactivation requested, turning off monitoring',
+    'message:Got a stop message',
+  ]);
+});
+
+test('packets delivered during stop are written before "Got a stop message"', async () => {
+  const { backend, session, log } = setup();
+  await session.run({ name: 'start' });
+  backend.stop = async () => backend.emit({ kind: 'packet', packet: { origin: 'software', reason: 'late' } });
+  await session.run({ name: 'stop' });
+  assert.deepEqual(log.slice(-3), [
+    'message:Deactivation requested, turning off monitoring',
+    'data:packet late\n',
+    'message:Got a stop message',
+  ]);
 });
