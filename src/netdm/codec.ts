@@ -7,17 +7,17 @@ import { endianness } from 'node:os';
 import type { BackendEvent, MonitorConfig, PacketDrop, StartOptions, Stats, SummaryEntry } from '../backend/types.js';
 import { DropwatchError } from '../errors/index.js';
 import {
-  attrBinary,
+  AttrIndex,
   attrMap,
   attrNested,
   attrString,
-  attrU16,
   attrU32,
   attrU64,
   attrU8,
   decodeAttrs,
   decodeGenl,
   genlBody,
+  GENL_HDRLEN,
   nlaFlag,
   nlaU32,
   nlaU8,
@@ -86,15 +86,19 @@ function decodeError(message: string): DropwatchError {
   return new DropwatchError('E_DECODE', `NET_DM: ${message}`);
 }
 
+function asDecodeError(what: string, err: unknown): DropwatchError {
+  if (err instanceof DropwatchError && err.code === 'E_DECODE') return err;
+  return new DropwatchError('E_DECODE', `NET_DM: ${what}: ${err instanceof Error ? err.message : String(err)}`, {
+    cause: err,
+  });
+}
+
 // Every decoder runs through this, so a malformed message can only ever surface as E_DECODE.
 function guarded<T>(what: string, fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof DropwatchError && err.code === 'E_DECODE') throw err;
-    throw new DropwatchError('E_DECODE', `NET_DM: ${what}: ${err instanceof Error ? err.message : String(err)}`, {
-      cause: err,
-    });
+    throw asDecodeError(what, err);
   }
 }
 
@@ -141,7 +145,8 @@ export const encodeStatsGet = (version = NET_DM_REQUEST_VERSION): Uint8Array => 
 
 /** The genl command of a NET_DM message (E_DECODE when it has no genlmsghdr). */
 export function netdmCommand(msg: NlMessage): number {
-  return guarded('genlmsghdr', () => decodeGenl(msg).cmd);
+  if (msg.payload.length < GENL_HDRLEN) throw new DropwatchError('E_DECODE', 'netlink: short genlmsghdr');
+  return msg.payload[0]!;
 }
 
 function attrsOf(msg: NlMessage, cmd: number, name: string): Uint8Array {
@@ -198,44 +203,47 @@ function decodeDropPoints(data: Uint8Array): SummaryEntry[] {
   return out;
 }
 
-function origin(a: NlAttr | undefined): 'software' | 'hardware' {
-  // Kernels before hardware monitoring (5.4) sent no ORIGIN: everything was software.
-  if (!a) return 'software';
-  const o = attrU16(a);
+// Kernels before hardware monitoring (5.4) sent no ORIGIN: callers take that as software.
+function originOf(o: number): 'software' | 'hardware' {
   if (o === NET_DM_ORIGIN_SW) return 'software';
   if (o === NET_DM_ORIGIN_HW) return 'hardware';
   throw decodeError(`unknown origin ${o}`);
 }
 
-/** A PACKET_ALERT, software or hardware; fields the kernel left out stay undefined. */
+// Indexes reused by every PACKET_ALERT: decoding is synchronous, so no two decodes ever share them at once.
+const packetAttrs = new AttrIndex(NET_DM_ATTR_REASON);
+const portAttrs = new AttrIndex(NET_DM_ATTR_PORT_NETDEV_NAME);
+
+/** A PACKET_ALERT, software or hardware; fields the kernel left out stay undefined. One per dropped packet: no object per attribute. */
 export function decodePacketAlert(msg: NlMessage): PacketDrop {
-  return guarded('PACKET_ALERT', () => {
-    const m = attrMap(attrsOf(msg, NET_DM_CMD_PACKET_ALERT, 'PACKET_ALERT'));
-    const p: PacketDrop = { origin: origin(m.get(NET_DM_ATTR_ORIGIN)) };
-    const get = m.get.bind(m);
-    let a: NlAttr | undefined;
-    if ((a = get(NET_DM_ATTR_PC))) p.pc = attrU64(a);
-    if ((a = get(NET_DM_ATTR_SYMBOL))) p.symbol = attrString(a);
-    if ((a = get(NET_DM_ATTR_HW_TRAP_GROUP_NAME))) p.trapGroup = attrString(a);
-    if ((a = get(NET_DM_ATTR_HW_TRAP_NAME))) p.trapName = attrString(a);
-    if ((a = get(NET_DM_ATTR_IN_PORT))) {
-      const port = attrMap(a.data);
+  try {
+    const cmd = netdmCommand(msg);
+    if (cmd !== NET_DM_CMD_PACKET_ALERT)
+      throw decodeError(`expected PACKET_ALERT (command ${NET_DM_CMD_PACKET_ALERT}), got command ${cmd}`);
+    const m = packetAttrs.scan(msg.payload, GENL_HDRLEN);
+    const p: PacketDrop = { origin: m.has(NET_DM_ATTR_ORIGIN) ? originOf(m.u16(NET_DM_ATTR_ORIGIN)) : 'software' };
+    if (m.has(NET_DM_ATTR_PC)) p.pc = m.u64(NET_DM_ATTR_PC);
+    if (m.has(NET_DM_ATTR_SYMBOL)) p.symbol = m.string(NET_DM_ATTR_SYMBOL);
+    if (m.has(NET_DM_ATTR_HW_TRAP_GROUP_NAME)) p.trapGroup = m.string(NET_DM_ATTR_HW_TRAP_GROUP_NAME);
+    if (m.has(NET_DM_ATTR_HW_TRAP_NAME)) p.trapName = m.string(NET_DM_ATTR_HW_TRAP_NAME);
+    if (m.has(NET_DM_ATTR_IN_PORT)) {
+      const port = portAttrs.scan(m.bytes(NET_DM_ATTR_IN_PORT));
       const inPort: { ifindex?: number; name?: string } = {};
-      const ifindex = port.get(NET_DM_ATTR_PORT_NETDEV_IFINDEX);
-      const name = port.get(NET_DM_ATTR_PORT_NETDEV_NAME);
-      if (ifindex) inPort.ifindex = attrU32(ifindex);
-      if (name) inPort.name = attrString(name);
+      if (port.has(NET_DM_ATTR_PORT_NETDEV_IFINDEX)) inPort.ifindex = port.u32(NET_DM_ATTR_PORT_NETDEV_IFINDEX);
+      if (port.has(NET_DM_ATTR_PORT_NETDEV_NAME)) inPort.name = port.string(NET_DM_ATTR_PORT_NETDEV_NAME);
       p.inPort = inPort;
     }
     // Copies: the datagram buffer must not be kept alive by one field of one event.
-    if ((a = get(NET_DM_ATTR_FLOW_ACTION_COOKIE))) p.cookie = attrBinary(a).slice();
-    if ((a = get(NET_DM_ATTR_TIMESTAMP))) p.timestampNs = attrU64(a);
-    if ((a = get(NET_DM_ATTR_PROTO))) p.protocol = attrU16(a);
-    if ((a = get(NET_DM_ATTR_PAYLOAD))) p.payload = attrBinary(a).slice();
-    if ((a = get(NET_DM_ATTR_ORIG_LEN))) p.origLen = attrU32(a);
-    if ((a = get(NET_DM_ATTR_REASON))) p.reason = attrString(a);
+    if (m.has(NET_DM_ATTR_FLOW_ACTION_COOKIE)) p.cookie = m.bytes(NET_DM_ATTR_FLOW_ACTION_COOKIE).slice();
+    if (m.has(NET_DM_ATTR_TIMESTAMP)) p.timestampNs = m.u64(NET_DM_ATTR_TIMESTAMP);
+    if (m.has(NET_DM_ATTR_PROTO)) p.protocol = m.u16(NET_DM_ATTR_PROTO);
+    if (m.has(NET_DM_ATTR_PAYLOAD)) p.payload = m.bytes(NET_DM_ATTR_PAYLOAD).slice();
+    if (m.has(NET_DM_ATTR_ORIG_LEN)) p.origLen = m.u32(NET_DM_ATTR_ORIG_LEN);
+    if (m.has(NET_DM_ATTR_REASON)) p.reason = m.string(NET_DM_ATTR_REASON);
     return p;
-  });
+  } catch (err) {
+    throw asDecodeError('PACKET_ALERT', err);
+  }
 }
 
 /** CONFIG_NEW, the answer to CONFIG_GET. */

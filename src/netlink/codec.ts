@@ -181,10 +181,115 @@ export const attrNested = (a: NlAttr): NlAttr[] => decodeAttrs(a.data);
 /** A flag attribute is true by being present. */
 export const attrFlagPresent = (m: ReadonlyMap<number, NlAttr>, type: number): boolean => m.has(type);
 
+// decode() without { stream: true } keeps no state between calls, so one decoder serves every call.
+const UTF8 = new TextDecoder('utf-8', { fatal: false });
+
 /** A NUL-terminated string; text after the first NUL is ignored, a missing NUL is tolerated. */
 export function attrString(a: NlAttr): string {
   const nul = a.data.indexOf(0);
-  return new TextDecoder('utf-8', { fatal: false }).decode(nul < 0 ? a.data : a.data.subarray(0, nul));
+  return UTF8.decode(nul < 0 ? a.data : a.data.subarray(0, nul));
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * One attribute stream indexed by type without an object per attribute, for decoders that run once per packet: where
+ * each type up to maxType was last seen (nla_parse keeps the last), with the same framing checks and errors as
+ * decodeAttrs and the attr* readers. Types above maxType are checked and skipped. Reused across messages: scan()
+ * forgets the previous one.
+ */
+export class AttrIndex {
+  private readonly start: Int32Array;
+  private readonly len: Int32Array;
+  private readonly netOrder: Uint8Array;
+  private buf: Uint8Array = EMPTY;
+  private v: DataView = view(EMPTY);
+  // The last text decoded per type and its bytes: alerts repeat the same symbol and reason, so most decodes are skipped.
+  private readonly memoBytes: (Uint8Array | undefined)[];
+  private readonly memoText: string[];
+
+  constructor(readonly maxType: number) {
+    this.start = new Int32Array(maxType + 1).fill(-1);
+    this.len = new Int32Array(maxType + 1);
+    this.netOrder = new Uint8Array(maxType + 1);
+    this.memoBytes = new Array<Uint8Array | undefined>(maxType + 1).fill(undefined);
+    this.memoText = new Array<string>(maxType + 1).fill('');
+  }
+
+  /** Indexes the attributes of buf from offset on; throws E_DECODE for a malformed stream. */
+  scan(buf: Uint8Array, offset = 0): this {
+    const v = view(buf);
+    const end = buf.length;
+    this.start.fill(-1);
+    this.buf = buf;
+    this.v = v;
+    while (offset < end) {
+      if (end - offset < NLA_HDRLEN) throw decodeError('short attribute header');
+      const len = v.getUint16(offset, LE);
+      const rawType = v.getUint16(offset + 2, LE);
+      if (len < NLA_HDRLEN) throw decodeError(`nla_len ${len} shorter than its header`);
+      if (len > end - offset) throw decodeError(`nla_len ${len} runs past its container`);
+      const type = rawType & NLA_TYPE_MASK;
+      if (type <= this.maxType) {
+        this.start[type] = offset + NLA_HDRLEN;
+        this.len[type] = len - NLA_HDRLEN;
+        this.netOrder[type] = rawType & NLA_F_NET_BYTEORDER ? 1 : 0;
+      }
+      offset += align4(len);
+    }
+    return this;
+  }
+
+  has(type: number): boolean {
+    return this.start[type]! >= 0;
+  }
+
+  private at(type: number, size: number, what: string): number {
+    const start = this.start[type]!;
+    if (start < 0) throw decodeError(`attribute ${type} is absent`);
+    const len = this.len[type]!;
+    if (len < size) throw decodeError(`attribute ${type}: ${len} bytes, ${what} needs ${size}`);
+    return start;
+  }
+
+  u8(type: number): number {
+    return this.buf[this.at(type, 1, 'u8')]!;
+  }
+  u16(type: number): number {
+    return this.v.getUint16(this.at(type, 2, 'u16'), LE && this.netOrder[type] === 0);
+  }
+  u32(type: number): number {
+    return this.v.getUint32(this.at(type, 4, 'u32'), LE && this.netOrder[type] === 0);
+  }
+  u64(type: number): bigint {
+    return this.v.getBigUint64(this.at(type, 8, 'u64'), LE && this.netOrder[type] === 0);
+  }
+
+  /** The value's bytes, a view into the scanned buffer. */
+  bytes(type: number): Uint8Array {
+    const start = this.at(type, 0, 'a value');
+    return this.buf.subarray(start, start + this.len[type]!);
+  }
+
+  /** As attrString. */
+  string(type: number): string {
+    const start = this.at(type, 0, 'a string');
+    let end = start;
+    const limit = start + this.len[type]!;
+    const buf = this.buf;
+    while (end < limit && buf[end] !== 0) end++;
+    const memo = this.memoBytes[type];
+    if (memo !== undefined && memo.length === end - start) {
+      let i = 0;
+      while (i < memo.length && memo[i] === buf[start + i]) i++;
+      if (i === memo.length) return this.memoText[type]!;
+    }
+    const bytes = buf.slice(start, end);
+    const text = UTF8.decode(bytes);
+    this.memoBytes[type] = bytes;
+    this.memoText[type] = text;
+    return text;
+  }
 }
 
 function nla(type: number, data: Uint8Array): Uint8Array {

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  AttrIndex,
   attrMap,
   attrString,
   attrU16,
@@ -32,6 +33,7 @@ import {
   attrU8,
   attrU64,
   attrFlagPresent,
+  NLA_F_NET_BYTEORDER,
 } from '../../src/netlink/codec.js';
 import {
   CTRL_ATTR_FAMILY_NAME,
@@ -250,4 +252,54 @@ test('truncated and inconsistent bytes throw E_DECODE', () => {
     codeOf(() => attrU32(decodeAttrs(nlaU16(1, 1))[0]!)),
     'E_DECODE',
   );
+});
+
+test('AttrIndex reads what attrMap and the attr* readers read: last of a repeated type, byte order, strings', () => {
+  const netOrderU16 = nlaU16(2, 0x0800);
+  new DataView(netOrderU16.buffer).setUint16(2, 2 | NLA_F_NET_BYTEORDER, true);
+  new DataView(netOrderU16.buffer).setUint16(4, 0x0800, false);
+  const bytes = new Uint8Array([
+    ...nlaU32(3, 1),
+    ...nlaU32(3, 0xdeadbeef),
+    ...netOrderU16,
+    ...nlaU64(4, 0xffffffff9b484062n),
+    ...nlaString(5, 'eth0'),
+    ...nlaU32(40, 7),
+    ...nlaBinary(7, new Uint8Array([1, 2, 3])),
+  ]);
+  const m = attrMap(bytes);
+  const x = new AttrIndex(8).scan(bytes);
+  assert.equal(x.u32(3), attrU32(m.get(3)!));
+  assert.equal(x.u32(3), 0xdeadbeef);
+  assert.equal(x.u16(2), attrU16(m.get(2)!));
+  assert.equal(x.u16(2), 0x0800);
+  assert.equal(x.u64(4), 0xffffffff9b484062n);
+  assert.equal(x.string(5), 'eth0');
+  assert.deepEqual([...x.bytes(7)], [1, 2, 3]);
+  assert.equal(x.has(1), false);
+  assert.equal(x.has(8), false);
+  assert.throws(() => x.u32(1), { code: 'E_DECODE' });
+  assert.throws(() => x.u64(3), { code: 'E_DECODE', message: 'netlink: attribute 3: 4 bytes, u64 needs 8' });
+  // A new scan forgets the last one's attributes.
+  assert.equal(x.scan(nlaU8(1, 9)).has(3), false);
+  assert.equal(x.u8(1), 9);
+});
+
+test('AttrIndex.string: a remembered string is reused only for the same bytes; NUL ends it; framing errors as decodeAttrs', () => {
+  const x = new AttrIndex(5);
+  assert.equal(x.scan(nlaString(5, 'eth0')).string(5), 'eth0');
+  assert.equal(x.scan(nlaString(5, 'eth1')).string(5), 'eth1');
+  assert.equal(x.scan(nlaString(5, 'eth1')).string(5), 'eth1');
+  assert.equal(x.scan(nlaString(5, 'eth')).string(5), 'eth');
+  assert.equal(x.scan(nlaString(5, 'lo\u0000xx')).string(5), 'lo');
+  assert.equal(x.scan(nlaBinary(5, new Uint8Array([0xc3, 0xa9]))).string(5), 'é');
+  for (const bad of [new Uint8Array([3, 0, 1, 0]), new Uint8Array([8, 0, 1, 0, 0]), new Uint8Array([8, 0])]) {
+    let expected = '';
+    try {
+      decodeAttrs(bad);
+    } catch (e) {
+      expected = (e as Error).message;
+    }
+    assert.throws(() => x.scan(bad), { code: 'E_DECODE', message: expected });
+  }
 });
