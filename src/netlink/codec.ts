@@ -71,8 +71,11 @@ export interface NlMessage {
 }
 
 export function decodeNlMsgHeader(buf: Uint8Array, offset = 0): NlMsgHeader {
+  return headerAt(buf, view(buf), offset);
+}
+
+function headerAt(buf: Uint8Array, v: DataView, offset: number): NlMsgHeader {
   if (offset < 0 || buf.length - offset < NLMSG_HDRLEN) throw decodeError('short nlmsghdr');
-  const v = view(buf);
   return {
     len: v.getUint32(offset, LE),
     type: v.getUint16(offset + 4, LE),
@@ -85,9 +88,10 @@ export function decodeNlMsgHeader(buf: Uint8Array, offset = 0): NlMsgHeader {
 /** Splits one datagram into its messages (several per datagram in dumps and batched alerts). */
 export function decodeNlMsgs(datagram: Uint8Array): NlMessage[] {
   const out: NlMessage[] = [];
+  const v = view(datagram);
   let offset = 0;
   while (offset < datagram.length) {
-    const header = decodeNlMsgHeader(datagram, offset);
+    const header = headerAt(datagram, v, offset);
     if (header.len < NLMSG_HDRLEN) throw decodeError(`nlmsg_len ${header.len} shorter than its header`);
     if (header.len > datagram.length - offset) throw decodeError(`nlmsg_len ${header.len} runs past the datagram`);
     out.push({

@@ -405,7 +405,7 @@ export class NetlinkSocket {
       }
       for (const m of msgs) {
         if (group === 0 && m.header.pid === this.portId && this.pending.has(m.header.seq)) this.reply(m);
-        else unsolicited.push({ ...m, group });
+        else unsolicited.push({ header: m.header, payload: m.payload, raw: m.raw, group });
       }
     }
     if (unsolicited.length > 0) for (const l of this.messageListeners) guard(() => l(unsolicited));
