@@ -25,6 +25,8 @@ namespace {
 constexpr size_t kDefaultScratch = 128 * 1024;
 // Bound one wake-up so a drop storm cannot starve the event loop; the level-triggered poll calls us again.
 constexpr uint32_t kDefaultBatch = 256;
+// With oneBuffer, a wake-up also ends once its datagrams fill this much, so the batch buffer stays small.
+constexpr size_t kMaxBatchBytes = 1024 * 1024;
 
 Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall) {
   const char* name = strerrorname_np(err);
@@ -80,7 +82,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     return exports;
   }
 
-  // new NetlinkSocket(protocol, { scratchSize?, batchSize? })
+  // new NetlinkSocket(protocol, { scratchSize?, batchSize?, oneBuffer? })
   explicit NetlinkSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NetlinkSocket>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsNumber()) {
@@ -95,6 +97,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
       if (s.IsNumber() && s.As<Napi::Number>().Uint32Value() >= 4096) scratch = s.As<Napi::Number>().Uint32Value();
       Napi::Value b = opts.Get("batchSize");
       if (b.IsNumber() && b.As<Napi::Number>().Uint32Value() >= 1) batch_ = b.As<Napi::Number>().Uint32Value();
+      one_buffer_ = opts.Get("oneBuffer").ToBoolean().Value();
     }
     fd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
     if (fd_ < 0) {
@@ -110,6 +113,10 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   int fd_ = -1;
   uint32_t batch_ = kDefaultBatch;
   std::vector<uint8_t> scratch_;
+  // oneBuffer: a wake-up's datagrams are received back to back here and handed over as one Buffer plus their ends,
+  // instead of one Buffer (one allocation and copy through N-API) per datagram.
+  bool one_buffer_ = false;
+  std::vector<uint8_t> batch_buf_;
   uv_poll_t* poll_ = nullptr;
   bool polling_ = false;
   bool handle_ref_ = true;
@@ -227,7 +234,8 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     return Napi::Number::New(env, static_cast<double>(n));
   }
 
-  // start(callback): callback(err, datagrams: Buffer[], groups: number[], enobufs, truncated, drops) per wake-up.
+  // start(callback): callback(err, datagrams: Buffer[], groups: number[], enobufs, truncated, drops) per wake-up;
+  // with oneBuffer, datagrams is one Buffer and a seventh argument, ends: number[], says where each one ends in it.
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!CheckOpen(env)) return env.Undefined();
@@ -315,6 +323,8 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     Napi::HandleScope scope(env);
     Napi::Array datagrams = Napi::Array::New(env);
     Napi::Array groups = Napi::Array::New(env);
+    Napi::Array ends = Napi::Array::New(env);
+    size_t used = 0;
     uint32_t count = 0, enobufs = 0, truncated = 0;
     int fatal = 0;
     const char* fatal_call = "recvmsg";
@@ -328,8 +338,15 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
       fatal_call = "uv_poll";
     }
     while (fatal == 0 && count < batch_) {
+      const size_t limit = scratch_.size();
+      uint8_t* into = scratch_.data();
+      if (one_buffer_) {
+        if (used > 0 && used + limit > kMaxBatchBytes) break;
+        if (batch_buf_.size() < used + limit) batch_buf_.resize(used + limit);
+        into = batch_buf_.data() + used;
+      }
       struct sockaddr_nl from;
-      struct iovec iov = {scratch_.data(), scratch_.size()};
+      struct iovec iov = {into, limit};
       alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(struct nl_pktinfo))];
       struct msghdr msg;
       memset(&msg, 0, sizeof msg);
@@ -350,7 +367,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
         fatal = errno;
         break;
       }
-      if (msg.msg_flags & MSG_TRUNC || static_cast<size_t>(n) > scratch_.size()) {
+      if (msg.msg_flags & MSG_TRUNC || static_cast<size_t>(n) > limit) {
         truncated++;  // the rest of that datagram is gone; grow so the next one of that size fits
         if (static_cast<size_t>(n) > scratch_.size() && static_cast<size_t>(n) <= (16u << 20)) scratch_.resize(n);
         continue;
@@ -364,7 +381,12 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
         }
       }
       groups.Set(count, Napi::Number::New(env, group));
-      datagrams.Set(count, Napi::Buffer<uint8_t>::Copy(env, scratch_.data(), static_cast<size_t>(n)));
+      if (one_buffer_) {
+        used += static_cast<size_t>(n);
+        ends.Set(count, Napi::Number::New(env, static_cast<double>(used)));
+      } else {
+        datagrams.Set(count, Napi::Buffer<uint8_t>::Copy(env, scratch_.data(), static_cast<size_t>(n)));
+      }
       count++;
     }
     if (rearm && polling_ && fatal == 0) {
@@ -384,9 +406,11 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     Napi::Function fn = callback_.Value();
     if (fatal != 0) StopPolling();  // the socket is unusable; this is the last call
     in_drain_ = true;
+    Napi::Value received = datagrams;
+    if (one_buffer_) received = Napi::Buffer<uint8_t>::Copy(env, batch_buf_.data(), used);
     fn.MakeCallback(Value(),
-                    {err, datagrams, groups, Napi::Number::New(env, enobufs), Napi::Number::New(env, truncated),
-                     Napi::Number::New(env, drops_value)},
+                    {err, received, groups, Napi::Number::New(env, enobufs), Napi::Number::New(env, truncated),
+                     Napi::Number::New(env, drops_value), ends},
                     *async_);
     in_drain_ = false;
     if (fd_ < 0) ReleaseAsync();  // the callback closed us: finish what Release() deferred

@@ -13,14 +13,18 @@ export interface NativeError extends Error {
   syscall: string;
 }
 
-/** One call per wake-up of the receive loop. drops is the kernel's cumulative sk_drops (u32), -1 if unreadable. */
+/**
+ * One call per wake-up of the receive loop. drops is the kernel's cumulative sk_drops (u32), -1 if unreadable. With
+ * the oneBuffer option the datagrams come back to back in one Buffer, datagram i ending at ends[i].
+ */
 export type NativeBatchCallback = (
   err: NativeError | null,
-  datagrams: Buffer[],
+  datagrams: Buffer[] | Buffer,
   groups: number[],
   enobufs: number,
   truncated: number,
   drops: number,
+  ends?: number[],
 ) => void;
 
 export interface NativeSocket {
@@ -39,7 +43,10 @@ export interface NativeSocket {
 }
 
 export interface NativeAddon {
-  NetlinkSocket: new (protocol: number, options?: { scratchSize?: number; batchSize?: number }) => NativeSocket;
+  NetlinkSocket: new (
+    protocol: number,
+    options?: { scratchSize?: number; batchSize?: number; oneBuffer?: boolean },
+  ) => NativeSocket;
 }
 
 const ADDON = join('build', 'Release', 'netlink_native.node');

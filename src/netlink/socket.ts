@@ -107,6 +107,19 @@ export function fromNative(err: unknown, what: string): unknown {
   return e;
 }
 
+/** The addon's datagrams as one view each: they come as one Buffer and their ends, or from an older build, one Buffer each. */
+export function splitBatch(datagrams: Buffer[] | Buffer, ends: number[] | undefined): Uint8Array[] {
+  if (Array.isArray(datagrams)) return datagrams;
+  const out: Uint8Array[] = new Array<Uint8Array>(ends?.length ?? 0);
+  let start = 0;
+  for (let i = 0; i < out.length; i++) {
+    const end = ends![i]!;
+    out[i] = new Uint8Array(datagrams.buffer, datagrams.byteOffset + start, end - start);
+    start = end;
+  }
+  return out;
+}
+
 // A throwing listener is its owner's bug: surface it as an uncaught exception, but only after this batch's
 // bookkeeping (replies, loss counts) is complete.
 function guard(call: () => void): void {
@@ -148,7 +161,7 @@ export class NetlinkSocket {
     const { NetlinkSocket: Native } = loadNative();
     let sock: NativeSocket;
     try {
-      sock = new Native(protocol, { scratchSize: options.scratchSize, batchSize: options.batchSize });
+      sock = new Native(protocol, { scratchSize: options.scratchSize, batchSize: options.batchSize, oneBuffer: true });
     } catch (err) {
       throw fromNative(err, `netlink socket(${protocol})`);
     }
@@ -188,8 +201,8 @@ export class NetlinkSocket {
       const s = new NetlinkSocket(protocol, sock, portId, options.timeoutMs ?? 10_000);
       s.lastDrops = drops;
       sock.unref();
-      sock.start((err, datagrams, groups, enobufs, truncated, dropsNow) =>
-        s.onBatch(err, datagrams, groups, enobufs, truncated, dropsNow),
+      sock.start((err, datagrams, groups, enobufs, truncated, dropsNow, ends) =>
+        s.onBatch(err, splitBatch(datagrams, ends), groups, enobufs, truncated, dropsNow),
       );
       return s;
     } catch (err) {
@@ -387,7 +400,7 @@ export class NetlinkSocket {
 
   private onBatch(
     err: NativeError | null,
-    datagrams: Buffer[],
+    datagrams: Uint8Array[],
     groups: number[],
     enobufs: number,
     truncated: number,

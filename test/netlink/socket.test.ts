@@ -26,6 +26,7 @@ import {
   type ReceivedMessage,
   type LostCounts,
 } from '../../src/netlink/index.js';
+import { splitBatch } from '../../src/netlink/socket.js';
 import { DropwatchError, KernelError } from '../../src/errors/index.js';
 
 test('resolves nlctrl and lists families', async () => {
@@ -223,6 +224,46 @@ test('an oversized datagram is counted as truncated and the socket goes on', asy
     rx.close();
     tx.close();
   }
+});
+
+test('datagrams read in one wake-up arrive byte for byte, each its own view, whatever their sizes', async () => {
+  const rx = NetlinkSocket.open(NETLINK_USERSOCK);
+  const tx = NetlinkSocket.open(NETLINK_USERSOCK);
+  try {
+    rx.setOption(SOL_SOCKET, SO_RCVBUF, 1 << 20);
+    const sent = [0, 4, 1000, 8, 60_000, 12].map((n, i) =>
+      encodeNlMsg(
+        { type: 0x20, seq: i + 1 },
+        new Uint8Array(n).map((_, j) => (j * 7 + i) & 0xff),
+      ),
+    );
+    const got: Uint8Array[] = [];
+    let batches = 0;
+    rx.onMessages((msgs) => {
+      batches++;
+      got.push(...msgs.map((m) => Uint8Array.from(m.raw)));
+    });
+    // Sizes are multiples of 4, so raw (exactly nlmsg_len bytes) is the whole message sent. Sent before the loop runs,
+    // so they queue and are read together.
+    for (const m of sent) tx.sendRaw(m, rx.portId);
+    const deadline = Date.now() + 3000;
+    while (got.length < sent.length && Date.now() < deadline) await tick();
+    assert.deepEqual(got, sent);
+    assert.equal(batches, 1);
+  } finally {
+    rx.close();
+    tx.close();
+  }
+});
+
+test('splitBatch: one Buffer and its ends become one view per datagram; one Buffer each passes through', () => {
+  const batch = Buffer.from([1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(
+    splitBatch(batch, [2, 2, 6]).map((d) => [...d]),
+    [[1, 2], [], [3, 4, 5, 6]],
+  );
+  const each = [Buffer.from([9]), Buffer.from([8, 7])];
+  assert.equal(splitBatch(each, undefined), each);
 });
 
 test('undecodable datagrams go to the error listener, not to the process', async () => {
