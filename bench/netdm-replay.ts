@@ -1,11 +1,13 @@
-// Replay micro-benchmark of dropwatch's NET_DM packet mode on a host without NET_DM. A child process multicasts the
+// Replay micro-benchmark of dropwatch's NET_DM packet mode on a host without NET_DM. A sender thread multicasts the
 // PACKET_ALERTs the qemu guest's kernel really sent (test/fixtures/netdm/packet-alert-*.bin) through this host's generic
-// netlink to our data socket; from there they take dropwatch's own path (addon receive loop, NetlinkSocket, NetdmClient,
-// NetdmBackend, Session, the text renderer of `-l kas`, the REPL's writes to stdout). Prints CPU µs per alert.
+// netlink to our data socket while the main thread waits, so the queue fills as at saturation; from there they take
+// dropwatch's own path (addon receive loop, NetlinkSocket, NetdmClient, NetdmBackend, Session, the text renderer of
+// `-l kas`, the REPL's writes to stdout). Prints CPU µs per alert: the process's less the sender thread's.
 //
-//   npm run build && node dist/bench/netdm-replay.js > /dev/shm/replay.out
+//   npm run build && taskset -c 1 node dist/bench/netdm-replay.js > /dev/shm/replay.out
 //   node --cpu-prof --cpu-prof-dir=/tmp/prof dist/bench/netdm-replay.js > /dev/shm/replay.out   (then open the profile)
 //
+// Pinned to one CPU the figure repeats within ~3%; unpinned it moves by ±20% with what else the machine runs.
 // stdout must be a file, as in the qemu bench (Node writes to a file synchronously, one write(2) per write()).
 // Root is needed: sending to a multicast group takes CAP_NET_ADMIN.
 import { EventEmitter } from 'node:events';
