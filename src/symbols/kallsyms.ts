@@ -219,8 +219,8 @@ function grow(a: Uint32Array, size: number): Uint32Array {
  * line (loops that run once per process mostly run unoptimized, so each pass over 122k entries costs milliseconds).
  */
 export class KallsymsBuilder {
-  private halves: Uint32Array = new Uint32Array(2048);
-  private records: Uint32Array = new Uint32Array(RECORD * 1024);
+  private halves: Uint32Array;
+  private records: Uint32Array;
   /** Entries stored; a line at the same address as the entry before it is not stored (see addLines()). */
   private count = 0;
   private lines = 0;
@@ -235,6 +235,16 @@ export class KallsymsBuilder {
   private lastModuleRaw = '';
   private lastModuleId = 0;
   private allZero = true;
+
+  /**
+   * @param expectedLines capacity to start with. The loader passes a typical /proc/kallsyms size so the arrays are
+   * not regrown (and the old ones left as garbage) a dozen times on the way.
+   */
+  constructor(expectedLines = 1024) {
+    const capacity = Math.max(16, Math.ceil(expectedLines));
+    this.halves = new Uint32Array(2 * capacity);
+    this.records = new Uint32Array(RECORD * capacity);
+  }
 
   /**
    * Parses up to `maxLines` lines of `text` starting at `pos` (a line start) and returns where it stopped:
@@ -371,7 +381,8 @@ export class KallsymsBuilder {
     let id = this.moduleIdByName.get(name);
     if (id === undefined) {
       id = this.modules.length;
-      this.modules.push(name);
+      // A copy, not a slice: a sliced string would keep the whole ~256 KB chunk text it came from alive.
+      this.modules.push(Buffer.from(name, 'latin1').toString('latin1'));
       this.moduleIdByName.set(name, id);
     }
     this.lastModuleRaw = raw;
@@ -384,9 +395,11 @@ export class KallsymsBuilder {
     let halves: Uint32Array;
     let records: Uint32Array;
     if (this.descents.length === 0) {
-      // Ascending and alias-free already: copy out the filled part.
-      halves = this.halves.slice(0, 2 * count);
-      records = this.records.slice(0, RECORD * count);
+      // Ascending and alias-free already: keep the builder's arrays when they are mostly full (a copy would leave
+      // ~3 MB of old-generation garbage that only a full GC gives back), else copy out the filled part.
+      const keep = 4 * count >= 3 * (this.halves.length / 2);
+      halves = keep ? this.halves.subarray(0, 2 * count) : this.halves.slice(0, 2 * count);
+      records = keep ? this.records.subarray(0, RECORD * count) : this.records.slice(0, RECORD * count);
     } else {
       const h = this.halves;
       const order = stableOrder(h, count, this.descents);
@@ -415,7 +428,7 @@ export class KallsymsBuilder {
     }
 
     return new KallsymsIndex({
-      addresses: new BigUint64Array(halves.buffer, 0, halves.length / 2),
+      addresses: new BigUint64Array(halves.buffer, halves.byteOffset, halves.length / 2),
       names: { sources: [...this.sources], records },
       modules: [...this.modules],
       lineCount: this.lines,

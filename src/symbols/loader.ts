@@ -64,6 +64,9 @@ const LINES_PER_CHECK = 1_000;
 // The kernel hands out /proc/kallsyms ~4 KB per read(2), so a chunk is filled by many reads before it is parsed.
 const CHUNK_BYTES = 256 * 1024;
 
+// Capacity to start the index with: /proc/kallsyms has ~120k lines here and ~100-200k on distribution kernels.
+const EXPECTED_LINES = 131_072;
+
 const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 
 async function addInSlices(builder: KallsymsBuilder, text: string, bytes?: Buffer): Promise<void> {
@@ -85,7 +88,7 @@ async function addInSlices(builder: KallsymsBuilder, text: string, bytes?: Buffe
 async function parseFileInSlices(path: string): Promise<KallsymsIndex> {
   const file = await open(path, 'r');
   try {
-    const builder = new KallsymsBuilder();
+    const builder = new KallsymsBuilder(EXPECTED_LINES);
     let chunk: Buffer = Buffer.allocUnsafe(CHUNK_BYTES);
     let filled = 0;
     for (;;) {
