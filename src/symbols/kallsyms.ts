@@ -203,6 +203,13 @@ function nextAt(text: string, ch: string, from: number): number {
   return i < 0 ? text.length : i;
 }
 
+/** The same characters in a string of its own (module names are short and come once per module). */
+function freshCopy(s: string): string {
+  const codes = new Array<number>(s.length);
+  for (let i = 0; i < s.length; i++) codes[i] = s.charCodeAt(i);
+  return String.fromCharCode(...codes);
+}
+
 function grow(a: Uint32Array, size: number): Uint32Array {
   const b = new Uint32Array(size);
   b.set(a);
@@ -382,7 +389,7 @@ export class KallsymsBuilder {
     if (id === undefined) {
       id = this.modules.length;
       // A copy, not a slice: a sliced string would keep the whole ~256 KB chunk text it came from alive.
-      this.modules.push(Buffer.from(name, 'latin1').toString('latin1'));
+      this.modules.push(freshCopy(name));
       this.moduleIdByName.set(name, id);
     }
     this.lastModuleRaw = raw;
