@@ -35,6 +35,21 @@ export const RECORD = 4;
 
 const U64_MAX = 0xffffffffffffffffn;
 
+// 64 KiB buckets: ~100 symbols each in kernel text; the table spans the kernel's addresses up to its modules (~16k
+// buckets, 64 KB).
+const BUCKET_SHIFT = 16;
+
+interface Buckets {
+  /** The shared high half; -1 (never a high half) when the index is empty. */
+  hi: number;
+  /** Low half of the first entry with that high half. */
+  baseLo: number;
+  /** The entries with that high half are [start, end). */
+  start: number;
+  end: number;
+  firstAt: Int32Array;
+}
+
 // Host byte order of the 64-bit lanes, so the Uint32 view over the BigUint64Array reads the right halves.
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const LO = LITTLE_ENDIAN ? 0 : 1;
@@ -66,6 +81,8 @@ export class KallsymsIndex {
   private readonly records: Uint32Array | null;
   /** Byte sources are replaced by their decoded text on first use (nameFrom). */
   private readonly sources: NameSource[];
+  /** Made by the first resolve(): a build should not pay for it, and a run that never resolves never needs it. */
+  private buckets: Buckets | null = null;
 
   constructor(fields: {
     addresses: BigUint64Array;
@@ -135,6 +152,26 @@ export class KallsymsIndex {
     return source.slice(start, end);
   }
 
+  /** Bucket starts over the entries that share the high half of the highest address (the kernel's 0xffffffff). */
+  private makeBuckets(): Buckets {
+    const h = this.halves;
+    const n = this.addresses.length;
+    const hi = n > 0 ? h[2 * (n - 1) + HI]! : -1;
+    let start = n;
+    while (start > 0 && h[2 * (start - 1) + HI] === hi) start--;
+    const baseLo = start < n ? h[2 * start + LO]! : 0;
+    const last = n > 0 ? h[2 * (n - 1) + LO]! : 0;
+    // firstAt[k]: first entry in bucket k or later; the final element is `n`, the end of the range.
+    const firstAt = new Int32Array(((last - baseLo) >>> BUCKET_SHIFT) + 2);
+    let k = 0;
+    for (let i = start; i < n; i++) {
+      const bucket = (h[2 * i + LO]! - baseLo) >>> BUCKET_SHIFT;
+      while (k <= bucket) firstAt[k++] = i;
+    }
+    while (k < firstAt.length) firstAt[k++] = n;
+    return (this.buckets = { hi, baseLo, start, end: n, firstAt });
+  }
+
   /**
    * The closest symbol at or below pc, as dropwatch's lookup_kas_proc() picks it; null below the lowest symbol,
    * when that symbol sits at address 0 (dropwatch treats a zero base as "not found"), or when hidden.
@@ -145,14 +182,34 @@ export class KallsymsIndex {
     const hi = PC32[HI]!;
     const lo = PC32[LO]!;
     const h = this.halves;
-    // Index of the last address <= pc: number compares on the halves, no BigInt per step.
+    const b = this.buckets ?? this.makeBuckets();
     let low = 0;
     let high = this.addresses.length; // first index with address > pc lies in [low, high]
-    while (low < high) {
-      const mid = (low + high) >>> 1;
-      const mh = h[2 * mid + HI]!;
-      if (mh < hi || (mh === hi && h[2 * mid + LO]! <= lo)) low = mid + 1;
-      else high = mid;
+    if (hi === b.hi) {
+      // Almost every kernel address shares one high half: its bucket narrows the search to ~100 entries, whose
+      // low halves alone decide the order.
+      if (lo < b.baseLo) low = high = b.start;
+      else {
+        const k = (lo - b.baseLo) >>> BUCKET_SHIFT;
+        if (k >= b.firstAt.length - 1) low = b.end;
+        else {
+          low = b.firstAt[k]!;
+          high = b.firstAt[k + 1]!;
+        }
+      }
+      while (low < high) {
+        const mid = (low + high) >>> 1;
+        if (h[2 * mid + LO]! <= lo) low = mid + 1;
+        else high = mid;
+      }
+    } else {
+      // Index of the last address <= pc: number compares on the halves, no BigInt per step.
+      while (low < high) {
+        const mid = (low + high) >>> 1;
+        const mh = h[2 * mid + HI]!;
+        if (mh < hi || (mh === hi && h[2 * mid + LO]! <= lo)) low = mid + 1;
+        else high = mid;
+      }
     }
     const i = low - 1;
     if (i < 0) return null;

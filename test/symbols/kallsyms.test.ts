@@ -174,3 +174,31 @@ for (const [name, text] of [
     assert.equal(reads - before, unresolved);
   });
 }
+
+test('addresses outside the shared high half resolve as by a plain search (the bucket table edges)', () => {
+  const text = [
+    '00000000000a0000 t low_one',
+    'f0ffffff81000000 T other_high',
+    'ffffffff81000000 T first_kernel',
+    'ffffffff81010000 T next_kernel',
+    'ffffffffc0a00000 t in_module\t[mod]',
+  ].join('\n');
+  const index = parseKallsyms(text);
+  const rescan = createRescanResolver(() => text);
+  const pcs = [
+    0xa0001n,
+    0xf0ffffff81000001n,
+    0xfffffffe00000000n,
+    0xffffffff00000000n, // shared high half, below its first entry
+    0xffffffff80ffffffn,
+    0xffffffff81000000n,
+    0xffffffff8100ffffn,
+    0xffffffff81010000n,
+    0xffffffffbfffffffn,
+    0xffffffffc0a00010n,
+    0xffffffffffffffffn, // beyond the last bucket
+  ];
+  for (const pc of pcs) assert.deepEqual(index.resolve(pc), rescan(pc), `pc ${pc.toString(16)}`);
+  assert.equal(index.resolve(0xffffffff00000000n)?.symbol, 'other_high');
+  assert.equal(index.resolve(0xffffffffffffffffn)?.symbol, 'in_module');
+});
