@@ -69,11 +69,14 @@ export function buildTextRenderer(options: RendererOptions): Renderer {
   const { symbols, capabilities } = options;
   return {
     summary: (entry) => formatSummaryLine(entry, entry.pc === 0n ? null : symbols.lookup(entry.pc), style),
+    // NET_DM names the symbol itself: only a bare PC (tracefs) needs a lookup, and an object per alert for it.
     packet: (packet) =>
-      formatPacket(packet, {
-        ...style,
-        resolved: packet.symbol === undefined && packet.pc !== undefined ? symbols.lookup(packet.pc) : null,
-      }),
+      formatPacket(
+        packet,
+        packet.symbol === undefined && packet.pc !== undefined
+          ? { ...style, resolved: symbols.lookup(packet.pc) }
+          : style,
+      ),
     config: (config) => {
       const lines = formatShow(config);
       // Truncation and queue length are NET_DM settings; showing zeros for them here would be pretending.
