@@ -22,8 +22,9 @@ export interface NameRecords {
    */
   sources: readonly NameSource[];
   /**
-   * RECORD words per index entry: name start, name end, source index, module id. One interleaved array so an
-   * uncached lookup touches one cache line for all of them, not one per parallel array.
+   * RECORD words per index entry: name start, name end, then the source index in the low 16 bits and the module id
+   * in the high 16. One interleaved array so an uncached lookup touches one cache line for all of them, not one per
+   * parallel array; 12 bytes an entry rather than 16 saves ~0.5 MB on a 122k-symbol kernel.
    */
   records: Uint32Array;
 }
@@ -31,7 +32,10 @@ export interface NameRecords {
 export type NameSource = string | Buffer;
 
 /** Words per entry in NameRecords.records. */
-export const RECORD = 4;
+export const RECORD = 3;
+
+/** Sources and modules each get 16 bits of a record's third word. */
+const MAX_IDS = 0x10000;
 
 const U64_MAX = 0xffffffffffffffffn;
 
@@ -118,7 +122,7 @@ export class KallsymsIndex {
     if (this.moduleIdList === null) {
       const r = this.records!;
       const ids = new Uint32Array(this.size);
-      for (let i = 0; i < ids.length; i++) ids[i] = r[RECORD * i + 3]!;
+      for (let i = 0; i < ids.length; i++) ids[i] = r[RECORD * i + 2]! >>> 16;
       this.moduleIdList = ids;
     }
     return this.moduleIdList;
@@ -142,7 +146,7 @@ export class KallsymsIndex {
     const r = this.records;
     if (r === null) return this.nameList![i]!;
     const k = RECORD * i;
-    return this.nameFrom(r[k + 2]!, r[k]!, r[k + 1]!);
+    return this.nameFrom(r[k + 2]! & 0xffff, r[k]!, r[k + 1]!);
   }
 
   /** Characters [start, end) of source `i`; a byte source is decoded whole first (latin1, as the builder read it). */
@@ -232,8 +236,9 @@ export class KallsymsIndex {
     let mod: number;
     if (r !== null) {
       const k = RECORD * i;
-      symbol = this.nameFrom(r[k + 2]!, r[k]!, r[k + 1]!);
-      mod = r[k + 3]!;
+      const ids = r[k + 2]!;
+      symbol = this.nameFrom(ids & 0xffff, r[k]!, r[k + 1]!);
+      mod = ids >>> 16;
     } else {
       symbol = this.nameList![i]!;
       mod = this.moduleIdList![i]!;
@@ -411,8 +416,7 @@ export class KallsymsBuilder {
       const r = RECORD * k;
       records[r] = nameStart;
       records[r + 1] = p;
-      records[r + 2] = source;
-      records[r + 3] = mod;
+      records[r + 2] = (source | (mod << 16)) >>> 0;
       k++;
     }
     this.count = k;
@@ -435,6 +439,7 @@ export class KallsymsBuilder {
   private sourceFor(source: NameSource): number {
     const last = this.sources.length - 1;
     if (last >= 0 && this.sources[last] === source) return last;
+    if (last + 1 >= MAX_IDS) throw new RangeError(`kallsyms: more than ${MAX_IDS} name sources`);
     this.sources.push(source);
     return last + 1;
   }
@@ -445,6 +450,7 @@ export class KallsymsBuilder {
     let id = this.moduleIdByName.get(name);
     if (id === undefined) {
       id = this.modules.length;
+      if (id >= MAX_IDS) throw new RangeError(`kallsyms: more than ${MAX_IDS - 1} module names`);
       // A copy, not a slice: a sliced string would keep the whole ~256 KB chunk text it came from alive.
       this.modules.push(freshCopy(name));
       this.moduleIdByName.set(name, id);
