@@ -304,6 +304,7 @@ export class KallsymsBuilder {
   private lastModuleRaw = '';
   private lastModuleId = 0;
   private allZero = true;
+  private built = false;
 
   /**
    * @param expectedLines capacity to start with. The loader passes a typical /proc/kallsyms size so the arrays are
@@ -324,6 +325,7 @@ export class KallsymsBuilder {
     // Most of a process's only parse runs before the optimizing compiler has finished with this loop, so it is
     // written for the baseline tiers too: locals instead of fields, space tests inlined instead of called (each
     // call or property access there costs several ns per character), rare work in separate methods.
+    if (this.built) throw new Error('KallsymsBuilder: addLines() after build()');
     const n = text.length;
     if (pos >= n) return n;
     const source = this.sourceFor(bytes ?? text);
@@ -460,7 +462,9 @@ export class KallsymsBuilder {
     return id;
   }
 
+  /** The index over what was added. It takes over the builder's arrays, so the builder takes no lines after it. */
   build(): KallsymsIndex {
+    this.built = true;
     const count = this.count;
     let halves: Uint32Array;
     let records: Uint32Array;

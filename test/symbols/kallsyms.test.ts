@@ -137,6 +137,16 @@ test('lines fed from several texts: each name is read from its own text', () => 
   for (const pc of probes(text, 30)) assert.deepEqual(pieces.resolve(pc), whole.resolve(pc));
 });
 
+test('the index owns the arrays it was built from: no lines after build(), and it stays as built', () => {
+  // Sized to the cut's 5,303 lines, so build() hands over the builder's own arrays rather than copies.
+  const b = new KallsymsBuilder(5303);
+  b.addLines(cut);
+  const index = b.build();
+  const before = [...index.addresses];
+  assert.throws(() => b.addLines('ffffffff81000000 T late\n'), /after build/);
+  assert.deepEqual([...index.addresses], before);
+});
+
 test('empty and malformed input', () => {
   const empty = parseKallsyms('');
   assert.equal(empty.size, 0);
