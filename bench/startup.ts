@@ -1,5 +1,5 @@
 // Benchmark 2: time from exec to exit for `echo exit | dropwatch -l kas`, against a bare `node -e 0` measured in the
-// same hyperfine invocation (interleaved by hyperfine per command, so both see the same machine load).
+// same hyperfine invocation, seconds apart (hyperfine runs one command's runs, then the other's; it does not interleave).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
