@@ -138,7 +138,7 @@ async function main(): Promise<void> {
     run.startup = await runStartup(runs);
     const s = run.startup;
     log(
-      `  dropwatch ${fmtSpread(s.dropwatch, 1, ' ms')}; node -e 0 ${fmtSpread(s.node, 1, ' ms')}; ratio ${s.ratio.toFixed(2)}× (${s.tool})`,
+      `  dropwatch ${fmtSpread(s.dropwatch, 1, ' ms')}; floor ${s.floor ? fmtSpread(s.floor, 1, ' ms') : 'n/a'}; node -e 0 ${fmtSpread(s.node, 1, ' ms')}; ratio ${s.ratio.toFixed(2)}× (${s.tool})`,
     );
   }
   if (args.only.has('resolver')) {

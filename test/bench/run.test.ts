@@ -63,6 +63,8 @@ test('bench harness runs a tiny configuration end to end', { timeout: 180_000 },
       assert.ok(md.includes(heading), `report lacks ${heading}`);
     // The CLI ran and its output was read back: an accounting row for the one round exists.
     assert.match(md, /round 1: sent 20000, counted \d+, lost \d+/);
+    // The second startup anchor ran (hyperfine fails a command that exits non-zero) and was reported.
+    assert.match(md, /\| floor: commander \+ readline prompt \| \d/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
