@@ -67,6 +67,8 @@ export interface TracefsOptions {
   /** For naming the instance (default process.pid). */
   pid?: number;
   onWarning?: (message: string) => void;
+  /** For tests: changes the layout read from `format`, e.g. to one no record matches, as a decoder mismatch would. */
+  adjustLayout?: (layout: KfreeSkbLayout) => KfreeSkbLayout;
 }
 
 const CAPABILITIES: BackendCapabilities = Object.freeze({ packetMode: true, trunc: false, queue: false, hw: false });
@@ -87,10 +89,22 @@ interface Session {
   ctl: Int32Array;
   drained: Promise<void>;
   exited: Promise<void>;
-  /** Per-CPU counts the reader reported in this session (a new instance starts its kernel counters at 0). */
-  ringSeen: Map<number, number>;
-  backlogSeen: Map<number, number>;
+  /** Per kind and CPU, the count the reader reported in this session (a new instance starts its counters at 0). */
+  lostSeen: Record<LostKind, Map<number, number>>;
 }
+
+/** What the reader counts as lost, and how each is named in "Lost" lines and stats (with `cpuN` after it). */
+const LOST_KINDS = {
+  ring: 'tracefs ring buffer',
+  backlog: 'tracefs reader backlog',
+  undecoded: 'tracefs records not decodable',
+} as const;
+type LostKind = keyof typeof LOST_KINDS;
+const lostMaps = (): Record<LostKind, Map<number, number>> => ({
+  ring: new Map(),
+  backlog: new Map(),
+  undecoded: new Map(),
+});
 
 export class TracefsBackend implements Backend {
   readonly name = 'tracefs' as const;
@@ -112,8 +126,8 @@ export class TracefsBackend implements Backend {
   private closed = false;
   private offsetNs = 0n;
   private calibratedAt = 0n;
-  private readonly ringLost = new Map<number, number>();
-  private readonly backlogLost = new Map<number, number>();
+  /** Per kind and CPU, cumulative since open (the sessions added up). */
+  private readonly lost = lostMaps();
   private stopping: Promise<void> | null = null;
 
   private constructor(
@@ -132,7 +146,7 @@ export class TracefsBackend implements Backend {
     this.pageSize = layouts.page.dataOffset + layouts.page.dataSize;
     this.opts = opts;
     this.clock = opts.clock ?? systemClock;
-    for (const cpu of cpus) this.ringLost.set(cpu, 0);
+    for (const cpu of cpus) this.lost.ring.set(cpu, 0);
   }
 
   /** The private instance while monitoring (created by start(), removed by stop()); null otherwise. */
@@ -161,7 +175,8 @@ export class TracefsBackend implements Backend {
       page: parseHeaderPage(readTracefs(root, 'events/header_page')),
       event: parseHeaderEvent(readTracefs(root, 'events/header_event')),
     };
-    const layout = kfreeSkbLayout(parseEventFormat(readTracefs(root, 'events/skb/kfree_skb/format')));
+    const read = kfreeSkbLayout(parseEventFormat(readTracefs(root, 'events/skb/kfree_skb/format')));
+    const layout = options.adjustLayout ? options.adjustLayout(read) : read;
     return new TracefsBackend(root, prefix, listCpus(root), layout, layouts, options);
   }
 
@@ -236,7 +251,7 @@ export class TracefsBackend implements Backend {
         resolve();
       });
     });
-    const session: Session = { instance, worker, ctl, drained, exited, ringSeen: new Map(), backlogSeen: new Map() };
+    const session: Session = { instance, worker, ctl, drained, exited, lostSeen: lostMaps() };
     worker.on('message', (m: ReaderMessage) => this.onMessage(session, m, drainedResolve));
     worker.on('error', (err) => this.warn(`tracefs reader failed: ${err.message}`));
     this.session = session;
@@ -287,17 +302,13 @@ export class TracefsBackend implements Backend {
       }
       case 'lost': {
         // Counts are cumulative per session (per instance); the backend's totals add the sessions up.
-        const prevRing = session.ringSeen.get(m.cpu) ?? 0;
-        if (m.ring > prevRing) {
-          session.ringSeen.set(m.cpu, m.ring);
-          this.ringLost.set(m.cpu, (this.ringLost.get(m.cpu) ?? 0) + m.ring - prevRing);
-          this.emit({ kind: 'lost', count: m.ring - prevRing, where: `tracefs ring buffer cpu${m.cpu}` });
-        }
-        const seen = session.backlogSeen.get(m.cpu) ?? 0;
-        if (m.backlog > seen) {
-          session.backlogSeen.set(m.cpu, m.backlog);
-          this.backlogLost.set(m.cpu, (this.backlogLost.get(m.cpu) ?? 0) + m.backlog - seen);
-          this.emit({ kind: 'lost', count: m.backlog - seen, where: `tracefs reader backlog cpu${m.cpu}` });
+        for (const kind of Object.keys(LOST_KINDS) as LostKind[]) {
+          const seen = session.lostSeen[kind].get(m.cpu) ?? 0;
+          const now = m[kind];
+          if (now <= seen) continue;
+          session.lostSeen[kind].set(m.cpu, now);
+          this.lost[kind].set(m.cpu, (this.lost[kind].get(m.cpu) ?? 0) + now - seen);
+          this.emit({ kind: 'lost', count: now - seen, where: `${LOST_KINDS[kind]} cpu${m.cpu}` });
         }
         break;
       }
@@ -386,14 +397,16 @@ export class TracefsBackend implements Backend {
     return { ...this.config };
   }
 
-  /** lost: one entry per CPU ring buffer (cumulative since open), plus reader-backlog entries when any. software stays undefined. */
+  /**
+   * lost: one entry per CPU ring buffer (cumulative since open), then reader-backlog and undecodable-record entries
+   * where there were any. software stays undefined.
+   */
   async getStats(): Promise<Stats> {
     const lost: LostCount[] = [];
-    for (const [cpu, count] of [...this.ringLost].sort((a, b) => a[0] - b[0])) {
-      lost.push({ where: `tracefs ring buffer cpu${cpu}`, count });
-    }
-    for (const [cpu, count] of [...this.backlogLost].sort((a, b) => a[0] - b[0])) {
-      if (count > 0) lost.push({ where: `tracefs reader backlog cpu${cpu}`, count });
+    for (const kind of Object.keys(LOST_KINDS) as LostKind[]) {
+      for (const [cpu, count] of [...this.lost[kind]].sort((a, b) => a[0] - b[0])) {
+        if (count > 0 || kind === 'ring') lost.push({ where: `${LOST_KINDS[kind]} cpu${cpu}`, count });
+      }
     }
     return { lost };
   }

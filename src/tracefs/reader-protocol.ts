@@ -45,7 +45,10 @@ export type ReaderMessage =
       /** reason, protocol pairs (NO_VALUE when absent). */
       rp: Uint32Array;
     }
-  /** Per-CPU cumulative losses: ring-buffer (stats / page headers) and our own packet backlog. */
-  | { type: 'lost'; cpu: number; ring: number; backlog: number }
+  /**
+   * Per-CPU cumulative losses: ring-buffer (stats / page headers), our own packet backlog, and records the kernel
+   * handed us that we could not decode (its `read events` less the drops we made of them).
+   */
+  | { type: 'lost'; cpu: number; ring: number; backlog: number; undecoded: number }
   | { type: 'drained' }
   | { type: 'error'; fatal: boolean; message: string };

@@ -4,7 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import fs from 'node:fs';
 import { decodePage } from './page.js';
-import { lostFromStats, parseCpuStats } from './format.js';
+import { lostFromStats, parseCpuStats, type CpuStats } from './format.js';
 
 import {
   CMD_ABORT,
@@ -54,13 +54,17 @@ function run(init: ReaderInit): void {
   const ring = init.cpus.map(() => 0);
   const pageMissed = init.cpus.map(() => 0);
   const backlog = init.cpus.map(() => 0);
-  const reported = init.cpus.map(() => ({ ring: 0, backlog: 0 }));
+  /** Records that became drops (aggregated or queued), per CPU: the kernel's `read events` less these were lost here. */
+  const delivered = init.cpus.map(() => 0);
+  const undecoded = init.cpus.map(() => 0);
+  const reported = init.cpus.map(() => ({ ring: 0, backlog: 0, undecoded: 0 }));
   let mode = Atomics.load(ctl, CTL_MODE);
   let cpuIndex = 0;
   let decodeErrors = 0;
 
   const visit = (off: number, len: number, tsBase: bigint, tsRel: number): void => {
     if (len < minLength || small(off + ctOff, ctSize) !== eventId) return;
+    delivered[cpuIndex]!++;
     const reason = reasonOff >= 0 ? small(off + reasonOff, reasonSize) : NO_VALUE;
     if (mode === MODE_SUMMARY) {
       const lo = view.getUint32(off + locOff, le);
@@ -151,19 +155,30 @@ function run(init: ReaderInit): void {
 
   const flushLost = (): void => {
     init.cpus.forEach((cpu, i) => {
-      let fromStats = 0;
+      let stats: CpuStats | null = null;
       try {
-        fromStats = lostFromStats(parseCpuStats(fs.readFileSync(init.statsPaths[i]!, 'utf8')));
+        stats = parseCpuStats(fs.readFileSync(init.statsPaths[i]!, 'utf8'));
       } catch {
         // Stats unreadable (instance going away): page-header counts still stand.
       }
       // Page-header counts are derived from the same overrun counter, so the larger of the two is exact, not a sum.
-      ring[i] = Math.max(ring[i]!, fromStats, pageMissed[i]!);
+      ring[i] = Math.max(ring[i]!, stats ? lostFromStats(stats) : 0, pageMissed[i]!);
+      // The kernel counts every record our reads took (`read events`, whole and partial pages alike), and reads happen
+      // only on this thread: what it handed us and never became a drop (the rest of a page that failed to decode, a
+      // record of the wrong shape) is the difference, exactly.
+      if (stats) undecoded[i] = Math.max(undecoded[i]!, stats.readEvents - delivered[i]!);
       const r = reported[i]!;
-      if (ring[i]! > r.ring || backlog[i]! > r.backlog) {
+      if (ring[i]! > r.ring || backlog[i]! > r.backlog || undecoded[i]! > r.undecoded) {
         r.ring = ring[i]!;
         r.backlog = backlog[i]!;
-        port.postMessage({ type: 'lost', cpu, ring: r.ring, backlog: r.backlog } satisfies ReaderMessage);
+        r.undecoded = undecoded[i]!;
+        port.postMessage({
+          type: 'lost',
+          cpu,
+          ring: r.ring,
+          backlog: r.backlog,
+          undecoded: r.undecoded,
+        } satisfies ReaderMessage);
       }
     });
   };

@@ -85,6 +85,11 @@ describe('tracefs backend on the real kernel', { skip }, () => {
       await b.close();
     }
     assert.ok(countAt(events, udp4, 'NO_SOCKET') >= N, `expected >= ${N} NO_SOCKET drops in __udp4_lib_rcv`);
+    assert.deepEqual(
+      events.filter((e) => e.kind === 'lost'),
+      [],
+      'nothing lost: every record the kernel handed over became a drop',
+    );
     for (const e of events) if (e.kind === 'summary') for (const x of e.entries) assert.equal(x.origin, 'software');
     assert.deepEqual(ourInstances(), []);
     assert.deepEqual(tracefsSnapshot(), snapshot, 'global tracefs state unchanged');
@@ -113,6 +118,34 @@ describe('tracefs backend on the real kernel', { skip }, () => {
     } finally {
       await b.close();
     }
+  });
+
+  test("records the reader cannot use are counted lost, from the kernel's read-events counter, not dropped silently", async () => {
+    const N = 300;
+    // An event id no record carries: every record the kernel hands over fails our shape check, as after a decoder
+    // mismatch, while the kernel still counts each one as read.
+    const b = await TracefsBackend.open(opts({ adjustLayout: (l) => ({ ...l, eventId: (l.eventId + 1) & 0xffff }) }));
+    const events = collect(b);
+    let stats;
+    try {
+      await b.start({ sw: true, hw: false });
+      await ns.sendUdp('127.0.0.1', N);
+      await b.stop();
+      stats = await b.getStats();
+    } finally {
+      await b.close();
+    }
+    assert.equal(countAt(events, udp4, 'NO_SOCKET'), 0, 'no record became a drop');
+    const lost = events.flatMap((e) => (e.kind === 'lost' ? [e] : []));
+    for (const e of lost) assert.match(e.where, /^tracefs records not decodable cpu\d+$/);
+    const total = lost.reduce((s, e) => s + e.count, 0);
+    assert.ok(total >= N, `${total} counted lost, of at least ${N} records`);
+    const inStats = stats.lost.filter((l) => l.where.startsWith('tracefs records not decodable'));
+    assert.equal(
+      inStats.reduce((s, l) => s + l.count, 0),
+      total,
+      'stats say the same as the Lost events',
+    );
   });
 
   test('packet mode: one event per drop with pc, reason, protocol and a wall-clock timestamp', async () => {
