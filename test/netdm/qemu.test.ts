@@ -201,4 +201,30 @@ test('NET_DM in qemu: Debian dropwatch and ours side by side, refusals, signals,
       assert.equal(received + lost + tail, sent);
     },
   );
+
+  await t.test(
+    'not root: show answers, start is refused in one line naming the capability, the session ends cleanly',
+    () => {
+      // Debian's dropwatch 1.5.4 ends at `show` here ("Failed to get existing configuration: Success"); CONFIG_GET needs
+      // no privilege, and ours answers it and goes on, as it does after any refusal.
+      t.diagnostic(`Debian's dropwatch as uid 65534: ${JSON.stringify(sec('nobody-theirs'))}`);
+      const ours = sec('nobody-ours');
+      assert.deepEqual(ours.slice(0, 6), [
+        'Initializing kallsyms db',
+        'dropwatch> show',
+        'Getting existing configuration',
+        'Alert mode: Summary',
+        'Truncation length: 0',
+        'Queue length: 1000',
+      ]);
+      const i = ours.indexOf('Enabling monitoring...');
+      assert.ok(i > 0, ours.join('\n'));
+      assert.match(
+        ours[i + 1] ?? '',
+        /^joining the NET_DM "events" group needs CAP_SYS_ADMIN \(run as root\): Operation not permitted$/,
+      );
+      assert.ok(!ours.some((l) => l.includes('Kernel monitoring activated')), 'the kernel was not started');
+      assert.equal(ours.at(-1), 'rc=0');
+    },
+  );
 });

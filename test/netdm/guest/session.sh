@@ -110,3 +110,15 @@ node /guest/checks.mjs startstop:after-exit=/tmp/exit.txt api=/tmp/api.txt overf
 sec exit-hook /tmp/exit.txt
 sec api /tmp/api.txt
 sec overflow /tmp/overflow.txt
+
+# 11. Not root: both tools as uid/gid 65534 with no capabilities, through the same steps (busybox has no way to drop
+#     to another uid, so node drops to it and runs the tool).
+asnobody() {
+  node -e 'process.setgroups([]); process.setgid(65534); process.setuid(65534);
+    const r = require("child_process").spawnSync(process.argv[1], process.argv.slice(2), { stdio: "inherit" });
+    process.exit(r.status === null ? 128 : r.status);' -- "$@"
+}
+for who in theirs ours; do
+  tool=$THEIRS; [ $who = ours ] && tool=$OURS
+  run "asnobody $tool" nobody-$who 'show\nstart\n'
+done
