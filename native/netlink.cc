@@ -25,8 +25,10 @@ namespace {
 constexpr size_t kDefaultScratch = 128 * 1024;
 // Bound one wake-up so a drop storm cannot starve the event loop; the level-triggered poll calls us again.
 constexpr uint32_t kDefaultBatch = 256;
-// With oneBuffer, a wake-up also ends once its datagrams fill this much, so the batch buffer stays small.
+// A wake-up also ends once its datagrams fill this much, so the batch buffer stays small.
 constexpr size_t kMaxBatchBytes = 1024 * 1024;
+// What src/netlink/native.ts expects: 2 hands a wake-up's datagrams over as one Buffer and their ends.
+constexpr uint32_t kAbiVersion = 2;
 
 Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall) {
   const char* name = strerrorname_np(err);
@@ -79,10 +81,11 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
                                           InstanceAccessor("fd", &NetlinkSocket::Fd, nullptr),
                                       });
     exports.Set("NetlinkSocket", ctor);
+    exports.Set("abiVersion", Napi::Number::New(env, kAbiVersion));
     return exports;
   }
 
-  // new NetlinkSocket(protocol, { scratchSize?, batchSize?, oneBuffer? })
+  // new NetlinkSocket(protocol, { scratchSize?, batchSize? })
   explicit NetlinkSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NetlinkSocket>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsNumber()) {
@@ -97,14 +100,13 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
       if (s.IsNumber() && s.As<Napi::Number>().Uint32Value() >= 4096) scratch = s.As<Napi::Number>().Uint32Value();
       Napi::Value b = opts.Get("batchSize");
       if (b.IsNumber() && b.As<Napi::Number>().Uint32Value() >= 1) batch_ = b.As<Napi::Number>().Uint32Value();
-      one_buffer_ = opts.Get("oneBuffer").ToBoolean().Value();
     }
     fd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
     if (fd_ < 0) {
       ThrowErrno(env, errno, "socket");
       return;
     }
-    scratch_.resize(scratch);
+    datagram_max_ = scratch;
   }
 
   ~NetlinkSocket() override { Release(); }
@@ -112,10 +114,10 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
  private:
   int fd_ = -1;
   uint32_t batch_ = kDefaultBatch;
-  std::vector<uint8_t> scratch_;
-  // oneBuffer: a wake-up's datagrams are received back to back here and handed over as one Buffer plus their ends,
-  // instead of one Buffer (one allocation and copy through N-API) per datagram.
-  bool one_buffer_ = false;
+  // Room for one datagram; grows when a larger one arrives truncated, so the next of that size fits.
+  size_t datagram_max_ = kDefaultScratch;
+  // A wake-up's datagrams are received back to back here and handed over as one Buffer plus their ends, instead of
+  // one Buffer (one allocation and copy through N-API) per datagram.
   std::vector<uint8_t> batch_buf_;
   uv_poll_t* poll_ = nullptr;
   bool polling_ = false;
@@ -234,8 +236,8 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     return Napi::Number::New(env, static_cast<double>(n));
   }
 
-  // start(callback): callback(err, datagrams: Buffer[], groups: number[], enobufs, truncated, drops) per wake-up;
-  // with oneBuffer, datagrams is one Buffer and a seventh argument, ends: number[], says where each one ends in it.
+  // start(callback): callback(err, datagrams: Buffer, ends: number[], groups: number[], enobufs, truncated, drops) per
+  // wake-up: the datagrams back to back in one Buffer, datagram i ending at ends[i].
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!CheckOpen(env)) return env.Undefined();
@@ -321,7 +323,6 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   void Drain(int status) {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
-    Napi::Array datagrams = Napi::Array::New(env);
     Napi::Array groups = Napi::Array::New(env);
     Napi::Array ends = Napi::Array::New(env);
     size_t used = 0;
@@ -338,13 +339,10 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
       fatal_call = "uv_poll";
     }
     while (fatal == 0 && count < batch_) {
-      const size_t limit = scratch_.size();
-      uint8_t* into = scratch_.data();
-      if (one_buffer_) {
-        if (used > 0 && used + limit > kMaxBatchBytes) break;
-        if (batch_buf_.size() < used + limit) batch_buf_.resize(used + limit);
-        into = batch_buf_.data() + used;
-      }
+      const size_t limit = datagram_max_;
+      if (used > 0 && used + limit > kMaxBatchBytes) break;
+      if (batch_buf_.size() < used + limit) batch_buf_.resize(used + limit);
+      uint8_t* into = batch_buf_.data() + used;
       struct sockaddr_nl from;
       struct iovec iov = {into, limit};
       alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(struct nl_pktinfo))];
@@ -369,7 +367,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
       }
       if (msg.msg_flags & MSG_TRUNC || static_cast<size_t>(n) > limit) {
         truncated++;  // the rest of that datagram is gone; grow so the next one of that size fits
-        if (static_cast<size_t>(n) > scratch_.size() && static_cast<size_t>(n) <= (16u << 20)) scratch_.resize(n);
+        if (static_cast<size_t>(n) > datagram_max_ && static_cast<size_t>(n) <= (16u << 20)) datagram_max_ = n;
         continue;
       }
       uint32_t group = 0;
@@ -381,12 +379,8 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
         }
       }
       groups.Set(count, Napi::Number::New(env, group));
-      if (one_buffer_) {
-        used += static_cast<size_t>(n);
-        ends.Set(count, Napi::Number::New(env, static_cast<double>(used)));
-      } else {
-        datagrams.Set(count, Napi::Buffer<uint8_t>::Copy(env, scratch_.data(), static_cast<size_t>(n)));
-      }
+      used += static_cast<size_t>(n);
+      ends.Set(count, Napi::Number::New(env, static_cast<double>(used)));
       count++;
     }
     if (rearm && polling_ && fatal == 0) {
@@ -406,11 +400,10 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     Napi::Function fn = callback_.Value();
     if (fatal != 0) StopPolling();  // the socket is unusable; this is the last call
     in_drain_ = true;
-    Napi::Value received = datagrams;
-    if (one_buffer_) received = Napi::Buffer<uint8_t>::Copy(env, batch_buf_.data(), used);
     fn.MakeCallback(Value(),
-                    {err, received, groups, Napi::Number::New(env, enobufs), Napi::Number::New(env, truncated),
-                     Napi::Number::New(env, drops_value), ends},
+                    {err, Napi::Buffer<uint8_t>::Copy(env, batch_buf_.data(), used), ends, groups,
+                     Napi::Number::New(env, enobufs), Napi::Number::New(env, truncated),
+                     Napi::Number::New(env, drops_value)},
                     *async_);
     in_drain_ = false;
     if (fd_ < 0) ReleaseAsync();  // the callback closed us: finish what Release() deferred

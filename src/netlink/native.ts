@@ -14,17 +14,17 @@ export interface NativeError extends Error {
 }
 
 /**
- * One call per wake-up of the receive loop. drops is the kernel's cumulative sk_drops (u32), -1 if unreadable. With
- * the oneBuffer option the datagrams come back to back in one Buffer, datagram i ending at ends[i].
+ * One call per wake-up of the receive loop: its datagrams back to back in one Buffer, datagram i ending at ends[i].
+ * drops is the kernel's cumulative sk_drops (u32), -1 if unreadable.
  */
 export type NativeBatchCallback = (
   err: NativeError | null,
-  datagrams: Buffer[] | Buffer,
+  datagrams: Buffer,
+  ends: number[],
   groups: number[],
   enobufs: number,
   truncated: number,
   drops: number,
-  ends?: number[],
 ) => void;
 
 export interface NativeSocket {
@@ -43,11 +43,12 @@ export interface NativeSocket {
 }
 
 export interface NativeAddon {
-  NetlinkSocket: new (
-    protocol: number,
-    options?: { scratchSize?: number; batchSize?: number; oneBuffer?: boolean },
-  ) => NativeSocket;
+  NetlinkSocket: new (protocol: number, options?: { scratchSize?: number; batchSize?: number }) => NativeSocket;
+  /** Bumped when the calls between the addon and this file change (native/netlink.cc kAbiVersion). */
+  abiVersion?: number;
 }
+
+const ABI_VERSION = 2;
 
 const ADDON = join('build', 'Release', 'netlink_native.node');
 
@@ -60,7 +61,11 @@ export function loadNative(): NativeAddon {
   for (let i = 0; i < 6; i++) {
     const candidate = join(dir, ADDON);
     if (existsSync(candidate)) {
-      cached = createRequire(import.meta.url)(candidate) as NativeAddon;
+      const addon = createRequire(import.meta.url)(candidate) as NativeAddon;
+      // A build left from an older checkout would hand datagrams over in another shape: refuse it by name.
+      if (addon.abiVersion !== ABI_VERSION)
+        throw new DropwatchError('E_IO', `netlink addon ${candidate} is out of date: run \`npm run build:native\``);
+      cached = addon;
       return cached;
     }
     dir = dirname(dir);

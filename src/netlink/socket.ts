@@ -107,13 +107,12 @@ export function fromNative(err: unknown, what: string): unknown {
   return e;
 }
 
-/** The addon's datagrams as one view each: they come as one Buffer and their ends, or from an older build, one Buffer each. */
-export function splitBatch(datagrams: Buffer[] | Buffer, ends: number[] | undefined): Uint8Array[] {
-  if (Array.isArray(datagrams)) return datagrams;
-  const out: Uint8Array[] = new Array<Uint8Array>(ends?.length ?? 0);
+/** The addon's datagrams, one Buffer and their ends, as one view each. */
+export function splitBatch(datagrams: Buffer, ends: number[]): Uint8Array[] {
+  const out: Uint8Array[] = new Array<Uint8Array>(ends.length);
   let start = 0;
   for (let i = 0; i < out.length; i++) {
-    const end = ends![i]!;
+    const end = ends[i]!;
     out[i] = new Uint8Array(datagrams.buffer, datagrams.byteOffset + start, end - start);
     start = end;
   }
@@ -161,7 +160,7 @@ export class NetlinkSocket {
     const { NetlinkSocket: Native } = loadNative();
     let sock: NativeSocket;
     try {
-      sock = new Native(protocol, { scratchSize: options.scratchSize, batchSize: options.batchSize, oneBuffer: true });
+      sock = new Native(protocol, { scratchSize: options.scratchSize, batchSize: options.batchSize });
     } catch (err) {
       throw fromNative(err, `netlink socket(${protocol})`);
     }
@@ -201,7 +200,7 @@ export class NetlinkSocket {
       const s = new NetlinkSocket(protocol, sock, portId, options.timeoutMs ?? 10_000);
       s.lastDrops = drops;
       sock.unref();
-      sock.start((err, datagrams, groups, enobufs, truncated, dropsNow, ends) =>
+      sock.start((err, datagrams, ends, groups, enobufs, truncated, dropsNow) =>
         s.onBatch(err, splitBatch(datagrams, ends), groups, enobufs, truncated, dropsNow),
       );
       return s;
