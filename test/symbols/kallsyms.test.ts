@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { KallsymsBuilder, parseKallsyms, createRescanResolver, type Resolved } from '../../src/symbols/index.js';
+import { KallsymsBuilder, parseKallsyms, type Resolved } from '../../src/symbols/index.js';
+import { createRescanResolver } from '../../bench/rescan.js';
 
 const FIXTURES = new URL('../../../test/fixtures/symbols/', import.meta.url);
 const fixture = (name: string): string => readFileSync(new URL(name, FIXTURES), 'latin1');
