@@ -3,8 +3,8 @@ import type { Backend, BackendName } from '../backend/types.js';
 import { DropwatchError } from '../errors/index.js';
 // From the modules themselves, not the index.js files: those pull in codecs and decoders that only the reader worker
 // or dwdump use, each module costing start-up time.
-import { openNetdmBackend } from '../netdm/backend.js';
-import { TracefsBackend } from '../tracefs/backend.js';
+import { openNetdmBackend } from '../netdm/index.js';
+import { TracefsBackend } from '../tracefs/index.js';
 
 export interface OpenOptions {
   /** One-line notices for the user (stderr), e.g. which backend auto chose and why. */
