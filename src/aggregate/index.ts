@@ -1,8 +1,10 @@
 // Per-interval drop aggregation: merges summary batches (one per CPU per second from NET_DM) into one line per location, with a hard cap on distinct locations.
 
-import type { SummaryEntry } from '../backend/types.js';
+import type { CallChain, StackSamples, SummaryEntry } from '../backend/types.js';
 
 export const DEFAULT_MAX_KEYS = 4096;
+/** Distinct call chains kept per location and interval; samples of further chains still count in `sampled`. */
+export const MAX_CHAINS_PER_LOCATION = 32;
 
 /** Drops whose location did not fit under the cap this interval. */
 export interface Overflow {
@@ -55,10 +57,12 @@ export class DropAggregator {
       const line = this.index.get(key);
       if (line) {
         line.count += e.count;
+        if (e.stacks) line.stacks = mergeStacks(line.stacks, e.stacks);
       } else if (this.index.size < this.maxKeys) {
         // A copy: callers may reuse their entry objects.
         const copy: SummaryEntry = { origin: e.origin, pc: e.pc, reason: e.reason, count: e.count };
         if (e.trap !== undefined) copy.trap = e.trap;
+        if (e.stacks) copy.stacks = mergeStacks(undefined, e.stacks);
         this.index.set(key, copy);
       } else {
         this.overflowDrops += e.count;
@@ -71,6 +75,7 @@ export class DropAggregator {
   /** Returns the interval's lines (Map iteration order is insertion order) and starts a new interval. */
   flush(): FlushResult {
     const lines = [...this.index.values()];
+    for (const line of lines) line.stacks?.chains.sort((a, b) => b.count - a.count);
     const overflow: Overflow | null =
       this.overflowKeys.size === 0
         ? null
@@ -86,4 +91,20 @@ export class DropAggregator {
     this.overflowCapped = false;
     return { lines, overflow };
   }
+}
+
+const chainKey = (frames: readonly bigint[]): string => frames.join(',');
+
+/** Adds `more` into `into` (a fresh copy when undefined), keeping at most MAX_CHAINS_PER_LOCATION distinct chains. */
+function mergeStacks(into: StackSamples | undefined, more: StackSamples): StackSamples {
+  const target: StackSamples = into ?? { chains: [], sampled: 0 };
+  target.sampled += more.sampled;
+  for (const chain of more.chains) {
+    const key = chainKey(chain.frames);
+    const same = target.chains.find((c: CallChain) => chainKey(c.frames) === key);
+    if (same) same.count += chain.count;
+    else if (target.chains.length < MAX_CHAINS_PER_LOCATION)
+      target.chains.push({ frames: chain.frames, count: chain.count });
+  }
+  return target;
 }

@@ -27,6 +27,22 @@ export interface SummaryEntry {
   /** Drop reason name (e.g. NO_SOCKET), or null when the source does not say. */
   reason: string | null;
   count: number;
+  /** Call chains sampled from some of these drops, where the backend records stacks and they were asked for. */
+  stacks?: StackSamples;
+}
+
+/** One kernel call chain, innermost caller first, and how many sampled drops took it. */
+export interface CallChain {
+  frames: readonly bigint[];
+  count: number;
+}
+
+/** Stacks cost far more than counting, so they are sampled: these chains stand for `sampled` of the drops. */
+export interface StackSamples {
+  /** Most frequent first. */
+  chains: CallChain[];
+  /** Sampled drops, listed or not. */
+  sampled: number;
 }
 
 /** One dropped packet (packet alert mode). Fields are present when the source provides them. */
@@ -46,6 +62,11 @@ export interface PacketDrop {
   payload?: Uint8Array;
   origLen?: number;
   reason?: string;
+  /** The kernel call chain that led to the drop, innermost caller first (when stacks are on). */
+  stack?: readonly bigint[];
+  /** The task running when the packet was dropped (for transmit-side and loopback drops, the sender). */
+  pid?: number;
+  comm?: string;
 }
 
 export type BackendEvent =

@@ -1,7 +1,7 @@
 // Pure formatters: drop events, config and stats in, dropwatch's exact text out (lines without '\n'); colour only decorates.
 
 import type { ChalkInstance } from 'chalk';
-import type { MonitorConfig, PacketDrop, Stats, SummaryEntry } from '../backend/types.js';
+import type { MonitorConfig, PacketDrop, StackSamples, Stats, SummaryEntry } from '../backend/types.js';
 import type { Overflow } from '../aggregate/index.js';
 import type { Resolved } from '../symbols/kallsyms.js';
 import type { SymbolStatus } from '../symbols/loader.js';
@@ -76,6 +76,8 @@ export function formatTimestamp(ns: bigint): string {
 }
 
 export interface PacketStyle extends Style {
+  /** Names the frames of a packet's call chain; without it the chain is not printed. */
+  frame?: FrameResolver;
   /**
    * Our lookup of `pc`, used only when the packet carries no kernel-formatted symbol (tracefs); NET_DM always sends
    * one with the PC, and dropwatch prints that.
@@ -109,7 +111,46 @@ export function formatPacket(p: PacketDrop, style?: PacketStyle): string[] {
   if (p.payload !== undefined) lines.push(`length: ${p.payload.length}`);
   if (p.origLen !== undefined) lines.push(`original length: ${p.origLen >>> 0}`);
   if (p.reason !== undefined) lines.push(`drop reason: ${paint(style, (c) => c.yellow, p.reason)}`);
+  if (p.pid !== undefined) lines.push(`process: ${p.comm ?? '?'} (pid ${p.pid})`);
+  if (p.stack !== undefined && style?.frame) lines.push(`call chain: ${formatChain(p.stack, style.frame)}`);
   lines.push('');
+  return lines;
+}
+
+/** Resolves one return address of a call chain; null when it cannot be named. */
+export type FrameResolver = (pc: bigint) => Resolved | null;
+
+/** `sym+off [module]` for a named frame, as the summary line names its location; the raw address otherwise. */
+export function formatFrame(pc: bigint, resolve: FrameResolver): string {
+  const r = resolve(pc);
+  if (!r) return formatPointer(pc);
+  return `${r.symbol}+${r.offset.toString(16)}${r.module === undefined ? '' : ` [${r.module}]`}`;
+}
+
+/** A call chain on one line, innermost caller first: `a+1 < b+2 < ...` reads "a, called from b, ...". */
+export function formatChain(frames: readonly bigint[], resolve: FrameResolver): string {
+  return frames.map((pc) => formatFrame(pc, resolve)).join(' < ');
+}
+
+/**
+ * The lines under a summary line: its most frequent call chains, `limit` at most, the rest summed on one line. Each
+ * starts with spaces, so readers of `N drops at` lines (grep, log parsers) pass over them.
+ */
+export function formatStackLines(stacks: StackSamples, resolve: FrameResolver, limit: number, style?: Style): string[] {
+  const lines = [`  call chains of ${stacks.sampled} sampled drop${stacks.sampled === 1 ? '' : 's'}:`];
+  const shown = stacks.chains.slice(0, limit);
+  const width = String(shown[0]?.count ?? 0).length;
+  for (const chain of shown)
+    lines.push(
+      `    ${String(chain.count).padStart(width)}  ${paint(style, (c) => c.dim, formatChain(chain.frames, resolve))}`,
+    );
+  const rest = stacks.sampled - shown.reduce((sum, c) => sum + c.count, 0);
+  if (rest > 0) {
+    const chains = stacks.chains.length - shown.length;
+    lines.push(
+      `    ${rest} more in ${chains > 0 ? `${chains} other chain${chains === 1 ? '' : 's'}` : 'chains not kept'}`,
+    );
+  }
   return lines;
 }
 

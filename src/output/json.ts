@@ -1,6 +1,7 @@
 // JSON Lines output: one object per drop report, loss or overflow, as schema/dropwatch-event.schema.json describes.
 
-import type { BackendName, Origin, PacketDrop, SummaryEntry } from '../backend/types.js';
+import type { BackendName, Origin, PacketDrop, StackSamples, SummaryEntry } from '../backend/types.js';
+import type { FrameResolver } from './format.js';
 import type { Overflow } from '../aggregate/index.js';
 import type { Resolved } from '../symbols/kallsyms.js';
 
@@ -21,8 +22,18 @@ interface DropFields {
   reason: string | null;
 }
 
+/** One return address of a call chain, named like a drop location. */
+export interface FrameJson {
+  pc: string;
+  symbol: string | null;
+  offset: number | null;
+  module: string | null;
+}
+
 export interface SummaryJson extends DropFields {
   type: 'summary';
+  /** Only when stacks are on: the chains sampled from these drops, most frequent first. */
+  stacks?: { sampled: number; chains: { count: number; frames: FrameJson[] }[] };
 }
 
 export interface PacketJson extends DropFields {
@@ -40,6 +51,11 @@ export interface PacketJson extends DropFields {
   origLength: number | null;
   /** Captured bytes from the MAC header on, hex. */
   payload: string | null;
+  /** The task running when it was dropped, where the source says. */
+  pid: number | null;
+  comm: string | null;
+  /** The call chain, innermost caller first, when stacks are on. */
+  stack: FrameJson[] | null;
 }
 
 export interface LostJson {
@@ -91,13 +107,26 @@ export function parseKernelSymbol(text: string): Resolved {
   return r;
 }
 
+function frameJson(pc: bigint, resolve: FrameResolver): FrameJson {
+  return { pc: hex(pc), ...location(resolve(pc)) };
+}
+
+function stacksJson(stacks: StackSamples, resolve: FrameResolver): NonNullable<SummaryJson['stacks']> {
+  return {
+    sampled: stacks.sampled,
+    chains: stacks.chains.map((c) => ({ count: c.count, frames: c.frames.map((pc) => frameJson(pc, resolve)) })),
+  };
+}
+
+/** `resolve` names the frames of call chains; frames stay unnamed without it. */
 export function summaryJson(
   entry: SummaryEntry,
   resolved: Resolved | null,
   timeMs: number,
   backend: BackendName,
+  resolve: FrameResolver = () => null,
 ): SummaryJson {
-  return {
+  const json: SummaryJson = {
     type: 'summary',
     time: isoFromMs(timeMs),
     backend,
@@ -108,10 +137,18 @@ export function summaryJson(
     trap: entry.trap ?? null,
     reason: entry.reason,
   };
+  if (entry.stacks) json.stacks = stacksJson(entry.stacks, resolve);
+  return json;
 }
 
 /** `resolved` is our lookup of `pc`, used only when the packet has no kernel-formatted symbol (tracefs). */
-export function packetJson(p: PacketDrop, resolved: Resolved | null, timeMs: number, backend: BackendName): PacketJson {
+export function packetJson(
+  p: PacketDrop,
+  resolved: Resolved | null,
+  timeMs: number,
+  backend: BackendName,
+  resolve: FrameResolver = () => null,
+): PacketJson {
   const where = p.symbol !== undefined ? parseKernelSymbol(p.symbol) : resolved;
   return {
     type: 'packet',
@@ -131,6 +168,9 @@ export function packetJson(p: PacketDrop, resolved: Resolved | null, timeMs: num
     length: p.payload === undefined ? null : p.payload.length,
     origLength: p.origLen === undefined ? null : p.origLen >>> 0,
     payload: p.payload === undefined ? null : Buffer.from(p.payload).toString('hex'),
+    pid: p.pid ?? null,
+    comm: p.comm ?? null,
+    stack: p.stack === undefined ? null : p.stack.map((pc) => frameJson(pc, resolve)),
   };
 }
 

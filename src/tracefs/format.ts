@@ -171,6 +171,64 @@ export function kfreeSkbLayout(format: EventFormat): KfreeSkbLayout {
   return { eventId: format.id, commonType, location, protocol, reason, reasons: format.symbols, minLength };
 }
 
+/** Where the ftrace kernel_stack record (the `stacktrace` trigger's output) keeps its call chain. */
+export interface KernelStackLayout {
+  eventId: number;
+  /** Number of entries in `caller` (a count, not bytes: the record is 16 + 8 × size bytes long on 64-bit). */
+  size: { offset: number; size: number };
+  /** The first return address; the array is as long as `size` says, whatever its declared length. */
+  callerOffset: number;
+  /** Bytes per address. */
+  callerSize: number;
+}
+
+export function kernelStackLayout(format: EventFormat): KernelStackLayout {
+  const size = format.fields.get('size');
+  const caller = format.fields.get('caller');
+  if (!size || !caller || size.size !== 4)
+    throw new DropwatchError('E_DECODE', 'kernel_stack format has no size field');
+  // `unsigned long caller[8]`: the declared array tells the element size.
+  const declared = /\[(\d+)\]$/.exec(caller.type);
+  const callerSize = declared ? caller.size / Number(declared[1]) : caller.size;
+  if (callerSize !== 8 && callerSize !== 4)
+    throw new DropwatchError('E_DECODE', 'kernel_stack caller size unsupported');
+  return {
+    eventId: format.id,
+    size: { offset: size.offset, size: size.size },
+    callerOffset: caller.offset,
+    callerSize,
+  };
+}
+
+/** The call chain in a kernel_stack record's data, or null when the record is not one (too short for its size). */
+export function readKernelStack(
+  view: DataView,
+  dataOffset: number,
+  dataLength: number,
+  layout: KernelStackLayout,
+  littleEndian = true,
+): bigint[] | null {
+  if (dataLength < layout.callerOffset) return null;
+  const entries = view.getInt32(dataOffset + layout.size.offset, littleEndian);
+  if (entries < 0 || layout.callerOffset + entries * layout.callerSize > dataLength) return null;
+  const frames: bigint[] = new Array<bigint>(entries);
+  for (let i = 0; i < entries; i++) {
+    const at = dataOffset + layout.callerOffset + i * layout.callerSize;
+    frames[i] =
+      layout.callerSize === 8 ? view.getBigUint64(at, littleEndian) : BigInt(view.getUint32(at, littleEndian));
+  }
+  return frames;
+}
+
+/**
+ * The callers behind a drop at `pc`: the frames after the one at `pc` itself. The frames before it are the tracing
+ * machinery and the freeing function (kfree_skb), which say nothing about why. Without `pc` among them, all frames.
+ */
+export function callersOf(frames: readonly bigint[], pc: bigint): readonly bigint[] {
+  const at = frames.indexOf(pc);
+  return at < 0 ? frames : frames.slice(at + 1);
+}
+
 /** Counters from per_cpu/cpuN/stats. */
 export interface CpuStats {
   entries: number;

@@ -1,0 +1,115 @@
+// kernel_stack records (the `stacktrace` trigger's call chains) decoded from pages captured on the real kernel
+// (test/fixtures/tracefs/stack, made by capture.mjs), checked against the kernel's own text rendering (trace.txt).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import {
+  callersOf,
+  kernelStackLayout,
+  kfreeSkbLayout,
+  parseEventFormat,
+  parseHeaderEvent,
+  parseHeaderPage,
+  readKernelStack,
+} from '../../src/tracefs/format.js';
+import { decodePage } from '../../src/tracefs/page.js';
+import { symbolTableFromText } from '../../src/symbols/index.js';
+
+const DIR = fileURLToPath(new URL('../../../test/fixtures/tracefs/stack/', import.meta.url));
+const read = (name: string) => readFileSync(join(DIR, name), 'utf8');
+
+const layouts = { page: parseHeaderPage(read('header_page')), event: parseHeaderEvent(read('header_event')) };
+const skb = kfreeSkbLayout(parseEventFormat(read('format')));
+const stack = kernelStackLayout(parseEventFormat(read('kernel_stack.format')));
+const symbols = symbolTableFromText(read('kallsyms.txt'));
+
+type Rec = { kind: 'drop'; pid: number; location: bigint } | { kind: 'stack'; pid: number; frames: bigint[] | null };
+
+function records(): Rec[] {
+  const raw = readFileSync(join(DIR, 'cpu0.raw'));
+  const pageSize = layouts.page.dataOffset + layouts.page.dataSize;
+  const out: Rec[] = [];
+  for (let off = 0; off < raw.length; off += pageSize) {
+    const page = raw.subarray(off, off + pageSize);
+    const view = new DataView(page.buffer, page.byteOffset, page.byteLength);
+    decodePage(page, layouts, (at, length) => {
+      const type = view.getUint16(at, true);
+      const pid = view.getInt32(at + 4, true);
+      if (type === skb.eventId)
+        out.push({ kind: 'drop', pid, location: view.getBigUint64(at + skb.location.offset, true) });
+      else if (type === stack.eventId)
+        out.push({ kind: 'stack', pid, frames: readKernelStack(view, at, length, stack) });
+    });
+  }
+  return out;
+}
+
+/** The ` => sym` blocks under each `<stack trace>` line of the kernel's text trace. */
+function textStacks(): string[][] {
+  const blocks: string[][] = [];
+  for (const line of read('trace.txt').split('\n')) {
+    if (line.includes('<stack trace>')) blocks.push([]);
+    else if (line.startsWith(' => ')) blocks.at(-1)?.push(line.slice(4).trim());
+  }
+  return blocks;
+}
+
+test('kernel_stack layout: id from the format, size counts entries of 8 bytes', () => {
+  assert.equal(stack.eventId, parseEventFormat(read('kernel_stack.format')).id);
+  assert.equal(stack.callerSize, 8);
+  assert.equal(stack.callerOffset, 16);
+});
+
+test('stacktrace:4 gave four chains, each right after its drop and from the same task', () => {
+  const recs = records();
+  const stacks = recs.filter((r) => r.kind === 'stack');
+  assert.equal(stacks.length, 4);
+  assert.equal(recs.filter((r) => r.kind === 'drop').length, 6);
+  recs.forEach((r, i) => {
+    if (r.kind !== 'stack') return;
+    const before = recs[i - 1];
+    assert.equal(before?.kind, 'drop', `record ${i - 1} precedes a stack`);
+    assert.equal(before.pid, r.pid);
+  });
+});
+
+test('decoded chains name the same frames as the kernel text, and the drop location is among them', () => {
+  const recs = records();
+  const text = textStacks();
+  const decoded = recs.flatMap((r, i) => (r.kind === 'stack' ? [{ frames: r.frames, drop: recs[i - 1] }] : []));
+  assert.equal(decoded.length, text.length);
+  decoded.forEach(({ frames, drop }, i) => {
+    assert.ok(frames, `stack ${i} decodes`);
+    assert.deepEqual(
+      frames.map((pc) => symbols.resolve(pc)?.symbol ?? `?${pc.toString(16)}`),
+      text[i]!.map((f) => f.replace(/\+0x.*$/, '')),
+    );
+    assert.ok(drop?.kind === 'drop' && frames.includes(drop.location), 'the location is a frame of its own chain');
+  });
+});
+
+test('callersOf: the chain behind the location starts at its caller (ip_protocol_deliver_rcu for UDP)', () => {
+  const recs = records();
+  const first = recs.findIndex((r) => r.kind === 'stack');
+  const drop = recs[first - 1];
+  const rec = recs[first];
+  assert.ok(drop?.kind === 'drop' && rec?.kind === 'stack' && rec.frames);
+  const callers = callersOf(rec.frames, drop.location);
+  assert.equal(symbols.resolve(drop.location)?.symbol, '__udp4_lib_rcv');
+  assert.equal(symbols.resolve(callers[0]!)?.symbol, 'ip_protocol_deliver_rcu');
+  assert.equal(callers.length, rec.frames.length - rec.frames.indexOf(drop.location) - 1);
+  assert.deepEqual(callersOf(rec.frames, 1n), rec.frames, 'a location not among the frames keeps them all');
+});
+
+test('a record too short for the size it claims is not a chain', () => {
+  const bytes = new Uint8Array(32);
+  const view = new DataView(bytes.buffer);
+  view.setInt32(stack.size.offset, 3, true);
+  assert.equal(readKernelStack(view, 0, 32, stack), null);
+  view.setInt32(stack.size.offset, 2, true);
+  assert.equal(readKernelStack(view, 0, 32, stack)?.length, 2);
+  view.setInt32(stack.size.offset, -1, true);
+  assert.equal(readKernelStack(view, 0, 32, stack), null);
+});
