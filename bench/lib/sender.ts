@@ -52,7 +52,7 @@ const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 /** Sends `count` datagrams as fast as possible (or at `rate`/s) inside ns; resolves when the sender exits. */
 export function sendDrops(
-  ns: BenchNetns,
+  ns: Pick<BenchNetns, 'name'>,
   count: number,
   rate = 0,
   onStart?: (pid: number) => void,

@@ -74,7 +74,8 @@ export class DropAggregator {
 
   /** Returns the interval's lines (Map iteration order is insertion order) and starts a new interval. */
   flush(): FlushResult {
-    const lines = [...this.index.values()];
+    // An entry with samples only (its drops were counted in another interval) has nothing to print on its own.
+    const lines = [...this.index.values()].filter((line) => line.count > 0);
     for (const line of lines) line.stacks?.chains.sort((a, b) => b.count - a.count);
     const overflow: Overflow | null =
       this.overflowKeys.size === 0

@@ -15,6 +15,8 @@ export interface StartOptions {
   sw: boolean;
   /** Monitor hardware (devlink trap) drops; NET_DM only. */
   hw: boolean;
+  /** Sample the kernel call chain of drops, where capabilities list 'stack'. */
+  stack?: boolean;
 }
 
 /** Drops counted at one location since the previous summary event. */
@@ -26,6 +28,7 @@ export interface SummaryEntry {
   trap?: string;
   /** Drop reason name (e.g. NO_SOCKET), or null when the source does not say. */
   reason: string | null;
+  /** 0 for an entry that only brings samples (`stacks`) for drops counted in another entry. */
   count: number;
   /** Call chains sampled from some of these drops, where the backend records stacks and they were asked for. */
   stacks?: StackSamples;

@@ -1,6 +1,5 @@
 // Command-line parsing for dropwatch: commander configured to report, never to exit, so one handler owns the exit code.
-// Filter expressions are left as text here: the filter language is 7 modules (~10 ms of start-up), loaded only by
-// runs that use it (options.ts parses them).
+// Filter expressions are left as text here; options.ts parses them, so their errors name the option.
 import { Command, Option } from 'commander';
 import { DropwatchError } from '../errors/index.js';
 import { parseArgs } from './commander.js';
@@ -35,6 +34,8 @@ export interface DropwatchOptions {
   metrics: MetricsAddress | null;
   /** `--filter` and `--ignore-reason` together; `set filter` in the REPL adds to it. */
   filter: Expr | null;
+  /** `--stack`: sample the call chains behind drops (as `set stack true`). */
+  stack: boolean;
 }
 
 /** dropwatch's own usage line (kept byte-identical for scripts that match it); `--help` lists our options. */
@@ -84,7 +85,8 @@ export function parseCommandLine(args: readonly string[], write: (text: string) 
       ),
     )
     .addOption(new Option('--filter <expr>', 'report only drops matching this filter expression'))
-    .addOption(new Option('--ignore-reason <list>', 'do not report drops with these reasons (comma-separated)'));
+    .addOption(new Option('--ignore-reason <list>', 'do not report drops with these reasons (comma-separated)'))
+    .addOption(new Option('--stack', 'show the kernel call chains behind drops, sampled (tracefs backend)'));
   if (parseArgs(program, args, write) === 'help') return 'help';
   const opts = program.opts<{
     lmethod: string;
@@ -98,6 +100,7 @@ export function parseCommandLine(args: readonly string[], write: (text: string) 
     metrics?: string;
     filter?: string;
     ignoreReason?: string;
+    stack?: true;
   }>();
   // dropwatch compares prefixes (strncmp), so `-l kallsyms` meant kas; we accept exact names only and say so.
   const listMethods = opts.lmethod === 'list';
@@ -124,6 +127,7 @@ export function parseCommandLine(args: readonly string[], write: (text: string) 
     timestamp: Boolean(opts.timestamp),
     format: opts.format,
     metrics: opts.metrics === undefined ? null : parseMetricsAddress(opts.metrics),
+    stack: Boolean(opts.stack),
     ...(opts.filter === undefined ? {} : { filterText: opts.filter }),
     ...(opts.ignoreReason === undefined ? {} : { ignoreReasonText: opts.ignoreReason }),
   };

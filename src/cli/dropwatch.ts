@@ -106,6 +106,11 @@ async function runWithBackend(options: DropwatchOptions, backend: Backend, io: C
         output.error(`dropwatch: this kernel has no drop reason ${unknown.join(', ')}; check the spelling`);
       output.message(await filter.applyExpr(null));
     }
+    if (options.stack && !backend.capabilities.fields.summary.includes('stack'))
+      throw new DropwatchError(
+        'E_UNSUPPORTED',
+        `--stack: the ${backend.name} backend reports no call chains; the tracefs backend does (-b tracefs)`,
+      );
     if (options.mode) {
       if (!backend.capabilities.modes.includes(options.mode))
         throw new DropwatchError(
@@ -137,6 +142,7 @@ async function runWithBackend(options: DropwatchOptions, backend: Backend, io: C
       clock: { setInterval: (fn, ms) => setInterval(fn, ms), clearInterval: (h) => clearInterval(h as NodeJS.Timeout) },
       ready: () => symbols.ready(),
       ...(options.alertLimit === null ? {} : { alertLimit: options.alertLimit }),
+      stack: options.stack,
     });
     for (const line of await sink.open()) io.stderr.write(`${line}\n`);
 

@@ -8,6 +8,7 @@ import {
   formatOverflowLine,
   formatPacket,
   formatShow,
+  formatStackLines,
   formatStats,
   formatSummaryLine,
   formatSymbolNotice,
@@ -60,17 +61,25 @@ export interface RendererOptions {
   capabilities: BackendCapabilities;
 }
 
+/** Call chains shown under a summary line; the rest are summed on one line. */
+export const CHAINS_SHOWN = 3;
+
 export function buildTextRenderer(options: RendererOptions): Renderer {
   const style: Style = options.colour ? { chalk: options.colour } : {};
   const { symbols, capabilities } = options;
+  const frame = (pc: bigint) => symbols.lookup(pc);
   return {
-    summary: (entry) => formatSummaryLine(entry, entry.pc === 0n ? null : symbols.lookup(entry.pc), style),
+    summary: (entry) => {
+      const line = formatSummaryLine(entry, entry.pc === 0n ? null : symbols.lookup(entry.pc), style);
+      if (!entry.stacks) return line;
+      return [line, ...formatStackLines(entry.stacks, frame, CHAINS_SHOWN, style)].join('\n');
+    },
     // NET_DM names the symbol itself: only a bare PC (tracefs) needs a lookup, and an object per alert for it.
     packet: (packet) =>
       formatPacket(
         packet,
         packet.symbol === undefined && packet.pc !== undefined
-          ? { ...style, resolved: symbols.lookup(packet.pc) }
+          ? { ...style, resolved: symbols.lookup(packet.pc), frame }
           : style,
       ),
     config: (config) => {

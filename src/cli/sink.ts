@@ -2,6 +2,7 @@
 import type { Backend } from '../backend/types.js';
 import type { DropObserver, Renderer } from '../repl/index.js';
 import type { DropwatchOptions } from './argv.js';
+import { jsonLine, lostJson, overflowJson, packetJson, summaryJson } from '../output/json.js';
 import { buildTextRenderer, loadColour, type Symbols } from './render.js';
 
 export interface SinkContext {
@@ -32,7 +33,7 @@ type SinkOptions = Pick<DropwatchOptions, 'format' | 'timestamp' | 'metrics'>;
 export async function chooseSink(options: SinkOptions, ctx: SinkContext): Promise<Sink> {
   const report =
     options.format === 'json'
-      ? await jsonReport(ctx)
+      ? jsonReport(ctx)
       : { renderer: await textRenderer(options.timestamp, ctx), observer: undefined };
   if (!options.metrics) return { ...report, open: () => Promise.resolve([]), close: () => Promise.resolve() };
 
@@ -84,20 +85,26 @@ async function textRenderer(timestamp: boolean, ctx: SinkContext): Promise<Rende
 }
 
 /** JSON Lines on stdout: drops through the renderer, losses and the aggregator's overflow through the observer. */
-async function jsonReport(ctx: SinkContext): Promise<{ renderer: Renderer; observer: DropObserver }> {
-  const { jsonLine, lostJson, overflowJson, packetJson, summaryJson } = await import('../output/json.js');
+function jsonReport(ctx: SinkContext): { renderer: Renderer; observer: DropObserver } {
   const { symbols, now, data } = ctx;
   const backend = ctx.backend.name;
+  const frame = (pc: bigint) => symbols.lookup(pc);
   const text = buildTextRenderer({ symbols, colour: false, capabilities: ctx.backend.capabilities });
   return {
     renderer: {
       // Configuration, stats and loss lines stay text: they go to stderr, beside the prompt's messages.
       ...text,
       summary: (entry) =>
-        jsonLine(summaryJson(entry, entry.pc === 0n ? null : symbols.lookup(entry.pc), now(), backend)),
+        jsonLine(summaryJson(entry, entry.pc === 0n ? null : symbols.lookup(entry.pc), now(), backend, frame)),
       packet: (p) => [
         jsonLine(
-          packetJson(p, p.symbol === undefined && p.pc !== undefined ? symbols.lookup(p.pc) : null, now(), backend),
+          packetJson(
+            p,
+            p.symbol === undefined && p.pc !== undefined ? symbols.lookup(p.pc) : null,
+            now(),
+            backend,
+            frame,
+          ),
         ),
       ],
     },

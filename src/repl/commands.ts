@@ -15,7 +15,8 @@ export type Command =
   | { name: 'set'; key: 'queue'; value: number }
   | { name: 'set'; key: 'sw'; value: boolean }
   | { name: 'set'; key: 'hw'; value: boolean }
-  | { name: 'set'; key: 'filter'; value: string | null };
+  | { name: 'set'; key: 'filter'; value: string | null }
+  | { name: 'set'; key: 'stack'; value: boolean };
 
 export type SetKey = Extract<Command, { name: 'set' }>['key'];
 
@@ -99,6 +100,14 @@ export const SET_COMMANDS: readonly SetSpec[] = [
     help: 'set filter <expr | none>\t - show only drops matching expr, e.g. reason == NO_SOCKET',
     extension: true,
     parse: (arg) => ({ name: 'set', key: 'filter', value: arg === 'none' ? null : arg }),
+  },
+  {
+    key: 'stack',
+    usage: 'set stack true|false',
+    help: 'set stack <true | false>\t - sample the kernel call chain behind drops (tracefs backend)',
+    values: ['true', 'false'],
+    extension: true,
+    parse: (arg) => ({ name: 'set', key: 'stack', value: parseBool('stack', arg) }),
   },
 ];
 

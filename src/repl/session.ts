@@ -69,6 +69,8 @@ export interface SessionOptions {
   /** The user-space predicate currently in force (set by the filter compiler). */
   predicate?: () => DropPredicate | null;
   alertLimit?: number;
+  /** Sample call chains from the first start (as `set stack true`). */
+  stack?: boolean;
   intervalMs?: number;
   observer?: DropObserver;
 }
@@ -83,6 +85,7 @@ export class Session {
   private alertLimit: number;
   private alertCount = 0;
   private sw = false;
+  private stack = false;
   private hw = false;
   private timer: unknown = null;
   private stopping: Promise<void> | null = null;
@@ -105,6 +108,7 @@ export class Session {
 
   constructor(private readonly opts: SessionOptions) {
     this.alertLimit = opts.alertLimit ?? 0;
+    this.stack = opts.stack ?? false;
     this.intervalMs = opts.intervalMs ?? 1000;
     const out = opts.output;
     this.output = {
@@ -250,6 +254,17 @@ export class Session {
           `Setting queue length to ${command.value}`,
           'Queue length successfully set',
         );
+      case 'stack':
+        if (command.value && !backend.capabilities.fields.summary.includes('stack'))
+          throw new DropwatchError(
+            'E_UNSUPPORTED',
+            `the ${backend.name} backend reports no call chains; the tracefs backend does (-b tracefs)`,
+          );
+        this.stack = command.value;
+        output.message(
+          `setting call chain sampling to ${command.value ? 1 : 0}${this.monitoring ? ' (from the next start)' : ''}`,
+        );
+        return;
       case 'filter': {
         if (!this.opts.filter) throw new DropwatchError('E_UNSUPPORTED', 'filters are not available in this build');
         output.message(await this.opts.filter.apply(command.value));
@@ -288,7 +303,7 @@ export class Session {
     this.alertCount = 0;
     this.lostSinceStart.clear();
     try {
-      await backend.start({ sw: this.sw, hw: this.hw });
+      await backend.start({ sw: this.sw, hw: this.hw, stack: this.stack });
     } catch (err) {
       this.state = 'idle';
       if (err instanceof KernelError) {

@@ -17,7 +17,16 @@ import type {
   SummaryEntry,
 } from '../backend/types.js';
 import { DropwatchError } from '../errors/index.js';
-import { kfreeSkbLayout, parseEventFormat, parseHeaderEvent, parseHeaderPage, type KfreeSkbLayout } from './format.js';
+import {
+  kernelStackLayout,
+  kfreeSkbLayout,
+  parseEventFormat,
+  parseHeaderEvent,
+  parseHeaderPage,
+  type KernelStackLayout,
+  type KfreeSkbLayout,
+} from './format.js';
+import { processNames } from './process.js';
 import type { PageLayouts } from './page.js';
 import {
   checkTracefs,
@@ -40,6 +49,7 @@ import {
   MODE_PACKET,
   MODE_SUMMARY,
   NO_VALUE,
+  type ChainRow,
   type ReaderInit,
   type ReaderMessage,
 } from './reader-protocol.js';
@@ -63,6 +73,8 @@ export interface TracefsOptions {
   maxPendingPackets?: number;
   /** How long stop() waits for the reader to drain, ms (default 5000). */
   drainTimeoutMs?: number;
+  /** With stacks on, call chains taken per second at most (default 1000): the stacktrace trigger's re-armed count. */
+  stackBudget?: number;
   clock?: Clock;
   /** For naming the instance (default process.pid). */
   pid?: number;
@@ -90,6 +102,8 @@ interface Session {
   exited: Promise<void>;
   /** Per kind and CPU, the count the reader reported in this session (a new instance starts its counters at 0). */
   lostSeen: Record<LostKind, Map<number, number>>;
+  /** Re-arms the stacktrace trigger each second while stacks are on. */
+  rearm: NodeJS.Timeout | null;
 }
 
 /** What the reader counts as lost, and how each is named in "Lost" lines and stats (with `cpuN` after it). */
@@ -144,7 +158,7 @@ export class TracefsBackend implements Backend {
     this.capabilities = {
       modes: ['summary', 'packet'],
       settings: { trunc: false, queue: false, hw: false },
-      fields: { summary: ['reason'], packet: ['reason', 'protocol', 'time'] },
+      fields: { summary: ['reason', 'stack'], packet: ['reason', 'protocol', 'time', 'stack', 'process'] },
       reasons: layout.reasons,
       kernelFilter: {
         syntax: 'ftrace-event',
@@ -222,8 +236,10 @@ export class TracefsBackend implements Backend {
     });
     const cpus = this.cpus;
     const fds: number[] = [];
+    const stack = options.stack ? this.stackLayout() : null;
     try {
       if (this.filterExpr !== null) instance.setFilter(this.filterExpr);
+      if (stack) instance.setStackTrigger(this.stackBudget, this.filterExpr);
       for (const cpu of cpus) fds.push(instance.openRaw(cpu));
     } catch (err) {
       instance.remove(); // closes the descriptors too
@@ -243,6 +259,7 @@ export class TracefsBackend implements Backend {
       pollMs: this.opts.pollIntervalMs ?? 10,
       maxPollMs: this.opts.maxPollIntervalMs ?? 100,
       maxPending: this.opts.maxPendingPackets ?? 65536,
+      stack,
     };
     let worker: Worker;
     try {
@@ -261,7 +278,9 @@ export class TracefsBackend implements Backend {
         resolve();
       });
     });
-    const session: Session = { instance, worker, ctl, drained, exited, lostSeen: lostMaps() };
+    const session: Session = { instance, worker, ctl, drained, exited, lostSeen: lostMaps(), rearm: null };
+    // The trigger's count runs out after `stackBudget` chains; arming it again each second makes that a rate.
+    if (stack) session.rearm = setInterval(() => this.rearmStacks(session), 1000).unref();
     worker.on('message', (m: ReaderMessage) => this.onMessage(session, m, drainedResolve));
     worker.on('error', (err) => this.warn(`tracefs reader failed: ${err.message}`));
     this.session = session;
@@ -271,6 +290,31 @@ export class TracefsBackend implements Backend {
     } catch (err) {
       await this.stop();
       throw err;
+    }
+  }
+
+  private get stackBudget(): number {
+    return this.opts.stackBudget ?? 1000;
+  }
+
+  private stackLayoutRead: KernelStackLayout | null = null;
+  private readonly processes = processNames();
+  /** The kernel_stack record's layout, read once, when stacks are first asked for. */
+  private stackLayout(): KernelStackLayout {
+    this.stackLayoutRead ??= kernelStackLayout(
+      parseEventFormat(readTracefs(this.root, 'events/ftrace/kernel_stack/format')),
+    );
+    return this.stackLayoutRead;
+  }
+
+  private rearmStacks(session: Session): void {
+    try {
+      session.instance.setStackTrigger(this.stackBudget, this.filterExpr);
+    } catch (err) {
+      // Counting goes on without chains; say so once.
+      if (session.rearm) clearInterval(session.rearm);
+      session.rearm = null;
+      this.warn(`call chains stopped: ${(err as Error).message}`);
     }
   }
 
@@ -286,6 +330,17 @@ export class TracefsBackend implements Backend {
     return this.layout.reasons.get(reason) ?? `UNKNOWN(${reason})`;
   }
 
+  /** Sampled chains as count-0 entries: they add samples to their location's line without adding drops. */
+  private chainEntries(rows: readonly ChainRow[]): SummaryEntry[] {
+    return rows.map(([hi, lo, reason, count, callers]) => ({
+      origin: 'software',
+      pc: (BigInt(hi) << 32n) | BigInt(lo),
+      reason: this.reasonName(reason),
+      count: 0,
+      stacks: { sampled: count, chains: callers.length === 0 ? [] : [{ frames: [...callers], count }] },
+    }));
+  }
+
   private onMessage(session: Session, m: ReaderMessage, drained: () => void): void {
     switch (m.type) {
       case 'summary': {
@@ -295,17 +350,28 @@ export class TracefsBackend implements Backend {
           reason: this.reasonName(reason),
           count,
         }));
+        if (m.chains) entries.push(...this.chainEntries(m.chains));
         if (entries.length > 0) this.emit({ kind: 'summary', entries });
         break;
       }
       case 'packets': {
         this.calibrate(false);
+        const stacks = m.stacks ? new Map(m.stacks) : null;
+        this.processes.forget();
         for (let i = 0; i < m.count; i++) {
           const reason = this.reasonName(m.rp[i * 2]!);
           const protocol = m.rp[i * 2 + 1]!;
           const packet: PacketDrop = { origin: 'software', pc: m.loc[i]!, timestampNs: m.ts[i]! + this.offsetNs };
           if (reason !== null) packet.reason = reason;
           if (protocol !== NO_VALUE) packet.protocol = protocol;
+          const pid = m.pid[i]!;
+          if (pid > 0) {
+            packet.pid = pid;
+            const comm = this.processes.name(pid);
+            if (comm !== null) packet.comm = comm;
+          }
+          const chain = stacks?.get(i);
+          if (chain) packet.stack = [...chain];
           this.emit({ kind: 'packet', packet });
         }
         break;
@@ -339,6 +405,8 @@ export class TracefsBackend implements Backend {
     if (this.stopping) return this.stopping;
     const session = this.session;
     if (!session) return;
+    if (session.rearm) clearInterval(session.rearm);
+    session.rearm = null;
     this.stopping = (async () => {
       let disableError: unknown;
       try {
@@ -446,12 +514,15 @@ export class TracefsBackend implements Backend {
       }
     }
     this.filterExpr = expression;
+    // Chains only for the drops the new filter keeps.
+    if (this.session?.rearm) this.rearmStacks(this.session);
   }
 
   async clearFilter(): Promise<void> {
     if (this.closed) throw new DropwatchError('E_STATE', 'tracefs backend is closed');
     this.session?.instance.clearFilter();
     this.filterExpr = null;
+    if (this.session?.rearm) this.rearmStacks(this.session);
   }
 
   /** The filter the kernel holds while monitoring, else the one start() will install ('none' when there is none). */

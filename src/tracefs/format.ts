@@ -146,6 +146,8 @@ export function parseHeaderEvent(text: string): EventHeaderLayout {
 export interface KfreeSkbLayout {
   eventId: number;
   commonType: { offset: number; size: number };
+  /** The task running when the event fired (the ftrace record header's pid). */
+  commonPid: { offset: number; size: number } | null;
   location: { offset: number; size: number };
   protocol: { offset: number; size: number } | null;
   reason: { offset: number; size: number } | null;
@@ -168,7 +170,8 @@ export function kfreeSkbLayout(format: EventFormat): KfreeSkbLayout {
   const reason = get('reason'); // absent before kernel 5.17
   let minLength = 0;
   for (const f of [commonType, location, protocol, reason]) if (f) minLength = Math.max(minLength, f.offset + f.size);
-  return { eventId: format.id, commonType, location, protocol, reason, reasons: format.symbols, minLength };
+  const commonPid = get('common_pid');
+  return { eventId: format.id, commonType, commonPid, location, protocol, reason, reasons: format.symbols, minLength };
 }
 
 /** Where the ftrace kernel_stack record (the `stacktrace` trigger's output) keeps its call chain. */

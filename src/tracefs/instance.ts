@@ -194,6 +194,8 @@ export class TracefsInstance {
   /** Descriptors opened on the instance's files; closed before rmdir (an instance with open files cannot be removed). */
   readonly fds = new Set<number>();
   private removed = false;
+  /** The stacktrace trigger as written, to remove it again; null when none is armed. */
+  private trigger: string | null = null;
 
   private constructor(root: string, name: string) {
     this.root = root;
@@ -298,6 +300,23 @@ export class TracefsInstance {
 
   clearFilter(): void {
     this.write(`${EVENT}/filter`, '0');
+  }
+
+  /**
+   * Arms the stacktrace trigger for the next `count` drops that pass `filter` (the event filter, so chains are only
+   * taken for drops we keep). A trigger is removed by writing it again, exactly, after '!', so we keep its text.
+   */
+  setStackTrigger(count: number, filter: string | null): void {
+    this.clearStackTrigger();
+    const text = `stacktrace:${count}${filter === null ? '' : ` if ${filter}`}`;
+    this.write(`${EVENT}/trigger`, text);
+    this.trigger = text;
+  }
+
+  clearStackTrigger(): void {
+    if (this.trigger === null) return;
+    this.write(`${EVENT}/trigger`, `!${this.trigger}`);
+    this.trigger = null;
   }
 
   /** The filter the kernel holds now ('none' when there is none). */

@@ -1,9 +1,16 @@
 // Pure core of the tracefs reader: fed ring-buffer pages and per-CPU stats, it keeps the summary counts, the packet
 // batch and the per-CPU loss ledger, and hands them out as reader-protocol messages. No fs, threads or timers.
 import { DropwatchError } from '../errors/index.js';
-import { lostFromStats, type CpuStats, type KfreeSkbLayout } from './format.js';
+import {
+  callersOf,
+  lostFromStats,
+  readKernelStack,
+  type CpuStats,
+  type KernelStackLayout,
+  type KfreeSkbLayout,
+} from './format.js';
 import { decodePage, type PageLayouts } from './page.js';
-import { MODE_SUMMARY, NO_VALUE, type ReaderMessage, type SummaryRow } from './reader-protocol.js';
+import { MODE_SUMMARY, NO_VALUE, type ChainRow, type ReaderMessage, type SummaryRow } from './reader-protocol.js';
 
 export type PacketBatch = Extract<ReaderMessage, { type: 'packets' }>;
 export type LostReport = Extract<ReaderMessage, { type: 'lost' }>;
@@ -30,6 +37,8 @@ export interface ReaderCoreOptions {
   maxPending: number;
   /** MODE_SUMMARY or MODE_PACKET. */
   mode: number;
+  /** When the stacktrace trigger is on: the kernel_stack record layout. */
+  stack?: KernelStackLayout | null;
 }
 
 export interface ReaderCore {
@@ -43,6 +52,8 @@ export interface ReaderCore {
   takeDecodeError(): string | null;
   /** Summary counts since the last take, per (location, reason); null when there were none. */
   takeSummary(): SummaryRow[] | null;
+  /** Sampled call chains since the last take, per (location, reason, chain); null when there were none. */
+  takeChains(): ChainRow[] | null;
   /** Packet-mode records since the last take (fresh arrays, transferable); null when there were none. */
   takePackets(): PacketBatch | null;
   /**
@@ -60,6 +71,8 @@ const INITIAL_PENDING = 4096;
 const TWO32 = 4294967296;
 /** Reasons below this pack with the location's low word into one exact double key; beyond it (never seen), strings. */
 const PACKED_REASONS = 0x100000;
+/** Distinct (location, reason, chain) kept between takes; samples of further chains count without their frames. */
+export const MAX_CHAINS = 4096;
 
 export function createReaderCore(opts: ReaderCoreOptions): ReaderCore {
   const { skb, layouts, pageSize, maxPending } = opts;
@@ -79,6 +92,9 @@ export function createReaderCore(opts: ReaderCoreOptions): ReaderCore {
   const protoSize = skb.protocol ? skb.protocol.size : 0;
   const eventId = skb.eventId;
   const minLength = skb.minLength;
+  const pidOff = skb.commonPid && skb.commonPid.size === 4 ? skb.commonPid.offset : -1;
+  const stack = opts.stack ?? null;
+  const stackId = stack ? stack.eventId : -1;
   const halfPage = layouts.page.dataSize / 2;
 
   const small = (off: number, size: number): number =>
@@ -93,7 +109,22 @@ export function createReaderCore(opts: ReaderCoreOptions): ReaderCore {
   let ts = new BigUint64Array(cap);
   let loc = new BigUint64Array(cap);
   let rp = new Uint32Array(cap * 2);
+  let pids = new Int32Array(cap);
   let pending = 0;
+  let packetStacks: [number, BigUint64Array][] = [];
+
+  // With stacks on, each CPU's last drop, so the kernel_stack record that follows it can be paired with it.
+  const lastDrop = Array.from({ length: opts.cpus.length }, () => ({
+    valid: false,
+    pid: 0,
+    pc: 0n,
+    hi: 0,
+    lo: 0,
+    reason: 0,
+    packet: -1,
+  }));
+  let chains = new Map<string, ChainRow>();
+  const EMPTY = new BigUint64Array(0);
 
   const zeros = (): number[] => Array.from({ length: ncpu }, () => 0);
   const ring = zeros();
@@ -119,10 +150,52 @@ export function createReaderCore(opts: ReaderCoreOptions): ReaderCore {
     runCount = 0;
   }
 
+  /** A kernel_stack record: the call chain of the drop right before it on this CPU, if it is from the same task. */
+  function visitStack(off: number, len: number): void {
+    delivered[cpuIndex]!++;
+    const last = lastDrop[cpuIndex]!;
+    if (!last.valid || stack === null) return;
+    last.valid = false;
+    if (pidOff >= 0 && view.getInt32(off + pidOff, le) !== last.pid) return;
+    const frames = readKernelStack(view, off, len, stack, le);
+    if (frames === null) return;
+    const callers = BigUint64Array.from(callersOf(frames, last.pc));
+    if (mode !== MODE_SUMMARY) {
+      if (last.packet >= 0) packetStacks.push([last.packet, callers]);
+      return;
+    }
+    const key = `${last.hi}:${last.lo}:${last.reason}:${callers.join(',')}`;
+    const row = chains.get(key);
+    if (row) row[3]++;
+    else if (chains.size < MAX_CHAINS) chains.set(key, [last.hi, last.lo, last.reason, 1, callers]);
+    else {
+      const over = `${last.hi}:${last.lo}:${last.reason}:`;
+      const unkept = chains.get(over);
+      if (unkept) unkept[3]++;
+      else chains.set(over, [last.hi, last.lo, last.reason, 1, EMPTY]);
+    }
+  }
+
   const visit = (off: number, len: number, tsBase: bigint, tsRel: number): void => {
-    if (len < minLength || small(off + ctOff, ctSize) !== eventId) return;
+    if (len < minLength) return;
+    const type = small(off + ctOff, ctSize);
+    if (type !== eventId) {
+      if (type === stackId) visitStack(off, len);
+      else if (stack) lastDrop[cpuIndex]!.valid = false;
+      return;
+    }
     delivered[cpuIndex]!++;
     const reason = reasonOff >= 0 ? small(off + reasonOff, reasonSize) : NO_VALUE;
+    if (stack) {
+      const last = lastDrop[cpuIndex]!;
+      last.valid = true;
+      last.pid = pidOff >= 0 ? view.getInt32(off + pidOff, le) : 0;
+      last.pc = loc64 ? view.getBigUint64(off + locOff, le) : BigInt(view.getUint32(off + locOff, le));
+      last.hi = loc64 ? view.getUint32(off + locOff + 4, le) : 0;
+      last.lo = view.getUint32(off + locOff, le);
+      last.reason = reason;
+      last.packet = mode === MODE_SUMMARY ? -1 : pending;
+    }
     if (mode === MODE_SUMMARY) {
       const lo = view.getUint32(off + locOff, le);
       const hi = loc64 ? view.getUint32(off + locOff + 4, le) : 0;
@@ -146,6 +219,7 @@ export function createReaderCore(opts: ReaderCoreOptions): ReaderCore {
     if (pending >= cap) {
       if (cap >= maxPending) {
         backlog[cpuIndex]!++;
+        if (stack) lastDrop[cpuIndex]!.packet = -1;
         return;
       }
       cap = Math.min(maxPending, cap * 4);
@@ -158,11 +232,15 @@ export function createReaderCore(opts: ReaderCoreOptions): ReaderCore {
       const nrp = new Uint32Array(cap * 2);
       nrp.set(rp);
       rp = nrp;
+      const npid = new Int32Array(cap);
+      npid.set(pids);
+      pids = npid;
     }
     ts[pending] = tsBase + BigInt(tsRel);
     loc[pending] = loc64 ? view.getBigUint64(off + locOff, le) : BigInt(view.getUint32(off + locOff, le));
     rp[pending * 2] = reason;
     rp[pending * 2 + 1] = protoOff >= 0 ? small(off + protoOff, protoSize) : NO_VALUE;
+    pids[pending] = pidOff >= 0 ? view.getInt32(off + pidOff, le) : -1;
     pending++;
   };
 
@@ -216,6 +294,13 @@ export function createReaderCore(opts: ReaderCoreOptions): ReaderCore {
     return rows;
   };
 
+  const takeChains = (): ChainRow[] | null => {
+    if (chains.size === 0) return null;
+    const rows = [...chains.values()];
+    chains = new Map();
+    return rows;
+  };
+
   const takePackets = (): PacketBatch | null => {
     if (pending === 0) return null;
     const batch: PacketBatch = {
@@ -224,8 +309,13 @@ export function createReaderCore(opts: ReaderCoreOptions): ReaderCore {
       ts: ts.slice(0, pending),
       loc: loc.slice(0, pending),
       rp: rp.slice(0, pending * 2),
+      pid: pids.slice(0, pending),
+      stacks: packetStacks.length > 0 ? packetStacks : null,
     };
     pending = 0;
+    packetStacks = [];
+    // A stack still to come for the last drop would point into the batch just taken.
+    for (const last of lastDrop) last.packet = -1;
     return batch;
   };
 
@@ -255,7 +345,8 @@ export function createReaderCore(opts: ReaderCoreOptions): ReaderCore {
   const flush = (stats: readonly (CpuStats | null)[]): ReaderMessage[] => {
     const out: ReaderMessage[] = [];
     const rows = takeSummary();
-    if (rows) out.push({ type: 'summary', rows });
+    const chainRows = takeChains();
+    if (rows || chainRows) out.push({ type: 'summary', rows: rows ?? [], chains: chainRows });
     const packets = takePackets();
     if (packets) out.push(packets);
     out.push(...takeLost(stats));
@@ -273,6 +364,7 @@ export function createReaderCore(opts: ReaderCoreOptions): ReaderCore {
     feed,
     takeDecodeError,
     takeSummary,
+    takeChains,
     takePackets,
     takeLost,
     flush,

@@ -1,7 +1,7 @@
 // Messages and shared control words between the backend and its reader worker (kept apart so importing them never
 // starts a reader).
 import type { PageLayouts } from './page.js';
-import type { KfreeSkbLayout } from './format.js';
+import type { KernelStackLayout, KfreeSkbLayout } from './format.js';
 
 export const CTL_CMD = 0;
 export const CTL_MODE = 1;
@@ -29,13 +29,21 @@ export interface ReaderInit {
   maxPollMs: number;
   /** Packet-mode records held between flushes before further ones are counted as lost. */
   maxPending: number;
+  /** Set when the stacktrace trigger is on: kernel_stack records follow some drops. */
+  stack: KernelStackLayout | null;
 }
 
 /** [locationHi, locationLo, reason (NO_VALUE when absent), count] */
 export type SummaryRow = [number, number, number, number];
 
+/**
+ * [locationHi, locationLo, reason, count, callers]: `count` sampled drops at that location took this call chain
+ * (innermost caller first). Empty callers: chains over the bound, counted as sampled but not kept.
+ */
+export type ChainRow = [number, number, number, number, BigUint64Array];
+
 export type ReaderMessage =
-  | { type: 'summary'; rows: SummaryRow[] }
+  | { type: 'summary'; rows: SummaryRow[]; chains: ChainRow[] | null }
   | {
       type: 'packets';
       count: number;
@@ -44,6 +52,10 @@ export type ReaderMessage =
       loc: BigUint64Array;
       /** reason, protocol pairs (NO_VALUE when absent). */
       rp: Uint32Array;
+      /** The task running at each drop (-1 when the format has no pid). */
+      pid: Int32Array;
+      /** [record index, callers] for the records that were sampled with a stack. */
+      stacks: [number, BigUint64Array][] | null;
     }
   /**
    * Per-CPU cumulative losses: ring-buffer (stats / page headers), our own packet backlog, and records the kernel

@@ -35,12 +35,18 @@ function run(init: ReaderInit): void {
     pageSize,
     maxPending: init.maxPending,
     mode: Atomics.load(ctl, CTL_MODE),
+    stack: init.stack,
   });
   const page = core.page;
 
   const post = (m: ReaderMessage): void => {
     if (m.type === 'packets')
-      port.postMessage(m, [m.ts.buffer as ArrayBuffer, m.loc.buffer as ArrayBuffer, m.rp.buffer as ArrayBuffer]);
+      port.postMessage(m, [
+        m.ts.buffer as ArrayBuffer,
+        m.loc.buffer as ArrayBuffer,
+        m.rp.buffer as ArrayBuffer,
+        m.pid.buffer as ArrayBuffer,
+      ]);
     else port.postMessage(m);
   };
 

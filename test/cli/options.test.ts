@@ -18,6 +18,7 @@ const DEFAULTS: Omit<DropwatchOptions, 'filter'> = {
   timestamp: false,
   format: 'text',
   metrics: null,
+  stack: false,
 };
 
 const ok: [string[], Partial<DropwatchOptions>][] = [
