@@ -1,6 +1,5 @@
 // Thin I/O over the addon's socket: sequence numbers, request/reply matching, multicast delivery, exact loss counts.
 
-import { readFileSync } from 'node:fs';
 import { DropwatchError, KernelError, strerror } from '../errors/index.js';
 import {
   decodeDone,
@@ -452,20 +451,4 @@ export class NetlinkSocket {
       p.reject(e);
     }
   }
-}
-
-/** The Drops column of /proc/net/netlink for one socket (a cross-check of lost().dropped), or undefined. */
-export function procNetlinkDrops(protocol: number, portId: number): number | undefined {
-  let text: string;
-  try {
-    text = readFileSync('/proc/net/netlink', 'utf8');
-  } catch {
-    return undefined;
-  }
-  // sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
-  for (const line of text.split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length >= 10 && Number(f[1]) === protocol && Number(f[2]) === portId) return Number(f[8]);
-  }
-  return undefined;
 }
