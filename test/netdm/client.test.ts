@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { DropwatchError, KernelError } from '../../src/errors/index.js';
-import { ALREADY_MONITORING_HINT, NetdmClient, NetdmRefusal } from '../../src/netdm/index.js';
+import { ALREADY_MONITORING_HINT, NetdmRefusal, openNetdmClient } from '../../src/netdm/index.js';
 import { loadNative } from '../../src/netlink/index.js';
 
 test('a refusal with a hint names the request and appends the hint to the kernel text', () => {
@@ -40,7 +40,7 @@ test("open on a kernel without NET_DM: E_NETDM_MISSING in the caller's words", a
     t.skip('this host has NET_DM (the qemu tests cover it)');
     return;
   }
-  await assert.rejects(NetdmClient.open({ missingMessage: 'no NET_DM here' }), (e: unknown) => {
+  await assert.rejects(openNetdmClient({ missingMessage: 'no NET_DM here' }), (e: unknown) => {
     assert.ok(e instanceof DropwatchError);
     assert.equal(e.code, 'E_NETDM_MISSING');
     assert.equal(e.message, 'no NET_DM here');
