@@ -95,7 +95,8 @@ interface Pending {
   timer: NodeJS.Timeout | undefined;
 }
 
-function kernelError(errno: number, extack?: ExtAck): KernelError {
+/** A request's NLMSG_ERROR (or NLMSG_DONE) with a non-zero errno, as request() rejects with it. */
+export function kernelError(errno: number, extack?: ExtAck): KernelError {
   return new KernelError(errno, strerror(errno), extack?.msg);
 }
 
