@@ -7,11 +7,10 @@ import { readdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BIN, CliRun, runCli } from './driver.js';
 import { canRunKernelTests, Netns, TRACEFS } from '../tracefs/helpers.js';
-import { loadEventSchema, validate } from '../output/json-schema.js';
+import { validateEvent } from '../helpers/schema.js';
 
 const skip = canRunKernelTests();
 let ns: Netns | null = null;
-const schema = loadEventSchema();
 // Our drops: UDP to a closed port in our namespace, freed by __udp4_lib_rcv (or __udp6_lib_rcv) with NO_SOCKET.
 const OURS = 'reason == NO_SOCKET';
 
@@ -45,7 +44,7 @@ function jsonLines(stdout: string): Parsed[] {
   assert.equal(lines.pop(), '', 'output ends with a newline');
   return lines.map((line) => {
     const value = JSON.parse(line) as Parsed;
-    assert.deepEqual(validate(schema, value), [], line);
+    assert.deepEqual(validateEvent(value), [], line);
     return value;
   });
 }
@@ -200,7 +199,7 @@ test('-s | head -1: exits 0 when the reader goes away, quietly, leaving no trace
       assert.match(stderr, /status=0\n/, stderr);
       assert.ok(elapsed < 20_000, `took ${elapsed} ms: the closed pipe did not end the run`);
       assert.equal(stdout.split('\n').length, 2, stdout);
-      if (format === 'json') assert.deepEqual(validate(schema, JSON.parse(stdout)), []);
+      if (format === 'json') assert.deepEqual(validateEvent(JSON.parse(stdout)), []);
       assert.doesNotMatch(stderr, /EPIPE|internal error|\n\s+at /, stderr);
       const pid = Number(/pid=(\d+)/.exec(stderr)?.[1]);
       assert.ok(pid > 0);
