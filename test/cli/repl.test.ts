@@ -2,9 +2,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
-import { CliRun, countDrops, runCli, SUMMARY_LINE, BIN } from './driver.js';
-import { canRunKernelTests, Netns, tracefsSnapshot, TRACEFS } from '../tracefs/helpers.js';
+import { existsSync } from 'node:fs';
+import { CliRun, countDrops, runCli, SUMMARY_LINE, BIN } from '../helpers/cli.js';
+import { canRunKernelTests, instancesOf, tracefsSnapshot } from '../helpers/kernel.js';
+import { Netns } from '../helpers/netns.js';
 
 const skip = canRunKernelTests();
 let ns: Netns | null = null;
@@ -13,10 +14,6 @@ before(() => {
   if (!skip) ns = new Netns();
 });
 after(() => ns?.delete());
-
-/** Instances a dropwatch process with this pid would own. */
-const instancesOf = (pid: number | undefined) =>
-  readdirSync(`${TRACEFS}/instances`).filter((n) => n === `dropwatch-${pid}` || n.startsWith(`dropwatch-${pid}-`));
 
 test(
   'piped session: start, real drops, SIGINT stops, end of input exits 0, tracefs left as found',

@@ -3,12 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
-import { projectRoot } from '../qemu/harness.js';
+import { DWDUMP_BIN } from '../helpers/cli.js';
 import { DWDUMP_USAGE } from '../../src/dwdump/options.js';
 
-const bin = join(projectRoot, 'bin', 'dwdump');
-const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 30_000 });
+const run = (...args: string[]) =>
+  spawnSync(process.execPath, [DWDUMP_BIN, ...args], { encoding: 'utf8', timeout: 30_000 });
 
 test('-h: help on stdout, exit 0', () => {
   const r = run('-h');

@@ -13,20 +13,10 @@
 // here (the script and any extra files). The kernel unpacks concatenated cpio archives in order,
 // so only the per-run layer is new on each boot.
 import { spawn, spawnSync } from 'node:child_process';
-import {
-  closeSync,
-  existsSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { projectRoot } from '../helpers/paths.js';
 
 export type GuestLang = 'sh' | 'node' | 'python';
 export type GuestLayer = 'python';
@@ -87,18 +77,6 @@ const BEGIN = '@@DWQ-BEGIN@@\n';
 const END_RE = /@@DWQ-END rc=(\d+)@@\n?$/;
 const MODULE_RE = /^@@DWQ-MODULE drop_monitor (ok|failed: ([^\n]*))@@\n/m;
 
-function findRoot(): string {
-  // Compiled to dist/test/qemu/harness.js, source in test/qemu: walk up to package.json.
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'test', 'qemu', 'setup.sh'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the project root (package.json with test/qemu/setup.sh)');
-    dir = up;
-  }
-}
-
-export const projectRoot = findRoot();
 const qemuDir = join(projectRoot, 'test', 'qemu');
 const setupScript = join(qemuDir, 'setup.sh');
 export const cacheDir = join(qemuDir, 'cache');

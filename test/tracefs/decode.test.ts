@@ -3,13 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { kfreeSkbLayout, parseEventFormat, parseHeaderEvent, parseHeaderPage } from '../../src/tracefs/format.js';
 import { decodeKfreeSkbPage, decodePage, type KfreeSkbRecord } from '../../src/tracefs/page.js';
 import { DropwatchError } from '../../src/errors/index.js';
-
-const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/tracefs/', import.meta.url));
+import { fixturePath } from '../helpers/paths.js';
 
 interface Capture {
   dir: string;
@@ -19,7 +17,7 @@ interface Capture {
 }
 
 function load(name: string): Capture {
-  const dir = join(FIXTURES, name);
+  const dir = fixturePath('tracefs', name);
   const page = parseHeaderPage(readFileSync(join(dir, 'header_page'), 'utf8'));
   const event = parseHeaderEvent(readFileSync(join(dir, 'header_event'), 'utf8'));
   const skb = kfreeSkbLayout(parseEventFormat(readFileSync(join(dir, 'format'), 'utf8')));

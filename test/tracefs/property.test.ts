@@ -6,15 +6,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { kfreeSkbLayout, parseEventFormat, parseHeaderEvent, parseHeaderPage } from '../../src/tracefs/format.js';
 import { decodeKfreeSkbPage, decodePage, type PageLayouts } from '../../src/tracefs/page.js';
 import { DropwatchError } from '../../src/errors/index.js';
+import { fixturePath } from '../helpers/paths.js';
 
-const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/tracefs/', import.meta.url));
-const dir = (name: string) => join(FIXTURES, name);
+const dir = (name: string) => fixturePath('tracefs', name);
 const layouts: PageLayouts = {
   page: parseHeaderPage(readFileSync(join(dir('basic'), 'header_page'), 'utf8')),
   event: parseHeaderEvent(readFileSync(join(dir('basic'), 'header_event'), 'utf8')),
