@@ -4,6 +4,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { projectRoot } from './paths.js';
+import { integrationOnly } from './suite.js';
+
+integrationOnly('test/helpers/cli.ts (the built CLI)');
 
 export const BIN = join(projectRoot, 'bin/dropwatch');
 export const DWDUMP_BIN = join(projectRoot, 'bin/dwdump');

@@ -1,6 +1,9 @@
 // The real kernel under integration tests: can this machine run them, tracefs instances and state, symbol ranges.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import { integrationOnly } from './suite.js';
+
+integrationOnly('test/helpers/kernel.ts (root, tracefs)');
 
 export const TRACEFS = '/sys/kernel/tracing';
 export const TEST_PREFIX = 'dwtest';

@@ -1,6 +1,9 @@
 // A throwaway network namespace whose loopback makes real drops: UDP to a closed port, freed as NO_SOCKET.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { integrationOnly } from './suite.js';
+
+integrationOnly('test/helpers/netns.ts (network namespaces)');
 
 export class Netns {
   readonly name = `dwtest-${randomBytes(4).toString('hex')}`;

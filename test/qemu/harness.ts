@@ -17,6 +17,7 @@ import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, st
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../helpers/paths.js';
+import { integrationOnly } from '../helpers/suite.js';
 
 export type GuestLang = 'sh' | 'node' | 'python';
 export type GuestLayer = 'python';
@@ -108,6 +109,7 @@ let unavailable: string | null | undefined;
  * Fetches the kernel into the cache on first call (a download of ~27 MB, once per machine).
  */
 export async function guestUnavailable(): Promise<string | null> {
+  integrationOnly('the qemu guest');
   if (unavailable !== undefined) return unavailable;
   const check = runSetup('check');
   if (!check.ok) {
@@ -320,6 +322,7 @@ function readOr(path: string): string {
  * guest ended without the end marker. Call guestUnavailable() first and skip when it says so.
  */
 export function runInGuest(script: string, opts: GuestRunOptions = {}): Promise<GuestResult> {
+  integrationOnly('the qemu guest');
   const run = queue.then(() => withHostLock(() => runOnce(script, opts)));
   queue = run.catch(() => undefined);
   return run;

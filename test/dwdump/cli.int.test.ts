@@ -1,5 +1,5 @@
 // bin/dwdump as a process on the host (no NET_DM here): help, usage errors, and the missing-family error are one
-// line each with the documented exit codes. Captures need the qemu guest (qemu.test.ts).
+// line each with the documented exit codes. Captures need the qemu guest (qemu.int.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
