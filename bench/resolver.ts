@@ -4,7 +4,8 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { cachedResolver, createRescanResolver, parseKallsyms } from '../src/symbols/index.js';
+import { cachedResolver, parseKallsyms } from '../src/symbols/index.js';
+import { createRescanResolver } from './rescan.js';
 import { median, spread, type Spread } from './lib/stats.js';
 
 export interface ResolverResult {

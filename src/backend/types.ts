@@ -67,12 +67,36 @@ export interface Stats {
   lost: LostCount[];
 }
 
-export interface BackendCapabilities {
-  packetMode: boolean;
-  trunc: boolean;
-  queue: boolean;
-  hw: boolean;
+/** What a backend can add to a drop beyond its location, origin and count. */
+export type DropField = 'reason' | 'protocol' | 'time' | 'device' | 'payload' | 'trap' | 'stack' | 'flow' | 'process';
+
+/** A filter the kernel evaluates before a drop reaches us, so filtered-out drops cost nothing. */
+export interface KernelFilter {
+  /** An ftrace event filter on skb:kfree_skb: it tests reason and protocol numbers (src/filter/pushdown.ts). */
+  readonly syntax: 'ftrace-event';
+  /** The kernel's reason table the filter's numbers refer to. */
+  readonly reasons: ReadonlyMap<number, string>;
+  /** Installs `expression`, or none for null. On a kernel refusal it rejects and keeps the previous filter. */
+  apply(expression: string | null): Promise<void>;
 }
+
+/** What a backend honours and provides; the CLI and REPL decide from this alone, never from the backend's type. */
+export interface BackendCapabilities {
+  /** The alert modes it can deliver. */
+  readonly modes: readonly AlertMode[];
+  /** NET_DM's settings it honours (`set trunc`, `set queue`, `set hw`). */
+  readonly settings: { readonly trunc: boolean; readonly queue: boolean; readonly hw: boolean };
+  /** What each mode adds to a drop. */
+  readonly fields: { readonly summary: readonly DropField[]; readonly packet: readonly DropField[] };
+  /** The kernel's drop reason names by number, when the backend knows the table (for checking filters early). */
+  readonly reasons: ReadonlyMap<number, string> | null;
+  /** In-kernel filtering, or null when every filter runs in dropwatch. */
+  readonly kernelFilter: KernelFilter | null;
+}
+
+/** Whether `mode` adds `field` to a drop on a backend with these capabilities. */
+export const provides = (capabilities: BackendCapabilities, mode: AlertMode, field: DropField): boolean =>
+  capabilities.fields[mode].includes(field);
 
 export type EventListener = (event: BackendEvent) => void;
 

@@ -1,34 +1,56 @@
-// Picks and opens the drop source: NET_DM when the kernel has it, else the skb:kfree_skb tracepoint.
+// The one place that knows the drop sources: each states what it needs; `auto` opens the first the machine allows.
 import type { Backend, BackendName } from '../backend/types.js';
 import { DropwatchError } from '../errors/index.js';
-// From the modules themselves, not the index.js files: those pull in codecs and decoders that only the reader worker
-// or dwdump use, each module costing start-up time.
-import { openNetdmBackend } from '../netdm/backend.js';
-import { TracefsBackend } from '../tracefs/backend.js';
+import { openNetdmBackend } from '../netdm/index.js';
+import { TracefsBackend } from '../tracefs/index.js';
 
 export interface OpenOptions {
   /** One-line notices for the user (stderr), e.g. which backend auto chose and why. */
   notice: (line: string) => void;
 }
 
-export async function openBackend(kind: BackendName | 'auto', options: OpenOptions): Promise<Backend> {
-  switch (kind) {
-    case 'tracefs':
-      return TracefsBackend.open({ onWarning: options.notice });
-    case 'netdm':
-      return openNetdm(options);
-    case 'auto':
-      try {
-        return await openNetdm(options);
-      } catch (err) {
-        if (!(err instanceof DropwatchError) || err.code !== 'E_NETDM_MISSING') throw err;
-        options.notice('NET_DM is not available in this kernel (no drop_monitor); using the skb:kfree_skb tracepoint');
-        return TracefsBackend.open({ onWarning: options.notice });
-      }
-  }
+interface DropSource {
+  name: BackendName;
+  /** What the machine must have, said when `auto` passes over it. */
+  needs: string;
+  /** The error code that means "this machine lacks it" (anything else, e.g. no privilege, ends the run). */
+  missing: string;
+  open(options: OpenOptions): Promise<Backend>;
 }
 
-// Rejects with E_NETDM_MISSING ("Unable to find NET_DM family, dropwatch can't work") when the kernel lacks it.
-function openNetdm(options: OpenOptions): Promise<Backend> {
-  return openNetdmBackend({ onWarning: options.notice });
+/** In `auto`'s order of preference: NET_DM is what dropwatch speaks and the only one with payloads and hardware drops. */
+const SOURCES: readonly DropSource[] = [
+  {
+    name: 'netdm',
+    needs: 'drop_monitor (NET_DM)',
+    missing: 'E_NETDM_MISSING',
+    open: (options) => openNetdmBackend({ onWarning: options.notice }),
+  },
+  {
+    name: 'tracefs',
+    needs: 'the skb:kfree_skb tracepoint through tracefs',
+    missing: 'E_TRACEFS_MISSING',
+    open: (options) => TracefsBackend.open({ onWarning: options.notice }),
+  },
+];
+
+export async function openBackend(kind: BackendName | 'auto', options: OpenOptions): Promise<Backend> {
+  if (kind !== 'auto') return sourceNamed(kind).open(options);
+  for (const [i, source] of SOURCES.entries()) {
+    const next = SOURCES[i + 1];
+    if (next === undefined) return source.open(options);
+    try {
+      return await source.open(options);
+    } catch (err) {
+      if (!(err instanceof DropwatchError) || err.code !== source.missing) throw err;
+      options.notice(`this kernel has no ${source.needs}; using ${next.needs}`);
+    }
+  }
+  throw new DropwatchError('E_USAGE', 'no drop source is configured');
+}
+
+function sourceNamed(name: BackendName): DropSource {
+  const source = SOURCES.find((s) => s.name === name);
+  if (!source) throw new DropwatchError('E_USAGE', `unknown backend ${name}`);
+  return source;
 }

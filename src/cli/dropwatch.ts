@@ -2,27 +2,17 @@
 // place that decides exit codes.
 import { readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import type { Backend, BackendName } from '../backend/types.js';
+import type { Backend } from '../backend/types.js';
 import { DropwatchError, isExpected } from '../errors/index.js';
-import {
-  createRepl,
-  Session,
-  type DropObserver,
-  type Renderer,
-  type SessionOutput,
-  type SignalSource,
-} from '../repl/index.js';
-// Start-up time is mostly module loading (~1-1.5 ms per ES module here): what only some runs use (the filter
-// language, JSON, metrics, chalk) is imported when a run asks for it, and modules come from their own files rather
-// than their package's index.js.
+import { unknownReasons } from '../filter/index.js';
+import { createRepl, Session, type SessionOutput, type SignalSource } from '../repl/index.js';
+import { DropAggregator } from '../aggregate/index.js';
 import { LOOKUP_METHODS, USAGE, parseCommandLine, type DropwatchOptions } from './argv.js';
 import { openBackend } from './backend.js';
-import { buildTextRenderer, loadColour, loadSymbols, type Symbols } from './render.js';
-import { DropAggregator } from '../aggregate/index.js';
+import { loadSymbols } from './render.js';
 import { createFilterControl } from './filter.js';
-import { TracefsBackend } from '../tracefs/backend.js';
-import type * as Json from '../output/json.js';
-import type { DropMetrics, MetricsServer } from '../metrics/index.js';
+import { withFilters } from './options.js';
+import { chooseSink, type Sink } from './sink.js';
 
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;
@@ -57,10 +47,7 @@ export async function dropwatchMain(args: readonly string[], io: CliIO): Promise
   try {
     const line = parseCommandLine(args, (text) => io.stdout.write(text));
     if (line === 'help') return 0;
-    const options: DropwatchOptions =
-      line.filterText === undefined && line.ignoreReasonText === undefined
-        ? { ...line, filter: null }
-        : (await import('./options.js')).withFilters(line);
+    const options = withFilters(line);
     if (options.listMethods) {
       say('Available lookup methods:');
       for (const m of LOOKUP_METHODS) say(`${m.name} - ${m.help}`);
@@ -100,42 +87,11 @@ function flushed(stream: Writable, timers: Timers = realTimers): Promise<void> {
 }
 
 async function runWithBackend(options: DropwatchOptions, backend: Backend, io: CliIO): Promise<number> {
-  const now = io.now ?? Date.now;
-  const json = options.format === 'json';
-  // With -s or JSON, stdout carries drop reports only; everything else goes to stderr.
-  const messageStream = json || options.start ? io.stderr : io.stdout;
-
-  let stdoutOpen = true;
-  let onStdoutClosed: () => void = () => {};
-  const onStdoutError = (err: NodeJS.ErrnoException) => {
-    stdoutOpen = false;
-    // The reader went away (`| head`): end quietly, restoring the kernel's state. Other errors end the run too.
-    if (err.code !== 'EPIPE') io.stderr.write(`dropwatch: standard output: ${err.message}\n`);
-    onStdoutClosed();
-  };
-  io.stdout.on('error', onStdoutError);
-
-  let metricsServer: MetricsServer | null = null;
+  const stdout = guardStdout(io);
+  let sink: Sink | null = null;
   try {
-    const repl = options.start
-      ? null
-      : createRepl({
-          input: io.stdin,
-          output: io.stdout,
-          errorOutput: io.stderr,
-          interactive: Boolean(io.stdin.isTTY),
-          signals: io.signals,
-          ...(json ? { messageOutput: io.stderr } : {}),
-        });
-    const output: SessionOutput = repl
-      ? repl.output
-      : {
-          data: (line) => {
-            if (stdoutOpen) io.stdout.write(`${line}\n`);
-          },
-          message: (line) => messageStream.write(`${line}\n`),
-          error: (line) => io.stderr.write(`${line}\n`),
-        };
+    const repl = options.start ? null : createRepl(replOptions(options, io));
+    const output = repl ? repl.output : unattendedOutput(io, stdout);
     const symbols = loadSymbols(
       options.lookup,
       (l) => output.message(l),
@@ -144,62 +100,108 @@ async function runWithBackend(options: DropwatchOptions, backend: Backend, io: C
     );
     const filter = createFilterControl(backend, symbols, options.filter);
     if (options.filter) {
-      if (backend instanceof TracefsBackend) {
-        const { unknownReasons } = await import('../filter/index.js');
-        const unknown = unknownReasons(options.filter, backend.layout.reasons);
-        if (unknown.length > 0)
-          output.error(`dropwatch: this kernel has no drop reason ${unknown.join(', ')}; check the spelling`);
-      }
+      const { reasons } = backend.capabilities;
+      const unknown = reasons ? unknownReasons(options.filter, reasons) : [];
+      if (unknown.length > 0)
+        output.error(`dropwatch: this kernel has no drop reason ${unknown.join(', ')}; check the spelling`);
       output.message(await filter.applyExpr(null));
     }
     if (options.mode) {
-      if (options.mode === 'packet' && !backend.capabilities.packetMode)
-        throw new DropwatchError('E_UNSUPPORTED', `packet mode is not available on the ${backend.name} backend`);
+      if (!backend.capabilities.modes.includes(options.mode))
+        throw new DropwatchError(
+          'E_UNSUPPORTED',
+          `${options.mode} mode is not available on the ${backend.name} backend`,
+        );
       await backend.setConfig({ alertMode: options.mode });
     }
 
     let session: Session | null = null;
-    // prom-client is the heaviest import we have: load it only when metrics are asked for, to keep startup quick.
-    const metricsModule = options.metrics ? await import('../metrics/index.js') : null;
-    const metrics = metricsModule
-      ? metricsModule.createDropMetrics({
-          backend: backend.name,
-          lookup: (pc) => symbols.lookup(pc),
-          monitoring: () => session?.monitoring ?? false,
-          version: packageVersion(),
-        })
-      : null;
-    const emit = json ? (line: string) => output.data(line) : null;
-    const jsonModule = json ? await import('../output/json.js') : null;
-    const colour = !json && Boolean(io.stdout.isTTY) && io.env.NO_COLOR === undefined && (await loadColour());
+    const now = io.now ?? Date.now;
+    sink = await chooseSink(options, {
+      backend,
+      symbols,
+      now,
+      data: (line) => output.data(line),
+      colour: Boolean(io.stdout.isTTY) && io.env.NO_COLOR === undefined,
+      monitoring: () => session?.monitoring ?? false,
+      version: packageVersion(),
+    });
     session = new Session({
       filter: filter.compiler,
       predicate: filter.predicate,
       backend,
-      renderer: buildRenderer(options, backend, symbols, colour, jsonModule, now),
+      renderer: sink.renderer,
       aggregator: new DropAggregator(),
-      observer: observe(metrics, emit && jsonModule ? { emit, json: jsonModule } : null, backend.name, now),
+      observer: sink.observer,
       output,
       clock: { setInterval: (fn, ms) => setInterval(fn, ms), clearInterval: (h) => clearInterval(h as NodeJS.Timeout) },
       ready: () => symbols.ready(),
       ...(options.alertLimit === null ? {} : { alertLimit: options.alertLimit }),
     });
-    if (options.metrics && metrics && metricsModule) {
-      metricsServer = await metricsModule.serveMetrics(metrics.registry, options.metrics.host, options.metrics.port);
-      io.stderr.write(`Serving Prometheus metrics on ${metricsServer.url}\n`);
-    }
+    for (const line of await sink.open()) io.stderr.write(`${line}\n`);
 
     if (repl) {
-      onStdoutClosed = () => repl.requestExit(0);
+      stdout.onClosed(() => repl.requestExit(0));
       return await repl.run(session);
     }
-    return await runUnattended(session, options, io, (fn) => (onStdoutClosed = fn));
+    return await runUnattended(session, options, io, stdout);
   } finally {
-    io.stdout.off('error', onStdoutError);
-    // Writes queued to a dead pipe may still report; keep them from becoming an uncaught 'error'.
-    if (!stdoutOpen) io.stdout.on('error', () => {});
-    await metricsServer?.close();
+    stdout.release();
+    await sink?.close();
   }
+}
+
+interface StdoutGuard {
+  readonly open: boolean;
+  /** What to do when the reader goes away (or stdout fails otherwise). */
+  onClosed(fn: () => void): void;
+  release(): void;
+}
+
+/** Watches stdout for the reader leaving (`| head`): the run then ends quietly, restoring the kernel's state. */
+function guardStdout(io: CliIO): StdoutGuard {
+  let open = true;
+  let closed: () => void = () => {};
+  const onError = (err: NodeJS.ErrnoException) => {
+    open = false;
+    if (err.code !== 'EPIPE') io.stderr.write(`dropwatch: standard output: ${err.message}\n`);
+    closed();
+  };
+  io.stdout.on('error', onError);
+  return {
+    get open() {
+      return open;
+    },
+    onClosed: (fn) => (closed = fn),
+    release: () => {
+      io.stdout.off('error', onError);
+      // Writes queued to a dead pipe may still report; keep them from becoming an uncaught 'error'.
+      if (!open) io.stdout.on('error', () => {});
+    },
+  };
+}
+
+function replOptions(options: DropwatchOptions, io: CliIO): Parameters<typeof createRepl>[0] {
+  return {
+    input: io.stdin,
+    output: io.stdout,
+    errorOutput: io.stderr,
+    interactive: Boolean(io.stdin.isTTY),
+    signals: io.signals,
+    // JSON Lines own stdout: the prompt's chatter goes to stderr.
+    ...(options.format === 'json' ? { messageOutput: io.stderr } : {}),
+  };
+}
+
+/** With -s, stdout carries drop reports only; everything else goes to stderr. */
+function unattendedOutput(io: CliIO, stdout: StdoutGuard): SessionOutput {
+  return {
+    data: (line) => {
+      if (stdout.open) io.stdout.write(`${line}\n`);
+    },
+    message: (line) => io.stderr.write(`${line}\n`),
+    error: (line) => io.stderr.write(`${line}\n`),
+  };
 }
 
 /**
@@ -210,7 +212,7 @@ async function runUnattended(
   session: Session,
   options: DropwatchOptions,
   io: CliIO,
-  setOnStdoutClosed: (fn: () => void) => void,
+  stdout: StdoutGuard,
 ): Promise<number> {
   const timers = io.timers ?? realTimers;
   let finish: () => void = () => {};
@@ -219,7 +221,7 @@ async function runUnattended(
   io.signals.on('SIGINT', onSignal);
   io.signals.on('SIGTERM', onSignal);
   io.signals.on('SIGHUP', onSignal);
-  setOnStdoutClosed(onSignal);
+  stdout.onClosed(onSignal);
   let timer: unknown = null;
   try {
     await session.run({ name: 'start' });
@@ -245,70 +247,6 @@ async function runUnattended(
     io.signals.off('SIGTERM', onSignal);
     io.signals.off('SIGHUP', onSignal);
   }
-}
-
-/** Metrics count every drop that passed the filter; JSON mode also reports losses and the cap's overflow as objects. */
-function observe(
-  metrics: DropMetrics | null,
-  jsonOut: { emit: (line: string) => void; json: typeof Json } | null,
-  backend: BackendName,
-  now: () => number,
-): DropObserver | undefined {
-  if (!metrics && !jsonOut) return undefined;
-  return {
-    drops: (entries) => metrics?.countSummary(entries),
-    packet: (packet) => metrics?.countPacket(packet),
-    lost: (count, where) => {
-      metrics?.countLost(count, where);
-      if (jsonOut) jsonOut.emit(jsonOut.json.jsonLine(jsonOut.json.lostJson(count, where, now(), backend)));
-    },
-    overflow: (overflow) => {
-      if (jsonOut) jsonOut.emit(jsonOut.json.jsonLine(jsonOut.json.overflowJson(overflow, now(), backend)));
-    },
-  };
-}
-
-/** json is the loaded JSON module for --format json, else null; colour is false or the chalk to colour with. */
-function buildRenderer(
-  options: DropwatchOptions,
-  backend: Backend,
-  symbols: Symbols,
-  colour: Parameters<typeof buildTextRenderer>[0]['colour'],
-  json: typeof Json | null,
-  now: () => number,
-): Renderer {
-  const text = buildTextRenderer({ symbols, colour, capabilities: backend.capabilities });
-  let renderer: Renderer = text;
-  if (json) {
-    const { jsonLine, packetJson, summaryJson } = json;
-    renderer = {
-      ...text,
-      summary: (entry) =>
-        jsonLine(summaryJson(entry, entry.pc === 0n ? null : symbols.lookup(entry.pc), now(), backend.name)),
-      packet: (p) => [
-        jsonLine(
-          packetJson(
-            p,
-            p.symbol === undefined && p.pc !== undefined ? symbols.lookup(p.pc) : null,
-            now(),
-            backend.name,
-          ),
-        ),
-      ],
-    };
-  } else if (options.timestamp) {
-    const stamp = () => new Date(now()).toISOString();
-    renderer = {
-      ...text,
-      summary: (entry) => `${stamp()} ${text.summary(entry)}`,
-      // Every line of a packet block, so `grep` keeps the time with each field; the blank separator stays blank.
-      packet: (p) => {
-        const t = stamp();
-        return text.packet(p).map((line) => (line === '' ? line : `${t} ${line}`));
-      },
-    };
-  }
-  return renderer;
 }
 
 let cachedVersion: string | undefined;

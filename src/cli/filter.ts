@@ -1,12 +1,18 @@
-// Connects the filter language to a backend: the kernel evaluates what it can (tracefs), the rest runs per drop here.
+// Connects the filter language to a backend: its kernel filter, when it has one, evaluates what it can; the rest runs
+// per drop here.
 import type { Backend, PacketDrop, SummaryEntry } from '../backend/types.js';
-import type { Expr } from '../filter/index.js';
+import {
+  compile,
+  conjoin,
+  format,
+  parse,
+  pushdown,
+  recordFromPacket,
+  recordFromSummary,
+  type Expr,
+} from '../filter/index.js';
 import type { DropPredicate, FilterCompiler } from '../repl/index.js';
-import { TracefsBackend } from '../tracefs/backend.js';
 import type { Symbols } from './render.js';
-
-// The filter language (7 modules) is imported by the first filter set, not at start-up: most runs never set one.
-const filterLanguage = () => import('../filter/index.js');
 
 export interface FilterControl {
   compiler: FilterCompiler;
@@ -19,23 +25,22 @@ const isSummary = (d: SummaryEntry | PacketDrop): d is SummaryEntry => 'count' i
 
 export function createFilterControl(backend: Backend, symbols: Symbols, base: Expr | null = null): FilterControl {
   let predicate: DropPredicate | null = null;
+  const { kernelFilter } = backend.capabilities;
 
   async function applyExpr(expr: Expr | null): Promise<string> {
-    const { compile, conjoin, format, pushdown, recordFromPacket, recordFromSummary } = await filterLanguage();
     const whole = conjoin(base, expr);
     if (whole === null) {
-      if (backend instanceof TracefsBackend) await backend.clearFilter();
+      await kernelFilter?.apply(null);
       predicate = null;
       return 'filter cleared';
     }
     let kernel: string | null = null;
     let userExpr: Expr | null = whole;
-    if (backend instanceof TracefsBackend) {
-      const split = pushdown(whole, backend.layout.reasons);
+    if (kernelFilter) {
+      const split = pushdown(whole, kernelFilter.reasons);
       kernel = split.kernel;
       userExpr = split.userExpr;
-      if (kernel === null) await backend.clearFilter();
-      else await backend.setFilter(kernel);
+      await kernelFilter.apply(kernel);
     }
     if (userExpr === null) predicate = null;
     else {
@@ -52,7 +57,7 @@ export function createFilterControl(backend: Backend, symbols: Symbols, base: Ex
     applyExpr,
     predicate: () => predicate,
     compiler: {
-      apply: async (text) => applyExpr(text === null ? null : (await filterLanguage()).parse(text)),
+      apply: (text) => applyExpr(text === null ? null : parse(text)),
     },
   };
 }

@@ -1,11 +1,9 @@
 // Wires the pure formatters to a symbol table and a colour choice: the text renderer the REPL prints through.
-// Modules are imported from their own files, not the packages' index.js, and the symbol loader and chalk only when a
-// run needs them: each ES module costs ~1-1.5 ms of start-up here (resolve, async read, compile), whether used or not.
 import type { ChalkInstance } from 'chalk';
 import type { BackendCapabilities } from '../backend/types.js';
 import type { Renderer } from '../repl/index.js';
 import type { Resolved } from '../symbols/kallsyms.js';
-import type { SymbolTable } from '../symbols/loader.js';
+import { loadSymbolTable, type SymbolTable } from '../symbols/loader.js';
 import {
   formatOverflowLine,
   formatPacket,
@@ -37,21 +35,19 @@ export function loadSymbols(
   }
   say('Initializing kallsyms db');
   let table: SymbolTable | null = null;
-  // loadSymbolTable never rejects; importing our own module fails only in a broken install, which should be loud.
-  const loading = import('../symbols/loader.js')
-    .then(({ loadSymbolTable }) => loadSymbolTable(path === undefined ? {} : { path }))
-    .then((t) => {
-      table = t;
-      const notice = formatSymbolNotice(t.status, t.error);
-      if (notice) warn(notice);
-    });
+  // Never rejects: a table that cannot be read is a status the notice below explains.
+  const loading = loadSymbolTable(path === undefined ? {} : { path }).then((t) => {
+    table = t;
+    const notice = formatSymbolNotice(t.status, t.error);
+    if (notice) warn(notice);
+  });
   return {
     lookup: (pc) => (table ? table.resolve(pc) : null),
     ready: () => loading,
   };
 }
 
-/** The chalk to colour with, loaded only for a run that colours (chalk is ~5 modules, most of them for a TTY). */
+/** The chalk to colour with, loaded only for a run that colours. */
 export async function loadColour(): Promise<ChalkInstance> {
   const { Chalk } = await import('chalk');
   return new Chalk({ level: 1 });
@@ -80,7 +76,7 @@ export function buildTextRenderer(options: RendererOptions): Renderer {
     config: (config) => {
       const lines = formatShow(config);
       // Truncation and queue length are NET_DM settings; showing zeros for them here would be pretending.
-      if (capabilities.trunc && capabilities.queue) return lines;
+      if (capabilities.settings.trunc && capabilities.settings.queue) return lines;
       return [lines[0]!, 'Truncation length and queue length: not applicable (no NET_DM packet queue on this backend)'];
     },
     stats: (stats) => {

@@ -46,7 +46,14 @@ function installExitHook(): void {
 
 export class NetdmBackend implements Backend {
   readonly name = 'netdm' as const;
-  readonly capabilities: BackendCapabilities = { packetMode: true, trunc: true, queue: true, hw: true };
+  readonly capabilities: BackendCapabilities = {
+    modes: ['summary', 'packet'],
+    settings: { trunc: true, queue: true, hw: true },
+    // Hardware summaries name their trap; packet alerts carry the packet, its input port and the kernel's drop time.
+    fields: { summary: ['trap'], packet: ['reason', 'protocol', 'time', 'device', 'payload', 'trap'] },
+    reasons: null,
+    kernelFilter: null,
+  };
   /** The NET_DM family id and `events` group id nlctrl gave us. */
   readonly familyId: number;
   readonly groupId: number;

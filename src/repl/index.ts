@@ -50,6 +50,9 @@ export interface Repl {
 }
 
 type Next = { kind: 'line'; line: string } | { kind: 'eof' } | { kind: 'exit'; code: number };
+/** What the loop does after one input: read the next one, or end with an exit code. */
+type Step = { done: false } | { done: true; code: number };
+const CONTINUE: Step = { done: false };
 
 export function createRepl(io: ReplIO): Repl {
   const rl = readline.createInterface({
@@ -61,68 +64,60 @@ export function createRepl(io: ReplIO): Repl {
     historySize: 1000,
     crlfDelay: Infinity,
   });
-  let promptShown = false;
-  const lines: Next[] = [];
-  let waiter: ((next: Next) => void) | null = null;
   let resolveExit: (code: number) => void = () => {};
   const exited = new Promise<number>((resolve) => (resolveExit = resolve));
-  const exitRequested = () => exited.then((code) => ({ code }));
+  const input = inputQueue(rl, exited);
+  const screen = promptScreen(io, rl);
+  const { output, messages } = screen;
 
-  const push = (next: Next) => {
-    if (waiter) {
-      const w = waiter;
-      waiter = null;
-      w(next);
-    } else lines.push(next);
-  };
-  /** The next line or end of input, unless an exit is requested first. */
-  const nextInput = (): Promise<Next> => {
-    const queued = lines.shift();
-    const line = queued ? Promise.resolve(queued) : new Promise<Next>((resolve) => (waiter = resolve));
-    return Promise.race([exited.then((code): Next => ({ kind: 'exit', code })), line]);
-  };
-  const requestExit = (code: number) => resolveExit(code);
+  /** Waits for the monitoring run to end, unless an exit is requested first: then its code. */
+  const untilIdle = (session: Session): Promise<number | null> =>
+    Promise.race([session.whenIdle().then(() => null), exited]);
 
-  rl.on('line', (line) => {
-    promptShown = false;
-    push({ kind: 'line', line });
-  });
-  rl.on('close', () => push({ kind: 'eof' }));
-
-  const write = (stream: Writable, line: string) => {
-    if (io.interactive && promptShown && stream === io.output) {
-      readline.clearLine(io.output, 0);
-      readline.cursorTo(io.output, 0);
-      io.output.write(`${line}\n`);
-      rl.prompt(true);
-    } else {
-      stream.write(`${line}\n`);
+  async function step(session: Session, next: Next): Promise<Step> {
+    if (next.kind === 'exit') {
+      // Whatever the shutdown prints starts on its own line, not after the prompt.
+      (io.interactive ? io.output : messages).write('\n');
+      await session.shutdown('signal');
+      return { done: true, code: next.code };
     }
-  };
-  const messages = io.messageOutput ?? io.output;
-  const output: SessionOutput = {
-    data: (line) => write(io.output, line),
-    message: (line) => write(messages, line),
-    error: (line) => write(io.errorOutput, line),
-  };
-
-  const showPrompt = () => {
-    if (io.interactive) {
-      promptShown = true;
-      rl.prompt();
-    } else {
-      // GNU readline prints the prompt even when stdin is a pipe; dropwatch's piped output has it, so ours does too.
-      messages.write(PROMPT);
+    if (next.kind === 'eof') {
+      // Piped input: end of input does not end a monitoring run; the limit or a signal does.
+      const code = io.interactive ? null : await untilIdle(session);
+      output.message('Terminating dropwatch...');
+      await session.shutdown('exit');
+      return { done: true, code: code ?? 0 };
     }
-  };
+    // GNU readline echoes a piped line after the prompt; dropwatch's logs show `dropwatch> start`, so ours do too.
+    if (!io.interactive) messages.write(`${next.line}\n`);
+    let command;
+    try {
+      command = parseCommand(next.line);
+    } catch (err) {
+      if (!isExpected(err)) throw err;
+      output.error(err.message);
+      return CONTINUE;
+    }
+    if (!command) return CONTINUE;
+    if ((await session.run(command)) === 'exit') return { done: true, code: 0 };
+    if (!io.interactive && command.name === 'start') {
+      // Piped input waits, as dropwatch does, until this run ends before reading the next command.
+      const code = await untilIdle(session);
+      if (code !== null) {
+        await session.shutdown('signal');
+        return { done: true, code };
+      }
+    }
+    return CONTINUE;
+  }
 
   async function run(session: Session): Promise<number> {
+    const report = (err: unknown) => output.error(isExpected(err) ? err.message : String(err));
     const onInterrupt = () => {
       if (session.monitoring) void session.stop('signal').catch(report);
-      else requestExit(0);
+      else resolveExit(0);
     };
-    const onTerminate = () => requestExit(0);
-    const report = (err: unknown) => output.error(isExpected(err) ? err.message : String(err));
+    const onTerminate = () => resolveExit(0);
     rl.on('SIGINT', () => {
       // At a terminal, Ctrl-C with text typed just clears the line; on an empty prompt it quits.
       if (!session.monitoring && rl.line.length > 0) {
@@ -134,64 +129,82 @@ export function createRepl(io: ReplIO): Repl {
     io.signals.on('SIGINT', onInterrupt);
     io.signals.on('SIGTERM', onTerminate);
     io.signals.on('SIGHUP', onTerminate);
-    let code = 0;
     try {
       for (;;) {
-        showPrompt();
-        const next = await nextInput();
-        promptShown = false;
-        if (next.kind === 'exit') {
-          code = next.code;
-          // Whatever the shutdown prints starts on its own line, not after the prompt.
-          (io.interactive ? io.output : messages).write('\n');
-          await session.shutdown('signal');
-          break;
-        }
-        if (next.kind === 'eof') {
-          if (!io.interactive) {
-            // Piped input: end of input does not end a monitoring run; the limit or a signal does.
-            const exit = await Promise.race([session.whenIdle().then(() => null), exitRequested()]);
-            if (exit) code = exit.code;
-          }
-          output.message('Terminating dropwatch...');
-          await session.shutdown('exit');
-          break;
-        }
-        // GNU readline echoes a piped line after the prompt; dropwatch's logs show `dropwatch> start`, so ours do too.
-        if (!io.interactive) messages.write(`${next.line}\n`);
-        let command;
-        try {
-          command = parseCommand(next.line);
-        } catch (err) {
-          if (!isExpected(err)) throw err;
-          output.error(err.message);
-          continue;
-        }
-        if (!command) continue;
-        if ((await session.run(command)) === 'exit') break;
-        if (!io.interactive && command.name === 'start') {
-          // Piped input waits, as dropwatch does, until this run ends before reading the next command.
-          const exit = await Promise.race([session.whenIdle().then(() => null), exitRequested()]);
-          if (exit) {
-            code = exit.code;
-            await session.shutdown('signal');
-            break;
-          }
+        screen.showPrompt();
+        const next = await input.next();
+        screen.promptGone();
+        const result = await step(session, next);
+        if (result.done) {
+          output.message('Shutting down ...');
+          return result.code;
         }
       }
-      output.message('Shutting down ...');
     } finally {
       io.signals.off('SIGINT', onInterrupt);
       io.signals.off('SIGTERM', onTerminate);
       io.signals.off('SIGHUP', onTerminate);
       rl.close();
     }
-    return code;
   }
 
+  return { output, run, requestExit: resolveExit };
+}
+
+/** Lines and end of input from readline, in order; an exit request overtakes whatever is queued. */
+function inputQueue(rl: readline.Interface, exited: Promise<number>): { next(): Promise<Next> } {
+  const queued: Next[] = [];
+  let waiter: ((next: Next) => void) | null = null;
+  const push = (next: Next) => {
+    if (waiter) {
+      const w = waiter;
+      waiter = null;
+      w(next);
+    } else queued.push(next);
+  };
+  rl.on('line', (line) => push({ kind: 'line', line }));
+  rl.on('close', () => push({ kind: 'eof' }));
+  const exit = exited.then((code): Next => ({ kind: 'exit', code }));
+  return {
+    next: () => {
+      const first = queued.shift();
+      return Promise.race([exit, first ? Promise.resolve(first) : new Promise<Next>((resolve) => (waiter = resolve))]);
+    },
+  };
+}
+
+/** The prompt and the lines printed around it: at a terminal, a line printed while the prompt shows goes above it. */
+function promptScreen(io: ReplIO, rl: readline.Interface) {
+  let promptShown = false;
+  rl.on('line', () => (promptShown = false));
+  const messages = io.messageOutput ?? io.output;
+  const write = (stream: Writable, line: string) => {
+    if (io.interactive && promptShown && stream === io.output) {
+      readline.clearLine(io.output, 0);
+      readline.cursorTo(io.output, 0);
+      io.output.write(`${line}\n`);
+      rl.prompt(true);
+    } else {
+      stream.write(`${line}\n`);
+    }
+  };
+  const output: SessionOutput = {
+    data: (line) => write(io.output, line),
+    message: (line) => write(messages, line),
+    error: (line) => write(io.errorOutput, line),
+  };
   return {
     output,
-    run,
-    requestExit,
+    messages,
+    showPrompt: () => {
+      if (io.interactive) {
+        promptShown = true;
+        rl.prompt();
+      } else {
+        // GNU readline prints the prompt even when stdin is a pipe; dropwatch's piped output has it, so ours does too.
+        messages.write(PROMPT);
+      }
+    },
+    promptGone: () => (promptShown = false),
   };
 }

@@ -1,5 +1,13 @@
 // The monitoring state machine behind the prompt: runs parsed commands against a backend and prints what dropwatch prints.
-import type { Backend, BackendEvent, PacketDrop, SummaryEntry, Stats, MonitorConfig } from '../backend/types.js';
+import type {
+  Backend,
+  BackendEvent,
+  DropField,
+  PacketDrop,
+  SummaryEntry,
+  Stats,
+  MonitorConfig,
+} from '../backend/types.js';
 import type { FlushResult, Overflow } from '../aggregate/index.js';
 import { DropwatchError, KernelError, isExpected, strerror } from '../errors/index.js';
 import type { Command } from './commands.js';
@@ -184,13 +192,14 @@ export class Session {
 
   private backendNotes(): string[] {
     const { name, capabilities } = this.opts.backend;
+    const { settings, modes, fields } = capabilities;
     const notes: string[] = [];
     notes.push(`Backend: ${name}. When neither sw nor hw is set, software drops are monitored.`);
-    if (!capabilities.hw) notes.push('This backend sees software drops only: set hw needs NET_DM.');
-    if (!capabilities.trunc || !capabilities.queue)
+    if (!settings.hw) notes.push('This backend sees software drops only: set hw needs NET_DM.');
+    if (!settings.trunc || !settings.queue)
       notes.push('This backend captures no packet payload: set trunc and set queue need NET_DM.');
-    if (capabilities.packetMode && name === 'tracefs')
-      notes.push('Packet mode here reports location, reason, protocol and time for each drop, without the packet.');
+    if (modes.includes('packet') && !fields.packet.includes('payload'))
+      notes.push(`Packet mode here reports ${describeFields(fields.packet)} for each drop, without the packet.`);
     return notes;
   }
 
@@ -207,23 +216,23 @@ export class Session {
         output.message(`setting software drops monitoring to ${command.value ? 1 : 0}`);
         return;
       case 'hw':
-        if (command.value && !backend.capabilities.hw)
+        if (command.value && !backend.capabilities.settings.hw)
           throw new DropwatchError(
             'E_UNSUPPORTED',
-            'hardware drops are reported only by NET_DM (devlink traps); the tracefs backend sees software drops only',
+            `hardware drops are reported only by NET_DM (devlink traps); the ${backend.name} backend sees software drops only`,
           );
         this.hw = command.value;
         output.message(`setting hardware drops monitoring to ${command.value ? 1 : 0}`);
         return;
       case 'alertmode':
-        if (command.value === 'packet' && !backend.capabilities.packetMode)
-          throw new DropwatchError('E_UNSUPPORTED', 'packet mode is not available on this backend');
+        if (!backend.capabilities.modes.includes(command.value))
+          throw new DropwatchError('E_UNSUPPORTED', `${command.value} mode is not available on this backend`);
         return this.configure({ alertMode: command.value }, 'Setting alert mode', 'Alert mode successfully set');
       case 'trunc':
-        if (!backend.capabilities.trunc)
+        if (!backend.capabilities.settings.trunc)
           throw new DropwatchError(
             'E_UNSUPPORTED',
-            'truncation applies to NET_DM packet payloads; the tracefs backend captures no payload',
+            `truncation applies to NET_DM packet payloads; the ${backend.name} backend captures no payload`,
           );
         return this.configure(
           { truncLen: command.value },
@@ -231,10 +240,10 @@ export class Session {
           'Truncation length successfully set',
         );
       case 'queue':
-        if (!backend.capabilities.queue)
+        if (!backend.capabilities.settings.queue)
           throw new DropwatchError(
             'E_UNSUPPORTED',
-            "the queue length is NET_DM's per-CPU packet queue; the tracefs backend has none (its ring buffer is sized at start)",
+            `the queue length is NET_DM's per-CPU packet queue; the ${backend.name} backend has none`,
           );
         return this.configure(
           { queueLen: command.value },
@@ -409,4 +418,21 @@ export class Session {
       queueMicrotask(() => void this.stop('limit').catch((err: unknown) => this.output.error(String(err))));
     }
   }
+}
+
+const FIELD_WORDS: Partial<Record<DropField, string>> = {
+  reason: 'reason',
+  protocol: 'protocol',
+  time: 'time',
+  device: 'input device',
+  trap: 'trap',
+  stack: 'call chain',
+  flow: 'flow',
+  process: 'process',
+};
+
+/** "location, reason, protocol and time": what a packet-mode drop carries, in words. */
+function describeFields(fields: readonly DropField[]): string {
+  const words = ['location', ...fields.flatMap((f) => FIELD_WORDS[f] ?? [])];
+  return words.length === 1 ? words[0]! : `${words.slice(0, -1).join(', ')} and ${words.at(-1)!}`;
 }

@@ -1,4 +1,4 @@
-// Kernel address → symbol resolution from /proc/kallsyms: the pure index, its background loader, and dropwatch's rescan method for comparison.
+// Kernel address → symbol resolution from /proc/kallsyms: the pure index and its background loader.
 
 export { KallsymsBuilder, KallsymsIndex, parseKallsyms, type Resolved } from './kallsyms.js';
 export {
@@ -10,4 +10,3 @@ export {
   type SymbolStatus,
   type SymbolTable,
 } from './loader.js';
-export { createRescanResolver } from './rescan.js';

@@ -71,7 +71,6 @@ export interface TracefsOptions {
   adjustLayout?: (layout: KfreeSkbLayout) => KfreeSkbLayout;
 }
 
-const CAPABILITIES: BackendCapabilities = Object.freeze({ packetMode: true, trunc: false, queue: false, hw: false });
 const WORKER_URL = new URL('./reader-worker.js', import.meta.url);
 const CALIBRATE_EVERY_NS = 10_000_000_000n;
 /**
@@ -108,7 +107,7 @@ const lostMaps = (): Record<LostKind, Map<number, number>> => ({
 
 export class TracefsBackend implements Backend {
   readonly name = 'tracefs' as const;
-  readonly capabilities = CAPABILITIES;
+  readonly capabilities: BackendCapabilities;
   readonly layout: KfreeSkbLayout;
   /** The tracefs mount point in use. */
   readonly root: string;
@@ -142,6 +141,17 @@ export class TracefsBackend implements Backend {
     this.prefix = prefix;
     this.cpus = cpus;
     this.layout = layout;
+    this.capabilities = {
+      modes: ['summary', 'packet'],
+      settings: { trunc: false, queue: false, hw: false },
+      fields: { summary: ['reason'], packet: ['reason', 'protocol', 'time'] },
+      reasons: layout.reasons,
+      kernelFilter: {
+        syntax: 'ftrace-event',
+        reasons: layout.reasons,
+        apply: (expression) => (expression === null ? this.clearFilter() : this.setFilter(expression)),
+      },
+    };
     this.layouts = layouts;
     this.pageSize = layouts.page.dataOffset + layouts.page.dataSize;
     this.opts = opts;

@@ -1,6 +1,7 @@
 // tracefs backend: software packet drops from the skb:kfree_skb tracepoint, read as binary ring-buffer pages from a
-// private tracefs instance, for kernels without NET_DM. Pure parsers/decoders: format.ts, page.ts. OS: instance.ts,
-// reader-worker.ts (worker thread). The Backend implementation: backend.ts.
+// private tracefs instance, for kernels without NET_DM. Pure: format.ts, page.ts (parsers, decoder), reader-core.ts
+// (the reader's counts and loss ledger), reader-policy.ts (its timing). OS: instance.ts, reader-worker.ts (worker
+// thread, the reader's poll loop). The Backend implementation: backend.ts.
 export { TracefsBackend, type TracefsOptions } from './backend.js';
 export {
   cleanupTracefsSync,

@@ -120,7 +120,13 @@ test('storm of 300k distinct locations: bounded per interval, every drop account
   let listener: (e: BackendEvent) => void = () => {};
   const backend: Backend = {
     name: 'tracefs',
-    capabilities: { packetMode: true, trunc: false, queue: false, hw: false },
+    capabilities: {
+      modes: ['summary', 'packet'],
+      settings: { trunc: false, queue: false, hw: false },
+      fields: { summary: ['reason'], packet: ['reason'] },
+      reasons: null,
+      kernelFilter: null,
+    },
     onEvent: (l) => (listener = l),
     start: async () => {},
     stop: async () => {},

@@ -4,12 +4,25 @@ import assert from 'node:assert/strict';
 import { Session, type Renderer } from '../../src/repl/session.js';
 import { DropAggregator } from '../../src/aggregate/index.js';
 import { DropwatchError, KernelError } from '../../src/errors/index.js';
-import type { Backend, BackendEvent, EventListener, MonitorConfig, Stats } from '../../src/backend/types.js';
+import type {
+  Backend,
+  BackendCapabilities,
+  BackendEvent,
+  EventListener,
+  MonitorConfig,
+  Stats,
+} from '../../src/backend/types.js';
 
 /** A scripted backend: records calls, fails when told to, emits events on demand. */
 class ScriptedBackend implements Backend {
   readonly name = 'netdm' as const;
-  readonly capabilities = { packetMode: true, trunc: true, queue: true, hw: true };
+  readonly capabilities: BackendCapabilities = {
+    modes: ['summary', 'packet'],
+    settings: { trunc: true, queue: true, hw: true },
+    fields: { summary: ['trap'], packet: ['reason', 'payload'] },
+    reasons: null,
+    kernelFilter: null,
+  };
   calls: string[] = [];
   failStart: Error | null = null;
   failConfig: Error | null = null;

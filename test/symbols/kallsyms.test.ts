@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { KallsymsBuilder, parseKallsyms, createRescanResolver, type Resolved } from '../../src/symbols/index.js';
+import { KallsymsBuilder, parseKallsyms, type Resolved } from '../../src/symbols/index.js';
+import { createRescanResolver } from '../../bench/rescan.js';
 import { fixturePath } from '../helpers/paths.js';
 
 const fixture = (name: string): string => readFileSync(fixturePath('symbols', name), 'latin1');

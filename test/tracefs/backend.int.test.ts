@@ -305,7 +305,15 @@ describe('tracefs backend on the real kernel', { skip }, () => {
   test('unsupported requests are one-line E_UNSUPPORTED / E_STATE errors', async () => {
     const b = await TracefsBackend.open(opts());
     try {
-      assert.deepEqual(b.capabilities, { packetMode: true, trunc: false, queue: false, hw: false });
+      const { kernelFilter, ...caps } = b.capabilities;
+      assert.deepEqual(caps, {
+        modes: ['summary', 'packet'],
+        settings: { trunc: false, queue: false, hw: false },
+        fields: { summary: ['reason'], packet: ['reason', 'protocol', 'time'] },
+        reasons: b.layout.reasons,
+      });
+      assert.equal(kernelFilter?.syntax, 'ftrace-event');
+      assert.equal(kernelFilter.reasons, b.layout.reasons);
       assert.equal(b.name, 'tracefs');
       await assert.rejects(b.setConfig({ truncLen: 64 }), isCode('E_UNSUPPORTED'));
       await assert.rejects(b.setConfig({ queueLen: 10 }), isCode('E_UNSUPPORTED'));

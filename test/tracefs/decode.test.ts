@@ -2,86 +2,31 @@
 // against the kernel's own text rendering of the same buffer (trace.txt) and its per-CPU stats.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { kfreeSkbLayout, parseEventFormat, parseHeaderEvent, parseHeaderPage } from '../../src/tracefs/format.js';
+import { parseEventFormat } from '../../src/tracefs/format.js';
 import { decodeKfreeSkbPage, decodePage, type KfreeSkbRecord } from '../../src/tracefs/page.js';
 import { DropwatchError } from '../../src/errors/index.js';
-import { fixturePath } from '../helpers/paths.js';
-
-interface Capture {
-  dir: string;
-  layouts: { page: ReturnType<typeof parseHeaderPage>; event: ReturnType<typeof parseHeaderEvent> };
-  skb: ReturnType<typeof kfreeSkbLayout>;
-  pageSize: number;
-}
-
-function load(name: string): Capture {
-  const dir = fixturePath('tracefs', name);
-  const page = parseHeaderPage(readFileSync(join(dir, 'header_page'), 'utf8'));
-  const event = parseHeaderEvent(readFileSync(join(dir, 'header_event'), 'utf8'));
-  const skb = kfreeSkbLayout(parseEventFormat(readFileSync(join(dir, 'format'), 'utf8')));
-  return { dir, layouts: { page, event }, skb, pageSize: page.dataOffset + page.dataSize };
-}
-
-function cpus(c: Capture): number[] {
-  return readdirSync(c.dir)
-    .map((f) => /^cpu(\d+)\.raw$/.exec(f)?.[1])
-    .filter((x): x is string => x !== undefined)
-    .map(Number)
-    .sort((a, b) => a - b);
-}
+import {
+  captureCpus as cpus,
+  capturePages,
+  kallsyms,
+  loadCapture as load,
+  textRecords,
+  type Capture,
+} from './fixtures.js';
 
 function decodeCpu(c: Capture, cpu: number): { drops: KfreeSkbRecord[]; missed: number; pages: number } {
-  const raw = readFileSync(join(c.dir, `cpu${cpu}.raw`));
   const drops: KfreeSkbRecord[] = [];
   let missed = 0;
   let pages = 0;
-  for (let off = 0; off < raw.length; off += c.pageSize) {
-    const r = decodeKfreeSkbPage(raw.subarray(off, off + c.pageSize), c.layouts, c.skb);
+  for (const page of capturePages(c, cpu)) {
+    const r = decodeKfreeSkbPage(page, c.layouts, c.skb);
     drops.push(...r.drops);
     missed += r.info.missedCount ?? 0;
     pages++;
   }
   return { drops, missed, pages };
-}
-
-interface TextRecord {
-  cpu: number;
-  usecs: bigint;
-  protocol: number;
-  symbol: string;
-  offset: bigint;
-  reason: string;
-}
-
-function textRecords(c: Capture): TextRecord[] {
-  const re =
-    /\[(\d+)\]\s+\S+\s+(\d+)\.(\d{6}): kfree_skb: .*protocol=(\d+) location=([^+\s]+)\+0x([0-9a-f]+)\/0x[0-9a-f]+ reason: (\S+)/;
-  const out: TextRecord[] = [];
-  for (const line of readFileSync(join(c.dir, 'trace.txt'), 'utf8').split('\n')) {
-    const m = re.exec(line);
-    if (!m) continue;
-    out.push({
-      cpu: Number(m[1]),
-      usecs: BigInt(m[2]!) * 1_000_000n + BigInt(m[3]!),
-      protocol: Number(m[4]),
-      symbol: m[5]!,
-      offset: BigInt('0x' + m[6]!),
-      reason: m[7]!,
-    });
-  }
-  return out;
-}
-
-function kallsyms(c: Capture): Map<string, bigint[]> {
-  const map = new Map<string, bigint[]>();
-  for (const line of readFileSync(join(c.dir, 'kallsyms.txt'), 'utf8').split('\n')) {
-    const [addr, , name] = line.split(/\s+/);
-    if (!addr || !name) continue;
-    map.set(name, [...(map.get(name) ?? []), BigInt('0x' + addr)]);
-  }
-  return map;
 }
 
 function assertMatchesText(c: Capture): number {

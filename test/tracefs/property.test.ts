@@ -5,28 +5,18 @@
 // bytes (checked here by bounding the records a page can yield), and the runs are count-limited.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import fc from 'fast-check';
-import { kfreeSkbLayout, parseEventFormat, parseHeaderEvent, parseHeaderPage } from '../../src/tracefs/format.js';
 import { decodeKfreeSkbPage, decodePage, type PageLayouts } from '../../src/tracefs/page.js';
 import { DropwatchError } from '../../src/errors/index.js';
-import { fixturePath } from '../helpers/paths.js';
+import { capturePages, loadCapture } from './fixtures.js';
 
-const dir = (name: string) => fixturePath('tracefs', name);
-const layouts: PageLayouts = {
-  page: parseHeaderPage(readFileSync(join(dir('basic'), 'header_page'), 'utf8')),
-  event: parseHeaderEvent(readFileSync(join(dir('basic'), 'header_event'), 'utf8')),
-};
-const skb = kfreeSkbLayout(parseEventFormat(readFileSync(join(dir('basic'), 'format'), 'utf8')));
-const PAGE = layouts.page.dataOffset + layouts.page.dataSize;
+const basic = loadCapture('basic');
+const layouts: PageLayouts = basic.layouts;
+const skb = basic.skb;
+const PAGE = basic.pageSize;
 
 /** Every captured page that holds data (basic: one page; overrun: three, with missed-event counts). */
-const pages: Uint8Array[] = [];
-for (const name of ['basic', 'overrun']) {
-  const raw = readFileSync(join(dir(name), 'cpu0.raw'));
-  for (let off = 0; off + PAGE <= raw.length; off += PAGE) pages.push(new Uint8Array(raw.subarray(off, off + PAGE)));
-}
+const pages: Uint8Array[] = ['basic', 'overrun'].flatMap((name) => capturePages(loadCapture(name), 0));
 
 /** Runs the decoder and checks its contract; returns 'ok' or 'decode-error'. */
 function decodeChecked(bytes: Uint8Array): 'ok' | 'decode-error' {

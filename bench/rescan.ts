@@ -1,6 +1,7 @@
-// dropwatch's own lookup (lookup_kas.c) re-done for comparison: a range-list cache, and a full rescan of the kallsyms text on every miss.
+// dropwatch's own lookup (lookup_kas.c) re-done as the anchor for the resolver bench and tests: a range-list cache, and a
+// full rescan of the kallsyms text on every miss.
 
-import type { Resolved } from './kallsyms.js';
+import type { Resolved } from '../src/symbols/index.js';
 
 interface CachedRange {
   start: bigint;

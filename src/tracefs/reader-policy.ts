@@ -1,0 +1,62 @@
+// Pure timing rules of the tracefs reader loop: how long to wait after a pass over the CPUs, and when a drain is done.
+
+/** A pass read nothing on any CPU. */
+export const PASS_NONE = 0;
+/** A pass read something and every CPU was empty or caught up by its end. */
+export const PASS_SOME = 1;
+/** A CPU still had full pages when its page budget ran out: read again without waiting. */
+export const PASS_MORE = 2;
+export type PassResult = typeof PASS_NONE | typeof PASS_SOME | typeof PASS_MORE;
+
+/** Pages one pass reads from a CPU before moving on, so one flooded CPU cannot starve the others or the flush. */
+export const PAGES_PER_PASS = 256;
+
+export interface Backoff {
+  /** Milliseconds to wait after a pass with this result; 0: read again at once. */
+  after(pass: PassResult): number;
+}
+
+/**
+ * Back off while idle (each empty read is a syscall and an EAGAIN exception), doubling from pollMs up to maxPollMs,
+ * and snap back when data flows; after a pass that found data, still wait pollMs, so the next pass reads full pages
+ * rather than chasing the writer.
+ */
+export function createBackoff(pollMs: number, maxPollMs: number): Backoff {
+  const maxWait = Math.max(pollMs, maxPollMs);
+  let wait = pollMs;
+  return {
+    after(pass: PassResult): number {
+      if (pass === PASS_MORE) return 0;
+      wait = pass === PASS_SOME ? pollMs : Math.min(maxWait, wait * 2);
+      return wait;
+    },
+  };
+}
+
+/** Empty passes in a row that end a drain. */
+export const DRAIN_EMPTY_PASSES = 2;
+/** Passes after which a drain ends even if the CPUs never went empty (a writer the disabled event did not stop). */
+export const DRAIN_MAX_PASSES = 100_000;
+
+export interface Drain {
+  /** After a drain pass: null when the drain is complete, else milliseconds to wait before the next (0: at once). */
+  after(pass: PassResult): number | null;
+}
+
+/**
+ * The event is off, but a probe already running on another CPU may still commit: a drain reads until
+ * DRAIN_EMPTY_PASSES passes in a row find nothing, waiting briefly after each empty one so such a probe can finish.
+ */
+export function createDrain(pollMs: number): Drain {
+  const pause = Math.min(pollMs, 5);
+  let passes = 0;
+  let empty = 0;
+  return {
+    after(pass: PassResult): number | null {
+      passes++;
+      empty = pass === PASS_NONE ? empty + 1 : 0;
+      if (empty >= DRAIN_EMPTY_PASSES || passes >= DRAIN_MAX_PASSES) return null;
+      return empty > 0 ? pause : 0;
+    },
+  };
+}
