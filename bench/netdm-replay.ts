@@ -22,6 +22,7 @@ import { buildTextRenderer, loadSymbols } from '../src/cli/render.js';
 import { NetdmBackend, NetdmClient, DEFAULT_RCVBUF } from '../src/netdm/index.js';
 import type { GenlFamily } from '../src/netlink/nlctrl.js';
 import { NETLINK_GENERIC, NetlinkSocket } from '../src/netlink/socket.js';
+import { netlinkTransport } from '../src/netlink/transport.js';
 import { createRepl, Session } from '../src/repl/index.js';
 
 const FIXTURES = ['packet-alert-0.bin', 'packet-alert-1.bin', 'packet-alert-2.bin'];
@@ -104,7 +105,7 @@ function sender(shared: Int32Array, group: number): void {
 
 async function receiver(args: Args): Promise<void> {
   if (!fstatSync(1).isFile()) throw new Error('redirect stdout to a file (tmpfs), e.g. > /dev/shm/replay.out');
-  const ctrl = NetlinkSocket.open(NETLINK_GENERIC);
+  const ctrl = netlinkTransport.open(NETLINK_GENERIC);
   const family: GenlFamily = {
     name: 'NET_DM',
     id: FAMILY_ID,
@@ -115,8 +116,8 @@ async function receiver(args: Args): Promise<void> {
     ops: new Map(),
     raw: new Uint8Array(0),
   };
-  // The host has no NET_DM for NetdmClient.open to resolve: build the client over the family the guest reported.
-  const client = Reflect.construct(NetdmClient, [ctrl, family, args.group, { missingMessage: '' }]) as NetdmClient;
+  // The host has no NET_DM for openNetdmClient to resolve: build the client over the family the guest reported.
+  const client = new NetdmClient(netlinkTransport, ctrl, family);
   const netdm = NetdmBackend.over(client, { rcvbuf: DEFAULT_RCVBUF });
   // START/STOP would go to a family this host lacks: joining the group is what starts the alerts here.
   const backend: Backend = {

@@ -4,7 +4,7 @@
 import type { StartOptions } from '../backend/types.js';
 import { DropwatchError, isExpected, KernelError, strerror } from '../errors/index.js';
 import type { ReceivedMessage } from '../netlink/socket.js';
-import { LOST_SOCKET, NetdmClient, NetdmRefusal, type NetdmLost } from '../netdm/client.js';
+import { LOST_SOCKET, NetdmRefusal, openNetdmClient, type NetdmClient, type NetdmLost } from '../netdm/client.js';
 import { DWDUMP_USAGE, parseDwdumpArgs, type DwdumpOptions, type DwdumpOrigin } from './options.js';
 import { openCaptureTarget, OutputClosedError, PcapSink, type CaptureTarget } from './output.js';
 
@@ -20,7 +20,7 @@ const flags = (origin: DwdumpOrigin): StartOptions => ({ sw: origin !== 'hw', hw
 
 /** Opens the NET_DM client with dwdump's wording for a missing family and its own remedies for refusals. */
 function openNetdm(): Promise<NetdmClient> {
-  return NetdmClient.open({
+  return openNetdmClient({
     missingMessage: FAMILY_MISSING_MESSAGE,
     timeoutMs: CONTROL_TIMEOUT_MS,
     remedies: {

@@ -13,7 +13,7 @@ import type {
 } from '../backend/types.js';
 import { DropwatchError } from '../errors/index.js';
 import type { ReceivedMessage } from '../netlink/socket.js';
-import { LOST_SOCKET, LOST_UNDECODABLE, NetdmClient } from './client.js';
+import { LOST_SOCKET, LOST_UNDECODABLE, NetdmClient, openNetdmClient } from './client.js';
 import { decodeEvent } from './codec.js';
 
 export const NETDM_MISSING_MESSAGE = "Unable to find NET_DM family, dropwatch can't work";
@@ -76,7 +76,7 @@ export class NetdmBackend implements Backend {
    * on. Rejects with E_NETDM_MISSING when the kernel has no such family.
    */
   static async open(options: NetdmOptions = {}): Promise<NetdmBackend> {
-    const client = await NetdmClient.open({ missingMessage: NETDM_MISSING_MESSAGE, timeoutMs: options.timeoutMs });
+    const client = await openNetdmClient({ missingMessage: NETDM_MISSING_MESSAGE, timeoutMs: options.timeoutMs });
     try {
       return NetdmBackend.over(client, options);
     } catch (err) {
@@ -85,7 +85,7 @@ export class NetdmBackend implements Backend {
     }
   }
 
-  /** A backend over an open client, listening on its data socket (the replay benchmark builds its own client). */
+  /** A backend over an open client, listening on its data socket (the replay benchmark and tests bring their own). */
   static over(client: NetdmClient, options: Pick<NetdmOptions, 'rcvbuf' | 'onWarning'> = {}): NetdmBackend {
     const backend = new NetdmBackend(client, options.onWarning ?? (() => undefined));
     client.listen(options.rcvbuf ?? DEFAULT_RCVBUF, {

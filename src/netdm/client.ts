@@ -6,12 +6,14 @@
 // kernel drops the reply to a request queued behind the alerts, and the request (a STOP on the way out, say) only
 // fails on its timeout. Apart, the control socket's queue never holds an alert, and the data socket's order is
 // restored by drain(): a marker reply queued behind every alert sent before it.
+// Both sockets come from a NetlinkTransport: openNetdmClient() uses the kernel's, tests a scripted one.
 
 import type { MonitorConfig, StartOptions, Stats } from '../backend/types.js';
 import { DropwatchError, KernelError, strerror } from '../errors/index.js';
 import { encodeNlMsg, NLM_F_REQUEST, type NlMessage } from '../netlink/codec.js';
 import { GenlFamilyNotFoundError, getFamily, type GenlFamily } from '../netlink/nlctrl.js';
-import { NETLINK_GENERIC, NetlinkSocket, type LostCounts, type ReceivedMessage } from '../netlink/socket.js';
+import { NETLINK_GENERIC, type LostCounts, type ReceivedMessage } from '../netlink/socket.js';
+import { netlinkTransport, type NetlinkChannel, type NetlinkTransport } from '../netlink/transport.js';
 import {
   decodeConfigNew,
   decodeStatsNew,
@@ -114,9 +116,10 @@ export class NetdmClient {
   /** The `events` multicast group id. */
   readonly groupId: number;
 
-  private readonly ctrl: NetlinkSocket;
+  private readonly transport: NetlinkTransport;
+  private readonly ctrl: NetlinkChannel;
   private readonly remedies: NonNullable<NetdmClientOptions['remedies']>;
-  private data: NetlinkSocket | null = null;
+  private data: NetlinkChannel | null = null;
   private listener: NetdmListener | null = null;
   private joined = false;
   /** The flags of a START the kernel accepted and no STOP has answered yet. */
@@ -130,33 +133,24 @@ export class NetdmClient {
   private undecodable = 0;
   private readonly drainWaiters = new Map<number, (ok: boolean) => void>();
 
-  private constructor(ctrl: NetlinkSocket, family: GenlFamily, groupId: number, options: NetdmClientOptions) {
-    this.ctrl = ctrl;
+  /**
+   * A client over an open control socket and the family it resolved (openNetdmClient() does both); the data socket
+   * comes from the same transport at listen(). E_NETDM_MISSING when the family has no `events` group.
+   */
+  constructor(
+    transport: NetlinkTransport,
+    control: NetlinkChannel,
+    family: GenlFamily,
+    options: Pick<NetdmClientOptions, 'remedies'> = {},
+  ) {
+    const group = family.mcastGroups.get(NET_DM_GROUP_NAME);
+    if (group === undefined) throw new DropwatchError('E_NETDM_MISSING', NO_EVENTS_GROUP_MESSAGE);
+    this.transport = transport;
+    this.ctrl = control;
     this.family = family;
     this.familyId = family.id;
-    this.groupId = groupId;
+    this.groupId = group;
     this.remedies = options.remedies ?? {};
-  }
-
-  /** Opens the control socket and resolves NET_DM (which can autoload drop_monitor); E_NETDM_MISSING if absent. */
-  static async open(options: NetdmClientOptions): Promise<NetdmClient> {
-    const ctrl = NetlinkSocket.open(NETLINK_GENERIC, { timeoutMs: options.timeoutMs ?? 10_000 });
-    try {
-      let family: GenlFamily;
-      try {
-        family = await getFamily(ctrl, NET_DM_FAMILY_NAME);
-      } catch (err) {
-        if (err instanceof GenlFamilyNotFoundError)
-          throw new DropwatchError('E_NETDM_MISSING', options.missingMessage, { cause: err });
-        throw err;
-      }
-      const group = family.mcastGroups.get(NET_DM_GROUP_NAME);
-      if (group === undefined) throw new DropwatchError('E_NETDM_MISSING', NO_EVENTS_GROUP_MESSAGE);
-      return new NetdmClient(ctrl, family, group, options);
-    } catch (err) {
-      ctrl.close();
-      throw err;
-    }
   }
 
   /** The flags of the START we sent that no STOP has answered yet, or null. */
@@ -238,7 +232,7 @@ export class NetdmClient {
    */
   listen(rcvbuf: number, listener: NetdmListener): void {
     if (this.data) throw new DropwatchError('E_STATE', 'NET_DM client is already listening');
-    const data = NetlinkSocket.open(NETLINK_GENERIC, {
+    const data = this.transport.open(NETLINK_GENERIC, {
       rcvbuf,
       noEnobufs: true,
       scratchSize: DATA_SCRATCH,
@@ -409,5 +403,30 @@ export class NetdmClient {
     const reply = replies.find((m) => m.header.type === this.familyId && netdmCommand(m) === cmd);
     if (!reply) throw new DropwatchError('E_DECODE', `NET_DM: no ${name} in the answer to ${request}`);
     return reply;
+  }
+}
+
+/**
+ * Opens the control socket and resolves NET_DM (which can autoload drop_monitor); E_NETDM_MISSING if absent. The
+ * transport is the kernel's unless a test brings its own.
+ */
+export async function openNetdmClient(
+  options: NetdmClientOptions,
+  transport: NetlinkTransport = netlinkTransport,
+): Promise<NetdmClient> {
+  const ctrl = transport.open(NETLINK_GENERIC, { timeoutMs: options.timeoutMs ?? 10_000 });
+  try {
+    let family: GenlFamily;
+    try {
+      family = await getFamily(ctrl, NET_DM_FAMILY_NAME);
+    } catch (err) {
+      if (err instanceof GenlFamilyNotFoundError)
+        throw new DropwatchError('E_NETDM_MISSING', options.missingMessage, { cause: err });
+      throw err;
+    }
+    return new NetdmClient(transport, ctrl, family, options);
+  } catch (err) {
+    ctrl.close();
+    throw err;
   }
 }

@@ -8,6 +8,7 @@ export {
   NetdmClient,
   NetdmRefusal,
   NO_EVENTS_GROUP_MESSAGE,
+  openNetdmClient,
   type NetdmClientOptions,
   type NetdmListener,
   type NetdmLost,

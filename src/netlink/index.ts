@@ -5,8 +5,10 @@
 //   await genlRequest(sock, fam, NET_DM_CMD_START, [nlaFlag(NET_DM_ATTR_SW_DROPS)]);
 //   sock.addMembership(fam.mcastGroups.get('events')!); sock.onMessages((ms) => ms.map((m) => decodeGenl(m)));
 //   sock.onLost((delta) => ...);                                      // exact kernel drop counts per batch
+// Clients take a NetlinkTransport (netlinkTransport opens NetlinkSockets) so tests can script the kernel's side.
 
 export * from './codec.js';
 export * from './socket.js';
+export * from './transport.js';
 export * from './nlctrl.js';
 export { loadNative, isNativeError, type NativeError } from './native.js';

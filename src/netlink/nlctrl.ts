@@ -15,7 +15,8 @@ import {
   type NlAttr,
   type NlMessage,
 } from './codec.js';
-import type { NetlinkSocket, RequestOptions } from './socket.js';
+import type { RequestOptions } from './socket.js';
+import type { NetlinkChannel } from './transport.js';
 
 export const GENL_ID_CTRL = 0x10;
 export const CTRL_CMD_NEWFAMILY = 1;
@@ -116,7 +117,7 @@ export function getFamilyRequestBody(name: string): Uint8Array {
  * CTRL_CMD_GETFAMILY by name on a NETLINK_GENERIC socket. Rejects with GenlFamilyNotFoundError when the family is
  * not registered (resolving a modular family such as NET_DM may autoload it first, inside the send).
  */
-export async function getFamily(sock: NetlinkSocket, name: string): Promise<GenlFamily> {
+export async function getFamily(sock: Pick<NetlinkChannel, 'request'>, name: string): Promise<GenlFamily> {
   let replies: NlMessage[];
   try {
     replies = await sock.request(GENL_ID_CTRL, getFamilyRequestBody(name));
@@ -130,7 +131,7 @@ export async function getFamily(sock: NetlinkSocket, name: string): Promise<Genl
 }
 
 /** Every registered family (a CTRL_CMD_GETFAMILY dump). */
-export async function listFamilies(sock: NetlinkSocket): Promise<GenlFamily[]> {
+export async function listFamilies(sock: Pick<NetlinkChannel, 'request'>): Promise<GenlFamily[]> {
   const replies = await sock.request(GENL_ID_CTRL, genlBody(CTRL_CMD_GETFAMILY, CTRL_VERSION), { dump: true });
   return replies.filter((r) => r.header.type === GENL_ID_CTRL).map(decodeFamily);
 }
@@ -140,7 +141,7 @@ export async function listFamilies(sock: NetlinkSocket): Promise<GenlFamily[]> {
  * (empty for commands that only ACK). Errors as NetlinkSocket.request().
  */
 export async function genlRequest(
-  sock: NetlinkSocket,
+  sock: Pick<NetlinkChannel, 'request'>,
   family: Pick<GenlFamily, 'id' | 'version' | 'hdrsize'>,
   cmd: number,
   attrs: readonly Uint8Array[] = [],

@@ -1,6 +1,5 @@
 // Thin I/O over the addon's socket: sequence numbers, request/reply matching, multicast delivery, exact loss counts.
 
-import { readFileSync } from 'node:fs';
 import { DropwatchError, KernelError, strerror } from '../errors/index.js';
 import {
   decodeDone,
@@ -96,7 +95,8 @@ interface Pending {
   timer: NodeJS.Timeout | undefined;
 }
 
-function kernelError(errno: number, extack?: ExtAck): KernelError {
+/** A request's NLMSG_ERROR (or NLMSG_DONE) with a non-zero errno, as request() rejects with it. */
+export function kernelError(errno: number, extack?: ExtAck): KernelError {
   return new KernelError(errno, strerror(errno), extack?.msg);
 }
 
@@ -452,20 +452,4 @@ export class NetlinkSocket {
       p.reject(e);
     }
   }
-}
-
-/** The Drops column of /proc/net/netlink for one socket (a cross-check of lost().dropped), or undefined. */
-export function procNetlinkDrops(protocol: number, portId: number): number | undefined {
-  let text: string;
-  try {
-    text = readFileSync('/proc/net/netlink', 'utf8');
-  } catch {
-    return undefined;
-  }
-  // sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
-  for (const line of text.split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length >= 10 && Number(f[1]) === protocol && Number(f[2]) === portId) return Number(f[8]);
-  }
-  return undefined;
 }

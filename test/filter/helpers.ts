@@ -1,9 +1,9 @@
 // Test-only helpers: the reason table from a kfree_skb format file, and a reference evaluator of ftrace filter strings.
 
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { fixturePath } from '../helpers/paths.js';
 
-export const FIXTURE = join(process.cwd(), 'test/fixtures/filter/kfree_skb.format');
+export const FIXTURE = fixturePath('filter', 'kfree_skb.format');
 
 /** The `{ N, "NAME" }` pairs of the format file's __print_symbolic(REC->reason, ...) table. */
 export function reasonTable(formatText: string): Map<number, string> {

@@ -1,11 +1,26 @@
-// Host-side NetdmBackend checks: this host's kernel has no NET_DM, so opening must say so the way dropwatch does.
+// NetdmBackend without NET_DM on the host: opening says so the way dropwatch does, and over a scripted transport
+// answering with the guest kernel's captured bytes its events, losses, stats and stop are checked without root.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { DropwatchError } from '../../src/errors/index.js';
-import { openNetdmBackend, NETDM_MISSING_MESSAGE } from '../../src/netdm/index.js';
+import type { BackendEvent } from '../../src/backend/types.js';
+import {
+  decodeStatsNew,
+  LOST_SOCKET,
+  LOST_UNDECODABLE,
+  NET_DM_CMD_CONFIG_GET,
+  NET_DM_CMD_START,
+  NET_DM_CMD_STOP,
+  NetdmBackend,
+  openNetdmBackend,
+  openNetdmClient,
+  NETDM_MISSING_MESSAGE,
+} from '../../src/netdm/index.js';
 import { openBackend } from '../../src/cli/backend.js';
 import { loadNative } from '../../src/netlink/index.js';
+import { fixtureBytes, fixtureMessage } from './fixtures.js';
+import { NetdmKernel, ticks, watch } from './transport.js';
 
 function hostHasNetdm(): boolean {
   return existsSync('/sys/module/drop_monitor');
@@ -30,4 +45,93 @@ test("open on a kernel without NET_DM: E_NETDM_MISSING with dropwatch's sentence
     return true;
   });
   await assert.rejects(openBackend('netdm', { notice: () => undefined }), { code: 'E_NETDM_MISSING' });
+});
+
+async function scriptedBackend(): Promise<{ kernel: NetdmKernel; backend: NetdmBackend; events: BackendEvent[] }> {
+  const kernel = new NetdmKernel();
+  const backend = NetdmBackend.over(await openNetdmClient({ missingMessage: '' }, kernel.transport));
+  const events: BackendEvent[] = [];
+  backend.onEvent((e) => events.push(e));
+  return { kernel, backend, events };
+}
+
+const describe = (e: BackendEvent): string =>
+  e.kind === 'summary'
+    ? `summary ${e.entries.map((x) => x.count).join('+')}`
+    : e.kind === 'lost'
+      ? `lost ${e.count} ${e.where}`
+      : e.kind;
+
+test('scripted kernel: one summary event per receive batch, packets in order, then the losses; stats carry the totals', async () => {
+  const { kernel, backend, events } = await scriptedBackend();
+  await backend.start({ sw: true, hw: false });
+  kernel.alert('alert-summary-0.bin');
+  kernel.alert('alert-summary-0.bin');
+  kernel.alert('packet-alert-1.bin');
+  // A captured summary ALERT cut inside its attribute: the netlink header holds, the NET_DM decoder refuses it.
+  const cut = fixtureBytes('alert-summary-0.bin').slice(0, 32);
+  new DataView(cut.buffer).setUint32(0, cut.length, true);
+  kernel.data.multicast(cut, kernel.eventsGroup);
+  kernel.data.drop(2);
+  await ticks();
+  assert.deepEqual(events.map(describe), [
+    'summary 100+100',
+    'packet',
+    `lost 1 ${LOST_UNDECODABLE}`,
+    `lost 2 ${LOST_SOCKET}`,
+  ]);
+
+  kernel.statsReply = 'stats-new-summary-running.bin';
+  assert.deepEqual(await backend.getStats(), {
+    ...decodeStatsNew(fixtureMessage('stats-new-summary-running.bin')),
+    lost: [
+      { where: LOST_SOCKET, count: 2 },
+      { where: LOST_UNDECODABLE, count: 1 },
+    ],
+  });
+  await backend.close();
+});
+
+test('scripted kernel: stop() delivers what the kernel sent before its ack, then leaves `events`; nothing after', async () => {
+  const { kernel, backend, events } = await scriptedBackend();
+  await backend.start({ sw: true, hw: false });
+  assert.ok(backend.isMonitoring);
+  kernel.data.autoWake = false;
+  kernel.hooks.set(NET_DM_CMD_STOP, () => {
+    kernel.alert('packet-alert-0.bin');
+    kernel.data.drop(1);
+    kernel.alert('packet-alert-2.bin');
+  });
+  const stopping = backend.stop();
+  const state = watch(stopping);
+  await ticks();
+  assert.equal(state.settled, false);
+  assert.deepEqual(events, []);
+  kernel.data.wake();
+  await stopping;
+  assert.deepEqual(events.map(describe), ['packet', 'packet', `lost 1 ${LOST_SOCKET}`]);
+  assert.equal(backend.isMonitoring, false);
+  assert.equal(kernel.data.groups.size, 0, 'left the group');
+  assert.equal(kernel.data.referenced, false);
+  assert.equal(kernel.alert(), 0);
+  kernel.data.wake();
+  assert.equal(events.length, 3);
+  // Not monitoring: close sends no STOP.
+  await backend.close();
+  assert.deepEqual(kernel.commands(kernel.control), [NET_DM_CMD_START, NET_DM_CMD_STOP]);
+  assert.ok(kernel.control.isClosed && kernel.data.isClosed);
+});
+
+test('scripted kernel: close() while monitoring stops the kernel and drains before closing the sockets', async () => {
+  const { kernel, backend, events } = await scriptedBackend();
+  await backend.start({ sw: true, hw: false });
+  kernel.hooks.set(NET_DM_CMD_STOP, () => {
+    kernel.alert('packet-alert-0.bin');
+  });
+  await backend.close();
+  assert.equal(kernel.monitoring, false);
+  assert.deepEqual(kernel.commands(kernel.data), [NET_DM_CMD_CONFIG_GET]);
+  assert.deepEqual(events.map(describe), ['packet']);
+  assert.ok(kernel.control.isClosed && kernel.data.isClosed);
+  await assert.rejects(backend.getStats(), { code: 'E_STATE' });
 });

@@ -1,20 +1,10 @@
 // Loads the NET_DM bytes captured from the qemu guest's kernel (test/fixtures/netdm, see its manifest.json).
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { decodeNlMsgs, type NlMessage } from '../../src/netlink/codec.js';
+import { fixturePath } from '../helpers/paths.js';
 
-function fixtureDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, 'test', 'fixtures', 'netdm');
-    if (existsSync(join(candidate, 'manifest.json'))) return candidate;
-    dir = dirname(dir);
-  }
-  throw new Error('test/fixtures/netdm not found');
-}
-
-export const NETDM_FIXTURES = fixtureDir();
+export const NETDM_FIXTURES = fixturePath('netdm');
 
 export interface ManifestMessage {
   name: string;

@@ -1,19 +1,9 @@
 // Loads the datagrams captured from the real kernel by test/fixtures/netlink/capture.mjs.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fixturePath } from '../helpers/paths.js';
 
-function fixtureDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, 'test', 'fixtures', 'netlink');
-    if (existsSync(join(candidate, 'capture.json'))) return candidate;
-    dir = dirname(dir);
-  }
-  throw new Error('test/fixtures/netlink not found');
-}
-
-export const FIXTURES = fixtureDir();
+export const FIXTURES = fixturePath('netlink');
 
 export interface CaptureCase {
   name: string;

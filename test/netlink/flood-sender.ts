@@ -1,4 +1,4 @@
-// Child process for socket.test.ts: multicasts `count` USERSOCK messages to `group` as fast as it can, while the
+// Child process for socket.int.test.ts: multicasts `count` USERSOCK messages to `group` as fast as it can, while the
 // parent reads; prints how many the kernel accepted.
 import { encodeNlMsg, NETLINK_USERSOCK, NetlinkSocket } from '../../src/netlink/index.js';
 import { KernelError } from '../../src/errors/index.js';

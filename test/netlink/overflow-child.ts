@@ -1,4 +1,4 @@
-// Child process for socket.test.ts: the case that aborts the `netlink` package (150 x 1 KiB multicasts at a full
+// Child process for socket.int.test.ts: the case that aborts the `netlink` package (150 x 1 KiB multicasts at a full
 // queue, ENOBUFS on), then leaves its sockets open: the process must report and exit 0 on its own.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { encodeNlMsg, NETLINK_USERSOCK, NetlinkSocket } from '../../src/netlink/index.js';

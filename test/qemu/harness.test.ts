@@ -1,6 +1,6 @@
 // The harness's own unit checks. Its boot check (the guest comes up with drop_monitor loaded and Debian's dropwatch
 // counts exactly the 100 drops we make at __udp4_lib_rcv, with the PC of the fixtures) runs in the netdm session's
-// boot (test/netdm/qemu.test.ts, "guest boots with drop_monitor ..."), which makes the same run anyway: a boot of its
+// boot (test/netdm/qemu.int.test.ts, "guest boots with drop_monitor ..."), which makes the same run anyway: a boot of its
 // own cost about 10 s of TCG.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -13,20 +13,11 @@
 // here (the script and any extra files). The kernel unpacks concatenated cpio archives in order,
 // so only the per-run layer is new on each boot.
 import { spawn, spawnSync } from 'node:child_process';
-import {
-  closeSync,
-  existsSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { projectRoot } from '../helpers/paths.js';
+import { integrationOnly } from '../helpers/suite.js';
 
 export type GuestLang = 'sh' | 'node' | 'python';
 export type GuestLayer = 'python';
@@ -87,18 +78,6 @@ const BEGIN = '@@DWQ-BEGIN@@\n';
 const END_RE = /@@DWQ-END rc=(\d+)@@\n?$/;
 const MODULE_RE = /^@@DWQ-MODULE drop_monitor (ok|failed: ([^\n]*))@@\n/m;
 
-function findRoot(): string {
-  // Compiled to dist/test/qemu/harness.js, source in test/qemu: walk up to package.json.
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'test', 'qemu', 'setup.sh'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the project root (package.json with test/qemu/setup.sh)');
-    dir = up;
-  }
-}
-
-export const projectRoot = findRoot();
 const qemuDir = join(projectRoot, 'test', 'qemu');
 const setupScript = join(qemuDir, 'setup.sh');
 export const cacheDir = join(qemuDir, 'cache');
@@ -130,6 +109,7 @@ let unavailable: string | null | undefined;
  * Fetches the kernel into the cache on first call (a download of ~27 MB, once per machine).
  */
 export async function guestUnavailable(): Promise<string | null> {
+  integrationOnly('the qemu guest');
   if (unavailable !== undefined) return unavailable;
   const check = runSetup('check');
   if (!check.ok) {
@@ -342,6 +322,7 @@ function readOr(path: string): string {
  * guest ended without the end marker. Call guestUnavailable() first and skip when it says so.
  */
 export function runInGuest(script: string, opts: GuestRunOptions = {}): Promise<GuestResult> {
+  integrationOnly('the qemu guest');
   const run = queue.then(() => withHostLock(() => runOnce(script, opts)));
   queue = run.catch(() => undefined);
   return run;

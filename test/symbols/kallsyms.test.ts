@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { KallsymsBuilder, parseKallsyms, type Resolved } from '../../src/symbols/index.js';
 import { createRescanResolver } from '../../bench/rescan.js';
+import { fixturePath } from '../helpers/paths.js';
 
-const FIXTURES = new URL('../../../test/fixtures/symbols/', import.meta.url);
-const fixture = (name: string): string => readFileSync(new URL(name, FIXTURES), 'latin1');
+const fixture = (name: string): string => readFileSync(fixturePath('symbols', name), 'latin1');
 
 const cut = fixture('kallsyms-cut.txt');
 const shuffled = fixture('kallsyms-cut-shuffled.txt');

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { cachedResolver, loadSymbolTable, parseKallsyms, type Resolved } from '../../src/symbols/index.js';
 import { DropwatchError } from '../../src/errors/index.js';
+import { fixturePath } from '../helpers/paths.js';
 
-const FIXTURES = new URL('../../../test/fixtures/symbols/', import.meta.url);
-const fixture = (name: string): string => readFileSync(new URL(name, FIXTURES), 'latin1');
+const fixture = (name: string): string => readFileSync(fixturePath('symbols', name), 'latin1');
 
 test('loads through an injected reader', async () => {
   const text = fixture('kallsyms-cut.txt');

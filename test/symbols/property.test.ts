@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { KallsymsBuilder, parseKallsyms, type Resolved } from '../../src/symbols/index.js';
+import { fixturePath } from '../helpers/paths.js';
 
-const FIXTURES = new URL('../../../test/fixtures/symbols/', import.meta.url);
 const realLines = [
-  ...readFileSync(new URL('kallsyms-cut.txt', FIXTURES), 'latin1').split('\n'),
-  ...readFileSync(new URL('modules-synthetic.txt', FIXTURES), 'latin1').split('\n'),
+  ...readFileSync(fixturePath('symbols', 'kallsyms-cut.txt'), 'latin1').split('\n'),
+  ...readFileSync(fixturePath('symbols', 'modules-synthetic.txt'), 'latin1').split('\n'),
 ].filter((l) => l !== '');
 
 // The kernel's whitespace as the parser (and sscanf) sees it: ' ' and \t..\r. Not Unicode spaces.

@@ -1,6 +1,5 @@
 // The ring-buffer captures in test/fixtures/tracefs (made by capture.mjs on a real kernel), loaded for the pure tests.
 import { readFileSync, readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import {
   kfreeSkbLayout,
@@ -12,8 +11,9 @@ import {
   type KfreeSkbLayout,
 } from '../../src/tracefs/format.js';
 import type { PageLayouts } from '../../src/tracefs/page.js';
+import { fixturePath } from '../helpers/paths.js';
 
-export const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/tracefs/', import.meta.url));
+export const FIXTURES = fixturePath('tracefs');
 
 export interface Capture {
   dir: string;

@@ -3,7 +3,8 @@
 // Run as root after `npx tsc -p .`: node dist/test/tracefs/measure-flood.js [seconds]
 import { spawn } from 'node:child_process';
 import { TracefsBackend } from '../../src/tracefs/index.js';
-import { Netns, symbolRange } from './helpers.js';
+import { symbolRange } from '../helpers/kernel.js';
+import { Netns } from '../helpers/netns.js';
 
 const seconds = Number(process.argv[2] ?? 3);
 // A synchronous Python sender is faster than node's async dgram, so the reader is the thing under stress.

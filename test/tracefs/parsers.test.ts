@@ -2,7 +2,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import {
   lostFromStats,
   parseCpuStats,
@@ -13,9 +12,9 @@ import {
 } from '../../src/tracefs/format.js';
 import { wallClockOffset, type Clock } from '../../src/tracefs/clock.js';
 import { DropwatchError } from '../../src/errors/index.js';
+import { fixturePath } from '../helpers/paths.js';
 
-const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/tracefs/', import.meta.url));
-const fixture = (p: string): string => readFileSync(FIXTURES + p, 'utf8');
+const fixture = (p: string): string => readFileSync(fixturePath('tracefs', p), 'utf8');
 
 test('error_log: the last entry becomes message, command and 1-based column', () => {
   const text = fixture('basic/error_log');

@@ -1,4 +1,4 @@
-# Guest session for test/dwdump/qemu.test.ts (busybox sh): Debian's dwdump and ours on the same kernel.
+# Guest session for test/dwdump/qemu.int.test.ts (busybox sh): Debian's dwdump and ours on the same kernel.
 # Text results go between "@@S name@@" and "@@E@@"; files as base64 between "@@NAME-BEGIN@@" and "@@NAME-END@@".
 set -u
 OURS="node /project/bin/dwdump"

@@ -1,4 +1,4 @@
-# Guest session for test/netdm/qemu.test.ts (busybox sh): the same steps through Debian's dropwatch and our CLI,
+# Guest session for test/netdm/qemu.int.test.ts (busybox sh): the same steps through Debian's dropwatch and our CLI,
 # then backend-level checks. Each output is printed between "@@S name@@" and "@@E@@".
 set -u
 # busybox timeout (and env) exec the tool in its own pid, so $! and kill reach the tool itself. Debian's dropwatch gets

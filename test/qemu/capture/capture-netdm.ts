@@ -9,7 +9,8 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { guestUnavailable, kernelInfo, projectRoot, runInGuest } from '../harness.js';
+import { guestUnavailable, kernelInfo, runInGuest } from '../harness.js';
+import { fixturePath, projectRoot } from '../../helpers/paths.js';
 
 interface Meta {
   name: string;
@@ -23,7 +24,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const here = join(projectRoot, 'test', 'qemu', 'capture');
-  const outDir = join(projectRoot, 'test', 'fixtures', 'netdm');
+  const outDir = fixturePath('netdm');
   const r = await runInGuest(readFileSync(join(here, 'session.sh'), 'utf8'), {
     layers: ['python'],
     timeoutMs: 600_000,

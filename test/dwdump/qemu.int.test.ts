@@ -8,15 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  extractBase64,
-  guestUnavailable,
-  projectRoot,
-  runInGuest,
-  sections,
-  timings,
-  type GuestResult,
-} from '../qemu/harness.js';
+import { extractBase64, guestUnavailable, runInGuest, sections, timings, type GuestResult } from '../qemu/harness.js';
+import { projectRoot } from '../helpers/paths.js';
 import { decodePcap, decodeSll, LINKTYPE_NETLINK, NETLINK_SLL, type PcapFile } from '../../src/pcap/index.js';
 import { decodeNlMsgs, type NlMessage } from '../../src/netlink/codec.js';
 import { decodeFamily } from '../../src/netlink/nlctrl.js';

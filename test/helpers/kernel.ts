@@ -1,7 +1,9 @@
-// Real-kernel test helpers: a throwaway network namespace, a UDP sender into it, and a snapshot of global tracefs state.
-import { execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+// The real kernel under integration tests: can this machine run them, tracefs instances and state, symbol ranges.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import { integrationOnly } from './suite.js';
+
+integrationOnly('test/helpers/kernel.ts (root, tracefs)');
 
 export const TRACEFS = '/sys/kernel/tracing';
 export const TEST_PREFIX = 'dwtest';
@@ -18,42 +20,6 @@ export function canRunKernelTests(): string | false {
   }
   if (!fs.existsSync(`${TRACEFS}/events/skb/kfree_skb/format`)) return 'needs tracefs with skb:kfree_skb';
   return false;
-}
-
-export class Netns {
-  readonly name = `dwtest-${randomBytes(4).toString('hex')}`;
-  constructor() {
-    execFileSync('ip', ['netns', 'add', this.name]);
-    try {
-      execFileSync('ip', ['netns', 'exec', this.name, 'ip', 'link', 'set', 'lo', 'up']);
-    } catch (err) {
-      this.delete();
-      throw err;
-    }
-  }
-  /** Sends n datagrams to a closed UDP port (9) on host inside the namespace; resolves when the sender exits. */
-  sendUdp(host: string, n: number): Promise<void> {
-    const family = host.includes(':') ? 'udp6' : 'udp4';
-    const code =
-      `const s=require('dgram').createSocket('${family}');let i=0;` +
-      `(function f(e){if(e)throw e;if(i++>=${n})return s.close();s.send('drop',9,'${host}',f)})()`;
-    return new Promise((resolve, reject) => {
-      const child = spawn('ip', ['netns', 'exec', this.name, process.execPath, '-e', code], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      let err = '';
-      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      child.on('error', reject);
-      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`sender exited ${code}: ${err}`))));
-    });
-  }
-  delete(): void {
-    try {
-      execFileSync('ip', ['netns', 'del', this.name], { stdio: 'ignore' });
-    } catch {
-      // Already gone.
-    }
-  }
 }
 
 /** Global tracefs state our backend must never change. */
@@ -73,8 +39,16 @@ export function tracefsSnapshot(): Record<string, string> {
   return out;
 }
 
+/** Instances whose names start with `<prefix>-` (the backend tests' own prefix by default). */
 export function ourInstances(prefix = TEST_PREFIX): string[] {
   return fs.readdirSync(`${TRACEFS}/instances`).filter((n) => n.startsWith(`${prefix}-`));
+}
+
+/** Instances a dropwatch process with this pid would own: dropwatch-<pid>, or dropwatch-<pid>-<more>. */
+export function instancesOf(pid: number | undefined): string[] {
+  return fs
+    .readdirSync(`${TRACEFS}/instances`)
+    .filter((n) => n === `dropwatch-${pid}` || n.startsWith(`dropwatch-${pid}-`));
 }
 
 /** [start, end) of a kernel text symbol from /proc/kallsyms (first match), to check a pc lands inside it. */

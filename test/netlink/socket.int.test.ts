@@ -14,7 +14,6 @@ import {
   NETLINK_GENERIC,
   NETLINK_USERSOCK,
   NetlinkSocket,
-  procNetlinkDrops,
   SO_RCVBUF,
   SOL_SOCKET,
   genlBody,
@@ -28,6 +27,7 @@ import {
 } from '../../src/netlink/index.js';
 import { splitBatch } from '../../src/netlink/socket.js';
 import { DropwatchError, KernelError } from '../../src/errors/index.js';
+import { procNetlinkDrops } from './proc.js';
 
 test('resolves nlctrl and lists families', async () => {
   const s = NetlinkSocket.open(NETLINK_GENERIC);

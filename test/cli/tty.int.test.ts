@@ -2,9 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
-import { BIN, findDropwatch } from './driver.js';
-import { canRunKernelTests, TRACEFS } from '../tracefs/helpers.js';
+import { existsSync } from 'node:fs';
+import { BIN, findDropwatch } from '../helpers/cli.js';
+import { canRunKernelTests, instancesOf } from '../helpers/kernel.js';
 
 const skip = canRunKernelTests() || (existsSync('/usr/bin/script') ? false : 'needs util-linux script for a pty');
 
@@ -42,11 +42,7 @@ test('at a terminal: stop works while monitoring, Ctrl-C stops, Ctrl-D quits', {
     assert.equal(await closed, 0);
     assert.match(screen, /Terminating dropwatch\.\.\.\r\nShutting down \.\.\.\r\n$/);
     assert.equal(screen.match(/Kernel monitoring activated\./g)?.length, 2);
-    assert.deepEqual(
-      readdirSync(`${TRACEFS}/instances`).filter((n) => n === `dropwatch-${pid}` || n.startsWith(`dropwatch-${pid}-`)),
-      [],
-      'no instance left behind',
-    );
+    assert.deepEqual(instancesOf(pid), [], 'no instance left behind');
   } finally {
     child.kill('SIGKILL');
   }

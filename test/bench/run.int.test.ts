@@ -8,12 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { analyseRun, summarizeNetdm, type GuestRun } from '../../bench/netdm.js';
+import { canRunKernelTests } from '../helpers/kernel.js';
 
 const runJs = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
 
 function unavailable(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root';
-  if (!existsSync('/sys/kernel/tracing/events/skb/kfree_skb/format')) return 'needs tracefs with skb:kfree_skb';
+  const kernel = canRunKernelTests();
+  if (kernel) return kernel;
   if (!existsSync('/usr/bin/python3') && spawnSync('sh', ['-c', 'command -v python3']).status !== 0)
     return 'needs python3';
   return null;

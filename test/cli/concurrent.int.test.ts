@@ -2,10 +2,10 @@
 // makes, and stopping one (which disables the event and removes its instance) leaves the other monitoring untouched.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { CliRun, countDrops } from './driver.js';
-import { canRunKernelTests, Netns, tracefsSnapshot, TRACEFS } from '../tracefs/helpers.js';
+import { readFileSync } from 'node:fs';
+import { CliRun, countDrops } from '../helpers/cli.js';
+import { canRunKernelTests, instancesOf, tracefsSnapshot, TRACEFS } from '../helpers/kernel.js';
+import { Netns } from '../helpers/netns.js';
 
 const skip = canRunKernelTests();
 let ns: Netns | null = null;
@@ -15,18 +15,6 @@ before(() => {
 });
 after(() => ns?.delete());
 
-const instancesOf = (pid: number) =>
-  readdirSync(`${TRACEFS}/instances`).filter((n) => n === `dropwatch-${pid}` || n.startsWith(`dropwatch-${pid}-`));
-
-async function active(run: CliRun): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!(run.stdout + run.stderr).includes('Kernel monitoring activated.')) {
-    if (Date.now() > deadline || run.child.exitCode !== null)
-      throw new Error(`monitoring never started\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`);
-    await sleep(20);
-  }
-}
-
 test('two runs at once: both count every drop; stopping one leaves the other monitoring', { skip }, async () => {
   const snapshot = tracefsSnapshot();
   const sent = 150;
@@ -35,7 +23,7 @@ test('two runs at once: both count every drop; stopping one leaves the other mon
   const b = new CliRun(['-l', 'kas']);
   try {
     b.write('set filter reason == NO_SOCKET\nstart\n');
-    await Promise.all([active(a), active(b)]);
+    await Promise.all([a.monitoring(), b.monitoring()]);
     const pa = a.child.pid!;
     const pb = b.child.pid!;
     assert.deepEqual([instancesOf(pa), instancesOf(pb)], [[`dropwatch-${pa}`], [`dropwatch-${pb}`]]);

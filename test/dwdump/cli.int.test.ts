@@ -1,14 +1,13 @@
 // bin/dwdump as a process on the host (no NET_DM here): help, usage errors, and the missing-family error are one
-// line each with the documented exit codes. Captures need the qemu guest (qemu.test.ts).
+// line each with the documented exit codes. Captures need the qemu guest (qemu.int.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
-import { projectRoot } from '../qemu/harness.js';
+import { DWDUMP_BIN } from '../helpers/cli.js';
 import { DWDUMP_USAGE } from '../../src/dwdump/options.js';
 
-const bin = join(projectRoot, 'bin', 'dwdump');
-const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 30_000 });
+const run = (...args: string[]) =>
+  spawnSync(process.execPath, [DWDUMP_BIN, ...args], { encoding: 'utf8', timeout: 30_000 });
 
 test('-h: help on stdout, exit 0', () => {
   const r = run('-h');

@@ -5,10 +5,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BIN, CliRun, findDropwatch } from './driver.js';
-import { canRunKernelTests, Netns, tracefsSnapshot, TRACEFS } from '../tracefs/helpers.js';
+import { BIN, CliRun, findDropwatch } from '../helpers/cli.js';
+import { canRunKernelTests, instancesOf, tracefsSnapshot } from '../helpers/kernel.js';
+import { Netns } from '../helpers/netns.js';
 
 const skip = canRunKernelTests();
 const skipTty = skip || (existsSync('/usr/bin/script') ? false : 'needs util-linux script for a pty');
@@ -26,9 +27,6 @@ const SIGNALS: readonly Signal[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 const STATES: readonly State[] = ['prompt', 'monitoring', 'configuring'];
 /** Drops made just before the signal: few enough to send in well under the one-second report interval. */
 const SENT = 60;
-
-const instancesOf = (pid: number) =>
-  readdirSync(`${TRACEFS}/instances`).filter((n) => n === `dropwatch-${pid}` || n.startsWith(`dropwatch-${pid}-`));
 
 /**
  * Drops counted at __udp4_lib_rcv with NO_SOCKET in dropwatch's summary lines. At a terminal, a line printed while
@@ -223,7 +221,7 @@ test(
           const snapshot = tracefsSnapshot();
           const run = new CliRun(['-s', '-l', 'kas', '--filter', 'reason == NO_SOCKET']);
           try {
-            await until('monitoring', () => run.stderr.includes('Kernel monitoring activated.'), null);
+            await run.monitoring();
             await ns!.sendUdp('127.0.0.1', SENT);
             run.kill(sig);
             const done = await run.done;

@@ -2,8 +2,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { projectRoot } from './paths.js';
+import { integrationOnly } from './suite.js';
 
-export const BIN = join(process.cwd(), 'bin/dropwatch');
+integrationOnly('test/helpers/cli.ts (the built CLI)');
+
+export const BIN = join(projectRoot, 'bin/dropwatch');
+export const DWDUMP_BIN = join(projectRoot, 'bin/dwdump');
 
 export interface Finished {
   code: number | null;
@@ -42,14 +48,28 @@ export class CliRun {
     this.child.kill(signal);
   }
 
-  /** Resolves once stdout matches; rejects with everything seen so far after timeoutMs. */
-  async waitFor(pattern: RegExp, timeoutMs = 10_000): Promise<void> {
-    const start = Date.now();
-    while (!pattern.test(this.stdout)) {
-      if (this.child.exitCode !== null || Date.now() - start > timeoutMs)
-        throw new Error(`never saw ${pattern}\n--- stdout\n${this.stdout}\n--- stderr\n${this.stderr}`);
-      await new Promise((r) => setTimeout(r, 25));
+  /** Resolves once ok() holds; rejects with everything seen so far if the process exits first or after timeoutMs. */
+  async until(what: string, ok: () => boolean, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!ok()) {
+      if (this.child.exitCode !== null || Date.now() > deadline)
+        throw new Error(`never saw ${what}\n--- stdout\n${this.stdout}\n--- stderr\n${this.stderr}`);
+      await sleep(20);
     }
+  }
+
+  /** Resolves once stdout matches. */
+  waitFor(pattern: RegExp, timeoutMs = 10_000): Promise<void> {
+    return this.until(String(pattern), () => pattern.test(this.stdout), timeoutMs);
+  }
+
+  /** Resolves once the kernel is monitoring (the line goes to stdout at the prompt, to stderr with -s). */
+  monitoring(timeoutMs = 10_000): Promise<void> {
+    return this.until(
+      'monitoring start',
+      () => (this.stdout + this.stderr).includes('Kernel monitoring activated.'),
+      timeoutMs,
+    );
   }
 }
 

@@ -10,13 +10,13 @@ import { DropwatchError } from '../../src/errors/index.js';
 import type { BackendEvent, PacketDrop } from '../../src/backend/types.js';
 import {
   canRunKernelTests,
-  Netns,
   ourInstances,
   symbolRange,
   TEST_PREFIX,
   TRACEFS,
   tracefsSnapshot,
-} from './helpers.js';
+} from '../helpers/kernel.js';
+import { Netns } from '../helpers/netns.js';
 
 const skip = canRunKernelTests();
 const INDEX = fileURLToPath(new URL('../../src/tracefs/index.js', import.meta.url));

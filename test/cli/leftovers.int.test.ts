@@ -3,10 +3,10 @@
 // must reclaim it and work normally. Global tracefs state must be as found throughout.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { CliRun, countDrops } from './driver.js';
-import { canRunKernelTests, Netns, tracefsSnapshot, TRACEFS } from '../tracefs/helpers.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { CliRun, countDrops } from '../helpers/cli.js';
+import { canRunKernelTests, instancesOf, tracefsSnapshot, TRACEFS } from '../helpers/kernel.js';
+import { Netns } from '../helpers/netns.js';
 
 const skip = canRunKernelTests();
 let ns: Netns | null = null;
@@ -17,17 +17,6 @@ before(() => {
 after(() => ns?.delete());
 
 const instance = (pid: number) => `${TRACEFS}/instances/dropwatch-${pid}`;
-const instancesOf = (pid: number) =>
-  readdirSync(`${TRACEFS}/instances`).filter((n) => n === `dropwatch-${pid}` || n.startsWith(`dropwatch-${pid}-`));
-
-async function until(what: string, ok: () => boolean, run: CliRun, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline || run.child.exitCode !== null)
-      throw new Error(`no ${what}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`);
-    await sleep(20);
-  }
-}
 
 /** Starts a run that monitors, SIGKILLs it, and returns the pid whose instance it left. */
 async function killedWhileMonitoring(args: readonly string[], piped: string | null): Promise<number> {
@@ -35,8 +24,7 @@ async function killedWhileMonitoring(args: readonly string[], piped: string | nu
   const pid = run.child.pid!;
   try {
     if (piped !== null) run.write(piped);
-    const activated = () => (run.stdout + run.stderr).includes('Kernel monitoring activated.');
-    await until('monitoring', activated, run);
+    await run.monitoring();
     run.kill('SIGKILL');
     const done = await run.done;
     assert.equal(done.signal, 'SIGKILL');
@@ -64,7 +52,7 @@ for (const [name, args, piped] of [
       const sent = 80;
       const next = new CliRun(['-s', '-l', 'kas', '--filter', 'reason == NO_SOCKET']);
       try {
-        await until('monitoring', () => next.stderr.includes('Kernel monitoring activated.'), next);
+        await next.monitoring();
         assert.deepEqual(instancesOf(dead), [], 'the dead run’s instance was reclaimed');
         assert.deepEqual(instancesOf(next.child.pid!), [`dropwatch-${next.child.pid}`]);
         await ns!.sendUdp('127.0.0.1', sent);

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { guestUnavailable, projectRoot, runInGuest, sections, timings, type GuestResult } from '../qemu/harness.js';
+import { guestUnavailable, runInGuest, sections, timings, type GuestResult } from '../qemu/harness.js';
+import { fixturePath, projectRoot } from '../helpers/paths.js';
 import { ALREADY_MONITORING_HINT } from '../../src/netdm/index.js';
 
 const guestDir = join(projectRoot, 'test', 'netdm', 'guest');
@@ -74,10 +75,10 @@ test('NET_DM in qemu: Debian dropwatch and ours side by side, refusals, signals,
     assert.equal(BigInt(`0x${m[2]!}`) - BigInt(`0x${ksym[1]!}`), BigInt(`0x${m[1]!}`));
     // The fixtures were captured on this kernel with nokaslr: the same PC must come back, or the fixtures no longer
     // describe the kernel the harness boots (Debian replaced the package).
-    const manifest = JSON.parse(readFileSync(join(projectRoot, 'test/fixtures/netdm/manifest.json'), 'utf8')) as {
+    const manifest = JSON.parse(readFileSync(fixturePath('netdm', 'manifest.json'), 'utf8')) as {
       kernel: { release: string };
     };
-    const expected = readFileSync(join(projectRoot, 'test/fixtures/netdm/dropwatch-summary.txt'), 'utf8');
+    const expected = readFileSync(fixturePath('netdm', 'dropwatch-summary.txt'), 'utf8');
     if (manifest.kernel.release === r.kernelRelease) {
       assert.ok(expected.includes(m[0]), `fixture dropwatch-summary.txt has no line "${m[0]}"`);
     } else {

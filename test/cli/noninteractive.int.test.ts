@@ -3,15 +3,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BIN, CliRun, runCli } from './driver.js';
-import { canRunKernelTests, Netns, TRACEFS } from '../tracefs/helpers.js';
-import { loadEventSchema, validate } from '../output/json-schema.js';
+import { BIN, CliRun, runCli } from '../helpers/cli.js';
+import { canRunKernelTests, instancesOf } from '../helpers/kernel.js';
+import { Netns } from '../helpers/netns.js';
+import { validateEvent } from '../helpers/schema.js';
 
 const skip = canRunKernelTests();
 let ns: Netns | null = null;
-const schema = loadEventSchema();
 // Our drops: UDP to a closed port in our namespace, freed by __udp4_lib_rcv (or __udp6_lib_rcv) with NO_SOCKET.
 const OURS = 'reason == NO_SOCKET';
 
@@ -19,18 +18,6 @@ before(() => {
   if (!skip) ns = new Netns();
 });
 after(() => ns?.delete());
-
-const instancesOf = (pid: number | undefined) =>
-  readdirSync(`${TRACEFS}/instances`).filter((n) => n === `dropwatch-${pid}` || n.startsWith(`dropwatch-${pid}-`));
-
-async function active(run: CliRun, timeoutMs = 10_000): Promise<void> {
-  const start = Date.now();
-  while (!run.stderr.includes('Kernel monitoring activated.')) {
-    if (run.child.exitCode !== null || Date.now() - start > timeoutMs)
-      throw new Error(`monitoring never started\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`);
-    await sleep(25);
-  }
-}
 
 interface Parsed {
   type: string;
@@ -45,7 +32,7 @@ function jsonLines(stdout: string): Parsed[] {
   assert.equal(lines.pop(), '', 'output ends with a newline');
   return lines.map((line) => {
     const value = JSON.parse(line) as Parsed;
-    assert.deepEqual(validate(schema, value), [], line);
+    assert.deepEqual(validateEvent(value), [], line);
     return value;
   });
 }
@@ -75,7 +62,7 @@ test(
   async () => {
     const sent = 300;
     const run = new CliRun(['-s', '-d', '3', '-f', 'json', '--filter', OURS]);
-    await active(run);
+    await run.monitoring();
     await ns!.sendUdp('127.0.0.1', sent);
     const done = await run.done;
     assert.equal(done.code, 0, done.stderr);
@@ -102,7 +89,7 @@ test(
     const filter = `${OURS} && protocol == ipv6`;
     const text = new CliRun(['-s', '-d', '3', '--timestamp', '--filter', filter]);
     const json = new CliRun(['-s', '-d', '3', '-f', 'json', '--filter', filter]);
-    await Promise.all([active(text), active(json)]);
+    await Promise.all([text.monitoring(), json.monitoring()]);
     await ns!.sendUdp('::1', sent);
     const [t, j] = await Promise.all([text.done, json.done]);
     assert.equal(t.code, 0, t.stderr);
@@ -126,7 +113,7 @@ test('SIGTERM (and SIGINT) stop at once and still report drops made just before,
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     const sent = 100;
     const run = new CliRun(['-s', '-f', 'json', '--filter', OURS]);
-    await active(run);
+    await run.monitoring();
     await ns!.sendUdp('127.0.0.1', sent);
     // No wait for the one-second report: stopping must drain the kernel's buffer and flush.
     run.kill(signal);
@@ -141,7 +128,7 @@ test('SIGTERM (and SIGINT) stop at once and still report drops made just before,
 
 test('-n 1: the alert limit ends the run by itself after one reported entry', { skip }, async () => {
   const run = new CliRun(['-s', '-n', '1', '-f', 'json', '--filter', OURS]);
-  await active(run);
+  await run.monitoring();
   await ns!.sendUdp('127.0.0.1', 20);
   const done = await Promise.race([run.done, sleep(20_000).then(() => null)]);
   if (!done) run.kill('SIGKILL');
@@ -154,7 +141,7 @@ test('-n 1: the alert limit ends the run by itself after one reported entry', { 
 test('-m packet -f json: one valid packet object per drop, with the drop time', { skip }, async () => {
   const sent = 50;
   const run = new CliRun(['-s', '-d', '2', '-m', 'packet', '-f', 'json', '--filter', OURS]);
-  await active(run);
+  await run.monitoring();
   const before = Date.now();
   await ns!.sendUdp('127.0.0.1', sent);
   const done = await run.done;
@@ -200,7 +187,7 @@ test('-s | head -1: exits 0 when the reader goes away, quietly, leaving no trace
       assert.match(stderr, /status=0\n/, stderr);
       assert.ok(elapsed < 20_000, `took ${elapsed} ms: the closed pipe did not end the run`);
       assert.equal(stdout.split('\n').length, 2, stdout);
-      if (format === 'json') assert.deepEqual(validate(schema, JSON.parse(stdout)), []);
+      if (format === 'json') assert.deepEqual(validateEvent(JSON.parse(stdout)), []);
       assert.doesNotMatch(stderr, /EPIPE|internal error|\n\s+at /, stderr);
       const pid = Number(/pid=(\d+)/.exec(stderr)?.[1]);
       assert.ok(pid > 0);

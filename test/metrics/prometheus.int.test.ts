@@ -3,8 +3,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CliRun } from '../cli/driver.js';
-import { canRunKernelTests, Netns } from '../tracefs/helpers.js';
+import { CliRun } from '../helpers/cli.js';
+import { canRunKernelTests } from '../helpers/kernel.js';
+import { Netns } from '../helpers/netns.js';
 import { ensurePrometheus, PrometheusServer, promtoolCheck } from './prom.js';
 
 const kernelSkip = canRunKernelTests();

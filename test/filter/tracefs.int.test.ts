@@ -1,24 +1,22 @@
-import { test } from 'node:test';
+// Pushed-down filters on the real kernel: tracefs accepts each one and evaluates it as our user-space evaluator does.
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createSocket } from 'node:dgram';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse, pushdown } from '../../src/filter/index.js';
 import { reasonTable } from './helpers.js';
+import { canRunKernelTests, TRACEFS } from '../helpers/kernel.js';
+import { Netns } from '../helpers/netns.js';
 
-const TRACEFS = '/sys/kernel/tracing';
 const FORMAT = join(TRACEFS, 'events/skb/kfree_skb/format');
+const skip = canRunKernelTests();
+let ns: Netns | null = null;
 
-function skipReason(): string | undefined {
-  if (process.getuid?.() !== 0) return 'needs root to create a tracefs instance';
-  if (!existsSync(join(TRACEFS, 'instances')))
-    return `tracefs is not mounted at ${TRACEFS} (mount -t tracefs nodev ${TRACEFS})`;
-  if (!existsSync(FORMAT)) return 'no skb:kfree_skb tracepoint on this kernel';
-  return undefined;
-}
-
-const skip = skipReason();
+before(() => {
+  if (!skip) ns = new Netns();
+});
+after(() => ns?.delete());
 
 test('the kernel accepts every pushed-down filter, and reads it back unchanged', { skip }, () => {
   const reasons = reasonTable(readFileSync(FORMAT, 'utf8'));
@@ -55,21 +53,6 @@ test('the kernel accepts every pushed-down filter, and reads it back unchanged',
   assert.equal(existsSync(dir), false);
 });
 
-async function closedUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
-  const port = s.address().port;
-  await new Promise<void>((resolve) => s.close(resolve));
-  return port;
-}
-
-async function sendDrops(port: number, count: number): Promise<void> {
-  const s = createSocket('udp4');
-  for (let i = 0; i < count; i++)
-    await new Promise<void>((resolve, reject) => s.send('x', port, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
-  await new Promise<void>((resolve) => s.close(resolve));
-}
-
 test(
   'the kernel evaluates pushed-down filters as the user-space evaluator does (UDP to a closed port)',
   { skip },
@@ -79,7 +62,6 @@ test(
     mkdirSync(dir);
     try {
       const event = join(dir, 'events/skb/kfree_skb');
-      const port = await closedUdpPort();
       // [expression, whether our IPv4 NO_SOCKET drops pass it]
       const cases: [string, boolean][] = [
         ['reason == NO_SOCKET && protocol == ip', true],
@@ -93,7 +75,7 @@ test(
         writeFileSync(join(event, 'filter'), kernel);
         writeFileSync(join(dir, 'trace'), '');
         writeFileSync(join(event, 'enable'), '1');
-        await sendDrops(port, 5);
+        await ns!.sendUdp('127.0.0.1', 5);
         await sleep(50);
         writeFileSync(join(event, 'enable'), '0');
         const ours = readFileSync(join(dir, 'trace'), 'utf8')
