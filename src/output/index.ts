@@ -2,6 +2,9 @@
 
 export {
   formatAsctime,
+  formatChain,
+  formatFrame,
+  formatStackLines,
   formatOverflowLine,
   formatPacket,
   formatPointer,
@@ -10,6 +13,7 @@ export {
   formatSummaryLine,
   formatSymbolNotice,
   formatTimestamp,
+  type FrameResolver,
   type PacketStyle,
   type Style,
 } from './format.js';

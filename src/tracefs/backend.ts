@@ -26,7 +26,7 @@ import {
   type KernelStackLayout,
   type KfreeSkbLayout,
 } from './format.js';
-import { processNames } from './process.js';
+import { processNames, type ProcessNames } from './process.js';
 import type { PageLayouts } from './page.js';
 import {
   checkTracefs,
@@ -125,6 +125,7 @@ export class TracefsBackend implements Backend {
   readonly layout: KfreeSkbLayout;
   /** The tracefs mount point in use. */
   readonly root: string;
+  private readonly processes: ProcessNames;
   private readonly layouts: PageLayouts;
   private readonly pageSize: number;
   private readonly opts: TracefsOptions;
@@ -152,6 +153,7 @@ export class TracefsBackend implements Backend {
     opts: TracefsOptions,
   ) {
     this.root = root;
+    this.processes = processNames(root);
     this.prefix = prefix;
     this.cpus = cpus;
     this.layout = layout;
@@ -298,7 +300,6 @@ export class TracefsBackend implements Backend {
   }
 
   private stackLayoutRead: KernelStackLayout | null = null;
-  private readonly processes = processNames();
   /** The kernel_stack record's layout, read once, when stacks are first asked for. */
   private stackLayout(): KernelStackLayout {
     this.stackLayoutRead ??= kernelStackLayout(

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { DropAggregator, DEFAULT_MAX_KEYS } from '../../src/aggregate/index.js';
+import { DropAggregator, DEFAULT_MAX_KEYS, MAX_CHAINS_PER_LOCATION } from '../../src/aggregate/index.js';
 import type { SummaryEntry } from '../../src/backend/types.js';
 
 const sw = (pc: bigint, count: number, reason: string | null = null): SummaryEntry => ({
@@ -105,4 +105,47 @@ test('property: totals are conserved and lines are unique keys', () => {
       },
     ),
   );
+});
+
+test('call chains: merged per location across batches, samples-only entries add to a line but never make one', () => {
+  const a = new DropAggregator();
+  const chain = (frames: bigint[], count: number) => ({ frames, count });
+  a.add([{ origin: 'software', pc: 0x10n, reason: 'NO_SOCKET', count: 5 }]);
+  a.add([
+    {
+      origin: 'software',
+      pc: 0x10n,
+      reason: 'NO_SOCKET',
+      count: 0,
+      stacks: { sampled: 3, chains: [chain([1n, 2n], 2), chain([1n, 3n], 1)] },
+    },
+    { origin: 'software', pc: 0x20n, reason: null, count: 0, stacks: { sampled: 1, chains: [chain([9n], 1)] } },
+  ]);
+  a.add([
+    {
+      origin: 'software',
+      pc: 0x10n,
+      reason: 'NO_SOCKET',
+      count: 2,
+      stacks: { sampled: 2, chains: [chain([1n, 3n], 2)] },
+    },
+  ]);
+  const { lines } = a.flush();
+  assert.equal(lines.length, 1, 'the location with samples only is not printed as "0 drops"');
+  assert.equal(lines[0]!.count, 7);
+  assert.deepEqual(lines[0]!.stacks, {
+    sampled: 5,
+    chains: [chain([1n, 3n], 3), chain([1n, 2n], 2)],
+  });
+});
+
+test('call chains: at most MAX_CHAINS_PER_LOCATION kept per line; the rest still count as sampled', () => {
+  const a = new DropAggregator();
+  const many = Array.from({ length: MAX_CHAINS_PER_LOCATION + 10 }, (_, i) => ({ frames: [BigInt(i)], count: 1 }));
+  a.add([
+    { origin: 'software', pc: 1n, reason: null, count: many.length, stacks: { sampled: many.length, chains: many } },
+  ]);
+  const [line] = a.flush().lines;
+  assert.equal(line!.stacks!.chains.length, MAX_CHAINS_PER_LOCATION);
+  assert.equal(line!.stacks!.sampled, many.length);
 });

@@ -147,7 +147,9 @@ test('bad input: one clear line each on stderr, the prompt goes on, nothing cras
   const done = await runCli(['-l', 'kas'], input);
   assert.equal(done.code, 0, done.stderr);
   for (const [, re] of badLines) assert.match(done.stderr, re);
-  const errorLines = done.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('this kernel has no drop_monitor'));
+  const errorLines = done.stderr
+    .split('\n')
+    .filter((l) => l !== '' && !l.startsWith('this kernel has no drop_monitor'));
   assert.equal(errorLines.length, badLines.length, done.stderr);
   assert.doesNotMatch(done.stderr, /\n\s+at /, 'no stack trace');
   assert.match(done.stdout, /setting alert capture limit to 3\n/, 'the prompt went on');

@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { Chalk } from 'chalk';
 import {
   formatAsctime,
+  formatChain,
+  formatStackLines,
   formatOverflowLine,
   formatPacket,
   formatPointer,
@@ -263,5 +265,33 @@ test('symbol notice', () => {
   assert.equal(
     formatSymbolNotice('unavailable', new Error('cannot read /proc/kallsyms: EACCES')),
     'cannot read /proc/kallsyms: EACCES; printing raw addresses',
+  );
+});
+
+test('call chains under a summary line: header, the top chains with counts, the rest summed; all indented', () => {
+  const names: Record<string, string> = { '10': 'ip_protocol_deliver_rcu', '20': 'ip_local_deliver_finish' };
+  const resolve = (pc: bigint) => {
+    const name = names[pc.toString(16)];
+    return name === undefined ? null : { symbol: name, offset: 0xb3n };
+  };
+  const chains = [
+    { frames: [0x10n, 0x20n], count: 30 },
+    { frames: [0x10n, 0x99n], count: 5 },
+    { frames: [0x20n], count: 2 },
+    { frames: [0x30n], count: 1 },
+  ];
+  assert.deepEqual(formatStackLines({ sampled: 40, chains }, resolve, 2), [
+    '  call chains of 40 sampled drops:',
+    '    30  ip_protocol_deliver_rcu+b3 < ip_local_deliver_finish+b3',
+    '     5  ip_protocol_deliver_rcu+b3 < 0x99',
+    '    5 more in 2 other chains',
+  ]);
+  // More sampled than the kept chains hold: the difference is said, not hidden.
+  assert.deepEqual(formatStackLines({ sampled: 3, chains: [{ frames: [0x10n], count: 1 }] }, resolve, 3).slice(-1), [
+    '    2 more in chains not kept',
+  ]);
+  assert.equal(
+    formatChain([0x10n], () => ({ symbol: 'f', offset: 1n, module: 'nf_tables' })),
+    'f+1 [nf_tables]',
   );
 });

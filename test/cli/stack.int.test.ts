@@ -3,14 +3,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CliRun, runCli, SUMMARY_LINE } from './driver.js';
-import { canRunKernelTests, Netns, ourInstances } from '../tracefs/helpers.js';
-import { loadEventSchema, validate } from '../output/json-schema.js';
+import { CliRun, runCli, SUMMARY_LINE } from '../helpers/cli.js';
+import { canRunKernelTests, ourInstances } from '../helpers/kernel.js';
+import { Netns } from '../helpers/netns.js';
+import { validateEvent } from '../helpers/schema.js';
 import { sendDrops } from '../../bench/lib/sender.js';
 
 const skip = canRunKernelTests();
 let ns: Netns | null = null;
-const schema = loadEventSchema();
 const OURS = 'reason == NO_SOCKET';
 
 before(() => {
@@ -18,10 +18,15 @@ before(() => {
 });
 after(() => ns?.delete());
 
-async function active(run: CliRun): Promise<void> {
-  await run.waitFor(/Kernel monitoring activated\./, 15_000).catch(() => {
-    throw new Error(`monitoring never started\n--- stderr\n${run.stderr}`);
-  });
+/** Runs `body` with a monitoring run; whatever happens, the run does not outlive the test. */
+async function monitoring<T>(args: string[], body: (run: CliRun) => Promise<T>): Promise<T> {
+  const run = new CliRun(args);
+  try {
+    await run.monitoring();
+    return await body(run);
+  } finally {
+    if (run.child.exitCode === null) run.kill('SIGKILL');
+  }
 }
 
 /** Each summary line at __udp4_lib_rcv with the chain lines under it. */
@@ -39,10 +44,10 @@ function udpBlocks(stdout: string): { count: number; lines: string[] }[] {
 }
 
 test('-s --stack: the __udp4_lib_rcv line carries its call chain, indented under it', { skip }, async () => {
-  const run = new CliRun(['-s', '-d', '4', '--stack', '--filter', OURS]);
-  await active(run);
-  await ns!.sendUdp('127.0.0.1', 200);
-  const done = await run.done;
+  const done = await monitoring(['-s', '-d', '4', '--stack', '--filter', OURS], async (run) => {
+    await ns!.sendUdp('127.0.0.1', 200);
+    return run.done;
+  });
   assert.equal(done.code, 0, done.stderr);
   const blocks = udpBlocks(done.stdout);
   const drops = blocks.reduce((n, b) => n + b.count, 0);
@@ -65,16 +70,16 @@ test('-s --stack: the __udp4_lib_rcv line carries its call chain, indented under
 });
 
 test('-s --stack -f json: the same chain as frames, valid against the schema', { skip }, async () => {
-  const run = new CliRun(['-s', '-d', '4', '--stack', '-f', 'json', '--filter', OURS]);
-  await active(run);
-  await ns!.sendUdp('127.0.0.1', 200);
-  const done = await run.done;
+  const done = await monitoring(['-s', '-d', '4', '--stack', '-f', 'json', '--filter', OURS], async (run) => {
+    await ns!.sendUdp('127.0.0.1', 200);
+    return run.done;
+  });
   assert.equal(done.code, 0, done.stderr);
   const events = done.stdout
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
-  for (const e of events) assert.deepEqual(validate(schema, e), [], JSON.stringify(e));
+  for (const e of events) assert.deepEqual(validateEvent(e), [], JSON.stringify(e));
   type Frame = { symbol: string | null; pc: string };
   type Summary = { symbol: string; count: number; stacks?: { sampled: number; chains: { frames: Frame[] }[] } };
   const udp = events.filter((e) => e.type === 'summary' && e.symbol === '__udp4_lib_rcv') as unknown as Summary[];
@@ -89,10 +94,13 @@ test('-s --stack -f json: the same chain as frames, valid against the schema', {
 });
 
 test('-m packet --stack: each sampled packet names its chain and the sending process', { skip }, async () => {
-  const run = new CliRun(['-s', '-d', '3', '-m', 'packet', '--stack', '-f', 'json', '--filter', OURS]);
-  await active(run);
-  await ns!.sendUdp('127.0.0.1', 20);
-  const done = await run.done;
+  const done = await monitoring(
+    ['-s', '-d', '3', '-m', 'packet', '--stack', '-f', 'json', '--filter', OURS],
+    async (run) => {
+      await ns!.sendUdp('127.0.0.1', 20);
+      return run.done;
+    },
+  );
   assert.equal(done.code, 0, done.stderr);
   type Packet = { type: string; symbol: string; pid: number | null; comm: string | null; stack: unknown[] | null };
   const packets = done.stdout
@@ -111,13 +119,13 @@ test('-m packet --stack: each sampled packet names its chain and the sending pro
 
 test('--stack on a flood: every drop counted, nothing lost, chains sampled within the budget', { skip }, async () => {
   const sent = 1_000_000;
-  const run = new CliRun(['-s', '--stack', '-f', 'json', '--filter', OURS]);
-  await active(run);
-  const result = await sendDrops(ns!, sent);
-  assert.equal(result.sent, sent);
-  await sleep(1500);
-  run.kill('SIGINT');
-  const done = await run.done;
+  const done = await monitoring(['-s', '--stack', '-f', 'json', '--filter', OURS], async (run) => {
+    const result = await sendDrops(ns!, sent);
+    assert.equal(result.sent, sent);
+    await sleep(1500);
+    run.kill('SIGINT');
+    return run.done;
+  });
   assert.equal(done.code, 0, done.stderr);
   const events = done.stdout
     .trim()
