@@ -13,7 +13,7 @@ import { runStartup } from './startup.js';
 import { accounting, CONFIG_LABEL, runStorm, STORM_CONFIGS, summarize, type StormConfig } from './storm.js';
 import { fmtSpread } from './lib/stats.js';
 
-const USAGE = `usage: npm run bench -- [--quick] [--only storm,startup,resolver,netdm] [--configs none,perf,bpftrace,dropwatch,trace_pipe]
+const USAGE = `usage: npm run bench -- [--quick] [--only storm,startup,resolver,netdm] [--configs none,perf,perf_g,bpftrace,dropwatch,dropwatch_stack,trace_pipe]
                      [--count N] [--rounds N] [--startup-runs N] [--rescan-cap-ms N] [--netdm-rounds N] [--out FILE | --no-write] [--json FILE]
        npm run bench -- --render FILE.json [--out FILE]
        npm run bench -- soak [--minutes 10] [--rate 100000] [--out FILE]`;

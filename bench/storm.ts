@@ -10,14 +10,24 @@ import { dropwatchBin } from './lib/root.js';
 import { sendDrops, type SendResult } from './lib/sender.js';
 import { median, sleep, spread, type Spread } from './lib/stats.js';
 
-export const STORM_CONFIGS = ['none', 'perf', 'bpftrace', 'dropwatch', 'trace_pipe'] as const;
+export const STORM_CONFIGS = [
+  'none',
+  'perf',
+  'perf_g',
+  'bpftrace',
+  'dropwatch',
+  'dropwatch_stack',
+  'trace_pipe',
+] as const;
 export type StormConfig = (typeof STORM_CONFIGS)[number];
 
 export const CONFIG_LABEL: Record<StormConfig, string> = {
   none: 'no monitor (anchor)',
   perf: 'perf record -e skb:kfree_skb -a -o /dev/null',
+  perf_g: 'perf record -g -e skb:kfree_skb -a -o /dev/null (call chains)',
   bpftrace: 'bpftrace @[args->location] = count()',
   dropwatch: 'our dropwatch -l kas (tracefs)',
+  dropwatch_stack: 'our dropwatch -l kas, set stack true (tracefs, call chains)',
   trace_pipe: 'text trace_pipe reader (cat | grep -c)',
 };
 
@@ -87,24 +97,40 @@ async function waitCaughtUp(value: () => number, target: number, quietMs: number
 
 const runNone: Runner = async (ctx) => fromSend(await sendDrops(ctx.ns, ctx.count));
 
-const runPerf: Runner = async (ctx) => {
-  const m = new MonitorProcess('perf', ['record', '-q', '-e', 'skb:kfree_skb', '-a', '-o', '/dev/null']);
-  // perf says nothing when it is ready; wait until it has opened its buffers and gone idle.
-  await sleep(300);
-  if (!m.running) throw new Error(`perf exited at once: ${m.stderr.trim()}`);
-  const cpu0 = await m.settle();
-  const s = await sendDrops(ctx.ns, ctx.count);
-  await sleep(300); // perf drains its mmap buffers on its own wake-ups
-  const cpu1 = m.cpu() ?? cpu0;
-  const rss = m.peakRss();
-  const code = await m.interrupt();
-  const r = { ...fromSend(s), cpuUs: cpu1 - cpu0, cpuPerDropUs: (cpu1 - cpu0) / s.sent, peakRssKiB: rss ?? undefined };
-  const lost = /lost (\d+)/i.exec(m.stderr);
-  if (lost) r.notes.push(`perf reported lost ${lost[1]}`);
-  if (code !== 0 && m.signal !== 'SIGINT')
-    r.notes.push(`perf exit ${code ?? m.signal}: ${m.stderr.trim().split('\n').pop()}`);
-  return r;
-};
+const perfRunner =
+  (callChains: boolean): Runner =>
+  async (ctx) => {
+    const m = new MonitorProcess('perf', [
+      'record',
+      '-q',
+      ...(callChains ? ['-g'] : []),
+      '-e',
+      'skb:kfree_skb',
+      '-a',
+      '-o',
+      '/dev/null',
+    ]);
+    // perf says nothing when it is ready; wait until it has opened its buffers and gone idle.
+    await sleep(300);
+    if (!m.running) throw new Error(`perf exited at once: ${m.stderr.trim()}`);
+    const cpu0 = await m.settle();
+    const s = await sendDrops(ctx.ns, ctx.count);
+    await sleep(300); // perf drains its mmap buffers on its own wake-ups
+    const cpu1 = m.cpu() ?? cpu0;
+    const rss = m.peakRss();
+    const code = await m.interrupt();
+    const r = {
+      ...fromSend(s),
+      cpuUs: cpu1 - cpu0,
+      cpuPerDropUs: (cpu1 - cpu0) / s.sent,
+      peakRssKiB: rss ?? undefined,
+    };
+    const lost = /lost (\d+)/i.exec(m.stderr);
+    if (lost) r.notes.push(`perf reported lost ${lost[1]}`);
+    if (code !== 0 && m.signal !== 'SIGINT')
+      r.notes.push(`perf exit ${code ?? m.signal}: ${m.stderr.trim().split('\n').pop()}`);
+    return r;
+  };
 
 const BPF_PROGRAM = 'tracepoint:skb:kfree_skb { @[args->location] = count(); }';
 
@@ -132,53 +158,55 @@ const runBpftrace: Runner = async (ctx) => {
   };
 };
 
-const runDropwatch: Runner = async (ctx) => {
-  const m = new MonitorProcess(process.execPath, [dropwatchBin, '-l', 'kas'], { stdin: 'pipe' });
-  // stdin stays open: at end of input the REPL would exit, and we want it monitoring until SIGINT.
-  m.child.stdin!.write('start\n');
-  const ready = await m.waitFor(() => m.stdout.includes('Kernel monitoring activated.'), 30000);
-  if (!ready) {
+const dropwatchRunner =
+  (callChains: boolean): Runner =>
+  async (ctx) => {
+    const m = new MonitorProcess(process.execPath, [dropwatchBin, '-l', 'kas'], { stdin: 'pipe' });
+    // stdin stays open: at end of input the REPL would exit, and we want it monitoring until SIGINT.
+    m.child.stdin!.write(callChains ? 'set stack true\nstart\n' : 'start\n');
+    const ready = await m.waitFor(() => m.stdout.includes('Kernel monitoring activated.'), 30000);
+    if (!ready) {
+      m.child.stdin!.end();
+      await m.interrupt(3000);
+      throw new Error(
+        `dropwatch did not start monitoring: ${(m.stderr + m.stdout).trim().split('\n').slice(-3).join(' | ')}`,
+      );
+    }
+    // Start-up (kallsyms parse, worker start) is measured by the startup benchmark, not billed to the drops.
+    const cpu0 = await m.settle();
+    const split0 = cpuSplitMicros(m.pid);
+    const s = await sendDrops(ctx.ns, ctx.count);
+    const accounted = () => {
+      const c = countDropwatchOutput(m.stdout, m.stderr);
+      return c.ours + c.lost + c.unlisted;
+    };
+    // Summary lines come once a second; the last partial ring-buffer page only comes out when monitoring stops.
+    await waitCaughtUp(accounted, s.sent, 2500, 20000);
+    const cpu1 = m.cpu() ?? cpu0;
+    const split1 = cpuSplitMicros(m.pid);
+    const rss = m.peakRss();
+    const pid = m.pid;
+    // SIGINT stops monitoring (and drains the last page) and returns to the prompt; end of input then exits.
+    const stopping = m.interrupt();
     m.child.stdin!.end();
-    await m.interrupt(3000);
-    throw new Error(
-      `dropwatch did not start monitoring: ${(m.stderr + m.stdout).trim().split('\n').slice(-3).join(' | ')}`,
-    );
-  }
-  // Start-up (kallsyms parse, worker start) is measured by the startup benchmark, not billed to the drops.
-  const cpu0 = await m.settle();
-  const split0 = cpuSplitMicros(m.pid);
-  const s = await sendDrops(ctx.ns, ctx.count);
-  const accounted = () => {
-    const c = countDropwatchOutput(m.stdout, m.stderr);
-    return c.ours + c.lost + c.unlisted;
+    const code = await stopping;
+    const counts = countDropwatchOutput(m.stdout, m.stderr);
+    const r = {
+      ...fromSend(s),
+      cpuUs: cpu1 - cpu0,
+      cpuPerDropUs: (cpu1 - cpu0) / s.sent,
+      peakRssKiB: rss ?? undefined,
+      counts,
+    };
+    if (split0 && split1)
+      r.notes.push(
+        `user ${((split1[0] - split0[0]) / s.sent).toFixed(3)} + sys ${((split1[1] - split0[1]) / s.sent).toFixed(3)} µs/drop`,
+      );
+    if (code !== 0) r.notes.push(`dropwatch exit ${code ?? m.signal}: ${m.stderr.trim().split('\n').pop()}`);
+    if (reapInstance(`dropwatch-${pid}`))
+      r.notes.push(`dropwatch left its tracefs instance dropwatch-${pid} behind (removed)`);
+    return r;
   };
-  // Summary lines come once a second; the last partial ring-buffer page only comes out when monitoring stops.
-  await waitCaughtUp(accounted, s.sent, 2500, 20000);
-  const cpu1 = m.cpu() ?? cpu0;
-  const split1 = cpuSplitMicros(m.pid);
-  const rss = m.peakRss();
-  const pid = m.pid;
-  // SIGINT stops monitoring (and drains the last page) and returns to the prompt; end of input then exits.
-  const stopping = m.interrupt();
-  m.child.stdin!.end();
-  const code = await stopping;
-  const counts = countDropwatchOutput(m.stdout, m.stderr);
-  const r = {
-    ...fromSend(s),
-    cpuUs: cpu1 - cpu0,
-    cpuPerDropUs: (cpu1 - cpu0) / s.sent,
-    peakRssKiB: rss ?? undefined,
-    counts,
-  };
-  if (split0 && split1)
-    r.notes.push(
-      `user ${((split1[0] - split0[0]) / s.sent).toFixed(3)} + sys ${((split1[1] - split0[1]) / s.sent).toFixed(3)} µs/drop`,
-    );
-  if (code !== 0) r.notes.push(`dropwatch exit ${code ?? m.signal}: ${m.stderr.trim().split('\n').pop()}`);
-  if (reapInstance(`dropwatch-${pid}`))
-    r.notes.push(`dropwatch left its tracefs instance dropwatch-${pid} behind (removed)`);
-  return r;
-};
 
 const runTracePipe: Runner = async (ctx) => {
   const inst = `${TRACEFS}/instances/dwbench-tp-${process.pid}`;
@@ -244,9 +272,11 @@ function comm(pid: number): string {
 
 const RUNNERS: Record<StormConfig, Runner> = {
   none: runNone,
-  perf: runPerf,
+  perf: perfRunner(false),
+  perf_g: perfRunner(true),
   bpftrace: runBpftrace,
-  dropwatch: runDropwatch,
+  dropwatch: dropwatchRunner(false),
+  dropwatch_stack: dropwatchRunner(true),
   trace_pipe: runTracePipe,
 };
 
@@ -260,7 +290,8 @@ export interface StormOptions {
 /** Which monitors can run here at all; a missing tool is skipped with the reason, never silently. */
 export function availability(configs: readonly StormConfig[]): Partial<Record<StormConfig, string>> {
   const skipped: Partial<Record<StormConfig, string>> = {};
-  if (configs.includes('perf') && !which('perf')) skipped.perf = 'perf not installed (apt-get install linux-perf)';
+  for (const perf of ['perf', 'perf_g'] as const)
+    if (configs.includes(perf) && !which('perf')) skipped[perf] = 'perf not installed (apt-get install linux-perf)';
   if (configs.includes('bpftrace') && !which('bpftrace'))
     skipped.bpftrace = 'bpftrace not installed (apt-get install bpftrace)';
   return skipped;
@@ -350,14 +381,14 @@ export function accounting(result: StormResult): {
   let lossless = true;
   const excess: number[] = [];
   for (const s of result.samples) {
-    if (s.config !== 'dropwatch' || !s.counts) continue;
+    if ((s.config !== 'dropwatch' && s.config !== 'dropwatch_stack') || !s.counts) continue;
     const c = s.counts;
     const diff = c.ours + c.lost + c.unlisted - s.sent;
     excess.push(diff);
     if (diff < 0) exact = false;
     if (c.lost > 0 || c.unlisted > 0) lossless = false;
     rows.push(
-      `round ${s.round + 1}: sent ${s.sent}, counted ${c.ours}, lost ${c.lost}, unlisted ${c.unlisted}, counted+lost−sent ${diff >= 0 ? '+' : ''}${diff}, other drops seen ${c.foreign}`,
+      `${s.config} round ${s.round + 1}: sent ${s.sent}, counted ${c.ours}, lost ${c.lost}, unlisted ${c.unlisted}, counted+lost−sent ${diff >= 0 ? '+' : ''}${diff}, other drops seen ${c.foreign}`,
     );
   }
   return { exact, lossless, rows, medianExcess: median(excess) };

@@ -177,7 +177,7 @@ test('packet mode on tracefs prints a dropwatch block per drop with the reason',
   assert.equal(done.code, 0, done.stderr);
   assert.match(
     done.stdout,
-    /drop at: __udp4_lib_rcv\+0x[0-9a-f]+ \(0x[0-9a-f]{16}\)\norigin: software\ntimestamp: \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} \d{9} nsec\nprotocol: 0x800\ndrop reason: NO_SOCKET\n\n/,
+    /drop at: __udp4_lib_rcv\+0x[0-9a-f]+ \(0x[0-9a-f]{16}\)\norigin: software\ntimestamp: \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} \d{9} nsec\nprotocol: 0x800\ndrop reason: NO_SOCKET\nprocess: .+ \(pid \d+\)\n\n/,
   );
 });
 

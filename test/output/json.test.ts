@@ -120,8 +120,52 @@ test('packet: tracefs drop uses our lookup and the drop timestamp to the nanosec
     length: null,
     origLength: null,
     payload: null,
+    pid: null,
+    comm: null,
+    stack: null,
   });
   valid(p);
+});
+
+test('packet with a process and a call chain; summary with sampled chains; both valid against the schema', () => {
+  const names: Record<string, string> = { '10': 'ip_protocol_deliver_rcu' };
+  const frame = (pc: bigint) => {
+    const symbol = names[pc.toString(16)];
+    return symbol === undefined ? null : { symbol, offset: 0xb3n };
+  };
+  const p = packetJson(
+    { origin: 'software', pc: 0x1n, pid: 42, comm: 'node', stack: [0x10n, 0x20n] },
+    null,
+    T,
+    'tracefs',
+    frame,
+  );
+  assert.deepEqual([p.pid, p.comm], [42, 'node']);
+  assert.deepEqual(p.stack, [
+    { pc: '0x10', symbol: 'ip_protocol_deliver_rcu', offset: 0xb3, module: null },
+    { pc: '0x20', symbol: null, offset: null, module: null },
+  ]);
+  valid(p);
+  const s = summaryJson(
+    {
+      origin: 'software',
+      pc: 0x1n,
+      reason: 'NO_SOCKET',
+      count: 9,
+      stacks: { sampled: 4, chains: [{ frames: [0x10n], count: 4 }] },
+    },
+    null,
+    T,
+    'tracefs',
+    frame,
+  );
+  assert.deepEqual(s.stacks, {
+    sampled: 4,
+    chains: [{ count: 4, frames: [{ pc: '0x10', symbol: 'ip_protocol_deliver_rcu', offset: 0xb3, module: null }] }],
+  });
+  valid(s);
+  const plain = summaryJson({ origin: 'software', pc: 0x1n, reason: null, count: 1 }, null, T, 'tracefs');
+  assert.equal('stacks' in plain, false, 'without stacks on, summary objects keep their shape');
 });
 
 test('packet: NET_DM fields, %pS symbol split, hardware trap without pc, time falls back to report time', () => {

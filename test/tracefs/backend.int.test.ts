@@ -309,7 +309,7 @@ describe('tracefs backend on the real kernel', { skip }, () => {
       assert.deepEqual(caps, {
         modes: ['summary', 'packet'],
         settings: { trunc: false, queue: false, hw: false },
-        fields: { summary: ['reason'], packet: ['reason', 'protocol', 'time'] },
+        fields: { summary: ['reason', 'stack'], packet: ['reason', 'protocol', 'time', 'stack', 'process'] },
         reasons: b.layout.reasons,
       });
       assert.equal(kernelFilter?.syntax, 'ftrace-event');
