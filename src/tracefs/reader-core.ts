@@ -117,7 +117,6 @@ export function createReaderCore(opts: ReaderCoreOptions): ReaderCore {
   const lastDrop = Array.from({ length: opts.cpus.length }, () => ({
     valid: false,
     pid: 0,
-    pc: 0n,
     hi: 0,
     lo: 0,
     reason: 0,
@@ -159,7 +158,8 @@ export function createReaderCore(opts: ReaderCoreOptions): ReaderCore {
     if (pidOff >= 0 && view.getInt32(off + pidOff, le) !== last.pid) return;
     const frames = readKernelStack(view, off, len, stack, le);
     if (frames === null) return;
-    const callers = BigUint64Array.from(callersOf(frames, last.pc));
+    const pc = (BigInt(last.hi) << 32n) | BigInt(last.lo);
+    const callers = BigUint64Array.from(callersOf(frames, pc));
     if (mode !== MODE_SUMMARY) {
       if (last.packet >= 0) packetStacks.push([last.packet, callers]);
       return;
@@ -190,7 +190,7 @@ export function createReaderCore(opts: ReaderCoreOptions): ReaderCore {
       const last = lastDrop[cpuIndex]!;
       last.valid = true;
       last.pid = pidOff >= 0 ? view.getInt32(off + pidOff, le) : 0;
-      last.pc = loc64 ? view.getBigUint64(off + locOff, le) : BigInt(view.getUint32(off + locOff, le));
+      // Words, not a bigint: this runs for every drop, a chain follows only a few of them.
       last.hi = loc64 ? view.getUint32(off + locOff + 4, le) : 0;
       last.lo = view.getUint32(off + locOff, le);
       last.reason = reason;
