@@ -18,6 +18,7 @@ const DEFAULTS: Omit<DropwatchOptions, 'filter'> = {
   timestamp: false,
   format: 'text',
   metrics: null,
+  top: false,
 };
 
 const ok: [string[], Partial<DropwatchOptions>][] = [
@@ -39,6 +40,10 @@ const ok: [string[], Partial<DropwatchOptions>][] = [
   [['--metrics', '0.0.0.0:9100'], { metrics: { host: '0.0.0.0', port: 9100 } }],
   [['--metrics', '[::1]:0'], { metrics: { host: '::1', port: 0 } }],
   [['--metrics', 'localhost:80'], { metrics: { host: 'localhost', port: 80 } }],
+  [
+    ['--top', '-m', 'packet', '--metrics', ':1'],
+    { top: true, mode: 'packet', metrics: { host: '127.0.0.1', port: 1 } },
+  ],
   [
     ['-s', '-d', '3', '-n', '5', '-m', 'packet', '-f', 'json', '--metrics', ':1'],
     {
@@ -81,6 +86,9 @@ const bad: [string[], RegExp][] = [
   [['--metrics', '::1:9469'], /^invalid --metrics address/],
   [['--metrics'], /argument missing/],
   [['extra'], /too many arguments/],
+  [['--top', '-s'], /^--top draws its own screen/],
+  [['--top', '-f', 'json'], /^--top draws its own screen/],
+  [['--top', '--timestamp'], /^--top draws its own screen/],
 ];
 
 for (const [args, message] of bad) {
@@ -146,6 +154,7 @@ test('--help goes to the writer and lists every option', () => {
     '--metrics',
     '--filter',
     '--ignore-reason',
+    '--top',
     '--help',
   ])
     assert.ok(text.includes(o), o);
