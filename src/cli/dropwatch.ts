@@ -131,6 +131,8 @@ async function runWithBackend(options: DropwatchOptions, backend: Backend, io: C
     const now = io.now ?? Date.now;
     // The live view and its library load only when asked for (`--top`, or `top` at the prompt).
     const top = async (asked: '--top' | 'top') => {
+      // React's development build checks every render and is several times slower; a program runs the production one.
+      process.env.NODE_ENV ??= 'production';
       const { runTop } = await import('../top/run.js');
       return runTop({
         session: session!,

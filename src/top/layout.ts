@@ -145,11 +145,14 @@ export interface Columns {
   reason: number;
 }
 
-/** Column widths for `columns` terminal cells; the location column takes what the others leave. */
-export function columnsFor(columns: number, rows: readonly Site[]): Columns {
-  const rank = Math.max(2, String(rows.length).length) + 1;
+/**
+ * Column widths for `columns` terminal cells, sized to the rows on screen (`shown`, of `count` in all); the location
+ * column takes what the others leave.
+ */
+export function columnsFor(columns: number, count: number, shown: readonly Site[]): Columns {
+  const rank = Math.max(2, String(count).length) + 1;
   let reason = 6;
-  for (const s of rows) reason = Math.max(reason, width(reasonText(s)));
+  for (const s of shown) reason = Math.max(reason, width(reasonText(s)));
   reason = Math.min(reason, REASON_MAX);
   // One space between columns: rank rate total [spark] location origin reason.
   const fixed = rank + 1 + RATE_W + 1 + TOTAL_W + 1 + 1 + ORIGIN_W + 1 + reason;
@@ -165,7 +168,7 @@ export function columnsFor(columns: number, rows: readonly Site[]): Columns {
     rest += squeeze;
   }
   let longest = LOCATION_MIN;
-  for (const s of rows) longest = Math.max(longest, width(s.label));
+  for (const s of shown) longest = Math.max(longest, width(s.label));
   const want = Math.min(longest, LOCATION_WANT);
   let spark = Math.min(HISTORY, rest - want - 1);
   if (spark < SPARK_MIN) spark = 0;
@@ -187,7 +190,7 @@ function headingLine(c: Columns, sort: SortKey): Line {
     ...(c.spark > 0 ? [padEnd(`last ${c.spark}s`, c.spark)] : []),
     padEnd(mark('name', 'location'), c.location),
     ...(c.origin > 0 ? [padEnd('origin', c.origin)] : []),
-    padEnd('reason', c.reason),
+    'reason',
   ];
   return [{ text: parts.join(' '), tone: 'heading' }];
 }
@@ -195,10 +198,12 @@ function headingLine(c: Columns, sort: SortKey): Line {
 function siteLine(model: TopModel, site: Site, rank: number, c: Columns, selected: boolean): Line {
   const rankText = selected ? `>${padStart(String(rank), c.rank - 1)}` : padStart(String(rank), c.rank);
   const numbers = `${rankText} ${padStart(fitNumber(model.rate(site.last), c.rate), c.rate)} ${padStart(fitNumber(site.total, c.total), c.total)} `;
+  const reason = cutMiddle(reasonText(site), c.reason);
+  // Only the selected row keeps its trailing blanks (its highlight spans the table); the rest are not drawn at all.
   const rest = [
     padEnd(cutMiddle(site.label, c.location), c.location),
     ...(c.origin > 0 ? [padEnd(site.origin, c.origin)] : []),
-    padEnd(cutMiddle(reasonText(site), c.reason), c.reason),
+    selected ? padEnd(reason, c.reason) : reason,
   ].join(' ');
   const tone: Tone | undefined = selected ? 'selected' : undefined;
   const seg = (text: string, t?: Tone): Segment => (tone ? { text, tone } : t ? { text, tone: t } : { text });
@@ -292,11 +297,11 @@ export function buildFrame(model: TopModel, state: ViewState, d: Describe, size:
     for (const text of HELP_LINES.slice(0, Math.max(0, body))) lines.push([{ text }]);
   } else {
     const rows = model.rows(state.sort);
-    const c = columnsFor(cols, rows);
-    lines.push(headingLine(c, state.sort));
     const room = body - 1;
     const { first, selected } = visibleWindow(rows, state, room, model, d);
     scroll = first;
+    const c = columnsFor(cols, rows.length, rows.slice(first, first + room));
+    lines.push(headingLine(c, state.sort));
     let used = 0;
     for (let i = first; i < rows.length && used < room; i++) {
       const site = rows[i]!;
