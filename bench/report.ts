@@ -210,6 +210,13 @@ export function renderReport(run: BenchRun): string {
     L.push('');
   }
 
+  // Likewise the live view's (`npm run bench -- top`), written to bench/top.md.
+  const top = join(projectRoot, 'bench', 'top.md');
+  if (existsSync(top)) {
+    L.push(readFileSync(top, 'utf8').trim());
+    L.push('');
+  }
+
   const analysis = join(projectRoot, 'bench', 'analysis.md');
   if (existsSync(analysis)) {
     L.push(readFileSync(analysis, 'utf8').trim());
