@@ -63,18 +63,20 @@ export async function runTop(options: TopOptions): Promise<TopResult> {
     ...(options.filter ? { filter: options.filter } : {}),
     ...(options.intervalMs === undefined ? {} : { intervalMs: options.intervalMs }),
   });
-  // Lines the session says while the view is up: shown as its status, kept to print after it closes if need be.
+  // Lines the session says while the view is up are its status. Those of the start and the stop are also kept, to
+  // print after the view has closed: why a start failed, losses totalled at stop. Only then: a long run keeps nothing.
   const said: { error: boolean; line: string }[] = [];
+  let keep = true;
   const undivert = session.divert({
     observer: controller.observer,
     output: {
       data: () => {},
       message: (line) => {
-        said.push({ error: false, line });
+        if (keep) said.push({ error: false, line });
         controller.output.message(line);
       },
       error: (line) => {
-        said.push({ error: true, line });
+        if (keep) said.push({ error: true, line });
         controller.output.error(line);
       },
     },
@@ -86,7 +88,6 @@ export async function runTop(options: TopOptions): Promise<TopResult> {
   let instance: Instance | null = null;
   let startedHere = false;
   let result: TopResult = 'quit';
-  let stopFrom = 0;
   try {
     instance = render(h(TopApp, { controller, colour: io.env.NO_COLOR === undefined }), {
       stdout: io.stdout as NodeJS.WriteStream,
@@ -95,8 +96,8 @@ export async function runTop(options: TopOptions): Promise<TopResult> {
       exitOnCtrlC: false,
       patchConsole: false,
     });
-    // A render that throws ends the view; the error is rethrown below as the bug it is.
-    // The view ends only through the controller: an Ink exit of its own, or a render that throws, ends it too.
+    // The view ends through the controller: an Ink exit of its own ends it too, and a render that throws is rethrown
+    // below as the bug it is.
     instance.waitUntilExit().then(
       () => controller.quit(),
       (err: unknown) => controller.quit(err ?? new Error('the view failed')),
@@ -111,6 +112,8 @@ export async function runTop(options: TopOptions): Promise<TopResult> {
     }
     // "Issue Ctrl-C to stop monitoring" and the rest of start's chatter are not news inside the view.
     controller.setStatus(null);
+    keep = false;
+    said.length = 0;
     const failure = await quit;
     if (failure !== undefined) throw failure;
     return result;
@@ -121,13 +124,13 @@ export async function runTop(options: TopOptions): Promise<TopResult> {
       await instance.waitUntilExit().catch(() => {});
     }
     screen.restore();
-    stopFrom = said.length;
+    keep = true;
     try {
       if (startedHere) await session.stop('signal');
     } finally {
       undivert();
       // A failed start says why; a stop may report losses. Both are news after the view has gone.
-      const news = result === 'not-started' ? said : said.slice(stopFrom).filter((s) => s.error);
+      const news = result === 'not-started' ? said : said.filter((s) => s.error);
       for (const s of news) (s.error ? options.output.error : options.output.message)(s.line);
     }
   }
