@@ -59,6 +59,8 @@ export async function dropwatchMain(args: readonly string[], io: CliIO): Promise
       // Before the backend opens, so a run without a terminal leaves the kernel untouched.
       const { isTerminal, noTerminal } = await import('../top/terminal.js');
       if (!isTerminal(io)) throw noTerminal('--top');
+      // The view's library takes a while to load: it loads while the backend opens and monitoring starts.
+      void loadView().catch(() => {});
     }
     if (options.listMethods) {
       say('Available lookup methods:');
@@ -83,6 +85,14 @@ export async function dropwatchMain(args: readonly string[], io: CliIO): Promise
   } finally {
     io.stderr.off('error', ignoreStderrError);
   }
+}
+
+let view: Promise<typeof import('../top/run.js')> | null = null;
+/** The live view and its library, imported once, when asked for (`--top`, or `top` at the prompt). */
+function loadView(): Promise<typeof import('../top/run.js')> {
+  // React's development build checks every render and is several times slower; a program runs the production one.
+  process.env.NODE_ENV ??= 'production';
+  return (view ??= import('../top/run.js'));
 }
 
 /** Waits until what was written to `stream` has reached the OS, or at most 10 s (a reader that never reads). */
@@ -129,11 +139,8 @@ async function runWithBackend(options: DropwatchOptions, backend: Backend, io: C
 
     let session: Session | null = null;
     const now = io.now ?? Date.now;
-    // The live view and its library load only when asked for (`--top`, or `top` at the prompt).
     const top = async (asked: '--top' | 'top') => {
-      // React's development build checks every render and is several times slower; a program runs the production one.
-      process.env.NODE_ENV ??= 'production';
-      const { runTop } = await import('../top/run.js');
+      const { runTop } = await loadView();
       return runTop({
         session: session!,
         backend,
