@@ -493,6 +493,11 @@ export function renderTopBench(r: TopBenchResult): string {
     L.push(
       `--top / -s sender rate: ${(top.ratio.median / text.ratio.median).toFixed(3)}. Counted minus sent per round: --top (the view's total) ${s.topExcess.join(', ')}; -s (lines + lost) ${s.textExcess.join(', ')} (more than 0 is others' drops at the same place: the tracepoint is global).`,
     );
+    const shared = [...s.topExcess, ...s.textExcess].some((x) => x > s.count / 100);
+    if (shared)
+      L.push(
+        'Some rounds counted far more than was sent: another storm ran on this machine at the same time, so those rounds compare nothing; the figures above are not clean.',
+      );
     for (const n of s.notes) L.push(`- ${n}`);
   }
   L.push('');
