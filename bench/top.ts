@@ -468,6 +468,10 @@ export function renderTopBench(r: TopBenchResult): string {
     `| text output: 4,096 lines (anchor) | ${ms(d.textMs)} | ${(d.textMs.median / REFRESH_MS).toFixed(4)} | 1.00× |`,
   );
   L.push('');
+  L.push(
+    "By profile, most of the redraw is Ink turning the frame into terminal output cell by cell (string widths and ANSI tokens for every character); the view's own work is the first two rows.",
+  );
+  L.push('');
   if ('skipped' in r.storm) {
     L.push(`**Storm.** Skipped: ${r.storm.skipped}.`);
   } else {
@@ -492,6 +496,10 @@ export function renderTopBench(r: TopBenchResult): string {
     L.push('');
     L.push(
       `--top / -s sender rate: ${(top.ratio.median / text.ratio.median).toFixed(3)}. Counted minus sent per round: --top (the view's total) ${s.topExcess.join(', ')}; -s (lines + lost) ${s.textExcess.join(', ')} (more than 0 is others' drops at the same place: the tracepoint is global).`,
+    );
+    L.push('');
+    L.push(
+      "The CPU --top adds is its redraw, once a second whatever the rate (the table above), not work per drop: divided over a run's drops it shrinks as the drop rate grows.",
     );
     const shared = [...s.topExcess, ...s.textExcess].some((x) => x > s.count / 100);
     if (shared)
