@@ -87,12 +87,12 @@ export async function dropwatchMain(args: readonly string[], io: CliIO): Promise
   }
 }
 
-let view: Promise<typeof import('../top/run.js')> | null = null;
+let viewModule: Promise<typeof import('../top/run.js')> | null = null;
 /** The live view and its library, imported once, when asked for (`--top`, or `top` at the prompt). */
 function loadView(): Promise<typeof import('../top/run.js')> {
   // React's development build checks every render and is several times slower; a program runs the production one.
   process.env.NODE_ENV ??= 'production';
-  return (view ??= import('../top/run.js'));
+  return (viewModule ??= import('../top/run.js'));
 }
 
 /** Waits until what was written to `stream` has reached the OS, or at most 10 s (a reader that never reads). */
