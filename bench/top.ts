@@ -207,9 +207,11 @@ export async function runRedraw(rounds: number): Promise<RedrawResult> {
 /** A private tmux server running `dropwatch --top` in a window of SIZE. */
 class TopTerminal {
   private readonly socket = `dwbench-top-${process.pid}`;
+  private socketPath = '';
   constructor() {
     const cmd = `exec env -u CI -u CONTINUOUS_INTEGRATION ${process.execPath} ${dropwatchBin} --top -l kas`;
     this.tmux('new-session', '-d', '-s', 'dw', '-x', String(SIZE.columns), '-y', String(SIZE.rows), cmd);
+    this.socketPath = this.tmux('display', '-p', '-t', 'dw', '#{socket_path}').trim();
   }
   tmux(...args: string[]): string {
     return execFileSync('tmux', ['-L', this.socket, ...args], { encoding: 'utf8' });
@@ -236,8 +238,9 @@ class TopTerminal {
     }
   }
   close(): void {
-    // The server ends by itself with its window; it is only killed if something kept it.
+    // The server ends by itself with its window; it is only killed if something kept it. Its socket file stays.
     spawnSync('tmux', ['-L', this.socket, 'kill-server'], { stdio: 'ignore' });
+    if (this.socketPath) rmSync(this.socketPath, { force: true });
   }
 }
 

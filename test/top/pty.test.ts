@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { BIN, findDropwatch, runCli } from '../cli/driver.js';
 import { canRunKernelTests, Netns, TRACEFS, tracefsSnapshot } from '../tracefs/helpers.js';
 
@@ -22,8 +22,11 @@ const skip = canRunKernelTests() || (hasTmux() ? false : 'needs tmux for a real 
 /** A terminal of our own: a private tmux server with one window running `command`. */
 class Terminal {
   private readonly socket = `dwtest-top-${randomBytes(4).toString('hex')}`;
+  /** tmux leaves its socket file behind when the server is killed; close() removes it. */
+  private readonly socketPath: string;
   constructor(command: string, columns = 120, rows = 30) {
     this.tmux('new-session', '-d', '-s', 'dw', '-x', String(columns), '-y', String(rows), command);
+    this.socketPath = this.flag('socket_path');
   }
   tmux(...args: string[]): string {
     return execFileSync('tmux', ['-L', this.socket, ...args], { encoding: 'utf8' });
@@ -63,6 +66,7 @@ class Terminal {
     } catch {
       // Already gone.
     }
+    rmSync(this.socketPath, { force: true });
   }
 }
 
