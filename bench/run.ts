@@ -9,6 +9,7 @@ import { NETDM_LABEL, runNetdm } from './netdm.js';
 import { renderReport, targets, type BenchRun } from './report.js';
 import { runResolver } from './resolver.js';
 import { renderSoak, runSoak } from './soak.js';
+import { renderTopBench, runTopBench } from './top.js';
 import { runStartup } from './startup.js';
 import { accounting, CONFIG_LABEL, runStorm, STORM_CONFIGS, summarize, type StormConfig } from './storm.js';
 import { fmtSpread } from './lib/stats.js';
@@ -16,10 +17,15 @@ import { fmtSpread } from './lib/stats.js';
 const USAGE = `usage: npm run bench -- [--quick] [--only storm,startup,resolver,netdm] [--configs none,perf,perf_g,bpftrace,dropwatch,dropwatch_stack,trace_pipe]
                      [--count N] [--rounds N] [--startup-runs N] [--rescan-cap-ms N] [--netdm-rounds N] [--out FILE | --no-write] [--json FILE]
        npm run bench -- --render FILE.json [--out FILE]
-       npm run bench -- soak [--minutes 10] [--rate 100000] [--out FILE]`;
+       npm run bench -- soak [--minutes 10] [--rate 100000] [--out FILE]
+       npm run bench -- top [--base REV] [--rounds N] [--count N] [--storm-rounds N] [--startup-runs N] [--out FILE]`;
 
 interface Args {
   soak: boolean;
+  top: boolean;
+  /** `top`: the revision to build for the start-up comparison's "before". */
+  base?: string;
+  stormRounds?: number;
   quick: boolean;
   only: Set<string>;
   configs: StormConfig[];
@@ -39,6 +45,7 @@ interface Args {
 function parseArgs(argv: string[]): Args {
   const a: Args = {
     soak: false,
+    top: false,
     quick: false,
     only: new Set(['storm', 'startup', 'resolver', 'netdm']),
     configs: [...STORM_CONFIGS],
@@ -54,6 +61,9 @@ function parseArgs(argv: string[]): Args {
     const k = argv[i]!;
     const v = () => argv[++i];
     if (k === 'soak') a.soak = true;
+    else if (k === 'top') a.top = true;
+    else if (k === '--base') a.base = v();
+    else if (k === '--storm-rounds') a.stormRounds = Number(v());
     else if (k === '--quick') a.quick = true;
     else if (k === '--only') a.only = new Set(v()?.split(','));
     else if (k === '--configs') {
@@ -100,6 +110,26 @@ async function main(): Promise<void> {
     log(text);
     // bench/soak.md is what BENCHMARKS.md includes; --out elsewhere (or --no-write) leaves it alone.
     const out = args.out === undefined ? join(projectRoot, 'bench', 'soak.md') : args.out;
+    if (out) {
+      writeFileSync(out, `${text}\n`);
+      log(`wrote ${out}`);
+    }
+    return;
+  }
+
+  if (args.top) {
+    const r = await runTopBench({
+      rounds: args.rounds ?? 30,
+      stormCount: args.count ?? 1_000_000,
+      stormRounds: args.stormRounds ?? 3,
+      startupRuns: args.startupRuns ?? 20,
+      base: args.base ?? null,
+      log,
+    });
+    const text = renderTopBench(r);
+    log(text);
+    // bench/top.md is what BENCHMARKS.md includes, as the soak's is.
+    const out = args.out === undefined ? join(projectRoot, 'bench', 'top.md') : args.out;
     if (out) {
       writeFileSync(out, `${text}\n`);
       log(`wrote ${out}`);

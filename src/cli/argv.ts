@@ -36,6 +36,8 @@ export interface DropwatchOptions {
   filter: Expr | null;
   /** `--stack`: sample the call chains behind drops (as `set stack true`). */
   stack: boolean;
+  /** `--top`: the live view of drop sites instead of the prompt. */
+  top: boolean;
 }
 
 /** dropwatch's own usage line (kept byte-identical for scripts that match it); `--help` lists our options. */
@@ -86,7 +88,8 @@ export function parseCommandLine(args: readonly string[], write: (text: string) 
     )
     .addOption(new Option('--filter <expr>', 'report only drops matching this filter expression'))
     .addOption(new Option('--ignore-reason <list>', 'do not report drops with these reasons (comma-separated)'))
-    .addOption(new Option('--stack', 'show the kernel call chains behind drops, sampled (tracefs backend)'));
+    .addOption(new Option('--stack', 'show the kernel call chains behind drops, sampled (tracefs backend)'))
+    .addOption(new Option('--top', 'live view of the drop sites, refreshed every second, in the terminal (q quits)'));
   if (parseArgs(program, args, write) === 'help') return 'help';
   const opts = program.opts<{
     lmethod: string;
@@ -101,6 +104,7 @@ export function parseCommandLine(args: readonly string[], write: (text: string) 
     filter?: string;
     ignoreReason?: string;
     stack?: true;
+    top?: true;
   }>();
   // dropwatch compares prefixes (strncmp), so `-l kallsyms` meant kas; we accept exact names only and say so.
   const listMethods = opts.lmethod === 'list';
@@ -116,6 +120,11 @@ export function parseCommandLine(args: readonly string[], write: (text: string) 
     throw new DropwatchError('E_USAGE', '--duration applies to --start runs only');
   if (opts.timestamp && opts.format === 'json')
     throw new DropwatchError('E_USAGE', '--timestamp is for text output; JSON objects carry a "time" field');
+  if (opts.top && (opts.start || opts.format !== 'text' || opts.timestamp))
+    throw new DropwatchError(
+      'E_USAGE',
+      '--top draws its own screen; --start, --format and --timestamp are for line output (use one or the other)',
+    );
   return {
     lookup: method?.name ?? 'kas',
     listMethods,
@@ -128,6 +137,7 @@ export function parseCommandLine(args: readonly string[], write: (text: string) 
     format: opts.format,
     metrics: opts.metrics === undefined ? null : parseMetricsAddress(opts.metrics),
     stack: Boolean(opts.stack),
+    top: Boolean(opts.top),
     ...(opts.filter === undefined ? {} : { filterText: opts.filter }),
     ...(opts.ignoreReason === undefined ? {} : { ignoreReasonText: opts.ignoreReason }),
   };

@@ -30,7 +30,14 @@ export interface CliIO {
   now?: () => number;
   /** For --duration; default the global timers. */
   timers?: Timers;
+  /** Runs `fn` if the process exits while the live view holds the terminal; default process 'exit'. */
+  onExit?: (fn: () => void) => () => void;
 }
+
+const processExit = (fn: () => void): (() => void) => {
+  process.once('exit', fn);
+  return () => process.off('exit', fn);
+};
 
 const realTimers: Timers = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
@@ -48,6 +55,13 @@ export async function dropwatchMain(args: readonly string[], io: CliIO): Promise
     const line = parseCommandLine(args, (text) => io.stdout.write(text));
     if (line === 'help') return 0;
     const options = withFilters(line);
+    if (options.top) {
+      // Before the backend opens, so a run without a terminal leaves the kernel untouched.
+      const { isTerminal, noTerminal } = await import('../top/terminal.js');
+      if (!isTerminal(io)) throw noTerminal('--top');
+      // The view's library takes a while to load: it loads while the backend opens and monitoring starts.
+      void loadView().catch(() => {});
+    }
     if (options.listMethods) {
       say('Available lookup methods:');
       for (const m of LOOKUP_METHODS) say(`${m.name} - ${m.help}`);
@@ -73,6 +87,14 @@ export async function dropwatchMain(args: readonly string[], io: CliIO): Promise
   }
 }
 
+let viewModule: Promise<typeof import('../top/run.js')> | null = null;
+/** The live view and its library, imported once, when asked for (`--top`, or `top` at the prompt). */
+function loadView(): Promise<typeof import('../top/run.js')> {
+  // React's development build checks every render and is several times slower; a program runs the production one.
+  process.env.NODE_ENV ??= 'production';
+  return (viewModule ??= import('../top/run.js'));
+}
+
 /** Waits until what was written to `stream` has reached the OS, or at most 10 s (a reader that never reads). */
 function flushed(stream: Writable, timers: Timers = realTimers): Promise<void> {
   if (stream.destroyed || stream.writableLength === 0) return Promise.resolve();
@@ -90,7 +112,7 @@ async function runWithBackend(options: DropwatchOptions, backend: Backend, io: C
   const stdout = guardStdout(io);
   let sink: Sink | null = null;
   try {
-    const repl = options.start ? null : createRepl(replOptions(options, io));
+    const repl = options.start || options.top ? null : createRepl(replOptions(options, io));
     const output = repl ? repl.output : unattendedOutput(io, stdout);
     const symbols = loadSymbols(
       options.lookup,
@@ -122,6 +144,18 @@ async function runWithBackend(options: DropwatchOptions, backend: Backend, io: C
 
     let session: Session | null = null;
     const now = io.now ?? Date.now;
+    const top = async (asked: '--top' | 'top') => {
+      const { runTop } = await loadView();
+      return runTop({
+        session: session!,
+        backend,
+        lookup: (pc) => symbols.lookup(pc),
+        filter: { apply: (text) => filter.compiler.apply(text), describe: () => filter.describe() },
+        io: { ...io, now, onExit: io.onExit ?? processExit },
+        output,
+        asked,
+      });
+    };
     sink = await chooseSink(options, {
       backend,
       symbols,
@@ -143,6 +177,7 @@ async function runWithBackend(options: DropwatchOptions, backend: Backend, io: C
       ready: () => symbols.ready(),
       ...(options.alertLimit === null ? {} : { alertLimit: options.alertLimit }),
       stack: options.stack,
+      ...(repl ? { view: () => repl.handOver(() => top('top')).then(() => {}) } : {}),
     });
     for (const line of await sink.open()) io.stderr.write(`${line}\n`);
 
@@ -150,6 +185,7 @@ async function runWithBackend(options: DropwatchOptions, backend: Backend, io: C
       stdout.onClosed(() => repl.requestExit(0));
       return await repl.run(session);
     }
+    if (options.top) return (await top('--top')) === 'quit' ? 0 : 1;
     return await runUnattended(session, options, io, stdout);
   } finally {
     stdout.release();

@@ -19,12 +19,15 @@ export interface FilterControl {
   predicate: () => DropPredicate | null;
   /** Applies a parsed expression (from --filter / --ignore-reason); returns the line to show. */
   applyExpr(expr: Expr | null): Promise<string>;
+  /** The filter in force and where each part runs, as `filter set:` says it; null when none. */
+  describe(): string | null;
 }
 
 const isSummary = (d: SummaryEntry | PacketDrop): d is SummaryEntry => 'count' in d;
 
 export function createFilterControl(backend: Backend, symbols: Symbols, base: Expr | null = null): FilterControl {
   let predicate: DropPredicate | null = null;
+  let description: string | null = null;
   const { kernelFilter } = backend.capabilities;
 
   async function applyExpr(expr: Expr | null): Promise<string> {
@@ -32,6 +35,7 @@ export function createFilterControl(backend: Backend, symbols: Symbols, base: Ex
     if (whole === null) {
       await kernelFilter?.apply(null);
       predicate = null;
+      description = null;
       return 'filter cleared';
     }
     let kernel: string | null = null;
@@ -50,12 +54,14 @@ export function createFilterControl(backend: Backend, symbols: Symbols, base: Ex
         test(isSummary(d) ? recordFromSummary(d, name(d.pc)) : recordFromPacket(d, d.symbol ? undefined : name(d.pc)));
     }
     const where = [kernel ? `kernel: ${kernel}` : null, userExpr ? `dropwatch: ${format(userExpr)}` : null];
-    return `filter set: ${format(whole)} (${where.filter(Boolean).join('; ')})`;
+    description = `${format(whole)} (${where.filter(Boolean).join('; ')})`;
+    return `filter set: ${description}`;
   }
 
   return {
     applyExpr,
     predicate: () => predicate,
+    describe: () => description,
     compiler: {
       apply: (text) => applyExpr(text === null ? null : parse(text)),
     },

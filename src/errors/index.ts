@@ -11,7 +11,8 @@ export type ErrorCode =
   | 'E_BAD_INPUT' // a REPL line or value that does not parse
   | 'E_DECODE' // bytes from the kernel that do not decode
   | 'E_IO' // an unexpected I/O failure
-  | 'E_STATE'; // a request that does not fit the current state (e.g. start while monitoring)
+  | 'E_STATE' // a request that does not fit the current state (e.g. start while monitoring)
+  | 'E_NO_TTY'; // the live view asked for without a terminal
 
 export class DropwatchError extends Error {
   readonly code: ErrorCode;

@@ -9,6 +9,7 @@ export type Command =
   | { name: 'help' }
   | { name: 'show' }
   | { name: 'stats' }
+  | { name: 'top' }
   | { name: 'set'; key: 'alertlimit'; value: number }
   | { name: 'set'; key: 'alertmode'; value: AlertMode }
   | { name: 'set'; key: 'trunc'; value: number }
@@ -114,6 +115,8 @@ export const SET_COMMANDS: readonly SetSpec[] = [
 interface PlainSpec {
   name: Exclude<Command['name'], 'set'>;
   help: string;
+  /** Ours, not dropwatch's: listed under "Also:". */
+  extension?: boolean;
 }
 
 const PLAIN_COMMANDS: readonly PlainSpec[] = [
@@ -123,6 +126,11 @@ const PLAIN_COMMANDS: readonly PlainSpec[] = [
   { name: 'stop', help: 'stop\t\t\t\t - stop capture' },
   { name: 'show', help: 'show\t\t\t\t - show existing configuration' },
   { name: 'stats', help: 'stats\t\t\t\t - show statistics' },
+  {
+    name: 'top',
+    help: 'top\t\t\t\t - live view of the drop sites, refreshed every second (q returns here)',
+    extension: true,
+  },
 ];
 
 /** Longest line we parse; anything longer is refused whole rather than truncated into a different command. */
@@ -181,6 +189,7 @@ export function helpText(notes: readonly string[] = []): string[] {
     byName('stats'),
     '',
     'Also:',
+    ...PLAIN_COMMANDS.filter((c) => c.extension).map((c) => c.help),
     ...SET_COMMANDS.filter((s) => s.extension).map((s) => s.help),
     ...notes,
   ];

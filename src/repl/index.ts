@@ -47,6 +47,8 @@ export interface Repl {
   run(session: Session): Promise<number>;
   /** Ends the run from outside (e.g. stdout closed): stops monitoring, releases the backend. */
   requestExit(code: number): void;
+  /** Lends the terminal to a full-screen view (`top`) while `fn` runs, and takes it back after. */
+  handOver<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 type Next = { kind: 'line'; line: string } | { kind: 'eof' } | { kind: 'exit'; code: number };
@@ -148,7 +150,29 @@ export function createRepl(io: ReplIO): Repl {
     }
   }
 
-  return { output, run, requestExit: resolveExit };
+  /**
+   * Readline keeps reading whatever the view reads and refreshes its line on every resize, so its key and resize
+   * listeners step aside meanwhile; the view turns raw mode off and unrefs stdin when it leaves, so both come back.
+   * Not rl.pause(): pausing process.stdin stops its reads a tick later, under a view that has just started reading.
+   */
+  async function handOver<T>(fn: () => Promise<T>): Promise<T> {
+    if (!io.interactive) return fn();
+    const input = io.input as Readable & { setRawMode?(on: boolean): unknown; ref?(): unknown };
+    const keypress = input.listeners('keypress') as ((...args: unknown[]) => void)[];
+    const resize = io.output.listeners('resize') as ((...args: unknown[]) => void)[];
+    for (const l of keypress) input.off('keypress', l);
+    for (const l of resize) io.output.off('resize', l);
+    try {
+      return await fn();
+    } finally {
+      for (const l of resize) io.output.on('resize', l);
+      for (const l of keypress) input.on('keypress', l);
+      input.setRawMode?.(true);
+      input.ref?.();
+    }
+  }
+
+  return { output, run, requestExit: resolveExit, handOver };
 }
 
 /** Lines and end of input from readline, in order; an exit request overtakes whatever is queued. */

@@ -43,6 +43,14 @@ export interface DropObserver {
   packet?(packet: PacketDrop): void;
   lost?(count: number, where: string): void;
   overflow?(overflow: Overflow): void;
+  /** Every interval's aggregated lines, the very ones the output renders; empty intervals too, so it can keep time. */
+  interval?(result: FlushResult): void;
+}
+
+/** A full-screen view while it owns the terminal: the session's lines go to it, and it observes every drop. */
+export interface SessionView {
+  output: SessionOutput;
+  observer: DropObserver;
 }
 
 export interface Clock {
@@ -73,6 +81,8 @@ export interface SessionOptions {
   stack?: boolean;
   intervalMs?: number;
   observer?: DropObserver;
+  /** Runs the full-screen view (`top`) until the user leaves it. */
+  view?: () => Promise<void>;
 }
 
 const EBUSY = 16;
@@ -101,28 +111,35 @@ export class Session {
     if (this.pendingBlocks.length === 0) return;
     const text = this.pendingBlocks.join('\n');
     this.pendingBlocks = [];
-    this.opts.output.data(text);
+    this.sink.data(text);
   };
   /** opts.output, but pending packet blocks are written before anything else, so lines keep their order. */
   private readonly output: SessionOutput;
+  private diverted: SessionView | null = null;
+  /** opts.observer and the view's: kept as an array so a packet storm allocates nothing per drop. */
+  private observers: DropObserver[];
+  /** Where lines go now: the view's output while one is up. */
+  private get sink(): SessionOutput {
+    return this.diverted?.output ?? this.opts.output;
+  }
 
   constructor(private readonly opts: SessionOptions) {
     this.alertLimit = opts.alertLimit ?? 0;
     this.stack = opts.stack ?? false;
     this.intervalMs = opts.intervalMs ?? 1000;
-    const out = opts.output;
+    this.observers = opts.observer ? [opts.observer] : [];
     this.output = {
       data: (line) => {
         this.writePending();
-        out.data(line);
+        this.sink.data(line);
       },
       message: (line) => {
         this.writePending();
-        out.message(line);
+        this.sink.message(line);
       },
       error: (line) => {
         this.writePending();
-        out.error(line);
+        this.sink.error(line);
       },
     };
     opts.backend.onEvent((event) => this.onEvent(event));
@@ -130,6 +147,19 @@ export class Session {
 
   get monitoring(): boolean {
     return this.state === 'monitoring' || this.state === 'starting';
+  }
+
+  /** Sends lines and drops to `view` instead of the output until the returned function is called. */
+  divert(view: SessionView): () => void {
+    this.writePending();
+    this.diverted = view;
+    this.observers = [...(this.opts.observer ? [this.opts.observer] : []), view.observer];
+    return () => {
+      if (this.diverted !== view) return;
+      this.writePending();
+      this.diverted = null;
+      this.observers = this.opts.observer ? [this.opts.observer] : [];
+    };
   }
 
   /** Resolves when the current monitoring run (if any) has fully stopped. */
@@ -190,6 +220,10 @@ export class Session {
       }
       case 'set':
         await this.set(command);
+        return 'continue';
+      case 'top':
+        if (!this.opts.view) throw new DropwatchError('E_UNSUPPORTED', 'the live view is not available here');
+        await this.opts.view();
         return 'continue';
     }
   }
@@ -383,14 +417,14 @@ export class Session {
       case 'summary': {
         const pass = this.opts.predicate?.();
         const entries = pass ? event.entries.filter(pass) : event.entries;
-        this.opts.observer?.drops?.(entries);
+        for (const o of this.observers) o.drops?.(entries);
         this.opts.aggregator.add(entries);
         return;
       }
       case 'packet': {
         const pass = this.opts.predicate?.();
         if (pass && !pass(event.packet)) return;
-        this.opts.observer?.packet?.(event.packet);
+        for (const o of this.observers) o.packet?.(event.packet);
         if (this.limitReached()) return;
         // One write per receive batch, not per block or line: a write(2) each was most of packet mode's cost per alert.
         this.pendingBlocks.push(this.opts.renderer.packet(event.packet).join('\n'));
@@ -403,15 +437,19 @@ export class Session {
       }
       case 'lost':
         this.lostSinceStart.set(event.where, (this.lostSinceStart.get(event.where) ?? 0) + event.count);
-        this.opts.observer?.lost?.(event.count, event.where);
+        for (const o of this.observers) o.lost?.(event.count, event.where);
         this.output.error(this.opts.renderer.lost(event.count, event.where));
         return;
     }
   }
 
   private flush(): void {
-    const { lines, overflow } = this.opts.aggregator.flush();
-    if (overflow) this.opts.observer?.overflow?.(overflow);
+    const result = this.opts.aggregator.flush();
+    const { lines, overflow } = result;
+    for (const o of this.observers) {
+      if (overflow) o.overflow?.(overflow);
+      o.interval?.(result);
+    }
     if (this.limitReached()) return;
     for (const entry of lines) {
       this.output.data(this.opts.renderer.summary(entry));

@@ -19,6 +19,7 @@ const DEFAULTS: Omit<DropwatchOptions, 'filter'> = {
   format: 'text',
   metrics: null,
   stack: false,
+  top: false,
 };
 
 const ok: [string[], Partial<DropwatchOptions>][] = [
@@ -40,6 +41,10 @@ const ok: [string[], Partial<DropwatchOptions>][] = [
   [['--metrics', '0.0.0.0:9100'], { metrics: { host: '0.0.0.0', port: 9100 } }],
   [['--metrics', '[::1]:0'], { metrics: { host: '::1', port: 0 } }],
   [['--metrics', 'localhost:80'], { metrics: { host: 'localhost', port: 80 } }],
+  [
+    ['--top', '-m', 'packet', '--metrics', ':1'],
+    { top: true, mode: 'packet', metrics: { host: '127.0.0.1', port: 1 } },
+  ],
   [
     ['-s', '-d', '3', '-n', '5', '-m', 'packet', '-f', 'json', '--metrics', ':1'],
     {
@@ -82,6 +87,9 @@ const bad: [string[], RegExp][] = [
   [['--metrics', '::1:9469'], /^invalid --metrics address/],
   [['--metrics'], /argument missing/],
   [['extra'], /too many arguments/],
+  [['--top', '-s'], /^--top draws its own screen/],
+  [['--top', '-f', 'json'], /^--top draws its own screen/],
+  [['--top', '--timestamp'], /^--top draws its own screen/],
 ];
 
 for (const [args, message] of bad) {
@@ -147,6 +155,7 @@ test('--help goes to the writer and lists every option', () => {
     '--metrics',
     '--filter',
     '--ignore-reason',
+    '--top',
     '--help',
   ])
     assert.ok(text.includes(o), o);

@@ -1,0 +1,358 @@
+// The live view's screen as data, pure: the model and the view's state in, lines of styled text out, each fitting the
+// terminal's width.
+import type { Resolved } from '../symbols/kallsyms.js';
+import { HISTORY, mainReason, type Site, type SiteDrop, type SortKey, type TopModel } from './model.js';
+
+export interface Size {
+  columns: number;
+  rows: number;
+}
+
+/** What a piece of text means; the view maps it to colour, or to nothing without colour. */
+export type Tone = 'title' | 'heading' | 'lost' | 'selected' | 'dim' | 'error' | 'notice' | 'paused' | 'spark';
+
+export interface Segment {
+  text: string;
+  tone?: Tone;
+}
+
+export type Line = Segment[];
+
+export interface Frame {
+  lines: Line[];
+  /** The first row shown, for the next frame to scroll from. */
+  scroll: number;
+}
+
+export interface ViewState {
+  sort: SortKey;
+  /** Key of the selected site, or null before an arrow key is pressed. */
+  selected: string | null;
+  /** First row shown. */
+  scroll: number;
+  /** Key of the expanded site. */
+  expanded: string | null;
+  help: boolean;
+  paused: boolean;
+  /** The filter being typed after `/`, or null. */
+  input: string | null;
+  /** The last thing to tell the user: a session message, a filter result, a filter error. */
+  status: { text: string; error: boolean } | null;
+}
+
+export interface Describe {
+  backend: string;
+  /** The filter in force, as the REPL shows it, or null. */
+  filter: string | null;
+  /** Seconds since the view started. */
+  elapsedSeconds: number;
+  /** Whether the backend adds call chains / flows, from its capabilities. */
+  stacks: boolean;
+  flows: boolean;
+}
+
+/** The location column's text, made once per site: as the text output names it, with the module when there is one. */
+export function locationLabel(drop: SiteDrop, lookup: (pc: bigint) => Resolved | null): string {
+  if (drop.origin === 'hardware') return drop.trap ?? 'unknown trap';
+  if (drop.pc === 0n) return 'device rx_dropped counter';
+  const where = lookup(drop.pc);
+  if (where) return `${where.symbol}+${where.offset.toString(16)}${where.module ? ` [${where.module}]` : ''}`;
+  return drop.symbol ?? `0x${drop.pc.toString(16)}`;
+}
+
+export const SPARK_LEVELS = '▁▂▃▄▅▆▇█';
+
+/** Cuts `text` to `width` code points by removing its middle, so both a symbol's start and its offset stay. */
+export function cutMiddle(text: string, width: number): string {
+  const cps = Array.from(text);
+  if (cps.length <= width) return text;
+  if (width <= 0) return '';
+  if (width === 1) return '…';
+  const head = Math.ceil((width - 1) / 2);
+  const tail = width - 1 - head;
+  return `${cps.slice(0, head).join('')}…${tail > 0 ? cps.slice(-tail).join('') : ''}`;
+}
+
+/** Cuts `text` to `width` code points at the end. */
+export function cutEnd(text: string, width: number): string {
+  const cps = Array.from(text);
+  if (cps.length <= width) return text;
+  if (width <= 0) return '';
+  return `${cps.slice(0, width - 1).join('')}…`;
+}
+
+const width = (text: string): number => Array.from(text).length;
+const padStart = (text: string, w: number): string => ' '.repeat(Math.max(0, w - width(text))) + text;
+const padEnd = (text: string, w: number): string => text + ' '.repeat(Math.max(0, w - width(text)));
+
+/** One character per value, scaled to the largest: a blank for none, at least the lowest bar for any drop. */
+export function sparkline(values: readonly number[], columns: number): string {
+  const shown = values.slice(-columns);
+  let max = 0;
+  for (const v of shown) if (v > max) max = v;
+  let out = '';
+  for (const v of shown) {
+    if (v <= 0 || max === 0) out += ' ';
+    else out += SPARK_LEVELS[Math.max(0, Math.ceil((v / max) * SPARK_LEVELS.length) - 1)];
+  }
+  return padStart(out, columns);
+}
+
+const SUFFIXES = ['', 'k', 'M', 'G', 'T', 'P'];
+
+/** A count in at most `w` characters: with thousands separators when it fits, else 12.3k, 4.5M... */
+export function fitNumber(n: number, w: number): string {
+  const rounded = Math.round(n);
+  const full = rounded.toLocaleString('en-US');
+  if (full.length <= w) return full;
+  let v = rounded;
+  let i = 0;
+  while (v >= 1000 && i < SUFFIXES.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  const short = v < 100 ? `${v.toFixed(1)}${SUFFIXES[i]}` : `${Math.round(v)}${SUFFIXES[i]}`;
+  return short.length <= w ? short : `${Math.round(v)}${SUFFIXES[i]}`;
+}
+
+/** 45s, 3m05s, 2h07m, 3d04h. */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h}h${String(m % 60).padStart(2, '0')}m`;
+  return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, '0')}h`;
+}
+
+const RATE_W = 8;
+const TOTAL_W = 10;
+const ORIGIN_W = 8;
+const REASON_MAX = 24;
+const LOCATION_MIN = 12;
+const LOCATION_WANT = 40;
+const SPARK_MIN = 10;
+
+export interface Columns {
+  rank: number;
+  rate: number;
+  total: number;
+  /** 0 when the terminal is too narrow for one. */
+  spark: number;
+  location: number;
+  origin: number;
+  reason: number;
+}
+
+/**
+ * Column widths for `columns` terminal cells, sized to the rows on screen (`shown`, of `count` in all); the location
+ * column takes what the others leave.
+ */
+export function columnsFor(columns: number, count: number, shown: readonly Site[]): Columns {
+  const rank = Math.max(2, String(count).length) + 1;
+  let reason = 6;
+  for (const s of shown) reason = Math.max(reason, width(reasonText(s)));
+  reason = Math.min(reason, REASON_MAX);
+  // One space between columns: rank rate total [spark] location origin reason.
+  const fixed = rank + 1 + RATE_W + 1 + TOTAL_W + 1 + 1 + ORIGIN_W + 1 + reason;
+  let rest = columns - fixed;
+  let origin = ORIGIN_W;
+  let reasonW = reason;
+  if (rest < LOCATION_MIN) {
+    // Narrow: drop the origin, then squeeze the reason, before the location goes below its minimum.
+    rest += origin + 1;
+    origin = 0;
+    const squeeze = Math.min(reasonW - 6, Math.max(0, LOCATION_MIN - rest));
+    reasonW -= squeeze;
+    rest += squeeze;
+  }
+  let longest = LOCATION_MIN;
+  for (const s of shown) longest = Math.max(longest, width(s.label));
+  const want = Math.min(longest, LOCATION_WANT);
+  let spark = Math.min(HISTORY, rest - want - 1);
+  if (spark < SPARK_MIN) spark = 0;
+  const location = Math.max(1, rest - (spark > 0 ? spark + 1 : 0));
+  return { rank, rate: RATE_W, total: TOTAL_W, spark, location, origin, reason: reasonW };
+}
+
+function reasonText(site: Site): string {
+  const main = mainReason(site) ?? '-';
+  return site.reasons.size > 1 ? `${main} +${site.reasons.size - 1}` : main;
+}
+
+function headingLine(c: Columns, sort: SortKey): Line {
+  const mark = (name: SortKey, text: string) => (sort === name ? `${text}▼` : text);
+  const parts = [
+    padStart('#', c.rank),
+    padStart(mark('rate', 'drops/s'), c.rate),
+    padStart(mark('total', 'total'), c.total),
+    ...(c.spark > 0 ? [padEnd(`last ${c.spark}s`, c.spark)] : []),
+    padEnd(mark('name', 'location'), c.location),
+    ...(c.origin > 0 ? [padEnd('origin', c.origin)] : []),
+    'reason',
+  ];
+  return [{ text: parts.join(' '), tone: 'heading' }];
+}
+
+function siteLine(model: TopModel, site: Site, rank: number, c: Columns, selected: boolean): Line {
+  const rankText = selected ? `>${padStart(String(rank), c.rank - 1)}` : padStart(String(rank), c.rank);
+  const numbers = `${rankText} ${padStart(fitNumber(model.rate(site.last), c.rate), c.rate)} ${padStart(fitNumber(site.total, c.total), c.total)} `;
+  const reason = cutMiddle(reasonText(site), c.reason);
+  // Only the selected row keeps its trailing blanks (its highlight spans the table); the rest are not drawn at all.
+  const rest = [
+    padEnd(cutMiddle(site.label, c.location), c.location),
+    ...(c.origin > 0 ? [padEnd(site.origin, c.origin)] : []),
+    selected ? padEnd(reason, c.reason) : reason,
+  ].join(' ');
+  const tone: Tone | undefined = selected ? 'selected' : undefined;
+  const seg = (text: string, t?: Tone): Segment => (tone ? { text, tone } : t ? { text, tone: t } : { text });
+  if (c.spark === 0) return [seg(numbers + rest)];
+  return [seg(numbers), seg(sparkline(model.recent(site, c.spark), c.spark), 'spark'), seg(` ${rest}`)];
+}
+
+function expansion(model: TopModel, site: Site, d: Describe, indent: number): string[] {
+  const pad = ' '.repeat(indent);
+  const lines: string[] = [];
+  lines.push(`${pad}${site.origin === 'hardware' ? `trap ${site.trap ?? '?'}` : site.label}`);
+  const reasons = [...site.reasons].sort((a, b) => b[1].total - a[1].total);
+  for (const [reason, c] of reasons)
+    lines.push(
+      `${pad}  ${padEnd(reason ?? '(no reason given)', 24)} ${padStart(fitNumber(model.rate(c.last), 8), 8)}/s ${padStart(fitNumber(c.total, 12), 12)} total`,
+    );
+  if (!d.stacks && !d.flows) lines.push(`${pad}  call chains and flows: not reported by the ${d.backend} backend`);
+  return lines;
+}
+
+export const HELP_LINES: readonly string[] = [
+  'Keys',
+  '  q, Ctrl-C   quit (at the dropwatch> prompt: back to it)',
+  '  p           pause the screen; counting goes on',
+  '  s           sort by drops/s, total, location name in turn',
+  '  ↑ ↓         select a row (PgUp PgDn Home End too)',
+  '  Enter       expand the selected row: its reasons',
+  '  /           set a filter, as `set filter` at the prompt (none clears it; Esc cancels)',
+  '  ?           this help; any key closes it',
+  '',
+  'Columns',
+  '  drops/s is the last second, total since the view opened, the bars the last minute',
+  '  (each row scaled to its own peak). Lost: events the kernel had but dropwatch never saw.',
+];
+
+/** Header, headings, one row and the footer. */
+export const MIN_SIZE: Size = { columns: 40, rows: 8 };
+
+const FOOTER = 'q quit  p pause  s sort  ↑↓ select  Enter expand  / filter  ? help';
+
+/**
+ * The whole screen. It is one line shorter than the terminal: a frame as tall as the terminal would make the
+ * library redraw by clearing the terminal, which also clears the user's scrollback.
+ */
+export function buildFrame(model: TopModel, state: ViewState, d: Describe, size: Size): Frame {
+  const cols = Math.max(1, size.columns);
+  const height = Math.max(1, size.rows - 1);
+  if (cols < MIN_SIZE.columns || height < MIN_SIZE.rows - 1) {
+    const say = `terminal too small for dropwatch top (${MIN_SIZE.columns}×${MIN_SIZE.rows} at least); q quits`;
+    return {
+      lines: [[{ text: cutEnd(say, cols) }], ...Array.from({ length: height - 1 }, () => [])],
+      scroll: state.scroll,
+    };
+  }
+  const lines: Line[] = [];
+
+  const title: Line = [
+    { text: `dropwatch top  ${d.backend}  running ${formatDuration(d.elapsedSeconds)}`, tone: 'title' },
+  ];
+  if (state.paused) title.push({ text: '  ' }, { text: 'PAUSED', tone: 'paused' });
+  lines.push(title);
+
+  const lost: Segment =
+    model.lostTotal > 0
+      ? {
+          text: `LOST ${fitNumber(model.lostTotal, 14)}${model.lostWhere ? ` (${model.lostWhere})` : ''}`,
+          tone: 'lost',
+        }
+      : { text: 'lost 0' };
+  const over = model.overflowTotal > 0 ? `  over the site cap ${fitNumber(model.overflowTotal, 14)}` : '';
+  lines.push([
+    {
+      text: `drops/s ${fitNumber(model.rate(model.last), 12)} now, ${model.averageRate().toFixed(1)} since start  total ${fitNumber(model.total, 16)}  sites ${model.size}${over}  `,
+    },
+    lost,
+  ]);
+  lines.push([{ text: `filter ${d.filter ?? 'none'}  sort ${state.sort}` }]);
+
+  const footer: Line[] = [];
+  if (state.input !== null) {
+    footer.push([{ text: `/ filter: ${state.input}█` }]);
+    footer.push(state.status ? [{ text: state.status.text, tone: state.status.error ? 'error' : 'notice' }] : []);
+  } else {
+    footer.push(state.status ? [{ text: state.status.text, tone: state.status.error ? 'error' : 'notice' }] : []);
+    footer.push([{ text: FOOTER, tone: 'dim' }]);
+  }
+
+  const body = height - lines.length - footer.length;
+  let scroll = state.scroll;
+  if (state.help) {
+    for (const text of HELP_LINES.slice(0, Math.max(0, body))) lines.push([{ text }]);
+  } else {
+    const rows = model.rows(state.sort);
+    const room = body - 1;
+    const { first, selected } = visibleWindow(rows, state, room, model, d);
+    scroll = first;
+    const c = columnsFor(cols, rows.length, rows.slice(first, first + room));
+    lines.push(headingLine(c, state.sort));
+    let used = 0;
+    for (let i = first; i < rows.length && used < room; i++) {
+      const site = rows[i]!;
+      lines.push(siteLine(model, site, i + 1, c, i === selected));
+      used++;
+      if (state.expanded === site.key)
+        for (const text of expansion(model, site, d, c.rank + 1)) {
+          if (used >= room) break;
+          lines.push([{ text, tone: 'dim' }]);
+          used++;
+        }
+    }
+    if (rows.length === 0 && room > 0) lines.push([{ text: 'no drops yet', tone: 'dim' }]);
+  }
+  while (lines.length < height - footer.length) lines.push([]);
+  lines.push(...footer);
+  return { lines: lines.map((line) => fit(line, cols)), scroll };
+}
+
+/** Which row is selected and the first row shown, so the selection (and its expansion) is on screen. */
+export function visibleWindow(
+  rows: readonly Site[],
+  state: ViewState,
+  room: number,
+  model?: TopModel,
+  d?: Describe,
+): { first: number; selected: number } {
+  const selected = state.selected === null ? -1 : rows.findIndex((s) => s.key === state.selected);
+  let first = Math.min(state.scroll, Math.max(0, rows.length - room));
+  if (selected >= 0) {
+    const extra = state.expanded === state.selected && model && d ? expansion(model, rows[selected]!, d, 0).length : 0;
+    if (selected < first) first = selected;
+    if (selected + extra >= first + room) first = Math.max(0, selected + extra - room + 1);
+  }
+  return { first: Math.max(0, first), selected };
+}
+
+/** Cuts a line's segments to `cols` cells in all. */
+function fit(line: Line, cols: number): Line {
+  const out: Line = [];
+  let left = cols;
+  for (const seg of line) {
+    if (left <= 0) break;
+    const w = width(seg.text);
+    if (w <= left) {
+      out.push(seg);
+      left -= w;
+    } else {
+      out.push({ ...seg, text: cutEnd(seg.text, left) });
+      left = 0;
+    }
+  }
+  return out;
+}

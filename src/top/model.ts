@@ -1,0 +1,233 @@
+// The live view's counts, pure: one site per drop location, its last minute second by second, totals and losses.
+import type { Origin } from '../backend/types.js';
+
+/** Seconds of history each site keeps (the sparkline's length). */
+export const HISTORY = 60;
+/** Sites kept at once, the aggregator's own cap: a storm of distinct addresses cannot grow the view without bound. */
+export const DEFAULT_MAX_SITES = 4096;
+
+export type SortKey = 'rate' | 'total' | 'name';
+export const SORT_KEYS: readonly SortKey[] = ['rate', 'total', 'name'];
+
+/** Drops at one place: an aggregated summary line, or one packet-mode drop with count 1. */
+export interface SiteDrop {
+  origin: Origin;
+  pc: bigint;
+  trap?: string | undefined;
+  reason: string | null;
+  count: number;
+  /** The kernel's own `%pS` text (NET_DM packet alerts), used when the address does not resolve. */
+  symbol?: string | undefined;
+}
+
+export interface ReasonCount {
+  total: number;
+  /** Drops in the last completed interval. */
+  last: number;
+  pending: number;
+}
+
+export interface Site {
+  readonly key: string;
+  readonly origin: Origin;
+  readonly pc: bigint;
+  readonly trap: string | undefined;
+  /** What the location column shows: `sym+off [module]`, an address, or the trap name; fixed when the site is made. */
+  readonly label: string;
+  total: number;
+  /** Drops in the last completed interval. */
+  last: number;
+  /** Drops in the interval still open. */
+  pending: number;
+  /** Drops per interval, a ring indexed by the model's tick modulo HISTORY. */
+  readonly history: Float64Array;
+  /** By reason name; null is "the source did not say". */
+  readonly reasons: Map<string | null, ReasonCount>;
+  /** The tick in which it last dropped anything. */
+  lastActiveTick: number;
+}
+
+export interface ModelOptions {
+  /** Makes a site's location label once, when the site first appears. */
+  label: (drop: SiteDrop) => string;
+  maxSites?: number;
+  /** Length of one interval, so counts per interval become rates per second. */
+  intervalMs?: number;
+}
+
+export function siteKey(d: Pick<SiteDrop, 'origin' | 'pc' | 'trap'>): string {
+  return `${d.origin}\0${d.pc.toString(16)}\0${d.trap ?? ''}`;
+}
+
+export class TopModel {
+  readonly maxSites: number;
+  readonly intervalMs: number;
+  private readonly label: (drop: SiteDrop) => string;
+  private sites = new Map<string, Site>();
+  /** Completed intervals. */
+  ticks = 0;
+  total = 0;
+  /** Drops in the last completed interval, every site and the overflow together. */
+  last = 0;
+  private pending = 0;
+  /** Drops at sites that did not fit: the session's aggregator overflow and our own cap. */
+  overflowTotal = 0;
+  overflowLast = 0;
+  private overflowPending = 0;
+  lostTotal = 0;
+  /** Where the latest loss happened (e.g. "tracefs ring buffer cpu1"). */
+  lostWhere: string | null = null;
+
+  constructor(options: ModelOptions) {
+    this.label = options.label;
+    this.maxSites = options.maxSites ?? DEFAULT_MAX_SITES;
+    this.intervalMs = options.intervalMs ?? 1000;
+  }
+
+  get size(): number {
+    return this.sites.size;
+  }
+
+  /** Counts drops into the interval still open. */
+  add(drops: readonly SiteDrop[]): void {
+    for (const d of drops) {
+      if (d.count === 0) continue;
+      const key = siteKey(d);
+      let site = this.sites.get(key);
+      if (!site) {
+        if (this.sites.size >= this.maxSites) {
+          this.addOverflow(d.count);
+          continue;
+        }
+        site = {
+          key,
+          origin: d.origin,
+          pc: d.pc,
+          trap: d.trap,
+          label: this.label(d),
+          total: 0,
+          last: 0,
+          pending: 0,
+          history: new Float64Array(HISTORY),
+          reasons: new Map(),
+          lastActiveTick: this.ticks,
+        };
+        this.sites.set(key, site);
+      }
+      site.pending += d.count;
+      site.total += d.count;
+      site.lastActiveTick = this.ticks;
+      let reason = site.reasons.get(d.reason);
+      if (!reason) site.reasons.set(d.reason, (reason = { total: 0, last: 0, pending: 0 }));
+      reason.pending += d.count;
+      reason.total += d.count;
+      this.pending += d.count;
+      this.total += d.count;
+    }
+  }
+
+  /** Drops counted but not placed at a site (over a cap). */
+  addOverflow(count: number): void {
+    this.overflowPending += count;
+    this.overflowTotal += count;
+    this.pending += count;
+    this.total += count;
+  }
+
+  lost(count: number, where: string): void {
+    this.lostTotal += count;
+    this.lostWhere = where;
+  }
+
+  /** Closes the open interval: its counts become each site's latest second and the newest history slot. */
+  tick(): void {
+    const slot = this.ticks % HISTORY;
+    for (const site of this.sites.values()) {
+      site.history[slot] = site.pending;
+      site.last = site.pending;
+      site.pending = 0;
+      for (const r of site.reasons.values()) {
+        r.last = r.pending;
+        r.pending = 0;
+      }
+    }
+    this.last = this.pending;
+    this.pending = 0;
+    this.overflowLast = this.overflowPending;
+    this.overflowPending = 0;
+    this.ticks++;
+    // Room for new sites: when full, those quiet for the whole window leave (their drops stay in the totals).
+    if (this.sites.size >= this.maxSites)
+      for (const [key, site] of this.sites) if (this.ticks - 1 - site.lastActiveTick >= HISTORY) this.sites.delete(key);
+  }
+
+  /** Drops per second over the last completed interval. */
+  rate(count: number): number {
+    return (count * 1000) / this.intervalMs;
+  }
+
+  /** Average drops per second since the view started. */
+  averageRate(): number {
+    return this.ticks === 0 ? 0 : (this.total * 1000) / (this.ticks * this.intervalMs);
+  }
+
+  get(key: string): Site | undefined {
+    return this.sites.get(key);
+  }
+
+  /** Every site, sorted: by the last second's rate, by total, or by location name. */
+  rows(sort: SortKey): Site[] {
+    const rows = [...this.sites.values()];
+    rows.sort(COMPARE[sort]);
+    return rows;
+  }
+
+  /** The last `width` seconds of a site, oldest first. */
+  recent(site: Site, width: number): number[] {
+    const n = Math.min(width, HISTORY, this.ticks);
+    const out: number[] = [];
+    for (let t = this.ticks - n; t < this.ticks; t++) out.push(site.history[t % HISTORY]!);
+    return out;
+  }
+
+  /** A deep copy: what a paused view keeps showing while counting goes on. */
+  clone(): TopModel {
+    const copy = new TopModel({ label: this.label, maxSites: this.maxSites, intervalMs: this.intervalMs });
+    for (const [key, s] of this.sites)
+      copy.sites.set(key, {
+        ...s,
+        history: s.history.slice(),
+        reasons: new Map([...s.reasons].map(([r, c]) => [r, { ...c }])),
+      });
+    copy.ticks = this.ticks;
+    copy.total = this.total;
+    copy.last = this.last;
+    copy.pending = this.pending;
+    copy.overflowTotal = this.overflowTotal;
+    copy.overflowLast = this.overflowLast;
+    copy.overflowPending = this.overflowPending;
+    copy.lostTotal = this.lostTotal;
+    copy.lostWhere = this.lostWhere;
+    return copy;
+  }
+}
+
+const byName = (a: Site, b: Site): number => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0);
+// Ties end on the key, so equal rows keep one order from frame to frame instead of trading places.
+const byKey = (a: Site, b: Site): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+
+const COMPARE: Record<SortKey, (a: Site, b: Site) => number> = {
+  rate: (a, b) => b.last - a.last || b.total - a.total || byName(a, b) || byKey(a, b),
+  total: (a, b) => b.total - a.total || b.last - a.last || byName(a, b) || byKey(a, b),
+  name: (a, b) => byName(a, b) || b.total - a.total || byKey(a, b),
+};
+
+/** The reason a row shows: the one with most drops last second, else most in total. */
+export function mainReason(site: Site): string | null {
+  let best: [string | null, ReasonCount] | null = null;
+  for (const entry of site.reasons) {
+    const [, c] = entry;
+    if (!best || c.last > best[1].last || (c.last === best[1].last && c.total > best[1].total)) best = entry;
+  }
+  return best ? best[0] : null;
+}

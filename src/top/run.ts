@@ -1,0 +1,153 @@
+// The live view's I/O shell: takes the terminal (alternate screen, Ink, keys, signals), diverts the session to the
+// view, and gives everything back on every way out. Imported only when `--top` or `top` is used: Ink and React load here.
+import ansiEscapes from 'ansi-escapes';
+import { createElement as h } from 'react';
+import { render, type Instance } from 'ink';
+import type { BackendCapabilities } from '../backend/types.js';
+import type { Command } from '../repl/commands.js';
+import type { SignalName, SignalSource } from '../repl/index.js';
+import type { SessionOutput, SessionView, StopCause } from '../repl/session.js';
+import type { Resolved } from '../symbols/kallsyms.js';
+import { TopController, type TopFilter } from './controller.js';
+import { locationLabel } from './layout.js';
+import { isTerminal, noTerminal } from './terminal.js';
+import { TopApp } from './view.js';
+
+/** What the view needs of the Session. */
+export interface TopSession {
+  readonly monitoring: boolean;
+  run(command: Command): Promise<'exit' | 'continue'>;
+  stop(cause: StopCause): Promise<void>;
+  divert(view: SessionView): () => void;
+}
+
+export interface TopIO {
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (on: boolean) => unknown };
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream;
+  env: Readonly<Record<string, string | undefined>>;
+  signals: SignalSource;
+  /** Wall clock, ms. */
+  now: () => number;
+  /** Runs `fn` synchronously if the process exits while the view is up (a crash); returns its removal. */
+  onExit: (fn: () => void) => () => void;
+}
+
+export interface TopOptions {
+  session: TopSession;
+  backend: { name: string; capabilities: BackendCapabilities };
+  lookup: (pc: bigint) => Resolved | null;
+  filter?: TopFilter;
+  io: TopIO;
+  /** Where lines the view could not show go once it has closed: a failed start, losses reported at stop. */
+  output: SessionOutput;
+  /** How the user asked, for the error when there is no terminal. */
+  asked: '--top' | 'top';
+  intervalMs?: number;
+}
+
+/** 'quit' after the user left the view; 'not-started' when monitoring could not start (the reason was printed). */
+export type TopResult = 'quit' | 'not-started';
+
+const SIGNALS: readonly SignalName[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+export async function runTop(options: TopOptions): Promise<TopResult> {
+  const { io, session } = options;
+  if (!isTerminal(io)) throw noTerminal(options.asked);
+
+  const controller = new TopController({
+    backend: options.backend.name,
+    capabilities: options.backend.capabilities,
+    label: (drop) => locationLabel(drop, options.lookup),
+    now: io.now,
+    ...(options.filter ? { filter: options.filter } : {}),
+    ...(options.intervalMs === undefined ? {} : { intervalMs: options.intervalMs }),
+  });
+  // Lines the session says while the view is up are its status. Those of the start and the stop are also kept, to
+  // print after the view has closed: why a start failed, losses totalled at stop. Only then: a long run keeps nothing.
+  const said: { error: boolean; line: string }[] = [];
+  let keep = true;
+  const undivert = session.divert({
+    observer: controller.observer,
+    output: {
+      data: () => {},
+      message: (line) => {
+        if (keep) said.push({ error: false, line });
+        controller.output.message(line);
+      },
+      error: (line) => {
+        if (keep) said.push({ error: true, line });
+        controller.output.error(line);
+      },
+    },
+  });
+  const quit = new Promise<unknown>((resolve) => controller.onQuit(resolve));
+  const onSignal = () => controller.quit();
+  for (const s of SIGNALS) io.signals.on(s, onSignal);
+  const screen = takeScreen(io);
+  let instance: Instance | null = null;
+  let startedHere = false;
+  let result: TopResult = 'quit';
+  try {
+    instance = render(h(TopApp, { controller, colour: io.env.NO_COLOR === undefined }), {
+      stdout: io.stdout as NodeJS.WriteStream,
+      stdin: io.stdin as NodeJS.ReadStream,
+      stderr: io.stderr as NodeJS.WriteStream,
+      exitOnCtrlC: false,
+      patchConsole: false,
+    });
+    // The view ends through the controller: an Ink exit of its own ends it too, and a render that throws is rethrown
+    // below as the bug it is.
+    instance.waitUntilExit().then(
+      () => controller.quit(),
+      (err: unknown) => controller.quit(err ?? new Error('the view failed')),
+    );
+    if (!session.monitoring) {
+      await session.run({ name: 'start' });
+      startedHere = session.monitoring;
+      if (!startedHere) {
+        result = 'not-started';
+        return result;
+      }
+    }
+    // "Issue Ctrl-C to stop monitoring" and the rest of start's chatter are not news inside the view.
+    controller.setStatus(null);
+    keep = false;
+    said.length = 0;
+    const failure = await quit;
+    if (failure !== undefined) throw failure;
+    return result;
+  } finally {
+    for (const s of SIGNALS) io.signals.off(s, onSignal);
+    if (instance) {
+      instance.unmount();
+      await instance.waitUntilExit().catch(() => {});
+    }
+    screen.restore();
+    keep = true;
+    try {
+      if (startedHere) await session.stop('signal');
+    } finally {
+      undivert();
+      // A failed start says why; a stop may report losses. Both are news after the view has gone.
+      const news = result === 'not-started' ? said : said.filter((s) => s.error);
+      for (const s of news) (s.error ? options.output.error : options.output.message)(s.line);
+    }
+  }
+}
+
+/** The alternate screen, so the user's screen comes back as it was; restore() also runs if the process exits. */
+function takeScreen(io: TopIO): { restore(): void } {
+  io.stdout.write(ansiEscapes.enterAlternativeScreen + ansiEscapes.clearViewport);
+  let restored = false;
+  let removeHook: () => void = () => {};
+  const restore = () => {
+    if (restored) return;
+    restored = true;
+    removeHook();
+    io.stdin.setRawMode?.(false);
+    io.stdout.write(ansiEscapes.cursorShow + ansiEscapes.exitAlternativeScreen);
+  };
+  removeHook = io.onExit(restore);
+  return { restore };
+}

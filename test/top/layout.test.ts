@@ -1,0 +1,210 @@
+// The live view's screen as data: truncation, sparklines, numbers, and whole frames that fit any terminal.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import {
+  buildFrame,
+  cutMiddle,
+  fitNumber,
+  formatDuration,
+  locationLabel,
+  sparkline,
+  type Describe,
+  type Line,
+  type ViewState,
+} from '../../src/top/layout.js';
+import { TopModel, type SiteDrop } from '../../src/top/model.js';
+
+const text = (line: Line) => line.map((s) => s.text).join('');
+const cells = (s: string) => Array.from(s).length;
+
+const STATE: ViewState = {
+  sort: 'rate',
+  selected: null,
+  scroll: 0,
+  expanded: null,
+  help: false,
+  paused: false,
+  input: null,
+  status: null,
+};
+const DESCRIBE: Describe = { backend: 'tracefs', filter: null, elapsedSeconds: 65, stacks: false, flows: false };
+
+function model(drops: SiteDrop[][], labels: Record<string, string> = {}): TopModel {
+  const m = new TopModel({ label: (d) => labels[d.pc.toString()] ?? `sym_${d.pc}+0x10` });
+  for (const batch of drops) {
+    m.add(batch);
+    m.tick();
+  }
+  return m;
+}
+const sw = (pc: bigint, count: number, reason: string | null = 'NO_SOCKET'): SiteDrop => ({
+  origin: 'software',
+  pc,
+  reason,
+  count,
+});
+
+test('cutMiddle keeps the start and the end of a long name', () => {
+  assert.equal(cutMiddle('short', 10), 'short');
+  assert.equal(cutMiddle('__udp4_lib_rcv+4bc', 11), '__udp…v+4bc');
+  assert.equal(cutMiddle('abcdef', 1), '…');
+  assert.equal(cutMiddle('abcdef', 0), '');
+  fc.assert(
+    fc.property(fc.string({ unit: 'grapheme-ascii', maxLength: 80 }), fc.nat({ max: 90 }), (s, w) => {
+      const cut = cutMiddle(s, w);
+      assert.ok(cells(cut) <= w || cells(s) <= w);
+      if (cells(s) <= w) assert.equal(cut, s);
+      else if (w >= 3) {
+        const [head, tail] = cut.split('…') as [string, string];
+        assert.ok(s.startsWith(head) && s.endsWith(tail));
+      }
+    }),
+  );
+});
+
+test('sparkline: one cell per second, scaled to the row’s peak, blank for none, right-aligned', () => {
+  assert.equal(sparkline([0, 1, 2, 4, 8], 5), ' ▁▂▄█');
+  assert.equal(sparkline([1, 1000], 2), '▁█', 'any drop shows at least the lowest bar');
+  assert.equal(sparkline([3, 3], 4), '  ██');
+  assert.equal(sparkline([5, 6, 7], 2), '▇█', 'a narrow column shows the latest seconds');
+  assert.equal(sparkline([0, 0], 2), '  ');
+});
+
+test('numbers fit their column; durations read like top', () => {
+  assert.equal(fitNumber(1234, 8), '1,234');
+  assert.equal(fitNumber(12_345_678, 8), '12.3M');
+  assert.equal(fitNumber(999_999_999_999, 6), '1000G');
+  assert.equal(formatDuration(5), '5s');
+  assert.equal(formatDuration(65), '1m05s');
+  assert.equal(formatDuration(7260), '2h01m');
+  assert.equal(formatDuration(90_000), '1d01h');
+});
+
+test('a location is sym+off with its module, a trap name, or an address', () => {
+  const lookup = (pc: bigint) =>
+    pc === 1n
+      ? { symbol: 'mlx5e_xmit', offset: 0x4bcn, module: 'mlx5_core' }
+      : pc === 2n
+        ? { symbol: 'f', offset: 0n }
+        : null;
+  assert.equal(locationLabel(sw(1n, 1), lookup), 'mlx5e_xmit+4bc [mlx5_core]');
+  assert.equal(locationLabel(sw(2n, 1), lookup), 'f+0');
+  assert.equal(locationLabel(sw(0xffn, 1), lookup), '0xff');
+  assert.equal(locationLabel({ ...sw(0xffn, 1), symbol: 'g+0x1/0x20' }, lookup), 'g+0x1/0x20');
+  assert.equal(locationLabel(sw(0n, 1), lookup), 'device rx_dropped counter');
+  assert.equal(
+    locationLabel({ origin: 'hardware', pc: 0n, trap: 'ttl_error', reason: null, count: 1 }, lookup),
+    'ttl_error',
+  );
+});
+
+test('a frame: header, one row per site sorted by rate, footer; one line short of the terminal', () => {
+  const m = model([
+    [sw(1n, 10), sw(2n, 30)],
+    [sw(1n, 100), sw(2n, 20)],
+  ]);
+  const { lines } = buildFrame(m, STATE, DESCRIBE, { columns: 120, rows: 20 });
+  assert.equal(lines.length, 19);
+  assert.match(text(lines[0]!), /^dropwatch top {2}tracefs {2}running 1m05s/);
+  assert.match(text(lines[1]!), /^drops\/s 120 now, 80\.0 since start {2}total 160 {2}sites 2 {2}lost 0$/);
+  assert.match(text(lines[2]!), /^filter none {2}sort rate$/);
+  assert.match(text(lines[3]!), /#\s+drops\/s▼\s+total last 60s\s+location\s+origin\s+reason/);
+  assert.match(text(lines[4]!), /^ {2}1 {6}100 {8}110 .*▁█ sym_1\+0x10 +software NO_SOCKET/);
+  assert.match(text(lines[5]!), /^ {2}2 {7}20 {9}50 .*█▆ sym_2\+0x10 +software NO_SOCKET/);
+  assert.match(text(lines.at(-1)!), /^q quit {2}p pause/);
+});
+
+test('losses are shouted and toned, never hidden', () => {
+  const m = model([[sw(1n, 1)]]);
+  const quiet = buildFrame(m, STATE, DESCRIBE, { columns: 100, rows: 20 }).lines[1]!;
+  assert.equal(quiet.at(-1)!.text, 'lost 0');
+  assert.equal(quiet.at(-1)!.tone, undefined);
+  m.lost(12, 'tracefs ring buffer cpu1');
+  const loud = buildFrame(m, STATE, DESCRIBE, { columns: 100, rows: 20 }).lines[1]!;
+  assert.equal(loud.at(-1)!.text, 'LOST 12 (tracefs ring buffer cpu1)');
+  assert.equal(loud.at(-1)!.tone, 'lost');
+});
+
+test('long names are cut in the middle on one line, never wrapped', () => {
+  const long = 'a_very_long_kernel_function_name_that_goes_on_and_on_and_on+0x1234 [some_module]';
+  const m = model([[sw(1n, 1)]], { '1': long });
+  const { lines } = buildFrame(m, STATE, DESCRIBE, { columns: 100, rows: 12 });
+  const row = text(lines[4]!);
+  assert.ok(cells(row) <= 100);
+  assert.match(row, /a_very_long_kernel_f.*….*\[some_module\]/);
+  assert.equal(lines.length, 11);
+});
+
+test('narrow terminals lose the sparkline first, and every line still fits', () => {
+  const m = model([[sw(1n, 5)]]);
+  const wide = text(buildFrame(m, STATE, DESCRIBE, { columns: 120, rows: 12 }).lines[3]!);
+  const narrow = text(buildFrame(m, STATE, DESCRIBE, { columns: 60, rows: 12 }).lines[3]!);
+  assert.match(wide, /last \d+s/);
+  assert.doesNotMatch(narrow, /last \d+s/);
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 80 }), (columns, rows) => {
+      const { lines } = buildFrame(m, STATE, DESCRIBE, { columns, rows });
+      for (const line of lines) assert.ok(cells(text(line)) <= columns, text(line));
+      assert.equal(lines.length, Math.max(1, rows - 1));
+    }),
+  );
+});
+
+test('the selection is marked and kept on screen; an expanded row lists its reasons', () => {
+  const drops = Array.from({ length: 40 }, (_, i) => sw(BigInt(i + 1), 100 - i));
+  const m = model([drops, [sw(40n, 7, 'NETFILTER_DROP')]]);
+  const state = {
+    ...STATE,
+    sort: 'total' as const,
+    selected: 'software\u000028\u0000',
+    expanded: 'software\u000028\u0000',
+  };
+  const { lines, scroll } = buildFrame(m, state, DESCRIBE, { columns: 100, rows: 16 });
+  assert.ok(scroll > 0, 'scrolled to the selection');
+  const at = lines.findIndex((l) => text(l).startsWith('>'));
+  assert.match(text(lines[at]!), /^>\s*33 .* sym_40\+0x10/, 'rank 33: the 32 sites with more drops come first');
+  assert.equal(lines[at]![0]!.tone, 'selected');
+  const after = lines.slice(at + 1, at + 5).map(text);
+  assert.ok(
+    after.some((l) => /NO_SOCKET\s+0\/s\s+61 total/.test(l)),
+    after.join('\n'),
+  );
+  assert.ok(
+    after.some((l) => /NETFILTER_DROP\s+7\/s\s+7 total/.test(l)),
+    after.join('\n'),
+  );
+  assert.ok(after.some((l) => /call chains and flows: not reported by the tracefs backend/.test(l)));
+  assert.ok(lines.findIndex((l) => /^q quit/.test(text(l))) === lines.length - 1, 'the footer stays');
+});
+
+test('pause, filter, the filter being typed and its error show in the frame', () => {
+  const m = model([[sw(1n, 1)]]);
+  const size = { columns: 100, rows: 12 };
+  const paused = buildFrame(m, { ...STATE, paused: true }, DESCRIBE, size).lines[0]!;
+  assert.deepEqual(paused.at(-1), { text: 'PAUSED', tone: 'paused' });
+  const filtered = buildFrame(m, STATE, { ...DESCRIBE, filter: 'reason == NO_SOCKET (kernel: reason == 3)' }, size);
+  assert.match(text(filtered.lines[2]!), /^filter reason == NO_SOCKET \(kernel: reason == 3\)/);
+  const typing = buildFrame(
+    m,
+    { ...STATE, input: 'reason === x', status: { text: "filter: unknown operator '='", error: true } },
+    DESCRIBE,
+    size,
+  ).lines;
+  assert.equal(text(typing.at(-2)!), '/ filter: reason === x█');
+  assert.deepEqual(typing.at(-1), [{ text: "filter: unknown operator '='", tone: 'error' }]);
+});
+
+test('a terminal too small says so instead of drawing a broken table', () => {
+  const { lines } = buildFrame(model([[sw(1n, 1)]]), STATE, DESCRIBE, { columns: 30, rows: 5 });
+  assert.equal(lines.length, 4);
+  assert.equal(text(lines[0]!), 'terminal too small for dropwa…');
+});
+
+test('help replaces the rows', () => {
+  const m = model([[sw(1n, 1)]]);
+  const { lines } = buildFrame(m, { ...STATE, help: true }, DESCRIBE, { columns: 100, rows: 30 });
+  const all = lines.map(text).join('\n');
+  assert.match(all, /q, Ctrl-C +quit/);
+  assert.doesNotMatch(all, /sym_1/);
+});

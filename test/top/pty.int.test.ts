@@ -1,0 +1,243 @@
+// The live view in a real terminal (tmux): the built CLI, real drops from a namespace, keys, a resize, the screen
+// as a user sees it, and the terminal and tracefs as they were after every way out.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, rmSync } from 'node:fs';
+import { BIN, findDropwatch, runCli } from '../helpers/cli.js';
+import { canRunKernelTests, TRACEFS, tracefsSnapshot } from '../helpers/kernel.js';
+import { Netns } from '../helpers/netns.js';
+
+function hasTmux(): boolean {
+  try {
+    execFileSync('tmux', ['-V'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const skip = canRunKernelTests() || (hasTmux() ? false : 'needs tmux for a real terminal');
+
+/** A terminal of our own: a private tmux server with one window running `command`. */
+class Terminal {
+  private readonly socket = `dwtest-top-${randomBytes(4).toString('hex')}`;
+  /** tmux leaves its socket file behind when the server is killed; close() removes it. */
+  private readonly socketPath: string;
+  constructor(command: string, columns = 120, rows = 30) {
+    this.tmux('new-session', '-d', '-s', 'dw', '-x', String(columns), '-y', String(rows), command);
+    this.socketPath = this.flag('socket_path');
+  }
+  tmux(...args: string[]): string {
+    return execFileSync('tmux', ['-L', this.socket, ...args], { encoding: 'utf8' });
+  }
+  /** What the pane shows; with `scrollback`, the lines scrolled off its top too. */
+  screen(scrollback = false): string {
+    return this.tmux('capture-pane', '-p', '-t', 'dw', ...(scrollback ? ['-S', '-'] : []));
+  }
+  keys(...keys: string[]): void {
+    this.tmux('send-keys', '-t', 'dw', ...keys);
+  }
+  type(text: string): void {
+    this.tmux('send-keys', '-t', 'dw', '-l', text);
+  }
+  flag(name: string): string {
+    return this.tmux('display', '-p', '-t', 'dw', `#{${name}}`).trim();
+  }
+  /** The dropwatch under the pane's shell. */
+  dropwatch(): number | null {
+    return findDropwatch(Number(this.flag('pane_pid')));
+  }
+  resize(columns: number, rows: number): void {
+    this.tmux('resize-window', '-t', 'dw', '-x', String(columns), '-y', String(rows));
+  }
+  async until(check: (screen: string) => boolean, what: string, timeoutMs = 20_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const screen = this.screen();
+      if (check(screen)) return screen;
+      if (Date.now() > deadline) throw new Error(`never saw ${what}; the screen:\n${screen}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  close(): void {
+    try {
+      this.tmux('kill-server');
+    } catch {
+      // Already gone.
+    }
+    rmSync(this.socketPath, { force: true });
+  }
+}
+
+/** About `rate` datagrams a second to a closed UDP port in the namespace: one NO_SOCKET drop each. */
+function pacedDrops(ns: Netns, rate: number): ChildProcess {
+  const perTick = Math.max(1, Math.round(rate / 10));
+  const code =
+    `const s=require('dgram').createSocket('udp4');` +
+    `setInterval(()=>{for(let i=0;i<${perTick};i++)s.send('x',9,'127.0.0.1')},100)`;
+  return spawn('ip', ['netns', 'exec', ns.name, process.execPath, '-e', code], { stdio: 'ignore' });
+}
+
+// CI variables make the terminal library print only the last frame; a person's terminal has none.
+const run = (args: string) =>
+  `printf 'BEFORE-TOP\\n'; env -u CI -u CONTINUOUS_INTEGRATION NO_COLOR=1 ${process.execPath} ${BIN} ${args}; ` +
+  `echo "EXIT=$?"; stty -a | grep -o -- '-\\?icanon'; sleep 120`;
+
+const ROW = /^\s*>?\s*\d+\s+([\d,.]+[kMG]?)\s+([\d,.]+[kMG]?)\s.*__udp4_lib_rcv\+[0-9a-f]+\s+software\s+NO_SOCKET/m;
+const rateOf = (screen: string): number | null => {
+  const m = ROW.exec(screen);
+  return m ? Number(m[1]!.replace(/,/g, '')) : null;
+};
+const totalOf = (screen: string): number => Number(/total ([\d,]+) /.exec(screen)![1]!.replace(/,/g, ''));
+
+function instancesOf(pid: number | null): string[] {
+  return readdirSync(`${TRACEFS}/instances`).filter((n) => pid !== null && n.startsWith(`dropwatch-${pid}`));
+}
+
+test(
+  '--top at ~100 drops/s: the row, keys, pause, a resize, and q leaves all as found',
+  { skip, timeout: 120_000 },
+  async () => {
+    const before = tracefsSnapshot();
+    const ns = new Netns();
+    const sender = pacedDrops(ns, 100);
+    const term = new Terminal(run('--top -l kas'));
+    let pid: number | null = null;
+    try {
+      await term.until((s) => s.includes('dropwatch top'), 'the view');
+      pid = term.dropwatch();
+      assert.ok(pid !== null, 'dropwatch runs in the terminal');
+      assert.equal(term.flag('alternate_on'), '1', 'the view is on the alternate screen');
+      await term.until((s) => !s.includes('Enabling monitoring'), 'monitoring on');
+      // Within 3 s of monitoring: the site, its reason, and about the rate sent (other tests' drops may add a little).
+      const started = Date.now();
+      const shown = await term.until(
+        (s) => {
+          const rate = rateOf(s);
+          return rate !== null && rate >= 70 && rate <= 130;
+        },
+        'a __udp4_lib_rcv NO_SOCKET row at about 100/s',
+        3000,
+      );
+      assert.ok(Date.now() - started <= 3500);
+      assert.match(shown, /drops\/s▼/);
+      assert.doesNotMatch(shown, /\u001b\[/, 'no colour with NO_COLOR');
+
+      term.keys('s');
+      await term.until((s) => /total▼/.test(s), 'sorted by total');
+      term.keys('s');
+      await term.until((s) => /location▼/.test(s), 'sorted by name');
+      term.keys('s');
+      await term.until((s) => /drops\/s▼/.test(s), 'sorted by rate again');
+
+      term.keys('p');
+      const paused = await term.until((s) => /PAUSED/.test(s), 'paused');
+      await new Promise((r) => setTimeout(r, 2500));
+      assert.equal(totalOf(term.screen()), totalOf(paused), 'the screen holds still while paused');
+      term.keys('p');
+      await term.until((s) => !/PAUSED/.test(s) && totalOf(s) > totalOf(paused), 'counting went on meanwhile');
+
+      const history = (s: string) => Number(/last (\d+)s/.exec(s)?.[1] ?? 0);
+      const wide = history(term.screen());
+      term.resize(80, 20);
+      const small = await term.until((s) => history(s) < wide && /origin/.test(s), 'a shorter sparkline');
+      const lines = small.replace(/\n$/, '').split('\n');
+      assert.ok(lines.length <= 20);
+      for (const line of lines) assert.ok(Array.from(line).length <= 80, line);
+      assert.match(small, ROW);
+
+      term.keys('q');
+      const after = await term.until((s) => /EXIT=\d+/.test(s), 'the exit', 15_000);
+      assert.match(after, /EXIT=0/);
+      // The smaller window pushed the top of the screen from before into the scrollback.
+      assert.match(term.screen(true), /BEFORE-TOP/, 'the screen from before is back');
+      assert.doesNotMatch(after, /drops\/s/, 'and the view is gone from it');
+      assert.match(after, /\bicanon\b/, 'the terminal is in line mode again');
+      assert.doesNotMatch(after, /-icanon/);
+      assert.equal(term.flag('alternate_on'), '0');
+      assert.equal(term.flag('cursor_flag'), '1', 'the cursor shows');
+      assert.deepEqual(instancesOf(pid), [], 'no tracefs instance left');
+      assert.deepEqual(tracefsSnapshot(), before, 'tracefs as found');
+    } finally {
+      term.close();
+      sender.kill();
+      ns.delete();
+    }
+  },
+);
+
+test(
+  'top at the prompt returns to it, twice, and the prompt still takes commands',
+  { skip, timeout: 120_000 },
+  async () => {
+    const term = new Terminal(run('-l kas'));
+    let pid: number | null = null;
+    try {
+      // capture-pane drops trailing blanks, the prompt's space among them.
+      await term.until((s) => s.trimEnd().endsWith('dropwatch>'), 'the prompt');
+      pid = term.dropwatch();
+      for (const round of [1, 2]) {
+        term.type('top');
+        term.keys('Enter');
+        await term.until((s) => s.includes('dropwatch top'), `the view, round ${round}`);
+        await term.until((s) => !s.includes('Enabling monitoring'), 'monitoring on');
+        term.keys('s');
+        await term.until((s) => /total▼/.test(s), `keys reach the view, round ${round}`);
+        term.keys('q');
+        await term.until(
+          (s) => !s.includes('dropwatch top') && s.trimEnd().endsWith('dropwatch>'),
+          `the prompt, round ${round}`,
+        );
+        assert.equal(term.flag('alternate_on'), '0');
+        assert.deepEqual(instancesOf(pid), [], 'monitoring the view started has stopped');
+      }
+      term.type('exit');
+      term.keys('Enter');
+      const after = await term.until((s) => /EXIT=\d+/.test(s), 'the exit');
+      assert.match(after, /EXIT=0/);
+      assert.match(after, /\bicanon\b/);
+    } finally {
+      term.close();
+    }
+  },
+);
+
+test(
+  'SIGTERM during --top: exit 0 with the terminal restored and no instance left',
+  { skip, timeout: 60_000 },
+  async () => {
+    const term = new Terminal(run('--top -l kas'));
+    try {
+      await term.until((s) => s.includes('dropwatch top') && !s.includes('Enabling monitoring'), 'the view');
+      const pid = term.dropwatch();
+      assert.ok(pid !== null);
+      process.kill(pid, 'SIGTERM');
+      const after = await term.until((s) => /EXIT=\d+/.test(s), 'the exit');
+      assert.match(after, /EXIT=0/);
+      assert.match(after, /\bicanon\b/);
+      assert.equal(term.flag('alternate_on'), '0');
+      assert.equal(term.flag('cursor_flag'), '1');
+      assert.deepEqual(instancesOf(pid), []);
+    } finally {
+      term.close();
+    }
+  },
+);
+
+test(
+  '--top without a terminal: one line saying to use -s, exit 1, tracefs untouched',
+  { skip: canRunKernelTests() },
+  async () => {
+    const before = tracefsSnapshot();
+    const r = await runCli(['--top']);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, '');
+    assert.equal(
+      r.stderr,
+      'dropwatch: --top needs a terminal; for a log or a pipe use -s (-s -f json for JSON Lines)\n',
+    );
+    assert.deepEqual(tracefsSnapshot(), before);
+  },
+);
