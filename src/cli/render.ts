@@ -5,6 +5,8 @@ import type { Renderer } from '../repl/index.js';
 import type { Resolved } from '../symbols/kallsyms.js';
 import { loadSymbolTable, type SymbolTable } from '../symbols/loader.js';
 import {
+  formatLostLine,
+  formatLostTotal,
   formatOverflowLine,
   formatPacket,
   formatShow,
@@ -84,6 +86,7 @@ export function buildTextRenderer(options: RendererOptions): Renderer {
       return lines.length > 0 ? lines : ['No kernel statistics on this backend; nothing lost so far'];
     },
     overflow: (overflow) => formatOverflowLine(overflow, style),
-    lost: (count, where) => `Lost ${count} drop events before they reached dropwatch (${where})`,
+    lost: formatLostLine,
+    lostTotal: formatLostTotal,
   };
 }

@@ -2,6 +2,8 @@
 
 export {
   formatAsctime,
+  formatLostLine,
+  formatLostTotal,
   formatOverflowLine,
   formatPacket,
   formatPointer,

@@ -28,7 +28,10 @@ export interface Renderer {
   stats(stats: Stats): string[];
   /** Locations that did not fit in the aggregator this interval. */
   overflow(overflow: Overflow): string;
+  /** One loss report, printed as it comes. */
   lost(count: number, where: string): string;
+  /** A place's total at stop, worded apart from lost() so the two are never summed together. */
+  lostTotal(count: number, where: string): string;
 }
 
 /** Per-interval summing, bounded; the session owns the timer. */
@@ -344,7 +347,7 @@ export class Session {
     } else {
       output.message('Got a stop message');
     }
-    for (const [where, count] of this.lostSinceStart) output.error(this.opts.renderer.lost(count, where));
+    for (const [where, count] of this.lostSinceStart) output.error(this.opts.renderer.lostTotal(count, where));
     this.finishMonitoring();
   }
 

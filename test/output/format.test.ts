@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { Chalk } from 'chalk';
 import {
   formatAsctime,
+  formatLostLine,
+  formatLostTotal,
   formatOverflowLine,
   formatPacket,
   formatPointer,
@@ -89,6 +91,16 @@ test('overflow line', () => {
     formatOverflowLine({ drops: 99900, distinct: 100, distinctIsLowerBound: true, limit: 100 }),
     '99900 drops at 100+ more locations not listed (over 100 locations this interval)',
   );
+});
+
+test('lost lines: each report as it comes, and the total at stop in words a `Lost N` reader does not count again', () => {
+  assert.equal(
+    formatLostLine(40, 'netlink socket'),
+    'Lost 40 drop events before they reached dropwatch (netlink socket)',
+  );
+  const total = formatLostTotal(40, 'netlink socket');
+  assert.equal(total, 'In total, 40 drop events were lost before they reached dropwatch (netlink socket)');
+  assert.doesNotMatch(total, /^Lost \d+/);
 });
 
 test('colour only decorates: level 0 gives the plain bytes, level 3 the same text under the codes', () => {
