@@ -4,6 +4,7 @@
 import { Command, Option } from 'commander';
 import { DropwatchError } from '../errors/index.js';
 import { parseArgs } from './commander.js';
+import { quote } from '../repl/commands.js';
 import type { AlertMode, BackendName } from '../backend/types.js';
 import type { Expr } from '../filter/index.js';
 
@@ -139,13 +140,14 @@ export function parseDuration(text: string): number {
   return Math.round(seconds * 1000);
 }
 
+/** A whole number, in the prompt's words for `set alertlimit` (src/repl/commands.ts) when it is not one or too big. */
 function parseCount(name: string, text: string): number {
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text)))
-    throw new DropwatchError(
-      'E_USAGE',
-      `invalid number for ${name}: ${JSON.stringify(text)} (expected a whole number)`,
-    );
-  return Number(text);
+  if (!/^\d+$/.test(text))
+    throw new DropwatchError('E_USAGE', `invalid number for ${name}: ${quote(text)} (expected a whole number)`);
+  const value = Number(text);
+  if (!Number.isSafeInteger(value))
+    throw new DropwatchError('E_USAGE', `${name} must be at most ${Number.MAX_SAFE_INTEGER}, got ${quote(text)}`);
+  return value;
 }
 
 /** `[HOST:]PORT`: `9469`, `:9469`, `0.0.0.0:9469`, `[::1]:9469`; the host defaults to loopback. */
