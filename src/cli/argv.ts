@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import { DropwatchError } from '../errors/index.js';
 import { parseArgs } from './commander.js';
 import { quote } from '../repl/commands.js';
+import { packageVersion } from './version.js';
 import type { AlertMode, BackendName } from '../backend/types.js';
 import type { Expr } from '../filter/index.js';
 
@@ -86,7 +87,7 @@ export function parseCommandLine(args: readonly string[], write: (text: string) 
     )
     .addOption(new Option('--filter <expr>', 'report only drops matching this filter expression'))
     .addOption(new Option('--ignore-reason <list>', 'do not report drops with these reasons (comma-separated)'));
-  if (parseArgs(program, args, write) === 'help') return 'help';
+  if (parseArgs(program, args, write, `dropwatch ${packageVersion()}`) === 'help') return 'help';
   const opts = program.opts<{
     lmethod: string;
     backend: string;

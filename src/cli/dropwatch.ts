@@ -1,6 +1,5 @@
 // The `dropwatch` program: parses options, opens a backend, and runs the REPL or an unattended (-s) run; the one
 // place that decides exit codes.
-import { readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import type { Backend } from '../backend/types.js';
 import { DropwatchError, isExpected } from '../errors/index.js';
@@ -13,6 +12,7 @@ import { loadSymbols } from './render.js';
 import { createFilterControl } from './filter.js';
 import { withFilters } from './options.js';
 import { chooseSink, type Sink } from './sink.js';
+import { packageVersion } from './version.js';
 
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;
@@ -247,22 +247,6 @@ async function runUnattended(
     io.signals.off('SIGTERM', onSignal);
     io.signals.off('SIGHUP', onSignal);
   }
-}
-
-let cachedVersion: string | undefined;
-function packageVersion(): string {
-  if (cachedVersion === undefined) {
-    try {
-      // dist/src/cli/dropwatch.js → package.json at the package root.
-      const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
-        version?: string;
-      };
-      cachedVersion = pkg.version ?? 'unknown';
-    } catch {
-      cachedVersion = 'unknown';
-    }
-  }
-  return cachedVersion;
 }
 
 export { DropwatchError };

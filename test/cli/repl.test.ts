@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { CliRun, countDrops, runCli, SUMMARY_LINE, BIN } from './driver.js';
 import { canRunKernelTests, Netns, tracefsSnapshot, TRACEFS } from '../tracefs/helpers.js';
 
@@ -195,6 +195,14 @@ test('usage errors: one line, the usage, exit 1; -l list exits 0', async () => {
   const list = await runCli(['-l', 'list']);
   assert.equal(list.code, 0);
   assert.equal(list.stdout, 'Available lookup methods:\nkas - use /proc/kallsyms\nnone - print raw addresses\n');
+});
+
+test('--version: the name and the package version on stdout, exit 0, without touching the kernel', async () => {
+  const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+  const done = await runCli(['--version']);
+  assert.equal(done.code, 0, done.stderr);
+  assert.equal(done.stdout, `dropwatch ${version}\n`);
+  assert.equal(done.stderr, '');
 });
 
 test(

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../qemu/harness.js';
 import { DWDUMP_USAGE } from '../../src/dwdump/options.js';
@@ -14,6 +15,14 @@ test('-h: help on stdout, exit 0', () => {
   const r = run('-h');
   assert.equal(r.status, 0);
   assert.match(r.stdout, /^Usage: dwdump \[options\]/);
+  assert.equal(r.stderr, '');
+});
+
+test('--version: the name and the package version on stdout, exit 0', () => {
+  const { version } = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { version: string };
+  const r = run('--version');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, `dwdump ${version}\n`);
   assert.equal(r.stderr, '');
 });
 
