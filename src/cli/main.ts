@@ -1,4 +1,6 @@
 // The process shell for bin/dropwatch: real streams and signals in, exit code out; unexpected errors keep their stack.
+import { createReadStream, fstatSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { dropwatchMain } from './dropwatch.js';
 import type { SignalName, SignalSource } from '../repl/index.js';
 
@@ -38,12 +40,26 @@ function caughtSignals(): SignalSource {
   };
 }
 
+/**
+ * Standard input as a stream. Node hands a directory on fd 0 over as empty input, which would read as end of input;
+ * reading the descriptor itself fails with EISDIR, which the REPL reports.
+ */
+function standardInput(): Readable & { isTTY?: boolean } {
+  let directory = false;
+  try {
+    directory = fstatSync(0).isDirectory();
+  } catch {
+    // No fd 0 at all: process.stdin copes with that.
+  }
+  return directory ? createReadStream('', { fd: 0, autoClose: false }) : process.stdin;
+}
+
 export async function runDropwatchProcess(): Promise<void> {
   const signals = caughtSignals();
   let code: number;
   try {
     code = await dropwatchMain(process.argv.slice(2), {
-      stdin: process.stdin,
+      stdin: standardInput(),
       stdout: process.stdout,
       stderr: process.stderr,
       env: process.env,

@@ -49,6 +49,7 @@ const STRERROR: Readonly<Record<number, string>> = {
   3: 'No such process',
   4: 'Interrupted system call',
   5: 'Input/output error',
+  6: 'No such device or address',
   11: 'Resource temporarily unavailable',
   12: 'Cannot allocate memory',
   13: 'Permission denied',
@@ -56,8 +57,13 @@ const STRERROR: Readonly<Record<number, string>> = {
   16: 'Device or resource busy',
   17: 'File exists',
   19: 'No such device',
+  20: 'Not a directory',
+  21: 'Is a directory',
   22: 'Invalid argument',
+  27: 'File too large',
   28: 'No space left on device',
+  30: 'Read-only file system',
+  32: 'Broken pipe',
   34: 'Numerical result out of range',
   61: 'No data available',
   71: 'Protocol error',
@@ -66,11 +72,19 @@ const STRERROR: Readonly<Record<number, string>> = {
   95: 'Operation not supported',
   105: 'No buffer space available',
   110: 'Connection timed out',
+  122: 'Disk quota exceeded',
 };
 
 export function strerror(errno: number): string {
   const n = Math.abs(errno);
   return STRERROR[n] ?? `Unknown error ${n}`;
+}
+
+/** glibc's text for a failed system call's error when we know it (Node's errno is negative), else its message. */
+export function errnoText(err: unknown): string {
+  const errno = (err as NodeJS.ErrnoException | null)?.errno;
+  const known = typeof errno === 'number' ? STRERROR[Math.abs(errno)] : undefined;
+  return known ?? (err instanceof Error ? err.message : String(err));
 }
 
 /** Makes any message one printable line: control characters (from user input echoed back, say) become escapes. */
