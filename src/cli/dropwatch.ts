@@ -2,7 +2,7 @@
 // place that decides exit codes.
 import type { Readable, Writable } from 'node:stream';
 import type { Backend } from '../backend/types.js';
-import { DropwatchError, isExpected } from '../errors/index.js';
+import { DropwatchError, errnoText, isExpected } from '../errors/index.js';
 import { unknownReasons } from '../filter/index.js';
 import { createRepl, Session, type SessionOutput, type SignalSource } from '../repl/index.js';
 import { DropAggregator } from '../aggregate/index.js';
@@ -140,11 +140,16 @@ async function runWithBackend(options: DropwatchOptions, backend: Backend, io: C
     });
     for (const line of await sink.open()) io.stderr.write(`${line}\n`);
 
+    let code: number;
     if (repl) {
       stdout.onClosed(() => repl.requestExit(0));
-      return await repl.run(session);
+      code = await repl.run(session);
+    } else {
+      code = await runUnattended(session, options, io, stdout);
     }
-    return await runUnattended(session, options, io, stdout);
+    // Monitoring has stopped by now; the failed write is the run's outcome, told by the one handler.
+    if (stdout.failure) throw stdout.failure;
+    return code;
   } finally {
     stdout.release();
     await sink?.close();
@@ -153,24 +158,33 @@ async function runWithBackend(options: DropwatchOptions, backend: Backend, io: C
 
 interface StdoutGuard {
   readonly open: boolean;
+  /** Why stdout failed, when it was not the reader leaving (EPIPE ends a run quietly): the run's error to report. */
+  readonly failure: DropwatchError | null;
   /** What to do when the reader goes away (or stdout fails otherwise). */
   onClosed(fn: () => void): void;
   release(): void;
 }
 
-/** Watches stdout for the reader leaving (`| head`): the run then ends quietly, restoring the kernel's state. */
+/** Watches stdout for the reader leaving (`| head`) or a failed write: either ends the run, restoring the kernel's state. */
 function guardStdout(io: CliIO): StdoutGuard {
   let open = true;
+  let failure: DropwatchError | null = null;
   let closed: () => void = () => {};
   const onError = (err: NodeJS.ErrnoException) => {
+    // The first error is the cause; writes queued behind it only report the stream is gone.
+    if (!open) return;
     open = false;
-    if (err.code !== 'EPIPE') io.stderr.write(`dropwatch: standard output: ${err.message}\n`);
+    if (err.code !== 'EPIPE')
+      failure = new DropwatchError('E_IO', `cannot write standard output: ${errnoText(err)}`, { cause: err });
     closed();
   };
   io.stdout.on('error', onError);
   return {
     get open() {
       return open;
+    },
+    get failure() {
+      return failure;
     },
     onClosed: (fn) => (closed = fn),
     release: () => {

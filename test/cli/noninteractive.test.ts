@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { closeSync, openSync, readdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BIN, CliRun, runCli } from './driver.js';
 import { canRunKernelTests, Netns, TRACEFS } from '../tracefs/helpers.js';
@@ -210,6 +210,51 @@ test('-s | head -1: exits 0 when the reader goes away, quietly, leaving no trace
     sending = false;
     await sender;
   }
+});
+
+/** Runs the CLI with stdout on /dev/full (every write fails with ENOSPC) and stderr collected. */
+function intoFullDevice(args: string[], stdin: string | null = null) {
+  const full = openSync('/dev/full', 'w');
+  const child = spawn(process.execPath, [BIN, ...args], {
+    stdio: [stdin === null ? 'ignore' : 'pipe', full, 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  closeSync(full);
+  if (stdin !== null) child.stdin!.end(stdin);
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<{ code: number | null; stderr: string }>((resolve) =>
+    child.on('close', (code) => resolve({ code, stderr })),
+  );
+  return { child, stderr: () => stderr, done };
+}
+
+test('stdout that cannot be written (/dev/full): one line, exit 1, the kernel left as found', { skip }, async () => {
+  for (const format of ['text', 'json']) {
+    const run = intoFullDevice(['-s', '-d', '30', '-f', format, '--filter', OURS]);
+    const start = Date.now();
+    while (!run.stderr().includes('Kernel monitoring activated.')) {
+      assert.ok(Date.now() - start < 10_000, `monitoring never started: ${run.stderr()}`);
+      await sleep(25);
+    }
+    await ns!.sendUdp('127.0.0.1', 10);
+    const done = await Promise.race([run.done, sleep(15_000).then(() => null)]);
+    if (!done) run.child.kill('SIGKILL');
+    assert.ok(done, `${format}: still running 15 s after a write failed`);
+    assert.equal(done.code, 1, done.stderr);
+    const ours = done.stderr.split('\n').filter((l) => l.startsWith('dropwatch'));
+    assert.deepEqual(ours, ['dropwatch: cannot write standard output: No space left on device'], done.stderr);
+    assert.match(done.stderr, /Got a stop message/);
+    assert.doesNotMatch(done.stderr, /internal error|\n\s+at /);
+    assert.deepEqual(instancesOf(run.child.pid), []);
+  }
+  // At the prompt the first line already fails.
+  const repl = intoFullDevice(['-l', 'none'], 'start\n');
+  const done = await repl.done;
+  assert.equal(done.code, 1, done.stderr);
+  assert.equal(done.stderr.split('\n').filter((l) => l.startsWith('dropwatch')).length, 1, done.stderr);
+  assert.match(done.stderr, /^dropwatch: cannot write standard output: No space left on device$/m);
+  assert.deepEqual(instancesOf(repl.child.pid), []);
 });
 
 test('a bad --filter is one line pointing at the column, exit 1, before touching the kernel', async () => {
