@@ -19,6 +19,9 @@
 #define SK_MEMINFO_DROPS 8
 #endif
 
+// native/hangup.cc: the watch on our stdout's reader, in the same addon so one prebuilt file serves both programs.
+void InitHangupWatch(Napi::Env env, Napi::Object exports);
+
 namespace {
 
 // Room for the largest datagram we expect (NET_DM packet alerts approach 64 KiB; dumps use up to 32 KiB).
@@ -415,7 +418,10 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   }
 };
 
-Napi::Object Init(Napi::Env env, Napi::Object exports) { return NetlinkSocket::Init(env, exports); }
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InitHangupWatch(env, exports);
+  return NetlinkSocket::Init(env, exports);
+}
 
 }  // namespace
 

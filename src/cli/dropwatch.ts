@@ -30,6 +30,11 @@ export interface CliIO {
   now?: () => number;
   /** For --duration; default the global timers. */
   timers?: Timers;
+  /**
+   * Calls `onGone` when the reader of stdout goes away, even while nothing is written; returns how to stop, or null
+   * when stdout is not something a reader can leave (a file, a terminal). Without it, the next write finds out.
+   */
+  watchStdout?: (onGone: () => void) => (() => void) | null;
 }
 
 const realTimers: Timers = {
@@ -179,6 +184,8 @@ function guardStdout(io: CliIO): StdoutGuard {
     closed();
   };
   io.stdout.on('error', onError);
+  // The reader may leave while there is nothing to print (no drops): a write would be the only other way to know.
+  const unwatch = io.watchStdout?.(() => onError(Object.assign(new Error('reader gone'), { code: 'EPIPE' }))) ?? null;
   return {
     get open() {
       return open;
@@ -188,6 +195,7 @@ function guardStdout(io: CliIO): StdoutGuard {
     },
     onClosed: (fn) => (closed = fn),
     release: () => {
+      unwatch?.();
       io.stdout.off('error', onError);
       // Writes queued to a dead pipe may still report; keep them from becoming an uncaught 'error'.
       if (!open) io.stdout.on('error', () => {});

@@ -2,6 +2,7 @@
 import { createReadStream, fstatSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { dropwatchMain } from './dropwatch.js';
+import { watchHangup } from '../native/hangup.js';
 import type { SignalName, SignalSource } from '../repl/index.js';
 
 const SIGNALS: readonly SignalName[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -60,6 +61,7 @@ export async function runDropwatchProcess(): Promise<void> {
   try {
     code = await dropwatchMain(process.argv.slice(2), {
       stdin: standardInput(),
+      watchStdout: (onGone) => watchHangup(1, onGone),
       stdout: process.stdout,
       stderr: process.stderr,
       env: process.env,

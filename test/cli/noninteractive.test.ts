@@ -212,6 +212,49 @@ test('-s | head -1: exits 0 when the reader goes away, quietly, leaving no trace
   }
 });
 
+test('-s | head -1 with nothing more to print: the reader leaving ends the run within a second', { skip }, async () => {
+  // IPv6 only: other runs on this machine make IPv4 drops, which could be printed and so show the reader gone.
+  const filter = `${OURS} && protocol == ipv6`;
+  for (const format of ['text', 'json']) {
+    const script =
+      `(echo "pid=$BASHPID" >&2; exec "${process.execPath}" "${BIN}" -s -d 60 -f ${format} --filter '${filter}') ` +
+      `| head -1; echo "status=\${PIPESTATUS[0]}" >&2`;
+    const child = spawn('bash', ['-c', script], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    let stdout = '';
+    let stderr = '';
+    let lineAt = 0;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      lineAt ||= Date.now();
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const closed = new Promise<number>((resolve) => child.on('close', () => resolve(Date.now())));
+    const start = Date.now();
+    while (!stderr.includes('Kernel monitoring activated.')) {
+      assert.ok(Date.now() - start < 10_000, `monitoring never started: ${stderr}`);
+      await sleep(25);
+    }
+    // One burst, then nothing: the first report is the only write dropwatch makes.
+    await ns!.sendUdp('::1', 5);
+    const end = await Promise.race([closed, sleep(20_000).then(() => null)]);
+    if (end === null) {
+      child.kill('SIGKILL');
+      process.kill(Number(/pid=(\d+)/.exec(stderr)?.[1]), 'SIGTERM');
+    }
+    assert.ok(end !== null && lineAt > 0, `${format}: still running 20 s after the reader left\n${stderr}`);
+    const after = end - lineAt;
+    console.log(`${format}: the pipeline ended ${after} ms after head printed its line`);
+    assert.ok(after < 2000, `${format}: took ${after} ms`);
+    assert.match(stderr, /status=0\n/, stderr);
+    assert.equal(stdout.split('\n').length, 2, stdout);
+    assert.doesNotMatch(stderr, /EPIPE|internal error|\n\s+at /, stderr);
+    assert.deepEqual(instancesOf(Number(/pid=(\d+)/.exec(stderr)?.[1])), []);
+  }
+});
+
 /** Runs the CLI with stdout on /dev/full (every write fails with ENOSPC) and stderr collected. */
 function intoFullDevice(args: string[], stdin: string | null = null) {
   const full = openSync('/dev/full', 'w');
