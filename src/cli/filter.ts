@@ -11,6 +11,7 @@ import {
   recordFromSummary,
   type Expr,
 } from '../filter/index.js';
+import { oneLine, shorten } from '../errors/index.js';
 import type { DropPredicate, FilterCompiler } from '../repl/index.js';
 import type { Symbols } from './render.js';
 
@@ -20,6 +21,12 @@ export interface FilterControl {
   /** Applies a parsed expression (from --filter / --ignore-reason); returns the line to show. */
   applyExpr(expr: Expr | null): Promise<string>;
 }
+
+// Code points of each part of the `filter set:` echo; a filter can be 64 KiB, which would flood a terminal or a log.
+const ECHO_MAX = 160;
+
+/** A filter as the echo shows it: shortened, and every control or bidi character escaped. */
+const echo = (text: string): string => oneLine(shorten(text, ECHO_MAX));
 
 const isSummary = (d: SummaryEntry | PacketDrop): d is SummaryEntry => 'count' in d;
 
@@ -49,8 +56,8 @@ export function createFilterControl(backend: Backend, symbols: Symbols, base: Ex
       predicate = (d) =>
         test(isSummary(d) ? recordFromSummary(d, name(d.pc)) : recordFromPacket(d, d.symbol ? undefined : name(d.pc)));
     }
-    const where = [kernel ? `kernel: ${kernel}` : null, userExpr ? `dropwatch: ${format(userExpr)}` : null];
-    return `filter set: ${format(whole)} (${where.filter(Boolean).join('; ')})`;
+    const where = [kernel ? `kernel: ${echo(kernel)}` : null, userExpr ? `dropwatch: ${echo(format(userExpr))}` : null];
+    return `filter set: ${echo(format(whole))} (${where.filter(Boolean).join('; ')})`;
   }
 
   return {

@@ -87,13 +87,25 @@ export function errnoText(err: unknown): string {
   return known ?? (err instanceof Error ? err.message : String(err));
 }
 
-/** Makes any message one printable line: control characters (from user input echoed back, say) become escapes. */
+/**
+ * Makes any text one printable line: control characters (C0, DEL, C1), format characters (bidi overrides and
+ * isolates, zero-width marks), line and paragraph separators and lone surrogates become escapes, so text echoed from
+ * user input can neither add lines to a log nor reorder what a terminal shows.
+ */
 export function oneLine(message: string): string {
-  return message.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, (c) => {
-    const code = c.charCodeAt(0);
+  return message.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu, (c) => {
+    const code = c.codePointAt(0)!;
     if (code === 0x0a) return '\\n';
     if (code === 0x0d) return '\\r';
     if (code === 0x09) return '\\t';
-    return code > 0xff ? `\\u${code.toString(16)}` : `\\x${code.toString(16).padStart(2, '0')}`;
+    if (code <= 0xff) return `\\x${code.toString(16).padStart(2, '0')}`;
+    return code <= 0xffff ? `\\u${code.toString(16).padStart(4, '0')}` : `\\u{${code.toString(16)}}`;
   });
+}
+
+/** At most `max` code points of `text`, cut with `…` (the cut never splits a surrogate pair). */
+export function shorten(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const points = Array.from(text);
+  return points.length <= max ? text : `${points.slice(0, max).join('')}…`;
 }
