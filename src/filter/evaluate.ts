@@ -45,20 +45,40 @@ export function compile(e: Expr): Predicate {
       return e.op === '==' ? (r) => r[field] === value : (r) => r[field] !== value;
     }
     case 'match': {
-      // No g or y flag is accepted, so test() keeps no state between calls.
-      const re = new RegExp(e.pattern, e.flags);
+      const test = memoized(new RegExp(e.pattern, e.flags));
       const field = e.field;
       return e.op === '=~'
         ? (r) => {
             const v = r[field];
-            return v !== null && re.test(v);
+            return v !== null && test(v);
           }
         : (r) => {
             const v = r[field];
-            return v === null || !re.test(v);
+            return v === null || !test(v);
           };
     }
   }
+}
+
+// Distinct values a pattern remembers its answer for; a storm of new ones clears it rather than growing it.
+const MEMO_LIMIT = 4096;
+
+/**
+ * A pattern's test, run once per distinct value: drops come from few locations, so a slow (backtracking) pattern
+ * costs once per location rather than once per drop, and cannot hold up the event loop (and `-d`) in a storm.
+ */
+function memoized(re: RegExp): (value: string) => boolean {
+  // No g or y flag is accepted, so test() keeps no state between calls and its answer depends on the value alone.
+  const seen = new Map<string, boolean>();
+  return (value) => {
+    let hit = seen.get(value);
+    if (hit === undefined) {
+      hit = re.test(value);
+      if (seen.size >= MEMO_LIMIT) seen.clear();
+      seen.set(value, hit);
+    }
+    return hit;
+  };
 }
 
 /** Function name of a `%pS` location: `__udp4_lib_rcv+0x9a2/0xc30 [mod]` → `__udp4_lib_rcv`. */

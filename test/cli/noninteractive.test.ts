@@ -172,6 +172,27 @@ test('-m packet -f json: one valid packet object per drop, with the drop time', 
   );
 });
 
+test(
+  '-d holds with a slow pattern in packet mode: the filter tests each location once, not each drop',
+  { skip },
+  async () => {
+    const sent = 200;
+    // Tens of ms against __udp4_lib_rcv (nested quantifiers backtrack); never matches, so !~ lets every drop through.
+    const slow = String.raw`symbol !~ /^((\w+)+)+X$/`;
+    const run = new CliRun(['-s', '-d', '2', '-m', 'packet', '-f', 'json', '--filter', `${OURS} && ${slow}`]);
+    await active(run);
+    const started = Date.now();
+    await ns!.sendUdp('127.0.0.1', sent);
+    const done = await run.done;
+    const took = Date.now() - started;
+    console.log(`slow pattern: ${sent} packets, the 2 s run ended ${took} ms after the drops began`);
+    assert.equal(done.code, 0, done.stderr);
+    const ours = jsonLines(done.stdout).filter((e) => e.type === 'packet' && e.symbol === '__udp4_lib_rcv');
+    assert.ok(ours.length >= sent, `${ours.length} packets < ${sent}`);
+    assert.ok(took < 4000, `-d 2 took ${took} ms`);
+  },
+);
+
 test('-s | head -1: exits 0 when the reader goes away, quietly, leaving no tracefs instance', { skip }, async () => {
   let sending = true;
   const sender = (async () => {

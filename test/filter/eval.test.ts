@@ -107,3 +107,26 @@ test('records from backend events', () => {
     '__udp4_lib_rcv',
   );
 });
+
+test('a regex runs once per distinct value, not once per drop: a slow pattern costs per location', () => {
+  let runs = 0;
+  const original = RegExp.prototype.test;
+  RegExp.prototype.test = function (this: RegExp, s: string) {
+    runs++;
+    return original.call(this, s);
+  };
+  try {
+    const p = compile(parse('symbol =~ /^__udp/ && ifname !~ /^veth/'));
+    for (let i = 0; i < 1000; i++) {
+      assert.equal(p(udp), true);
+      assert.equal(p({ ...udp, ifname: 'veth1' }), false);
+    }
+    // One per (pattern, field value): the symbol once, veth1 once; a null ifname needs no test.
+    assert.equal(runs, 2);
+    // A new value is tested, and then remembered too.
+    for (let i = 0; i < 10; i++) assert.equal(p({ ...udp, symbol: 'tcp_v4_rcv', ifname: 'eth0' }), false);
+    assert.equal(runs, 3);
+  } finally {
+    RegExp.prototype.test = original;
+  }
+});
