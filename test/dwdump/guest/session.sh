@@ -47,9 +47,12 @@ q query-fresh-ours $OURS -q
 q stats-fresh-theirs dwdump -s
 q stats-fresh-ours $OURS -s
 
-# 2. A reader that goes away: head takes the header and the family record, then exits; the next alert hits EPIPE.
+# 2. A reader that goes away: head takes the header and the family record, then exits. dwdump notices the reader
+#    gone (its watch on stdout) or the next alert hits EPIPE, whichever comes first; either way it ends quietly.
 ( $OURS -o sw 2>/tmp/pipe.err; echo "rc=$?" >/tmp/pipe.rc ) | head -c 100 >/dev/null &
-waitfor /tmp/pipe.err 'capturing' && send 1 pipe-
+i=0
+while ! grep -q 'capturing' /tmp/pipe.err 2>/dev/null && ! [ -s /tmp/pipe.rc ] && [ $i -lt 600 ]; do i=$((i + 1)); sleep 0.1; done
+[ -s /tmp/pipe.rc ] || send 1 pipe-
 waitfor /tmp/pipe.rc 'rc='
 cat /tmp/pipe.rc >>/tmp/pipe.err; sec pipe /tmp/pipe.err
 
