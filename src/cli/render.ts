@@ -3,7 +3,7 @@ import type { ChalkInstance } from 'chalk';
 import type { BackendCapabilities } from '../backend/types.js';
 import type { Renderer } from '../repl/index.js';
 import type { Resolved } from '../symbols/kallsyms.js';
-import { loadSymbolTable, type SymbolTable } from '../symbols/loader.js';
+import { loadSymbolTable, type SymbolStatus, type SymbolTable } from '../symbols/loader.js';
 import {
   formatLostLine,
   formatLostTotal,
@@ -22,7 +22,15 @@ export interface Symbols {
   lookup(pc: bigint): Resolved | null;
   /** Waits for the table; called once before the first drop is printed. */
   ready(): Promise<void>;
+  /** Once loaded: why no address can be named (`while kernel addresses are hidden`, `with -l none`), else null. */
+  missing(): string | null;
 }
+
+const SYMBOLS_MISSING: Record<SymbolStatus, string | null> = {
+  ok: null,
+  hidden: 'while kernel addresses are hidden',
+  unavailable: 'while /proc/kallsyms cannot be read',
+};
 
 /** Starts loading kallsyms in the background (dropwatch's init line first) so the prompt appears at once. */
 export function loadSymbols(
@@ -33,19 +41,20 @@ export function loadSymbols(
 ): Symbols {
   if (method === 'none') {
     say('Initializing null lookup method');
-    return { lookup: () => null, ready: async () => {} };
+    return { lookup: () => null, ready: async () => {}, missing: () => 'with -l none' };
   }
   say('Initializing kallsyms db');
   let table: SymbolTable | null = null;
   // Never rejects: a table that cannot be read is a status the notice below explains.
   const loading = loadSymbolTable(path === undefined ? {} : { path }).then((t) => {
     table = t;
-    const notice = formatSymbolNotice(t.status, t.error);
+    const notice = formatSymbolNotice(t.status, t.error, t.cause);
     if (notice) warn(notice);
   });
   return {
     lookup: (pc) => (table ? table.resolve(pc) : null),
     ready: () => loading,
+    missing: () => (table === null ? null : SYMBOLS_MISSING[table.status]),
   };
 }
 
@@ -56,7 +65,8 @@ export async function loadColour(): Promise<ChalkInstance> {
 }
 
 export interface RendererOptions {
-  symbols: Symbols;
+  // Only lookup is used here; the rest of a Symbols may come along.
+  symbols: Pick<Symbols, 'lookup'> & Partial<Symbols>;
   /** false for plain text, or an instance from loadColour(). */
   colour: false | ChalkInstance;
   capabilities: BackendCapabilities;

@@ -1,6 +1,6 @@
 // Compiles a filter tree into a predicate over one drop, with fixed rules for fields the source did not report.
 
-import type { Expr } from './ast.js';
+import type { Expr, Field } from './ast.js';
 import type { Origin, PacketDrop, SummaryEntry } from '../backend/types.js';
 
 /** What a filter sees of one drop. null means the source did not report that field. */
@@ -57,6 +57,43 @@ export function compile(e: Expr): Predicate {
             return v === null || !test(v);
           };
     }
+  }
+}
+
+/**
+ * What `e` gives for every drop whose `unknown` fields are missing (null), whatever the others hold: false when it
+ * can never match, true when it lets every such drop through, null when other fields decide. Mirrors compile()'s
+ * null semantics, so a filter on a field the source cannot report (or a symbol with addresses hidden) can be named.
+ */
+export function constantWithout(e: Expr, unknown: ReadonlySet<Field>): boolean | null {
+  switch (e.type) {
+    case 'and': {
+      let all = true;
+      for (const a of e.args) {
+        const v = constantWithout(a, unknown);
+        if (v === false) return false;
+        if (v === null) all = false;
+      }
+      return all ? true : null;
+    }
+    case 'or': {
+      let none = true;
+      for (const a of e.args) {
+        const v = constantWithout(a, unknown);
+        if (v === true) return true;
+        if (v === null) none = false;
+      }
+      return none ? false : null;
+    }
+    case 'not': {
+      const v = constantWithout(e.arg, unknown);
+      return v === null ? null : !v;
+    }
+    case 'cmp':
+    case 'match':
+      // origin is never missing; a missing field equals nothing and matches no pattern.
+      if (e.field === 'origin' || !unknown.has(e.field)) return null;
+      return e.op === '!=' || e.op === '!~';
   }
 }
 

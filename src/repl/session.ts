@@ -58,6 +58,8 @@ export type DropPredicate = (drop: SummaryEntry | PacketDrop) => boolean;
 export interface FilterCompiler {
   /** Compiles an expression (throws DropwatchError E_BAD_INPUT) and applies it; null clears it. Returns what to say. */
   apply(expression: string | null): Promise<string>;
+  /** One line when the filter in force can never match (or lets every drop through) as things are; else null. */
+  check?(): Promise<string | null>;
 }
 
 export interface SessionOptions {
@@ -256,9 +258,17 @@ export class Session {
       case 'filter': {
         if (!this.opts.filter) throw new DropwatchError('E_UNSUPPORTED', 'filters are not available in this build');
         output.message(await this.opts.filter.apply(command.value));
+        // While idle the mode may still change; start checks then.
+        if (this.monitoring) await this.checkFilter();
         return;
       }
     }
+  }
+
+  /** Says so when the filter cannot do what it reads as (a field this source never reports, symbols hidden). */
+  private async checkFilter(): Promise<void> {
+    const line = await this.opts.filter?.check?.();
+    if (line) this.output.error(line);
   }
 
   /** A config change with dropwatch's before and after lines; EBUSY (while monitoring) also says what to do. */
@@ -303,6 +313,8 @@ export class Session {
       throw err;
     }
     if (this.opts.ready) await this.opts.ready();
+    // After ready(): whether symbols can be named is known only once the table is loaded.
+    await this.checkFilter();
     this.monitoringEnded = new Promise((resolve) => (this.endMonitoring = resolve));
     this.state = 'monitoring';
     output.message('Kernel monitoring activated.');

@@ -8,12 +8,18 @@ import { parse } from '../../src/filter/index.js';
 const capabilities: BackendCapabilities = {
   modes: ['summary', 'packet'],
   settings: { trunc: true, queue: true, hw: true },
-  fields: { summary: ['trap'], packet: ['reason', 'protocol', 'time', 'device', 'payload', 'trap'] },
+  fields: { summary: ['trap'], packet: ['reason', 'symbol', 'protocol', 'time', 'device', 'payload', 'trap'] },
   reasons: null,
   kernelFilter: null,
 };
-const backend = { name: 'netdm', capabilities } as unknown as Backend;
-const symbols = { lookup: () => null, ready: async () => {} };
+let mode: 'summary' | 'packet' = 'summary';
+const backend = {
+  name: 'netdm',
+  capabilities,
+  getConfig: async () => ({ alertMode: mode, truncLen: 0, queueLen: 1000 }),
+} as unknown as Backend;
+let missing: string | null = null;
+const symbols = { lookup: () => null, ready: async () => {}, missing: () => missing };
 
 const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
 
@@ -47,4 +53,38 @@ test('a long filter is shortened in the echo; the whole of it still applies', as
   assert.equal(pass(packet('veth499')), true);
   assert.equal(pass(packet('veth500')), false);
   assert.ok(parse(names.join(' || ')));
+});
+
+test('a filter that can never match, or lets everything through, is said in one line; others say nothing', async (t) => {
+  t.after(() => {
+    mode = 'summary';
+    missing = null;
+  });
+  const control = createFilterControl(backend, symbols);
+  const check = async (text: string) => {
+    await control.compiler.apply(text);
+    return control.compiler.check!();
+  };
+  // NET_DM's summary alerts carry no reason; its packet alerts do.
+  assert.equal(
+    await check('reason == NO_SOCKET'),
+    'dropwatch: this filter can never match: reason is not reported by the netdm backend in summary mode (packet mode reports it)',
+  );
+  assert.equal(
+    await check('!(ifname == eth0)'),
+    'dropwatch: this filter lets every drop through: ifname is not reported by the netdm backend in summary mode (packet mode reports it)',
+  );
+  assert.equal(await check('reason == NO_SOCKET || symbol =~ /udp/'), null);
+  mode = 'packet';
+  assert.equal(await check('reason == NO_SOCKET'), null);
+  // Hidden addresses: summary entries cannot be named, while NET_DM packet alerts name their symbol themselves.
+  missing = 'while kernel addresses are hidden';
+  assert.equal(await check('symbol =~ /udp/'), null);
+  mode = 'summary';
+  assert.equal(
+    await check('symbol =~ /udp/'),
+    'dropwatch: this filter can never match: symbol is unknown while kernel addresses are hidden',
+  );
+  await control.compiler.apply(null);
+  assert.equal(await control.compiler.check!(), null);
 });

@@ -2,8 +2,8 @@
 // the schema, text and JSON agreeing, signals, the alert limit, a closed pipe, and the kernel left as found.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { closeSync, openSync, readdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BIN, CliRun, runCli } from './driver.js';
 import { canRunKernelTests, Netns, TRACEFS } from '../tracefs/helpers.js';
@@ -320,6 +320,54 @@ test('stdout that cannot be written (/dev/full): one line, exit 1, the kernel le
   assert.match(done.stderr, /^dropwatch: cannot write standard output: No space left on device$/m);
   assert.deepEqual(instancesOf(repl.child.pid), []);
 });
+
+// Without CAP_SYSLOG, /proc/kallsyms shows zeros unless kptr_restrict is 0 and perf_event_paranoid at most 1.
+const hidesWithoutSyslog = (() => {
+  try {
+    const kptr = Number(readFileSync('/proc/sys/kernel/kptr_restrict', 'utf8'));
+    const perf = Number(readFileSync('/proc/sys/kernel/perf_event_paranoid', 'utf8'));
+    return kptr === 1 || (kptr === 0 && perf > 1);
+  } catch {
+    return false;
+  }
+})();
+
+test(
+  'without CAP_SYSLOG: the notice names the missing capability, and a symbol filter is said never to match',
+  {
+    skip:
+      skip ||
+      (existsSync('/usr/bin/setpriv') ? false : 'needs setpriv (util-linux)') ||
+      (hidesWithoutSyslog ? false : 'kernel.kptr_restrict hides addresses from everyone, or from no one, here'),
+  },
+  () => {
+    const r = spawnSync(
+      'setpriv',
+      [
+        '--bounding-set=-syslog',
+        process.execPath,
+        BIN,
+        '-s',
+        '-d',
+        '1',
+        '-b',
+        'tracefs',
+        '--filter',
+        'symbol =~ /udp/',
+      ],
+      { encoding: 'utf8', timeout: 30_000, env: { ...process.env, NO_COLOR: '1' } },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stderr.split('\n');
+    const notice = lines.filter((l) => l.startsWith('kernel symbol addresses are hidden'));
+    assert.equal(notice.length, 1, r.stderr);
+    assert.match(notice[0]!, /this process lacks CAP_SYSLOG/);
+    const never = lines.filter((l) => /can never match/.test(l));
+    assert.deepEqual(never, [
+      'dropwatch: this filter can never match: symbol is unknown while kernel addresses are hidden',
+    ]);
+  },
+);
 
 test('a bad --filter is one line pointing at the column, exit 1, before touching the kernel', async () => {
   const done = await runCli(['-s', '--filter', 'reason == NO_SOCKET &&& protocol == ip']);

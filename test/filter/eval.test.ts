@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   compile,
+  constantWithout,
   parse,
   recordFromPacket,
   recordFromSummary,
@@ -129,4 +130,17 @@ test('a regex runs once per distinct value, not once per drop: a slow pattern co
   } finally {
     RegExp.prototype.test = original;
   }
+});
+
+test('constantWithout: which filters can never match, or always match, when fields are unknown', () => {
+  const v = (text: string, ...unknown: ('reason' | 'symbol' | 'protocol' | 'ifname')[]) =>
+    constantWithout(parse(text), new Set(unknown));
+  assert.equal(v('symbol =~ /udp/', 'symbol'), false);
+  assert.equal(v('symbol == tcp_v4_rcv && reason == NO_SOCKET', 'symbol'), false);
+  assert.equal(v('symbol =~ /udp/ || reason == NO_SOCKET', 'symbol'), null);
+  assert.equal(v('symbol !~ /udp/', 'symbol'), true);
+  assert.equal(v('!(reason == NO_SOCKET)', 'reason'), true);
+  assert.equal(v('reason == NO_SOCKET', 'symbol'), null);
+  assert.equal(v('protocol == ipv6 && ifname == eth0', 'ifname'), false);
+  assert.equal(v('symbol =~ /udp/'), null);
 });

@@ -270,7 +270,11 @@ test('symbol notice', () => {
   assert.equal(formatSymbolNotice('ok'), null);
   assert.equal(
     formatSymbolNotice('hidden'),
-    'kernel symbol addresses are hidden (kernel.kptr_restrict); printing raw addresses',
+    'kernel symbol addresses are hidden: kernel.kptr_restrict, or CAP_SYSLOG missing; printing raw addresses',
+  );
+  assert.equal(
+    formatSymbolNotice('hidden', undefined, 'this process lacks CAP_SYSLOG (kernel.kptr_restrict=1)'),
+    'kernel symbol addresses are hidden: this process lacks CAP_SYSLOG (kernel.kptr_restrict=1); printing raw addresses',
   );
   assert.equal(
     formatSymbolNotice('unavailable', new Error('cannot read /proc/kallsyms: EACCES')),

@@ -223,3 +223,28 @@ test('packets delivered during stop are written before "Got a stop message"', as
     'message:Got a stop message',
   ]);
 });
+
+test("the filter's check is said at start, and when the filter changes while monitoring; not while idle", async () => {
+  const backend = new ScriptedBackend();
+  const err: string[] = [];
+  let verdict: string | null = 'dropwatch: this filter can never match: symbol is unknown with -l none';
+  const session = new Session({
+    backend,
+    renderer,
+    aggregator: new DropAggregator(),
+    output: { data: () => {}, message: () => {}, error: (l) => err.push(l) },
+    clock: { setInterval: () => null, clearInterval: () => {} },
+    filter: { apply: async (text) => `filter set: ${text}`, check: async () => verdict },
+  });
+  await session.run({ name: 'set', key: 'filter', value: 'symbol =~ /udp/' });
+  assert.deepEqual(err, []);
+  await session.run({ name: 'start' });
+  assert.deepEqual(err, [verdict]);
+  verdict = null;
+  await session.run({ name: 'set', key: 'filter', value: 'reason == NO_SOCKET' });
+  assert.deepEqual(err.length, 1);
+  verdict = 'dropwatch: this filter lets every drop through: x';
+  await session.run({ name: 'set', key: 'filter', value: 'x' });
+  assert.deepEqual(err, ['dropwatch: this filter can never match: symbol is unknown with -l none', verdict]);
+  await session.stop('command');
+});
