@@ -6,16 +6,19 @@
 // instead would mean uv_poll_init, which switches the descriptor's shared file description to O_NONBLOCK, and an
 // event mask: RDHUP would fire when journald shuts its side of a stdout stream for writing, while it still reads.
 #include <napi.h>
+#include <uv.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <string>
+
+// native/netlink.cc: the errno's name through libuv, which knows the ones we meet.
+const char* ErrnoName(int err);
 
 namespace {
 
@@ -48,10 +51,12 @@ class HangupWatch : public Napi::ObjectWrap<HangupWatch> {
     }
     tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "HangupWatch", 0, 1);
     tsfn_.Unref(env);
-    int r = pthread_create(&thread_, nullptr, &HangupWatch::Run, this);
+    // libuv's threads (exported by node), not pthread_create: glibc 2.34 versioned that symbol anew, and a prebuilt
+    // addon must load on the older glibc Node 20 still runs on.
+    int r = uv_thread_create(&thread_, &HangupWatch::Run, this);
     if (r != 0) {
       tsfn_.Release();
-      Throw(env, r, "pthread_create");
+      Throw(env, -r, "uv_thread_create");
       CloseFds();
       return;
     }
@@ -64,7 +69,7 @@ class HangupWatch : public Napi::ObjectWrap<HangupWatch> {
  private:
   int fd_ = -1;
   int wake_ = -1;
-  pthread_t thread_{};
+  uv_thread_t thread_{};
   bool running_ = false;
   Napi::ThreadSafeFunction tsfn_;
 
@@ -75,14 +80,13 @@ class HangupWatch : public Napi::ObjectWrap<HangupWatch> {
 
   static void Throw(Napi::Env env, int err, const char* syscall) {
     Napi::Error e = Napi::Error::New(env, std::string(syscall) + ": " + strerror(err));
-    const char* name = strerrorname_np(err);
-    e.Set("code", Napi::String::New(env, name != nullptr ? name : "EUNKNOWN"));
+    e.Set("code", Napi::String::New(env, ErrnoName(err)));
     e.Set("errno", Napi::Number::New(env, err));
     e.Set("syscall", Napi::String::New(env, syscall));
     e.ThrowAsJavaScriptException();
   }
 
-  static void* Run(void* arg) {
+  static void Run(void* arg) {
     HangupWatch* self = static_cast<HangupWatch*>(arg);
     struct pollfd fds[2] = {{self->fd_, 0, 0}, {self->wake_, POLLIN, 0}};
     int err = 0;
@@ -94,7 +98,7 @@ class HangupWatch : public Napi::ObjectWrap<HangupWatch> {
       }
       if (fds[1].revents != 0) {  // close(): nothing to report
         self->tsfn_.Release();
-        return nullptr;
+        return;
       }
       if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) break;
     }
@@ -112,7 +116,6 @@ class HangupWatch : public Napi::ObjectWrap<HangupWatch> {
     });
     if (s != napi_ok) delete outcome;  // the environment is going away: nobody is left to tell
     self->tsfn_.Release();
-    return nullptr;
   }
 
   void CloseFds() {
@@ -129,7 +132,7 @@ class HangupWatch : public Napi::ObjectWrap<HangupWatch> {
     ssize_t n;
     do n = write(wake_, &one, sizeof one);
     while (n < 0 && errno == EINTR);
-    pthread_join(thread_, nullptr);
+    uv_thread_join(&thread_);
   }
 
   // close(), or the object collected: stops the thread and closes our descriptors. Idempotent.

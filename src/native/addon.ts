@@ -1,25 +1,41 @@
-// Finds and loads the package's one N-API addon (native/): the netlink socket and the stdout hangup watch.
-import { existsSync } from 'node:fs';
+// Loads the package's one N-API addon (native/): the netlink socket and the stdout hangup watch. node-gyp-build picks
+// a local build (build/Release, from a checkout or a fallback build at install) before a prebuilt one (prebuilds/,
+// shipped in the packed tarball).
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DropwatchError } from '../errors/index.js';
 
-const ADDON = join('build', 'Release', 'netlink_native.node');
+interface NodeGypBuild {
+  (dir: string): unknown;
+  resolve(dir: string): string;
+}
+
+// dist/src/native/addon.js → the package root.
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 let cached: { addon: unknown; path: string } | undefined;
 
-/** The addon's exports and the file they came from; the package root is the nearest ancestor holding build/Release. */
+/** The addon's exports and the file they came from. */
 export function loadAddon(): { addon: unknown; path: string } {
   if (cached) return cached;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, ADDON);
-    if (existsSync(candidate)) {
-      cached = { addon: createRequire(import.meta.url)(candidate) as unknown, path: candidate };
-      return cached;
-    }
-    dir = dirname(dir);
+  const require = createRequire(import.meta.url);
+  const nodeGypBuild = require('node-gyp-build') as NodeGypBuild;
+  let path: string;
+  try {
+    path = nodeGypBuild.resolve(ROOT);
+  } catch (err) {
+    throw new DropwatchError(
+      'E_IO',
+      `no netlink addon for this machine under ${ROOT} (build/Release or prebuilds/): run \`npm run build:native\``,
+      { cause: err },
+    );
   }
-  throw new DropwatchError('E_IO', `netlink addon ${ADDON} is not built: run \`npm run build:native\``);
+  try {
+    cached = { addon: require(path) as unknown, path };
+  } catch (err) {
+    // A prebuilt addon for a newer libc, say: the first line of the loader's message says which symbol is missing.
+    const why = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+    throw new DropwatchError('E_IO', `cannot load the netlink addon ${path}: ${why}`, { cause: err });
+  }
+  return cached;
 }
