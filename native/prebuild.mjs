@@ -2,6 +2,8 @@
 // on a machine with no compiler. N-API: one file serves every Node >= 20. Tagged with the libc (glibc or musl),
 // which node-gyp-build matches when it loads.
 import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { localNodedir } from './nodedir.mjs';
 
 const nodedir = localNodedir();
@@ -12,4 +14,9 @@ if (result.error) {
   console.error(`native/prebuild.mjs: cannot run prebuildify: ${result.error.message}`);
   process.exit(1);
 }
-process.exit(result.status ?? 1);
+if (result.status !== 0) process.exit(result.status ?? 1);
+// prebuildify moves the build out of build/Release; a checkout keeps using its local build, so put a copy back.
+const dir = join('prebuilds', `${process.platform}-${process.arch}`);
+const built = readdirSync(dir).find((f) => f.endsWith('.node'));
+mkdirSync(join('build', 'Release'), { recursive: true });
+copyFileSync(join(dir, built), join('build', 'Release', 'netlink_native.node'));

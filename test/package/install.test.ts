@@ -50,6 +50,7 @@ test(
     const prebuild = listing.split('\n').find((f) => /^package\/prebuilds\/linux-x64\/.*\.node$/.test(f));
     assert.ok(prebuild, 'the tarball holds a prebuilt addon for linux-x64');
     assert.ok(!existsSync(join(root, 'prebuilds')), 'npm pack leaves no prebuilds/ in the checkout');
+    assert.ok(existsSync(join(root, 'build/Release/netlink_native.node')), 'and keeps its local build');
 
     // A machine with node and npm and nothing to build with.
     const bin = join(work, 'bin');
