@@ -98,7 +98,7 @@ export interface GuestRun {
 }
 
 const DWDUMP_SUMMARY = /dwdump: (\d+) packets? written, (\d+) lost on our socket, (\d+) tail-dropped by the kernel/;
-const DROPWATCH_LOST = /^Lost (\d+) drop events before they reached dropwatch/gm;
+const DROPWATCH_LOST_TOTAL = /^In total, (\d+) drop events were lost before they reached dropwatch/gm;
 
 export function analyseRun(g: GuestRun): NetdmRun {
   const notes: string[] = [];
@@ -128,9 +128,9 @@ export function analyseRun(g: GuestRun): NetdmRun {
     }
   } else if (g.reader === 'ours-dropwatch') {
     written = g.printed ?? NaN;
-    // At the stop it prints each place's total once more ("Lost N ..."): that is its own count.
+    // At the stop it prints each place's total ("In total, N ..."): that is its own count.
     let lost = 0;
-    for (const m of g.stderrAfterStop.matchAll(DROPWATCH_LOST)) lost += Number(m[1]);
+    for (const m of g.stderrAfterStop.matchAll(DROPWATCH_LOST_TOTAL)) lost += Number(m[1]);
     ownLost = lost;
   } else {
     // Debian's dwdump reports nothing; its output is /dev/null, so what it wrote is counted as write(2) calls

@@ -1,13 +1,10 @@
-// Builds the addon with node-gyp against the headers of the node that runs us, when it ships them (Debian, NodeSource
-// and nodejs.org builds all do): node-gyp would otherwise try to download headers, and these machines have no network.
+// Builds the addon from source with node-gyp, against the installed node's own headers (native/nodedir.mjs):
+// `npm run build:native`, and the install step's fallback when no prebuilt addon loads here (native/install.mjs).
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { localNodedir } from './nodedir.mjs';
 
-const prefix = resolve(process.execPath, '../..');
-const args = ['rebuild'];
-if (!process.env.npm_config_nodedir && existsSync(resolve(prefix, 'include/node/node_api.h')))
-  args.push(`--nodedir=${prefix}`);
+const nodedir = localNodedir();
+const args = ['rebuild', ...(nodedir ? [`--nodedir=${nodedir}`] : [])];
 const result = spawnSync('node-gyp', args, { stdio: 'inherit' });
 if (result.error) {
   console.error(`native/build.mjs: cannot run node-gyp: ${result.error.message}`);

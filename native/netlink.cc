@@ -19,6 +19,16 @@
 #define SK_MEMINFO_DROPS 8
 #endif
 
+// native/hangup.cc: the watch on our stdout's reader, in the same addon so one prebuilt file serves both programs.
+void InitHangupWatch(Napi::Env env, Napi::Object exports);
+
+// 'ENOBUFS' for ENOBUFS. libuv's table (exported by node), not glibc's strerrorname_np: that needs glibc 2.32, and a
+// prebuilt addon must load on the older glibc Node 20 still runs on.
+const char* ErrnoName(int err) {
+  const char* name = uv_err_name(uv_translate_sys_error(err));
+  return strncmp(name, "Unknown", 7) == 0 ? "EUNKNOWN" : name;
+}
+
 namespace {
 
 // Room for the largest datagram we expect (NET_DM packet alerts approach 64 KiB; dumps use up to 32 KiB).
@@ -31,9 +41,8 @@ constexpr size_t kMaxBatchBytes = 1024 * 1024;
 constexpr uint32_t kAbiVersion = 2;
 
 Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall) {
-  const char* name = strerrorname_np(err);
   Napi::Error e = Napi::Error::New(env, std::string(syscall) + ": " + strerror(err));
-  e.Set("code", Napi::String::New(env, name != nullptr ? name : "EUNKNOWN"));
+  e.Set("code", Napi::String::New(env, ErrnoName(err)));
   e.Set("errno", Napi::Number::New(env, err));
   e.Set("syscall", Napi::String::New(env, syscall));
   return e;
@@ -415,7 +424,10 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   }
 };
 
-Napi::Object Init(Napi::Env env, Napi::Object exports) { return NetlinkSocket::Init(env, exports); }
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InitHangupWatch(env, exports);
+  return NetlinkSocket::Init(env, exports);
+}
 
 }  // namespace
 

@@ -91,8 +91,12 @@ export interface Stats {
   lost: LostCount[];
 }
 
-/** What a backend can add to a drop beyond its location, origin and count. */
-export type DropField = 'reason' | 'protocol' | 'time' | 'device' | 'payload' | 'trap' | 'stack' | 'flow' | 'process';
+/**
+ * What a backend can add to a drop beyond its location, origin and count. `symbol`: the source names the location
+ * itself (NET_DM's packet alerts), so it is known even when /proc/kallsyms hides addresses.
+ */
+export type DropField =
+  'reason' | 'symbol' | 'protocol' | 'time' | 'device' | 'payload' | 'trap' | 'stack' | 'flow' | 'process';
 
 /** A filter the kernel evaluates before a drop reaches us, so filtered-out drops cost nothing. */
 export interface KernelFilter {

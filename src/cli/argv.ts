@@ -3,6 +3,8 @@
 import { Command, Option } from 'commander';
 import { DropwatchError } from '../errors/index.js';
 import { parseArgs } from './commander.js';
+import { quote } from '../repl/commands.js';
+import { packageVersion } from './version.js';
 import type { AlertMode, BackendName } from '../backend/types.js';
 import type { Expr } from '../filter/index.js';
 
@@ -90,7 +92,7 @@ export function parseCommandLine(args: readonly string[], write: (text: string) 
     .addOption(new Option('--ignore-reason <list>', 'do not report drops with these reasons (comma-separated)'))
     .addOption(new Option('--stack', 'show the kernel call chains behind drops, sampled (tracefs backend)'))
     .addOption(new Option('--top', 'live view of the drop sites, refreshed every second, in the terminal (q quits)'));
-  if (parseArgs(program, args, write) === 'help') return 'help';
+  if (parseArgs(program, args, write, `dropwatch ${packageVersion()}`) === 'help') return 'help';
   const opts = program.opts<{
     lmethod: string;
     backend: string;
@@ -153,13 +155,14 @@ export function parseDuration(text: string): number {
   return Math.round(seconds * 1000);
 }
 
+/** A whole number, in the prompt's words for `set alertlimit` (src/repl/commands.ts) when it is not one or too big. */
 function parseCount(name: string, text: string): number {
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text)))
-    throw new DropwatchError(
-      'E_USAGE',
-      `invalid number for ${name}: ${JSON.stringify(text)} (expected a whole number)`,
-    );
-  return Number(text);
+  if (!/^\d+$/.test(text))
+    throw new DropwatchError('E_USAGE', `invalid number for ${name}: ${quote(text)} (expected a whole number)`);
+  const value = Number(text);
+  if (!Number.isSafeInteger(value))
+    throw new DropwatchError('E_USAGE', `${name} must be at most ${Number.MAX_SAFE_INTEGER}, got ${quote(text)}`);
+  return value;
 }
 
 /** `[HOST:]PORT`: `9469`, `:9469`, `0.0.0.0:9469`, `[::1]:9469`; the host defaults to loopback. */

@@ -2,8 +2,17 @@
 import { CommanderError, type Command } from 'commander';
 import { DropwatchError } from '../errors/index.js';
 
-/** Parses `args` (without node and script); returns 'help' when help was shown, else null. */
-export function parseArgs(program: Command, args: readonly string[], write: (text: string) => void): 'help' | null {
+/**
+ * Parses `args` (without node and script); returns 'help' when help or `--version` was shown, else null.
+ * `version` is what --version prints (e.g. `dropwatch 0.1.0`).
+ */
+export function parseArgs(
+  program: Command,
+  args: readonly string[],
+  write: (text: string) => void,
+  version?: string,
+): 'help' | null {
+  if (version !== undefined) program.version(version, '--version', 'print the version and exit');
   program
     .helpOption('-h, --help', 'show this help')
     .exitOverride()
@@ -14,7 +23,8 @@ export function parseArgs(program: Command, args: readonly string[], write: (tex
     return null;
   } catch (err) {
     if (!(err instanceof CommanderError)) throw err;
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') return 'help';
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version')
+      return 'help';
     throw new DropwatchError('E_USAGE', err.message.replace(/^error: /, ''), { exitCode: 1 });
   }
 }

@@ -1,9 +1,8 @@
 // The `dropwatch` program: parses options, opens a backend, and runs the REPL or an unattended (-s) run; the one
 // place that decides exit codes.
-import { readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import type { Backend } from '../backend/types.js';
-import { DropwatchError, isExpected } from '../errors/index.js';
+import { DropwatchError, errnoText, isExpected } from '../errors/index.js';
 import { unknownReasons } from '../filter/index.js';
 import { createRepl, Session, type SessionOutput, type SignalSource } from '../repl/index.js';
 import { DropAggregator } from '../aggregate/index.js';
@@ -13,6 +12,7 @@ import { loadSymbols } from './render.js';
 import { createFilterControl } from './filter.js';
 import { withFilters } from './options.js';
 import { chooseSink, type Sink } from './sink.js';
+import { packageVersion } from './version.js';
 
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;
@@ -32,6 +32,11 @@ export interface CliIO {
   timers?: Timers;
   /** Runs `fn` if the process exits while the live view holds the terminal; default process 'exit'. */
   onExit?: (fn: () => void) => () => void;
+  /**
+   * Calls `onGone` when the reader of stdout goes away, even while nothing is written; returns how to stop, or null
+   * when stdout is not something a reader can leave (a file, a terminal). Without it, the next write finds out.
+   */
+  watchStdout?: (onGone: () => void) => (() => void) | null;
 }
 
 const processExit = (fn: () => void): (() => void) => {
@@ -181,12 +186,18 @@ async function runWithBackend(options: DropwatchOptions, backend: Backend, io: C
     });
     for (const line of await sink.open()) io.stderr.write(`${line}\n`);
 
+    let code: number;
     if (repl) {
       stdout.onClosed(() => repl.requestExit(0));
-      return await repl.run(session);
+      code = await repl.run(session);
+    } else if (options.top) {
+      code = (await top('--top')) === 'quit' ? 0 : 1;
+    } else {
+      code = await runUnattended(session, options, io, stdout);
     }
-    if (options.top) return (await top('--top')) === 'quit' ? 0 : 1;
-    return await runUnattended(session, options, io, stdout);
+    // Monitoring has stopped by now; the failed write is the run's outcome, told by the one handler.
+    if (stdout.failure) throw stdout.failure;
+    return code;
   } finally {
     stdout.release();
     await sink?.close();
@@ -195,27 +206,39 @@ async function runWithBackend(options: DropwatchOptions, backend: Backend, io: C
 
 interface StdoutGuard {
   readonly open: boolean;
+  /** Why stdout failed, when it was not the reader leaving (EPIPE ends a run quietly): the run's error to report. */
+  readonly failure: DropwatchError | null;
   /** What to do when the reader goes away (or stdout fails otherwise). */
   onClosed(fn: () => void): void;
   release(): void;
 }
 
-/** Watches stdout for the reader leaving (`| head`): the run then ends quietly, restoring the kernel's state. */
+/** Watches stdout for the reader leaving (`| head`) or a failed write: either ends the run, restoring the kernel's state. */
 function guardStdout(io: CliIO): StdoutGuard {
   let open = true;
+  let failure: DropwatchError | null = null;
   let closed: () => void = () => {};
   const onError = (err: NodeJS.ErrnoException) => {
+    // The first error is the cause; writes queued behind it only report the stream is gone.
+    if (!open) return;
     open = false;
-    if (err.code !== 'EPIPE') io.stderr.write(`dropwatch: standard output: ${err.message}\n`);
+    if (err.code !== 'EPIPE')
+      failure = new DropwatchError('E_IO', `cannot write standard output: ${errnoText(err)}`, { cause: err });
     closed();
   };
   io.stdout.on('error', onError);
+  // The reader may leave while there is nothing to print (no drops): a write would be the only other way to know.
+  const unwatch = io.watchStdout?.(() => onError(Object.assign(new Error('reader gone'), { code: 'EPIPE' }))) ?? null;
   return {
     get open() {
       return open;
     },
+    get failure() {
+      return failure;
+    },
     onClosed: (fn) => (closed = fn),
     release: () => {
+      unwatch?.();
       io.stdout.off('error', onError);
       // Writes queued to a dead pipe may still report; keep them from becoming an uncaught 'error'.
       if (!open) io.stdout.on('error', () => {});
@@ -289,22 +312,6 @@ async function runUnattended(
     io.signals.off('SIGTERM', onSignal);
     io.signals.off('SIGHUP', onSignal);
   }
-}
-
-let cachedVersion: string | undefined;
-function packageVersion(): string {
-  if (cachedVersion === undefined) {
-    try {
-      // dist/src/cli/dropwatch.js → package.json at the package root.
-      const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
-        version?: string;
-      };
-      cachedVersion = pkg.version ?? 'unknown';
-    } catch {
-      cachedVersion = 'unknown';
-    }
-  }
-  return cachedVersion;
 }
 
 export { DropwatchError };

@@ -3,8 +3,10 @@ import type { ChalkInstance } from 'chalk';
 import type { BackendCapabilities } from '../backend/types.js';
 import type { Renderer } from '../repl/index.js';
 import type { Resolved } from '../symbols/kallsyms.js';
-import { loadSymbolTable, type SymbolTable } from '../symbols/loader.js';
+import { loadSymbolTable, type SymbolStatus, type SymbolTable } from '../symbols/loader.js';
 import {
+  formatLostLine,
+  formatLostTotal,
   formatOverflowLine,
   formatPacket,
   formatShow,
@@ -21,7 +23,15 @@ export interface Symbols {
   lookup(pc: bigint): Resolved | null;
   /** Waits for the table; called once before the first drop is printed. */
   ready(): Promise<void>;
+  /** Once loaded: why no address can be named (`while kernel addresses are hidden`, `with -l none`), else null. */
+  missing(): string | null;
 }
+
+const SYMBOLS_MISSING: Record<SymbolStatus, string | null> = {
+  ok: null,
+  hidden: 'while kernel addresses are hidden',
+  unavailable: 'while /proc/kallsyms cannot be read',
+};
 
 /** Starts loading kallsyms in the background (dropwatch's init line first) so the prompt appears at once. */
 export function loadSymbols(
@@ -32,19 +42,20 @@ export function loadSymbols(
 ): Symbols {
   if (method === 'none') {
     say('Initializing null lookup method');
-    return { lookup: () => null, ready: async () => {} };
+    return { lookup: () => null, ready: async () => {}, missing: () => 'with -l none' };
   }
   say('Initializing kallsyms db');
   let table: SymbolTable | null = null;
   // Never rejects: a table that cannot be read is a status the notice below explains.
   const loading = loadSymbolTable(path === undefined ? {} : { path }).then((t) => {
     table = t;
-    const notice = formatSymbolNotice(t.status, t.error);
+    const notice = formatSymbolNotice(t.status, t.error, t.cause);
     if (notice) warn(notice);
   });
   return {
     lookup: (pc) => (table ? table.resolve(pc) : null),
     ready: () => loading,
+    missing: () => (table === null ? null : SYMBOLS_MISSING[table.status]),
   };
 }
 
@@ -55,7 +66,8 @@ export async function loadColour(): Promise<ChalkInstance> {
 }
 
 export interface RendererOptions {
-  symbols: Symbols;
+  // Only lookup is used here; the rest of a Symbols may come along.
+  symbols: Pick<Symbols, 'lookup'> & Partial<Symbols>;
   /** false for plain text, or an instance from loadColour(). */
   colour: false | ChalkInstance;
   capabilities: BackendCapabilities;
@@ -93,6 +105,7 @@ export function buildTextRenderer(options: RendererOptions): Renderer {
       return lines.length > 0 ? lines : ['No kernel statistics on this backend; nothing lost so far'];
     },
     overflow: (overflow) => formatOverflowLine(overflow, style),
-    lost: (count, where) => `Lost ${count} drop events before they reached dropwatch (${where})`,
+    lost: formatLostLine,
+    lostTotal: formatLostTotal,
   };
 }

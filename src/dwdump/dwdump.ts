@@ -66,6 +66,8 @@ export interface DwdumpIO {
   signals: SignalSource;
   /** Where the last-resort synchronous STOP hooks in (process 'exit'). */
   exitHooks?: ExitHooks;
+  /** Calls `onGone` when the reader of standard output goes away; returns how to stop, or null (nothing to watch). */
+  watchStdout?: (onGone: () => void) => (() => void) | null;
   now?: () => number;
 }
 
@@ -135,7 +137,15 @@ async function capture(netdm: NetdmClient, options: DwdumpOptions, io: DwdumpIO)
   const complain = (line: string) => io.err(`${line}\n`);
   // Opened before anything changes in the kernel, so a refused path leaves the drop monitor as it was.
   const target: CaptureTarget = openCaptureTarget(options.write, { stdoutFd: io.stdoutFd });
-  const sink = new PcapSink(target, { snaplen: options.truncLen + SNAPLEN_SLACK, now: io.now });
+  let sink: PcapSink;
+  try {
+    // The header goes out with the file: from here on, however the run ends, the file is a valid pcap.
+    sink = new PcapSink(target, { snaplen: options.truncLen + SNAPLEN_SLACK, now: io.now });
+  } catch (err) {
+    // The reader left before the header: nothing was captured and nothing changed in the kernel.
+    if (err instanceof OutputClosedError) return 0;
+    throw err;
+  }
 
   let finish!: (e: Ending) => void;
   const ended = new Promise<Ending>((resolve) => (finish = resolve));
@@ -177,6 +187,8 @@ async function capture(netdm: NetdmClient, options: DwdumpOptions, io: DwdumpIO)
   };
   const handlers = SIGNALS.map((s) => [s, onSignal(s)] as const);
   for (const [s, h] of handlers) io.signals.on(s, h);
+  // A reader of standard output that leaves while no drops come would otherwise be noticed only at the next write.
+  const unwatch = target.owned ? null : (io.watchStdout?.(() => end({ kind: 'pipe' })) ?? null);
   // Whatever ends the process (an uncaught bug, process.exit), a started kernel must not be left monitoring.
   const exitHook = (): void => netdm.stopSync();
   io.exitHooks?.on('exit', exitHook);
@@ -187,8 +199,7 @@ async function capture(netdm: NetdmClient, options: DwdumpOptions, io: DwdumpIO)
   let exitCode = 0;
   try {
     try {
-      // Header and the family record first: a capture interrupted at any point is a valid file Wireshark can map.
-      sink.writeHeader();
+      // The family record first: a capture interrupted at any point is a file Wireshark can map.
       sink.writeMessages([netdm.family.raw]);
       // Listener in place before the join, so nothing is missed.
       netdm.listen(options.rcvbuf, { alerts: onAlerts, lost: onLost, error: (error) => end({ kind: 'error', error }) });
@@ -223,6 +234,7 @@ async function capture(netdm: NetdmClient, options: DwdumpOptions, io: DwdumpIO)
     }
     lost = await shutdown(netdm, options, complain, (n) => (exitCode ||= n));
   } finally {
+    unwatch?.();
     for (const [s, h] of handlers) io.signals.off(s, h);
     try {
       sink.close();

@@ -1,8 +1,13 @@
 // The process shell for bin/dwdump: real streams, signals and exit hook in, exit code out; unexpected errors keep
 // their stack.
 import { dwdumpMain } from './dwdump.js';
+import { caughtSignals } from '../cli/signals.js';
+import { watchHangup } from '../native/hangup.js';
 
 export async function runDwdumpProcess(): Promise<void> {
+  // Caught before anything else: a SIGTERM just after start ends the capture cleanly (a valid pcap, exit 0), not by
+  // the signal's default action with the file half made.
+  const signals = caughtSignals();
   let code: number;
   try {
     code = await dwdumpMain(process.argv.slice(2), {
@@ -11,7 +16,8 @@ export async function runDwdumpProcess(): Promise<void> {
       out: (text) => process.stdout.write(text),
       err: (text) => process.stderr.write(text),
       stdoutFd: 1,
-      signals: process,
+      signals,
+      watchStdout: (onGone) => watchHangup(1, onGone),
       exitHooks: process,
     });
   } catch (err) {

@@ -3,6 +3,7 @@
 import { Command, Option } from 'commander';
 import { DropwatchError } from '../errors/index.js';
 import { parseArgs } from '../cli/commander.js';
+import { packageVersion } from '../cli/version.js';
 
 /** What the run does; like dwdump, -q beats -s beats -e beats capturing when several are given. */
 export type DwdumpAction = 'capture' | 'query' | 'stats' | 'exit';
@@ -97,7 +98,7 @@ export function parseDwdumpArgs(args: readonly string[], write: (text: string) =
     .addOption(new Option('-b, --bufsize <size>', 'receive buffer of the alert socket, bytes or K/M/G (default 1M)'))
     .addOption(new Option('-o, --origin <origin>', 'monitor only sw or hw drops (default: both)'))
     .addOption(new Option('-e, --exit', 'ask the kernel to stop monitoring and exit'));
-  if (parseArgs(program, args, write) === 'help') return 'help';
+  if (parseArgs(program, args, write, `dwdump ${packageVersion()}`) === 'help') return 'help';
   const o = program.opts<{
     write?: string;
     trunc?: string;

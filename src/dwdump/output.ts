@@ -159,14 +159,21 @@ export class PcapSink {
   /** Records written, the header excluded. */
   records = 0;
 
+  /**
+   * Writes the global header at once, so a capture ended at any moment (SIGTERM just after the file was created)
+   * leaves a valid pcap. On a failed header write the target is closed (when ours) and the error thrown.
+   */
   constructor(target: CaptureTarget, options: PcapSinkOptions) {
     this.target = target;
     this.snaplen = options.snaplen;
     this.now = options.now ?? (() => performance.timeOrigin + performance.now());
-  }
-
-  writeHeader(): void {
-    this.write(encodeGlobalHeader({ snaplen: this.snaplen, linktype: LINKTYPE_NETLINK }));
+    try {
+      this.write(encodeGlobalHeader({ snaplen: this.snaplen, linktype: LINKTYPE_NETLINK }));
+    } catch (err) {
+      if (target.owned) closeSync(target.fd);
+      this.closed = true;
+      throw err;
+    }
   }
 
   /** Whole netlink messages, each after dwdump's cooked header, stamped with the time they are written (as dwdump). */

@@ -50,6 +50,7 @@ const STRERROR: Readonly<Record<number, string>> = {
   3: 'No such process',
   4: 'Interrupted system call',
   5: 'Input/output error',
+  6: 'No such device or address',
   11: 'Resource temporarily unavailable',
   12: 'Cannot allocate memory',
   13: 'Permission denied',
@@ -57,8 +58,13 @@ const STRERROR: Readonly<Record<number, string>> = {
   16: 'Device or resource busy',
   17: 'File exists',
   19: 'No such device',
+  20: 'Not a directory',
+  21: 'Is a directory',
   22: 'Invalid argument',
+  27: 'File too large',
   28: 'No space left on device',
+  30: 'Read-only file system',
+  32: 'Broken pipe',
   34: 'Numerical result out of range',
   61: 'No data available',
   71: 'Protocol error',
@@ -67,6 +73,7 @@ const STRERROR: Readonly<Record<number, string>> = {
   95: 'Operation not supported',
   105: 'No buffer space available',
   110: 'Connection timed out',
+  122: 'Disk quota exceeded',
 };
 
 export function strerror(errno: number): string {
@@ -74,13 +81,32 @@ export function strerror(errno: number): string {
   return STRERROR[n] ?? `Unknown error ${n}`;
 }
 
-/** Makes any message one printable line: control characters (from user input echoed back, say) become escapes. */
+/** glibc's text for a failed system call's error when we know it (Node's errno is negative), else its message. */
+export function errnoText(err: unknown): string {
+  const errno = (err as NodeJS.ErrnoException | null)?.errno;
+  const known = typeof errno === 'number' ? STRERROR[Math.abs(errno)] : undefined;
+  return known ?? (err instanceof Error ? err.message : String(err));
+}
+
+/**
+ * Makes any text one printable line: control characters (C0, DEL, C1), format characters (bidi overrides and
+ * isolates, zero-width marks), line and paragraph separators and lone surrogates become escapes, so text echoed from
+ * user input can neither add lines to a log nor reorder what a terminal shows.
+ */
 export function oneLine(message: string): string {
-  return message.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, (c) => {
-    const code = c.charCodeAt(0);
+  return message.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu, (c) => {
+    const code = c.codePointAt(0)!;
     if (code === 0x0a) return '\\n';
     if (code === 0x0d) return '\\r';
     if (code === 0x09) return '\\t';
-    return code > 0xff ? `\\u${code.toString(16)}` : `\\x${code.toString(16).padStart(2, '0')}`;
+    if (code <= 0xff) return `\\x${code.toString(16).padStart(2, '0')}`;
+    return code <= 0xffff ? `\\u${code.toString(16).padStart(4, '0')}` : `\\u{${code.toString(16)}}`;
   });
+}
+
+/** At most `max` code points of `text`, cut with `…` (the cut never splits a surrogate pair). */
+export function shorten(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const points = Array.from(text);
+  return points.length <= max ? text : `${points.slice(0, max).join('')}…`;
 }

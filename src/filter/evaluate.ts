@@ -1,6 +1,6 @@
 // Compiles a filter tree into a predicate over one drop, with fixed rules for fields the source did not report.
 
-import type { Expr } from './ast.js';
+import type { Expr, Field } from './ast.js';
 import type { Origin, PacketDrop, SummaryEntry } from '../backend/types.js';
 
 /** What a filter sees of one drop. null means the source did not report that field. */
@@ -45,20 +45,77 @@ export function compile(e: Expr): Predicate {
       return e.op === '==' ? (r) => r[field] === value : (r) => r[field] !== value;
     }
     case 'match': {
-      // No g or y flag is accepted, so test() keeps no state between calls.
-      const re = new RegExp(e.pattern, e.flags);
+      const test = memoized(new RegExp(e.pattern, e.flags));
       const field = e.field;
       return e.op === '=~'
         ? (r) => {
             const v = r[field];
-            return v !== null && re.test(v);
+            return v !== null && test(v);
           }
         : (r) => {
             const v = r[field];
-            return v === null || !re.test(v);
+            return v === null || !test(v);
           };
     }
   }
+}
+
+/**
+ * What `e` gives for every drop whose `unknown` fields are missing (null), whatever the others hold: false when it
+ * can never match, true when it lets every such drop through, null when other fields decide. Mirrors compile()'s
+ * null semantics, so a filter on a field the source cannot report (or a symbol with addresses hidden) can be named.
+ */
+export function constantWithout(e: Expr, unknown: ReadonlySet<Field>): boolean | null {
+  switch (e.type) {
+    case 'and': {
+      let all = true;
+      for (const a of e.args) {
+        const v = constantWithout(a, unknown);
+        if (v === false) return false;
+        if (v === null) all = false;
+      }
+      return all ? true : null;
+    }
+    case 'or': {
+      let none = true;
+      for (const a of e.args) {
+        const v = constantWithout(a, unknown);
+        if (v === true) return true;
+        if (v === null) none = false;
+      }
+      return none ? false : null;
+    }
+    case 'not': {
+      const v = constantWithout(e.arg, unknown);
+      return v === null ? null : !v;
+    }
+    case 'cmp':
+    case 'match':
+      // origin is never missing; a missing field equals nothing and matches no pattern.
+      if (e.field === 'origin' || !unknown.has(e.field)) return null;
+      return e.op === '!=' || e.op === '!~';
+  }
+}
+
+// Distinct values a pattern remembers its answer for; a storm of new ones clears it rather than growing it.
+const MEMO_LIMIT = 4096;
+
+/**
+ * A pattern's test, run once per distinct value: drops come from few locations, so a slow (backtracking) pattern
+ * costs once per location rather than once per drop, and cannot hold up the event loop (and `-d`) in a storm.
+ */
+function memoized(re: RegExp): (value: string) => boolean {
+  // No g or y flag is accepted, so test() keeps no state between calls and its answer depends on the value alone.
+  const seen = new Map<string, boolean>();
+  return (value) => {
+    let hit = seen.get(value);
+    if (hit === undefined) {
+      hit = re.test(value);
+      if (seen.size >= MEMO_LIMIT) seen.clear();
+      seen.set(value, hit);
+    }
+    return hit;
+  };
 }
 
 /** Function name of a `%pS` location: `__udp4_lib_rcv+0x9a2/0xc30 [mod]` → `__udp4_lib_rcv`. */

@@ -18,6 +18,7 @@ export { FilterSyntaxError } from './error.js';
 export { parse, ignoreReasons, normalizeReason, PROTOCOL_NAMES, MAX_LENGTH, MAX_DEPTH } from './parser.js';
 export {
   compile,
+  constantWithout,
   symbolName,
   recordFromPacket,
   recordFromSummary,

@@ -50,7 +50,7 @@ export class NetdmBackend implements Backend {
     modes: ['summary', 'packet'],
     settings: { trunc: true, queue: true, hw: true },
     // Hardware summaries name their trap; packet alerts carry the packet, its input port and the kernel's drop time.
-    fields: { summary: ['trap'], packet: ['reason', 'protocol', 'time', 'device', 'payload', 'trap'] },
+    fields: { summary: ['trap'], packet: ['reason', 'symbol', 'protocol', 'time', 'device', 'payload', 'trap'] },
     reasons: null,
     kernelFilter: null,
   };

@@ -1,10 +1,7 @@
-// Loads the netlink addon (native/netlink.cc) from build/Release and types its surface.
+// Types the netlink addon's surface (native/netlink.cc) and refuses a stale build; src/native/addon.ts finds it.
 
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DropwatchError } from '../errors/index.js';
+import { loadAddon } from '../native/addon.js';
 
 /** An Error from the addon: `code` is the errno name ('ENOBUFS', 'EPERM', ...), `errno` is positive. */
 export interface NativeError extends Error {
@@ -50,27 +47,18 @@ export interface NativeAddon {
 
 const ABI_VERSION = 2;
 
-const ADDON = join('build', 'Release', 'netlink_native.node');
-
 let cached: NativeAddon | undefined;
 
-/** The package root is the nearest ancestor holding build/Release (dist/src/netlink when compiled, src/netlink from source). */
+/** The addon, refused when it was built from an older checkout. */
 export function loadNative(): NativeAddon {
   if (cached) return cached;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, ADDON);
-    if (existsSync(candidate)) {
-      const addon = createRequire(import.meta.url)(candidate) as NativeAddon;
-      // A build left from an older checkout would hand datagrams over in another shape: refuse it by name.
-      if (addon.abiVersion !== ABI_VERSION)
-        throw new DropwatchError('E_IO', `netlink addon ${candidate} is out of date: run \`npm run build:native\``);
-      cached = addon;
-      return cached;
-    }
-    dir = dirname(dir);
-  }
-  throw new DropwatchError('E_IO', `netlink addon ${ADDON} is not built: run \`npm run build:native\``);
+  const { addon, path } = loadAddon();
+  const native = addon as NativeAddon;
+  // A build left from an older checkout would hand datagrams over in another shape: refuse it by name.
+  if (native.abiVersion !== ABI_VERSION)
+    throw new DropwatchError('E_IO', `netlink addon ${path} is out of date: run \`npm run build:native\``);
+  cached = native;
+  return cached;
 }
 
 export function isNativeError(err: unknown): err is NativeError {

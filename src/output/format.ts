@@ -175,13 +175,23 @@ export function formatStats(stats: Stats, style?: Style): string[] {
   return lines;
 }
 
-/** The one-time notice when addresses cannot be resolved, or null when they can. */
-export function formatSymbolNotice(status: SymbolStatus, error?: Error): string | null {
+/** One report of drop events lost on the way to us, printed as it comes (on stderr). */
+export function formatLostLine(count: number, where: string): string {
+  return `Lost ${count} drop events before they reached dropwatch (${where})`;
+}
+
+/** The total for one place at stop; worded apart from formatLostLine so a reader summing those counts each loss once. */
+export function formatLostTotal(count: number, where: string): string {
+  return `In total, ${count} drop events were lost before they reached dropwatch (${where})`;
+}
+
+/** The one-time notice when addresses cannot be resolved, or null when they can; `cause` says why they are hidden. */
+export function formatSymbolNotice(status: SymbolStatus, error?: Error, cause?: string): string | null {
   switch (status) {
     case 'ok':
       return null;
     case 'hidden':
-      return 'kernel symbol addresses are hidden (kernel.kptr_restrict); printing raw addresses';
+      return `kernel symbol addresses are hidden: ${cause ?? 'kernel.kptr_restrict, or CAP_SYSLOG missing'}; printing raw addresses`;
     case 'unavailable':
       return `${error?.message ?? 'cannot read /proc/kallsyms'}; printing raw addresses`;
   }

@@ -5,6 +5,8 @@ export {
   formatChain,
   formatFrame,
   formatStackLines,
+  formatLostLine,
+  formatLostTotal,
   formatOverflowLine,
   formatPacket,
   formatPointer,

@@ -1,7 +1,7 @@
 // The REPL front end: reads commands with Node's readline (never blocking the loop), drives a Session, handles signals.
 import * as readline from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { isExpected } from '../errors/index.js';
+import { DropwatchError, errnoText, isExpected } from '../errors/index.js';
 import { complete, parseCommand } from './commands.js';
 import type { Session, SessionOutput } from './session.js';
 
@@ -43,7 +43,10 @@ export interface ReplIO {
 export interface Repl {
   /** Lines written through this keep the prompt intact on a terminal. */
   output: SessionOutput;
-  /** Runs until exit, end of input or a terminating signal; resolves to the exit code. */
+  /**
+   * Runs until exit, end of input or a terminating signal; resolves to the exit code. Rejects with a DropwatchError,
+   * after stopping monitoring, when the input fails (stdin a directory, a terminal gone).
+   */
   run(session: Session): Promise<number>;
   /** Ends the run from outside (e.g. stdout closed): stops monitoring, releases the backend. */
   requestExit(code: number): void;
@@ -51,9 +54,11 @@ export interface Repl {
   handOver<T>(fn: () => Promise<T>): Promise<T>;
 }
 
-type Next = { kind: 'line'; line: string } | { kind: 'eof' } | { kind: 'exit'; code: number };
+/** How the run ends when asked from outside: an exit code, or an error to report. */
+type Exit = { code: number; error?: DropwatchError };
+type Next = { kind: 'line'; line: string } | { kind: 'eof' } | ({ kind: 'exit' } & Exit);
 /** What the loop does after one input: read the next one, or end with an exit code. */
-type Step = { done: false } | { done: true; code: number };
+type Step = { done: false } | ({ done: true } & Exit);
 const CONTINUE: Step = { done: false };
 
 export function createRepl(io: ReplIO): Repl {
@@ -66,14 +71,22 @@ export function createRepl(io: ReplIO): Repl {
     historySize: 1000,
     crlfDelay: Infinity,
   });
-  let resolveExit: (code: number) => void = () => {};
-  const exited = new Promise<number>((resolve) => (resolveExit = resolve));
+  let exit: (how: Exit) => void = () => {};
+  const exited = new Promise<Exit>((resolve) => (exit = resolve));
+  const resolveExit = (code: number) => exit({ code });
+  // readline passes its input's errors on as its own; an 'error' nobody listens to would crash the process.
+  const onInputError = (err: unknown) =>
+    exit({
+      code: 1,
+      error: new DropwatchError('E_IO', `cannot read standard input: ${errnoText(err)}`, { cause: err }),
+    });
+  rl.on('error', onInputError);
   const input = inputQueue(rl, exited);
   const screen = promptScreen(io, rl);
   const { output, messages } = screen;
 
-  /** Waits for the monitoring run to end, unless an exit is requested first: then its code. */
-  const untilIdle = (session: Session): Promise<number | null> =>
+  /** Waits for the monitoring run to end, unless an exit is requested first: then how to exit. */
+  const untilIdle = (session: Session): Promise<Exit | null> =>
     Promise.race([session.whenIdle().then(() => null), exited]);
 
   async function step(session: Session, next: Next): Promise<Step> {
@@ -81,14 +94,18 @@ export function createRepl(io: ReplIO): Repl {
       // Whatever the shutdown prints starts on its own line, not after the prompt.
       (io.interactive ? io.output : messages).write('\n');
       await session.shutdown('signal');
-      return { done: true, code: next.code };
+      return { done: true, code: next.code, ...(next.error ? { error: next.error } : {}) };
     }
     if (next.kind === 'eof') {
       // Piped input: end of input does not end a monitoring run; the limit or a signal does.
-      const code = io.interactive ? null : await untilIdle(session);
+      const how = io.interactive ? null : await untilIdle(session);
+      if (how?.error) {
+        await session.shutdown('signal');
+        return { done: true, ...how };
+      }
       output.message('Terminating dropwatch...');
       await session.shutdown('exit');
-      return { done: true, code: code ?? 0 };
+      return { done: true, code: how?.code ?? 0 };
     }
     // GNU readline echoes a piped line after the prompt; dropwatch's logs show `dropwatch> start`, so ours do too.
     if (!io.interactive) messages.write(`${next.line}\n`);
@@ -104,10 +121,10 @@ export function createRepl(io: ReplIO): Repl {
     if ((await session.run(command)) === 'exit') return { done: true, code: 0 };
     if (!io.interactive && command.name === 'start') {
       // Piped input waits, as dropwatch does, until this run ends before reading the next command.
-      const code = await untilIdle(session);
-      if (code !== null) {
+      const how = await untilIdle(session);
+      if (how !== null) {
         await session.shutdown('signal');
-        return { done: true, code };
+        return { done: true, ...how };
       }
     }
     return CONTINUE;
@@ -138,6 +155,8 @@ export function createRepl(io: ReplIO): Repl {
         screen.promptGone();
         const result = await step(session, next);
         if (result.done) {
+          // An input error is reported by the caller's one handler, in place of the orderly goodbye.
+          if (result.error) throw result.error;
           output.message('Shutting down ...');
           return result.code;
         }
@@ -176,7 +195,7 @@ export function createRepl(io: ReplIO): Repl {
 }
 
 /** Lines and end of input from readline, in order; an exit request overtakes whatever is queued. */
-function inputQueue(rl: readline.Interface, exited: Promise<number>): { next(): Promise<Next> } {
+function inputQueue(rl: readline.Interface, exited: Promise<Exit>): { next(): Promise<Next> } {
   const queued: Next[] = [];
   let waiter: ((next: Next) => void) | null = null;
   const push = (next: Next) => {
@@ -188,7 +207,7 @@ function inputQueue(rl: readline.Interface, exited: Promise<number>): { next(): 
   };
   rl.on('line', (line) => push({ kind: 'line', line }));
   rl.on('close', () => push({ kind: 'eof' }));
-  const exit = exited.then((code): Next => ({ kind: 'exit', code }));
+  const exit = exited.then((how): Next => ({ kind: 'exit', ...how }));
   return {
     next: () => {
       const first = queued.shift();

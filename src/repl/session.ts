@@ -28,7 +28,10 @@ export interface Renderer {
   stats(stats: Stats): string[];
   /** Locations that did not fit in the aggregator this interval. */
   overflow(overflow: Overflow): string;
+  /** One loss report, printed as it comes. */
   lost(count: number, where: string): string;
+  /** A place's total at stop, worded apart from lost() so the two are never summed together. */
+  lostTotal(count: number, where: string): string;
 }
 
 /** Per-interval summing, bounded; the session owns the timer. */
@@ -63,6 +66,8 @@ export type DropPredicate = (drop: SummaryEntry | PacketDrop) => boolean;
 export interface FilterCompiler {
   /** Compiles an expression (throws DropwatchError E_BAD_INPUT) and applies it; null clears it. Returns what to say. */
   apply(expression: string | null): Promise<string>;
+  /** One line when the filter in force can never match (or lets every drop through) as things are; else null. */
+  check?(): Promise<string | null>;
 }
 
 export interface SessionOptions {
@@ -302,9 +307,17 @@ export class Session {
       case 'filter': {
         if (!this.opts.filter) throw new DropwatchError('E_UNSUPPORTED', 'filters are not available in this build');
         output.message(await this.opts.filter.apply(command.value));
+        // While idle the mode may still change; start checks then.
+        if (this.monitoring) await this.checkFilter();
         return;
       }
     }
+  }
+
+  /** Says so when the filter cannot do what it reads as (a field this source never reports, symbols hidden). */
+  private async checkFilter(): Promise<void> {
+    const line = await this.opts.filter?.check?.();
+    if (line) this.output.error(line);
   }
 
   /** A config change with dropwatch's before and after lines; EBUSY (while monitoring) also says what to do. */
@@ -349,6 +362,8 @@ export class Session {
       throw err;
     }
     if (this.opts.ready) await this.opts.ready();
+    // After ready(): whether symbols can be named is known only once the table is loaded.
+    await this.checkFilter();
     this.monitoringEnded = new Promise((resolve) => (this.endMonitoring = resolve));
     this.state = 'monitoring';
     output.message('Kernel monitoring activated.');
@@ -393,7 +408,7 @@ export class Session {
     } else {
       output.message('Got a stop message');
     }
-    for (const [where, count] of this.lostSinceStart) output.error(this.opts.renderer.lost(count, where));
+    for (const [where, count] of this.lostSinceStart) output.error(this.opts.renderer.lostTotal(count, where));
     this.finishMonitoring();
   }
 

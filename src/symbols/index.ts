@@ -10,3 +10,4 @@ export {
   type SymbolStatus,
   type SymbolTable,
 } from './loader.js';
+export { hiddenCause, readAddressVisibility, type AddressVisibility } from './visibility.js';

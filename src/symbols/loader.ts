@@ -4,6 +4,7 @@ import { open } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { DropwatchError } from '../errors/index.js';
 import { KallsymsBuilder, KallsymsIndex, parseKallsyms, type Resolved } from './kallsyms.js';
+import { hiddenCause, readAddressVisibility, type AddressVisibility } from './visibility.js';
 
 export const KALLSYMS_PATH = '/proc/kallsyms';
 
@@ -14,6 +15,8 @@ export interface SymbolTable {
   readonly status: SymbolStatus;
   /** Why the table is unavailable (E_IO wrapping the fs error). */
   readonly error?: DropwatchError;
+  /** Why addresses are hidden (status 'hidden'): kptr_restrict, or a missing CAP_SYSLOG. */
+  readonly cause?: string;
   readonly index: KallsymsIndex | null;
   /** Cached lookup; always null unless status is 'ok'. */
   resolve(pc: bigint): Resolved | null;
@@ -25,6 +28,8 @@ export interface LoadOptions {
   readFile?: (path: string) => Promise<string>;
   /** Distinct addresses remembered before the cache is cleared (bounds memory in a storm). */
   cacheLimit?: number;
+  /** For tests: replaces reading kptr_restrict and CAP_SYSLOG from /proc when addresses are hidden. */
+  visibility?: () => AddressVisibility;
 }
 
 /** Wraps a lookup function in a bounded cache keyed by address (null answers are cached too). */
@@ -48,8 +53,12 @@ export function symbolTableFromText(text: string, cacheLimit?: number): SymbolTa
   return tableFromIndex(parseKallsyms(text), cacheLimit);
 }
 
-function tableFromIndex(index: KallsymsIndex, cacheLimit?: number): SymbolTable {
-  if (index.hidden) return { status: 'hidden', index, resolve: () => null };
+function tableFromIndex(
+  index: KallsymsIndex,
+  cacheLimit?: number,
+  visibility: () => AddressVisibility = readAddressVisibility,
+): SymbolTable {
+  if (index.hidden) return { status: 'hidden', cause: hiddenCause(visibility()), index, resolve: () => null };
   return { status: 'ok', index, resolve: cachedResolver((pc) => index.resolve(pc), cacheLimit) };
 }
 
@@ -135,7 +144,7 @@ export function loadSymbolTable(options: LoadOptions = {}): Promise<SymbolTable>
   return new Promise<KallsymsIndex>((resolve) =>
     resolve(read ? Promise.resolve(read(path)).then(parseTextInSlices) : parseFileInSlices(path)),
   )
-    .then((index) => tableFromIndex(index, options.cacheLimit))
+    .then((index) => tableFromIndex(index, options.cacheLimit, options.visibility))
     .catch((cause: unknown): SymbolTable => {
       const detail = cause instanceof Error ? cause.message : String(cause);
       return {

@@ -2,7 +2,8 @@
 // the schema, text and JSON agreeing, signals, the alert limit, a closed pipe, and the kernel left as found.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BIN, CliRun, runCli } from '../helpers/cli.js';
 import { canRunKernelTests, instancesOf } from '../helpers/kernel.js';
@@ -159,6 +160,27 @@ test('-m packet -f json: one valid packet object per drop, with the drop time', 
   );
 });
 
+test(
+  '-d holds with a slow pattern in packet mode: the filter tests each location once, not each drop',
+  { skip },
+  async () => {
+    const sent = 200;
+    // Tens of ms against __udp4_lib_rcv (nested quantifiers backtrack); never matches, so !~ lets every drop through.
+    const slow = String.raw`symbol !~ /^((\w+)+)+X$/`;
+    const run = new CliRun(['-s', '-d', '2', '-m', 'packet', '-f', 'json', '--filter', `${OURS} && ${slow}`]);
+    await run.monitoring();
+    const started = Date.now();
+    await ns!.sendUdp('127.0.0.1', sent);
+    const done = await run.done;
+    const took = Date.now() - started;
+    console.log(`slow pattern: ${sent} packets, the 2 s run ended ${took} ms after the drops began`);
+    assert.equal(done.code, 0, done.stderr);
+    const ours = jsonLines(done.stdout).filter((e) => e.type === 'packet' && e.symbol === '__udp4_lib_rcv');
+    assert.ok(ours.length >= sent, `${ours.length} packets < ${sent}`);
+    assert.ok(took < 4000, `-d 2 took ${took} ms`);
+  },
+);
+
 test('-s | head -1: exits 0 when the reader goes away, quietly, leaving no tracefs instance', { skip }, async () => {
   let sending = true;
   const sender = (async () => {
@@ -198,6 +220,142 @@ test('-s | head -1: exits 0 when the reader goes away, quietly, leaving no trace
     await sender;
   }
 });
+
+test('-s | head -1 with nothing more to print: the reader leaving ends the run within a second', { skip }, async () => {
+  // IPv6 only: other runs on this machine make IPv4 drops, which could be printed and so show the reader gone.
+  const filter = `${OURS} && protocol == ipv6`;
+  for (const format of ['text', 'json']) {
+    const script =
+      `(echo "pid=$BASHPID" >&2; exec "${process.execPath}" "${BIN}" -s -d 60 -f ${format} --filter '${filter}') ` +
+      `| head -1; echo "status=\${PIPESTATUS[0]}" >&2`;
+    const child = spawn('bash', ['-c', script], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    let stdout = '';
+    let stderr = '';
+    let lineAt = 0;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      lineAt ||= Date.now();
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const closed = new Promise<number>((resolve) => child.on('close', () => resolve(Date.now())));
+    const start = Date.now();
+    while (!stderr.includes('Kernel monitoring activated.')) {
+      assert.ok(Date.now() - start < 10_000, `monitoring never started: ${stderr}`);
+      await sleep(25);
+    }
+    // One burst, then nothing: the first report is the only write dropwatch makes.
+    await ns!.sendUdp('::1', 5);
+    const end = await Promise.race([closed, sleep(20_000).then(() => null)]);
+    if (end === null) {
+      child.kill('SIGKILL');
+      process.kill(Number(/pid=(\d+)/.exec(stderr)?.[1]), 'SIGTERM');
+    }
+    assert.ok(end !== null && lineAt > 0, `${format}: still running 20 s after the reader left\n${stderr}`);
+    const after = end - lineAt;
+    console.log(`${format}: the pipeline ended ${after} ms after head printed its line`);
+    assert.ok(after < 2000, `${format}: took ${after} ms`);
+    assert.match(stderr, /status=0\n/, stderr);
+    assert.equal(stdout.split('\n').length, 2, stdout);
+    assert.doesNotMatch(stderr, /EPIPE|internal error|\n\s+at /, stderr);
+    assert.deepEqual(instancesOf(Number(/pid=(\d+)/.exec(stderr)?.[1])), []);
+  }
+});
+
+/** Runs the CLI with stdout on /dev/full (every write fails with ENOSPC) and stderr collected. */
+function intoFullDevice(args: string[], stdin: string | null = null) {
+  const full = openSync('/dev/full', 'w');
+  const child = spawn(process.execPath, [BIN, ...args], {
+    stdio: [stdin === null ? 'ignore' : 'pipe', full, 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  closeSync(full);
+  if (stdin !== null) child.stdin!.end(stdin);
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<{ code: number | null; stderr: string }>((resolve) =>
+    child.on('close', (code) => resolve({ code, stderr })),
+  );
+  return { child, stderr: () => stderr, done };
+}
+
+test('stdout that cannot be written (/dev/full): one line, exit 1, the kernel left as found', { skip }, async () => {
+  for (const format of ['text', 'json']) {
+    const run = intoFullDevice(['-s', '-d', '30', '-f', format, '--filter', OURS]);
+    const start = Date.now();
+    while (!run.stderr().includes('Kernel monitoring activated.')) {
+      assert.ok(Date.now() - start < 10_000, `monitoring never started: ${run.stderr()}`);
+      await sleep(25);
+    }
+    await ns!.sendUdp('127.0.0.1', 10);
+    const done = await Promise.race([run.done, sleep(15_000).then(() => null)]);
+    if (!done) run.child.kill('SIGKILL');
+    assert.ok(done, `${format}: still running 15 s after a write failed`);
+    assert.equal(done.code, 1, done.stderr);
+    const ours = done.stderr.split('\n').filter((l) => l.startsWith('dropwatch'));
+    assert.deepEqual(ours, ['dropwatch: cannot write standard output: No space left on device'], done.stderr);
+    assert.match(done.stderr, /Got a stop message/);
+    assert.doesNotMatch(done.stderr, /internal error|\n\s+at /);
+    assert.deepEqual(instancesOf(run.child.pid), []);
+  }
+  // At the prompt the first line already fails.
+  const repl = intoFullDevice(['-l', 'none'], 'start\n');
+  const done = await repl.done;
+  assert.equal(done.code, 1, done.stderr);
+  assert.equal(done.stderr.split('\n').filter((l) => l.startsWith('dropwatch')).length, 1, done.stderr);
+  assert.match(done.stderr, /^dropwatch: cannot write standard output: No space left on device$/m);
+  assert.deepEqual(instancesOf(repl.child.pid), []);
+});
+
+// Without CAP_SYSLOG, /proc/kallsyms shows zeros unless kptr_restrict is 0 and perf_event_paranoid at most 1.
+const hidesWithoutSyslog = (() => {
+  try {
+    const kptr = Number(readFileSync('/proc/sys/kernel/kptr_restrict', 'utf8'));
+    const perf = Number(readFileSync('/proc/sys/kernel/perf_event_paranoid', 'utf8'));
+    return kptr === 1 || (kptr === 0 && perf > 1);
+  } catch {
+    return false;
+  }
+})();
+
+test(
+  'without CAP_SYSLOG: the notice names the missing capability, and a symbol filter is said never to match',
+  {
+    skip:
+      skip ||
+      (existsSync('/usr/bin/setpriv') ? false : 'needs setpriv (util-linux)') ||
+      (hidesWithoutSyslog ? false : 'kernel.kptr_restrict hides addresses from everyone, or from no one, here'),
+  },
+  () => {
+    const r = spawnSync(
+      'setpriv',
+      [
+        '--bounding-set=-syslog',
+        process.execPath,
+        BIN,
+        '-s',
+        '-d',
+        '1',
+        '-b',
+        'tracefs',
+        '--filter',
+        'symbol =~ /udp/',
+      ],
+      { encoding: 'utf8', timeout: 30_000, env: { ...process.env, NO_COLOR: '1' } },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stderr.split('\n');
+    const notice = lines.filter((l) => l.startsWith('kernel symbol addresses are hidden'));
+    assert.equal(notice.length, 1, r.stderr);
+    assert.match(notice[0]!, /this process lacks CAP_SYSLOG/);
+    const never = lines.filter((l) => /can never match/.test(l));
+    assert.deepEqual(never, [
+      'dropwatch: this filter can never match: symbol is unknown while kernel addresses are hidden',
+    ]);
+  },
+);
 
 test('a bad --filter is one line pointing at the column, exit 1, before touching the kernel', async () => {
   const done = await runCli(['-s', '--filter', 'reason == NO_SOCKET &&& protocol == ip']);

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { parseDropwatchArgs, parseMetricsAddress, type DropwatchOptions } from '../../src/cli/options.js';
 import { DropwatchError } from '../../src/errors/index.js';
 import { format } from '../../src/filter/index.js';
+import { parseCommand } from '../../src/repl/index.js';
 
 const parse = (args: string[]) => parseDropwatchArgs(args, () => {});
 
@@ -101,6 +102,21 @@ for (const [args, message] of bad) {
     );
   });
 }
+
+test('-n past the largest whole number says what the prompt says for set alertlimit', () => {
+  const huge = '99999999999999999999';
+  let prompt = '';
+  try {
+    parseCommand(`set alertlimit ${huge}`);
+  } catch (err) {
+    prompt = (err as Error).message;
+  }
+  assert.match(prompt, /^alertlimit must be at most \d+, got "99999999999999999999"$/);
+  assert.throws(
+    () => parse(['-s', '-n', huge]),
+    (err: unknown) => err instanceof DropwatchError && err.message === prompt.replace(/^alertlimit/, '--alert-limit'),
+  );
+});
 
 test('--filter and --ignore-reason combine into one expression', () => {
   const got = parse([

@@ -1,8 +1,8 @@
 // The built CLI against the real tracefs of this machine: real drops in a namespace, the piped REPL, signals, cleanup.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { CliRun, countDrops, runCli, SUMMARY_LINE, BIN } from '../helpers/cli.js';
 import { canRunKernelTests, instancesOf, tracefsSnapshot } from '../helpers/kernel.js';
 import { Netns } from '../helpers/netns.js';
@@ -194,6 +194,31 @@ test('usage errors: one line, the usage, exit 1; -l list exits 0', async () => {
   const list = await runCli(['-l', 'list']);
   assert.equal(list.code, 0);
   assert.equal(list.stdout, 'Available lookup methods:\nkas - use /proc/kallsyms\nnone - print raw addresses\n');
+});
+
+test('stdin that is a directory: one line on stderr, exit 1, before any prompt loop', { skip }, () => {
+  const dir = openSync('/', 'r');
+  try {
+    const r = spawnSync(process.execPath, [BIN, '-l', 'none', '-b', 'tracefs'], {
+      stdio: [dir, 'pipe', 'pipe'],
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stderr, 'dropwatch: cannot read standard input: Is a directory\n');
+    assert.doesNotMatch(r.stdout, /Terminating dropwatch/);
+  } finally {
+    closeSync(dir);
+  }
+});
+
+test('--version: the name and the package version on stdout, exit 0, without touching the kernel', async () => {
+  const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+  const done = await runCli(['--version']);
+  assert.equal(done.code, 0, done.stderr);
+  assert.equal(done.stdout, `dropwatch ${version}\n`);
+  assert.equal(done.stderr, '');
 });
 
 test(

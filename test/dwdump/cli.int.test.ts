@@ -2,8 +2,11 @@
 // line each with the documented exit codes. Captures need the qemu guest (qemu.int.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DWDUMP_BIN } from '../helpers/cli.js';
+import { projectRoot } from '../helpers/paths.js';
 import { DWDUMP_USAGE } from '../../src/dwdump/options.js';
 
 const run = (...args: string[]) =>
@@ -13,6 +16,14 @@ test('-h: help on stdout, exit 0', () => {
   const r = run('-h');
   assert.equal(r.status, 0);
   assert.match(r.stdout, /^Usage: dwdump \[options\]/);
+  assert.equal(r.stderr, '');
+});
+
+test('--version: the name and the package version on stdout, exit 0', () => {
+  const { version } = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { version: string };
+  const r = run('--version');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, `dwdump ${version}\n`);
   assert.equal(r.stderr, '');
 });
 
@@ -37,4 +48,30 @@ test('without NET_DM (this host kernel): one line naming the missing family, exi
   assert.equal(r.status, 1);
   assert.equal(r.stdout, '');
   assert.match(r.stderr, /^dwdump: Failed to resolve ID of "NET_DM" family: .*\n$/);
+});
+
+test('a SIGTERM once its code runs (the addon loaded) never kills dwdump by the default action', async () => {
+  for (let i = 0; i < 5; i++) {
+    const child = spawn(process.execPath, [DWDUMP_BIN, '-w', '/dev/null'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      child.on('exit', (code, signal) => resolve([code, signal])),
+    );
+    // As soon as the addon is mapped (it loads it to look NET_DM up): on this kernel the lookup fails within ms.
+    let mapped = false;
+    while (!mapped && child.exitCode === null) {
+      try {
+        mapped = readFileSync(`/proc/${child.pid}/maps`, 'utf8').includes('netlink_native');
+      } catch {
+        break;
+      }
+      if (!mapped) await new Promise((r) => setImmediate(r));
+    }
+    if (mapped) child.kill('SIGTERM');
+    const [code, signal] = await exited;
+    assert.equal(signal, null, `killed by ${signal} (run ${i + 1})`);
+    assert.ok(code === 0 || code === 1, `exit ${code}: ${stderr}`);
+    assert.doesNotMatch(stderr, /internal error|\n\s+at /);
+  }
 });

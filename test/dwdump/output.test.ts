@@ -109,11 +109,22 @@ test('/dev/null and standard output (not a terminal) are accepted as they are', 
   }
 });
 
+test('a new sink is a valid pcap at once: the header is written as the file is created, before any record', (t) => {
+  const dir = scratch(t);
+  const p = join(dir, 'early.pcap');
+  // What a capture ended by SIGTERM right after it opened its file leaves behind.
+  const sink = new PcapSink(openCaptureTarget(p), { snaplen: 65535 + 2048 });
+  const f = decodePcap(readFileSync(p));
+  assert.equal(f.header.linktype, LINKTYPE_NETLINK);
+  assert.equal(f.records.length, 0);
+  assert.equal(f.trailing, 0);
+  sink.close();
+});
+
 test('the sink writes the header, then one record per message with the cooked header', (t) => {
   const dir = scratch(t);
   const p = join(dir, 'sink.pcap');
   const sink = new PcapSink(openCaptureTarget(p), { snaplen: 65535 + 2048, now: () => 1_795_678_126_941.832 });
-  sink.writeHeader();
   const family = fixtureBytes('ctrl-getfamily-reply.bin');
   const alert = fixtureBytes('packet-alert-0.bin');
   sink.writeMessages([family]);

@@ -234,6 +234,26 @@ test('dwdump in qemu: captures, Debian dwdump side by side, -q/-s, signals, EPIP
     assert.ok(sec('ours').some((l) => l.startsWith('dwdump: capturing')));
   });
 
+  await t.test('the reader leaves while no drops come: dwdump notices within a second, exits 0 quietly', () => {
+    const lines = sec('idle');
+    assert.ok(lines.includes('rc=0'), lines.join(' | '));
+    assert.ok(!lines.some((l) => /EPIPE|broken pipe|error/i.test(l)), lines.join(' | '));
+    const m = /^ended=([\d.]+) left=([\d.]+)$/m.exec(lines.join('\n'));
+    assert.ok(m, lines.join(' | '));
+    const after = Number(m[1]) - Number(m[2]);
+    t.diagnostic(`idle reader: dwdump ended ${Math.round(after * 1000)} ms after head left`);
+    assert.ok(after < 1.5, `${after} s`);
+  });
+
+  await t.test('SIGTERM the moment dwdump runs: exit 0, and its file is a valid pcap (header, family record)', () => {
+    const lines = sec('early');
+    assert.ok(lines.includes('rc=0'), `killed by the signal? ${lines.join(' | ')}`);
+    const early = decodePcap(pcapBytes('early'));
+    assert.equal(early.header.linktype, LINKTYPE_NETLINK);
+    assert.equal(early.trailing, 0);
+    assert.ok(early.records.length <= 1, `${early.records.length} records`);
+  });
+
   await t.test('exact accounting: written + lost on our socket + kernel tail drops = datagrams sent', () => {
     for (const name of ['tail', 'sock']) {
       const lines = sec(name);

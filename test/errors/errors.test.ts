@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { DropwatchError, KernelError, isExpected, oneLine, strerror } from '../../src/errors/index.js';
 
 test('error messages are one printable line whatever they echo', () => {
@@ -7,6 +8,23 @@ test('error messages are one printable line whatever they echo', () => {
   assert.equal(err.message, 'Unknown lookup method kas\\nfake line\\r\\x1b[2J\\u2028');
   assert.ok(!/[\x00-\x1f\x7f-\x9f\u2028\u2029]/.test(err.message));
   assert.equal(oneLine('plain text'), 'plain text');
+});
+
+// Unicode's control (Cc), format (Cf: bidi overrides and isolates, zero-width marks), separator and lone surrogate
+// code points: none may reach a terminal or a log unescaped.
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
+
+test('bidi controls, zero-width marks and lone surrogates are escaped too, not only C0 and C1', () => {
+  assert.equal(
+    oneLine('a\u202eb\u2066c\u200fd\u061ce\u200bf\ufeffg\u{e0041}h\ud800i'),
+    'a\\u202eb\\u2066c\\u200fd\\u061ce\\u200bf\\ufeffg\\u{e0041}h\\ud800i',
+  );
+  assert.equal(oneLine('é ✓ 😀 日本'), 'é ✓ 😀 日本');
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary' }), (text) => {
+      assert.doesNotMatch(oneLine(text), UNPRINTABLE);
+    }),
+  );
 });
 
 test('kernel errors keep errno and extack; strerror matches glibc', () => {

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   compile,
+  constantWithout,
   parse,
   recordFromPacket,
   recordFromSummary,
@@ -106,4 +107,40 @@ test('records from backend events', () => {
     recordFromSummary({ origin: 'software', pc: 1n, reason: 'NO_SOCKET', count: 3 }, '__udp4_lib_rcv').symbol,
     '__udp4_lib_rcv',
   );
+});
+
+test('a regex runs once per distinct value, not once per drop: a slow pattern costs per location', () => {
+  let runs = 0;
+  const original = RegExp.prototype.test;
+  RegExp.prototype.test = function (this: RegExp, s: string) {
+    runs++;
+    return original.call(this, s);
+  };
+  try {
+    const p = compile(parse('symbol =~ /^__udp/ && ifname !~ /^veth/'));
+    for (let i = 0; i < 1000; i++) {
+      assert.equal(p(udp), true);
+      assert.equal(p({ ...udp, ifname: 'veth1' }), false);
+    }
+    // One per (pattern, field value): the symbol once, veth1 once; a null ifname needs no test.
+    assert.equal(runs, 2);
+    // A new value is tested, and then remembered too.
+    for (let i = 0; i < 10; i++) assert.equal(p({ ...udp, symbol: 'tcp_v4_rcv', ifname: 'eth0' }), false);
+    assert.equal(runs, 3);
+  } finally {
+    RegExp.prototype.test = original;
+  }
+});
+
+test('constantWithout: which filters can never match, or always match, when fields are unknown', () => {
+  const v = (text: string, ...unknown: ('reason' | 'symbol' | 'protocol' | 'ifname')[]) =>
+    constantWithout(parse(text), new Set(unknown));
+  assert.equal(v('symbol =~ /udp/', 'symbol'), false);
+  assert.equal(v('symbol == tcp_v4_rcv && reason == NO_SOCKET', 'symbol'), false);
+  assert.equal(v('symbol =~ /udp/ || reason == NO_SOCKET', 'symbol'), null);
+  assert.equal(v('symbol !~ /udp/', 'symbol'), true);
+  assert.equal(v('!(reason == NO_SOCKET)', 'reason'), true);
+  assert.equal(v('reason == NO_SOCKET', 'symbol'), null);
+  assert.equal(v('protocol == ipv6 && ifname == eth0', 'ifname'), false);
+  assert.equal(v('symbol =~ /udp/'), null);
 });

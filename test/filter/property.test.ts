@@ -3,11 +3,14 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
   compile,
+  constantWithout,
+  FIELDS,
   format,
   FilterSyntaxError,
   parse,
   pushdown,
   type Expr,
+  type Field,
   type FilterRecord,
 } from '../../src/filter/index.js';
 import { evalKernel, fixtureReasons, parseKernelFilter } from './helpers.js';
@@ -227,3 +230,25 @@ for (const [label, reasons] of [
     );
   });
 }
+
+test('constantWithout: a verdict it gives holds for every drop that lacks those fields; none is given wrongly', () => {
+  fc.assert(
+    fc.property(
+      expr,
+      fc.subarray([...FIELDS] as Field[]),
+      fc.array(record, { minLength: 1, maxLength: 12 }),
+      (e, missing, recs) => {
+        const unknown = new Set<Field>(missing);
+        const verdict = constantWithout(e, unknown);
+        const p = compile(e);
+        for (const r of recs) {
+          const without = { ...r } as Record<Field, unknown>;
+          for (const f of unknown) if (f !== 'origin') without[f] = null;
+          const got = p(without as unknown as FilterRecord);
+          if (verdict !== null) assert.equal(got, verdict, `${format(e)} without ${missing.join(',')}`);
+        }
+      },
+    ),
+    { numRuns: 3000 },
+  );
+});

@@ -7,6 +7,8 @@ import {
   formatAsctime,
   formatChain,
   formatStackLines,
+  formatLostLine,
+  formatLostTotal,
   formatOverflowLine,
   formatPacket,
   formatPointer,
@@ -91,6 +93,16 @@ test('overflow line', () => {
     formatOverflowLine({ drops: 99900, distinct: 100, distinctIsLowerBound: true, limit: 100 }),
     '99900 drops at 100+ more locations not listed (over 100 locations this interval)',
   );
+});
+
+test('lost lines: each report as it comes, and the total at stop in words a `Lost N` reader does not count again', () => {
+  assert.equal(
+    formatLostLine(40, 'netlink socket'),
+    'Lost 40 drop events before they reached dropwatch (netlink socket)',
+  );
+  const total = formatLostTotal(40, 'netlink socket');
+  assert.equal(total, 'In total, 40 drop events were lost before they reached dropwatch (netlink socket)');
+  assert.doesNotMatch(total, /^Lost \d+/);
 });
 
 test('colour only decorates: level 0 gives the plain bytes, level 3 the same text under the codes', () => {
@@ -260,7 +272,11 @@ test('symbol notice', () => {
   assert.equal(formatSymbolNotice('ok'), null);
   assert.equal(
     formatSymbolNotice('hidden'),
-    'kernel symbol addresses are hidden (kernel.kptr_restrict); printing raw addresses',
+    'kernel symbol addresses are hidden: kernel.kptr_restrict, or CAP_SYSLOG missing; printing raw addresses',
+  );
+  assert.equal(
+    formatSymbolNotice('hidden', undefined, 'this process lacks CAP_SYSLOG (kernel.kptr_restrict=1)'),
+    'kernel symbol addresses are hidden: this process lacks CAP_SYSLOG (kernel.kptr_restrict=1); printing raw addresses',
   );
   assert.equal(
     formatSymbolNotice('unavailable', new Error('cannot read /proc/kallsyms: EACCES')),

@@ -35,6 +35,7 @@ const renderer: Renderer = {
   stats: () => [],
   overflow: (o) => `overflow ${o.drops}`,
   lost: (n, where) => `lost ${n} ${where}`,
+  lostTotal: (n, where) => `in total lost ${n} ${where}`,
 };
 
 const entry = (pc: bigint, count: number): SummaryEntry => ({ origin: 'software', pc, reason: 'NO_SOCKET', count });

@@ -62,6 +62,7 @@ const renderer: Renderer = {
   stats: () => ['stats'],
   overflow: (o) => `overflow ${o.drops}`,
   lost: (n, where) => `lost ${n} ${where}`,
+  lostTotal: (n, where) => `total lost ${n} ${where}`,
 };
 
 function setup() {
@@ -135,7 +136,8 @@ test('drops delivered during stop are still printed, and losses are reported', a
   };
   await session.run({ name: 'stop' });
   assert.deepEqual(out.slice(-3), ['Deactivation requested, turning off monitoring', '3 at abc', 'Got a stop message']);
-  assert.deepEqual(err, ['lost 4 netlink socket', 'lost 4 netlink socket']);
+  // Each loss once as it comes, then the total in words of its own: a log reader summing `lost` lines counts it once.
+  assert.deepEqual(err, ['lost 4 netlink socket', 'total lost 4 netlink socket']);
 });
 
 test('start while monitoring is refused with one line; exit stops and closes', async () => {
@@ -220,4 +222,29 @@ test('packets delivered during stop are written before "Got a stop message"', as
     'data:packet late\n',
     'message:Got a stop message',
   ]);
+});
+
+test("the filter's check is said at start, and when the filter changes while monitoring; not while idle", async () => {
+  const backend = new ScriptedBackend();
+  const err: string[] = [];
+  let verdict: string | null = 'dropwatch: this filter can never match: symbol is unknown with -l none';
+  const session = new Session({
+    backend,
+    renderer,
+    aggregator: new DropAggregator(),
+    output: { data: () => {}, message: () => {}, error: (l) => err.push(l) },
+    clock: { setInterval: () => null, clearInterval: () => {} },
+    filter: { apply: async (text) => `filter set: ${text}`, check: async () => verdict },
+  });
+  await session.run({ name: 'set', key: 'filter', value: 'symbol =~ /udp/' });
+  assert.deepEqual(err, []);
+  await session.run({ name: 'start' });
+  assert.deepEqual(err, [verdict]);
+  verdict = null;
+  await session.run({ name: 'set', key: 'filter', value: 'reason == NO_SOCKET' });
+  assert.deepEqual(err.length, 1);
+  verdict = 'dropwatch: this filter lets every drop through: x';
+  await session.run({ name: 'set', key: 'filter', value: 'x' });
+  assert.deepEqual(err, ['dropwatch: this filter can never match: symbol is unknown with -l none', verdict]);
+  await session.stop('command');
 });

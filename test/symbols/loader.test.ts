@@ -6,7 +6,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { cachedResolver, loadSymbolTable, parseKallsyms, type Resolved } from '../../src/symbols/index.js';
+import {
+  cachedResolver,
+  hiddenCause,
+  loadSymbolTable,
+  parseKallsyms,
+  readAddressVisibility,
+  type Resolved,
+} from '../../src/symbols/index.js';
 import { DropwatchError } from '../../src/errors/index.js';
 import { fixturePath } from '../helpers/paths.js';
 
@@ -24,6 +31,53 @@ test('hidden addresses: status hidden, nothing resolves', async () => {
   const table = await loadSymbolTable({ readFile: async () => text });
   assert.equal(table.status, 'hidden');
   assert.equal(table.resolve(0xffffffff820a7a70n), null);
+});
+
+test('hidden addresses: the cause is named, kptr_restrict=2 apart from a missing CAP_SYSLOG', async () => {
+  const text = fixture('kallsyms-cut-zeroed.txt');
+  const table = await loadSymbolTable({
+    readFile: async () => text,
+    visibility: () => ({ kptrRestrict: 1, perfEventParanoid: 2, capSyslog: false }),
+  });
+  assert.equal(table.cause, 'this process lacks CAP_SYSLOG (kernel.kptr_restrict=1)');
+  assert.equal(
+    hiddenCause({ kptrRestrict: 2, perfEventParanoid: 2, capSyslog: true }),
+    'kernel.kptr_restrict=2 hides them from every process, root included',
+  );
+  assert.equal(
+    hiddenCause({ kptrRestrict: 0, perfEventParanoid: 2, capSyslog: false }),
+    'this process lacks CAP_SYSLOG (kernel.kptr_restrict=0, kernel.perf_event_paranoid=2)',
+  );
+  assert.equal(
+    hiddenCause({ kptrRestrict: 1, perfEventParanoid: 2, capSyslog: true }),
+    'CAP_SYSLOG is not held in the initial user namespace (a container?), which kernel.kptr_restrict=1 requires',
+  );
+  assert.equal(
+    hiddenCause({ kptrRestrict: null, perfEventParanoid: null, capSyslog: null }),
+    'kernel.kptr_restrict, or CAP_SYSLOG missing',
+  );
+  const ok = await loadSymbolTable({ readFile: async () => fixture('kallsyms-cut.txt') });
+  assert.equal(ok.cause, undefined);
+});
+
+test('readAddressVisibility reads the sysctls and CAP_SYSLOG from CapEff', () => {
+  const files: Record<string, string> = {
+    '/proc/sys/kernel/kptr_restrict': '1\n',
+    '/proc/sys/kernel/perf_event_paranoid': '3\n',
+    '/proc/self/status': 'Name:\tnode\nCapEff:\t000001fbfeffffff\nCapBnd:\t000001ffffffffff\n',
+  };
+  assert.deepEqual(
+    readAddressVisibility((p) => files[p]!),
+    { kptrRestrict: 1, perfEventParanoid: 3, capSyslog: false },
+  );
+  files['/proc/self/status'] = 'CapEff:\t000001ffffffffff\n';
+  assert.equal(readAddressVisibility((p) => files[p]!).capSyslog, true);
+  assert.deepEqual(
+    readAddressVisibility(() => {
+      throw new Error('EACCES');
+    }),
+    { kptrRestrict: null, perfEventParanoid: null, capSyslog: null },
+  );
 });
 
 test('a failed read becomes status unavailable with an E_IO error, never a rejection', async () => {

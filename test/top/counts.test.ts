@@ -44,7 +44,7 @@ test('per site and in total, the view’s counts equal the JSON Lines output’s
       async (intervals, maxKeys) => {
         const backend = scripted();
         const json: string[] = [];
-        const symbols = { lookup: () => ({ symbol: 'fn', offset: 0n }), ready: async () => {} };
+        const symbols = { lookup: () => ({ symbol: 'fn', offset: 0n }), ready: async () => {}, missing: () => null };
         const sink = await chooseSink(
           { format: 'json', timestamp: false, metrics: null },
           {

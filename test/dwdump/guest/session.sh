@@ -47,11 +47,30 @@ q query-fresh-ours $OURS -q
 q stats-fresh-theirs dwdump -s
 q stats-fresh-ours $OURS -s
 
-# 2. A reader that goes away: head takes the header and the family record, then exits; the next alert hits EPIPE.
+# 2. A reader that goes away: head takes the header and the family record, then exits. dwdump notices the reader
+#    gone (its watch on stdout) or the next alert hits EPIPE, whichever comes first; either way it ends quietly.
 ( $OURS -o sw 2>/tmp/pipe.err; echo "rc=$?" >/tmp/pipe.rc ) | head -c 100 >/dev/null &
-waitfor /tmp/pipe.err 'capturing' && send 1 pipe-
+i=0
+while ! grep -q 'capturing' /tmp/pipe.err 2>/dev/null && ! [ -s /tmp/pipe.rc ] && [ $i -lt 600 ]; do i=$((i + 1)); sleep 0.1; done
+[ -s /tmp/pipe.rc ] || send 1 pipe-
 waitfor /tmp/pipe.rc 'rc='
 cat /tmp/pipe.rc >>/tmp/pipe.err; sec pipe /tmp/pipe.err
+
+# 2b. A reader that goes away while no drops come: nothing is written, so only the watch on stdout can tell.
+( $OURS -o sw 2>/tmp/idle.err; echo "rc=$?" >/tmp/idle.rc ) | (head -c 100 >/dev/null; cut -d' ' -f1 /proc/uptime >/tmp/idle.left) &
+waitfor /tmp/idle.rc 'rc='
+echo "ended=$(cut -d' ' -f1 /proc/uptime) left=$(cat /tmp/idle.left)" >>/tmp/idle.err
+cat /tmp/idle.rc >>/tmp/idle.err; sec idle /tmp/idle.err
+
+# 2c. SIGTERM the moment dwdump's code runs (its addon mapped), before it has opened its file or the kernel: a clean
+#     exit 0, and the file it then makes is a valid pcap (header and family record, no alerts).
+rm -f /tmp/early.pcap
+$OURS -o sw -w /tmp/early.pcap 2>/tmp/early.err &
+P=$!
+i=0
+while ! grep -q netlink_native /proc/$P/maps 2>/dev/null && [ $i -lt 100000 ]; do i=$((i + 1)); done
+kill -TERM $P; wait $P; echo "rc=$?" >>/tmp/early.err
+sec early /tmp/early.err
 
 # 3. Ours: N datagrams, SIGINT. (It would fail to START if the EPIPE run had left the kernel monitoring.)
 umask 022
@@ -115,4 +134,4 @@ kill -INT $P; wait $P; echo "rc=$?" >>/tmp/after.err
 sec after /tmp/after.err
 kill -INT $T; wait $T
 
-for f in ours theirs passive tail sock after; do emit "$(echo $f | tr a-z A-Z)" /tmp/$f.pcap; done
+for f in ours theirs passive tail sock after early; do emit "$(echo $f | tr a-z A-Z)" /tmp/$f.pcap; done
