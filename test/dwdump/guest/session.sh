@@ -105,13 +105,15 @@ q stats-ours $OURS -s
 
 # 6. Exact accounting: queue length 1 (kernel tail drops), then a tiny receive buffer (losses on our socket). The burst
 #    runs SCHED_FIFO, so drop_monitor's worker (SCHED_OTHER, bound to the sender's CPU) cannot drain the kernel queue
-#    between two datagrams and the short queue overflows for sure. SIGINT right after the burst, no pause: what is
-#    still in flight then must be accounted anyway (STOP flushes the kernel's queue, dwdump drains its socket).
+#    between two datagrams and the short queue overflows for sure. Then a pause before SIGINT: at STOP the kernel
+#    cancels its worker and frees what is still queued without counting it (net_dm_trace_off_set), so the queue must
+#    have been sent first; what dwdump has not read yet when it stops must be accounted (it drains its socket).
 for run in tail:"-l 1":200 sock:"-b 1":500; do
   name=${run%%:*}; rest=${run#*:}; opts=${rest%:*}; count=${rest##*:}
   $OURS -o sw $opts -w /tmp/$name.pcap 2>/tmp/$name.err &
   P=$!
   waitfor /tmp/$name.err 'capturing' && SHELL=/bin/sh chrt -f 10 /guest/send.sh $count
+  sleep 2
   kill -INT $P; wait $P; echo "rc=$?" >>/tmp/$name.err
   echo "sent=$count" >>/tmp/$name.err
   sec $name /tmp/$name.err
