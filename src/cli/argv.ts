@@ -134,7 +134,7 @@ export function parseCommandLine(args: readonly string[], write: (text: string) 
     start: Boolean(opts.start),
     durationMs: opts.duration === undefined ? null : parseDuration(opts.duration),
     alertLimit: opts.alertLimit === undefined ? null : parseCount('--alert-limit', opts.alertLimit),
-    mode: (opts.mode as AlertMode | undefined) ?? null,
+    mode: opts.mode ?? null,
     timestamp: Boolean(opts.timestamp),
     format: opts.format,
     metrics: opts.metrics === undefined ? null : parseMetricsAddress(opts.metrics),

@@ -19,7 +19,7 @@ export function parseArgs(
     .configureOutput({ writeOut: write, writeErr: () => {}, outputError: () => {} })
     .allowExcessArguments(false);
   try {
-    program.parse(args as string[], { from: 'user' });
+    program.parse(args, { from: 'user' });
     return null;
   } catch (err) {
     if (!(err instanceof CommanderError)) throw err;

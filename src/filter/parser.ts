@@ -194,7 +194,7 @@ class Parser {
       if (value === null) this.fail(`'origin' is software or hardware, found ${this.show(vt)}`, vt.pos);
       return { type: 'cmp', field, op, value };
     }
-    return { type: 'cmp', field: field as 'symbol' | 'ifname', op, value: raw };
+    return { type: 'cmp', field: field, op, value: raw };
   }
 }
 

@@ -482,5 +482,5 @@ export function genlBody(cmd: number, version: number, attrs: readonly Uint8Arra
   const head = new Uint8Array(GENL_HDRLEN);
   head[0] = cmd;
   head[1] = version;
-  return concat([head as Uint8Array, ...attrs]);
+  return concat([head, ...attrs]);
 }

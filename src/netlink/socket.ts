@@ -101,8 +101,8 @@ export function kernelError(errno: number, extack?: ExtAck): KernelError {
 }
 
 /** Turns an addon error (errno + code) into our typed error; anything else is a bug and passes through. */
-export function fromNative(err: unknown, what: string): unknown {
-  if (!isNativeError(err)) return err;
+export function fromNative(err: unknown, what: string): Error {
+  if (!isNativeError(err)) return err instanceof Error ? err : new Error(String(err));
   const e = new KernelError(err.errno, `${what}: ${strerror(err.errno)}`);
   return e;
 }

@@ -392,19 +392,19 @@ export class Session {
     if (cause === 'limit' || cause === 'command') output.message('Deactivation requested, turning off monitoring');
     this.opts.clock.clearInterval(this.timer);
     this.timer = null;
-    let failure: unknown = null;
+    let failure: { error: unknown } | null = null;
     try {
       await backend.stop();
-    } catch (err) {
-      failure = err;
+    } catch (error) {
+      failure = { error };
     }
     // Whatever the backend delivered up to the stop is still counted and shown.
     this.flush();
-    if (failure instanceof KernelError) {
-      output.message(`Stop request failed, error: ${strerror(failure.errno)}`);
+    if (failure?.error instanceof KernelError) {
+      output.message(`Stop request failed, error: ${strerror(failure.error.errno)}`);
     } else if (failure) {
       this.finishMonitoring();
-      throw failure;
+      throw failure.error;
     } else {
       output.message('Got a stop message');
     }

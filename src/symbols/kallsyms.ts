@@ -108,7 +108,7 @@ export class KallsymsIndex {
       this.records = null;
       this.sources = [];
     } else {
-      const named = fields.names as NameRecords;
+      const named = fields.names;
       this.nameList = null;
       // Not kept twice: the records hold every entry's module id already.
       this.moduleIdList = null;

@@ -81,7 +81,10 @@ export async function runTop(options: TopOptions): Promise<TopResult> {
       },
     },
   });
-  const quit = new Promise<unknown>((resolve) => controller.onQuit(resolve));
+  // Wrapped, so a quit without an error is told apart from one whose error is undefined.
+  const quit = new Promise<{ failed: boolean; error: unknown }>((resolve) =>
+    controller.onQuit((error) => resolve({ failed: error !== undefined, error })),
+  );
   const onSignal = () => controller.quit();
   for (const s of SIGNALS) io.signals.on(s, onSignal);
   const screen = takeScreen(io);
@@ -114,8 +117,8 @@ export async function runTop(options: TopOptions): Promise<TopResult> {
     controller.setStatus(null);
     keep = false;
     said.length = 0;
-    const failure = await quit;
-    if (failure !== undefined) throw failure;
+    const ended = await quit;
+    if (ended.failed) throw ended.error;
     return result;
   } finally {
     for (const s of SIGNALS) io.signals.off(s, onSignal);
@@ -131,7 +134,10 @@ export async function runTop(options: TopOptions): Promise<TopResult> {
       undivert();
       // A failed start says why; a stop may report losses. Both are news after the view has gone.
       const news = result === 'not-started' ? said : said.filter((s) => s.error);
-      for (const s of news) (s.error ? options.output.error : options.output.message)(s.line);
+      for (const s of news) {
+        if (s.error) options.output.error(s.line);
+        else options.output.message(s.line);
+      }
     }
   }
 }

@@ -256,7 +256,7 @@ export class TracefsBackend implements Backend {
       pageSize: this.pageSize,
       layouts: this.layouts,
       skb: this.layout,
-      ctl: ctl.buffer as SharedArrayBuffer,
+      ctl: ctl.buffer,
       flushMs: this.opts.flushIntervalMs ?? 200,
       pollMs: this.opts.pollIntervalMs ?? 10,
       maxPollMs: this.opts.maxPollIntervalMs ?? 100,
@@ -409,13 +409,13 @@ export class TracefsBackend implements Backend {
     if (session.rearm) clearInterval(session.rearm);
     session.rearm = null;
     this.stopping = (async () => {
-      let disableError: unknown;
+      let failure: { error: unknown } | null = null;
       try {
         session.instance.setEventEnabled(false);
       } catch (err) {
-        disableError = err;
+        failure = { error: err };
       }
-      Atomics.store(session.ctl, CTL_CMD, disableError === undefined ? CMD_DRAIN : CMD_ABORT);
+      Atomics.store(session.ctl, CTL_CMD, failure === null ? CMD_DRAIN : CMD_ABORT);
       Atomics.add(session.ctl, CTL_WAKE, 1);
       Atomics.notify(session.ctl, CTL_WAKE);
       const timeoutMs = this.opts.drainTimeoutMs ?? 5000;
@@ -437,9 +437,9 @@ export class TracefsBackend implements Backend {
       try {
         session.instance.remove(); // closes our descriptors first: an instance with open files cannot go
       } catch (err) {
-        disableError ??= err;
+        failure ??= { error: err };
       }
-      if (disableError !== undefined) throw disableError;
+      if (failure !== null) throw failure.error;
     })();
     try {
       await this.stopping;

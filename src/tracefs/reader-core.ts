@@ -144,7 +144,7 @@ export function createReaderCore(opts: ReaderCoreOptions): ReaderCore {
   function endRun(): void {
     if (runCount === 0) return;
     let inner = agg.get(runHi);
-    if (!inner) agg.set(runHi, (inner = new Map()));
+    if (!inner) agg.set(runHi, (inner = new Map<number, number>()));
     inner.set(runKey, (inner.get(runKey) ?? 0) + runCount);
     runCount = 0;
   }

@@ -54,14 +54,14 @@ for (const [name, args, piped] of [
       try {
         await next.monitoring();
         assert.deepEqual(instancesOf(dead), [], 'the dead run’s instance was reclaimed');
-        assert.deepEqual(instancesOf(next.child.pid!), [`dropwatch-${next.child.pid}`]);
+        assert.deepEqual(instancesOf(next.child.pid), [`dropwatch-${next.child.pid}`]);
         await ns!.sendUdp('127.0.0.1', sent);
         next.kill('SIGTERM');
         const done = await next.done;
         assert.equal(done.code, 0, done.stderr);
         const counted = countDrops(done.stdout, '__udp4_lib_rcv', 'NO_SOCKET');
         assert.ok(counted >= sent, `the next run works: counted ${counted} < ${sent}\n${done.stdout}`);
-        assert.deepEqual(instancesOf(next.child.pid!), []);
+        assert.deepEqual(instancesOf(next.child.pid), []);
       } finally {
         next.kill('SIGKILL');
       }

@@ -229,7 +229,7 @@ test(
             assert.ok(noSocket(done.stdout) >= SENT, `counted ${noSocket(done.stdout)} < ${SENT}\n${done.stdout}`);
             assert.match(done.stderr, /Got a stop message\n/);
             assert.doesNotMatch(done.stderr, /internal error|\n\s+at /);
-            assert.deepEqual(instancesOf(run.child.pid!), []);
+            assert.deepEqual(instancesOf(run.child.pid), []);
             assert.deepEqual(tracefsSnapshot(), snapshot);
           } finally {
             run.kill('SIGKILL');

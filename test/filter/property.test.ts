@@ -137,7 +137,7 @@ const leaf: fc.Arbitrary<Expr> = fc.oneof(
     op: fc.constantFrom('==', '!='),
     value: fc.constantFrom(1, 2, 7),
   }),
-) as fc.Arbitrary<Expr>;
+);
 
 const { expr } = fc.letrec<{ expr: Expr }>((tie) => ({
   expr: fc.oneof(

@@ -136,7 +136,7 @@ test('alerts sent before STOP was acked reach the listener before stop() resolve
   });
   const stopping = client.stop();
   const state = watch(stopping);
-  stopping.then(() => rec.log.push('stopped'));
+  void stopping.then(() => rec.log.push('stopped'));
   await ticks();
   assert.equal(state.settled, false, 'the ack alone does not end stop()');
   assert.deepEqual(rec.log, ['alerts 1']);
@@ -189,7 +189,7 @@ test('STOP answered EAGAIN counts as done, as in dropwatch; any other refusal le
 test('undecodable datagrams and alerts the listener cannot use are counted apart from socket losses', async () => {
   const { kernel, client, rec } = await monitoring();
   // A captured alert cut short: its nlmsg_len runs past the datagram, so the netlink decoder refuses it.
-  kernel.data.enqueue(fixtureBytes(ALERTS[0]).subarray(0, 100), kernel.eventsGroup);
+  kernel.data.enqueue(fixtureBytes(ALERTS[0]!).subarray(0, 100), kernel.eventsGroup);
   kernel.alert(ALERTS[1]);
   await ticks();
   assert.deepEqual(rec.log, [`lost 1 ${LOST_UNDECODABLE}`, 'alerts 1']);

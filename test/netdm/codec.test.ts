@@ -120,7 +120,7 @@ test("PACKET_ALERT ×3 (our capture): every field, and dropwatch's block shape b
     assert.equal(p.protocol, 0x800);
     assert.equal(p.origLen, len);
     assert.equal(p.payload?.length, len);
-    assert.equal(Buffer.from(p.payload!.subarray(len - payloads[i]!.length)).toString(), payloads[i]);
+    assert.equal(Buffer.from(p.payload.subarray(len - payloads[i]!.length)).toString(), payloads[i]);
     assert.equal(p.cookie, undefined);
     assert.equal(p.trapName, undefined);
     assert.equal(typeof p.timestampNs, 'bigint');
@@ -186,7 +186,7 @@ test('STATS_NEW: software and hardware tail drops, and the `stats` lines dropwat
     software: { tailDropped: BigInt(Number(sent[1]) - Number(delivered[1])) },
     hardware: { tailDropped: 0n },
   });
-  assert.ok(tail.software!.tailDropped > 0n);
+  assert.ok(tail.software.tailDropped > 0n);
   // The STATS_NEW dropwatch itself received (nlmon capture of its session) against what it printed.
   const received = readNetlinkPcap('nlmon-dropwatch.pcap')
     .flatMap((r) => decodeNlMsgs(r.netlink))

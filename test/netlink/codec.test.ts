@@ -142,7 +142,7 @@ test('policy error carries the extended-ACK text and the offset of the bad attri
     assert.equal(e.extack?.msg, 'Attribute failed policy validation');
     // 16 (nlmsghdr) + 4 (genlmsghdr): the CTRL_ATTR_FAMILY_NAME attribute
     assert.equal(e.extack?.offset, 20);
-    const at = decodeAttrs(request.subarray(e.extack!.offset!));
+    const at = decodeAttrs(request.subarray(e.extack.offset));
     assert.equal(at[0]!.type, CTRL_ATTR_FAMILY_NAME);
     if (name.endsWith('uncapped')) assert.deepEqual(e.requestPayload, request.subarray(16));
     // NLMSGERR_ATTR_POLICY arrives as 0x8004: the nested flag is masked off the type

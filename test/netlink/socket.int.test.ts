@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
 import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import {
   encodeNlMsg,
@@ -305,11 +306,7 @@ test('a storm from another process while we read: sent = received + dropped, in 
     });
     const sender = fileURLToPath(new URL('./flood-sender.js', import.meta.url));
     const started = Date.now();
-    const out = await new Promise<string>((resolve, reject) => {
-      execFile(process.execPath, [sender, String(group), String(count), '200'], (err, stdout) =>
-        err ? reject(err) : resolve(stdout),
-      );
-    });
+    const { stdout: out } = await promisify(execFile)(process.execPath, [sender, String(group), String(count), '200']);
     const sent = Number(out.trim());
     const deadline = Date.now() + 5000;
     while (received + rx.lost().dropped < sent && Date.now() < deadline) await tick();

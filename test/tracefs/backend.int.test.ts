@@ -337,7 +337,7 @@ describe('tracefs backend on the real kernel', { skip }, () => {
     });
     const dir = await new Promise<string>((resolve, reject) => {
       let out = '';
-      child.stdout!.on('data', (d: Buffer) => {
+      child.stdout.on('data', (d: Buffer) => {
         out += d.toString();
         if (out.includes('\n')) resolve(out.trim());
       });
@@ -382,7 +382,7 @@ describe('tracefs backend on the real kernel', { skip }, () => {
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       let out = '';
-      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       child.on('exit', (c) => (c === 0 ? resolve(out.trim()) : reject(new Error(`child exited ${c}`))));
     });
     assert.match(dir, new RegExp(`/instances/${TEST_PREFIX}-\\d+$`));
@@ -402,8 +402,8 @@ describe('tracefs backend on the real kernel', { skip }, () => {
       });
       let s = '';
       let err = '';
-      child.stdout!.on('data', (d: Buffer) => (s += d.toString()));
-      child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      child.stdout.on('data', (d: Buffer) => (s += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
       child.on('exit', (c) => (c === 0 ? resolve(s) : reject(new Error(`child exited ${c}: ${err}`))));
     });
     const r = JSON.parse(out) as { code: string; message: string };
