@@ -147,39 +147,118 @@ async function capture(netdm: NetdmClient, options: DwdumpOptions, io: DwdumpIO)
     throw err;
   }
 
+  const run = endings();
+  const writer = alertWriter(sink, run, complain);
+  const release = watchInterruptions(netdm, options, io, target, run);
+  let started: Started | null = null;
+  let lost: NetdmLost | null = null;
+  let exitCode = 0;
+  try {
+    started = await begin(netdm, options, sink, target, writer, run, complain);
+    const how = await run.ended;
+    if (how.kind === 'error') {
+      complain(`dwdump: ${how.error.message}`);
+      exitCode = how.error.exitCode;
+    }
+    lost = await shutdown(netdm, options, complain, (n) => (exitCode ||= n));
+  } finally {
+    release();
+    try {
+      sink.close();
+    } catch (err) {
+      if (!isExpected(err)) throw err;
+      complain(`dwdump: ${err.message}`);
+      exitCode ||= err.exitCode;
+    }
+  }
+
+  // A run that never got to listen (refused config, no privilege) has nothing to count.
+  if (!started) return exitCode;
+  lost ??= netdm.lost();
+  const end = await tailDropsOrNull(netdm);
+  const { baseline } = started;
+  const tail = end === null ? 'unknown' : baseline === null ? `${end} in total` : `${end - baseline}`;
+  const alerts = writer.written();
+  complain(
+    `dwdump: ${alerts} packet${alerts === 1 ? '' : 's'} written, ` +
+      `${lost.socket + lost.undecodable} lost on our socket, ` +
+      `${tail} tail-dropped by the kernel`,
+  );
+  return exitCode;
+}
+
+/** How a capture ends: the first of a signal, the reader leaving, or an error; later ones are ignored. */
+interface Endings {
+  readonly ended: Promise<Ending>;
+  end(e: Ending): void;
+  current(): Ending | null;
+}
+
+function endings(): Endings {
   let finish!: (e: Ending) => void;
   const ended = new Promise<Ending>((resolve) => (finish = resolve));
   let ending: Ending | null = null;
-  const end = (e: Ending): void => {
-    if (ending) return;
-    ending = e;
-    finish(e);
+  return {
+    ended,
+    end: (e) => {
+      if (ending) return;
+      ending = e;
+      finish(e);
+    },
+    current: () => ending,
   };
+}
 
+/** Whatever stops a write (the reader gone, a full disk) ends the run; errors the caller does not expect propagate. */
+function endOnFailure(err: unknown, run: Endings): void {
+  if (err instanceof OutputClosedError) run.end({ kind: 'pipe' });
+  else if (isExpected(err)) run.end({ kind: 'error', error: err });
+  else throw err;
+}
+
+interface AlertWriter {
+  onAlerts: (messages: ReceivedMessage[]) => void;
+  onLost: (count: number, where: string) => void;
+  written: () => number;
+}
+
+/** Writes each receive batch of alerts into the capture, and warns once when our socket starts losing them. */
+function alertWriter(sink: PcapSink, run: Endings, complain: (line: string) => void): AlertWriter {
   let alerts = 0;
   let warnedLoss = false;
-  const onAlerts = (messages: ReceivedMessage[]): void => {
-    // After a write failure nothing more can reach the file; the shutdown below is already under way.
-    if (ending?.kind === 'pipe' || ending?.kind === 'error' || sink.isClosed) return;
-    try {
-      sink.writeMessages(messages.map((m) => m.raw));
-      alerts += messages.length;
-    } catch (err) {
-      if (err instanceof OutputClosedError) end({ kind: 'pipe' });
-      else if (isExpected(err)) end({ kind: 'error', error: err });
-      else throw err;
-    }
+  return {
+    onAlerts: (messages) => {
+      // After a write failure nothing more can reach the file; the shutdown is already under way.
+      const ending = run.current();
+      if (ending?.kind === 'pipe' || ending?.kind === 'error' || sink.isClosed) return;
+      try {
+        sink.writeMessages(messages.map((m) => m.raw));
+        alerts += messages.length;
+      } catch (err) {
+        endOnFailure(err, run);
+      }
+    },
+    onLost: (_count, where) => {
+      if (warnedLoss || where !== LOST_SOCKET) return;
+      warnedLoss = true;
+      complain('dwdump: alerts are being lost on our socket (queue full): a larger -b or a faster reader helps');
+    },
+    written: () => alerts,
   };
-  const onLost = (_count: number, where: string): void => {
-    if (warnedLoss || where !== LOST_SOCKET) return;
-    warnedLoss = true;
-    complain('dwdump: alerts are being lost on our socket (queue full): a larger -b or a faster reader helps');
-  };
+}
 
+/** Signals, the reader of stdout leaving and the process exiting, watched for the capture; returns the release. */
+function watchInterruptions(
+  netdm: NetdmClient,
+  options: DwdumpOptions,
+  io: DwdumpIO,
+  target: CaptureTarget,
+  run: Endings,
+): () => void {
   let signals = 0;
   const onSignal = (signal: SignalName) => (): void => {
     signals++;
-    if (signals === 1) end({ kind: 'signal', signal });
+    if (signals === 1) run.end({ kind: 'signal', signal });
     // A second signal while shutting down: the user wants out now. STOP without waiting; the pending requests are
     // rejected when the sockets close, which lets the shutdown finish at once.
     else if (!options.passive) netdm.stopSync();
@@ -188,76 +267,68 @@ async function capture(netdm: NetdmClient, options: DwdumpOptions, io: DwdumpIO)
   const handlers = SIGNALS.map((s) => [s, onSignal(s)] as const);
   for (const [s, h] of handlers) io.signals.on(s, h);
   // A reader of standard output that leaves while no drops come would otherwise be noticed only at the next write.
-  const unwatch = target.owned ? null : (io.watchStdout?.(() => end({ kind: 'pipe' })) ?? null);
+  const unwatch = target.owned ? null : (io.watchStdout?.(() => run.end({ kind: 'pipe' })) ?? null);
   // Whatever ends the process (an uncaught bug, process.exit), a started kernel must not be left monitoring.
   const exitHook = (): void => netdm.stopSync();
   io.exitHooks?.on('exit', exitHook);
-
-  let baseline: bigint | null = null;
-  let capturing = false;
-  let lost: NetdmLost | null = null;
-  let exitCode = 0;
-  try {
-    try {
-      // The family record first: a capture interrupted at any point is a file Wireshark can map.
-      sink.writeMessages([netdm.family.raw]);
-      // Listener in place before the join, so nothing is missed.
-      netdm.listen(options.rcvbuf, { alerts: onAlerts, lost: onLost, error: (error) => end({ kind: 'error', error }) });
-      netdm.join();
-      baseline = await tailDropsOrNull(netdm);
-      if (!options.passive && !ending) {
-        // CONFIG as dwdump sends it: packet mode with the truncation and queue lengths, all three every time.
-        const { truncLen, queueLen } = options;
-        await attempt('Failed to configure drop monitor kernel module', () =>
-          netdm.setConfig({ alertMode: 'packet', truncLen, queueLen }),
-        );
-        if (!ending) await attempt('Failed to start monitoring', () => netdm.start(flags(options.origin)));
-      }
-      capturing = true;
-      // The one line before the end (on stderr, like tcpdump's "listening on"): scripts can wait for it.
-      if (!ending)
-        complain(
-          options.passive
-            ? `dwdump: listening to NET_DM alerts (passive), writing ${target.name}`
-            : `dwdump: capturing ${ORIGIN_TEXT[options.origin]} drops, writing ${target.name}`,
-        );
-    } catch (err) {
-      if (err instanceof OutputClosedError) end({ kind: 'pipe' });
-      else if (isExpected(err)) end({ kind: 'error', error: err });
-      else throw err;
-    }
-
-    const how = await ended;
-    if (how.kind === 'error') {
-      complain(`dwdump: ${how.error.message}`);
-      exitCode = how.error.exitCode;
-    }
-    lost = await shutdown(netdm, options, complain, (n) => (exitCode ||= n));
-  } finally {
+  return () => {
     unwatch?.();
     for (const [s, h] of handlers) io.signals.off(s, h);
-    try {
-      sink.close();
-    } catch (err) {
-      if (!isExpected(err)) throw err;
-      complain(`dwdump: ${err.message}`);
-      exitCode ||= err.exitCode;
-    }
-    // The STOP went out above (or was not ours to send); the hook stays only while that was uncertain.
+    // The STOP went out (or was not ours to send); the hook stays only while that was uncertain.
     if (netdm.started === null) io.exitHooks?.off('exit', exitHook);
-  }
+  };
+}
 
-  // A run that never got to listen (refused config, no privilege) has nothing to count.
-  if (!capturing) return exitCode;
-  lost ??= netdm.lost();
-  const end_ = await tailDropsOrNull(netdm);
-  const tail = end_ === null ? 'unknown' : baseline === null ? `${end_} in total` : `${end_ - baseline}`;
-  complain(
-    `dwdump: ${alerts} packet${alerts === 1 ? '' : 's'} written, ` +
-      `${lost.socket + lost.undecodable} lost on our socket, ` +
-      `${tail} tail-dropped by the kernel`,
-  );
-  return exitCode;
+interface Started {
+  /** The kernel's tail drops when we began, so the summary can say how many were ours; null when unreadable. */
+  baseline: bigint | null;
+}
+
+/**
+ * Writes the family record, listens, and (unless passive) configures and starts the kernel, then says so. Returns
+ * null when the run ended before it listened; a refusal or a failed write ends the run instead of throwing.
+ */
+async function begin(
+  netdm: NetdmClient,
+  options: DwdumpOptions,
+  sink: PcapSink,
+  target: CaptureTarget,
+  writer: AlertWriter,
+  run: Endings,
+  complain: (line: string) => void,
+): Promise<Started | null> {
+  let started: Started | null = null;
+  try {
+    // The family record first: a capture interrupted at any point is a file Wireshark can map.
+    sink.writeMessages([netdm.family.raw]);
+    // Listener in place before the join, so nothing is missed.
+    netdm.listen(options.rcvbuf, {
+      alerts: writer.onAlerts,
+      lost: writer.onLost,
+      error: (error) => run.end({ kind: 'error', error }),
+    });
+    netdm.join();
+    const baseline = await tailDropsOrNull(netdm);
+    if (!options.passive && !run.current()) {
+      // CONFIG as dwdump sends it: packet mode with the truncation and queue lengths, all three every time.
+      const { truncLen, queueLen } = options;
+      await attempt('Failed to configure drop monitor kernel module', () =>
+        netdm.setConfig({ alertMode: 'packet', truncLen, queueLen }),
+      );
+      if (!run.current()) await attempt('Failed to start monitoring', () => netdm.start(flags(options.origin)));
+    }
+    started = { baseline };
+    // The one line before the end (on stderr, like tcpdump's "listening on"): scripts can wait for it.
+    if (!run.current())
+      complain(
+        options.passive
+          ? `dwdump: listening to NET_DM alerts (passive), writing ${target.name}`
+          : `dwdump: capturing ${ORIGIN_TEXT[options.origin]} drops, writing ${target.name}`,
+      );
+  } catch (err) {
+    endOnFailure(err, run);
+  }
+  return started;
 }
 
 async function shutdown(
