@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { MAX_LINE, parseCommand, SET_COMMANDS } from '../../src/repl/commands.js';
 import { DropwatchError } from '../../src/errors/index.js';
-import type { Backend, BackendEvent } from '../../src/backend/types.js';
+import { memoryBackend } from '../helpers/backend.js';
 
 /** C0, DEL, C1 and the Unicode line/paragraph separators: nothing a terminal should receive from an echoed input. */
 const UNSAFE = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/;
@@ -117,24 +117,8 @@ test('storm of 300k distinct locations: bounded per interval, every drop account
   const { Session } = await import('../../src/repl/session.js');
   const { DropAggregator, DEFAULT_MAX_KEYS } = await import('../../src/aggregate/index.js');
   const { buildTextRenderer } = await import('../../src/cli/render.js');
-  let listener: (e: BackendEvent) => void = () => {};
-  const backend: Backend = {
-    name: 'tracefs',
-    capabilities: {
-      modes: ['summary', 'packet'],
-      settings: { trunc: false, queue: false, hw: false },
-      fields: { summary: ['reason'], packet: ['reason'] },
-      reasons: null,
-      kernelFilter: null,
-    },
-    onEvent: (l) => (listener = l),
-    start: async () => {},
-    stop: async () => {},
-    setConfig: async () => {},
-    getConfig: async () => ({ alertMode: 'summary', truncLen: 0, queueLen: 0 }),
-    getStats: async () => ({ lost: [] }),
-    close: async () => {},
-  };
+  const backend = memoryBackend();
+
   const aggregator = new DropAggregator();
   assert.equal(aggregator.maxKeys, DEFAULT_MAX_KEYS);
   const lines: string[] = [];
@@ -161,7 +145,7 @@ test('storm of 300k distinct locations: bounded per interval, every drop account
     for (let j = 0; j < PER_INTERVAL; j++)
       entries.push({ origin: 'software' as const, pc: pc++, reason: 'NO_SOCKET', count: 2 });
     sent += 2 * PER_INTERVAL;
-    listener({ kind: 'summary', entries });
+    backend.emit({ kind: 'summary', entries });
     assert.ok(aggregator.size <= DEFAULT_MAX_KEYS, `held ${aggregator.size} locations`);
     const before = lines.length;
     tick();

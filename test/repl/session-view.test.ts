@@ -4,29 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Session, type DropObserver, type Renderer } from '../../src/repl/session.js';
 import { DropAggregator, type FlushResult } from '../../src/aggregate/index.js';
-import type { Backend, BackendEvent, EventListener, SummaryEntry } from '../../src/backend/types.js';
-
-function backend(): Backend & { emit(e: BackendEvent): void } {
-  let listener: EventListener = () => {};
-  return {
-    name: 'tracefs',
-    capabilities: {
-      modes: ['summary', 'packet'],
-      settings: { trunc: false, queue: false, hw: false },
-      fields: { summary: ['reason'], packet: ['reason'] },
-      reasons: null,
-      kernelFilter: null,
-    },
-    onEvent: (l) => (listener = l),
-    emit: (e) => listener(e),
-    start: async () => {},
-    stop: async () => {},
-    setConfig: async () => {},
-    getConfig: async () => ({ alertMode: 'summary', truncLen: 0, queueLen: 0 }),
-    getStats: async () => ({ lost: [] }),
-    close: async () => {},
-  };
-}
+import type { SummaryEntry } from '../../src/backend/types.js';
+import { memoryBackend } from '../helpers/backend.js';
 
 const renderer: Renderer = {
   summary: (e) => `${e.count} at ${e.pc}`,
@@ -41,7 +20,7 @@ const renderer: Renderer = {
 const entry = (pc: bigint, count: number): SummaryEntry => ({ origin: 'software', pc, reason: 'NO_SOCKET', count });
 
 function setup(observer?: DropObserver, view?: () => Promise<void>) {
-  const b = backend();
+  const b = memoryBackend();
   const printed: string[] = [];
   let tick: () => void = () => {};
   const session = new Session({

@@ -6,29 +6,8 @@ import { Session } from '../../src/repl/session.js';
 import { DropAggregator } from '../../src/aggregate/index.js';
 import { chooseSink } from '../../src/cli/sink.js';
 import { TopController } from '../../src/top/controller.js';
-import type { Backend, BackendEvent, EventListener, SummaryEntry } from '../../src/backend/types.js';
-
-function scripted(): Backend & { emit(e: BackendEvent): void } {
-  let listener: EventListener = () => {};
-  return {
-    name: 'tracefs',
-    capabilities: {
-      modes: ['summary', 'packet'],
-      settings: { trunc: false, queue: false, hw: false },
-      fields: { summary: ['reason'], packet: ['reason'] },
-      reasons: null,
-      kernelFilter: null,
-    },
-    onEvent: (l) => (listener = l),
-    emit: (e) => listener(e),
-    start: async () => {},
-    stop: async () => {},
-    setConfig: async () => {},
-    getConfig: async () => ({ alertMode: 'summary', truncLen: 0, queueLen: 0 }),
-    getStats: async () => ({ lost: [] }),
-    close: async () => {},
-  };
-}
+import type { SummaryEntry } from '../../src/backend/types.js';
+import { memoryBackend } from '../helpers/backend.js';
 
 const entry = fc.record({
   pc: fc.bigInt({ min: 1n, max: 12n }),
@@ -42,7 +21,7 @@ test('per site and in total, the view’s counts equal the JSON Lines output’s
       fc.array(fc.array(fc.array(entry, { maxLength: 6 }), { maxLength: 4 }), { minLength: 1, maxLength: 8 }),
       fc.integer({ min: 1, max: 8 }),
       async (intervals, maxKeys) => {
-        const backend = scripted();
+        const backend = memoryBackend();
         const json: string[] = [];
         const symbols = { lookup: () => ({ symbol: 'fn', offset: 0n }), ready: async () => {}, missing: () => null };
         const sink = await chooseSink(
