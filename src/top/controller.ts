@@ -34,6 +34,8 @@ export interface ControllerOptions {
   capabilities: BackendCapabilities;
   /** Location text for a new site: `sym+off [module]`, an address, or a trap name. */
   label: (drop: SiteDrop) => string;
+  /** Names a call chain for the expanded row; without it chains are counted, not listed. */
+  chainLabel?: (frames: readonly bigint[]) => string;
   filter?: TopFilter;
   /** Wall clock, ms. */
   now: () => number;
@@ -71,6 +73,7 @@ export class TopController {
   constructor(private readonly opts: ControllerOptions) {
     this.model = new TopModel({
       label: opts.label,
+      ...(opts.chainLabel ? { chainLabel: opts.chainLabel } : {}),
       ...(opts.intervalMs === undefined ? {} : { intervalMs: opts.intervalMs }),
       ...(opts.maxSites === undefined ? {} : { maxSites: opts.maxSites }),
     });

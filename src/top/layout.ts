@@ -211,7 +211,7 @@ function siteLine(model: TopModel, site: Site, rank: number, c: Columns, selecte
   return [seg(numbers), seg(sparkline(model.recent(site, c.spark), c.spark), 'spark'), seg(` ${rest}`)];
 }
 
-function expansion(model: TopModel, site: Site, d: Describe, indent: number): string[] {
+function expansion(model: TopModel, site: Site, d: Describe, indent: number, width: number): string[] {
   const pad = ' '.repeat(indent);
   const lines: string[] = [];
   lines.push(`${pad}${site.origin === 'hardware' ? `trap ${site.trap ?? '?'}` : site.label}`);
@@ -220,7 +220,28 @@ function expansion(model: TopModel, site: Site, d: Describe, indent: number): st
     lines.push(
       `${pad}  ${padEnd(reason ?? '(no reason given)', 24)} ${padStart(fitNumber(model.rate(c.last), 8), 8)}/s ${padStart(fitNumber(c.total, 12), 12)} total`,
     );
-  if (!d.stacks && !d.flows) lines.push(`${pad}  call chains and flows: not reported by the ${d.backend} backend`);
+  lines.push(...chainLines(site, d, pad, width));
+  if (!d.flows) lines.push(`${pad}  flows: not reported by the ${d.backend} backend`);
+  return lines;
+}
+
+/** Chains shown when a row is expanded; the rest are summed on one line. */
+export const CHAINS_SHOWN = 3;
+
+/** The expanded row's call chains, most taken first, each cut in the middle to the width. */
+function chainLines(site: Site, d: Describe, pad: string, width: number): string[] {
+  if (!d.stacks) return [`${pad}  call chains: not reported by the ${d.backend} backend`];
+  if (site.sampled === 0) return [`${pad}  call chains: none sampled (--stack, or set stack true before start)`];
+  const chains = [...site.chains.values()].sort((a, b) => b.total - a.total);
+  const shown = chains.slice(0, CHAINS_SHOWN);
+  const countWidth = String(shown[0]?.total ?? 0).length;
+  const lines = [`${pad}  call chains of ${site.sampled} sampled drop${site.sampled === 1 ? '' : 's'}:`];
+  for (const c of shown) {
+    const lead = `${pad}    ${padStart(String(c.total), countWidth)}  `;
+    lines.push(lead + cutMiddle(c.text, Math.max(8, width - Array.from(lead).length)));
+  }
+  const rest = site.sampled - shown.reduce((n, c) => n + c.total, 0);
+  if (rest > 0) lines.push(`${pad}    ${rest} more in other chains`);
   return lines;
 }
 
@@ -230,7 +251,7 @@ export const HELP_LINES: readonly string[] = [
   '  p           pause the screen; counting goes on',
   '  s           sort by drops/s, total, location name in turn',
   '  ↑ ↓         select a row (PgUp PgDn Home End too)',
-  '  Enter       expand the selected row: its reasons',
+  '  Enter       expand the selected row: its reasons and call chains',
   '  /           set a filter, as `set filter` at the prompt (none clears it; Esc cancels)',
   '  ?           this help; any key closes it',
   '',
@@ -308,7 +329,7 @@ export function buildFrame(model: TopModel, state: ViewState, d: Describe, size:
       lines.push(siteLine(model, site, i + 1, c, i === selected));
       used++;
       if (state.expanded === site.key)
-        for (const text of expansion(model, site, d, c.rank + 1)) {
+        for (const text of expansion(model, site, d, c.rank + 1, cols)) {
           if (used >= room) break;
           lines.push([{ text, tone: 'dim' }]);
           used++;
@@ -332,7 +353,10 @@ export function visibleWindow(
   const selected = state.selected === null ? -1 : rows.findIndex((s) => s.key === state.selected);
   let first = Math.min(state.scroll, Math.max(0, rows.length - room));
   if (selected >= 0) {
-    const extra = state.expanded === state.selected && model && d ? expansion(model, rows[selected]!, d, 0).length : 0;
+    const extra =
+      state.expanded === state.selected && model && d
+        ? expansion(model, rows[selected]!, d, 0, Number.MAX_SAFE_INTEGER).length
+        : 0;
     if (selected < first) first = selected;
     if (selected + extra >= first + room) first = Math.max(0, selected + extra - room + 1);
   }

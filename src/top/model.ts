@@ -1,5 +1,5 @@
 // The live view's counts, pure: one site per drop location, its last minute second by second, totals and losses.
-import type { Origin } from '../backend/types.js';
+import type { Origin, StackSamples } from '../backend/types.js';
 
 /** Seconds of history each site keeps (the sparkline's length). */
 export const HISTORY = 60;
@@ -18,7 +18,18 @@ export interface SiteDrop {
   count: number;
   /** The kernel's own `%pS` text (NET_DM packet alerts), used when the address does not resolve. */
   symbol?: string | undefined;
+  /** Call chains sampled from these drops (stacks on). */
+  stacks?: StackSamples | undefined;
 }
+
+/** One call chain of a site, named once when first seen, and how many sampled drops took it since the view opened. */
+export interface ChainCount {
+  readonly text: string;
+  total: number;
+}
+
+/** Distinct chains kept per site; samples of further chains still count in `sampled`. */
+export const MAX_CHAINS = 32;
 
 export interface ReasonCount {
   total: number;
@@ -45,11 +56,16 @@ export interface Site {
   readonly reasons: Map<string | null, ReasonCount>;
   /** The tick in which it last dropped anything. */
   lastActiveTick: number;
+  /** Call chains by their frames, and how many drops were sampled for them in all. */
+  readonly chains: Map<string, ChainCount>;
+  sampled: number;
 }
 
 export interface ModelOptions {
   /** Makes a site's location label once, when the site first appears. */
   label: (drop: SiteDrop) => string;
+  /** Names a call chain once, when it first appears (`a+1 < b+2 < …`); chains are not kept without it. */
+  chainLabel?: (frames: readonly bigint[]) => string;
   maxSites?: number;
   /** Length of one interval, so counts per interval become rates per second. */
   intervalMs?: number;
@@ -63,6 +79,7 @@ export class TopModel {
   readonly maxSites: number;
   readonly intervalMs: number;
   private readonly label: (drop: SiteDrop) => string;
+  private readonly chainLabel: ((frames: readonly bigint[]) => string) | undefined;
   private sites = new Map<string, Site>();
   /** Completed intervals. */
   ticks = 0;
@@ -80,6 +97,7 @@ export class TopModel {
 
   constructor(options: ModelOptions) {
     this.label = options.label;
+    this.chainLabel = options.chainLabel;
     this.maxSites = options.maxSites ?? DEFAULT_MAX_SITES;
     this.intervalMs = options.intervalMs ?? 1000;
   }
@@ -111,18 +129,33 @@ export class TopModel {
           history: new Float64Array(HISTORY),
           reasons: new Map(),
           lastActiveTick: this.ticks,
+          chains: new Map(),
+          sampled: 0,
         };
         this.sites.set(key, site);
       }
       site.pending += d.count;
       site.total += d.count;
       site.lastActiveTick = this.ticks;
+      if (d.stacks) this.addChains(site, d.stacks);
       let reason = site.reasons.get(d.reason);
       if (!reason) site.reasons.set(d.reason, (reason = { total: 0, last: 0, pending: 0 }));
       reason.pending += d.count;
       reason.total += d.count;
       this.pending += d.count;
       this.total += d.count;
+    }
+  }
+
+  private addChains(site: Site, stacks: StackSamples): void {
+    site.sampled += stacks.sampled;
+    if (!this.chainLabel) return;
+    for (const chain of stacks.chains) {
+      const key = chain.frames.join(',');
+      const known = site.chains.get(key);
+      if (known) known.total += chain.count;
+      else if (site.chains.size < MAX_CHAINS)
+        site.chains.set(key, { text: this.chainLabel(chain.frames), total: chain.count });
     }
   }
 
@@ -192,12 +225,18 @@ export class TopModel {
 
   /** A deep copy: what a paused view keeps showing while counting goes on. */
   clone(): TopModel {
-    const copy = new TopModel({ label: this.label, maxSites: this.maxSites, intervalMs: this.intervalMs });
+    const copy = new TopModel({
+      label: this.label,
+      ...(this.chainLabel ? { chainLabel: this.chainLabel } : {}),
+      maxSites: this.maxSites,
+      intervalMs: this.intervalMs,
+    });
     for (const [key, s] of this.sites)
       copy.sites.set(key, {
         ...s,
         history: s.history.slice(),
         reasons: new Map([...s.reasons].map(([r, c]) => [r, { ...c }])),
+        chains: new Map([...s.chains].map(([k, c]) => [k, { ...c }])),
       });
     copy.ticks = this.ticks;
     copy.total = this.total;

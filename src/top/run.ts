@@ -10,6 +10,7 @@ import type { SessionOutput, SessionView, StopCause } from '../repl/session.js';
 import type { Resolved } from '../symbols/kallsyms.js';
 import { TopController, type TopFilter } from './controller.js';
 import { locationLabel } from './layout.js';
+import { formatChain } from '../output/format.js';
 import { isTerminal, noTerminal } from './terminal.js';
 import { TopApp } from './view.js';
 
@@ -59,6 +60,7 @@ export async function runTop(options: TopOptions): Promise<TopResult> {
     backend: options.backend.name,
     capabilities: options.backend.capabilities,
     label: (drop) => locationLabel(drop, options.lookup),
+    chainLabel: (frames) => formatChain(frames, options.lookup),
     now: io.now,
     ...(options.filter ? { filter: options.filter } : {}),
     ...(options.intervalMs === undefined ? {} : { intervalMs: options.intervalMs }),

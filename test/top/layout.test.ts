@@ -174,8 +174,38 @@ test('the selection is marked and kept on screen; an expanded row lists its reas
     after.some((l) => /NETFILTER_DROP\s+7\/s\s+7 total/.test(l)),
     after.join('\n'),
   );
-  assert.ok(after.some((l) => /call chains and flows: not reported by the tracefs backend/.test(l)));
+  assert.ok(after.some((l) => /call chains: not reported by the tracefs backend/.test(l)));
   assert.ok(lines.findIndex((l) => /^q quit/.test(text(l))) === lines.length - 1, 'the footer stays');
+});
+
+test('an expanded row lists its call chains, most taken first, cut in the middle to the width; the rest summed', () => {
+  const m = new TopModel({ label: () => 'udp', chainLabel: (frames) => frames.map((f) => `fn${f}+1`).join(' < ') });
+  const chain = (frames: bigint[], count: number) => ({ frames, count });
+  m.add([
+    {
+      ...sw(1n, 10),
+      stacks: { sampled: 8, chains: [chain([1n, 2n], 2), chain([3n, 4n], 5), chain([5n], 1)] },
+    },
+  ]);
+  m.add([{ ...sw(1n, 4), stacks: { sampled: 3, chains: [chain([1n, 2n], 3)] } }]);
+  m.tick();
+  const key = 'software\u00001\u0000';
+  const d = { ...DESCRIBE, stacks: true };
+  const expanded = { ...STATE, selected: key, expanded: key };
+  const all = buildFrame(m, expanded, d, { columns: 100, rows: 16 }).lines.map(text);
+  const at = all.findIndex((l) => /call chains of 11 sampled drops:/.test(l));
+  assert.ok(at > 0, all.join('\n'));
+  assert.match(all[at + 1]!, /5 {2}fn1\+1 < fn2\+1$/);
+  assert.match(all[at + 2]!, /5 {2}fn3\+1 < fn4\+1$/);
+  assert.match(all[at + 3]!, /1 {2}fn5\+1$/);
+  assert.equal(all.filter((l) => /more in other chains/.test(l)).length, 0, 'three chains: all shown');
+  const narrow = buildFrame(m, expanded, d, { columns: 40, rows: 16 }).lines.map(text);
+  for (const line of narrow) assert.ok(Array.from(line).length <= 40, line);
+  const none = new TopModel({ label: () => 'udp' });
+  none.add([sw(1n, 3)]);
+  none.tick();
+  const unsampled = buildFrame(none, expanded, d, { columns: 100, rows: 16 }).lines.map(text);
+  assert.ok(unsampled.some((l) => /call chains: none sampled/.test(l)));
 });
 
 test('pause, filter, the filter being typed and its error show in the frame', () => {
