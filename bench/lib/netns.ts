@@ -1,11 +1,13 @@
-// A throwaway network namespace with lo up: the benchmarks' datagrams never leave it.
+// A throwaway network namespace with lo up: the benchmarks' (and the tests') datagrams never leave it.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 
 export class BenchNetns {
-  readonly name = `dwbench-${randomBytes(4).toString('hex')}`;
+  readonly name: string;
   private deleted = false;
-  constructor() {
+  /** `prefix` names who made it, so a leftover says where it came from. */
+  constructor(prefix = 'dwbench') {
+    this.name = `${prefix}-${randomBytes(4).toString('hex')}`;
     execFileSync('ip', ['netns', 'add', this.name]);
     try {
       execFileSync('ip', ['netns', 'exec', this.name, 'ip', 'link', 'set', 'lo', 'up']);

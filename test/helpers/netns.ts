@@ -1,20 +1,13 @@
 // A throwaway network namespace whose loopback makes real drops: UDP to a closed port, freed as NO_SOCKET.
-import { execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { BenchNetns } from '../../bench/lib/netns.js';
 import { integrationOnly } from './suite.js';
 
 integrationOnly('test/helpers/netns.ts (network namespaces)');
 
-export class Netns {
-  readonly name = `dwtest-${randomBytes(4).toString('hex')}`;
+export class Netns extends BenchNetns {
   constructor() {
-    execFileSync('ip', ['netns', 'add', this.name]);
-    try {
-      execFileSync('ip', ['netns', 'exec', this.name, 'ip', 'link', 'set', 'lo', 'up']);
-    } catch (err) {
-      this.delete();
-      throw err;
-    }
+    super('dwtest');
   }
   /** Sends n datagrams to a closed UDP port (9) on host inside the namespace; resolves when the sender exits. */
   sendUdp(host: string, n: number): Promise<void> {
@@ -31,12 +24,5 @@ export class Netns {
       child.on('error', reject);
       child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`sender exited ${code}: ${err}`))));
     });
-  }
-  delete(): void {
-    try {
-      execFileSync('ip', ['netns', 'del', this.name], { stdio: 'ignore' });
-    } catch {
-      // Already gone.
-    }
   }
 }
