@@ -104,6 +104,10 @@ interface Session {
   lostSeen: Record<LostKind, Map<number, number>>;
   /** Re-arms the stacktrace trigger each second while stacks are on. */
   rearm: NodeJS.Timeout | null;
+  /** Checks each second that nobody switched our event off. */
+  watch: NodeJS.Timeout | null;
+  /** Said once per session: someone else switched the event off. */
+  tampered: boolean;
 }
 
 /** What the reader counts as lost, and how each is named in "Lost" lines and stats (with `cpuN` after it). */
@@ -280,7 +284,17 @@ export class TracefsBackend implements Backend {
         resolve();
       });
     });
-    const session: Session = { instance, worker, ctl, drained, exited, lostSeen: lostMaps(), rearm: null };
+    const session: Session = {
+      instance,
+      worker,
+      ctl,
+      drained,
+      exited,
+      lostSeen: lostMaps(),
+      rearm: null,
+      watch: null,
+      tampered: false,
+    };
     // The trigger's count runs out after `stackBudget` chains; arming it again each second makes that a rate.
     if (stack) session.rearm = setInterval(() => this.rearmStacks(session), 1000).unref();
     worker.on('message', (m: ReaderMessage) => this.onMessage(session, m, drainedResolve));
@@ -292,6 +306,25 @@ export class TracefsBackend implements Backend {
     } catch (err) {
       await this.stop();
       throw err;
+    }
+    session.watch = setInterval(() => this.keepEnabled(session), 1000).unref();
+  }
+
+  /** Another root process can switch our instance's event off; drops would stop with no word. Say so, switch it back. */
+  private keepEnabled(session: Session): void {
+    if (this.stopping || this.session !== session) return;
+    try {
+      if (session.instance.eventEnabled()) return;
+      session.instance.setEventEnabled(true);
+      if (!session.tampered)
+        this.warn(
+          `skb:kfree_skb was switched off in our tracefs instance (${session.instance.name}) from outside; switched back on: drops in between were not seen`,
+        );
+      session.tampered = true;
+    } catch (err) {
+      if (session.watch) clearInterval(session.watch);
+      session.watch = null;
+      this.warn(`cannot check our tracefs instance any more: ${(err as Error).message}`);
     }
   }
 
@@ -408,6 +441,8 @@ export class TracefsBackend implements Backend {
     if (!session) return;
     if (session.rearm) clearInterval(session.rearm);
     session.rearm = null;
+    if (session.watch) clearInterval(session.watch);
+    session.watch = null;
     this.stopping = (async () => {
       let failure: { error: unknown } | null = null;
       try {

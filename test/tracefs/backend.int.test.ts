@@ -2,6 +2,7 @@
 // closed port inside a throwaway network namespace; other processes' drops may also appear, so counts are "at least".
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +60,29 @@ describe('tracefs backend on the real kernel', { skip }, () => {
   after(() => {
     ns?.delete();
     for (const n of ourInstances()) fs.rmdirSync(`${TRACEFS}/instances/${n}`); // only if a test failed mid-way
+  });
+
+  test('kfree_skb switched off in our instance from outside: said once within a second, switched back on', async () => {
+    const warnings: string[] = [];
+    const b = await TracefsBackend.open(opts({ onWarning: (w) => warnings.push(w) }));
+    const events = collect(b);
+    try {
+      await b.start({ sw: true, hw: false });
+      const enable = `${b.instance!.dir}/events/skb/kfree_skb/enable`;
+      // Another root process does what an unwary tracing script would.
+      fs.writeFileSync(enable, '0');
+      await sleep(1500);
+      assert.equal(warnings.filter((w) => /switched off in our tracefs instance .* from outside/.test(w)).length, 1);
+      assert.equal(fs.readFileSync(enable, 'utf8').trim(), '1', 'switched back on');
+      fs.writeFileSync(enable, '0');
+      await sleep(1500);
+      assert.equal(warnings.length, 1, `said once: ${warnings.join(' | ')}`);
+      await ns.sendUdp('127.0.0.1', 50);
+      await b.stop();
+    } finally {
+      await b.close();
+    }
+    assert.ok(countAt(events, udp4, 'NO_SOCKET') >= 50, 'drops after the switch are counted again');
   });
 
   test('summary mode counts every datagram to a closed port as NO_SOCKET in __udp4_lib_rcv, then leaves tracefs as it was', async () => {
