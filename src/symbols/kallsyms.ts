@@ -39,8 +39,8 @@ const MAX_IDS = 0x10000;
 
 const U64_MAX = 0xffffffffffffffffn;
 
-// 64 KiB buckets: ~100 symbols each in kernel text; the table spans the kernel's addresses up to its modules (~16k
-// buckets, 64 KB).
+// 64 KiB of address space per bucket: a few dozen to a few hundred symbols of kernel text each; the table spans the
+// kernel's addresses up to its modules.
 const BUCKET_SHIFT = 16;
 
 interface Buckets {
@@ -453,7 +453,7 @@ export class KallsymsBuilder {
     if (id === undefined) {
       id = this.modules.length;
       if (id >= MAX_IDS) throw new RangeError(`kallsyms: more than ${MAX_IDS - 1} module names`);
-      // A copy, not a slice: a sliced string would keep the whole ~256 KB chunk text it came from alive.
+      // A copy, not a slice: a sliced string would keep the whole chunk of text it came from alive.
       this.modules.push(freshCopy(name));
       this.moduleIdByName.set(name, id);
     }
@@ -470,7 +470,7 @@ export class KallsymsBuilder {
     let records: Uint32Array;
     if (this.descents.length === 0) {
       // Ascending and alias-free already: keep the builder's arrays when they are mostly full (a copy would leave
-      // ~3 MB of old-generation garbage that only a full GC gives back), else copy out the filled part.
+      // megabytes of old-generation garbage that only a full GC gives back), else copy out the filled part.
       const keep = 4 * count >= 3 * (this.halves.length / 2);
       halves = keep ? this.halves.subarray(0, 2 * count) : this.halves.slice(0, 2 * count);
       records = keep ? this.records.subarray(0, RECORD * count) : this.records.slice(0, RECORD * count);

@@ -63,14 +63,14 @@ function tableFromIndex(
 }
 
 // Parse for about this long per event-loop turn, so keystrokes at the prompt wait at most a few ms. A time budget
-// rather than a line count: early lines run unoptimized (~1-2 us each), later ones ~0.1-0.2 us once the parse loop
+// rather than a line count: early lines run unoptimized, later ones an order of magnitude faster once the parse loop
 // has been compiled, and a loaded machine stretches both.
 const SLICE_MS = 6;
-// Lines per addLines() call between clock checks: ~2-3 ms even before the parse loop is optimized.
+// Lines per addLines() call between clock checks: few enough to stay within SLICE_MS before the loop is optimized.
 const LINES_PER_CHECK = 1_000;
-// Bytes of the file parsed at a time. Decoding the whole 5 MB file to one string costs ~20 ms in one go on the
-// project VM (fresh memory, page faults), and fs.readFile adds a same-sized concat; chunks spread both over many turns.
-// The kernel hands out /proc/kallsyms ~4 KB per read(2), so a chunk is filled by many reads before it is parsed.
+// Bytes of the file parsed at a time. Decoding the whole file to one string in one go stalls the prompt (fresh memory,
+// page faults), and fs.readFile adds a same-sized concat; chunks spread both over many turns. The kernel hands out
+// /proc/kallsyms a page per read(2), so a chunk is filled by many reads before it is parsed.
 const CHUNK_BYTES = 256 * 1024;
 
 // Capacity to start the index with: /proc/kallsyms has ~120k lines here and ~100-200k on distribution kernels.

@@ -1,7 +1,7 @@
 // TracefsBackend: the Backend contract over the skb:kfree_skb tracepoint in a private tracefs instance, for
 // kernels without NET_DM. Software drops only; no payload; packet timestamps converted from the 'mono' trace clock.
-// The instance exists only while monitoring: making one allocates a ring buffer per CPU (~80 ms here, and as much
-// again to remove it), which a session that never starts should not pay, and an idle dropwatch should hold nothing.
+// The instance exists only while monitoring: making and removing one allocates and frees a ring buffer per CPU, which
+// a session that never starts should not pay for, and an idle dropwatch should hold nothing.
 import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import type {
@@ -87,9 +87,8 @@ const WORKER_URL = new URL('./reader-worker.js', import.meta.url);
 const CALIBRATE_EVERY_NS = 10_000_000_000n;
 /**
  * The reader keeps little on its heap (a page buffer, per-location counts; packet batches are off-heap typed arrays),
- * so V8's default young generation (semi-spaces growing to 16 MiB) only costs resident memory: 1 MiB measured 3-5
- * MiB lower peak RSS over a 1M-drop flood, summary or packet mode, at no CPU cost. The old-generation cap is far
- * above what it holds; hitting it ends the worker with an 'error' that we report.
+ * so V8's default young generation only costs resident memory (BENCHMARKS.md has the figures). The old-generation cap
+ * is far above what it holds; hitting it ends the worker with an 'error' that we report.
  */
 const READER_LIMITS = Object.freeze({ maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 32 });
 let exitHookInstalled = false;
