@@ -36,17 +36,16 @@ const SOURCES: readonly DropSource[] = [
 
 export async function openBackend(kind: BackendName | 'auto', options: OpenOptions): Promise<Backend> {
   if (kind !== 'auto') return sourceNamed(kind).open(options);
-  for (const [i, source] of SOURCES.entries()) {
-    const next = SOURCES[i + 1];
-    if (next === undefined) return source.open(options);
+  // Every source but the last gives way to the next when the machine lacks it; the last one's error is the answer.
+  for (const [i, source] of SOURCES.slice(0, -1).entries()) {
     try {
       return await source.open(options);
     } catch (err) {
       if (!(err instanceof DropwatchError) || err.code !== source.missing) throw err;
-      options.notice(`this kernel has no ${source.needs}; using ${next.needs}`);
+      options.notice(`this kernel has no ${source.needs}; using ${SOURCES[i + 1]!.needs}`);
     }
   }
-  throw new DropwatchError('E_USAGE', 'no drop source is configured');
+  return SOURCES.at(-1)!.open(options);
 }
 
 function sourceNamed(name: BackendName): DropSource {

@@ -101,10 +101,12 @@ interface Session {
   exited: Promise<void>;
   /** Per kind and CPU, the count the reader reported in this session (a new instance starts its counters at 0). */
   lostSeen: Record<LostKind, Map<number, number>>;
-  /** Re-arms the stacktrace trigger each second while stacks are on. */
-  rearm: NodeJS.Timeout | null;
-  /** Checks each second that nobody switched our event off. */
-  watch: NodeJS.Timeout | null;
+  /** Once a second: re-arm the stacktrace trigger, and check that nobody switched our event off. */
+  tick: NodeJS.Timeout | null;
+  /** Chains are being taken (the trigger is re-armed each tick). */
+  stacks: boolean;
+  /** The event is still checked each tick (until the instance cannot be read). */
+  checking: boolean;
   /** Said once per session: someone else switched the event off. */
   tampered: boolean;
 }
@@ -290,12 +292,11 @@ export class TracefsBackend implements Backend {
       drained,
       exited,
       lostSeen: lostMaps(),
-      rearm: null,
-      watch: null,
+      tick: null,
+      stacks: stack !== null,
+      checking: true,
       tampered: false,
     };
-    // The trigger's count runs out after `stackBudget` chains; arming it again each second makes that a rate.
-    if (stack) session.rearm = setInterval(() => this.rearmStacks(session), 1000).unref();
     worker.on('message', (m: ReaderMessage) => this.onMessage(session, m, drainedResolve));
     worker.on('error', (err) => this.warn(`tracefs reader failed: ${err.message}`));
     this.session = session;
@@ -306,7 +307,11 @@ export class TracefsBackend implements Backend {
       await this.stop();
       throw err;
     }
-    session.watch = setInterval(() => this.keepEnabled(session), 1000).unref();
+    // The trigger's count runs out after `stackBudget` chains; arming it again each second makes that a rate.
+    session.tick = setInterval(() => {
+      if (session.checking) this.keepEnabled(session);
+      if (session.stacks) this.rearmStacks(session);
+    }, 1000).unref();
   }
 
   /** Another root process can switch our instance's event off; drops would stop with no word. Say so, switch it back. */
@@ -321,8 +326,7 @@ export class TracefsBackend implements Backend {
         );
       session.tampered = true;
     } catch (err) {
-      if (session.watch) clearInterval(session.watch);
-      session.watch = null;
+      session.checking = false;
       this.warn(`cannot check our tracefs instance any more: ${(err as Error).message}`);
     }
   }
@@ -345,8 +349,7 @@ export class TracefsBackend implements Backend {
       session.instance.setStackTrigger(this.stackBudget, this.filterExpr);
     } catch (err) {
       // Counting goes on without chains; say so once.
-      if (session.rearm) clearInterval(session.rearm);
-      session.rearm = null;
+      session.stacks = false;
       this.warn(`call chains stopped: ${(err as Error).message}`);
     }
   }
@@ -438,10 +441,8 @@ export class TracefsBackend implements Backend {
     if (this.stopping) return this.stopping;
     const session = this.session;
     if (!session) return;
-    if (session.rearm) clearInterval(session.rearm);
-    session.rearm = null;
-    if (session.watch) clearInterval(session.watch);
-    session.watch = null;
+    if (session.tick) clearInterval(session.tick);
+    session.tick = null;
     this.stopping = (async () => {
       let failure: { error: unknown } | null = null;
       try {
@@ -550,14 +551,14 @@ export class TracefsBackend implements Backend {
     }
     this.filterExpr = expression;
     // Chains only for the drops the new filter keeps.
-    if (this.session?.rearm) this.rearmStacks(this.session);
+    if (this.session?.stacks) this.rearmStacks(this.session);
   }
 
   async clearFilter(): Promise<void> {
     if (this.closed) throw new DropwatchError('E_STATE', 'tracefs backend is closed');
     this.session?.instance.clearFilter();
     this.filterExpr = null;
-    if (this.session?.rearm) this.rearmStacks(this.session);
+    if (this.session?.stacks) this.rearmStacks(this.session);
   }
 
   /** The filter the kernel holds while monitoring, else the one start() will install ('none' when there is none). */
