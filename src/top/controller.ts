@@ -3,7 +3,7 @@ import { provides, type BackendCapabilities, type PacketDrop } from '../backend/
 import { isExpected } from '../errors/index.js';
 import type { FlushResult } from '../aggregate/index.js';
 import type { DropObserver, SessionOutput } from '../repl/session.js';
-import { buildFrame, type Frame, type Size, type ViewState } from './layout.js';
+import { buildFrame, INITIAL_VIEW_STATE, type Frame, type Size, type ViewState } from './layout.js';
 import { SORT_KEYS, TopModel, type SiteDrop } from './model.js';
 
 /** A key as the view reads it; the terminal library's key event is mapped onto this. */
@@ -49,16 +49,7 @@ export class TopController {
   readonly model: TopModel;
   private frozen: { model: TopModel; at: number } | null = null;
   private readonly startedAt: number;
-  private state: ViewState = {
-    sort: 'rate',
-    selected: null,
-    scroll: 0,
-    expanded: null,
-    help: false,
-    paused: false,
-    input: null,
-    status: null,
-  };
+  private state: ViewState = { ...INITIAL_VIEW_STATE };
   /** Rows the last frame had room for: a page for PgUp and PgDn. */
   private page = 10;
   private readonly listeners = new Set<() => void>();

@@ -40,6 +40,18 @@ export interface ViewState {
   status: { text: string; error: boolean } | null;
 }
 
+/** How the view opens: sorted by rate, nothing selected, expanded or paused. */
+export const INITIAL_VIEW_STATE: Readonly<ViewState> = {
+  sort: 'rate',
+  selected: null,
+  scroll: 0,
+  expanded: null,
+  help: false,
+  paused: false,
+  input: null,
+  status: null,
+};
+
 export interface Describe {
   backend: string;
   /** The filter in force, as the REPL shows it, or null. */

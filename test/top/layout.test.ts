@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
+  INITIAL_VIEW_STATE,
   buildFrame,
   cutMiddle,
   fitNumber,
@@ -18,16 +19,7 @@ import { TopModel, type SiteDrop } from '../../src/top/model.js';
 const text = (line: Line) => line.map((s) => s.text).join('');
 const cells = (s: string) => Array.from(s).length;
 
-const STATE: ViewState = {
-  sort: 'rate',
-  selected: null,
-  scroll: 0,
-  expanded: null,
-  help: false,
-  paused: false,
-  input: null,
-  status: null,
-};
+const STATE: ViewState = INITIAL_VIEW_STATE;
 const DESCRIBE: Describe = { backend: 'tracefs', filter: null, elapsedSeconds: 65, stacks: false, flows: false };
 
 function model(drops: SiteDrop[][], labels: Record<string, string> = {}): TopModel {

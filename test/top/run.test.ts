@@ -7,6 +7,7 @@ import ansiEscapes from 'ansi-escapes';
 import { runTop, type TopIO, type TopSession } from '../../src/top/run.js';
 import { DropwatchError } from '../../src/errors/index.js';
 import type { SessionView } from '../../src/repl/session.js';
+import { SOFTWARE_ONLY } from '../helpers/backend.js';
 
 const ENTER = ansiEscapes.enterAlternativeScreen;
 const RESTORE = ansiEscapes.cursorShow + ansiEscapes.exitAlternativeScreen;
@@ -102,13 +103,7 @@ function setup(session = new FakeSession(), tty = true) {
     session,
     backend: {
       name: 'tracefs',
-      capabilities: {
-        modes: ['summary'],
-        settings: { trunc: false, queue: false, hw: false },
-        fields: { summary: ['reason'], packet: [] },
-        reasons: null,
-        kernelFilter: null,
-      },
+      capabilities: SOFTWARE_ONLY,
     },
     lookup: () => null,
     io,

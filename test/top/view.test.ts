@@ -7,6 +7,7 @@ import { cleanup, render } from 'ink-testing-library';
 import { TopApp, toneProps } from '../../src/top/view.js';
 import { TopController } from '../../src/top/controller.js';
 import type { SummaryEntry } from '../../src/backend/types.js';
+import { SOFTWARE_ONLY } from '../helpers/backend.js';
 
 afterEach(() => cleanup());
 
@@ -31,13 +32,7 @@ const sw = (pc: bigint, count: number, reason = 'NO_SOCKET'): SummaryEntry => ({
 function mount(colour = false) {
   const controller = new TopController({
     backend: 'tracefs',
-    capabilities: {
-      modes: ['summary'],
-      settings: { trunc: false, queue: false, hw: false },
-      fields: { summary: ['reason'], packet: [] },
-      reasons: null,
-      kernelFilter: null,
-    },
+    capabilities: SOFTWARE_ONLY,
     label: (d) => (d.pc === 9n ? `${'very_long_symbol_name_'.repeat(6)}+0x9` : `fn${d.pc}+0x1`),
     now: Date.now,
   });
