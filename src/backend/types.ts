@@ -1,5 +1,7 @@
 // The one small interface between the REPL/CLI front end and a drop source (NET_DM netlink or tracefs).
 
+import type { Flow } from '../packet/types.js';
+
 export type AlertMode = 'summary' | 'packet';
 export type Origin = 'software' | 'hardware';
 export type BackendName = 'netdm' | 'tracefs';
@@ -64,6 +66,8 @@ export interface PacketDrop {
   /** Packet bytes from the MAC header on, possibly truncated. */
   payload?: Uint8Array;
   origLen?: number;
+  /** The headers decoded from `payload`, where the capabilities list 'flow'. */
+  flow?: Flow;
   reason?: string;
   /** The kernel call chain that led to the drop, innermost caller first (when stacks are on). */
   stack?: readonly bigint[];

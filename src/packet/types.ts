@@ -1,0 +1,23 @@
+// What the header decoder finds in a dropped packet's bytes: the flow a user filters and reads by.
+
+/** Network-layer protocol, as the filter's `l3` field and JSON's `l3` name it. */
+export type L3 = 'ipv4' | 'ipv6' | 'arp';
+
+/**
+ * The flow of one dropped packet, decoded from its bytes (MAC header on). Every field is null when the packet does not
+ * have it or the bytes end before it.
+ */
+export interface Flow {
+  l3: L3 | null;
+  /** Source and destination address as text: dotted IPv4, RFC 5952 IPv6; for ARP the sender and target IPv4. */
+  src: string | null;
+  dst: string | null;
+  /** Transport protocol, lower case: tcp, udp, icmp, icmpv6, or another IANA name, or the number in decimal. */
+  l4: string | null;
+  sport: number | null;
+  dport: number | null;
+  /** 802.1Q/802.1ad VLAN ids, outermost first; empty when untagged. */
+  vlans: number[];
+  /** Where decoding stopped early when the bytes were cut short (`set trunc`) or malformed; null when complete. */
+  stopped: string | null;
+}
