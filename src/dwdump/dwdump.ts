@@ -140,7 +140,11 @@ async function capture(netdm: NetdmClient, options: DwdumpOptions, io: DwdumpIO)
   let sink: PcapSink;
   try {
     // The header goes out with the file: from here on, however the run ends, the file is a valid pcap.
-    sink = new PcapSink(target, { snaplen: options.truncLen + SNAPLEN_SLACK, now: io.now });
+    sink = new PcapSink(target, {
+      snaplen: options.truncLen + SNAPLEN_SLACK,
+      now: io.now,
+      netdmFamilyId: netdm.familyId,
+    });
   } catch (err) {
     // The reader left before the header: nothing was captured and nothing changed in the kernel.
     if (err instanceof OutputClosedError) return 0;

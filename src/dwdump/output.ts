@@ -20,7 +20,14 @@ import {
 } from 'node:fs';
 import { isatty } from 'node:tty';
 import { DropwatchError, strerror } from '../errors/index.js';
-import { encodeGlobalHeader, encodeNetlinkRecord, LINKTYPE_NETLINK, timestampFromMs } from '../pcap/index.js';
+import {
+  encodeGlobalHeader,
+  encodeNetlinkRecord,
+  LINKTYPE_NETLINK,
+  timestampFromMs,
+  type Timestamp,
+} from '../pcap/index.js';
+import { packetAlertDropTime } from './drop-time.js';
 
 export const CAPTURE_FILE_MODE = 0o600;
 
@@ -148,6 +155,8 @@ export interface PcapSinkOptions {
   snaplen: number;
   /** Wall clock in ms since the epoch (fractions kept); default performance.timeOrigin + performance.now(). */
   now?: () => number;
+  /** NET_DM's generic netlink family id: its PACKET_ALERTs are stamped with the kernel's drop time. */
+  netdmFamilyId?: number;
 }
 
 /** The pcap stream: header at once, then one record per netlink message, each batch in one write. */
@@ -155,6 +164,7 @@ export class PcapSink {
   readonly target: CaptureTarget;
   readonly snaplen: number;
   private readonly now: () => number;
+  private readonly netdmFamilyId: number | undefined;
   private closed = false;
   /** Records written, the header excluded. */
   records = 0;
@@ -167,6 +177,7 @@ export class PcapSink {
     this.target = target;
     this.snaplen = options.snaplen;
     this.now = options.now ?? (() => performance.timeOrigin + performance.now());
+    this.netdmFamilyId = options.netdmFamilyId;
     try {
       this.write(encodeGlobalHeader({ snaplen: this.snaplen, linktype: LINKTYPE_NETLINK }));
     } catch (err) {
@@ -176,11 +187,19 @@ export class PcapSink {
     }
   }
 
-  /** Whole netlink messages, each after dwdump's cooked header, stamped with the time they are written (as dwdump). */
+  /**
+   * Whole netlink messages, each after dwdump's cooked header. A PACKET_ALERT is stamped with the time the kernel
+   * dropped its packet; anything else (the family record, a summary alert, a malformed message) with the time the
+   * batch is written, the time Debian's dwdump gives every record.
+   */
   writeMessages(messages: readonly Uint8Array[]): void {
     if (messages.length === 0) return;
-    const ts = timestampFromMs(this.now());
-    const recs = messages.map((m) => encodeNetlinkRecord(m, ts, this.snaplen));
+    let written: Timestamp | undefined;
+    const recs = messages.map((m) => {
+      const dropped = this.netdmFamilyId === undefined ? null : packetAlertDropTime(m, this.netdmFamilyId);
+      const ts = dropped ?? (written ??= timestampFromMs(this.now()));
+      return encodeNetlinkRecord(m, ts, this.snaplen);
+    });
     this.write(recs.length === 1 ? recs[0]! : Buffer.concat(recs));
     this.records += recs.length;
   }

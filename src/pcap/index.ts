@@ -113,6 +113,25 @@ export function timestampFromMs(ms: number): Timestamp {
   return { sec: Math.floor(totalUs / 1_000_000), usec: totalUs % 1_000_000 };
 }
 
+// 2^32 ns = 4294967 µs + 296 ns: how the high word of a nanosecond count splits into microseconds.
+const US_PER_2_32_NS = 4_294_967;
+const NS_REST_PER_2_32_NS = 296;
+// The first high word whose counts are past classic pcap's u32 seconds: 1e9 × 2^32 ns is exactly 2^32 s.
+const FIRST_HIGH_PAST_U32_SECONDS = 1_000_000_000;
+
+/**
+ * A u64 count of nanoseconds since the epoch (a kernel ktime), given as its high and low 32 bits so that no BigInt is
+ * made per record, as seconds + microseconds: the nanoseconds are cut off, as a microsecond pcap keeps them. Null
+ * when it is past the record header's u32 seconds (early 2106).
+ */
+export function timestampFromNs(high: number, low: number): Timestamp | null {
+  if (high >= FIRST_HIGH_PAST_U32_SECONDS) return null;
+  // Every term stays below 2^53, so the arithmetic is exact.
+  const us = high * US_PER_2_32_NS + Math.floor((high * NS_REST_PER_2_32_NS + low) / 1000);
+  const usec = us % 1_000_000;
+  return { sec: (us - usec) / 1_000_000, usec };
+}
+
 /**
  * One record: header + data parts (e.g. the cooked header then a netlink message), cut at snaplen with orig_len
  * keeping the full length, as a capture tool must (readers reject records longer than the file's snaplen).

@@ -18,8 +18,18 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DropwatchError } from '../../src/errors/index.js';
 import { openCaptureTarget, PcapSink } from '../../src/dwdump/output.js';
-import { decodePcap, decodeSll, LINKTYPE_NETLINK, NETLINK_SLL } from '../../src/pcap/index.js';
-import { fixtureBytes } from '../netdm/fixtures.js';
+import {
+  decodePcap,
+  decodeSll,
+  LINKTYPE_NETLINK,
+  NETLINK_SLL,
+  timestampFromMs,
+  type Timestamp,
+} from '../../src/pcap/index.js';
+import { decodeNlMsgs, GENL_HDRLEN, NLMSG_HDRLEN } from '../../src/netlink/codec.js';
+import { decodePacketAlert } from '../../src/netdm/codec.js';
+import { fixtureBytes, fixtureMessage } from '../netdm/fixtures.js';
+import { pcapTimeOfNs } from '../helpers/pcap-time.js';
 
 function scratch(t: { after: (fn: () => void) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'dwdump-out-'));
@@ -147,6 +157,66 @@ test('the sink writes the header, then one record per message with the cooked he
   for (const r of f.records) assert.deepEqual(r.data.subarray(0, 16), Buffer.from(NETLINK_SLL));
   assert.deepEqual(Buffer.from(decodeSll(f.records[0]!.data).payload), Buffer.from(family));
   assert.throws(() => sink.writeMessages([alert]), /closed/);
+});
+
+test("one batch of PACKET_ALERTs: each record's time is its packet's drop time; other records the write time", (t) => {
+  const dir = scratch(t);
+  const p = join(dir, 'times.pcap');
+  const alerts = ['packet-alert-0.bin', 'packet-alert-1.bin', 'packet-alert-2.bin'].map(fixtureMessage);
+  const familyId = alerts[0]!.header.type;
+  const written = 1_795_678_126_941.832;
+  const sink = new PcapSink(openCaptureTarget(p), {
+    snaplen: 65535 + 2048,
+    now: () => written,
+    netdmFamilyId: familyId,
+  });
+  // A malformed alert (nlmsg_len cut into its attributes) is still written, whole, at the write time.
+  const malformed = alerts[2]!.raw.slice();
+  new DataView(malformed.buffer).setUint16(NLMSG_HDRLEN + GENL_HDRLEN, 0xfff0, true);
+  sink.writeMessages([fixtureBytes('ctrl-getfamily-reply.bin')]);
+  sink.writeMessages([...alerts.map((m) => m.raw), fixtureBytes('alert-summary-0.bin'), malformed]);
+  sink.close();
+  const f = decodePcap(readFileSync(p));
+  assert.equal(f.records.length, 6);
+  const us = (ts: Timestamp) => ts.sec * 1_000_000 + ts.usec;
+  const dropUs = alerts.map((m) => Number(decodePacketAlert(m).timestampNs! / 1000n));
+  assert.deepEqual(
+    f.records.map((r) => us(r.ts)),
+    [us(timestampFromMs(written)), ...dropUs, us(timestampFromMs(written)), us(timestampFromMs(written))],
+  );
+  assert.equal(new Set(dropUs).size, 3, 'three drops, three record times, though one batch');
+  assert.deepEqual(Buffer.from(decodeSll(f.records[5]!.data).payload), Buffer.from(malformed));
+});
+
+test("Debian dwdump's capture written again by our sink: the same bytes but the alerts' times, the kernel's", (t) => {
+  const dir = scratch(t);
+  const p = join(dir, 'again.pcap');
+  const theirs = decodePcap(fixtureBytes('dwdump-packet.pcap'));
+  const first = theirs.records[0]!.ts;
+  const messages = theirs.records.map((r) => decodeSll(r.data).payload);
+  const familyId = decodeNlMsgs(messages[1]!)[0]!.header.type;
+  // Debian's snaplen is its default truncation length (65535) + 2048, ours is the same.
+  const sink = new PcapSink(openCaptureTarget(p), {
+    snaplen: theirs.header.snaplen,
+    now: () => first.sec * 1000 + first.usec / 1000,
+    netdmFamilyId: familyId,
+  });
+  for (const m of messages) sink.writeMessages([m]);
+  sink.close();
+  const bytes = readFileSync(p);
+  const ours = decodePcap(bytes);
+  assert.deepEqual(bytes.subarray(0, 24), Buffer.from(fixtureBytes('dwdump-packet.pcap').subarray(0, 24)));
+  assert.equal(ours.records.length, theirs.records.length);
+  assert.deepEqual(ours.records[0]!.ts, first, 'the family record: the write time');
+  ours.records.forEach((r, i) => {
+    const d = theirs.records[i]!;
+    assert.deepEqual([Buffer.from(r.data), r.origLen], [Buffer.from(d.data), d.origLen], `record ${i + 1}`);
+    if (i === 0) return;
+    const drop = pcapTimeOfNs(decodePacketAlert(decodeNlMsgs(messages[i]!)[0]!).timestampNs!);
+    assert.deepEqual(r.ts, drop, `record ${i + 1}: the drop time`);
+    // Debian's dwdump stamped the same record when it received it, a little later.
+    assert.ok(r.ts.sec * 1e6 + r.ts.usec < d.ts.sec * 1e6 + d.ts.usec, `record ${i + 1}`);
+  });
 });
 
 test('a reader that goes away turns into OutputClosedError (EPIPE), not a crash', () => {

@@ -2,6 +2,7 @@
 // headers and the cooked header must be byte-identical; the reader round-trips both.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -18,10 +19,12 @@ import {
   PACKET_OUTGOING,
   PcapFormatError,
   timestampFromMs,
+  timestampFromNs,
 } from '../../src/pcap/index.js';
 import { decodeNlMsgs } from '../../src/netlink/codec.js';
 import { decodePacketAlert } from '../../src/netdm/codec.js';
 import { NETDM_FIXTURES } from '../netdm/fixtures.js';
+import { pcapTimeOfNs } from '../helpers/pcap-time.js';
 
 const fixture = readFileSync(join(NETDM_FIXTURES, 'dwdump-packet.pcap'));
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -105,6 +108,32 @@ test('timestamps: milliseconds with fractions to seconds + microseconds', () => 
   assert.deepEqual(timestampFromMs(1000), { sec: 1, usec: 0 });
   assert.deepEqual(timestampFromMs(0.0004), { sec: 0, usec: 0 });
   assert.deepEqual(timestampFromMs(999.9996), { sec: 1, usec: 0 });
+});
+
+test('kernel times: nanoseconds to seconds + microseconds, the nanoseconds cut off; null past u32 seconds', () => {
+  const fromNs = (ns: bigint) => timestampFromNs(Number(ns >> 32n), Number(ns & 0xffff_ffffn));
+  // A NET_DM TIMESTAMP from the qemu guest (packet-alert-0.bin).
+  assert.deepEqual(fromNs(1_795_678_101_780_804_780n), { sec: 1_795_678_101, usec: 780_804 });
+  assert.deepEqual(fromNs(0n), { sec: 0, usec: 0 });
+  assert.deepEqual(fromNs(999n), { sec: 0, usec: 0 });
+  assert.deepEqual(fromNs(1_000_000_999n), { sec: 1, usec: 0 });
+  const last = 0xffff_ffffn * 1_000_000_000n + 999_999_999n;
+  assert.deepEqual(fromNs(last), { sec: 0xffff_ffff, usec: 999_999 });
+  // What it gives, the record encoder takes.
+  assert.equal(encodeRecord(new Uint8Array(1), fromNs(last)!, 10, true).length, 17);
+  assert.equal(fromNs(last + 1n), null);
+  assert.equal(fromNs(2n ** 64n - 1n), null);
+  // Exact Number arithmetic against BigInt's, over the whole u64 range and around the u32-seconds edge.
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+        fc.bigInt({ min: last - 10n ** 12n, max: last + 10n ** 12n }),
+      ),
+      (ns) => assert.deepEqual(fromNs(ns), pcapTimeOfNs(ns)),
+    ),
+    { numRuns: 20_000 },
+  );
 });
 
 test('bad values are refused, not wrapped', () => {
