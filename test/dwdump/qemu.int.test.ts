@@ -15,6 +15,8 @@ import { decodeNlMsgs, type NlMessage } from '../../src/netlink/codec.js';
 import { decodeFamily } from '../../src/netlink/nlctrl.js';
 import { decodePacketAlert, NET_DM_CMD_PACKET_ALERT, netdmCommand } from '../../src/netdm/codec.js';
 import type { PacketDrop } from '../../src/backend/types.js';
+import type { Timestamp } from '../../src/pcap/index.js';
+import { nsOfPcapTime, pcapTimeOfNs } from '../helpers/pcap-time.js';
 
 const guestDir = join(projectRoot, 'test', 'dwdump', 'guest');
 const N = 50;
@@ -46,6 +48,17 @@ const udpDstPort = (p: PacketDrop): number => Buffer.from(p.payload!).readUInt16
  */
 function byDropTime(msgs: NlMessage[]): PacketDrop[] {
   return msgs.map((m) => decodePacketAlert(m)).sort((x, y) => (x.timestampNs! < y.timestampNs! ? -1 : 1));
+}
+
+/** Each alert record's time, and its TIMESTAMP as a record time (the full decoder, BigInt arithmetic). */
+function alertTimes(file: PcapFile): { record: Timestamp; dropped: Timestamp }[] {
+  return file.records.slice(1).map((r, i) => {
+    const ns = decodePacketAlert(decodeNlMsgs(decodeSll(r.data).payload)[0]!).timestampNs;
+    assert.ok(ns !== undefined, `record ${i + 2} has no TIMESTAMP`);
+    const dropped = pcapTimeOfNs(ns);
+    assert.ok(dropped);
+    return { record: r.ts, dropped };
+  });
 }
 
 const sentPayloads = (n: number, prefix = 'dw-'): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
@@ -152,6 +165,42 @@ test('dwdump in qemu: captures, Debian dwdump side by side, -q/-s, signals, EPIP
       const line = summary(sec('ours'));
       assert.deepEqual(line, { written: N, lost: 0, tail: 0 });
       assert.ok(sec('ours').includes('rc=0'), sec('ours').join(' | '));
+    },
+  );
+
+  await t.test(
+    "record times: each alert's is the kernel's drop time (TIMESTAMP), one per drop; Debian's is when it read it",
+    () => {
+      const key = (ts: Timestamp) => `${ts.sec}.${ts.usec}`;
+      for (const name of ['ours', 'passive', 'burst', 'tail', 'sock', 'after']) {
+        const file = decodePcap(pcapBytes(name));
+        const times = alertTimes(file);
+        assert.ok(times.length > 0, name);
+        times.forEach(({ record, dropped }, i) => assert.deepEqual(record, dropped, `${name} record ${i + 2}`));
+        // Drops the kernel timed apart are records timed apart, however the batches they came in were cut.
+        assert.equal(new Set(times.map((x) => key(x.record))).size, new Set(times.map((x) => key(x.dropped))).size);
+        // The family record is written before the kernel starts: its time is when it was written, before every drop.
+        const first = nsOfPcapTime(file.records[0]!.ts);
+        assert.ok(
+          times.every((x) => nsOfPcapTime(x.record) > first),
+          `${name}: family record after a drop`,
+        );
+      }
+      const ourTimes = alertTimes(ours).map((x) => key(x.record));
+      assert.equal(new Set(ourTimes).size, N, 'one time per datagram sent one by one');
+      const burst = decodePcap(pcapBytes('burst'));
+      assert.equal(burst.records.length, N + 1, 'the whole burst');
+      assert.deepEqual(summary(sec('burst')), { written: N, lost: 0, tail: 0 });
+      const burstTimes = new Set(alertTimes(burst).map((x) => key(x.record)));
+      t.diagnostic(`burst of ${N}: ${burstTimes.size} distinct record times (the kernel's drop times)`);
+      // Debian's dwdump stamps each record with gettimeofday() as it writes it: after the drop.
+      const theirTimes = alertTimes(theirs);
+      for (const x of theirTimes) assert.ok(nsOfPcapTime(x.record) >= nsOfPcapTime(x.dropped));
+      const late = theirTimes.map((x) => Number(nsOfPcapTime(x.record) - nsOfPcapTime(x.dropped)) / 1e6);
+      t.diagnostic(
+        `Debian dwdump's record times: ${new Set(theirTimes.map((x) => key(x.record))).size} distinct for ` +
+          `${theirTimes.length} alerts, ${Math.min(...late).toFixed(1)}-${Math.max(...late).toFixed(1)} ms after the drop`,
+      );
     },
   );
 
@@ -306,8 +355,37 @@ test('dwdump in qemu: captures, Debian dwdump side by side, -q/-s, signals, EPIP
       assert.equal(Buffer.from(row['data.data']![0], 'hex').toString(), `dw-${i + 1}`);
       assert.equal(row['frame.protocols']![0], 'netlink:genl:net_dm:eth:ethertype:ip:udp:data');
     }
+    // Wireshark's time column: each of our alerts at its net_dm.timestamp, to the microsecond (TZ pinned for parsing).
+    const r3 = spawnSync(
+      'tshark',
+      [
+        '-r',
+        join(work, 'ours.pcap'),
+        '-Y',
+        'net_dm.cmd == 5',
+        '-T',
+        'fields',
+        '-E',
+        'separator=/t',
+        '-e',
+        'frame.time_epoch',
+        '-e',
+        'net_dm.timestamp',
+      ],
+      { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' } },
+    );
+    assert.equal(r3.status, 0, r3.stderr);
+    const times = r3.stdout.split('\n').filter((l) => l !== '');
+    assert.equal(times.length, N);
+    for (const line of times) {
+      const [frame, dropped] = line.split('\t') as [string, string];
+      const m = /^(\w{3} +\d+, \d{4} \d\d:\d\d:\d\d)\.(\d{9}) UTC$/.exec(dropped);
+      assert.ok(m, dropped);
+      const usec = m[2]!.slice(0, 6);
+      assert.equal(frame, `${Date.parse(`${m[1]} UTC`) / 1000}.${usec}000`, line);
+    }
     // Every file we wrote (cut by SIGINT or SIGTERM) opens in tshark without complaint.
-    for (const name of ['ours', 'passive', 'tail', 'sock', 'after']) {
+    for (const name of ['ours', 'passive', 'burst', 'tail', 'sock', 'after']) {
       const r2 = spawnSync('tshark', ['-r', join(work, `${name}.pcap`), '-q'], { encoding: 'utf8' });
       assert.equal(r2.status, 0, `${name}: ${r2.stderr}`);
     }

@@ -81,6 +81,14 @@ kill -INT $P; wait $P; echo "rc=$?" >>/tmp/ours.err
 sec ours /tmp/ours.err
 note ours-mode "$(stat -c '%a %s' /tmp/ours.pcap)"
 
+# 3b. A burst from a SCHED_FIFO sender: drop_monitor's worker runs only once it is over, and then sends the queued
+#     alerts back to back, as in a storm; each record must still carry its own drop time.
+$OURS -o sw -w /tmp/burst.pcap 2>/tmp/burst.err &
+P=$!
+waitfor /tmp/burst.err 'capturing' && SHELL=/bin/sh chrt -f 10 /guest/send.sh $N burst- && waitrecords /tmp/burst.pcap burst- $N
+kill -INT $P; wait $P; echo "rc=$?" >>/tmp/burst.err
+sec burst /tmp/burst.err
+
 # 4. Theirs: the same N datagrams; meanwhile ours passive (-p) listens, and is stopped with SIGTERM before two more
 #    datagrams: passive must not stop the kernel, so theirs gets N + 2.
 dwdump -o sw -w /tmp/theirs.pcap 2>/tmp/theirs.err &
@@ -136,4 +144,4 @@ kill -INT $P; wait $P; echo "rc=$?" >>/tmp/after.err
 sec after /tmp/after.err
 kill -INT $T; wait $T
 
-for f in ours theirs passive tail sock after early; do emit "$(echo $f | tr a-z A-Z)" /tmp/$f.pcap; done
+for f in ours theirs passive burst tail sock after early; do emit "$(echo $f | tr a-z A-Z)" /tmp/$f.pcap; done
