@@ -13,7 +13,7 @@ import { createFilterControl } from './filter.js';
 import { withFilters } from './options.js';
 import { chooseSink, type Sink } from './sink.js';
 import { packageVersion } from './version.js';
-import { guardStdout, realTimers, type StdoutGuard, type Timers } from './stdout.js';
+import { guardStdout, realTimers, whileTaken, type StdoutGuard, type Timers } from './stdout.js';
 
 export type { Timers };
 
@@ -83,7 +83,7 @@ export async function dropwatchMain(args: readonly string[], io: CliIO): Promise
       complain(
         `dropwatch: ${unwritten} drop events were not printed: the reader of standard output stopped taking them`,
       );
-    await flushed(io.stderr, io.timers);
+    await whileTaken(io.stderr, io.timers, io.now);
     return code;
   } catch (err) {
     if (!isExpected(err)) throw err;
@@ -101,19 +101,6 @@ function loadView(): Promise<typeof import('../top/run.js')> {
   // React's development build checks every render and is several times slower; a program runs the production one.
   process.env.NODE_ENV ??= 'production';
   return (viewModule ??= import('../top/run.js'));
-}
-
-/** Waits until what was written to `stream` has reached the OS, or at most 10 s (a reader that never reads). */
-function flushed(stream: Writable, timers: Timers = realTimers): Promise<void> {
-  if (stream.destroyed || stream.writableLength === 0) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = timers.setTimeout(resolve, 10_000);
-    // Write callbacks run in order, so this one runs once everything before it is out.
-    stream.write('', () => {
-      timers.clearTimeout(timer);
-      resolve();
-    });
-  });
 }
 
 async function runWithBackend(

@@ -66,37 +66,11 @@ export function guardStdout(
   // The reader may leave while there is nothing to print (no drops): a write would be the only other way to know.
   const unwatch = watch?.(() => onError(Object.assign(new Error('reader gone'), { code: 'EPIPE' }))) ?? null;
 
-  const settle = (timers: Timers = realTimers, now: () => number = Date.now): Promise<number> =>
-    new Promise((resolve) => {
-      const started = now();
-      let last = stdout.writableLength;
-      let lastProgress = started;
-      let timer: unknown = null;
-      const done = () => {
-        if (timer !== null) timers.clearTimeout(timer);
-        resolve(open ? ledger.untaken(stdout.writableLength, queuedBytes(stdout)) : 0);
-      };
-      const check = () => {
-        timer = null;
-        const t = now();
-        const left = stdout.writableLength;
-        if (left < last) lastProgress = t;
-        last = left;
-        if (!open || stdout.destroyed || t - lastProgress >= STALL_MS || t - started >= SETTLE_MAX_MS) done();
-        else timer = timers.setTimeout(check, 50);
-      };
-      if (!open || stdout.destroyed || stdout.writableLength === 0) {
-        resolve(0);
-        return;
-      }
-      // Write callbacks run in order, so this one runs once everything before it is out.
-      stdout.write('', () => {
-        if (timer !== null) timers.clearTimeout(timer);
-        timer = null;
-        resolve(0);
-      });
-      timer = timers.setTimeout(check, 50);
-    });
+  const settle = async (timers: Timers = realTimers, now: () => number = Date.now): Promise<number> => {
+    if (!open) return 0;
+    const out = await whileTaken(stdout, timers, now);
+    return out || !open ? 0 : ledger.untaken(stdout.writableLength, queuedBytes(stdout));
+  };
 
   return {
     get open() {
@@ -121,6 +95,41 @@ export function guardStdout(
       if (!open) stdout.on('error', () => {});
     },
   };
+}
+
+/**
+ * Waits until what was written to `stream` has reached the OS, while its reader keeps taking it: gives up after
+ * STALL_MS without progress, or SETTLE_MAX_MS in all. Resolves to whether everything got out.
+ */
+export function whileTaken(
+  stream: Writable,
+  timers: Timers = realTimers,
+  now: () => number = Date.now,
+): Promise<boolean> {
+  if (stream.destroyed || stream.writableLength === 0) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const started = now();
+    let last = stream.writableLength;
+    let lastProgress = started;
+    let timer: unknown = null;
+    const finish = (out: boolean) => {
+      if (timer !== null) timers.clearTimeout(timer);
+      timer = null;
+      resolve(out);
+    };
+    const check = () => {
+      timer = null;
+      const t = now();
+      const left = stream.writableLength;
+      if (left < last) lastProgress = t;
+      last = left;
+      if (stream.destroyed || t - lastProgress >= STALL_MS || t - started >= SETTLE_MAX_MS) finish(false);
+      else timer = timers.setTimeout(check, 50);
+    };
+    // Write callbacks run in order, so this one runs once everything before it is out.
+    stream.write('', () => finish(true));
+    timer = timers.setTimeout(check, 50);
+  });
 }
 
 /** Bytes of the write in progress that the OS has not taken yet (libuv's queue), when the stream can tell. */
