@@ -217,6 +217,13 @@ export function renderReport(run: BenchRun): string {
     L.push('');
   }
 
+  // And the slow-reader runs (`npm run bench -- backpressure`), written to bench/backpressure.md.
+  const backpressure = join(projectRoot, 'bench', 'backpressure.md');
+  if (existsSync(backpressure)) {
+    L.push(readFileSync(backpressure, 'utf8').trim());
+    L.push('');
+  }
+
   const analysis = join(projectRoot, 'bench', 'analysis.md');
   if (existsSync(analysis)) {
     L.push(readFileSync(analysis, 'utf8').trim());

@@ -9,6 +9,7 @@ import { NETDM_LABEL, runNetdm } from './netdm.js';
 import { renderReport, targets, type BenchRun } from './report.js';
 import { runResolver } from './resolver.js';
 import { renderSoak, runSoak } from './soak.js';
+import { renderBackpressure, runBackpressure } from './backpressure.js';
 import { renderTopBench, runTopBench } from './top.js';
 import { runStartup } from './startup.js';
 import { accounting, CONFIG_LABEL, runStorm, STORM_CONFIGS, summarize, type StormConfig } from './storm.js';
@@ -18,11 +19,13 @@ const USAGE = `usage: npm run bench -- [--quick] [--only storm,startup,resolver,
                      [--count N] [--rounds N] [--startup-runs N] [--rescan-cap-ms N] [--netdm-rounds N] [--out FILE | --no-write] [--json FILE]
        npm run bench -- --render FILE.json [--out FILE]
        npm run bench -- soak [--minutes 10] [--rate 100000] [--out FILE]
+       npm run bench -- backpressure [--rounds N] [--count N] [--out FILE]
        npm run bench -- top [--base REV] [--rounds N] [--count N] [--storm-rounds N] [--startup-runs N] [--out FILE]`;
 
 interface Args {
   soak: boolean;
   top: boolean;
+  backpressure: boolean;
   /** `top`: the revision to build for the start-up comparison's "before". */
   base?: string;
   stormRounds?: number;
@@ -46,6 +49,7 @@ function parseArgs(argv: string[]): Args {
   const a: Args = {
     soak: false,
     top: false,
+    backpressure: false,
     quick: false,
     only: new Set(['storm', 'startup', 'resolver', 'netdm']),
     configs: [...STORM_CONFIGS],
@@ -62,6 +66,7 @@ function parseArgs(argv: string[]): Args {
     const v = () => argv[++i];
     if (k === 'soak') a.soak = true;
     else if (k === 'top') a.top = true;
+    else if (k === 'backpressure') a.backpressure = true;
     else if (k === '--base') a.base = v();
     else if (k === '--storm-rounds') a.stormRounds = Number(v());
     else if (k === '--quick') a.quick = true;
@@ -110,6 +115,19 @@ async function main(): Promise<void> {
     log(text);
     // bench/soak.md is what BENCHMARKS.md includes; --out elsewhere (or --no-write) leaves it alone.
     const out = args.out === undefined ? join(projectRoot, 'bench', 'soak.md') : args.out;
+    if (out) {
+      writeFileSync(out, `${text}\n`);
+      log(`wrote ${out}`);
+    }
+    return;
+  }
+
+  if (args.backpressure) {
+    const r = await runBackpressure({ rounds: args.rounds ?? 3, count: args.count ?? 300_000, log });
+    const text = renderBackpressure(r);
+    log(text);
+    // bench/backpressure.md is what BENCHMARKS.md includes, as the soak's is.
+    const out = args.out === undefined ? join(projectRoot, 'bench', 'backpressure.md') : args.out;
     if (out) {
       writeFileSync(out, `${text}\n`);
       log(`wrote ${out}`);

@@ -2,7 +2,7 @@
 // place that decides exit codes.
 import type { Readable, Writable } from 'node:stream';
 import type { Backend } from '../backend/types.js';
-import { DropwatchError, errnoText, isExpected } from '../errors/index.js';
+import { DropwatchError, isExpected } from '../errors/index.js';
 import { unknownReasons } from '../filter/index.js';
 import { createRepl, Session, type SessionOutput, type SignalSource } from '../repl/index.js';
 import { DropAggregator } from '../aggregate/index.js';
@@ -13,11 +13,9 @@ import { createFilterControl } from './filter.js';
 import { withFilters } from './options.js';
 import { chooseSink, type Sink } from './sink.js';
 import { packageVersion } from './version.js';
+import { guardStdout, realTimers, whileTaken, type StdoutGuard, type Timers } from './stdout.js';
 
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+export type { Timers };
 
 export interface CliIO {
   stdin: Readable & { isTTY?: boolean };
@@ -44,11 +42,6 @@ const processExit = (fn: () => void): (() => void) => {
   return () => process.off('exit', fn);
 };
 
-const realTimers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
-
 /** Runs dropwatch with argv (without node and script); resolves to the exit code. Prints every expected error as one line. */
 export async function dropwatchMain(args: readonly string[], io: CliIO): Promise<number> {
   const say = (line: string) => io.stdout.write(`${line}\n`);
@@ -73,14 +66,24 @@ export async function dropwatchMain(args: readonly string[], io: CliIO): Promise
       return 0;
     }
     const backend = await openBackend(options.backend, { notice: complain });
+    const stdout = guardStdout(io.stdout, io.watchStdout);
     let code: number;
     try {
-      code = await runWithBackend(options, backend, io);
+      code = await runWithBackend(options, backend, io, stdout);
     } finally {
-      await backend.close();
+      try {
+        await backend.close();
+      } finally {
+        stdout.release();
+      }
     }
-    // The process exits right after we return: a slow reader must still get every line already written.
-    await Promise.all([flushed(io.stdout, io.timers), flushed(io.stderr, io.timers)]);
+    // The process exits right after we return: a slow reader still gets what was written, a stalled one a count.
+    const unwritten = await stdout.settle(io.timers, io.now);
+    if (unwritten > 0)
+      complain(
+        `dropwatch: ${unwritten} drop events were not printed: the reader of standard output stopped taking them`,
+      );
+    await whileTaken(io.stderr, io.timers, io.now);
     return code;
   } catch (err) {
     if (!isExpected(err)) throw err;
@@ -100,25 +103,16 @@ function loadView(): Promise<typeof import('../top/run.js')> {
   return (viewModule ??= import('../top/run.js'));
 }
 
-/** Waits until what was written to `stream` has reached the OS, or at most 10 s (a reader that never reads). */
-function flushed(stream: Writable, timers: Timers = realTimers): Promise<void> {
-  if (stream.destroyed || stream.writableLength === 0) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = timers.setTimeout(resolve, 10_000);
-    // Write callbacks run in order, so this one runs once everything before it is out.
-    stream.write('', () => {
-      timers.clearTimeout(timer);
-      resolve();
-    });
-  });
-}
-
-async function runWithBackend(options: DropwatchOptions, backend: Backend, io: CliIO): Promise<number> {
-  const stdout = guardStdout(io);
+async function runWithBackend(
+  options: DropwatchOptions,
+  backend: Backend,
+  io: CliIO,
+  stdout: StdoutGuard,
+): Promise<number> {
   let sink: Sink | null = null;
   try {
     const repl = options.start || options.top ? null : createRepl(replOptions(options, io));
-    const output = repl ? repl.output : unattendedOutput(io, stdout);
+    const output = repl ? bounded(repl.output, stdout) : unattendedOutput(io, stdout);
     const symbols = loadSymbols(
       options.lookup,
       (l) => output.message(l),
@@ -199,51 +193,8 @@ async function runWithBackend(options: DropwatchOptions, backend: Backend, io: C
     if (stdout.failure) throw stdout.failure;
     return code;
   } finally {
-    stdout.release();
     await sink?.close();
   }
-}
-
-interface StdoutGuard {
-  readonly open: boolean;
-  /** Why stdout failed, when it was not the reader leaving (EPIPE ends a run quietly): the run's error to report. */
-  readonly failure: DropwatchError | null;
-  /** What to do when the reader goes away (or stdout fails otherwise). */
-  onClosed(fn: () => void): void;
-  release(): void;
-}
-
-/** Watches stdout for the reader leaving (`| head`) or a failed write: either ends the run, restoring the kernel's state. */
-function guardStdout(io: CliIO): StdoutGuard {
-  let open = true;
-  let failure: DropwatchError | null = null;
-  let closed: () => void = () => {};
-  const onError = (err: NodeJS.ErrnoException) => {
-    // The first error is the cause; writes queued behind it only report the stream is gone.
-    if (!open) return;
-    open = false;
-    if (err.code !== 'EPIPE')
-      failure = new DropwatchError('E_IO', `cannot write standard output: ${errnoText(err)}`, { cause: err });
-    closed();
-  };
-  io.stdout.on('error', onError);
-  // The reader may leave while there is nothing to print (no drops): a write would be the only other way to know.
-  const unwatch = io.watchStdout?.(() => onError(Object.assign(new Error('reader gone'), { code: 'EPIPE' }))) ?? null;
-  return {
-    get open() {
-      return open;
-    },
-    get failure() {
-      return failure;
-    },
-    onClosed: (fn) => (closed = fn),
-    release: () => {
-      unwatch?.();
-      io.stdout.off('error', onError);
-      // Writes queued to a dead pipe may still report; keep them from becoming an uncaught 'error'.
-      if (!open) io.stdout.on('error', () => {});
-    },
-  };
 }
 
 function replOptions(options: DropwatchOptions, io: CliIO): Parameters<typeof createRepl>[0] {
@@ -258,14 +209,29 @@ function replOptions(options: DropwatchOptions, io: CliIO): Parameters<typeof cr
   };
 }
 
+/** The prompt's output, with its drop reports counted and held back when stdout's reader falls behind. */
+function bounded(output: SessionOutput, stdout: StdoutGuard): SessionOutput {
+  return {
+    ...output,
+    data: (line, reported) => {
+      output.data(line);
+      stdout.track(line, reported);
+    },
+    congested: () => stdout.congested(),
+  };
+}
+
 /** With -s, stdout carries drop reports only; everything else goes to stderr. */
 function unattendedOutput(io: CliIO, stdout: StdoutGuard): SessionOutput {
   return {
-    data: (line) => {
-      if (stdout.open) io.stdout.write(`${line}\n`);
+    data: (line, reported) => {
+      if (!stdout.open) return;
+      io.stdout.write(`${line}\n`);
+      stdout.track(line, reported);
     },
     message: (line) => io.stderr.write(`${line}\n`),
     error: (line) => io.stderr.write(`${line}\n`),
+    congested: () => stdout.congested(),
   };
 }
 

@@ -1,7 +1,7 @@
 // Wires the pure formatters to a symbol table and a colour choice: the text renderer the REPL prints through.
 import type { ChalkInstance } from 'chalk';
 import type { BackendCapabilities } from '../backend/types.js';
-import type { Renderer } from '../repl/index.js';
+import { UNWRITTEN, type Renderer } from '../repl/index.js';
 import type { Resolved } from '../symbols/kallsyms.js';
 import { loadSymbolTable, type SymbolStatus, type SymbolTable } from '../symbols/loader.js';
 import {
@@ -14,6 +14,8 @@ import {
   formatStats,
   formatSummaryLine,
   formatSymbolNotice,
+  formatUnwrittenLine,
+  formatUnwrittenTotal,
   type Style,
 } from '../output/format.js';
 import type { LookupMethod } from './options.js';
@@ -105,7 +107,7 @@ export function buildTextRenderer(options: RendererOptions): Renderer {
       return lines.length > 0 ? lines : ['No kernel statistics on this backend; nothing lost so far'];
     },
     overflow: (overflow) => formatOverflowLine(overflow, style),
-    lost: formatLostLine,
-    lostTotal: formatLostTotal,
+    lost: (count, where) => (where === UNWRITTEN ? formatUnwrittenLine(count) : formatLostLine(count, where)),
+    lostTotal: (count, where) => (where === UNWRITTEN ? formatUnwrittenTotal(count) : formatLostTotal(count, where)),
   };
 }

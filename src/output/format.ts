@@ -180,6 +180,15 @@ export function formatLostLine(count: number, where: string): string {
   return `Lost ${count} drop events before they reached dropwatch (${where})`;
 }
 
+/** Drops counted but not printed because the reader of our output fell behind (see the session's congestion check). */
+export function formatUnwrittenLine(count: number): string {
+  return `Lost ${count} drop events that dropwatch could not print: the reader of its output fell behind`;
+}
+
+export function formatUnwrittenTotal(count: number): string {
+  return `In total, ${count} drop events were not printed: the reader of dropwatch's output fell behind`;
+}
+
 /** The total for one place at stop; worded apart from formatLostLine so a reader summing those counts each loss once. */
 export function formatLostTotal(count: number, where: string): string {
   return `In total, ${count} drop events were lost before they reached dropwatch (${where})`;

@@ -5,8 +5,9 @@ import { DropwatchError, errnoText, isExpected } from '../errors/index.js';
 import { complete, parseCommand } from './commands.js';
 import type { Session, SessionOutput } from './session.js';
 
-export { Session } from './session.js';
+export { Session, UNWRITTEN } from './session.js';
 export type {
+  Reported,
   SessionOutput,
   SessionOptions,
   Renderer,

@@ -15,10 +15,31 @@ import { helpText } from './commands.js';
 
 /** Where lines go. `data` carries drop reports; `message` dropwatch's chatter; `error` our one-line complaints. */
 export interface SessionOutput {
-  data(line: string): void;
+  /** `reported`: the drops the text reports, so drops that never reach the reader can be counted. */
+  data(line: string, reported?: Reported): void;
   message(line: string): void;
   error(line: string): void;
+  /**
+   * True while the reader of the drop reports is so far behind that more would only pile up in memory: the session then
+   * counts drops instead of printing them, and reports them as lost (UNWRITTEN).
+   */
+  congested?(): boolean;
 }
+
+/**
+ * The drops a piece of output reports: `drops` in all, and where one drop's text per entry ends when the piece holds
+ * several (string index just past it), so a piece cut short can be told apart drop by drop.
+ */
+export interface Reported {
+  drops: number;
+  ends?: readonly number[];
+}
+
+/** Where drops that were counted but could not be printed, because the output fell behind, are reported lost. */
+export const UNWRITTEN = 'dropwatch output';
+
+/** Packet blocks written at once; it keeps the congestion check current in a batch of thousands of packets. */
+const BLOCKS_PER_WRITE = 1024;
 
 /** Turns values into lines; the CLI picks text or JSON and the symbol lookup method. */
 export interface Renderer {
@@ -110,14 +131,21 @@ export class Session {
   private readonly intervalMs: number;
   /** Packet blocks rendered from the backend's current delivery, not yet written. */
   private pendingBlocks: string[] = [];
+  /** Where each pending block ends in their joined text. */
+  private pendingEnds: number[] = [];
   private writeQueued = false;
   private readonly writePending = (): void => {
     this.writeQueued = false;
     if (this.pendingBlocks.length === 0) return;
     const text = this.pendingBlocks.join('\n');
+    const reported = { drops: this.pendingBlocks.length, ends: this.pendingEnds };
     this.pendingBlocks = [];
-    this.sink.data(text);
+    this.pendingEnds = [];
+    this.sink.data(text, reported);
   };
+  /** Drops not printed because the output was congested, and how many of them have been reported lost. */
+  private unwritten = 0;
+  private unwrittenReported = 0;
   /** opts.output, but pending packet blocks are written before anything else, so lines keep their order. */
   private readonly output: SessionOutput;
   private diverted: SessionView | null = null;
@@ -134,9 +162,9 @@ export class Session {
     this.intervalMs = opts.intervalMs ?? 1000;
     this.observers = opts.observer ? [opts.observer] : [];
     this.output = {
-      data: (line) => {
+      data: (line, reported) => {
         this.writePending();
-        this.sink.data(line);
+        this.sink.data(line, reported);
       },
       message: (line) => {
         this.writePending();
@@ -441,9 +469,17 @@ export class Session {
         if (pass && !pass(event.packet)) return;
         for (const o of this.observers) o.packet?.(event.packet);
         if (this.limitReached()) return;
+        if (this.sink.congested?.()) {
+          this.unwritten++;
+          return;
+        }
         // One write per receive batch, not per block or line: a write(2) each was most of packet mode's cost per alert.
-        this.pendingBlocks.push(this.opts.renderer.packet(event.packet).join('\n'));
-        if (!this.writeQueued) {
+        const block = this.opts.renderer.packet(event.packet).join('\n');
+        const start = this.pendingBlocks.length === 0 ? 0 : this.pendingEnds.at(-1)! + 1;
+        this.pendingEnds.push(start + block.length);
+        this.pendingBlocks.push(block);
+        if (this.pendingBlocks.length >= BLOCKS_PER_WRITE) this.writePending();
+        else if (!this.writeQueued) {
           this.writeQueued = true;
           queueMicrotask(this.writePending);
         }
@@ -465,12 +501,25 @@ export class Session {
       if (overflow) o.overflow?.(overflow);
       o.interval?.(result);
     }
+    this.reportUnwritten();
     if (this.limitReached()) return;
-    for (const entry of lines) {
-      this.output.data(this.opts.renderer.summary(entry));
-      this.countAlert();
-    }
+    if (lines.length > 0 && this.sink.congested?.()) {
+      for (const entry of lines) this.unwritten += entry.count;
+      this.reportUnwritten();
+    } else
+      for (const entry of lines) {
+        this.output.data(this.opts.renderer.summary(entry), { drops: entry.count });
+        this.countAlert();
+      }
     if (overflow) this.output.error(this.opts.renderer.overflow(overflow));
+  }
+
+  /** Drops the output could not take since the last report, as one loss: at most once an interval, and at stop. */
+  private reportUnwritten(): void {
+    const count = this.unwritten - this.unwrittenReported;
+    if (count === 0) return;
+    this.unwrittenReported = this.unwritten;
+    this.onEvent({ kind: 'lost', count, where: UNWRITTEN });
   }
 
   private limitReached(): boolean {

@@ -45,6 +45,7 @@ import {
   CMD_DRAIN,
   CTL_CMD,
   CTL_MODE,
+  CTL_UNTAKEN,
   CTL_WAKE,
   MODE_PACKET,
   MODE_SUMMARY,
@@ -107,8 +108,8 @@ interface Session {
   stacks: boolean;
   /** The event is still checked each tick (until the instance cannot be read). */
   checking: boolean;
-  /** Said once per session: someone else switched the event off. */
-  tampered: boolean;
+  /** What someone else changed in our instance, each said once per session. */
+  tampered: Set<string>;
 }
 
 /** What the reader counts as lost, and how each is named in "Lost" lines and stats (with `cpuN` after it). */
@@ -295,7 +296,7 @@ export class TracefsBackend implements Backend {
       tick: null,
       stacks: stack !== null,
       checking: true,
-      tampered: false,
+      tampered: new Set(),
     };
     worker.on('message', (m: ReaderMessage) => this.onMessage(session, m, drainedResolve));
     worker.on('error', (err) => this.warn(`tracefs reader failed: ${err.message}`));
@@ -314,21 +315,42 @@ export class TracefsBackend implements Backend {
     }, 1000).unref();
   }
 
-  /** Another root process can switch our instance's event off; drops would stop with no word. Say so, switch it back. */
+  /**
+   * Another root process can switch our instance's event off, or change its filter; drops would stop, or others pass,
+   * with no word. Say so once, and put back what we set.
+   */
   private keepEnabled(session: Session): void {
     if (this.stopping || this.session !== session) return;
+    const { instance } = session;
     try {
-      if (session.instance.eventEnabled()) return;
-      session.instance.setEventEnabled(true);
-      if (!session.tampered)
-        this.warn(
-          `skb:kfree_skb was switched off in our tracefs instance (${session.instance.name}) from outside; switched back on: drops in between were not seen`,
+      if (!instance.eventEnabled()) {
+        instance.setEventEnabled(true);
+        this.tamperedWith(
+          session,
+          'skb:kfree_skb was switched off',
+          'switched back on: drops in between were not seen',
         );
-      session.tampered = true;
+      }
+      const expected = this.filterExpr ?? 'none';
+      if (instance.filter() !== expected) {
+        if (this.filterExpr === null) instance.clearFilter();
+        else instance.setFilter(this.filterExpr);
+        this.tamperedWith(
+          session,
+          'the kernel filter was changed',
+          `put back to ${expected}: drops in between may have been filtered otherwise`,
+        );
+      }
     } catch (err) {
       session.checking = false;
       this.warn(`cannot check our tracefs instance any more: ${(err as Error).message}`);
     }
+  }
+
+  private tamperedWith(session: Session, what: string, done: string): void {
+    if (session.tampered.has(what)) return;
+    session.tampered.add(what);
+    this.warn(`${what} in our tracefs instance (${session.instance.name}) from outside; ${done}`);
   }
 
   private get stackBudget(): number {
@@ -377,6 +399,28 @@ export class TracefsBackend implements Backend {
     }));
   }
 
+  private emitPackets(m: Extract<ReaderMessage, { type: 'packets' }>): void {
+    this.calibrate(false);
+    const stacks = m.stacks ? new Map(m.stacks) : null;
+    this.processes.forget();
+    for (let i = 0; i < m.count; i++) {
+      const reason = this.reasonName(m.rp[i * 2]!);
+      const protocol = m.rp[i * 2 + 1]!;
+      const packet: PacketDrop = { origin: 'software', pc: m.loc[i]!, timestampNs: m.ts[i]! + this.offsetNs };
+      if (reason !== null) packet.reason = reason;
+      if (protocol !== NO_VALUE) packet.protocol = protocol;
+      const pid = m.pid[i]!;
+      if (pid > 0) {
+        packet.pid = pid;
+        const comm = this.processes.name(pid);
+        if (comm !== null) packet.comm = comm;
+      }
+      const chain = stacks?.get(i);
+      if (chain) packet.stack = [...chain];
+      this.emit({ kind: 'packet', packet });
+    }
+  }
+
   private onMessage(session: Session, m: ReaderMessage, drained: () => void): void {
     switch (m.type) {
       case 'summary': {
@@ -390,28 +434,16 @@ export class TracefsBackend implements Backend {
         if (entries.length > 0) this.emit({ kind: 'summary', entries });
         break;
       }
-      case 'packets': {
-        this.calibrate(false);
-        const stacks = m.stacks ? new Map(m.stacks) : null;
-        this.processes.forget();
-        for (let i = 0; i < m.count; i++) {
-          const reason = this.reasonName(m.rp[i * 2]!);
-          const protocol = m.rp[i * 2 + 1]!;
-          const packet: PacketDrop = { origin: 'software', pc: m.loc[i]!, timestampNs: m.ts[i]! + this.offsetNs };
-          if (reason !== null) packet.reason = reason;
-          if (protocol !== NO_VALUE) packet.protocol = protocol;
-          const pid = m.pid[i]!;
-          if (pid > 0) {
-            packet.pid = pid;
-            const comm = this.processes.name(pid);
-            if (comm !== null) packet.comm = comm;
-          }
-          const chain = stacks?.get(i);
-          if (chain) packet.stack = [...chain];
-          this.emit({ kind: 'packet', packet });
+      case 'packets':
+        try {
+          this.emitPackets(m);
+        } finally {
+          // Handled: the reader may read again; wake it from the longer idle wait it may be in.
+          Atomics.sub(session.ctl, CTL_UNTAKEN, 1);
+          Atomics.add(session.ctl, CTL_WAKE, 1);
+          Atomics.notify(session.ctl, CTL_WAKE);
         }
         break;
-      }
       case 'lost': {
         // Counts are cumulative per session (per instance); the backend's totals add the sessions up.
         for (const kind of Object.keys(LOST_KINDS) as LostKind[]) {

@@ -11,6 +11,13 @@ export type PassResult = typeof PASS_NONE | typeof PASS_SOME | typeof PASS_MORE;
 /** Pages one pass reads from a CPU before moving on, so one flooded CPU cannot starve the others or the flush. */
 export const PAGES_PER_PASS = 256;
 
+/**
+ * Packet batches posted but not yet handled by the main thread at which the reader stops reading: a main thread that
+ * cannot keep up leaves the records in the kernel's ring buffer, whose overruns are counted exactly, instead of a
+ * message queue that grows without bound.
+ */
+export const MAX_UNTAKEN_BATCHES = 2;
+
 export interface Backoff {
   /** Milliseconds to wait after a pass with this result; 0: read again at once. */
   after(pass: PassResult): number;

@@ -6,6 +6,8 @@ import type { KernelStackLayout, KfreeSkbLayout } from './format.js';
 export const CTL_CMD = 0;
 export const CTL_MODE = 1;
 export const CTL_WAKE = 2;
+/** Packet batches the worker has posted that the main thread has not finished handling. */
+export const CTL_UNTAKEN = 3;
 export const CMD_RUN = 0;
 /** The event is disabled: read until every CPU is empty, post everything, then exit. */
 export const CMD_DRAIN = 1;

@@ -8,6 +8,7 @@ import { createReaderCore, PAGE_BAD, PAGE_CAUGHT_UP } from './reader-core.js';
 import {
   createBackoff,
   createDrain,
+  MAX_UNTAKEN_BATCHES,
   PAGES_PER_PASS,
   PASS_MORE,
   PASS_NONE,
@@ -19,7 +20,9 @@ import {
   CMD_DRAIN,
   CTL_CMD,
   CTL_MODE,
+  CTL_UNTAKEN,
   CTL_WAKE,
+  MODE_PACKET,
   type ReaderInit,
   type ReaderMessage,
 } from './reader-protocol.js';
@@ -40,14 +43,15 @@ function run(init: ReaderInit): void {
   const page = core.page;
 
   const post = (m: ReaderMessage): void => {
-    if (m.type === 'packets')
+    if (m.type === 'packets') {
+      Atomics.add(ctl, CTL_UNTAKEN, 1);
       port.postMessage(m, [
         m.ts.buffer as ArrayBuffer,
         m.loc.buffer as ArrayBuffer,
         m.rp.buffer as ArrayBuffer,
         m.pid.buffer as ArrayBuffer,
       ]);
-    else port.postMessage(m);
+    } else port.postMessage(m);
   };
 
   const readStats = (): (CpuStats | null)[] =>
@@ -120,10 +124,13 @@ function run(init: ReaderInit): void {
       port.postMessage({ type: 'drained' } satisfies ReaderMessage);
       break;
     }
-    const got = readPass(PAGES_PER_PASS);
+    // While the main thread is behind with packets, the records wait in the ring buffer; losses are still told.
+    const behind = core.mode === MODE_PACKET && Atomics.load(ctl, CTL_UNTAKEN) >= MAX_UNTAKEN_BATCHES;
+    const got = behind ? PASS_NONE : readPass(PAGES_PER_PASS);
     const now = performance.now();
     if (now - lastFlush >= init.flushMs) {
-      flush();
+      if (behind) for (const m of core.takeLost(readStats())) post(m);
+      else flush();
       lastFlush = now;
     }
     const wait = backoff.after(got);

@@ -248,3 +248,41 @@ test("the filter's check is said at start, and when the filter changes while mon
   assert.deepEqual(err, ['dropwatch: this filter can never match: symbol is unknown with -l none', verdict]);
   await session.stop('command');
 });
+
+test('a congested output: drops are counted, not printed, reported lost once an interval and in the total', async () => {
+  const backend = new ScriptedBackend();
+  const data: { line: string; drops: number; ends?: readonly number[] }[] = [];
+  const err: string[] = [];
+  let congested = false;
+  let tick: (() => void) | null = null;
+  const session = new Session({
+    backend,
+    renderer,
+    aggregator: new DropAggregator(),
+    output: {
+      data: (line, reported) => data.push({ line, drops: reported?.drops ?? 0, ends: reported?.ends }),
+      message: () => {},
+      error: (l) => err.push(l),
+      congested: () => congested,
+    },
+    clock: { setInterval: (fn) => (tick = fn), clearInterval: () => (tick = null) },
+  });
+  await session.run({ name: 'start' });
+  const packet = (reason: string) => ({ kind: 'packet' as const, packet: { origin: 'software' as const, reason } });
+  backend.emit(packet('A'));
+  backend.emit(packet('B'));
+  await Promise.resolve();
+  // One write for the batch, and where each drop's text ends in it.
+  assert.deepEqual(data, [{ line: 'packet A\n\npacket B\n', drops: 2, ends: [9, 19] }]);
+  congested = true;
+  for (let i = 0; i < 5; i++) backend.emit(packet('C'));
+  backend.emit({ kind: 'summary', entries: [{ origin: 'software', pc: 1n, reason: null, count: 7 }] });
+  tick!();
+  assert.equal(data.length, 1);
+  assert.deepEqual(err, ['lost 5 dropwatch output', 'lost 7 dropwatch output']);
+  congested = false;
+  backend.emit(packet('D'));
+  await session.run({ name: 'stop' });
+  assert.deepEqual(data.at(-1), { line: 'packet D\n', drops: 1, ends: [9] });
+  assert.deepEqual(err.slice(2), ['total lost 12 dropwatch output']);
+});

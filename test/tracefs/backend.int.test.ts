@@ -85,6 +85,31 @@ describe('tracefs backend on the real kernel', { skip }, () => {
     assert.ok(countAt(events, udp4, 'NO_SOCKET') >= 50, 'drops after the switch are counted again');
   });
 
+  test('our kernel filter changed from outside: said once within a second, put back', async () => {
+    const warnings: string[] = [];
+    const b = await TracefsBackend.open(opts({ onWarning: (w) => warnings.push(w) }));
+    collect(b);
+    try {
+      await b.capabilities.kernelFilter!.apply('reason == 3');
+      await b.start({ sw: true, hw: false });
+      const filter = `${b.instance!.dir}/events/skb/kfree_skb/filter`;
+      fs.writeFileSync(filter, 'reason != 3');
+      await sleep(1500);
+      assert.equal(
+        warnings.filter((w) => /kernel filter was changed in our tracefs instance .* from outside/.test(w)).length,
+        1,
+      );
+      assert.equal(fs.readFileSync(filter, 'utf8').trim(), 'reason == 3', 'put back');
+      fs.writeFileSync(filter, '0');
+      await sleep(1500);
+      assert.equal(warnings.length, 1, `said once: ${warnings.join(' | ')}`);
+      assert.equal(fs.readFileSync(filter, 'utf8').trim(), 'reason == 3', 'put back again');
+      await b.stop();
+    } finally {
+      await b.close();
+    }
+  });
+
   test('summary mode counts every datagram to a closed port as NO_SOCKET in __udp4_lib_rcv, then leaves tracefs as it was', async () => {
     const N = 400;
     const b = await TracefsBackend.open(opts());
