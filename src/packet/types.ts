@@ -20,4 +20,21 @@ export interface Flow {
   vlans: number[];
   /** Where decoding stopped early when the bytes were cut short (`set trunc`) or malformed; null when complete. */
   stopped: string | null;
+  // The details below are what the text line prints after the protocol; each is absent when the packet has none.
+  /** The EtherType under the VLAN tags, when the bytes start with an Ethernet header. */
+  etherType?: number;
+  /**
+   * The length tcpdump prints, from the headers (not the captured bytes): the payload after a TCP or UDP header, the
+   * whole message for ICMP, ICMPv6 and other transports, the ARP message.
+   */
+  length?: number;
+  /** TCP flag bits (byte 13 of the header: FIN 0x01 … CWR 0x80). */
+  tcpFlags?: number;
+  /** ICMP or ICMPv6 type and code. */
+  icmpType?: number;
+  icmpCode?: number;
+  /** ARP operation (1 request, 2 reply). */
+  arpOp?: number;
+  /** Part of a fragmented IP packet: its offset in bytes, and whether more fragments follow. Ports only at 0. */
+  fragment?: { offset: number; more: boolean };
 }
