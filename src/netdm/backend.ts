@@ -15,6 +15,7 @@ import { DropwatchError } from '../errors/index.js';
 import type { ReceivedMessage } from '../netlink/socket.js';
 import { LOST_SOCKET, LOST_UNDECODABLE, NetdmClient, openNetdmClient } from './client.js';
 import { decodeEvent } from './codec.js';
+import { decodeFlow } from '../packet/index.js';
 
 export const NETDM_MISSING_MESSAGE = "Unable to find NET_DM family, dropwatch can't work";
 
@@ -49,8 +50,12 @@ export class NetdmBackend implements Backend {
   readonly capabilities: BackendCapabilities = {
     modes: ['summary', 'packet'],
     settings: { trunc: true, queue: true, hw: true },
-    // Hardware summaries name their trap; packet alerts carry the packet, its input port and the kernel's drop time.
-    fields: { summary: ['trap'], packet: ['reason', 'symbol', 'protocol', 'time', 'device', 'payload', 'trap'] },
+    // Hardware summaries name their trap; packet alerts carry the packet (so its flow), its input port and the
+    // kernel's drop time.
+    fields: {
+      summary: ['trap'],
+      packet: ['reason', 'symbol', 'protocol', 'time', 'device', 'payload', 'trap', 'flow'],
+    },
     reasons: null,
     kernelFilter: null,
   };
@@ -221,6 +226,8 @@ export class NetdmBackend implements Backend {
           this.emit({ kind: 'summary', entries: summary });
           summary = null;
         }
+        if (event.kind === 'packet' && event.packet.payload !== undefined)
+          event.packet.flow = decodeFlow(event.packet.payload, event.packet.protocol);
         this.emit(event);
       }
     }

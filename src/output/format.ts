@@ -5,6 +5,7 @@ import type { MonitorConfig, PacketDrop, StackSamples, Stats, SummaryEntry } fro
 import type { Overflow } from '../aggregate/index.js';
 import type { Resolved } from '../symbols/kallsyms.js';
 import type { SymbolStatus } from '../symbols/loader.js';
+import { arpOpName, icmpTypeName, tcpFlagsText, type Flow } from '../packet/index.js';
 
 /** Pass a chalk instance to colour; omit it (or give one with level 0) for plain bytes. */
 export interface Style {
@@ -111,10 +112,61 @@ export function formatPacket(p: PacketDrop, style?: PacketStyle): string[] {
   if (p.payload !== undefined) lines.push(`length: ${p.payload.length}`);
   if (p.origLen !== undefined) lines.push(`original length: ${p.origLen >>> 0}`);
   if (p.reason !== undefined) lines.push(`drop reason: ${paint(style, (c) => c.yellow, p.reason)}`);
+  // Ours, after dropwatch's lines, so a reader of those finds them unchanged.
+  if (p.flow !== undefined) lines.push(`flow: ${paint(style, (c) => c.blue, formatFlow(p.flow))}`);
   if (p.pid !== undefined) lines.push(`process: ${p.comm ?? '?'} (pid ${p.pid})`);
   if (p.stack !== undefined && style?.frame) lines.push(`call chain: ${formatChain(p.stack, style.frame)}`);
   lines.push('');
   return lines;
+}
+
+/** An address and port as tcpdump joins them: `10.0.0.1.53`, `::1.53`; the address alone without a port. */
+const endpoint = (address: string | null, port: number | null): string =>
+  `${address ?? '?'}${port === null ? '' : `.${port}`}`;
+
+/**
+ * A packet's flow on one line, as tcpdump prints it where it can: `IP 127.0.0.1.40001 > 127.0.0.1.9: UDP, length 1`,
+ * `IP6 ::1.40002 > ::1.10: TCP, Flags [S], length 0`, `ARP, Request 10.0.0.2 > 10.0.0.1, length 28`. VLAN tags come
+ * first (`vlan 100, vlan 200, IP …`), a fragment and where decoding stopped come last.
+ */
+export function formatFlow(f: Flow): string {
+  const parts: string[] = f.vlans.map((id) => `vlan ${id}`);
+  const tail: string[] = [];
+  if (f.l3 === 'ipv4' || f.l3 === 'ipv6') {
+    const family = f.l3 === 'ipv4' ? 'IP' : 'IP6';
+    if (f.src === null && f.dst === null) parts.push(family);
+    else parts.push(`${family} ${endpoint(f.src, f.sport)} > ${endpoint(f.dst, f.dport)}:`);
+    if (f.l4 !== null) parts.push(transport(f));
+    if (f.length !== undefined) tail.push(`length ${f.length}`);
+    if (f.fragment !== undefined)
+      tail.push(`fragment offset ${f.fragment.offset}${f.fragment.more ? ', more fragments' : ''}`);
+  } else if (f.l3 === 'arp') {
+    const op = f.arpOp === undefined ? '' : ` ${arpOpName(f.arpOp)}`;
+    parts.push(f.src === null && f.dst === null ? `ARP${op}` : `ARP${op} ${f.src ?? '?'} > ${f.dst ?? '?'}`);
+    if (f.length !== undefined) tail.push(`length ${f.length}`);
+  } else if (f.etherType !== undefined) {
+    parts.push(f.etherType < 0x0600 ? '802.3' : `ethertype 0x${f.etherType.toString(16).padStart(4, '0')}`);
+  }
+  if (f.stopped !== null) tail.push(f.stopped);
+  // tcpdump separates the header from its details with ", ": the first part of each joins on spaces.
+  const head = parts.reduce(
+    (line, part) => (line === '' ? part : line.endsWith(':') ? `${line} ${part}` : `${line}, ${part}`),
+    '',
+  );
+  return [head, ...tail].filter((x) => x !== '').join(', ');
+}
+
+function transport(f: Flow): string {
+  const l4 = f.l4!;
+  if (l4 === 'tcp') return f.tcpFlags === undefined ? 'TCP' : `TCP, Flags [${tcpFlagsText(f.tcpFlags)}]`;
+  if ((l4 === 'icmp' || l4 === 'icmpv6') && f.icmpType !== undefined) {
+    const name = icmpTypeName(f.icmpType, l4 === 'icmpv6');
+    const kind = name ?? `type ${f.icmpType}`;
+    const code = f.icmpCode !== undefined && (f.icmpCode !== 0 || name === null) ? ` code ${f.icmpCode}` : '';
+    return `${l4 === 'icmp' ? 'ICMP' : 'ICMP6'} ${kind}${code}`;
+  }
+  if (l4 === 'icmpv6') return 'ICMP6';
+  return /^\d+$/.test(l4) ? `ip-proto-${l4}` : l4.toUpperCase();
 }
 
 /** Resolves one return address of a call chain; null when it cannot be named. */

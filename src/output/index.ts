@@ -3,6 +3,7 @@
 export {
   formatAsctime,
   formatChain,
+  formatFlow,
   formatFrame,
   formatStackLines,
   formatLostLine,

@@ -4,6 +4,7 @@ import type { BackendName, Origin, PacketDrop, StackSamples, SummaryEntry } from
 import type { FrameResolver } from './format.js';
 import type { Overflow } from '../aggregate/index.js';
 import type { Resolved } from '../symbols/kallsyms.js';
+import type { Flow } from '../packet/index.js';
 
 /** Fields every drop report carries, summary or packet. */
 interface DropFields {
@@ -42,6 +43,13 @@ export interface PacketJson extends DropFields {
   trapGroup: string | null;
   ifindex: number | null;
   ifname: string | null;
+  /** The flow decoded from the payload (src/packet); null when there is no payload or it does not get that far. */
+  l3: Flow['l3'];
+  src: string | null;
+  dst: string | null;
+  l4: string | null;
+  sport: number | null;
+  dport: number | null;
   /** Hex, as dropwatch prints it. */
   cookie: string | null;
   /** EtherType. */
@@ -163,6 +171,12 @@ export function packetJson(
     trapGroup: p.trapGroup ?? null,
     ifindex: p.inPort?.ifindex ?? null,
     ifname: p.inPort?.name ?? null,
+    l3: p.flow?.l3 ?? null,
+    src: p.flow?.src ?? null,
+    dst: p.flow?.dst ?? null,
+    l4: p.flow?.l4 ?? null,
+    sport: p.flow?.sport ?? null,
+    dport: p.flow?.dport ?? null,
     cookie: p.cookie === undefined ? null : Buffer.from(p.cookie).toString('hex'),
     protocol: p.protocol ?? null,
     length: p.payload === undefined ? null : p.payload.length,

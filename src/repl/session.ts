@@ -271,6 +271,11 @@ export class Session {
       notes.push('This backend captures no packet payload: set trunc and set queue need NET_DM.');
     if (modes.includes('packet') && !fields.packet.includes('payload'))
       notes.push(`Packet mode here reports ${describeFields(fields.packet)} for each drop, without the packet.`);
+    if (fields.packet.includes('flow'))
+      notes.push(
+        'Packet mode ends each drop with its flow, e.g. "flow: IP 10.0.0.1.40001 > 10.0.0.2.9: UDP, length 1"; ' +
+          'JSON has it as l3, src, dst, l4, sport, dport.',
+      );
     return notes;
   }
 

@@ -135,3 +135,22 @@ test('scripted kernel: close() while monitoring stops the kernel and drains befo
   assert.ok(kernel.control.isClosed && kernel.data.isClosed);
   await assert.rejects(backend.getStats(), { code: 'E_STATE' });
 });
+
+test('scripted kernel: packet events carry the flow decoded from their payload, and packet mode lists the flow', async () => {
+  const { kernel, backend, events } = await scriptedBackend();
+  assert.ok(backend.capabilities.fields.packet.includes('flow'));
+  await backend.start({ sw: true, hw: false });
+  kernel.alert('packet-alert-2.bin');
+  kernel.alert('packet-alert-trunc20-0.bin');
+  await ticks();
+  const flows = events.map((e) => (e.kind === 'packet' ? e.packet.flow : undefined));
+  assert.equal(flows.length, 2);
+  const [whole, cut] = flows;
+  assert.deepEqual(
+    [whole?.l3, whole?.src, whole?.dst, whole?.l4, whole?.dport],
+    ['ipv4', '127.0.0.1', '127.0.0.1', 'udp', 9],
+  );
+  assert.equal(whole?.length, 'dropwatch-333'.length);
+  assert.equal(cut?.stopped, 'truncated in the IPv4 header');
+  await backend.close();
+});

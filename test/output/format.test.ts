@@ -10,6 +10,7 @@ import {
   formatLostLine,
   formatLostTotal,
   formatOverflowLine,
+  formatFlow,
   formatPacket,
   formatPointer,
   formatShow,
@@ -19,6 +20,10 @@ import {
   formatTimestamp,
 } from '../../src/output/index.js';
 import type { PacketDrop, SummaryEntry } from '../../src/backend/types.js';
+import { decodeFlow } from '../../src/packet/index.js';
+import { decodePacketAlert } from '../../src/netdm/codec.js';
+import { fixtureMessage } from '../netdm/fixtures.js';
+import { hostFrames } from '../packet/fixtures.js';
 
 const savedTz = process.env.TZ;
 after(() => {
@@ -195,6 +200,69 @@ test('packet block, hardware with port name and cookie', () => {
     'original length: 1514',
     '',
   ]);
+});
+
+test("packet block with a flow: dropwatch's lines unchanged, then one flow line (a real NET_DM alert)", () => {
+  process.env.TZ = 'UTC';
+  const alert = decodePacketAlert(fixtureMessage('packet-alert-0.bin'));
+  const plain = formatPacket(alert);
+  const withFlow = formatPacket({ ...alert, flow: decodeFlow(alert.payload!, alert.protocol) });
+  const sport = Buffer.from(alert.payload!).readUInt16BE(34);
+  assert.deepEqual(withFlow, [...plain.slice(0, -1), `flow: IP 127.0.0.1.${sport} > 127.0.0.1.9: UDP, length 11`, '']);
+  assert.equal(plain.at(-2), 'drop reason: NO_SOCKET');
+  const cut = decodePacketAlert(fixtureMessage('packet-alert-trunc20-0.bin'));
+  assert.equal(
+    formatPacket({ ...cut, flow: decodeFlow(cut.payload!, cut.protocol) }).at(-2),
+    'flow: IP, truncated in the IPv4 header',
+  );
+});
+
+test('flow line: tcpdump-like for each kind of frame the kernel made (host-flows.pcap)', () => {
+  const lines = new Set(hostFrames().map((f) => formatFlow(decodeFlow(f.bytes)).replace(/\.\d{4,5}\b/g, '.PORT')));
+  for (const line of [
+    'IP 10.0.0.1.PORT > 10.0.0.2.9: UDP, length 1',
+    'IP 10.0.0.1.PORT > 10.0.0.2.10: TCP, Flags [S], length 0',
+    'IP 10.0.0.2.10 > 10.0.0.1.PORT: TCP, Flags [R.], length 0',
+    'IP 10.0.0.1 > 10.0.0.2: ICMP echo request, length 22',
+    'IP 10.0.0.2 > 10.0.0.1: ICMP unreachable code 3, length 37',
+    'IP 10.0.0.1.PORT > 10.0.0.2.9: UDP, length 3000, fragment offset 0, more fragments',
+    'IP 10.0.0.1 > 10.0.0.2: UDP, length 1480, fragment offset 1480, more fragments',
+    'IP 10.0.0.1 > 10.0.0.2: UDP, length 48, fragment offset 2960',
+    'ARP Request 10.0.0.1 > 10.0.0.2, length 28',
+    'ARP Reply 10.0.0.2 > 10.0.0.1, length 28',
+    'IP6 fd00::1.PORT > fd00::2.9: UDP, length 1',
+    'IP6 fd00::1.PORT > fd00::2.10: TCP, Flags [S], length 0',
+    'IP6 fd00::1 > fd00::2: ICMP6 echo request, length 22',
+    'IP6 fd00::1 > ff02::1:ff00:2: ICMP6 neighbor solicitation, length 32',
+    'IP6 fd00::1 > fd00::2: ESP, length 24',
+    'IP6 fd00::1.PORT > fd00::2.9: UDP, length 2',
+  ])
+    assert.ok(lines.has(line), `no frame printed as: ${line}\n${[...lines].join('\n')}`);
+});
+
+test('flow line: VLAN tags first, other protocols by name or number, non-IP EtherTypes, where it stopped', () => {
+  const base = decodeFlow(new Uint8Array(0));
+  const ip = { ...base, l3: 'ipv4' as const, src: '10.0.0.1', dst: '10.0.0.2', stopped: null };
+  assert.equal(
+    formatFlow({ ...ip, vlans: [100, 200], l4: 'udp', sport: 1, dport: 2, length: 0 }),
+    'vlan 100, vlan 200, IP 10.0.0.1.1 > 10.0.0.2.2: UDP, length 0',
+  );
+  assert.equal(formatFlow({ ...ip, l4: 'gre', length: 40 }), 'IP 10.0.0.1 > 10.0.0.2: GRE, length 40');
+  assert.equal(formatFlow({ ...ip, l4: '253' }), 'IP 10.0.0.1 > 10.0.0.2: ip-proto-253');
+  assert.equal(
+    formatFlow({ ...ip, l4: 'icmp', icmpType: 42, icmpCode: 0 }),
+    'IP 10.0.0.1 > 10.0.0.2: ICMP type 42 code 0',
+  );
+  assert.equal(formatFlow({ ...base, etherType: 0x88cc, stopped: null }), 'ethertype 0x88cc');
+  assert.equal(formatFlow({ ...base, etherType: 0x0026, stopped: null }), '802.3');
+  assert.equal(
+    formatFlow({ ...base, vlans: [7], stopped: 'truncated in a VLAN tag' }),
+    'vlan 7, truncated in a VLAN tag',
+  );
+  assert.equal(
+    formatFlow({ ...ip, l4: 'tcp', sport: 1, dport: 2, stopped: 'truncated in the TCP header' }),
+    'IP 10.0.0.1.1 > 10.0.0.2.2: TCP, truncated in the TCP header',
+  );
 });
 
 test('packet block: only present fields; PC without a kernel symbol (tracefs)', () => {

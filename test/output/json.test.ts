@@ -13,6 +13,9 @@ import {
   type EventJson,
 } from '../../src/output/json.js';
 import { validateEvent } from '../helpers/schema.js';
+import { decodeFlow } from '../../src/packet/index.js';
+import { decodePacketAlert } from '../../src/netdm/codec.js';
+import { fixtureMessage } from '../netdm/fixtures.js';
 
 const T = Date.UTC(2024, 0, 2, 3, 4, 5, 678);
 
@@ -115,6 +118,12 @@ test('packet: tracefs drop uses our lookup and the drop timestamp to the nanosec
     trapGroup: null,
     ifindex: null,
     ifname: null,
+    l3: null,
+    src: null,
+    dst: null,
+    l4: null,
+    sport: null,
+    dport: null,
     cookie: null,
     protocol: 2048,
     length: null,
@@ -199,6 +208,33 @@ test('packet: NET_DM fields, %pS symbol split, hardware trap without pc, time fa
     [null, 'source_mac_is_multicast', 'l2_drops', '0102', null],
   );
   valid(hw);
+});
+
+test('packet: the flow decoded from a real NET_DM alert (UDP to 127.0.0.1:9), and a flow cut short before ports', () => {
+  const alert = decodePacketAlert(fixtureMessage('packet-alert-0.bin'));
+  const p = packetJson({ ...alert, flow: decodeFlow(alert.payload!, alert.protocol) }, null, T, 'netdm');
+  const sport = Buffer.from(alert.payload!).readUInt16BE(34);
+  assert.deepEqual(
+    [p.l3, p.src, p.dst, p.l4, p.sport, p.dport, p.ifindex, p.ifname],
+    ['ipv4', '127.0.0.1', '127.0.0.1', 'udp', sport, 9, 1, null],
+  );
+  valid(p);
+  const cut = decodePacketAlert(fixtureMessage('packet-alert-trunc20-0.bin'));
+  const q = packetJson({ ...cut, flow: decodeFlow(cut.payload!, cut.protocol) }, null, T, 'netdm');
+  assert.deepEqual([q.l3, q.src, q.dst, q.l4, q.sport, q.dport], ['ipv4', null, null, null, null, null]);
+  valid(q);
+  const v6 = packetJson(
+    {
+      origin: 'software',
+      flow: { ...decodeFlow(new Uint8Array(0)), l3: 'ipv6', src: '::1', dst: 'fe80::1', l4: '58' },
+    },
+    null,
+    T,
+    'netdm',
+  );
+  valid(v6);
+  for (const bad of [{ sport: 65536 }, { l3: 'ip' }, { l4: 'UDP' }, { src: 1 }])
+    assert.notDeepEqual(validateEvent({ ...p, ...bad }), [], JSON.stringify(bad));
 });
 
 test('parseKernelSymbol handles core, module and odd %pS text', () => {
