@@ -12,7 +12,7 @@ export interface Flow {
   /** Source and destination address as text: dotted IPv4, RFC 5952 IPv6; for ARP the sender and target IPv4. */
   src: string | null;
   dst: string | null;
-  /** Transport protocol, lower case: tcp, udp, icmp, icmpv6, or another IANA name, or the number in decimal. */
+  /** Transport protocol, lower case: tcp, udp, icmp, icmpv6, another /etc/protocols name (gre, esp), or the number. */
   l4: string | null;
   sport: number | null;
   dport: number | null;

@@ -5,15 +5,72 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { guestUnavailable, runInGuest, sections, timings, type GuestResult } from '../qemu/harness.js';
+import { spawnSync } from 'node:child_process';
+import { extractBase64, guestUnavailable, runInGuest, sections, timings, type GuestResult } from '../qemu/harness.js';
 import { fixturePath, projectRoot } from '../helpers/paths.js';
 import { ALREADY_MONITORING_HINT } from '../../src/netdm/index.js';
 
 const guestDir = join(projectRoot, 'test', 'netdm', 'guest');
 
-// Lines both tools print; ours adds stderr-only notes (lost counts, hints) that dropwatch has no equivalent for.
+// Lines both tools print; ours adds stderr-only notes (lost counts, hints) that dropwatch has no equivalent for, and
+// in packet mode each drop's flow line.
 const comparable = (lines: string[]): string[] =>
-  lines.filter((l) => !l.startsWith('Lost before delivery') && !l.startsWith('rc='));
+  lines.filter((l) => !l.startsWith('Lost before delivery') && !l.startsWith('rc=') && !l.startsWith('flow: '));
+
+/** One flow as `ipv4 udp 127.0.0.1.40001 > 127.0.0.1.9` (no ports: `ipv6 icmpv6 ::1 > ::1`), from any side. */
+function flowKey(l3: string, l4: string, src: string, sport: string, dst: string, dport: string): string {
+  const end = (address: string, port: string): string => (port === '' ? address : `${address}.${port}`);
+  return `${l3} ${l4} ${end(src, sport)} > ${end(dst, dport)}`;
+}
+
+const L4_WORDS: Record<string, string> = { UDP: 'udp', TCP: 'tcp', ICMP: 'icmp', ICMP6: 'icmpv6' };
+
+/** The flows our text lines print: `flow: IP 127.0.0.1.40001 > 127.0.0.1.9: UDP, length 6`. */
+function textFlows(lines: string[]): string[] {
+  return lines
+    .filter((l) => l.startsWith('flow: '))
+    .map((l) => {
+      const m = /^flow: (IP6?) (\S+) > (\S+): (UDP|TCP|ICMP6?)\b/.exec(l);
+      assert.ok(m, `flow line not understood: ${l}`);
+      const l4 = L4_WORDS[m[4]!]!;
+      // Ports follow the address after its last dot, for the transports that have them.
+      const split = (end: string): [string, string] =>
+        l4 === 'udp' || l4 === 'tcp'
+          ? [end.slice(0, end.lastIndexOf('.')), end.slice(end.lastIndexOf('.') + 1)]
+          : [end, ''];
+      const [src, sport] = split(m[2]!);
+      const [dst, dport] = split(m[3]!);
+      return flowKey(m[1] === 'IP' ? 'ipv4' : 'ipv6', l4, src, sport, dst, dport);
+    });
+}
+
+/** What tshark decodes under each NET_DM packet alert of a pcap: the network and transport layers of the payload. */
+function tsharkFlows(path: string): string[] {
+  const fields = ['frame.protocols', 'ip.src', 'ip.dst', 'ipv6.src', 'ipv6.dst'];
+  fields.push('udp.srcport', 'udp.dstport', 'tcp.srcport', 'tcp.dstport');
+  const r = spawnSync(
+    'tshark',
+    ['-r', path, '-Y', 'net_dm', '-T', 'fields', '-E', 'separator=/t', '-E', 'occurrence=f'].concat(
+      fields.flatMap((f) => ['-e', f]),
+    ),
+    { encoding: 'utf8' },
+  );
+  assert.equal(r.status, 0, `tshark -r ${path}: ${r.stderr}`);
+  return r.stdout
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => {
+      const [protocols, ip4src, ip4dst, ip6src, ip6dst, usport, udport, tsport, tdport] = l.split('\t');
+      const layers = protocols!.split(':');
+      const v6 = layers.includes('ipv6');
+      const l4 = layers[layers.indexOf(v6 ? 'ipv6' : 'ip') + 1] ?? '';
+      // Ports of the outer transport only: under an ICMP error tshark also decodes the packet it quotes.
+      const [sport, dport] = l4 === 'tcp' ? [tsport, tdport] : l4 === 'udp' ? [usport, udport] : ['', ''];
+      return flowKey(v6 ? 'ipv6' : 'ipv4', l4, (v6 ? ip6src : ip4src)!, sport!, (v6 ? ip6dst : ip4dst)!, dport!);
+    });
+}
+
+const sorted = (xs: string[]): string[] => [...xs].sort();
 
 function json(lines: string[]): Record<string, unknown>[] {
   return lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -30,7 +87,7 @@ test('NET_DM in qemu: Debian dropwatch and ours side by side, refusals, signals,
     return;
   }
   const files: Record<string, string> = {};
-  for (const f of ['send.sh', 'checks.mjs']) files[`/guest/${f}`] = readFileSync(join(guestDir, f), 'utf8');
+  for (const f of ['send.sh', 'checks.mjs', 'flows.sh']) files[`/guest/${f}`] = readFileSync(join(guestDir, f), 'utf8');
   const r: GuestResult = await runInGuest(readFileSync(join(guestDir, 'session.sh'), 'utf8'), {
     files,
     timeoutMs: 420_000,
@@ -202,6 +259,59 @@ test('NET_DM in qemu: Debian dropwatch and ours side by side, refusals, signals,
       assert.equal(received + lost + tail, sent);
     },
   );
+
+  await t.test('flows in packet mode: UDP and TCP, IPv4 and IPv6, as tshark decodes them from dwdump -p', (tt) => {
+    const text = sec('flows-text');
+    const jsonLines = json(sec('flows-json')).filter((o) => o['type'] === 'packet');
+    const ours = {
+      text: textFlows(text),
+      json: jsonLines.map((o) =>
+        flowKey(
+          String(o['l3']),
+          String(o['l4']),
+          String(o['src']),
+          typeof o['sport'] === 'number' ? String(o['sport']) : '',
+          String(o['dst']),
+          typeof o['dport'] === 'number' ? String(o['dport']) : '',
+        ),
+      ),
+    };
+    tt.diagnostic(`text flows: ${ours.text.join(' | ')}`);
+    // Each run made two of each: UDP to port 9 and a TCP SYN to port 10, from 127.0.0.1 and from ::1. (IPv6 also
+    // drops the ICMPv6 port unreachable that the UDP drop sends back to a socket already closed.)
+    for (const [fmt, flows] of Object.entries(ours)) {
+      for (const want of [
+        /^ipv4 udp 127\.0\.0\.1\.\d+ > 127\.0\.0\.1\.9$/,
+        /^ipv6 udp ::1\.\d+ > ::1\.9$/,
+        /^ipv4 tcp 127\.0\.0\.1\.\d+ > 127\.0\.0\.1\.10$/,
+        /^ipv6 tcp ::1\.\d+ > ::1\.10$/,
+      ])
+        assert.equal(flows.filter((f) => want.test(f)).length, 2, `${fmt}: two of ${want} in ${flows.join(' | ')}`);
+    }
+    for (const o of jsonLines) if (o['l4'] !== 'icmpv6') assert.equal(o['reason'], 'NO_SOCKET', JSON.stringify(o));
+    assert.ok(
+      jsonLines.every((o) => o['ifindex'] === 1 && o['ifname'] === null),
+      'dropped on lo, named by index',
+    );
+    // The text block is dropwatch's with the flow line last: after "drop reason:", before the blank line.
+    for (const [i, l] of text.entries())
+      if (l.startsWith('flow: ')) assert.ok(text[i - 1]?.startsWith('drop reason: ') && text[i + 1] === '', l);
+    if (spawnSync('tshark', ['-v'], { stdio: 'ignore' }).status !== 0) {
+      tt.skip('tshark is not installed (Debian package tshark)');
+      return;
+    }
+    for (const fmt of ['text', 'json'] as const) {
+      const pcap = join(tmpdir(), `netdm-qemu-flows-${fmt}.pcap`);
+      writeFileSync(pcap, extractBase64(r.stdout, `FLOWS-${fmt.toUpperCase()}`));
+      assert.deepEqual(sorted(ours[fmt]), sorted(tsharkFlows(pcap)), `${fmt}: our flows and tshark's from ${pcap}`);
+    }
+  });
+
+  await t.test('set trunc 20: the flow line says the packet stopped in the IPv4 header', () => {
+    const lines = sec('flows-trunc');
+    assert.ok(lines.includes('length: 20'), lines.join('\n'));
+    assert.ok(lines.includes('flow: IP, truncated in the IPv4 header'), lines.join('\n'));
+  });
 
   await t.test(
     'not root: show answers, start is refused in one line naming the capability, the session ends cleanly',

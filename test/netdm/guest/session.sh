@@ -9,6 +9,7 @@ THEIRS="timeout 60 env LD_PRELOAD=/usr/libexec/coreutils/libstdbuf.so _STDBUF_O=
 # Each section ends with "@@T name seconds@@" (guest uptime): the test prints them, to show where the time goes.
 sec() { echo "@@S $1@@"; cat "$2"; echo "@@E@@"; echo "@@T $1 $(cut -d' ' -f1 /proc/uptime)@@"; }
 note() { echo "@@S $1@@"; echo "$2"; echo "@@E@@"; echo "@@T $1 $(cut -d' ' -f1 /proc/uptime)@@"; }
+emit() { echo "@@$1-BEGIN@@"; base64 "$2"; echo "@@$1-END@@"; }
 # waitfor FILE TEXT: up to 30 s for TEXT to appear in FILE
 ready() { waitfor "$2" 'Kernel monitoring activated'; }
 waitfor() {
@@ -122,3 +123,27 @@ for who in theirs ours; do
   tool=$THEIRS; [ $who = ours ] && tool=$OURS
   run "asnobody $tool" nobody-$who 'show\nstart\n'
 done
+
+# 12. Flows: our dropwatch in packet mode, text then JSON, each with our dwdump listening passively (-p) to the same
+#     alerts; the host compares each printed flow with what tshark decodes from the capture. Then set trunc 20.
+for fmt in text json; do
+  dwd=/tmp/flows-$fmt.pcap
+  node /project/bin/dwdump -p -w $dwd 2>/tmp/flows-$fmt-dwdump.err &
+  D=$!
+  waitfor /tmp/flows-$fmt-dwdump.err 'listening'
+  timeout 60 node /project/bin/dropwatch -l kas -s -m packet -f $fmt >/tmp/flows-$fmt.txt 2>/tmp/flows-$fmt.err &
+  P=$!
+  waitfor /tmp/flows-$fmt.err 'Kernel monitoring activated' && SHELL=/bin/sh /guest/flows.sh 2
+  # 8 drops: wait for their 8 flows, then give the passive capture a moment for the same alerts
+  i=0
+  while [ "$(grep -c -E '"l3"|^flow: ' /tmp/flows-$fmt.txt)" -lt 8 ] && [ $i -lt 300 ]; do i=$((i + 1)); sleep 0.1; done
+  sleep 1
+  kill -INT $P; wait $P; echo "rc=$?" >>/tmp/flows-$fmt.err
+  kill -TERM $D; wait $D
+  sec flows-$fmt /tmp/flows-$fmt.txt
+  sec flows-$fmt-err /tmp/flows-$fmt.err
+  emit "FLOWS-$(echo $fmt | tr a-z A-Z)" $dwd
+done
+bg "$OURS" flows-trunc 'set alertmode packet\nset trunc 20\nset alertlimit 1\nstart\nset trunc 0\nset alertmode summary\n'
+ready ours /tmp/flows-trunc.txt && send 1 dropwatch-trunc
+finish $BG flows-trunc
