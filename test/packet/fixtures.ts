@@ -16,13 +16,21 @@ export interface Frame {
 
 /** Every frame of host-flows.pcap with its row of host-flows.tshark.tsv. */
 export function hostFrames(): Frame[] {
-  const pcap = decodePcap(new Uint8Array(readFileSync(fixturePath('packet', 'host-flows.pcap'))));
-  const [head, ...rows] = readFileSync(fixturePath('packet', 'host-flows.tshark.tsv'), 'utf8')
+  return capture('host-flows');
+}
+
+/**
+ * The records of NAME.pcap in test/fixtures/packet, each with its row of NAME.tshark.tsv: host-flows (this machine),
+ * guest-vlan (tagged frames) and guest-netdm (dwdump's NET_DM records) from the qemu guest.
+ */
+export function capture(name: string): Frame[] {
+  const pcap = decodePcap(new Uint8Array(readFileSync(fixturePath('packet', `${name}.pcap`))));
+  const [head, ...rows] = readFileSync(fixturePath('packet', `${name}.tshark.tsv`), 'utf8')
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => l.split('\t'));
   if (head === undefined || rows.length !== pcap.records.length)
-    throw new Error(`host-flows: ${pcap.records.length} frames, ${rows.length} tshark rows`);
+    throw new Error(`${name}: ${pcap.records.length} frames, ${rows.length} tshark rows`);
   return pcap.records.map((r, i) => {
     const tshark: Record<string, string> = {};
     head.forEach((name, j) => (tshark[name] = rows[i]![j] ?? ''));

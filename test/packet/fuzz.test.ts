@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import { isIPv4, isIPv6 } from 'node:net';
 import fc from 'fast-check';
 import { decodeFlow, MAX_VLANS, type Flow } from '../../src/packet/index.js';
-import { hostFrames, netdmPackets } from './fixtures.js';
+import { capture, hostFrames, netdmPackets } from './fixtures.js';
 
-const seeds = [...hostFrames().map((f) => f.bytes), ...netdmPackets().map((p) => p.packet.payload!)];
+const seeds = [...hostFrames(), ...capture('guest-vlan')].map((f) => f.bytes);
+seeds.push(...netdmPackets().map((p) => p.packet.payload!));
 // skb protocols the kernel sends, plus none and a few the bytes will not match.
 const PROTOCOLS = [undefined, 0x0800, 0x86dd, 0x0806, 0x8100, 0x88a8, 0x0004, 0x88cc, 0];
 // Offsets where the headers' interesting fields lie in a frame (Ethernet, VLAN, IP, extension, transport).
