@@ -130,30 +130,32 @@ const endpoint = (address: string | null, port: number | null): string =>
  * first (`vlan 100, vlan 200, IP …`), a fragment and where decoding stopped come last.
  */
 export function formatFlow(f: Flow): string {
-  const parts: string[] = f.vlans.map((id) => `vlan ${id}`);
-  const tail: string[] = [];
+  // Plain concatenation: this runs for every dropped packet in a storm.
+  let line = f.vlans.length === 0 ? '' : `vlan ${f.vlans.join(', vlan ')}`;
+  // tcpdump separates a header from its details with ", "; after the addresses' ":" a space.
+  const add = (text: string): void => {
+    line = line === '' ? text : line.endsWith(':') ? `${line} ${text}` : `${line}, ${text}`;
+  };
   if (f.l3 === 'ipv4' || f.l3 === 'ipv6') {
     const family = f.l3 === 'ipv4' ? 'IP' : 'IP6';
-    if (f.src === null && f.dst === null) parts.push(family);
-    else parts.push(`${family} ${endpoint(f.src, f.sport)} > ${endpoint(f.dst, f.dport)}:`);
-    if (f.l4 !== null) parts.push(transport(f));
-    if (f.length !== undefined) tail.push(`length ${f.length}`);
+    add(
+      f.src === null && f.dst === null
+        ? family
+        : `${family} ${endpoint(f.src, f.sport)} > ${endpoint(f.dst, f.dport)}:`,
+    );
+    if (f.l4 !== null) add(transport(f));
+    if (f.length !== undefined) add(`length ${f.length}`);
     if (f.fragment !== undefined)
-      tail.push(`fragment offset ${f.fragment.offset}${f.fragment.more ? ', more fragments' : ''}`);
+      add(`fragment offset ${f.fragment.offset}${f.fragment.more ? ', more fragments' : ''}`);
   } else if (f.l3 === 'arp') {
     const op = f.arpOp === undefined ? '' : ` ${arpOpName(f.arpOp)}`;
-    parts.push(f.src === null && f.dst === null ? `ARP${op}` : `ARP${op} ${f.src ?? '?'} > ${f.dst ?? '?'}`);
-    if (f.length !== undefined) tail.push(`length ${f.length}`);
+    add(f.src === null && f.dst === null ? `ARP${op}` : `ARP${op} ${f.src ?? '?'} > ${f.dst ?? '?'}`);
+    if (f.length !== undefined) add(`length ${f.length}`);
   } else if (f.etherType !== undefined) {
-    parts.push(f.etherType < 0x0600 ? '802.3' : `ethertype 0x${f.etherType.toString(16).padStart(4, '0')}`);
+    add(f.etherType < 0x0600 ? '802.3' : `ethertype 0x${f.etherType.toString(16).padStart(4, '0')}`);
   }
-  if (f.stopped !== null) tail.push(f.stopped);
-  // tcpdump separates the header from its details with ", ": the first part of each joins on spaces.
-  const head = parts.reduce(
-    (line, part) => (line === '' ? part : line.endsWith(':') ? `${line} ${part}` : `${line}, ${part}`),
-    '',
-  );
-  return [head, ...tail].filter((x) => x !== '').join(', ');
+  if (f.stopped !== null) add(f.stopped);
+  return line;
 }
 
 function transport(f: Flow): string {
@@ -166,7 +168,8 @@ function transport(f: Flow): string {
     return `${l4 === 'icmp' ? 'ICMP' : 'ICMP6'} ${kind}${code}`;
   }
   if (l4 === 'icmpv6') return 'ICMP6';
-  return /^\d+$/.test(l4) ? `ip-proto-${l4}` : l4.toUpperCase();
+  // A protocol without a name is its number.
+  return l4.charCodeAt(0) <= 0x39 ? `ip-proto-${l4}` : l4.toUpperCase();
 }
 
 /** Resolves one return address of a call chain; null when it cannot be named. */
