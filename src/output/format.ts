@@ -126,7 +126,7 @@ const endpoint = (address: string | null, port: number | null): string =>
 
 /**
  * A packet's flow on one line, as tcpdump prints it where it can: `IP 127.0.0.1.40001 > 127.0.0.1.9: UDP, length 1`,
- * `IP6 ::1.40002 > ::1.10: TCP, Flags [S], length 0`, `ARP, Request 10.0.0.2 > 10.0.0.1, length 28`. VLAN tags come
+ * `IP6 ::1.40002 > ::1.10: TCP, Flags [S], length 0`, `ARP Request 10.0.0.2 > 10.0.0.1, length 28`. VLAN tags come
  * first (`vlan 100, vlan 200, IP …`), a fragment and where decoding stopped come last.
  */
 export function formatFlow(f: Flow): string {

@@ -286,3 +286,17 @@ test('a congested output: drops are counted, not printed, reported lost once an 
   assert.deepEqual(data.at(-1), { line: 'packet D\n', drops: 1, ends: [9] });
   assert.deepEqual(err.slice(2), ['total lost 12 dropwatch output']);
 });
+
+test('help names the flow line and its JSON fields where packet mode adds a flow, and only there', async () => {
+  const flowLine = (lines: string[]) => lines.filter((l) => l.startsWith('Packet mode ends each drop with its flow'));
+  const plain = setup();
+  await plain.session.run({ name: 'help' });
+  assert.deepEqual(flowLine(plain.out), []);
+  const withFlow = setup();
+  (withFlow.backend.capabilities.fields.packet as string[]).push('flow');
+  await withFlow.session.run({ name: 'help' });
+  assert.deepEqual(flowLine(withFlow.out), [
+    'Packet mode ends each drop with its flow, e.g. "flow: IP 10.0.0.1.40001 > 10.0.0.2.9: UDP, length 1"; ' +
+      'JSON has it as l3, src, dst, l4, sport, dport.',
+  ]);
+});
