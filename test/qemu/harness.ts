@@ -20,7 +20,7 @@ import { projectRoot } from '../helpers/paths.js';
 import { integrationOnly } from '../helpers/suite.js';
 
 export type GuestLang = 'sh' | 'node' | 'python';
-export type GuestLayer = 'python';
+export type GuestLayer = 'python' | 'hw';
 
 export interface GuestRunOptions {
   /** Wall-clock limit for the whole boot + script + power-off; qemu is killed after it. Default 120 s. */
@@ -31,7 +31,10 @@ export interface GuestRunOptions {
   files?: Record<string, string | Uint8Array>;
   /** Variables exported to the script (written to /guest/env, sourced by /init). */
   env?: Record<string, string>;
-  /** Optional layers; `python` adds python3 and its stdlib (about 50 MB, so opt-in). */
+  /**
+   * Optional layers: `python` adds python3 and its stdlib (about 50 MB, so opt-in); `hw` adds psample.ko and
+   * netdevsim.ko in /lib/modules and iproute2's devlink, for hardware drops (call layerUnavailable('hw') first).
+   */
   layers?: GuestLayer[];
   /**
    * Kernel address randomization. Off by default (`nokaslr`) so kernel text addresses are the same
@@ -128,6 +131,28 @@ export async function guestUnavailable(): Promise<string | null> {
   }
   kernelDir = kdir;
   unavailable = null;
+  return null;
+}
+
+/**
+ * Null when an optional layer can be built; otherwise a sentence naming what is missing, for t.skip(). Builds the
+ * layer now, outside the qemu lock: the hw layer's first build on a machine (kernel headers and source download,
+ * netdevsim compile) must not hold up other tests' boots. A build that fails with its prerequisites present throws.
+ */
+export async function layerUnavailable(layer: GuestLayer): Promise<string | null> {
+  const why = await guestUnavailable();
+  if (why !== null) return why;
+  if (layer === 'hw') {
+    const check = runSetup('check-hw');
+    if (!check.ok) {
+      const missing = check.output
+        .split('\n')
+        .filter((l) => l.startsWith('missing: '))
+        .map((l) => l.slice('missing: '.length));
+      return `qemu hw layer unavailable, missing: ${missing.join('; ') || check.output.trim()}`;
+    }
+  }
+  layerPath(layer);
   return null;
 }
 

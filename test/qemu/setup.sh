@@ -9,9 +9,13 @@
 #        setup.sh base             busybox, node, Debian dropwatch/dwdump/tcpdump, modules, /init
 #        setup.sh project          the project's package.json, bin/, dist/, build/, production node_modules
 #        setup.sh python           optional layer: python3 + stdlib (only the fixture capture uses it)
+#        setup.sh check-hw         prints "missing: ..." lines for what the hw layer needs, exit 1 if any
+#        setup.sh hw               optional layer: psample.ko, netdevsim.ko (built once per kernel package, kept in
+#                                  the machine-wide cache) and iproute2's devlink, for hardware (devlink trap) drops
 #        setup.sh all              kernel + base + project
 # Each layer step prints LAYER_<NAME>=<path of a .cpio>. Env: DWQ_KERNEL_PKG pins the kernel
-# package, DWQ_NODE the node binary copied into the guest (default: the node on PATH).
+# package, DWQ_NODE the node binary copied into the guest (default: the node on PATH), DWQ_SHARED_CACHE the
+# machine-wide cache (default ${XDG_CACHE_HOME:-$HOME/.cache}/dropwatch-qemu).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -277,12 +281,134 @@ do_python() {
   echo "LAYER_PYTHON=$out"
 }
 
+# The machine-wide cache: outside the clone, so a fresh clone (every CI run) does not pay the kernel source download
+# and the netdevsim build again. Keyed by the kernel package and its version, which alone decide the module.
+shared_cache() {
+  if [ -n "${DWQ_SHARED_CACHE:-}" ]; then echo "$DWQ_SHARED_CACHE"
+  elif [ -n "${XDG_CACHE_HOME:-}" ]; then echo "$XDG_CACHE_HOME/dropwatch-qemu"
+  elif [ -n "${HOME:-}" ]; then echo "$HOME/.cache/dropwatch-qemu"
+  else echo /var/cache/dropwatch-qemu
+  fi
+}
+
+# The vermagic string of a module (its .modinfo entry), without needing kmod's modinfo.
+vermagic() { tr '\0' '\n' <"$1" | sed -n 's/^vermagic=//p' | head -n 1; }
+
+need_hw_cmds() {
+  local missing=()
+  command -v devlink >/dev/null || missing+=("devlink (Debian package iproute2)")
+  command -v flock >/dev/null || missing+=("flock (Debian package util-linux)")
+  local kdir
+  kdir="$(ls -d "$CACHE"/kernel-* 2>/dev/null | sort -V | tail -1 || true)"
+  if [ -z "$kdir" ] || ! [ -f "$(hw_module_dir "$kdir")/netdevsim.ko" ]; then
+    # Not built yet for this kernel: the toolchain the Debian kernel was built with, and the archive.
+    command -v gcc-12 >/dev/null || missing+=("gcc-12 (Debian package gcc-12)")
+    command -v make >/dev/null || missing+=("make (Debian package make)")
+    command -v strip >/dev/null || missing+=("strip (Debian package binutils)")
+    command -v xz >/dev/null || missing+=("xz (Debian package xz-utils)")
+    command -v apt-get >/dev/null || missing+=("apt-get (to download the kernel headers and source)")
+  fi
+  printf 'missing: %s\n' "${missing[@]+"${missing[@]}"}" | grep -v '^missing: $' || true
+  [ ${#missing[@]} -eq 0 ]
+}
+
+hw_module_dir() {
+  local kdir="$1"
+  [ -f "$kdir/package" ] && [ -f "$kdir/version" ] || { echo "$kdir/no-package-version"; return; }
+  echo "$(shared_cache)/modules/$(cat "$kdir/package")_$(cat "$kdir/version")"
+}
+
+# Builds netdevsim.ko out of tree for the cached kernel, as Debian would have: its flavour headers, their common
+# headers and kbuild, and drivers/net/netdevsim/ alone from the kernel source, all at the kernel package's version,
+# compiled with gcc-12. psample.ko (netdevsim needs it) comes from the kernel package itself.
+build_hw_modules() {
+  local kdir="$1" out="$2"
+  local pkg ver rel series abi
+  pkg="$(cat "$kdir/package")"
+  ver="$(cat "$kdir/version")"
+  rel="$(cat "$kdir/release")"                        # 6.1.0-56-cloud-amd64
+  series="$(cut -d. -f1,2 <<<"$rel")"                 # 6.1
+  abi="$(sed -E 's/^([0-9.]+-[0-9]+)-.*/\1/' <<<"$rel")" # 6.1.0-56
+  log "building netdevsim.ko for $rel ($pkg $ver), once per machine, into $out"
+  local tmp
+  tmp="$(mktemp -d "$(dirname "$out")/build.XXXXXX")"
+  # The headers want kbuild at least at their version; the archive may only have a later upload of the same series.
+  (cd "$tmp" && apt-get download -qq "$pkg=$ver" "linux-headers-$rel=$ver" "linux-headers-$abi-common=$ver" \
+    "linux-source-$series=$ver" "linux-kbuild-$series" >&2) || { rm -rf "$tmp"; log "cannot download the kernel headers and source for $rel"; return 1; }
+  local d
+  for d in "$tmp"/*.deb; do dpkg-deb -x "$d" "$tmp/x"; done
+  local headers="$tmp/x/usr/src/linux-headers-$rel"
+  # The flavour headers include the common ones by absolute path (/usr/src/...): point them at the unpacked copy.
+  sed -i "s#^include /usr/src/#include $tmp/x/usr/src/#" "$headers/Makefile"
+  tar -xJf "$tmp/x/usr/src/linux-source-$series.tar.xz" -C "$tmp" "linux-source-$series/drivers/net/netdevsim"
+  local src="$tmp/linux-source-$series/drivers/net/netdevsim"
+  make -s -C "$headers" M="$src" CONFIG_NETDEVSIM=m CC=gcc-12 modules >&2 ||
+    { rm -rf "$tmp"; log "netdevsim build failed"; return 1; }
+  local psample
+  psample="$(find "$tmp/x/lib/modules" -name 'psample.ko*' | head -n 1)"
+  [ -n "$psample" ] || { rm -rf "$tmp"; log "no psample.ko in $pkg"; return 1; }
+  mkdir -p "$tmp/out"
+  case "$psample" in
+    *.xz) xz -dc "$psample" >"$tmp/out/psample.ko" ;;
+    *.zst) zstd -qdc "$psample" >"$tmp/out/psample.ko" ;;
+    *) cp "$psample" "$tmp/out/psample.ko" ;;
+  esac
+  # Debug info is most of the file and the guest unpacks every byte of its initramfs on each boot.
+  strip --strip-debug -o "$tmp/out/netdevsim.ko" "$src/netdevsim.ko"
+  local want got
+  want="$(vermagic "$kdir/drop_monitor.ko")"
+  got="$(vermagic "$tmp/out/netdevsim.ko")"
+  if [ -z "$want" ] || [ "$got" != "$want" ]; then
+    rm -rf "$tmp"; log "netdevsim.ko vermagic '$got' is not the kernel's '$want'"; return 1
+  fi
+  echo "$got" >"$tmp/out/vermagic"
+  echo "$pkg $ver" >"$tmp/out/kernel-package"
+  rm -rf "$out" && mv "$tmp/out" "$out"
+  rm -rf "$tmp"
+}
+
+# The hw layer: psample.ko and netdevsim.ko next to drop_monitor.ko, and iproute2's devlink (busybox has none).
+do_hw() {
+  local kdir
+  kdir="$(do_kernel | sed -n 's/^KERNEL_DIR=//p')"
+  local mods
+  mods="$(hw_module_dir "$kdir")"
+  if ! [ -f "$mods/netdevsim.ko" ]; then
+    mkdir -p "$(dirname "$mods")"
+    # Another test process (another clone on this machine) may be building the same module: one build, both use it.
+    (
+      flock 9
+      [ -f "$mods/netdevsim.ko" ] || build_hw_modules "$kdir" "$mods"
+    ) 9>"$(dirname "$mods")/.build.lock" || exit 1
+  fi
+  local devlink
+  devlink="$(readlink -f "$(command -v devlink)")"
+  local h
+  h="$(hash_files "$HERE/setup.sh" "$mods/netdevsim.ko" "$mods/psample.ko" "$devlink")"
+  local out="$CACHE/hw-$h.cpio"
+  if [ ! -f "$out" ]; then
+    log "building hw layer $out"
+    local stage
+    stage="$(mktemp -d "$CACHE/stage.XXXXXX")"
+    mkdir -p "$stage/lib/modules" "$stage/usr/sbin"
+    cp "$mods/psample.ko" "$mods/netdevsim.ko" "$stage/lib/modules/"
+    cp "$devlink" "$stage/usr/sbin/devlink"
+    copy_libs_of "$stage" "$devlink"
+    pack "$stage" "$out"
+    rm -rf "$stage"
+    find "$CACHE" -maxdepth 1 -name 'hw-*.cpio' ! -name "hw-$h.cpio" -delete
+  fi
+  echo "LAYER_HW=$out"
+}
+
 case "${1:-all}" in
   check) need_cmds ;;
   kernel) do_kernel ;;
   base) do_base ;;
   project) do_project ;;
   python) do_python ;;
+  check-hw) need_hw_cmds ;;
+  hw) do_hw ;;
   all) do_base; do_project ;;
-  *) echo "usage: $0 check|kernel|base|project|python|all" >&2; exit 2 ;;
+  *) echo "usage: $0 check|kernel|base|project|python|check-hw|hw|all" >&2; exit 2 ;;
 esac
