@@ -1,0 +1,337 @@
+// Hardware (devlink trap) drops on a real kernel: one qemu boot with netdevsim (the hw layer) runs
+// test/netdm/guest/hardware.sh, which drives Debian's dropwatch and dwdump and ours through the same steps. The host
+// holds each tool's counts against devlink's own counters, our lines against Debian's, and each packet we print
+// against Wireshark's decode of the same alert. Skips when the guest or the hw layer cannot be had.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { extractBase64, layerUnavailable, runInGuest, sections, timings, type GuestResult } from '../qemu/harness.js';
+import { projectRoot } from '../helpers/paths.js';
+import { pcapAlerts, type PcapAlert } from '../helpers/netdm-pcap.js';
+import { tsharkAvailable, tsharkFields } from '../helpers/tshark.js';
+import { validateEvent } from '../helpers/schema.js';
+
+const guestDir = join(projectRoot, 'test', 'netdm', 'guest');
+
+// The traps drop_monitor hears from netdevsim once blackhole_route is set to trap, in the order the generator reports
+// them each round, with their groups.
+const TRAPS: readonly (readonly [string, string])[] = [
+  ['fid_miss', 'l2_drops'],
+  ['blackhole_route', 'l3_drops'],
+  ['ttl_value_is_too_small', 'l3_exceptions'],
+];
+const TRAP_NAMES = TRAPS.map(([name]) => name);
+const GROUP = new Map(TRAPS);
+// What netdevsim's generator sends (drivers/net/netdevsim/dev.c, nsim_dev_trap_skb_build): Ethernet, IPv4, UDP and
+// 100 zero bytes, from 192.0.2.1 to 198.51.100.1; MAC addresses and ports are random.
+const TRAP_FRAME_LEN = 14 + 20 + 8 + 100;
+const TRAP_SRC = '192.0.2.1';
+const TRAP_DST = '198.51.100.1';
+
+const DROP_LINE = /^(\d+) drops at (\S+) \[(hardware|software)\]$/;
+
+/** devlink's counters ("TRAP PACKETS" lines) after minus before, for the traps drop_monitor hears. */
+function reported(before: string[], after: string[]): Map<string, number> {
+  const read = (lines: string[]) => new Map(lines.map((l) => l.split(' ')).map(([n, c]) => [n!, Number(c)]));
+  const b = read(before);
+  const a = read(after);
+  return new Map(TRAP_NAMES.map((n) => [n, (a.get(n) ?? NaN) - (b.get(n) ?? NaN)]));
+}
+
+/** The summary lines' counts, summed per trap (software lines under their symbol). */
+function summed(lines: string[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const l of lines) {
+    const m = DROP_LINE.exec(l);
+    if (m) out.set(m[2]!, (out.get(m[2]!) ?? 0) + Number(m[1]));
+  }
+  return out;
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** dropwatch's "timestamp: Mon Nov 30 06:23:56 2026 676896000 nsec" (UTC in the guest) as nanoseconds. */
+function timestampNs(line: string): bigint {
+  const m = /^timestamp: \w{3} (\w{3}) +(\d+) (\d\d):(\d\d):(\d\d) (\d{4}) (\d+) nsec$/.exec(line);
+  assert.ok(m, `not a timestamp line: ${line}`);
+  const ms = Date.UTC(Number(m[6]), MONTHS.indexOf(m[1]!), Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]));
+  return BigInt(ms) * 1_000_000n + BigInt(m[7]!);
+}
+
+/** The packet blocks of dropwatch's text output: from "drop at:" to the blank line. */
+function blocks(lines: string[]): string[][] {
+  const out: string[][] = [];
+  let cur: string[] | null = null;
+  for (const l of lines) {
+    if (l.startsWith('drop at: ')) cur = [l];
+    else if (cur !== null && l === '') {
+      out.push(cur);
+      cur = null;
+    } else if (cur !== null) cur.push(l);
+  }
+  return out;
+}
+
+// Wireshark's reading of each alert: net_dm's own fields and the layers of the packet it carries.
+const TSHARK_FIELDS = [
+  'frame.number',
+  'net_dm.origin',
+  'net_dm.hw_trap_name',
+  'net_dm.hw_trap_group_name',
+  'net_dm.port.netdev_index',
+  'net_dm.port.netdev_name',
+  'net_dm.symbol',
+  'net_dm.proto',
+  'net_dm.orig_len',
+  'ip.src',
+  'ip.dst',
+  'ip.proto',
+  'udp.srcport',
+  'udp.dstport',
+];
+
+test('hardware drops in qemu: netdevsim traps through Debian dropwatch/dwdump and ours, side by side', async (t) => {
+  const why = await layerUnavailable('hw');
+  if (why !== null) {
+    t.skip(why);
+    return;
+  }
+  const r: GuestResult = await runInGuest(readFileSync(join(guestDir, 'hardware.sh'), 'utf8'), {
+    files: { '/guest/send.sh': readFileSync(join(guestDir, 'send.sh'), 'utf8') },
+    layers: ['hw'],
+    timeoutMs: 420_000,
+  });
+  const work = mkdtempSync(join(tmpdir(), 'netdm-hw-'));
+  writeFileSync(join(work, 'transcript.txt'), `${r.stdout}\n--- stderr ---\n${r.stderr}`);
+  t.diagnostic(`guest ${r.kernelRelease}: ${r.durationMs} ms, transcript and pcaps in ${work}`);
+  t.diagnostic(`guest uptime (s) at the end of each step: ${timings(r.stdout)}`);
+  assert.ok(r.moduleLoaded, r.moduleError ?? 'drop_monitor not loaded');
+  assert.equal(r.exitCode, 0, r.stderr);
+  const s = sections(r.stdout);
+  const sec = (name: string): string[] => {
+    const v = s.get(name);
+    assert.ok(v, `no section ${name} in the guest output (see ${work})`);
+    return v;
+  };
+  const pcap = (name: string): string => {
+    const path = join(work, `${name}.pcap`);
+    writeFileSync(path, extractBase64(r.stdout, name.toUpperCase()));
+    return path;
+  };
+
+  // Ours ran summary mode, then packet mode from "set alertmode packet" on, in one process; Debian's in two.
+  const part = (who: string, mode: 'summary' | 'packet'): string[] => {
+    const lines = who === 'ours' ? sec('dropwatch-ours') : sec(`${mode}-theirs`);
+    const cut = (at: number) => {
+      assert.ok(at > 0, `${who} ${mode}: ${lines.join(' | ')}`);
+      return mode === 'summary' ? lines.slice(0, at) : lines.slice(at);
+    };
+    if (who === 'ours') return cut(lines.indexOf('dropwatch> set alertmode packet'));
+    // Debian's summary process ends at EOF after the stop; its packet process first sets sw and hw again.
+    return mode === 'summary'
+      ? cut(lines.indexOf('dropwatch> Terminating dropwatch...'))
+      : cut(lines.indexOf('dropwatch> set alertmode packet'));
+  };
+
+  const setup = sec('setup');
+  const port = /^ifname=(\S+) ifindex=(\d+)$/.exec(setup.find((l) => l.startsWith('ifname=')) ?? '');
+  assert.ok(port, setup.join('\n'));
+  const ifname = port[1]!;
+  const ifindex = Number(port[2]);
+
+  await t.test('setup: psample and netdevsim load, device 1337 lists its traps, blackhole_route set to trap', () => {
+    assert.ok(setup.includes('psample') && setup.includes('netdevsim'), setup.join('\n'));
+    assert.ok(
+      setup.some((l) => /^\s+name blackhole_route type drop .* action trap group l3_drops$/.test(l)),
+      setup.join('\n'),
+    );
+  });
+
+  await t.test('summary (set hw true): "N drops at TRAP [hardware]" lines that add up to devlink\'s counters', () => {
+    for (const who of ['theirs', 'ours']) {
+      const lines = part(who, 'summary');
+      const want = reported(sec(`summary-${who}-before`), sec(`summary-${who}-after`));
+      t.diagnostic(`${who}: devlink counted ${[...want].map(([n, c]) => `${c} ${n}`).join(', ')}`);
+      for (const [name, count] of want) assert.ok(count > 0, `${who}: no ${name} drops in the pulse`);
+      // set sw false: hardware lines only, each trap's lines summing to what the kernel reported for it.
+      for (const l of lines.filter((x) => DROP_LINE.test(x)))
+        assert.match(l, /^\d+ drops at [a-z_]+ \[hardware\]$/, `${who}: ${l}`);
+      assert.deepEqual(summed(lines), want, `${who}: ${lines.join(' | ')}`);
+      assert.ok(lines.includes('Got a stop message'), `${who}: ${lines.join(' | ')}`);
+      for (const name of who === 'ours' ? ['dropwatch-ours'] : ['summary-theirs', 'packet-theirs'])
+        assert.ok(sec(name).includes('rc=0'), `${name}: exit status`);
+    }
+    // Everything else the two print (prompts, settings, start and stop) is the same text.
+    const rest = (who: string) =>
+      part(who, 'summary').filter((l) => !DROP_LINE.test(l) && !l.startsWith('Lost before delivery'));
+    assert.deepEqual(rest('ours'), rest('theirs'));
+  });
+
+  // Debian's dropwatch prints "Waiting for deactivation ack..." for each alert that arrives between its STOP request
+  // and the kernel's answer, which the generator makes likely; ours reads them without a word.
+  const packetLines = (who: string) =>
+    part(who, 'packet').filter((l) => l !== 'Waiting for deactivation ack...' && !l.startsWith('Lost before delivery'));
+  const ourBlocks = blocks(part('ours', 'packet'));
+
+  await t.test("packet mode: trap, group, origin, input port as Debian's dropwatch prints them", () => {
+    const norm = (lines: string[]) => lines.map((l) => (l.startsWith('timestamp: ') ? 'timestamp: T' : l));
+    assert.deepEqual(norm(packetLines('ours')), norm(packetLines('theirs')));
+    // Alert limit 6: two of the generator's rounds, its three traps in order each time.
+    assert.equal(ourBlocks.length, 6, part('ours', 'packet').join('\n'));
+    ourBlocks.forEach((b, i) => {
+      const [trap, group] = TRAPS[i % 3]!;
+      assert.deepEqual(norm(b), [
+        `drop at: ${trap} (${group})`,
+        'origin: hardware',
+        `input port ifindex: ${ifindex}`,
+        `input port name: ${ifname}`,
+        'timestamp: T',
+        'protocol: 0x800',
+        `length: ${TRAP_FRAME_LEN}`,
+        `original length: ${TRAP_FRAME_LEN}`,
+      ]);
+    });
+    assert.ok(part('ours', 'packet').includes('Alert limit reached, deactivating!'));
+  });
+
+  const jsonPackets = sec('packet-ours-json')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+  await t.test('JSON packet mode: the trap fields, the input port, schema-valid', () => {
+    assert.equal(jsonPackets.length, 6, sec('packet-ours-json').join('\n'));
+    jsonPackets.forEach((p, i) => {
+      assert.deepEqual(validateEvent(p), [], JSON.stringify(p));
+      const [trap, group] = TRAPS[i % 3]!;
+      assert.equal(p['type'], 'packet');
+      assert.equal(p['origin'], 'hardware');
+      assert.equal(p['trap'], trap);
+      assert.equal(p['trapGroup'], group);
+      assert.equal(p['ifindex'], ifindex);
+      assert.equal(p['ifname'], ifname);
+      assert.equal(p['pc'], null, 'a trap has no kernel address');
+      assert.equal(p['symbol'], null);
+      assert.equal(p['protocol'], 0x0800);
+      assert.equal(p['length'], TRAP_FRAME_LEN);
+      assert.equal(p['origLength'], TRAP_FRAME_LEN);
+    });
+  });
+
+  await t.test("each packet we printed is one dwdump heard, and Wireshark's decode of it agrees", (tt) => {
+    const passiveLines = sec('passive');
+    assert.ok(passiveLines.includes('rc=0'), passiveLines.join(' | '));
+    const path = pcap('passive');
+    const { alerts } = pcapAlerts(readFileSync(path));
+    const byTime = new Map<bigint, PcapAlert>(alerts.map((a) => [a.drop.timestampNs!, a]));
+    // The kernel's timestamp names one alert: ours in text (to the nanosecond) and in JSON.
+    const alertAt = (ns: bigint, what: string): PcapAlert => {
+      const a = byTime.get(ns);
+      assert.ok(a, `no alert at ${ns} (${what}) in the passive capture`);
+      return a;
+    };
+    const frames = ourBlocks.map((b) => alertAt(timestampNs(b.find((l) => l.startsWith('timestamp: '))!), b[0]!));
+    for (const p of jsonPackets) {
+      const m = /^(.*)\.(\d{9})Z$/.exec(String(p['time']));
+      assert.ok(m, String(p['time']));
+      const a = alertAt(BigInt(Date.parse(`${m[1]}Z`)) * 1_000_000n + BigInt(m[2]!), String(p['trap']));
+      assert.equal(p['payload'], Buffer.from(a.drop.payload!).toString('hex'));
+      frames.push(a);
+    }
+    if (!tsharkAvailable()) {
+      tt.skip('tshark is not installed (Debian package tshark)');
+      return;
+    }
+    const rows = new Map(tsharkFields(path, TSHARK_FIELDS).map((row) => [Number(row['frame.number']), row]));
+    for (const a of frames) {
+      const row = rows.get(a.frame);
+      assert.ok(row, `tshark has no frame ${a.frame}`);
+      assert.equal(row['net_dm.origin'], '1', 'hardware');
+      assert.equal(row['net_dm.hw_trap_name'], a.drop.trapName);
+      assert.equal(row['net_dm.hw_trap_group_name'], GROUP.get(a.drop.trapName!));
+      assert.equal(row['net_dm.port.netdev_index'], String(ifindex));
+      assert.equal(row['net_dm.port.netdev_name'], ifname);
+      assert.equal(row['ip.src'], TRAP_SRC);
+      assert.equal(row['ip.dst'], TRAP_DST);
+      assert.equal(row['ip.proto'], '17');
+      assert.match(row['udp.srcport']!, /^\d+$/);
+      assert.match(row['udp.dstport']!, /^\d+$/);
+    }
+  });
+
+  await t.test(
+    "dwdump -o hw / -o sw, ours and Debian's: each keeps its origin only, counts as the kernel says",
+    (tt) => {
+      const files = new Map<string, PcapAlert[]>();
+      for (const who of ['theirs', 'ours'])
+        for (const o of ['hw', 'sw']) {
+          const name = `dw-${who}-${o}`;
+          const lines = sec(name);
+          assert.ok(lines.includes('rc=0'), `${name}: ${lines.join(' | ')}`);
+          const kernel = Number(lines.find((l) => l.startsWith('reported='))?.slice('reported='.length));
+          assert.ok(kernel > 0, `${name}: the pulse made no hardware drops`);
+          const { file, alerts } = pcapAlerts(readFileSync(pcap(name)));
+          assert.equal(file.trailing, 0, `${name}: no partial record`);
+          files.set(name, alerts);
+          const hw = alerts.filter((a) => a.drop.origin === 'hardware');
+          const sw = alerts.filter((a) => a.drop.origin === 'software');
+          const datagrams = sw.filter(
+            (a) =>
+              Buffer.from(a.drop.payload ?? [])
+                .subarray(14 + 20 + 8)
+                .toString() === `${name}-`,
+          );
+          t.diagnostic(`${name}: ${hw.length} hardware and ${sw.length} software records, devlink counted ${kernel}`);
+          if (o === 'hw') {
+            assert.equal(sw.length, 0, `${name}: software records in a hardware capture`);
+            assert.equal(hw.length, kernel, `${name}: every trap report the kernel counted, once`);
+            for (const { drop } of hw) {
+              assert.ok(TRAP_NAMES.includes(drop.trapName!), drop.trapName);
+              assert.equal(drop.trapGroup, GROUP.get(drop.trapName!));
+              assert.deepEqual(drop.inPort, { ifindex, name: ifname });
+              assert.equal(drop.protocol, 0x0800);
+              assert.equal(drop.origLen, TRAP_FRAME_LEN);
+            }
+            assert.deepEqual(new Set(hw.map((a) => a.drop.trapName)), new Set(TRAP_NAMES));
+          } else {
+            assert.equal(hw.length, 0, `${name}: hardware records in a software capture`);
+            assert.equal(datagrams.length, 5, `${name}: the five datagrams to a closed port`);
+            for (const { drop } of datagrams) assert.equal(drop.reason, 'NO_SOCKET');
+          }
+        }
+      if (!tsharkAvailable()) {
+        tt.skip('tshark is not installed (Debian package tshark)');
+        return;
+      }
+      // Wireshark reads the same kinds of records in ours and theirs: the fields that do not change from one drop to
+      // the next (addresses and ports of the trapped packets do not, the symbol of the datagrams' drop does).
+      const kinds = (name: string) =>
+        new Set(
+          tsharkFields(join(work, `${name}.pcap`), TSHARK_FIELDS)
+            .filter((row) => row['net_dm.origin'] === '1' || row['udp.dstport'] === '9')
+            .map((row) =>
+              [
+                'net_dm.origin',
+                'net_dm.hw_trap_name',
+                'net_dm.hw_trap_group_name',
+                'net_dm.port.netdev_index',
+                'net_dm.port.netdev_name',
+                'net_dm.symbol',
+                'net_dm.proto',
+                'ip.src',
+                'ip.dst',
+                'ip.proto',
+              ]
+                .map((f) => row[f])
+                .join(' '),
+            ),
+        );
+      for (const o of ['hw', 'sw']) {
+        const ours = kinds(`dw-ours-${o}`);
+        assert.ok(ours.size > 0, `tshark found nothing in dw-ours-${o}`);
+        assert.deepEqual(ours, kinds(`dw-theirs-${o}`), `-o ${o}`);
+      }
+    },
+  );
+});
