@@ -336,13 +336,20 @@ build_hw_modules() {
   (cd "$tmp" && apt-get download -qq "$pkg=$ver" "linux-headers-$rel=$ver" "linux-headers-$abi-common=$ver" \
     "linux-source-$series=$ver" "linux-kbuild-$series" >&2) || { rm -rf "$tmp"; log "cannot download the kernel headers and source for $rel"; return 1; }
   local d
-  for d in "$tmp"/*.deb; do dpkg-deb -x "$d" "$tmp/x"; done
+  mkdir -p "$tmp/x"
+  for d in "$tmp"/*.deb; do
+    # Of the kernel package only psample.ko: unpacking every module would cost more than the download.
+    case "$d" in
+      "$tmp/$pkg"_*) dpkg-deb --fsys-tarfile "$d" | tar -x -C "$tmp/x" --wildcards '*/psample.ko*' ;;
+      *) dpkg-deb -x "$d" "$tmp/x" ;;
+    esac
+  done
   local headers="$tmp/x/usr/src/linux-headers-$rel"
   # The flavour headers include the common ones by absolute path (/usr/src/...): point them at the unpacked copy.
   sed -i "s#^include /usr/src/#include $tmp/x/usr/src/#" "$headers/Makefile"
   tar -xJf "$tmp/x/usr/src/linux-source-$series.tar.xz" -C "$tmp" "linux-source-$series/drivers/net/netdevsim"
   local src="$tmp/linux-source-$series/drivers/net/netdevsim"
-  make -s -C "$headers" M="$src" CONFIG_NETDEVSIM=m CC=gcc-12 modules >&2 ||
+  make -s -j"$(nproc)" -C "$headers" M="$src" CONFIG_NETDEVSIM=m CC=gcc-12 modules >&2 ||
     { rm -rf "$tmp"; log "netdevsim build failed"; return 1; }
   local psample
   psample="$(find "$tmp/x/lib/modules" -name 'psample.ko*' | head -n 1)"
@@ -394,6 +401,9 @@ do_hw() {
     cp "$mods/psample.ko" "$mods/netdevsim.ko" "$stage/lib/modules/"
     cp "$devlink" "$stage/usr/sbin/devlink"
     copy_libs_of "$stage" "$devlink"
+    # The base layer has node's libraries (libc and the loader among them): not twice on every boot.
+    local lib
+    for lib in $(ldd "$(node_bin)" 2>/dev/null | grep -o '/[^ ]*' || true); do rm -f "$stage$lib"; done
     pack "$stage" "$out"
     rm -rf "$stage"
     find "$CACHE" -maxdepth 1 -name 'hw-*.cpio' ! -name "hw-$h.cpio" -delete
