@@ -14,7 +14,6 @@ OURS_DW="node /project/bin/dwdump"
 DEV=netdevsim/netdevsim1337
 TRAPS="fid_miss blackhole_route ttl_value_is_too_small"
 sec() { echo "@@S $1@@"; cat "$2"; echo "@@E@@"; echo "@@T $1 $(cut -d' ' -f1 /proc/uptime)@@"; }
-note() { echo "@@S $1@@"; echo "$2"; echo "@@E@@"; echo "@@T $1 $(cut -d' ' -f1 /proc/uptime)@@"; }
 emit() { echo "@@$1-BEGIN@@"; base64 "$2"; echo "@@$1-END@@"; }
 # waitfor FILE TEXT: up to 60 s for TEXT to appear in FILE (our first node start in a boot can take half that on a
 # loaded host)
@@ -53,7 +52,7 @@ hwdrops() { awk '/^[0-9]+ drops at [a-z_0-9]+ \[hardware\]$/ { n += $1 } END { p
 records() { tcpdump -Z root -nn -r "$1" 2>/dev/null | wc -l; }
 # pulse SECONDS: the port up that long, so the trap generator runs, then down again and a little for its last round
 pulse() { ip link set "$IF" up; sleep "$1"; ip link set "$IF" down; sleep 0.3; }
-# send COUNT PREFIX: software drops, UDP datagrams to 127.0.0.1:9 (send.sh)
+# send COUNT PAYLOAD: software drops, UDP datagrams to 127.0.0.1:9 (send.sh)
 send() { SHELL=/bin/sh /guest/send.sh "$@"; }
 bg() { printf "$3" >/tmp/$2.in; $1 </tmp/$2.in >/tmp/$2.txt 2>&1 & BG=$!; }
 finish() { wait $1; echo "rc=$?" >>/tmp/$2.txt; sec "$2" /tmp/$2.txt; }
@@ -106,7 +105,7 @@ for who in theirs ours; do
 done
 
 # 2. Ours in JSON, packet mode as above; then the passive capture ends.
-bg "$OURS -f json" packet-ours-json 'set sw false\nset hw true\nset alertmode packet\nset alertlimit 6\nstart\n'
+bg "$OURS -f json" packet-ours-json "set sw false\nset hw true\n$PACKET"
 ready /tmp/packet-ours-json.txt 1 && ip link set "$IF" up
 finish $BG packet-ours-json
 ip link set "$IF" down
