@@ -95,6 +95,7 @@ const TSHARK_FIELDS = [
   'ip.proto',
   'udp.srcport',
   'udp.dstport',
+  'udp.length',
 ];
 
 test('hardware drops in qemu: netdevsim traps through Debian dropwatch/dwdump and ours, side by side', async (t) => {
@@ -176,8 +177,12 @@ test('hardware drops in qemu: netdevsim traps through Debian dropwatch/dwdump an
 
   // Debian's dropwatch prints "Waiting for deactivation ack..." for each alert that arrives between its STOP request
   // and the kernel's answer, which the generator makes likely; ours reads them without a word.
+  // Our flow line is ours alone: it is held against Wireshark below, and left out here.
   const packetLines = (who: string) =>
-    part(who, 'packet').filter((l) => l !== 'Waiting for deactivation ack...' && !l.startsWith('Lost before delivery'));
+    part(who, 'packet').filter(
+      (l) =>
+        l !== 'Waiting for deactivation ack...' && !l.startsWith('Lost before delivery') && !l.startsWith('flow: '),
+    );
   const ourBlocks = split(part('ours', 'packet')).blocks;
   // Alert limit 6: two of the generator's rounds of its three traps. Each round's alerts leave from the CPU it ran on,
   // and a slow emulator can let two rounds interleave, so blocks are compared as multisets.
@@ -224,10 +229,17 @@ test('hardware drops in qemu: netdevsim traps through Debian dropwatch/dwdump an
       assert.equal(p['protocol'], 0x0800);
       assert.equal(p['length'], TRAP_FRAME_LEN);
       assert.equal(p['origLength'], TRAP_FRAME_LEN);
+      // The flow of the trapped packet; its ports are random, so they are held against Wireshark below.
+      assert.equal(p['l3'], 'ipv4');
+      assert.equal(p['src'], TRAP_SRC);
+      assert.equal(p['dst'], TRAP_DST);
+      assert.equal(p['l4'], 'udp');
+      assert.equal(typeof p['sport'], 'number');
+      assert.equal(typeof p['dport'], 'number');
     }
   });
 
-  await t.test("each packet we printed is one dwdump heard, and Wireshark's decode of it agrees", (tt) => {
+  await t.test("each packet we printed is one dwdump heard, and its flow is Wireshark's decode of it", (tt) => {
     const passiveLines = sec('passive');
     assert.ok(passiveLines.includes('rc=0'), passiveLines.join(' | '));
     const path = pcap('passive');
@@ -240,20 +252,30 @@ test('hardware drops in qemu: netdevsim traps through Debian dropwatch/dwdump an
       assert.ok(a, `no alert at ${ns} (${what}) in the passive capture`);
       return a;
     };
-    const frames = ourBlocks.map((b) => alertAt(timestampNs(b.find((l) => l.startsWith('timestamp: '))!), b[0]!));
+    // What we printed of each: the flow as `ipv4 udp SRC.SPORT > DST.DPORT`, and in text the UDP payload length.
+    const printed: { a: PcapAlert; flow: string; length?: number }[] = [];
+    for (const b of ourBlocks) {
+      const a = alertAt(timestampNs(b.find((l) => l.startsWith('timestamp: '))!), b[0]!);
+      const m = /^flow: IP (\S+)\.(\d+) > (\S+)\.(\d+): UDP, length (\d+)$/.exec(
+        b.find((l) => l.startsWith('flow: ')) ?? '',
+      );
+      assert.ok(m, `no UDP flow line in: ${b.join(' | ')}`);
+      printed.push({ a, flow: `ipv4 udp ${m[1]}.${m[2]} > ${m[3]}.${m[4]}`, length: Number(m[5]) });
+    }
     for (const p of jsonPackets) {
       const m = /^(.*)\.(\d{9})Z$/.exec(String(p['time']));
       assert.ok(m, String(p['time']));
       const a = alertAt(BigInt(Date.parse(`${m[1]}Z`)) * 1_000_000n + BigInt(m[2]!), String(p['trap']));
       assert.equal(p['payload'], Buffer.from(a.drop.payload!).toString('hex'));
-      frames.push(a);
+      const [l3, l4, src, sport, dst, dport] = ['l3', 'l4', 'src', 'sport', 'dst', 'dport'].map((k) => String(p[k]));
+      printed.push({ a, flow: `${l3} ${l4} ${src}.${sport} > ${dst}.${dport}` });
     }
     if (!tsharkAvailable()) {
       tt.skip('tshark is not installed (Debian package tshark)');
       return;
     }
     const rows = new Map(tsharkFields(path, TSHARK_FIELDS).map((row) => [Number(row['frame.number']), row]));
-    for (const a of frames) {
+    for (const { a, flow, length } of printed) {
       const row = rows.get(a.frame);
       assert.ok(row, `tshark has no frame ${a.frame}`);
       assert.equal(row['net_dm.origin'], '1', 'hardware');
@@ -264,8 +286,10 @@ test('hardware drops in qemu: netdevsim traps through Debian dropwatch/dwdump an
       assert.equal(row['ip.src'], TRAP_SRC);
       assert.equal(row['ip.dst'], TRAP_DST);
       assert.equal(row['ip.proto'], '17');
-      assert.match(row['udp.srcport']!, /^\d+$/);
-      assert.match(row['udp.dstport']!, /^\d+$/);
+      const from = `${row['ip.src']}.${row['udp.srcport']}`;
+      const to = `${row['ip.dst']}.${row['udp.dstport']}`;
+      assert.equal(flow, `ipv4 udp ${from} > ${to}`, `frame ${a.frame}: our flow and Wireshark's`);
+      if (length !== undefined) assert.equal(length, Number(row['udp.length']) - 8, `frame ${a.frame}: UDP length`);
     }
   });
 
