@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { extractBase64, guestUnavailable, runInGuest, sections, timings, type GuestResult } from '../qemu/harness.js';
 import { projectRoot } from '../helpers/paths.js';
+import { tsharkAvailable } from '../helpers/tshark.js';
 import { decodePcap, decodeSll, LINKTYPE_NETLINK, NETLINK_SLL, type PcapFile } from '../../src/pcap/index.js';
 import { decodeNlMsgs, type NlMessage } from '../../src/netlink/codec.js';
 import { decodeFamily } from '../../src/netlink/nlctrl.js';
@@ -62,10 +63,6 @@ function alertTimes(file: PcapFile): { record: Timestamp; dropped: Timestamp }[]
 }
 
 const sentPayloads = (n: number, prefix = 'dw-'): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
-
-function tsharkAvailable(): boolean {
-  return spawnSync('tshark', ['-v'], { stdio: 'ignore' }).status === 0;
-}
 
 // Wireshark's net_dm fields (tshark -G fields | grep net_dm, 4.0) and the layers under it. Left out on purpose: the
 // timestamps, and the IP id, UDP source port and checksums, which differ between any two sends.

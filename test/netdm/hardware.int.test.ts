@@ -11,6 +11,7 @@ import { extractBase64, layerUnavailable, runInGuest, sections, timings, type Gu
 import { projectRoot } from '../helpers/paths.js';
 import { pcapAlerts, type PcapAlert } from '../helpers/netdm-pcap.js';
 import { tsharkAvailable, tsharkFields } from '../helpers/tshark.js';
+import { pcapTimeOfNs } from '../helpers/pcap-time.js';
 import { validateEvent } from '../helpers/schema.js';
 
 const guestDir = join(projectRoot, 'test', 'netdm', 'guest');
@@ -29,9 +30,6 @@ const GROUP = new Map(TRAPS);
 const TRAP_FRAME_LEN = 14 + 20 + 8 + 100;
 const TRAP_SRC = '192.0.2.1';
 const TRAP_DST = '198.51.100.1';
-
-/** A kernel time as a microsecond pcap record stores it: the nanoseconds cut off. */
-const pcapTime = (ns: bigint) => ({ sec: Number(ns / 1_000_000_000n), usec: Number((ns % 1_000_000_000n) / 1000n) });
 
 const DROP_LINE = /^(\d+) drops at (\S+) \[(hardware|software)\]$/;
 
@@ -245,7 +243,7 @@ test('hardware drops in qemu: netdevsim traps through Debian dropwatch/dwdump an
     const path = pcap('passive');
     const { alerts } = pcapAlerts(readFileSync(path));
     const byTime = new Map<bigint, PcapAlert>(alerts.map((a) => [a.drop.timestampNs!, a]));
-    for (const a of alerts) assert.deepEqual(a.ts, pcapTime(a.drop.timestampNs!), `frame ${a.frame}: record time`);
+    for (const a of alerts) assert.deepEqual(a.ts, pcapTimeOfNs(a.drop.timestampNs!), `frame ${a.frame}: record time`);
     // The kernel's timestamp names one alert: ours in text (to the nanosecond) and in JSON.
     const alertAt = (ns: bigint, what: string): PcapAlert => {
       const a = byTime.get(ns);
@@ -316,7 +314,8 @@ test('hardware drops in qemu: netdevsim traps through Debian dropwatch/dwdump an
           t.diagnostic(`${name}: ${hw.length} hardware and ${sw.length} software records, devlink counted ${kernel}`);
           // Ours stamps each record with the kernel's drop time (Debian's, with the time it wrote it).
           if (who === 'ours')
-            for (const a of alerts) assert.deepEqual(a.ts, pcapTime(a.drop.timestampNs!), `${name}: frame ${a.frame}`);
+            for (const a of alerts)
+              assert.deepEqual(a.ts, pcapTimeOfNs(a.drop.timestampNs!), `${name}: frame ${a.frame}`);
           if (o === 'hw') {
             assert.equal(sw.length, 0, `${name}: software records in a hardware capture`);
             assert.equal(hw.length, kernel, `${name}: every trap report the kernel counted, once`);
