@@ -1,32 +1,69 @@
 // The filter expression tree, shared by the parser, the evaluator, kernel pushdown and --ignore-reason.
 
+import { l4Name } from './values.js';
+
+/** Fields compared as text, and the only ones a regular expression applies to. */
 export type TextField = 'reason' | 'symbol' | 'origin' | 'ifname';
-export type NumberField = 'protocol' | 'ifindex';
-export type Field = TextField | NumberField;
+/** `l3`: one of a few names (ipv4, ipv6, arp). */
+export type NameField = 'l3';
+/** `l4` is a number too (an IP protocol), written back as its name. */
+export type NumberField = 'protocol' | 'ifindex' | 'l4' | 'sport' | 'dport';
+export type AddressField = 'src' | 'dst';
+export type Field = TextField | NameField | NumberField | AddressField;
 
 export const TEXT_FIELDS: readonly TextField[] = ['reason', 'symbol', 'origin', 'ifname'];
-export const NUMBER_FIELDS: readonly NumberField[] = ['protocol', 'ifindex'];
-export const FIELDS: readonly Field[] = ['reason', 'symbol', 'origin', 'protocol', 'ifindex', 'ifname'];
+export const NUMBER_FIELDS: readonly NumberField[] = ['protocol', 'ifindex', 'l4', 'sport', 'dport'];
+export const ADDRESS_FIELDS: readonly AddressField[] = ['src', 'dst'];
+/** The fields decoded from the packet's own headers (PacketDrop.flow). */
+export const FLOW_FIELDS: readonly Field[] = ['l3', 'l4', 'src', 'dst', 'sport', 'dport'];
+export const FIELDS: readonly Field[] = [
+  'reason',
+  'symbol',
+  'origin',
+  'protocol',
+  'ifindex',
+  'ifname',
+  'l3',
+  'l4',
+  'src',
+  'dst',
+  'sport',
+  'dport',
+];
 
 export function isTextField(f: Field): f is TextField {
   return (TEXT_FIELDS as readonly string[]).includes(f);
+}
+export function isNumberField(f: Field): f is NumberField {
+  return (NUMBER_FIELDS as readonly string[]).includes(f);
+}
+export function isAddressField(f: Field): f is AddressField {
+  return (ADDRESS_FIELDS as readonly string[]).includes(f);
 }
 
 /**
  * `and`/`or` are n-ary (at least two args, never directly nested in their own kind) so long chains stay shallow.
  * Values are normalised at parse time: reason upper-case without SKB_DROP_REASON_, origin software|hardware,
- * protocol and ifindex numbers.
+ * l3 ipv4|ipv6|arp, protocol, ifindex, l4 and ports numbers, addresses in canonical text. An `addr` node compares
+ * src or dst by value: `==`/`!=` with one address (prefix null), `in`/`not in` with a prefix.
  */
 export type Expr =
   | { type: 'and'; args: Expr[] }
   | { type: 'or'; args: Expr[] }
   | { type: 'not'; arg: Expr }
-  | { type: 'cmp'; field: TextField; op: '==' | '!='; value: string }
+  | { type: 'cmp'; field: TextField | NameField; op: '==' | '!='; value: string }
   | { type: 'cmp'; field: NumberField; op: '==' | '!='; value: number }
-  | { type: 'match'; field: TextField; op: '=~' | '!~'; pattern: string; flags: string };
+  | { type: 'match'; field: TextField; op: '=~' | '!~'; pattern: string; flags: string }
+  | { type: 'addr'; field: AddressField; op: '==' | '!=' | 'in' | 'not in'; address: string; prefix: number | null };
 
 export type CmpExpr = Extract<Expr, { type: 'cmp' }>;
 export type MatchExpr = Extract<Expr, { type: 'match' }>;
+export type AddrExpr = Extract<Expr, { type: 'addr' }>;
+
+/** Whether a leaf's operator is the negated one, true for a missing field: `!=`, `!~`, `not in`. */
+export function negatedOp(op: (CmpExpr | MatchExpr | AddrExpr)['op']): boolean {
+  return op === '!=' || op === '!~' || op === 'not in';
+}
 
 /** Build an n-ary and/or, flattening children of the same kind; one argument is returned as is. */
 export function junction(type: 'and' | 'or', args: readonly Expr[]): Expr {
@@ -112,6 +149,7 @@ function regexLiteral(pattern: string, flags: string): string {
 
 function formatValue(e: CmpExpr): string {
   if (e.field === 'protocol') return '0x' + e.value.toString(16).padStart(4, '0');
+  if (e.field === 'l4') return l4Name(e.value);
   if (typeof e.value === 'number') return String(e.value);
   return isBareWord(e.value) ? e.value : quote(e.value);
 }
@@ -129,5 +167,7 @@ export function format(e: Expr): string {
       return `${e.field} ${e.op} ${formatValue(e)}`;
     case 'match':
       return `${e.field} ${e.op} ${regexLiteral(e.pattern, e.flags)}`;
+    case 'addr':
+      return `${e.field} ${e.op} ${e.address}${e.prefix === null ? '' : `/${e.prefix}`}`;
   }
 }

@@ -1,6 +1,8 @@
 // Compiles a filter tree into a predicate over one drop, with fixed rules for fields the source did not report.
 
-import type { Expr, Field } from './ast.js';
+import { BlockList } from 'node:net';
+import { negatedOp, type AddrExpr, type Expr, type Field } from './ast.js';
+import { familyOf, l4Number } from './values.js';
 import type { Origin, PacketDrop, SummaryEntry } from '../backend/types.js';
 
 /** What a filter sees of one drop. null means the source did not report that field. */
@@ -12,13 +14,22 @@ export interface FilterRecord {
   protocol: number | null;
   ifindex: number | null;
   ifname: string | null;
+  /** The flow, decoded from the packet's headers (PacketDrop.flow). */
+  l3: string | null;
+  /** IP protocol number. */
+  l4: number | null;
+  src: string | null;
+  dst: string | null;
+  sport: number | null;
+  dport: number | null;
 }
 
 export type Predicate = (r: FilterRecord) => boolean;
 
 /**
- * Null semantics: a missing field equals nothing and matches no regex, so `==` and `=~` are false and their
- * negations `!=` and `!~` are true. Each negated operator is therefore exactly `!` of its positive form.
+ * Null semantics: a missing field equals nothing, matches no regex and lies in no prefix, so `==`, `=~` and `in` are
+ * false and their negations `!=`, `!~` and `not in` are true. Each negated operator is therefore exactly `!` of its
+ * positive form.
  */
 export function compile(e: Expr): Predicate {
   switch (e.type) {
@@ -57,7 +68,33 @@ export function compile(e: Expr): Predicate {
             return v === null || !test(v);
           };
     }
+    case 'addr': {
+      const test = memoized(addressTest(e));
+      const field = e.field;
+      return negatedOp(e.op)
+        ? (r) => {
+            const v = r[field];
+            return v === null || !test(v);
+          }
+        : (r) => {
+            const v = r[field];
+            return v !== null && test(v);
+          };
+    }
   }
+}
+
+/**
+ * Whether an address (as the decoder writes it) is the node's address or lies in its prefix, compared by value with
+ * Node's BlockList: `0:0::1` is `::1`, and an IPv4-mapped IPv6 address (::ffff:a.b.c.d) is the IPv4 address a.b.c.d.
+ */
+function addressTest(e: AddrExpr): (address: string) => boolean {
+  const list = new BlockList();
+  const family = familyOf(e.address);
+  if (e.prefix === null) list.addAddress(e.address, family);
+  else list.addSubnet(e.address, e.prefix, family);
+  // BlockList answers false, without throwing, for text that is no address of that family.
+  return (address) => list.check(address, familyOf(address));
 }
 
 /**
@@ -91,9 +128,10 @@ export function constantWithout(e: Expr, unknown: ReadonlySet<Field>): boolean |
     }
     case 'cmp':
     case 'match':
-      // origin is never missing; a missing field equals nothing and matches no pattern.
+    case 'addr':
+      // origin is never missing; a missing field equals nothing, matches no pattern and lies in no prefix.
       if (e.field === 'origin' || !unknown.has(e.field)) return null;
-      return e.op === '!=' || e.op === '!~';
+      return negatedOp(e.op);
   }
 }
 
@@ -103,14 +141,16 @@ const MEMO_LIMIT = 4096;
 /**
  * A pattern's test, run once per distinct value: drops come from few locations, so a slow (backtracking) pattern
  * costs once per location rather than once per drop, and cannot hold up the event loop (and `-d`) in a storm.
+ * Addresses repeat too (a flow drops many packets), so a BlockList lookup is remembered the same way.
  */
-function memoized(re: RegExp): (value: string) => boolean {
+function memoized(test: RegExp | ((value: string) => boolean)): (value: string) => boolean {
   // No g or y flag is accepted, so test() keeps no state between calls and its answer depends on the value alone.
+  const run = test instanceof RegExp ? (value: string) => test.test(value) : test;
   const seen = new Map<string, boolean>();
   return (value) => {
     let hit = seen.get(value);
     if (hit === undefined) {
-      hit = re.test(value);
+      hit = run(value);
       if (seen.size >= MEMO_LIMIT) seen.clear();
       seen.set(value, hit);
     }
@@ -130,8 +170,18 @@ export function symbolName(location: string): string {
 
 /** Filter record of a summary entry; `symbol` is the caller's resolved name for entry.pc, if any. */
 export function recordFromSummary(entry: SummaryEntry, symbol: string | null = null): FilterRecord {
-  return { reason: entry.reason, symbol, origin: entry.origin, protocol: null, ifindex: null, ifname: null };
+  return {
+    reason: entry.reason,
+    symbol,
+    origin: entry.origin,
+    protocol: null,
+    ifindex: null,
+    ifname: null,
+    ...NO_FLOW,
+  };
 }
+
+const NO_FLOW = { l3: null, l4: null, src: null, dst: null, sport: null, dport: null } as const;
 
 /** Filter record of a packet; `symbol` overrides the name taken from packet.symbol (e.g. after kallsyms lookup). */
 export function recordFromPacket(p: PacketDrop, symbol?: string | null): FilterRecord {
@@ -142,5 +192,15 @@ export function recordFromPacket(p: PacketDrop, symbol?: string | null): FilterR
     protocol: p.protocol ?? null,
     ifindex: p.inPort?.ifindex ?? null,
     ifname: p.inPort?.name ?? null,
+    ...(p.flow === undefined
+      ? NO_FLOW
+      : {
+          l3: p.flow.l3,
+          l4: p.flow.l4 === null ? null : l4Number(p.flow.l4),
+          src: p.flow.src,
+          dst: p.flow.dst,
+          sport: p.flow.sport,
+          dport: p.flow.dport,
+        }),
   };
 }

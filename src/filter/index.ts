@@ -1,4 +1,5 @@
 // Drop filters: the --filter / `set filter` expression language (parse, evaluate), --ignore-reason, and the
+// flow fields (l3, l4, src, dst, sport, dport) read from a packet's decoded headers, and the
 // split of a filter into an skb:kfree_skb ftrace event filter plus a user-space rest for the tracefs backend.
 
 export {
@@ -7,12 +8,15 @@ export {
   format,
   unknownReasons,
   FIELDS,
+  FLOW_FIELDS,
   type Expr,
   type Field,
   type TextField,
   type NumberField,
   type CmpExpr,
   type MatchExpr,
+  type AddrExpr,
+  type AddressField,
 } from './ast.js';
 export { FilterSyntaxError } from './error.js';
 export { parse, ignoreReasons, normalizeReason, PROTOCOL_NAMES, MAX_LENGTH, MAX_DEPTH } from './parser.js';

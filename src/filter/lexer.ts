@@ -4,7 +4,21 @@ import { columnOf, describe, FilterSyntaxError } from './error.js';
 import { isWordChar, isWordStart } from './ast.js';
 
 export type TokenKind =
-  'word' | 'string' | 'number' | 'regex' | '==' | '!=' | '=~' | '!~' | '&&' | '||' | '!' | '(' | ')' | 'eof';
+  | 'word'
+  | 'string'
+  | 'number'
+  | 'regex'
+  | 'address'
+  | '=='
+  | '!='
+  | '=~'
+  | '!~'
+  | '&&'
+  | '||'
+  | '!'
+  | '('
+  | ')'
+  | 'eof';
 
 export interface Token {
   kind: TokenKind;
@@ -12,8 +26,10 @@ export interface Token {
   pos: number;
   /** The source text of the token, for messages. */
   text: string;
-  /** word: the word; string: the unescaped contents; regex: the pattern. */
+  /** word: the word; string: the unescaped contents; regex: the pattern; address: the address before any '/'. */
   str?: string;
+  /** address: the text after '/' (a prefix length when well formed), absent without a '/'. */
+  prefix?: string;
   /** number: its value, or NaN when larger than 2^53. */
   num?: number;
   /** regex: its flags. */
@@ -50,6 +66,23 @@ export function tokenize(src: string, prefix: string): Token[] {
     } else if (c === '!' || c === '(' || c === ')') {
       tokens.push({ kind: c, pos: start, text: c });
       i++;
+    } else if (isAddressStart(src, i)) {
+      // Up to a '/', then the prefix; word characters stuck to either are kept, so "10.0.0.1x" is one bad address.
+      while (i < n && (isAddressChar(src[i]!) || isWordChar(src[i]!))) i++;
+      const str = src.slice(start, i);
+      let prefix: string | undefined;
+      if (src[i] === '/') {
+        const from = ++i;
+        while (i < n && (isWordChar(src[i]!) || isAddressChar(src[i]!))) i++;
+        prefix = src.slice(from, i);
+      }
+      tokens.push({
+        kind: 'address',
+        pos: start,
+        text: src.slice(start, i),
+        str,
+        ...(prefix === undefined ? {} : { prefix }),
+      });
     } else if (isWordStart(c)) {
       while (i < n && isWordChar(src[i]!)) i++;
       const text = src.slice(start, i);
@@ -129,6 +162,26 @@ export function tokenize(src: string, prefix: string): Token[] {
   }
   tokens.push({ kind: 'eof', pos: n, text: '' });
   return tokens;
+}
+
+const isHexDigit = (c: string): boolean => (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+const isAddressChar = (c: string): boolean => isHexDigit(c) || c === ':' || c === '.';
+
+/**
+ * Whether an address starts at `i`: a run of hex digits, ':' and '.' that holds a ':' (IPv6), or starts with a digit
+ * and holds a '.' (IPv4). No bare word or number qualifies (a word has no ':', a number no '.' or ':'), so their
+ * reading is unchanged.
+ */
+function isAddressStart(src: string, i: number): boolean {
+  const first = src[i]!;
+  if (!isHexDigit(first) && first !== ':') return false;
+  let colon = false;
+  let dot = false;
+  for (let j = i; j < src.length && isAddressChar(src[j]!); j++) {
+    if (src[j] === ':') colon = true;
+    else if (src[j] === '.') dot = true;
+  }
+  return colon || (dot && first >= '0' && first <= '9');
 }
 
 function parseNumber(text: string, bad: () => never): number {

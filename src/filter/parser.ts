@@ -1,8 +1,21 @@
 // Recursive-descent parser for the filter language; precedence ! > && > ||, errors carry a column.
 
-import { FIELDS, isTextField, junction, type Expr, type Field } from './ast.js';
+import {
+  FIELDS,
+  isAddressField,
+  isNumberField,
+  isTextField,
+  junction,
+  type AddressField,
+  type Expr,
+  type Field,
+  type NumberField,
+} from './ast.js';
 import { columnOf, describe, FilterSyntaxError } from './error.js';
 import { tokenize, type Token } from './lexer.js';
+import { canonicalAddress, familyOf, L3_NAMES, L4_BY_NAME, maxPrefix } from './values.js';
+
+type Operator = '==' | '!=' | '=~' | '!~' | 'in' | 'not in';
 
 /** Longest expression accepted; anything longer is almost certainly a mistake (and the kernel takes < 4 kB). */
 export const MAX_LENGTH = 65536;
@@ -17,7 +30,13 @@ export const PROTOCOL_NAMES: ReadonlyMap<string, number> = new Map([
   ['arp', 0x0806],
 ]);
 
-const LIMITS: Readonly<Record<'protocol' | 'ifindex', number>> = { protocol: 0xffff, ifindex: 0xffffffff };
+const LIMITS: Readonly<Record<NumberField, number>> = {
+  protocol: 0xffff,
+  ifindex: 0xffffffff,
+  l4: 255,
+  sport: 0xffff,
+  dport: 0xffff,
+};
 
 /**
  * Normalise a drop reason name: upper case, without the kernel's SKB_DROP_REASON_ prefix.
@@ -134,12 +153,28 @@ class Parser {
       this.fail(`unknown field ${describe(ft.text)} (fields: ${FIELDS.join(', ')})`, ft.pos);
     }
     const ot = this.next();
-    if (ot.kind !== '==' && ot.kind !== '!=' && ot.kind !== '=~' && ot.kind !== '!~') {
-      this.fail(`expected '==', '!=', '=~' or '!~' after '${field}', found ${this.show(ot)}`, ot.pos);
+    let op: Operator;
+    if (ot.kind === '==' || ot.kind === '!=' || ot.kind === '=~' || ot.kind === '!~') op = ot.kind;
+    else if (ot.kind === 'word' && ot.str === 'in') op = 'in';
+    else if (ot.kind === 'word' && ot.str === 'not' && this.peek().kind === 'word' && this.peek().str === 'in') {
+      this.next();
+      op = 'not in';
+    } else {
+      const ops = isTextField(field)
+        ? "'==', '!=', '=~' or '!~'"
+        : isAddressField(field)
+          ? "'==', '!=', 'in' or 'not in'"
+          : "'==' or '!='";
+      return this.fail(`expected ${ops} after '${field}', found ${this.show(ot)}`, ot.pos);
     }
-    const op = ot.kind;
     const vt = this.next();
-    if (vt.kind !== 'word' && vt.kind !== 'string' && vt.kind !== 'number' && vt.kind !== 'regex') {
+    if (
+      vt.kind !== 'word' &&
+      vt.kind !== 'string' &&
+      vt.kind !== 'number' &&
+      vt.kind !== 'regex' &&
+      vt.kind !== 'address'
+    ) {
       this.fail(
         vt.kind === 'eof' ? `expected a value after '${op}'` : `expected a value after '${op}', found ${this.show(vt)}`,
         vt.pos,
@@ -165,23 +200,37 @@ class Parser {
       return { type: 'match', field, op, pattern, flags };
     }
 
+    if (isAddressField(field)) return this.parseAddress(field, op, vt);
+    if (op === 'in' || op === 'not in')
+      return this.fail(`'${op}' needs an address field (src, dst), not '${field}'`, ot.pos);
     if (vt.kind === 'regex') this.fail(`a regular expression needs '=~' or '!~', not '${op}'`, vt.pos);
 
-    if (field === 'protocol' || field === 'ifindex') {
+    if (isNumberField(field)) {
       let value: number;
+      const name = vt.kind === 'word' || vt.kind === 'string' ? vt.str!.toLowerCase() : null;
       if (vt.kind === 'number') value = vt.num!;
-      else if (field === 'protocol' && vt.kind === 'word' && PROTOCOL_NAMES.has(vt.str!.toLowerCase())) {
-        value = PROTOCOL_NAMES.get(vt.str!.toLowerCase())!;
-      } else {
-        const names = field === 'protocol' ? ` or one of ${[...PROTOCOL_NAMES.keys()].join(', ')}` : '';
+      else if (field === 'protocol' && name !== null && PROTOCOL_NAMES.has(name)) value = PROTOCOL_NAMES.get(name)!;
+      else if (field === 'l4' && name !== null && L4_BY_NAME.has(name)) value = L4_BY_NAME.get(name)!;
+      else {
+        const names =
+          field === 'protocol'
+            ? ` or one of ${[...PROTOCOL_NAMES.keys()].join(', ')}`
+            : field === 'l4'
+              ? ' or an IP protocol name (tcp, udp, icmp, icmpv6, sctp, …)'
+              : '';
         return this.fail(`'${field}' needs a number${names}, found ${this.show(vt)}`, vt.pos);
       }
       const max = LIMITS[field];
-      if (!(value <= max)) this.fail(`'${field}' must be 0 to 0x${max.toString(16)}, found ${this.show(vt)}`, vt.pos);
+      if (!(value <= max)) {
+        // EtherTypes and the 32-bit ifindex read best in hex, ports and protocol numbers in decimal.
+        const shown = field === 'protocol' || field === 'ifindex' ? `0x${max.toString(16)}` : String(max);
+        this.fail(`'${field}' must be 0 to ${shown}, found ${this.show(vt)}`, vt.pos);
+      }
       return { type: 'cmp', field, op, value };
     }
 
     if (vt.kind === 'number') this.fail(`'${field}' needs a name, found number ${this.show(vt)}`, vt.pos);
+    if (vt.kind === 'address') this.fail(`'${field}' needs a name, found ${this.show(vt)}`, vt.pos);
     const raw = vt.str!;
     if (field === 'reason') {
       const value = normalizeReason(raw);
@@ -194,7 +243,51 @@ class Parser {
       if (value === null) this.fail(`'origin' is software or hardware, found ${this.show(vt)}`, vt.pos);
       return { type: 'cmp', field, op, value };
     }
+    if (field === 'l3') {
+      const value = L3_NAMES.get(raw.toLowerCase());
+      if (value === undefined) return this.fail(`'l3' is ipv4, ipv6 or arp, found ${this.show(vt)}`, vt.pos);
+      return { type: 'cmp', field, op, value };
+    }
     return { type: 'cmp', field: field, op, value: raw };
+  }
+
+  /** `src`/`dst` against an address (`==`, `!=`) or a prefix (`in`, `not in`), bare or quoted. */
+  private parseAddress(field: AddressField, op: '==' | '!=' | 'in' | 'not in', vt: Token): Expr {
+    let text: string;
+    let prefix: string | undefined;
+    // Where a bad prefix is pointed at: its digits when bare, the quoted string's start otherwise.
+    let prefixAt = vt.pos;
+    if (vt.kind === 'address') {
+      text = vt.str!;
+      prefix = vt.prefix;
+      prefixAt = vt.pos + text.length + 1;
+    } else if (vt.kind === 'string') {
+      const slash = vt.str!.indexOf('/');
+      text = slash < 0 ? vt.str! : vt.str!.slice(0, slash);
+      if (slash >= 0) prefix = vt.str!.slice(slash + 1);
+    } else {
+      return this.fail(`'${field}' needs an IPv4 or IPv6 address, found ${this.show(vt)}`, vt.pos);
+    }
+    const address = canonicalAddress(text);
+    if (address === null) return this.fail(`${describe(text)} is not an IPv4 or IPv6 address`, vt.pos);
+    if (op === '==' || op === '!=') {
+      if (prefix !== undefined) {
+        const instead = `${field} ${op === '==' ? 'in' : 'not in'} ${text}/${prefix}`;
+        this.fail(`'${op}' compares one address; for a prefix write '${instead}'`, vt.pos);
+      }
+      return { type: 'addr', field, op, address, prefix: null };
+    }
+    const family = familyOf(address);
+    const max = maxPrefix(family);
+    if (prefix === undefined) return { type: 'addr', field, op, address, prefix: max };
+    if (prefix.length === 0) this.fail("expected a prefix length after '/'", prefixAt);
+    const name = family === 'ipv4' ? 'IPv4' : 'IPv6';
+    for (const c of prefix) {
+      if (c < '0' || c > '9') this.fail(`bad prefix length ${describe(prefix)} (0 to ${max} for ${name})`, prefixAt);
+    }
+    const length = prefix.length > 3 ? Infinity : Number(prefix);
+    if (length > max) this.fail(`prefix length ${describe(prefix)} is too long for ${name} (0 to ${max})`, prefixAt);
+    return { type: 'addr', field, op, address, prefix: length };
   }
 }
 

@@ -94,6 +94,9 @@ function translate(e: Expr, neg: boolean, reasons: ReadonlyMap<number, string>):
         lo === hi ? cmp('!=', lo) : kJunction('or', [cmp('<', lo), cmp('>', hi)]);
       return positive ? kJunction('or', runs.map(inRun)) : kJunction('and', runs.map(outRun));
     }
+    case 'addr':
+      // The event has no packet bytes, so the flow is never in the kernel's reach.
+      return null;
   }
 }
 

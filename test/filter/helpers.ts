@@ -1,9 +1,12 @@
-// Test-only helpers: the reason table from a kfree_skb format file, and a reference evaluator of ftrace filter strings.
+// Test-only helpers: records without a flow, the reason table from a kfree_skb format file, and a reference evaluator of ftrace filter strings.
 
 import { readFileSync } from 'node:fs';
 import { fixturePath } from '../helpers/paths.js';
 
 export const FIXTURE = fixturePath('filter', 'kfree_skb.format');
+
+/** The flow fields of a record for a drop without a decoded flow (summary mode, tracefs). */
+export const NO_FLOW = { l3: null, l4: null, src: null, dst: null, sport: null, dport: null } as const;
 
 /** The `{ N, "NAME" }` pairs of the format file's __print_symbolic(REC->reason, ...) table. */
 export function reasonTable(formatText: string): Map<number, string> {

@@ -80,10 +80,36 @@ const pieces = [
   '<',
   '~',
   '99999999999999999999',
+  'l3',
+  'l4',
+  'src',
+  'dst',
+  'sport',
+  'dport',
+  ' in ',
+  ' not in ',
+  'not',
+  'udp',
+  'icmpv6',
+  '70000',
+  '10.0.0.0/8',
+  '10.0.0.0/33',
+  '/',
+  '::1',
+  '::',
+  ':',
+  '.',
+  '2001:db8::/32',
+  'fe80::1%eth0',
+  '::ffff:192.0.2.1',
+  '1.2.3',
+  '"::1/128"',
 ];
 const soup = fc
   .array(fc.oneof(fc.constantFrom(...pieces), fc.string({ maxLength: 3, unit: 'binary' })), { maxLength: 25 })
   .map((a) => a.join(''));
+
+const ADDRESSES = ['127.0.0.1', '192.0.2.1', '::1', '2001:db8::5', '::ffff:192.0.2.1'];
 
 const leaf: fc.Arbitrary<Expr> = fc.oneof(
   fc.record({
@@ -137,6 +163,47 @@ const leaf: fc.Arbitrary<Expr> = fc.oneof(
     op: fc.constantFrom('==', '!='),
     value: fc.constantFrom(1, 2, 7),
   }),
+  fc.record({
+    type: fc.constant('cmp'),
+    field: fc.constant('l3'),
+    op: fc.constantFrom('==', '!='),
+    value: fc.constantFrom('ipv4', 'ipv6', 'arp'),
+  }),
+  fc.record({
+    type: fc.constant('cmp'),
+    field: fc.constant('l4'),
+    op: fc.constantFrom('==', '!='),
+    value: fc.constantFrom(1, 6, 17, 58, 200),
+  }),
+  fc.record({
+    type: fc.constant('cmp'),
+    field: fc.constantFrom('sport', 'dport'),
+    op: fc.constantFrom('==', '!='),
+    value: fc.constantFrom(0, 9, 53, 65535),
+  }),
+  fc.record({
+    type: fc.constant('addr'),
+    field: fc.constantFrom('src', 'dst'),
+    op: fc.constantFrom('==', '!='),
+    address: fc.constantFrom(...ADDRESSES),
+    prefix: fc.constant(null),
+  }),
+  fc
+    .tuple(
+      fc.constantFrom('src' as const, 'dst' as const),
+      fc.constantFrom('in' as const, 'not in' as const),
+      fc.constantFrom<[string, number]>(
+        ['10.0.0.0', 8],
+        ['127.0.0.0', 8],
+        ['192.0.2.1', 32],
+        ['0.0.0.0', 0],
+        ['2001:db8::', 32],
+        ['::', 0],
+        ['::1', 128],
+        ['::ffff:10.0.0.0', 104],
+      ),
+    )
+    .map(([field, op, [address, prefix]]): Expr => ({ type: 'addr', field, op, address, prefix })),
 );
 
 const { expr } = fc.letrec<{ expr: Expr }>((tie) => ({
@@ -151,6 +218,17 @@ const { expr } = fc.letrec<{ expr: Expr }>((tie) => ({
   ),
 }));
 
+/** Addresses as the decoder may write them: IPv4, IPv6, IPv4-mapped in both spellings. */
+const DECODED = ['127.0.0.1', '10.1.2.3', '192.0.2.1', '::1', '2001:db8::5', '::ffff:10.0.0.1', '::ffff:c000:201'];
+const flow = {
+  l3: fc.constantFrom(null, 'ipv4', 'ipv6', 'arp'),
+  l4: fc.constantFrom(null, 1, 6, 17, 58),
+  src: fc.constantFrom(null, ...DECODED),
+  dst: fc.constantFrom(null, ...DECODED),
+  sport: fc.constantFrom(null, 0, 9, 53, 65535),
+  dport: fc.constantFrom(null, 0, 9, 53, 65535),
+};
+
 const record: fc.Arbitrary<FilterRecord> = fc.record({
   reason: fc.constantFrom(null, ...reasonNames.slice(0, 12), 'TCP_CSUM', 'NO_SUCH'),
   symbol: fc.constantFrom(null, '__udp4_lib_rcv', 'tcp_v4_rcv', 'a/b'),
@@ -158,6 +236,7 @@ const record: fc.Arbitrary<FilterRecord> = fc.record({
   protocol: fc.constantFrom(null, 0, 0x800, 0x86dd, 0x806, 0xffff),
   ifindex: fc.constantFrom(null, 1, 2),
   ifname: fc.constantFrom(null, 'eth0', 'a b', 'x"y\\z'),
+  ...flow,
 });
 
 test('random token soup parses or throws E_BAD_INPUT, nothing else', () => {
@@ -206,6 +285,7 @@ for (const [label, reasons] of [
       symbol: fc.constantFrom(null, '__udp4_lib_rcv', 'a/b'),
       ifname: fc.constantFrom(null, 'eth0', 'a b'),
       ifindex: fc.constantFrom(null, 1, 2),
+      ...flow,
     });
     fc.assert(
       fc.property(expr, fc.array(event, { minLength: 1, maxLength: 20 }), (e, evs) => {
@@ -221,6 +301,12 @@ for (const [label, reasons] of [
             protocol: ev.protocol,
             ifindex: ev.ifindex,
             ifname: ev.ifname,
+            l3: ev.l3,
+            l4: ev.l4,
+            src: ev.src,
+            dst: ev.dst,
+            sport: ev.sport,
+            dport: ev.dport,
           };
           const got = (k === null || evalKernel(k, ev)) && (user === null || user(r));
           assert.equal(got, want(r), `${format(e)} | kernel: ${kernel} | ${JSON.stringify(ev)}`);

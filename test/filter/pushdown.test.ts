@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compile, format, parse, pushdown, unknownReasons, type FilterRecord } from '../../src/filter/index.js';
-import { evalKernel, fixtureReasons, parseKernelFilter, type KernelEvent } from './helpers.js';
+import { evalKernel, fixtureReasons, NO_FLOW, parseKernelFilter, type KernelEvent } from './helpers.js';
 
 // This machine's kfree_skb reason table (kernel 6.18): NOT_SPECIFIED 2, NO_SOCKET 3, ..., MAX 128.
 const reasons = fixtureReasons();
@@ -17,15 +17,18 @@ const num = (name: string): number => {
   throw new Error(`no ${name}`);
 };
 
+const UDP_TO_9 = { l3: 'ipv4', l4: 17, src: '127.0.0.1', dst: '127.0.0.1', sport: 40000, dport: 9 } as const;
+
 // Every reason number (known and not), a few protocols, and user-only fields varied.
 function* events(): Generator<[KernelEvent, FilterRecord]> {
   const nums = [0, 1, ...reasons.keys(), 200, 0xffffffff];
   for (const reason of nums) {
     for (const protocol of [0, 0x0800, 0x86dd, 0x0806, 0xffff]) {
-      for (const [symbol, ifname] of [
-        [null, null],
-        ['__udp4_lib_rcv', 'eth0'],
-        ['tcp_v4_rcv', null],
+      for (const [symbol, ifname, flow] of [
+        [null, null, NO_FLOW],
+        ['__udp4_lib_rcv', 'eth0', UDP_TO_9],
+        ['tcp_v4_rcv', null, NO_FLOW],
+        [null, null, UDP_TO_9],
       ] as const) {
         const record: FilterRecord = {
           reason: reasons.get(reason) ?? null,
@@ -34,6 +37,7 @@ function* events(): Generator<[KernelEvent, FilterRecord]> {
           protocol,
           ifindex: ifname ? 2 : null,
           ifname,
+          ...flow,
         };
         yield [{ reason, protocol }, record];
       }
@@ -88,6 +92,13 @@ test('pushdown table: [expression, kernel filter, user-space rest]', () => {
     ['reason =~ /^NO_SOCKET$/', `reason == ${ns}`, null],
     ['reason =~ /^XYZ/', null, 'reason =~ /^XYZ/'],
     ['reason !~ /^XYZ/', null, null],
+    // The flow is never in the kernel's reach: it stays in user space, and splits off like any user-only field.
+    ['dport == 9', null, 'dport == 9'],
+    ['reason == NO_SOCKET && dport == 9 && l4 == udp', `reason == ${ns}`, 'dport == 9 && l4 == udp'],
+    ['protocol == ip && dst in 127.0.0.0/8', 'protocol == 2048', 'dst in 127.0.0.0/8'],
+    ['reason == NO_SOCKET || dport == 9', null, 'reason == NO_SOCKET || dport == 9'],
+    ['!(reason == NO_SOCKET || dst not in 10.0.0.0/8)', `reason != ${ns}`, '!(dst not in 10.0.0.0/8)'],
+    ['origin == software && src == ::1', null, 'src == ::1'],
   ];
   for (const [src, kernel, user] of cases) {
     const r = pushdown(parse(src), reasons);
