@@ -9,7 +9,7 @@ import { DropAggregator } from '../aggregate/index.js';
 import { LOOKUP_METHODS, USAGE, parseCommandLine, type DropwatchOptions } from './argv.js';
 import { openBackend } from './backend.js';
 import { loadSymbols } from './render.js';
-import { createFilterControl } from './filter.js';
+import { createFilterControl, requireKnownFlow } from './filter.js';
 import { withFilters } from './options.js';
 import { chooseSink, type Sink } from './sink.js';
 import { packageVersion } from './version.js';
@@ -111,6 +111,8 @@ async function runWithBackend(
 ): Promise<number> {
   let sink: Sink | null = null;
   try {
+    // A flow field the run's mode cannot know is refused first: one line, nothing started or loaded.
+    await requireKnownFlow(backend, options.filter, options.mode);
     const repl = options.start || options.top ? null : createRepl(replOptions(options, io));
     const output = repl ? bounded(repl.output, stdout) : unattendedOutput(io, stdout);
     const symbols = loadSymbols(

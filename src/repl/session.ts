@@ -1,5 +1,6 @@
 // The monitoring state machine behind the prompt: runs parsed commands against a backend and prints what dropwatch prints.
 import type {
+  AlertMode,
   Backend,
   BackendEvent,
   DropField,
@@ -89,6 +90,10 @@ export interface FilterCompiler {
   apply(expression: string | null): Promise<string>;
   /** One line when the filter in force can never match (or lets every drop through) as things are; else null. */
   check?(): Promise<string | null>;
+  /** One line refusing a switch to `mode` when the filter in force reads a field that mode cannot know; else null. */
+  refuseMode?(mode: AlertMode): Promise<string | null>;
+  /** One line refusing to start when the filter in force reads a field the current mode cannot know; else null. */
+  refuseStart?(): Promise<string | null>;
 }
 
 export interface SessionOptions {
@@ -300,10 +305,14 @@ export class Session {
         this.hw = command.value;
         output.message(`setting hardware drops monitoring to ${command.value ? 1 : 0}`);
         return;
-      case 'alertmode':
+      case 'alertmode': {
         if (!backend.capabilities.modes.includes(command.value))
           throw new DropwatchError('E_UNSUPPORTED', `${command.value} mode is not available on this backend`);
+        // Refused rather than clearing the filter: the user decides what to report instead.
+        const refused = await this.opts.filter?.refuseMode?.(command.value);
+        if (refused) throw new DropwatchError('E_UNSUPPORTED', refused);
         return this.configure({ alertMode: command.value }, 'Setting alert mode', 'Alert mode successfully set');
+      }
       case 'trunc':
         if (!backend.capabilities.settings.trunc)
           throw new DropwatchError(
@@ -378,6 +387,9 @@ export class Session {
     const output = this.output;
     if (this.monitoring) throw new DropwatchError('E_STATE', 'monitoring is already active (type stop to end it)');
     if (this.state === 'stopping') await this.stopping;
+    // The mode can change behind our back (NET_DM's is the kernel's, shared by every client): checked here too.
+    const refused = await this.opts.filter?.refuseStart?.();
+    if (refused) throw new DropwatchError('E_UNSUPPORTED', refused);
     output.message('Enabling monitoring...');
     this.state = 'starting';
     this.alertCount = 0;

@@ -1,9 +1,11 @@
-// The filter's wiring to a backend: what `filter set:` echoes back, on a backend without a kernel filter.
+// The filter's wiring to a backend: what `filter set:` echoes back, and what it refuses in a mode that cannot know a field.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createFilterControl } from '../../src/cli/filter.js';
+import { createFilterControl, requireKnownFlow } from '../../src/cli/filter.js';
 import type { Backend, BackendCapabilities } from '../../src/backend/types.js';
 import { parse } from '../../src/filter/index.js';
+import { DropwatchError } from '../../src/errors/index.js';
+import { memoryBackend, SOFTWARE_ONLY } from '../helpers/backend.js';
 
 const capabilities: BackendCapabilities = {
   modes: ['summary', 'packet'],
@@ -87,4 +89,128 @@ test('a filter that can never match, or lets everything through, is said in one 
   );
   await control.compiler.apply(null);
   assert.equal(await control.compiler.check!(), null);
+});
+
+// NET_DM as it is once packet alerts carry the decoded flow; tracefs, which never has the packet's bytes.
+const NETDM_FLOW: BackendCapabilities = {
+  ...capabilities,
+  fields: { summary: ['trap'], packet: [...capabilities.fields.packet, 'flow'] },
+};
+const TRACEFS: BackendCapabilities = {
+  ...SOFTWARE_ONLY,
+  fields: { summary: ['reason', 'stack'], packet: ['reason', 'protocol', 'time', 'stack', 'process'] },
+};
+
+/** The one-line message of the DropwatchError `fn` rejects with (E_UNSUPPORTED). */
+async function refusal(fn: () => Promise<unknown>): Promise<string> {
+  try {
+    await fn();
+  } catch (err) {
+    assert.ok(err instanceof DropwatchError, String(err));
+    assert.equal(err.code, 'E_UNSUPPORTED');
+    assert.ok(!err.message.includes('\n'));
+    return err.message;
+  }
+  return assert.fail('not refused');
+}
+
+test('a --filter on the flow in a mode that cannot know it is refused in one line, naming the field, mode and remedy', async () => {
+  const netdm = memoryBackend(NETDM_FLOW, 'netdm');
+  const udp9 = parse('dport == 9 && l4 == udp');
+  const message = '--filter: l4 and dport are known only in packet mode, not in summary mode (add -m packet)';
+  assert.equal(await refusal(() => requireKnownFlow(netdm, udp9, 'summary')), message);
+  // Without -m the backend's own mode decides.
+  assert.equal(await refusal(() => requireKnownFlow(netdm, udp9, null)), message);
+  await requireKnownFlow(netdm, udp9, 'packet');
+  await netdm.setConfig({ alertMode: 'packet' });
+  await requireKnownFlow(netdm, udp9, null);
+  // A field that decides nothing on its own is still refused: the filter would quietly mean something else.
+  assert.equal(
+    await refusal(() => requireKnownFlow(netdm, parse('reason == NO_SOCKET || dst in 10.0.0.0/8'), 'summary')),
+    '--filter: dst is known only in packet mode, not in summary mode (add -m packet)',
+  );
+  // No mode of this backend decodes packets.
+  const tracefs = memoryBackend(TRACEFS);
+  assert.equal(
+    await refusal(() => requireKnownFlow(tracefs, parse('src == ::1'), 'packet')),
+    "--filter: src is not known on the tracefs backend, which decodes no packets (NET_DM's packet mode decodes packets: -b netdm -m packet)",
+  );
+  // Filters without flow fields, and no filter at all, pass as before.
+  await requireKnownFlow(tracefs, parse('reason == NO_SOCKET'), 'summary');
+  await requireKnownFlow(tracefs, null, null);
+});
+
+test('set filter on the flow: refused while the mode cannot know it, the filter in force kept; evaluated in packet mode', async () => {
+  const netdm = memoryBackend(NETDM_FLOW, 'netdm');
+  const control = createFilterControl(netdm, symbols);
+  assert.equal(
+    await control.compiler.apply('reason == NO_SOCKET'),
+    'filter set: reason == NO_SOCKET (dropwatch: reason == NO_SOCKET)',
+  );
+  const before = control.predicate();
+  assert.equal(
+    await refusal(() => control.compiler.apply('dport == 9')),
+    'filter not set: dport is known only in packet mode, not in summary mode (set alertmode packet first)',
+  );
+  assert.equal(control.describe(), 'reason == NO_SOCKET (dropwatch: reason == NO_SOCKET)');
+  assert.equal(control.predicate(), before);
+  await netdm.setConfig({ alertMode: 'packet' });
+  assert.equal(
+    await control.compiler.apply('dport == 9 && l4 == udp'),
+    'filter set: dport == 9 && l4 == udp (dropwatch: dport == 9 && l4 == udp)',
+  );
+  const pass = control.predicate()!;
+  const packet = (dport: number, l4: string) => ({
+    origin: 'software' as const,
+    symbol: '__udp4_lib_rcv+0x9a2/0xc30',
+    flow: {
+      l3: 'ipv4' as const,
+      src: '127.0.0.1',
+      dst: '127.0.0.1',
+      l4,
+      sport: 40000,
+      dport,
+      vlans: [],
+      stopped: null,
+    },
+  });
+  assert.deepEqual([pass(packet(9, 'udp')), pass(packet(10, 'udp')), pass(packet(9, 'tcp'))], [true, false, false]);
+  // Clearing is never refused.
+  await netdm.setConfig({ alertMode: 'summary' });
+  assert.equal(await control.compiler.apply(null), 'filter cleared');
+  // On tracefs there is no mode to switch to.
+  const tracefs = createFilterControl(memoryBackend(TRACEFS), symbols);
+  assert.equal(
+    await refusal(() => tracefs.compiler.apply('l3 == ipv6')),
+    'filter not set: l3 is not known on the tracefs backend, which decodes no packets',
+  );
+});
+
+test('switching to a mode the filter cannot be evaluated in, or starting in one, is refused with the way out', async () => {
+  const netdm = memoryBackend(NETDM_FLOW, 'netdm');
+  await netdm.setConfig({ alertMode: 'packet' });
+  const control = createFilterControl(netdm, symbols);
+  await control.compiler.apply('dst in 127.0.0.0/8');
+  assert.equal(await control.compiler.refuseMode!('packet'), null);
+  assert.equal(
+    await control.compiler.refuseMode!('summary'),
+    'alert mode not set: the filter in force reads a flow field: dst is known only in packet mode, not in summary mode (set filter none first)',
+  );
+  assert.equal(await control.compiler.refuseStart!(), null);
+  // Another client switched the kernel's mode (NET_DM's is shared).
+  await netdm.setConfig({ alertMode: 'summary' });
+  assert.equal(
+    await control.compiler.refuseStart!(),
+    'monitoring not started: the filter in force reads a flow field: dst is known only in packet mode, not in summary mode (set alertmode packet, or set filter none)',
+  );
+  await control.compiler.apply(null);
+  assert.equal(await control.compiler.refuseStart!(), null);
+  assert.equal(await control.compiler.refuseMode!('summary'), null);
+  // From the command line it cannot be cleared at the prompt, and the message says so.
+  await netdm.setConfig({ alertMode: 'packet' });
+  const fromCli = createFilterControl(netdm, symbols, parse('sport == 53'));
+  assert.equal(
+    await fromCli.compiler.refuseMode!('summary'),
+    'alert mode not set: the --filter of this run reads a flow field: sport is known only in packet mode, not in summary mode (it stays for the run)',
+  );
 });

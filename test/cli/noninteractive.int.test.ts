@@ -357,6 +357,43 @@ test(
   },
 );
 
+test(
+  'a --filter on the flow where the backend cannot know it: one line, exit 1, nothing started',
+  { skip },
+  async () => {
+    const never = (fields: string, verb: string) =>
+      `dropwatch: --filter: ${fields} ${verb} not known on the tracefs backend, which decodes no packets ` +
+      "(NET_DM's packet mode decodes packets: -b netdm -m packet)\n";
+    const cases: [string[], string, string][] = [
+      [['-s', '-b', 'tracefs', '--filter', 'dport == 9'], '', never('dport', 'is')],
+      [
+        ['-s', '-b', 'tracefs', '-m', 'packet', '--filter', 'dst in 127.0.0.0/8 && l4 == udp'],
+        '',
+        never('l4 and dst', 'are'),
+      ],
+      // At the prompt too: the run would otherwise wait for drops that can never be selected.
+      [['-b', 'tracefs', '--filter', 'reason == NO_SOCKET || l3 == ipv6'], 'start\n', never('l3', 'is')],
+    ];
+    for (const [args, stdin, stderr] of cases) {
+      const run = new CliRun(args);
+      run.end(stdin);
+      const done = await run.done;
+      assert.equal(done.code, 1, args.join(' '));
+      assert.equal(done.stderr, stderr, args.join(' '));
+      assert.doesNotMatch(done.stdout, /Kernel monitoring activated/);
+      assert.deepEqual(instancesOf(run.child.pid), []);
+    }
+    // At the prompt the refusal is one line and the session goes on, with no filter set.
+    const prompt = await runCli(['-b', 'tracefs'], 'set filter sport == 53\nshow\n');
+    assert.equal(prompt.code, 0, prompt.stderr);
+    assert.equal(
+      prompt.stderr,
+      'filter not set: sport is not known on the tracefs backend, which decodes no packets\n',
+    );
+    assert.doesNotMatch(prompt.stdout, /filter set/);
+  },
+);
+
 test('a bad --filter is one line pointing at the column, exit 1, before touching the kernel', async () => {
   const done = await runCli(['-s', '--filter', 'reason == NO_SOCKET &&& protocol == ip']);
   assert.equal(done.code, 1);

@@ -300,3 +300,36 @@ test('help names the flow line and its JSON fields where packet mode adds a flow
       'JSON has it as l3, src, dst, l4, sport, dport.',
   ]);
 });
+
+test('a refused mode switch or start never reaches the backend, and says one line', async () => {
+  const backend = new ScriptedBackend();
+  const err: string[] = [];
+  const msg: string[] = [];
+  let mode: string | null = 'alert mode not set: the filter in force reads a flow field: x';
+  let start: string | null = 'monitoring not started: the filter in force reads a flow field: x';
+  const session = new Session({
+    backend,
+    renderer,
+    aggregator: new DropAggregator(),
+    output: { data: () => {}, message: (l) => msg.push(l), error: (l) => err.push(l) },
+    clock: { setInterval: () => null, clearInterval: () => {} },
+    filter: {
+      apply: async (text) => `filter set: ${text}`,
+      refuseMode: async () => mode,
+      refuseStart: async () => start,
+    },
+  });
+  await session.run({ name: 'set', key: 'alertmode', value: 'summary' });
+  await session.run({ name: 'start' });
+  assert.deepEqual(err, [mode, start]);
+  assert.deepEqual(msg, [], 'not even "Setting alert mode" or "Enabling monitoring..."');
+  assert.deepEqual(backend.calls, []);
+  assert.equal(session.monitoring, false);
+  mode = null;
+  start = null;
+  await session.run({ name: 'set', key: 'alertmode', value: 'summary' });
+  await session.run({ name: 'start' });
+  assert.equal(session.monitoring, true);
+  assert.deepEqual(backend.calls, ['config {"alertMode":"summary"}', 'start sw=false hw=false']);
+  await session.stop('command');
+});
