@@ -1,6 +1,5 @@
-// Drop filters: the --filter / `set filter` expression language (parse, evaluate), --ignore-reason, and the
-// flow fields (l3, l4, src, dst, sport, dport) read from a packet's decoded headers, and the
-// split of a filter into an skb:kfree_skb ftrace event filter plus a user-space rest for the tracefs backend.
+// Drop filters: the --filter / `set filter` expression language (parse, evaluate, the flow fields), --ignore-reason,
+// and the split of a filter into an skb:kfree_skb ftrace event filter plus a user-space rest for the tracefs backend.
 
 export {
   conjoin,

@@ -13,6 +13,7 @@ import type { FlushResult, Overflow } from '../aggregate/index.js';
 import { DropwatchError, KernelError, isExpected, strerror } from '../errors/index.js';
 import type { Command } from './commands.js';
 import { helpText } from './commands.js';
+import { FIELDS, FLOW_FIELDS } from '../filter/index.js';
 
 /** Where lines go. `data` carries drop reports; `message` dropwatch's chatter; `error` our one-line complaints. */
 export interface SessionOutput {
@@ -281,6 +282,7 @@ export class Session {
         'Packet mode ends each drop with its flow, e.g. "flow: IP 10.0.0.1.40001 > 10.0.0.2.9: UDP, length 1"; ' +
           'JSON has it as l3, src, dst, l4, sport, dport.',
       );
+    notes.push(filterFieldsNote(capabilities));
     return notes;
   }
 
@@ -566,6 +568,16 @@ const FIELD_WORDS: Partial<Record<DropField, string>> = {
 };
 
 /** "location, reason, protocol and time": what a packet-mode drop carries, in words. */
+/** The filter's fields, and where this backend knows the flow ones (set filter refuses them elsewhere). */
+function filterFieldsNote({ modes, fields }: Backend['capabilities']): string {
+  const always = FIELDS.filter((f) => !FLOW_FIELDS.includes(f)).join(', ');
+  const flow = FLOW_FIELDS.join(', ');
+  const flowIn = modes.filter((m) => fields[m].includes('flow'));
+  return flowIn.length > 0
+    ? `Filter fields: ${always}; in ${flowIn.join(' and ')} mode also ${flow} (e.g. dport == 53 && dst in 10.0.0.0/8).`
+    : `Filter fields: ${always}; the flow fields (${flow}) need NET_DM's packet mode.`;
+}
+
 function describeFields(fields: readonly DropField[]): string {
   const words = ['location', ...fields.flatMap((f) => FIELD_WORDS[f] ?? [])];
   return words.length === 1 ? words[0]! : `${words.slice(0, -1).join(', ')} and ${words.at(-1)!}`;

@@ -88,3 +88,28 @@ test('at the prompt: a flow filter is refused in summary mode, summary mode is r
   assert.equal(lines.filter((l) => l.startsWith('origin: ')).length, 1, out);
   assert.ok(lines.includes('Alert limit reached, deactivating!'), out);
 });
+
+test('help lists the filter fields, and where this backend knows the flow ones', async () => {
+  const help = async (backend: ReturnType<typeof memoryBackend>): Promise<string[]> => {
+    const lines: string[] = [];
+    const session = new Session({
+      backend,
+      renderer: buildTextRenderer({
+        symbols: { lookup: () => null, ready: async () => {} },
+        colour: false,
+        capabilities: backend.capabilities,
+      }),
+      aggregator: new DropAggregator(),
+      output: { data: () => {}, message: (l) => lines.push(l), error: () => {} },
+      clock: { setInterval: () => null, clearInterval: () => {} },
+    });
+    await session.run({ name: 'help' });
+    return lines.filter((l) => l.startsWith('Filter fields: '));
+  };
+  assert.deepEqual(await help(memoryBackend(NETDM_FLOW, 'netdm')), [
+    'Filter fields: reason, symbol, origin, protocol, ifindex, ifname; in packet mode also l3, l4, src, dst, sport, dport (e.g. dport == 53 && dst in 10.0.0.0/8).',
+  ]);
+  assert.deepEqual(await help(memoryBackend()), [
+    "Filter fields: reason, symbol, origin, protocol, ifindex, ifname; the flow fields (l3, l4, src, dst, sport, dport) need NET_DM's packet mode.",
+  ]);
+});
