@@ -1,5 +1,6 @@
 // NET_DM on a real kernel: one qemu boot (Debian 6.1 with drop_monitor) runs test/netdm/guest/session.sh, which drives
-// Debian's dropwatch and our CLI through the same steps, then our backend directly. Skips when the guest cannot run.
+// Debian's dropwatch and our CLI through the same steps, then our backend directly, then our flow filters. Skips when
+// the guest cannot run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -9,6 +10,8 @@ import { spawnSync } from 'node:child_process';
 import { extractBase64, guestUnavailable, runInGuest, sections, timings, type GuestResult } from '../qemu/harness.js';
 import { fixturePath, projectRoot } from '../helpers/paths.js';
 import { ALREADY_MONITORING_HINT } from '../../src/netdm/index.js';
+import { compile, parse, recordFromPacket } from '../../src/filter/index.js';
+import type { Flow } from '../../src/packet/types.js';
 
 const guestDir = join(projectRoot, 'test', 'netdm', 'guest');
 
@@ -338,4 +341,68 @@ test('NET_DM in qemu: Debian dropwatch and ours side by side, refusals, signals,
       assert.equal(ours.at(-1), 'rc=0');
     },
   );
+
+  await t.test('flow filters: refused where the mode cannot know the flow, and keep exactly their datagrams', (tt) => {
+    const prompt = sec('flowfilter-prompt');
+    const refusedFilter =
+      'filter not set: dport is known only in packet mode, not in summary mode (set alertmode packet first)';
+    const refusedMode =
+      'alert mode not set: the filter in force reads a flow field: l4 and dport are known only in packet mode, not in ' +
+      'summary mode (set filter none first)';
+    assert.ok(prompt.includes(refusedFilter), prompt.join('\n'));
+    assert.ok(prompt.includes(refusedMode), prompt.join('\n'));
+    assert.ok(prompt.includes('filter set: dport == 9 && l4 == udp (dropwatch: dport == 9 && l4 == udp)'));
+    // The refused switch left the kernel in packet mode; once the filter is cleared, summary mode is set.
+    assert.ok(prompt.includes('Alert mode: Packet'), prompt.join('\n'));
+    assert.equal(prompt.filter((l) => l === 'Alert mode successfully set').length, 3, prompt.join('\n'));
+    assert.deepEqual(sec('flowfilter-cli'), [
+      'dropwatch: --filter: dport is known only in packet mode, not in summary mode (add -m packet)',
+      'rc=1',
+    ]);
+
+    // Each run saw 3 datagrams to each of these; the filter keeps the ones listed.
+    const sent = ['127.0.0.1:10', '::1:9', '127.0.0.1:9'];
+    const keeps: Record<string, string[]> = {
+      'dport == 9 && l4 == udp': ['::1:9', '127.0.0.1:9'],
+      'dport == 10': ['127.0.0.1:10'],
+      'dst in 127.0.0.0/8': ['127.0.0.1:10', '127.0.0.1:9'],
+      'dst == 0:0:0:0:0:0:0:1 && l4 == udp': ['::1:9'],
+    };
+    for (let n = 1; n <= 4; n++) {
+      const filter = sec(`flowfilter-${n}-filter`)[0]!;
+      const kept = keeps[filter];
+      assert.ok(kept, `no expectation for ${filter}`);
+      const err = sec(`flowfilter-${n}-err`);
+      assert.equal(err.at(-1), 'rc=0', err.join('\n'));
+      assert.ok(
+        err.some((l) => l.startsWith(`filter set: ${filter} (dropwatch: `)),
+        err.join('\n'),
+      );
+      const packets = json(sec(`flowfilter-${n}`)).filter((o) => o['type'] === 'packet');
+      const udp = packets.filter((o) => o['l4'] === 'udp').map((o) => `${String(o['dst'])}:${String(o['dport'])}`);
+      tt.diagnostic(`${filter}: ${udp.join(' ')}`);
+      for (const to of sent) {
+        assert.equal(
+          udp.filter((d) => d === to).length,
+          kept.includes(to) ? 3 : 0,
+          `${filter}: datagrams to ${to} among ${udp.join(' ')}`,
+        );
+      }
+      // Whatever else it printed (the ICMPv6 errors the IPv6 drops send back, say) matches the filter too.
+      const test = compile(parse(filter));
+      for (const o of packets) {
+        const flow = {
+          l3: o['l3'] as Flow['l3'],
+          src: o['src'] as string | null,
+          dst: o['dst'] as string | null,
+          l4: o['l4'] as string | null,
+          sport: o['sport'] as number | null,
+          dport: o['dport'] as number | null,
+          vlans: [],
+          stopped: null,
+        };
+        assert.ok(test(recordFromPacket({ origin: 'software', flow })), `${filter} kept ${JSON.stringify(o)}`);
+      }
+    }
+  });
 });

@@ -147,3 +147,29 @@ done
 bg "$OURS" flows-trunc 'set alertmode packet\nset trunc 20\nset alertlimit 1\nstart\nset trunc 0\nset alertmode summary\n'
 ready ours /tmp/flows-trunc.txt && send 1 dropwatch-trunc
 finish $BG flows-trunc
+
+# 13. Flow filters. At the prompt: a filter on the flow is refused in summary mode, then set in packet mode, and
+#     summary mode is refused under it; on the command line, one line and exit 1 without -m packet. Then one -s run in
+#     packet mode per filter, over the same mix of 3 UDP datagrams each to 127.0.0.1:10, [::1]:9 and 127.0.0.1:9; each
+#     run is stopped once it printed the datagrams it keeps (and a second more, for any it should not have kept).
+run "$OURS" flowfilter-prompt 'set alertmode summary\nset filter dport == 9\nset alertmode packet\nset filter dport == 9 && l4 == udp\nset alertmode summary\nshow\nset filter none\nset alertmode summary\n'
+timeout 60 node /project/bin/dropwatch -l kas -s --filter 'dport == 9' >/tmp/flowfilter-cli.txt 2>&1
+echo "rc=$?" >>/tmp/flowfilter-cli.txt
+sec flowfilter-cli /tmp/flowfilter-cli.txt
+n=0
+for kept_filter in '6|dport == 9 && l4 == udp' '3|dport == 10' '6|dst in 127.0.0.0/8' '3|dst == 0:0:0:0:0:0:0:1 && l4 == udp'; do
+  n=$((n + 1)); kept=${kept_filter%%|*}; filter=${kept_filter#*|}
+  timeout 60 node /project/bin/dropwatch -l kas -s -m packet -f json --filter "$filter" \
+    >/tmp/flowfilter-$n.txt 2>/tmp/flowfilter-$n.err &
+  P=$!
+  waitfor /tmp/flowfilter-$n.err 'Kernel monitoring activated' && { send 3 ff 127.0.0.1 10; send 3 ff6 ::1 9; send 3 ff; }
+  i=0
+  while [ "$(grep -c '"l4":"udp"' /tmp/flowfilter-$n.txt)" -lt "$kept" ] && [ $i -lt 300 ]; do i=$((i + 1)); sleep 0.1; done
+  sleep 1
+  kill -INT $P; wait $P; echo "rc=$?" >>/tmp/flowfilter-$n.err
+  note flowfilter-$n-filter "$filter"
+  sec flowfilter-$n /tmp/flowfilter-$n.txt
+  sec flowfilter-$n-err /tmp/flowfilter-$n.err
+done
+# Leave the kernel in summary mode, as the earlier steps do.
+run "$OURS" flowfilter-reset 'set alertmode summary\n'
