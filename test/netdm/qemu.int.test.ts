@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { extractBase64, guestUnavailable, runInGuest, sections, timings, type GuestResult } from '../qemu/harness.js';
 import { fixturePath, projectRoot } from '../helpers/paths.js';
 import { ALREADY_MONITORING_HINT } from '../../src/netdm/index.js';
-import { compile, parse, recordFromPacket } from '../../src/filter/index.js';
+import { compile, format, parse, recordFromPacket } from '../../src/filter/index.js';
 import type { Flow } from '../../src/packet/types.js';
 
 const guestDir = join(projectRoot, 'test', 'netdm', 'guest');
@@ -374,8 +374,9 @@ test('NET_DM in qemu: Debian dropwatch and ours side by side, refusals, signals,
       assert.ok(kept, `no expectation for ${filter}`);
       const err = sec(`flowfilter-${n}-err`);
       assert.equal(err.at(-1), 'rc=0', err.join('\n'));
+      // Echoed in canonical form: `0:0:0:0:0:0:0:1` comes back as `::1`.
       assert.ok(
-        err.some((l) => l.startsWith(`filter set: ${filter} (dropwatch: `)),
+        err.some((l) => l.startsWith(`filter set: ${format(parse(filter))} (dropwatch: `)),
         err.join('\n'),
       );
       const packets = json(sec(`flowfilter-${n}`)).filter((o) => o['type'] === 'packet');
