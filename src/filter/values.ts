@@ -1,6 +1,7 @@
 // The literals of the flow fields: network-layer names, IP protocol names and numbers, and IP addresses.
 
 import { isIP, SocketAddress } from 'node:net';
+import { ipProtocolName } from '../packet/index.js';
 
 /** `l3` values; `ip` is read as ipv4, as `protocol == ip` is. */
 export const L3_NAMES: ReadonlyMap<string, string> = new Map([
@@ -10,48 +11,24 @@ export const L3_NAMES: ReadonlyMap<string, string> = new Map([
   ['arp', 'arp'],
 ]);
 
-/**
- * IP protocol numbers by name: IANA's keywords in lower case, the Flow type's `icmpv6` for 58, and a few common
- * aliases. The first name of each number is the one format() writes.
- */
-const L4_TABLE: readonly [number, readonly string[]][] = [
-  [0, ['hopopt']],
-  [1, ['icmp']],
-  [2, ['igmp']],
-  [4, ['ipv4', 'ipip']],
-  [6, ['tcp']],
-  [8, ['egp']],
-  [17, ['udp']],
-  [33, ['dccp']],
-  [41, ['ipv6']],
-  [43, ['ipv6-route']],
-  [44, ['ipv6-frag']],
-  [46, ['rsvp']],
-  [47, ['gre']],
-  [50, ['esp']],
-  [51, ['ah']],
-  [58, ['icmpv6', 'ipv6-icmp']],
-  [59, ['ipv6-nonxt']],
-  [60, ['ipv6-opts']],
-  [89, ['ospf', 'ospfigp']],
-  [103, ['pim']],
-  [112, ['vrrp']],
-  [115, ['l2tp']],
-  [132, ['sctp']],
-  [136, ['udplite']],
-  [137, ['mpls-in-ip']],
-  [143, ['ethernet']],
+// IANA's keywords where the decoder's names (netbase's /etc/protocols) differ, so either spelling reads.
+const L4_ALIASES: readonly [string, number][] = [
+  ['ipv6-icmp', 58],
+  ['ospfigp', 89],
 ];
 
-export const L4_BY_NAME: ReadonlyMap<string, number> = new Map(
-  L4_TABLE.flatMap(([n, names]) => names.map((name) => [name, n] as const)),
-);
-const L4_NAME: ReadonlyMap<number, string> = new Map(L4_TABLE.map(([n, names]) => [n, names[0]!]));
+/** IP protocol numbers by the names the decoder writes in `l4` (src/packet), and a few aliases. */
+export const L4_BY_NAME: ReadonlyMap<string, number> = (() => {
+  const byName = new Map<string, number>(L4_ALIASES);
+  for (let n = 0; n <= 255; n++) {
+    const name = ipProtocolName(n);
+    if (name !== String(n)) byName.set(name, n);
+  }
+  return byName;
+})();
 
-/** The name format() writes for an IP protocol number, or the number in decimal. */
-export function l4Name(n: number): string {
-  return L4_NAME.get(n) ?? String(n);
-}
+/** The name format() writes for an IP protocol number (the one the flow line and JSON show), or the number. */
+export const l4Name = ipProtocolName;
 
 /** The number behind a decoded packet's `l4` text (a name or decimal), or null when it names nothing we know. */
 export function l4Number(text: string): number | null {

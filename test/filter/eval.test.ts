@@ -10,6 +10,7 @@ import {
   type FilterRecord,
 } from '../../src/filter/index.js';
 import { NO_FLOW } from './helpers.js';
+import { ipProtocolName } from '../../src/packet/index.js';
 
 const udp: FilterRecord = {
   reason: 'NO_SOCKET',
@@ -247,4 +248,17 @@ test('constantWithout: flow fields follow the same null rules', () => {
     ['l4 == udp && reason == NO_SOCKET', false],
   ];
   for (const [src, want] of cases) assert.equal(constantWithout(parse(src), flow), want, src);
+});
+
+test('l4: every name the decoder writes reads back as its number, in records and in filters', () => {
+  for (let n = 0; n <= 255; n++) {
+    const name = ipProtocolName(n);
+    const r = recordFromPacket({
+      origin: 'software',
+      flow: { l3: 'ipv4', src: null, dst: null, l4: name, sport: null, dport: null, vlans: [], stopped: null },
+    });
+    assert.equal(r.l4, n, name);
+    assert.equal(compile(parse(`l4 == ${n}`))(r), true, `l4 == ${n} on ${name}`);
+    if (name !== String(n)) assert.equal(compile(parse(`l4 == ${name}`))(r), true, `l4 == ${name}`);
+  }
 });
