@@ -185,7 +185,7 @@ async function capture(netdm: NetdmClient, options: DwdumpOptions, io: DwdumpIO)
   const alerts = writer.written();
   complain(
     `dwdump: ${alerts} packet${alerts === 1 ? '' : 's'} written, ` +
-      `${lost.socket + lost.undecodable} lost on our socket, ` +
+      `${lost.socket + lost.undecodable + lost.unread} lost on our socket, ` +
       `${tail} tail-dropped by the kernel`,
   );
   return exitCode;
@@ -359,5 +359,6 @@ async function shutdown(
   const lost = netdm.lost();
   // Alerts queued before now are still in our receive queue: take them into the file (STOP drained already).
   await netdm.drain();
-  return lost;
+  // What that drain had no time to hand over it counted: lost all the same.
+  return { ...lost, unread: netdm.lost().unread };
 }

@@ -13,7 +13,7 @@ import type {
 } from '../backend/types.js';
 import { DropwatchError } from '../errors/index.js';
 import type { ReceivedMessage } from '../netlink/socket.js';
-import { LOST_SOCKET, LOST_UNDECODABLE, NetdmClient, openNetdmClient } from './client.js';
+import { LOST_SOCKET, LOST_UNDECODABLE, LOST_UNREAD, NetdmClient, openNetdmClient } from './client.js';
 import { decodeEvent } from './codec.js';
 import { decodeFlow } from '../packet/index.js';
 
@@ -166,6 +166,7 @@ export class NetdmBackend implements Backend {
     const l = this.client.lost();
     const out: LostCount[] = [{ where: LOST_SOCKET, count: l.socket }];
     if (l.undecodable > 0) out.push({ where: LOST_UNDECODABLE, count: l.undecodable });
+    if (l.unread > 0) out.push({ where: LOST_UNREAD, count: l.unread });
     return out;
   }
 

@@ -38,6 +38,8 @@ const EOPNOTSUPP = 95;
 export const LOST_SOCKET = 'netlink socket';
 /** Alerts that reached us but did not decode: lost to the user all the same. */
 export const LOST_UNDECODABLE = 'undecodable NET_DM messages';
+/** Alerts still queued on our socket when the drain at stop ran out of time: read and counted, not handed over. */
+export const LOST_UNREAD = 'netlink socket, unread at stop';
 
 /** Appended to the kernel's text when START answers EAGAIN. */
 export const ALREADY_MONITORING_HINT =
@@ -49,6 +51,10 @@ export const NO_EVENTS_GROUP_MESSAGE = `NET_DM has no "${NET_DM_GROUP_NAME}" mul
 
 // Larger than any NET_DM message (a payload attribute near 64 KiB plus the others), so none is ever cut.
 const DATA_SCRATCH = 128 * 1024;
+/** How long alerts still queued at a stop may take to reach the listener, the wait for STOP's ack included. */
+const DRAIN_MS = 1_000;
+/** After a drain's budget, how long reading (and counting) the rest of the queue may take before the drain gives up. */
+const COUNT_MS = 1_000;
 const NOT_STARTED: StartOptions = { sw: false, hw: false };
 
 export type NetdmRequest = 'config' | 'start' | 'stop';
@@ -85,6 +91,8 @@ export interface NetdmLost {
   socket: number;
   /** Alerts that arrived but did not decode. */
   undecodable: number;
+  /** Alerts left on the socket when a drain ran out of time, counted as read instead of handed to the listener. */
+  unread: number;
 }
 
 /**
@@ -131,6 +139,10 @@ export class NetdmClient {
   private excluded = 0;
   private reported = 0;
   private undecodable = 0;
+  private unread = 0;
+  private unreadReported = 0;
+  /** Set while a drain is past its budget: alerts read are counted (LOST_UNREAD) instead of handed to the listener. */
+  private counting = false;
   private readonly drainWaiters = new Map<number, (ok: boolean) => void>();
 
   /**
@@ -194,6 +206,8 @@ export class NetdmClient {
    * every loss among them has been reported.
    */
   async stop(flags: StartOptions = this.startedWith ?? NOT_STARTED): Promise<void> {
+    // The main thread handles alerts while the ack is on its way: that time comes out of the drain's budget.
+    const deadline = Date.now() + DRAIN_MS;
     try {
       await this.send('stop', encodeStop(flags));
     } catch (err) {
@@ -203,7 +217,7 @@ export class NetdmClient {
     // The kernel is stopped: no alert comes after its answer, so the drops counted now are all the alerts lost.
     this.freeze();
     if (this.joined) {
-      await this.drain();
+      await this.drain(Math.max(0, deadline - Date.now()));
       this.reportLost();
     }
   }
@@ -284,39 +298,54 @@ export class NetdmClient {
   }
 
   /**
-   * Resolves once every alert queued on the data socket before this call has reached the listener: the reply to a
-   * CONFIG_GET sent on the data socket queues behind them. A reply the full queue dropped shows at once in the drop
-   * counter (the kernel answers inside sendto()); while the kernel is stopped that can only be our marker, so it is
-   * asked again once the loop has read some of the queue. False when no marker came back in time.
+   * Resolves once every alert queued on the data socket before this call has reached the listener, or been counted: the
+   * reply to a CONFIG_GET sent on the data socket queues behind them. Past `timeoutMs` the rest of the queue is only
+   * read and counted lost (LOST_UNREAD), which is quick, so a listener slower than the queue cannot stretch a stop
+   * and no alert is dropped unsaid. A reply the full queue dropped shows at once in the drop counter (the kernel answers
+   * inside sendto()); while the kernel is stopped that can only be our marker, so it is asked again once the loop has
+   * read some of the queue. False when no marker came back, even counting, in time.
    */
-  async drain(timeoutMs = 1_000): Promise<boolean> {
+  async drain(timeoutMs = DRAIN_MS): Promise<boolean> {
     const data = this.data;
     if (!data || data.isClosed) return true;
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const seq = data.nextSeq();
-      const before = this.rawLost();
-      try {
-        data.sendRaw(encodeNlMsg({ type: this.familyId, flags: NLM_F_REQUEST, seq }, encodeConfigGet()));
-      } catch {
-        return false;
+    const deadline = Date.now() + timeoutMs + COUNT_MS;
+    const budget = setTimeout(() => (this.counting = true), timeoutMs);
+    try {
+      for (;;) {
+        const seq = data.nextSeq();
+        const before = this.rawLost();
+        try {
+          data.sendRaw(encodeNlMsg({ type: this.familyId, flags: NLM_F_REQUEST, seq }, encodeConfigGet()));
+        } catch {
+          return false;
+        }
+        const left = deadline - Date.now();
+        if (this.frozenAt !== null && this.rawLost() !== before) {
+          if (left <= 0) return false;
+          await new Promise((r) => setTimeout(r, Math.min(5, left)));
+          if (data.isClosed) return false;
+          continue;
+        }
+        return await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => settle(false), Math.max(left, 0));
+          const settle = (ok: boolean): void => {
+            clearTimeout(timer);
+            this.drainWaiters.delete(seq);
+            // At once, not when the caller resumes: alerts after the marker in the same batch are not the queue's.
+            this.counting = false;
+            resolve(ok);
+          };
+          this.drainWaiters.set(seq, settle);
+        });
       }
-      const left = deadline - Date.now();
-      if (this.frozenAt !== null && this.rawLost() !== before) {
-        if (left <= 0) return false;
-        await new Promise((r) => setTimeout(r, Math.min(5, left)));
-        if (data.isClosed) return false;
-        continue;
+    } finally {
+      clearTimeout(budget);
+      this.counting = false;
+      // One report for the drain, not one per batch counted.
+      if (this.unread > this.unreadReported) {
+        this.listener?.lost(this.unread - this.unreadReported, LOST_UNREAD);
+        this.unreadReported = this.unread;
       }
-      return new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => settle(false), Math.max(left, 0));
-        const settle = (ok: boolean): void => {
-          clearTimeout(timer);
-          this.drainWaiters.delete(seq);
-          resolve(ok);
-        };
-        this.drainWaiters.set(seq, settle);
-      });
     }
   }
 
@@ -329,7 +358,7 @@ export class NetdmClient {
 
   /** Alerts lost since open, exactly: the kernel's drop counter read now, less the drops that were no alert. */
   lost(): NetdmLost {
-    return { socket: this.countable(this.rawLost()), undecodable: this.undecodable };
+    return { socket: this.countable(this.rawLost()), undecodable: this.undecodable, unread: this.unread };
   }
 
   /** Closes both sockets; pending requests reject with E_STATE. Does not STOP: callers decide (passive runs must not). */
@@ -363,7 +392,10 @@ export class NetdmClient {
     for (const m of messages) {
       // A drain marker's reply (or the kernel's error for it: either way it queued behind the alerts).
       if (m.group === 0) this.drainWaiters.get(m.header.seq)?.(true);
-      else if (m.group === this.groupId && m.header.type === this.familyId) alerts.push(m);
+      else if (m.group === this.groupId && m.header.type === this.familyId) {
+        if (this.counting) this.unread++;
+        else alerts.push(m);
+      }
     }
     if (alerts.length > 0) this.listener?.alerts(alerts);
   }

@@ -7,6 +7,7 @@ import { NET_DM_CMD_CONFIG_GET, NET_DM_CMD_STOP } from '../../src/netdm/codec.js
 import {
   LOST_SOCKET,
   LOST_UNDECODABLE,
+  LOST_UNREAD,
   NetdmRefusal,
   openNetdmClient,
   type NetdmClient,
@@ -58,14 +59,14 @@ test('overflows on the data socket are alerts lost: each counted once, as the ba
     [5, LOST_SOCKET],
     [4, LOST_SOCKET],
   ]);
-  assert.deepEqual(client.lost(), { socket: 9, undecodable: 0 });
+  assert.deepEqual(client.lost(), { socket: 9, undecodable: 0, unread: 0 });
 
   data.autoWake = true;
   await client.stop();
   // The stop's final report finds nothing new: every loss was told exactly once.
   assert.equal(sum(rec.lost, LOST_SOCKET), 9);
   assert.equal(rec.lost.length, 2);
-  assert.deepEqual(client.lost(), { socket: 9, undecodable: 0 });
+  assert.deepEqual(client.lost(), { socket: 9, undecodable: 0, unread: 0 });
   client.close();
 });
 
@@ -96,6 +97,36 @@ test('a reader that never catches up: stop() gives up on the drain in time and s
   client.close();
 });
 
+test('a listener slower than the queue at stop: past the drain budget the rest is read and counted lost, not dropped', async () => {
+  const { kernel, client, rec } = await monitoring();
+  // More alerts than a slow listener gets through in the drain's budget: the queue a packet-mode storm leaves behind.
+  const queued = 40 * 256;
+  kernel.hooks.set(NET_DM_CMD_STOP, () => {
+    for (let i = 0; i < queued; i++) kernel.alert(ALERTS[i % ALERTS.length]);
+  });
+  const slow = rec.listener.alerts.bind(rec.listener);
+  // 50 ms a batch (the main thread busy elsewhere): 40 batches would take 2 s.
+  rec.listener.alerts = (ms) => {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    slow(ms);
+  };
+  const t0 = Date.now();
+  await client.stop();
+  const took = Date.now() - t0;
+  const unread = sum(rec.lost, LOST_UNREAD);
+  assert.ok(rec.alerts.length > 0 && unread > 0, `delivered ${rec.alerts.length}, counted ${unread}`);
+  // Every alert queued before the STOP's ack either reached the listener or was counted: none is left unsaid.
+  assert.equal(rec.alerts.length + unread, queued);
+  assert.deepEqual(client.lost(), { socket: 0, undecodable: 0, unread });
+  assert.equal(kernel.data.queued, 0);
+  // Told once, at the end of the drain, after the last alert the listener got.
+  assert.deepEqual(rec.lost, [[unread, LOST_UNREAD]]);
+  assert.equal(rec.log.at(-1), `lost ${unread} ${LOST_UNREAD}`);
+  // The budget (1 s) counts from the STOP, the wait for its ack included; counting the rest is quick.
+  assert.ok(took < 1700, `stop took ${took} ms`);
+  client.close();
+});
+
 test('while stopped a drop is no alert: the drain marker it cost is asked again and nothing is counted lost', async () => {
   const { kernel, client, rec } = await monitoring();
   let markers = 0;
@@ -109,7 +140,7 @@ test('while stopped a drop is no alert: the drain marker it cost is asked again 
   });
   await client.stop();
   assert.equal(markers, 2, 'a dropped marker is sent again');
-  assert.deepEqual(client.lost(), { socket: 0, undecodable: 0 });
+  assert.deepEqual(client.lost(), { socket: 0, undecodable: 0, unread: 0 });
   assert.deepEqual(rec.lost, []);
 
   // Started again, the ledger counts from where the kernel's counter is, less what the stopped time cost.
@@ -195,7 +226,7 @@ test('undecodable datagrams and alerts the listener cannot use are counted apart
   assert.deepEqual(rec.log, [`lost 1 ${LOST_UNDECODABLE}`, 'alerts 1']);
   client.discard(2);
   client.discard(0);
-  assert.deepEqual(client.lost(), { socket: 0, undecodable: 3 });
+  assert.deepEqual(client.lost(), { socket: 0, undecodable: 3, unread: 0 });
   assert.deepEqual(rec.lost, [
     [1, LOST_UNDECODABLE],
     [2, LOST_UNDECODABLE],
