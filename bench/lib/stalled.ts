@@ -12,6 +12,9 @@ import { sendDrops } from './sender.js';
 
 export type Consumer = 'stalled pipe' | 'file';
 
+/** The memory bound docs/reliability.md states for a run whose output cannot keep up, KiB. */
+export const RSS_BOUND_KIB = 256 * 1024;
+
 export interface StalledRun {
   /** Drop reports that reached the reader whole: JSON packet objects, text packet blocks, or summary-line counts. */
   printed: number;
@@ -42,6 +45,23 @@ function printedIn(text: string, args: readonly string[]): number {
     if (m) n += Number(m[1]);
   }
   return n;
+}
+
+/**
+ * The drops a run reports lost on stderr, each once: because its output fell behind (counted while congested, and
+ * written but never taken at the end), and before they reached it, by place ("netlink socket", a ring buffer...).
+ */
+export function lostIn(stderr: string): { output: number; elsewhere: Map<string, number> } {
+  const sum = (re: RegExp) => [...stderr.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
+  const elsewhere = new Map<string, number>();
+  for (const m of stderr.matchAll(/^Lost (\d+) drop events before they reached dropwatch \((.*)\)$/gm))
+    elsewhere.set(m[2]!, (elsewhere.get(m[2]!) ?? 0) + Number(m[1]));
+  return {
+    output:
+      sum(/^Lost (\d+) drop events that dropwatch could not print/gm) +
+      sum(/^dropwatch: (\d+) drop events were not printed/gm),
+    elsewhere,
+  };
 }
 
 /**
@@ -98,13 +118,11 @@ export async function runStalled(opts: {
     sampling = false;
     await sampler;
     await readerDone;
-    const sum = (re: RegExp) => [...stderr.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
+    const lost = lostIn(stderr);
     return {
       printed: printedIn(readFileSync(path, 'utf8'), opts.args),
-      lostOutput:
-        sum(/^Lost (\d+) drop events that dropwatch could not print/gm) +
-        sum(/^dropwatch: (\d+) drop events were not printed/gm),
-      lostElsewhere: sum(/^Lost (\d+) drop events before they reached dropwatch/gm),
+      lostOutput: lost.output,
+      lostElsewhere: [...lost.elsewhere.values()].reduce((a, b) => a + b, 0),
       sent: sent.sent,
       peakKiB,
       runMs,

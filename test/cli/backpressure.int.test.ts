@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { canRunKernelTests } from '../helpers/kernel.js';
 import { Netns } from '../helpers/netns.js';
-import { runStalled, type Consumer, type StalledRun } from '../../bench/lib/stalled.js';
+import { RSS_BOUND_KIB, runStalled, type Consumer, type StalledRun } from '../../bench/lib/stalled.js';
 
 const skip = canRunKernelTests();
 let ns: Netns | null = null;
@@ -13,8 +13,6 @@ before(() => {
 });
 after(() => ns?.delete());
 
-/** The memory bound docs/reliability.md states for a run whose output cannot keep up. */
-const RSS_BOUND_KIB = 256 * 1024;
 const DURATION_S = 6;
 const SENT = 200_000;
 const ARGS = ['-m', 'packet', '-f', 'json', '--filter', 'reason == NO_SOCKET'];

@@ -12,8 +12,11 @@ import { fixturePath, projectRoot } from '../helpers/paths.js';
 import { ALREADY_MONITORING_HINT } from '../../src/netdm/index.js';
 import { compile, format, parse, recordFromPacket } from '../../src/filter/index.js';
 import type { Flow } from '../../src/packet/types.js';
+import { lostIn, RSS_BOUND_KIB } from '../../bench/lib/stalled.js';
 
 const guestDir = join(projectRoot, 'test', 'netdm', 'guest');
+/** How late, past -d, a packet-mode run whose reader stalls may end in the guest, s. */
+const LATE_S = 2;
 
 // Lines both tools print; ours adds stderr-only notes (lost counts, hints) that dropwatch has no equivalent for, and
 // in packet mode each drop's flow line.
@@ -315,6 +318,44 @@ test('NET_DM in qemu: Debian dropwatch and ours side by side, refusals, signals,
     assert.ok(lines.includes('length: 20'), lines.join('\n'));
     assert.ok(lines.includes('flow: IP, truncated in the IPv4 header'), lines.join('\n'));
   });
+
+  await t.test(
+    'packet mode, a reader that stalls: memory bounded, printed + lost + tail drops = sent, -d on time',
+    () => {
+      const o = json(sec('stalled')).find((x) => x['check'] === 'stalled');
+      assert.ok(o, sec('stalled').join('\n'));
+      const stderr = String(o['stderr']);
+      const lost = lostIn(stderr);
+      const elsewhere = [...lost.elsewhere.values()].reduce((a, b) => a + b, 0);
+      const figures = {
+        ...o,
+        stderr: undefined,
+        lostOutput: lost.output,
+        lostElsewhere: Object.fromEntries(lost.elsewhere),
+      };
+      t.diagnostic(JSON.stringify(figures));
+      const sent = Number(o['sent']);
+      const seconds = Number(o['seconds']);
+      assert.equal(o['code'], 0, stderr);
+      assert.equal(sent, Number(o['count']));
+      assert.equal(Number(o['noPorts']), sent, 'one NO_SOCKET drop per datagram, no other UDP drops');
+      assert.ok(Number(o['sendMs']) < seconds * 1000, 'the flood ended while monitoring');
+      assert.equal(Number(o['printedOther']), 0, 'no other drops in the quiet guest');
+      // The output passed its bound: drops were counted instead of queued.
+      assert.match(
+        stderr,
+        /^Lost \d+ drop events that dropwatch could not print: the reader of its output fell behind$/m,
+      );
+      // Every drop made is a whole line the reader got, or reported lost once: by the output, on the way (our socket),
+      // or in the kernel (its per-CPU queue).
+      assert.equal(Number(o['printed']) + lost.output + elsewhere + Number(o['tailDropped']), sent, stderr);
+      const peak = Number(o['peakKiB']);
+      assert.ok(peak > 0 && peak < RSS_BOUND_KIB, `peak RSS ${peak} KiB`);
+      // From monitoring on, as the driver saw it, to the process gone: -d, the stop, and half a second for a reader
+      // that takes nothing, all under TCG.
+      assert.ok(Number(o['runMs']) < (seconds + LATE_S) * 1000, `ran ${Number(o['runMs'])} ms for -d ${seconds}`);
+    },
+  );
 
   await t.test(
     'not root: show answers, start is refused in one line naming the capability, the session ends cleanly',

@@ -107,13 +107,17 @@ finish $BG after-recover
 
 # 8. process.exit without close: the exit hook's synchronous STOP (its own process: it exits), then one process for the
 #    rest, each step writing to its own file: a fresh start after the exit, 9. the backend API (flags, refusals, close
-#    STOP, config round trip), 10. overflow (packet mode into a small receive buffer while our loop stalls).
+#    STOP, config round trip), 10. overflow (packet mode into a small receive buffer while our loop stalls),
+#    10b. our CLI, -s -d 5 in packet mode with JSON, its stdout a pipe whose reader stalls through the run, under a flood
+#    of 400 datagrams of 32000 bytes: each JSON line carries the payload in hex (about 64 KB), so the output passes
+#    the 8 MiB bound with a few hundred drops (rendering JSON is slow under TCG, and its cost goes by bytes, not drops).
 node /guest/checks.mjs start-exit=/tmp/exit.txt 2>>/tmp/exit.txt
 node /guest/checks.mjs startstop:after-exit=/tmp/exit.txt api=/tmp/api.txt overflow:5000:32768=/tmp/overflow.txt \
-  2>>/tmp/overflow.txt
+  stalled:400:32000:5=/tmp/stalled.txt 2>>/tmp/overflow.txt
 sec exit-hook /tmp/exit.txt
 sec api /tmp/api.txt
 sec overflow /tmp/overflow.txt
+sec stalled /tmp/stalled.txt
 
 # 11. Not root: both tools as uid/gid 65534 with no capabilities, through the same steps (busybox has no way to drop
 #     to another uid, so node drops to it and runs the tool).
