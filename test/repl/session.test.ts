@@ -1,7 +1,7 @@
 // The session's state machine over an in-memory backend: what it prints for each outcome a backend can report.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Session, type Renderer } from '../../src/repl/session.js';
+import { Session, type Renderer, type SessionOutput } from '../../src/repl/session.js';
 import { DropAggregator } from '../../src/aggregate/index.js';
 import { DropwatchError, KernelError } from '../../src/errors/index.js';
 import type {
@@ -65,7 +65,8 @@ const renderer: Renderer = {
   lostTotal: (n, where) => `total lost ${n} ${where}`,
 };
 
-function setup() {
+/** A session over a scripted backend; `output` replaces parts of the recording output. */
+function setup(output: Partial<SessionOutput> = {}) {
   const backend = new ScriptedBackend();
   const out: string[] = [];
   const err: string[] = [];
@@ -80,6 +81,7 @@ function setup() {
       data: (l) => out.push(l) && log.push(`data:${l}`),
       message: (l) => out.push(l) && log.push(`message:${l}`),
       error: (l) => err.push(l) && log.push(`error:${l}`),
+      ...output,
     },
     clock: { setInterval: (fn) => (tick = fn), clearInterval: () => (tick = null) },
   });
@@ -250,22 +252,11 @@ test("the filter's check is said at start, and when the filter changes while mon
 });
 
 test('a congested output: drops are counted, not printed, reported lost once an interval and in the total', async () => {
-  const backend = new ScriptedBackend();
   const data: { line: string; drops: number; ends?: readonly number[] }[] = [];
-  const err: string[] = [];
   let congested = false;
-  let tick: (() => void) | null = null;
-  const session = new Session({
-    backend,
-    renderer,
-    aggregator: new DropAggregator(),
-    output: {
-      data: (line, reported) => data.push({ line, drops: reported?.drops ?? 0, ends: reported?.ends }),
-      message: () => {},
-      error: (l) => err.push(l),
-      congested: () => congested,
-    },
-    clock: { setInterval: (fn) => (tick = fn), clearInterval: () => (tick = null) },
+  const { backend, session, err, tick } = setup({
+    data: (line, reported) => data.push({ line, drops: reported?.drops ?? 0, ends: reported?.ends }),
+    congested: () => congested,
   });
   await session.run({ name: 'start' });
   const packet = (reason: string) => ({ kind: 'packet' as const, packet: { origin: 'software' as const, reason } });
@@ -277,7 +268,7 @@ test('a congested output: drops are counted, not printed, reported lost once an 
   congested = true;
   for (let i = 0; i < 5; i++) backend.emit(packet('C'));
   backend.emit({ kind: 'summary', entries: [{ origin: 'software', pc: 1n, reason: null, count: 7 }] });
-  tick!();
+  tick();
   assert.equal(data.length, 1);
   assert.deepEqual(err, ['lost 5 dropwatch output', 'lost 7 dropwatch output']);
   congested = false;
