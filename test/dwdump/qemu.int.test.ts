@@ -5,12 +5,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { extractBase64, guestUnavailable, runInGuest, sections, timings, type GuestResult } from '../qemu/harness.js';
+import { extractBase64, guestUnavailable, keepTranscript, runInGuest, type GuestResult } from '../qemu/harness.js';
 import { projectRoot } from '../helpers/paths.js';
-import { tsharkAvailable } from '../helpers/tshark.js';
+import { tsharkAvailable, tsharkFields } from '../helpers/tshark.js';
 import { decodePcap, decodeSll, LINKTYPE_NETLINK, NETLINK_SLL, type PcapFile } from '../../src/pcap/index.js';
 import { decodeNlMsgs, type NlMessage } from '../../src/netlink/codec.js';
 import { decodeFamily } from '../../src/netlink/nlctrl.js';
@@ -95,16 +94,7 @@ const TSHARK_FIELDS = [
 ];
 
 function tsharkRows(path: string): string[][] {
-  const r = spawnSync(
-    'tshark',
-    ['-r', path, '-Y', 'net_dm', '-T', 'fields', '-E', 'separator=/t', ...TSHARK_FIELDS.flatMap((f) => ['-e', f])],
-    { encoding: 'utf8' },
-  );
-  assert.equal(r.status, 0, `tshark -r ${path} failed: ${r.stderr}`);
-  return r.stdout
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => l.split('\t'));
+  return tsharkFields(path, TSHARK_FIELDS).map((row) => TSHARK_FIELDS.map((f) => row[f] ?? ''));
 }
 
 test('dwdump in qemu: captures, Debian dwdump side by side, -q/-s, signals, EPIPE, passive, accounting', async (t) => {
@@ -119,18 +109,8 @@ test('dwdump in qemu: captures, Debian dwdump side by side, -q/-s, signals, EPIP
     env: { DW_N: String(N) },
     timeoutMs: 600_000,
   });
-  const work = mkdtempSync(join(tmpdir(), 'dwdump-qemu-'));
-  writeFileSync(join(work, 'transcript.txt'), `${r.stdout}\n--- stderr ---\n${r.stderr}`);
-  t.diagnostic(`guest ${r.kernelRelease}: ${r.durationMs} ms, transcript and pcaps in ${work}`);
-  t.diagnostic(`guest uptime (s) at the end of each step: ${timings(r.stdout)}`);
-  assert.ok(r.moduleLoaded, r.moduleError ?? 'drop_monitor not loaded');
+  const { work, sec } = keepTranscript(t, r, 'dwdump-qemu');
   assert.equal(r.exitCode, 0, r.stderr);
-  const s = sections(r.stdout);
-  const sec = (name: string): string[] => {
-    const v = s.get(name);
-    assert.ok(v, `no section ${name} in the guest output (see ${work})`);
-    return v;
-  };
   const pcapBytes = (name: string): Buffer => {
     const b = extractBase64(r.stdout, name.toUpperCase());
     writeFileSync(join(work, `${name}.pcap`), b);

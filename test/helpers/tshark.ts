@@ -7,19 +7,21 @@ export function tsharkAvailable(): boolean {
 }
 
 /**
- * One row per frame that passes `displayFilter`: each field's text as tshark prints it ('' where the frame has none;
- * a field that occurs several times in one frame is joined with commas).
+ * One row per frame that passes `displayFilter`: each field's text as tshark prints it ('' where the frame has none; a
+ * field that occurs several times in one frame is joined with commas, or only its first shown with `firstOnly`).
  */
 export function tsharkFields(
   path: string,
   fields: readonly string[],
   displayFilter = 'net_dm',
+  firstOnly = false,
 ): Record<string, string>[] {
-  const r = spawnSync(
-    'tshark',
-    ['-r', path, '-Y', displayFilter, '-T', 'fields', '-E', 'separator=/t', ...fields.flatMap((f) => ['-e', f])],
-    { encoding: 'utf8' },
-  );
+  const args = ['-r', path, '-Y', displayFilter, '-T', 'fields', '-E', 'separator=/t'];
+  if (firstOnly) args.push('-E', 'occurrence=f');
+  // Our test datagrams go to port 9: without this, a random source port that a dissector registers (HCrt's 47000)
+  // takes their payload away from `data`.
+  args.push('-d', 'udp.port==9,data', ...fields.flatMap((f) => ['-e', f]));
+  const r = spawnSync('tshark', args, { encoding: 'utf8' });
   assert.equal(r.status, 0, `tshark -r ${path} failed: ${r.stderr}`);
   return r.stdout
     .split('\n')

@@ -4,10 +4,9 @@
 // against Wireshark's decode of the same alert. Skips when the guest or the hw layer cannot be had.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { extractBase64, layerUnavailable, runInGuest, sections, timings, type GuestResult } from '../qemu/harness.js';
+import { extractBase64, keepTranscript, layerUnavailable, runInGuest, type GuestResult } from '../qemu/harness.js';
 import { projectRoot } from '../helpers/paths.js';
 import { pcapAlerts, type PcapAlert } from '../helpers/netdm-pcap.js';
 import { tsharkAvailable, tsharkFields } from '../helpers/tshark.js';
@@ -107,18 +106,8 @@ test('hardware drops in qemu: netdevsim traps through Debian dropwatch/dwdump an
     layers: ['hw'],
     timeoutMs: 420_000,
   });
-  const work = mkdtempSync(join(tmpdir(), 'netdm-hw-'));
-  writeFileSync(join(work, 'transcript.txt'), `${r.stdout}\n--- stderr ---\n${r.stderr}`);
-  t.diagnostic(`guest ${r.kernelRelease}: ${r.durationMs} ms, transcript and pcaps in ${work}`);
-  t.diagnostic(`guest uptime (s) at the end of each step: ${timings(r.stdout)}`);
-  assert.ok(r.moduleLoaded, r.moduleError ?? 'drop_monitor not loaded');
+  const { work, sec } = keepTranscript(t, r, 'netdm-hw');
   assert.equal(r.exitCode, 0, r.stderr);
-  const s = sections(r.stdout);
-  const sec = (name: string): string[] => {
-    const v = s.get(name);
-    assert.ok(v, `no section ${name} in the guest output (see ${work})`);
-    return v;
-  };
   const pcap = (name: string): string => {
     const path = join(work, `${name}.pcap`);
     writeFileSync(path, extractBase64(r.stdout, name.toUpperCase()));

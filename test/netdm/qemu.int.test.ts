@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { extractBase64, guestUnavailable, runInGuest, sections, timings, type GuestResult } from '../qemu/harness.js';
+import { extractBase64, guestUnavailable, keepTranscript, runInGuest, type GuestResult } from '../qemu/harness.js';
 import { fixturePath, projectRoot } from '../helpers/paths.js';
+import { tsharkAvailable, tsharkFields } from '../helpers/tshark.js';
 import { ALREADY_MONITORING_HINT } from '../../src/netdm/index.js';
 import { compile, format, parse, recordFromPacket } from '../../src/filter/index.js';
 import type { Flow } from '../../src/packet/types.js';
@@ -54,19 +54,9 @@ function textFlows(lines: string[]): string[] {
 function tsharkFlows(path: string): string[] {
   const fields = ['frame.protocols', 'ip.src', 'ip.dst', 'ipv6.src', 'ipv6.dst'];
   fields.push('udp.srcport', 'udp.dstport', 'tcp.srcport', 'tcp.dstport');
-  const r = spawnSync(
-    'tshark',
-    ['-r', path, '-Y', 'net_dm', '-T', 'fields', '-E', 'separator=/t', '-E', 'occurrence=f'].concat(
-      fields.flatMap((f) => ['-e', f]),
-    ),
-    { encoding: 'utf8' },
-  );
-  assert.equal(r.status, 0, `tshark -r ${path}: ${r.stderr}`);
-  return r.stdout
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => {
-      const [protocols, ip4src, ip4dst, ip6src, ip6dst, usport, udport, tsport, tdport] = l.split('\t');
+  return tsharkFields(path, fields, 'net_dm', true)
+    .map((row) => fields.map((f) => row[f] ?? ''))
+    .map(([protocols, ip4src, ip4dst, ip6src, ip6dst, usport, udport, tsport, tdport]) => {
       const layers = protocols!.split(':');
       const v6 = layers.includes('ipv6');
       const l4 = layers[layers.indexOf(v6 ? 'ipv6' : 'ip') + 1] ?? '';
@@ -98,18 +88,7 @@ test('NET_DM in qemu: Debian dropwatch and ours side by side, refusals, signals,
     files,
     timeoutMs: 420_000,
   });
-  // Kept for reading when something fails: the whole guest transcript.
-  const keep = join(tmpdir(), 'netdm-qemu-stdout.txt');
-  writeFileSync(keep, `${r.stdout}\n--- stderr ---\n${r.stderr}`);
-  t.diagnostic(`guest ${r.kernelRelease}: ${r.durationMs} ms, transcript in ${keep}`);
-  t.diagnostic(`guest uptime (s) at the end of each step: ${timings(r.stdout)}`);
-  assert.ok(r.moduleLoaded, r.moduleError ?? 'drop_monitor not loaded');
-  const s = sections(r.stdout);
-  const sec = (name: string): string[] => {
-    const v = s.get(name);
-    assert.ok(v, `no section ${name} in the guest output (see ${keep})`);
-    return v;
-  };
+  const { sec } = keepTranscript(t, r, 'netdm-qemu');
   const sym = sec('kallsyms')[0]!;
   const base = BigInt(`0x${sym.split(' ')[0]}`);
 
@@ -302,7 +281,7 @@ test('NET_DM in qemu: Debian dropwatch and ours side by side, refusals, signals,
     // The text block is dropwatch's with the flow line last: after "drop reason:", before the blank line.
     for (const [i, l] of text.entries())
       if (l.startsWith('flow: ')) assert.ok(text[i - 1]?.startsWith('drop reason: ') && text[i + 1] === '', l);
-    if (spawnSync('tshark', ['-v'], { stdio: 'ignore' }).status !== 0) {
+    if (!tsharkAvailable()) {
       tt.skip('tshark is not installed (Debian package tshark)');
       return;
     }

@@ -363,6 +363,8 @@ async function runOnce(script: string, opts: GuestRunOptions): Promise<GuestResu
 
   const files = new Map<string, Buffer>();
   files.set(`guest/script.${ext}`, Buffer.from(script));
+  // The shell helpers every guest script sources.
+  files.set('guest/lib.sh', readFileSync(join(qemuDir, 'guest', 'lib.sh')));
   if (opts.env) {
     const lines = Object.entries(opts.env).map(([k, v]) => {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`bad env name ${k}`);
@@ -487,6 +489,37 @@ async function runOnce(script: string, opts: GuestRunOptions): Promise<GuestResu
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** A guest run kept for reading: its transcript's folder, and its sections by name (a missing one fails the test). */
+export interface GuestTranscript {
+  work: string;
+  sec: (name: string) => string[];
+}
+
+/**
+ * Keeps the guest's transcript in a fresh folder under the system's temporary one (named `prefix`-…), says where and
+ * how long each step took, and checks that drop_monitor was loaded.
+ */
+export function keepTranscript(
+  t: { diagnostic(message: string): void },
+  r: GuestResult,
+  prefix: string,
+): GuestTranscript {
+  const work = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  writeFileSync(join(work, 'transcript.txt'), `${r.stdout}\n--- stderr ---\n${r.stderr}`);
+  t.diagnostic(`guest ${r.kernelRelease}: ${r.durationMs} ms, transcript in ${work}`);
+  t.diagnostic(`guest uptime (s) at the end of each step: ${timings(r.stdout)}`);
+  if (!r.moduleLoaded) throw new Error(r.moduleError ?? 'drop_monitor not loaded');
+  const s = sections(r.stdout);
+  return {
+    work,
+    sec: (name) => {
+      const v = s.get(name);
+      if (v === undefined) throw new Error(`no section ${name} in the guest output (see ${work})`);
+      return v;
+    },
+  };
 }
 
 /** Decodes base64 that a guest script printed between `@@NAME-BEGIN@@` and `@@NAME-END@@` lines. */

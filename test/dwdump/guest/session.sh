@@ -1,14 +1,9 @@
 # Guest session for test/dwdump/qemu.int.test.ts (busybox sh): Debian's dwdump and ours on the same kernel.
 # Text results go between "@@S name@@" and "@@E@@"; files as base64 between "@@NAME-BEGIN@@" and "@@NAME-END@@".
+. /guest/lib.sh
 set -u
 OURS="node /project/bin/dwdump"
 N=${DW_N:-50}
-# Each section ends with "@@T name seconds@@" (guest uptime): the test prints them, to show where the time goes.
-sec() { echo "@@S $1@@"; cat "$2"; echo "@@E@@"; echo "@@T $1 $(cut -d' ' -f1 /proc/uptime)@@"; }
-note() { echo "@@S $1@@"; echo "$2"; echo "@@E@@"; echo "@@T $1 $(cut -d' ' -f1 /proc/uptime)@@"; }
-emit() { echo "@@$1-BEGIN@@"; base64 "$2"; echo "@@$1-END@@"; }
-# send COUNT [PREFIX]: a burst of datagrams from bash (send.sh), no node start
-send() { SHELL=/bin/sh /guest/send.sh "$@"; }
 # records FILE PREFIX: how many of the datagrams PREFIX1, PREFIX2, ... a pcap holds (each payload once per record;
 # every byte that cannot be part of one becomes a line break, so binary neighbours cannot hide a payload)
 records() { tr -c 'a-z0-9-' '\n' <"$1" 2>/dev/null | grep -c "$2[0-9]"; }
@@ -18,14 +13,6 @@ waitrecords() {
   i=0
   while [ "$(records "$1" "$2")" -lt "$3" ]; do
     i=$((i + 1)); [ $i -gt 600 ] && { echo "waitrecords $1 $2 $3 timed out" >&2; return 1; }
-    sleep 0.1
-  done
-}
-# waitfor FILE TEXT: up to 60 s for TEXT to appear in FILE
-waitfor() {
-  i=0
-  while ! grep -q "$2" "$1" 2>/dev/null; do
-    i=$((i + 1)); [ $i -gt 600 ] && { echo "waitfor $1 '$2' timed out" >&2; return 1; }
     sleep 0.1
   done
 }

@@ -7,23 +7,13 @@
 # addresses and ports. drop_monitor passes on drop and exception traps (fid_miss, blackhole_route once set to trap,
 # ttl_value_is_too_small), not control ones (igmp_*). The port is up only while a step wants drops ("pulse"), and
 # devlink's per-trap packet counters, read before and after, say how many the kernel reported in between.
+. /guest/lib.sh
 set -u
 OURS="timeout 120 node /project/bin/dropwatch -l kas"
 THEIRS="timeout 120 env LD_PRELOAD=/usr/libexec/coreutils/libstdbuf.so _STDBUF_O=L dropwatch -l kas"
 OURS_DW="node /project/bin/dwdump"
 DEV=netdevsim/netdevsim1337
 TRAPS="fid_miss blackhole_route ttl_value_is_too_small"
-sec() { echo "@@S $1@@"; cat "$2"; echo "@@E@@"; echo "@@T $1 $(cut -d' ' -f1 /proc/uptime)@@"; }
-emit() { echo "@@$1-BEGIN@@"; base64 "$2"; echo "@@$1-END@@"; }
-# waitfor FILE TEXT: up to 60 s for TEXT to appear in FILE (our first node start in a boot can take half that on a
-# loaded host)
-waitfor() {
-  i=0
-  while ! grep -q "$2" "$1" 2>/dev/null; do
-    i=$((i + 1)); [ $i -gt 600 ] && { echo "waitfor $1 '$2' timed out" >&2; return 1; }
-    sleep 0.1
-  done
-}
 # ready FILE N: up to 60 s for the Nth "Kernel monitoring activated" in FILE
 ready() {
   i=0
@@ -52,10 +42,6 @@ hwdrops() { awk '/^[0-9]+ drops at [a-z_0-9]+ \[hardware\]$/ { n += $1 } END { p
 records() { tcpdump -Z root -nn -r "$1" 2>/dev/null | wc -l; }
 # pulse SECONDS: the port up that long, so the trap generator runs, then down again and a little for its last round
 pulse() { ip link set "$IF" up; sleep "$1"; ip link set "$IF" down; sleep 0.3; }
-# send COUNT PAYLOAD: software drops, UDP datagrams to 127.0.0.1:9 (send.sh)
-send() { SHELL=/bin/sh /guest/send.sh "$@"; }
-bg() { printf "$3" >/tmp/$2.in; $1 </tmp/$2.in >/tmp/$2.txt 2>&1 & BG=$!; }
-finish() { wait $1; echo "rc=$?" >>/tmp/$2.txt; sec "$2" /tmp/$2.txt; }
 
 # 0. psample, then netdevsim; device 1337 with one port; blackhole_route set to trap (it drops silently by default).
 { insmod /lib/modules/psample.ko && insmod /lib/modules/netdevsim.ko && echo "1337 1" >/sys/bus/netdevsim/new_device; } \

@@ -1,24 +1,14 @@
 # Guest session for test/netdm/qemu.int.test.ts (busybox sh): the same steps through Debian's dropwatch and our CLI,
 # then backend-level checks. Each output is printed between "@@S name@@" and "@@E@@".
+. /guest/lib.sh
 set -u
 # busybox timeout (and env) exec the tool in its own pid, so $! and kill reach the tool itself. Debian's dropwatch gets
 # line-buffered stdout through coreutils' libstdbuf, so its "activated" line reaches the file when it happens and the
 # session waits for it as for ours (it used to sleep 4 s instead: its stdout to a file is block-buffered).
 OURS="timeout 60 node /project/bin/dropwatch -l kas"
 THEIRS="timeout 60 env LD_PRELOAD=/usr/libexec/coreutils/libstdbuf.so _STDBUF_O=L dropwatch -l kas"
-# Each section ends with "@@T name seconds@@" (guest uptime): the test prints them, to show where the time goes.
-sec() { echo "@@S $1@@"; cat "$2"; echo "@@E@@"; echo "@@T $1 $(cut -d' ' -f1 /proc/uptime)@@"; }
-note() { echo "@@S $1@@"; echo "$2"; echo "@@E@@"; echo "@@T $1 $(cut -d' ' -f1 /proc/uptime)@@"; }
-emit() { echo "@@$1-BEGIN@@"; base64 "$2"; echo "@@$1-END@@"; }
-# waitfor FILE TEXT: up to 30 s for TEXT to appear in FILE
+# ready WHO FILE: until the tool in FILE says monitoring is on
 ready() { waitfor "$2" 'Kernel monitoring activated'; }
-waitfor() {
-  i=0
-  while ! grep -q "$2" "$1" 2>/dev/null; do
-    i=$((i + 1)); [ $i -gt 300 ] && { echo "waitfor $1 '$2' timed out" >&2; return 1; }
-    sleep 0.1
-  done
-}
 # drops FILE: the sum of the "N drops at __udp4_lib_rcv+" lines so far
 drops() { awk '/^[0-9]+ drops at __udp4_lib_rcv\+/ { n += $1 } END { print n + 0 }' "$1" 2>/dev/null; }
 # waitdrops FILE N: up to 30 s for FILE to report N drops at __udp4_lib_rcv
@@ -29,15 +19,9 @@ waitdrops() {
     sleep 0.1
   done
 }
-# send COUNT [PAYLOAD]: a burst of datagrams from bash (send.sh), no node start
-send() { SHELL=/bin/sh /guest/send.sh "$@"; }
-# burst COUNT: the same as SCHED_FIFO, so drop_monitor's per-CPU worker cannot send an alert before the burst is over,
+# burst COUNT: send, as SCHED_FIFO, so drop_monitor's per-CPU worker cannot send an alert before the burst is over,
 # however slow the emulator is (a loaded host once split 100 drops 65 + 35 over two alerts)
 burst() { SHELL=/bin/sh chrt -f 10 /guest/send.sh "$@"; }
-# run TOOL NAME COMMANDS: commands from a file (EOF after them, as with a pipe), output to /tmp/NAME.txt
-run() { printf "$3" >/tmp/$2.in; $1 </tmp/$2.in >/tmp/$2.txt 2>&1; echo "rc=$?" >>/tmp/$2.txt; sec "$2" /tmp/$2.txt; }
-bg() { printf "$3" >/tmp/$2.in; $1 </tmp/$2.in >/tmp/$2.txt 2>&1 & BG=$!; }
-finish() { wait $1; echo "rc=$?" >>/tmp/$2.txt; sec "$2" /tmp/$2.txt; }
 
 note kallsyms "$(grep -E ' (__udp4_lib_rcv)$' /proc/kallsyms)"
 note modules "$(grep '^drop_monitor ' /proc/modules)"
