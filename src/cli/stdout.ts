@@ -145,7 +145,7 @@ interface Piece {
 
 /** Drop reports written to stdout and not yet taken by the OS, oldest first. */
 export function createLedger() {
-  let pieces: Piece[] = [];
+  let pieces: (Piece | undefined)[] = [];
   let head = 0;
   /** String length of the pieces in flight, newlines included: what Node's writableLength counts for them. */
   let length = 0;
@@ -156,7 +156,9 @@ export function createLedger() {
     },
     /** The oldest piece has reached the OS. */
     taken(): void {
-      const piece = pieces[head++];
+      const piece = pieces[head];
+      // Let go of the text at once: the slots before `head` wait for the next compaction.
+      pieces[head++] = undefined;
       if (piece) length -= piece.text.length + 1;
       if (head > 1024 && head * 2 > pieces.length) {
         pieces = pieces.slice(head);
