@@ -54,6 +54,8 @@ export interface ReaderCore {
   takeSummary(): SummaryRow[] | null;
   /** Sampled call chains since the last take, per (location, reason, chain); null when there were none. */
   takeChains(): ChainRow[] | null;
+  /** Packet-mode records held now, not yet taken. */
+  readonly pendingPackets: number;
   /** Packet-mode records since the last take (fresh arrays, transferable); null when there were none. */
   takePackets(): PacketBatch | null;
   /**
@@ -360,6 +362,9 @@ export function createReaderCore(opts: ReaderCoreOptions): ReaderCore {
     },
     set mode(m: number) {
       mode = m;
+    },
+    get pendingPackets() {
+      return pending;
     },
     feed,
     takeDecodeError,

@@ -18,6 +18,12 @@ export const PAGES_PER_PASS = 256;
  */
 export const MAX_UNTAKEN_BATCHES = 2;
 
+/**
+ * Packet-mode records that go out at once, without waiting for the next flush: with MAX_UNTAKEN_BATCHES it bounds
+ * what the main thread holds of a flood, however far it is behind.
+ */
+export const PACKETS_PER_BATCH = 8192;
+
 export interface Backoff {
   /** Milliseconds to wait after a pass with this result; 0: read again at once. */
   after(pass: PassResult): number;

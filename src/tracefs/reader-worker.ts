@@ -9,6 +9,7 @@ import {
   createBackoff,
   createDrain,
   MAX_UNTAKEN_BATCHES,
+  PACKETS_PER_BATCH,
   PAGES_PER_PASS,
   PASS_MORE,
   PASS_NONE,
@@ -127,6 +128,10 @@ function run(init: ReaderInit): void {
     // While the main thread is behind with packets, the records wait in the ring buffer; losses are still told.
     const behind = core.mode === MODE_PACKET && Atomics.load(ctl, CTL_UNTAKEN) >= MAX_UNTAKEN_BATCHES;
     const got = behind ? PASS_NONE : readPass(PAGES_PER_PASS);
+    if (!behind && core.pendingPackets >= PACKETS_PER_BATCH) {
+      const batch = core.takePackets();
+      if (batch) post(batch);
+    }
     const now = performance.now();
     if (now - lastFlush >= init.flushMs) {
       if (behind) for (const m of core.takeLost(readStats())) post(m);
