@@ -107,31 +107,25 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0)
     throw new Error('the benchmarks need root (network namespaces, tracefs, perf, bpftrace)');
   const log = (l: string) => console.log(l);
-
-  if (args.soak) {
-    log(`soak: ${args.minutes} min at ${args.rate}/s`);
-    const r = await runSoak({ minutes: args.minutes, rate: args.rate, log });
-    const text = renderSoak(r);
+  /** A section run on its own: shown, and written to bench/NAME.md, which BENCHMARKS.md includes (--out elsewhere). */
+  const section = (text: string, name: string) => {
     log(text);
-    // bench/soak.md is what BENCHMARKS.md includes; --out elsewhere (or --no-write) leaves it alone.
-    const out = args.out === undefined ? join(projectRoot, 'bench', 'soak.md') : args.out;
+    const out = args.out === undefined ? join(projectRoot, 'bench', `${name}.md`) : args.out;
     if (out) {
       writeFileSync(out, `${text}\n`);
       log(`wrote ${out}`);
     }
+  };
+
+  if (args.soak) {
+    log(`soak: ${args.minutes} min at ${args.rate}/s`);
+    section(renderSoak(await runSoak({ minutes: args.minutes, rate: args.rate, log })), 'soak');
     return;
   }
 
   if (args.backpressure) {
     const r = await runBackpressure({ rounds: args.rounds ?? 3, count: args.count ?? 300_000, log });
-    const text = renderBackpressure(r);
-    log(text);
-    // bench/backpressure.md is what BENCHMARKS.md includes, as the soak's is.
-    const out = args.out === undefined ? join(projectRoot, 'bench', 'backpressure.md') : args.out;
-    if (out) {
-      writeFileSync(out, `${text}\n`);
-      log(`wrote ${out}`);
-    }
+    section(renderBackpressure(r), 'backpressure');
     return;
   }
 
@@ -144,14 +138,7 @@ async function main(): Promise<void> {
       base: args.base ?? null,
       log,
     });
-    const text = renderTopBench(r);
-    log(text);
-    // bench/top.md is what BENCHMARKS.md includes, as the soak's is.
-    const out = args.out === undefined ? join(projectRoot, 'bench', 'top.md') : args.out;
-    if (out) {
-      writeFileSync(out, `${text}\n`);
-      log(`wrote ${out}`);
-    }
+    section(renderTopBench(r), 'top');
     return;
   }
 
