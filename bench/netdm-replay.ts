@@ -18,12 +18,14 @@ import { fileURLToPath } from 'node:url';
 import { isMainThread, Worker, workerData } from 'node:worker_threads';
 import { DropAggregator } from '../src/aggregate/index.js';
 import type { Backend } from '../src/backend/types.js';
-import { buildTextRenderer, loadSymbols } from '../src/cli/render.js';
+import { buildTextRenderer } from '../src/output/text.js';
+import { loadSymbols } from '../src/output/symbols.js';
 import { NetdmBackend, NetdmClient, DEFAULT_RCVBUF } from '../src/netdm/index.js';
 import type { GenlFamily } from '../src/netlink/nlctrl.js';
 import { NETLINK_GENERIC, NetlinkSocket } from '../src/netlink/socket.js';
 import { netlinkTransport } from '../src/netlink/transport.js';
-import { createRepl, Session } from '../src/repl/index.js';
+import { createRepl } from '../src/repl/index.js';
+import { Session } from '../src/engine/session.js';
 
 const FIXTURES = ['packet-alert-0.bin', 'packet-alert-1.bin', 'packet-alert-2.bin'];
 // The fixtures' nlmsg_type: NET_DM's id in the guest. No host family has it (host ids stop at 0x1f here), so the

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BackendCapabilities, SummaryEntry } from '../src/backend/types.js';
-import { buildTextRenderer } from '../src/cli/render.js';
+import { buildTextRenderer } from '../src/output/text.js';
 import { TopController } from '../src/top/controller.js';
 import { locationLabel } from '../src/top/layout.js';
 import { countDropwatchOutput, reapInstance } from './lib/dropwatch-output.js';

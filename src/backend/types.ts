@@ -1,10 +1,11 @@
-// The one small interface between the REPL/CLI front end and a drop source (NET_DM netlink or tracefs).
+// The one small interface between the front ends and a drop source: events, capabilities, and how a source describes itself.
 
 import type { Flow } from '../packet/types.js';
 
 export type AlertMode = 'summary' | 'packet';
 export type Origin = 'software' | 'hardware';
-export type BackendName = 'netdm' | 'tracefs';
+/** A source's name, as `-b` takes it and JSON and metrics show it. */
+export type BackendName = string;
 
 export interface MonitorConfig {
   alertMode: AlertMode;
@@ -112,14 +113,18 @@ export interface KernelFilter {
   apply(expression: string | null): Promise<void>;
 }
 
-/** What a backend honours and provides; the CLI and REPL decide from this alone, never from the backend's type. */
-export interface BackendCapabilities {
+/** What a source can give, known before it opens: the source table lists it, the opened backend's capabilities repeat it. */
+export interface SourceOffer {
   /** The alert modes it can deliver. */
   readonly modes: readonly AlertMode[];
-  /** NET_DM's settings it honours (`set trunc`, `set queue`, `set hw`). */
+  /** The packet-queue settings it honours (`set trunc`, `set queue`) and whether it sees hardware drops (`set hw`). */
   readonly settings: { readonly trunc: boolean; readonly queue: boolean; readonly hw: boolean };
   /** What each mode adds to a drop. */
   readonly fields: { readonly summary: readonly DropField[]; readonly packet: readonly DropField[] };
+}
+
+/** What a backend honours and provides; the front ends decide from this alone, never from the backend's name. */
+export interface BackendCapabilities extends SourceOffer {
   /** The kernel's drop reason names by number, when the backend knows the table (for checking filters early). */
   readonly reasons: ReadonlyMap<number, string> | null;
   /** In-kernel filtering, or null when every filter runs in dropwatch. */
@@ -150,4 +155,29 @@ export interface Backend {
   getStats(): Promise<Stats>;
   /** Stop if monitoring, release every kernel resource (sockets, tracefs instance). Idempotent. */
   close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** One-line notices for the user (stderr), e.g. which backend auto chose and why. */
+  notice: (line: string) => void;
+}
+
+/** A drop source as the source table lists it: what it is called, what it needs, what it can give. */
+export interface SourceInfo {
+  /** What `-b` takes, and what JSON and metrics show. */
+  readonly name: BackendName;
+  /** How messages name it ("NET_DM"). */
+  readonly label: string;
+  /** What it reads, for the program's description ("NET_DM netlink"). */
+  readonly reads: string;
+  /** What the machine must have, said when `auto` passes over it. */
+  readonly needs: string;
+  readonly offers: SourceOffer;
+}
+
+/** A row of the source table: the description and how to open it. */
+export interface DropSource extends SourceInfo {
+  /** The error code that means "this machine lacks it" (anything else, e.g. no privilege, ends the run). */
+  readonly missing: string;
+  open(options: OpenOptions): Promise<Backend>;
 }

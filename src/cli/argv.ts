@@ -2,13 +2,16 @@
 // Filter expressions are left as text here; options.ts parses them, so their errors name the option.
 import { Command, Option } from 'commander';
 import { DropwatchError } from '../errors/index.js';
-import { parseArgs } from './commander.js';
-import { quote } from '../repl/commands.js';
-import { packageVersion } from './version.js';
+import { parseArgs } from '../process/commander.js';
+import { quote } from '../engine/commands.js';
+import { sourceChoices, sources } from '../sources/index.js';
+import { either } from '../backend/words.js';
+import { packageVersion } from '../process/version.js';
 import type { AlertMode, BackendName } from '../backend/types.js';
 import type { Expr } from '../filter/index.js';
+import type { LookupMethod } from '../output/symbols.js';
 
-export type LookupMethod = 'kas' | 'none';
+export type { LookupMethod };
 export type OutputFormat = 'text' | 'json';
 
 export interface MetricsAddress {
@@ -21,7 +24,8 @@ export interface DropwatchOptions {
   lookup: LookupMethod;
   /** `-l list`: print the methods and exit. */
   listMethods: boolean;
-  backend: BackendName | 'auto';
+  /** A source's name, or `auto`. */
+  backend: BackendName;
   /** `-s`: monitor at once, no prompt; stop on duration, alert limit or a signal. */
   start: boolean;
   /** `-d`: how long a `-s` run monitors, in milliseconds; null runs until a signal or the limit. */
@@ -43,7 +47,31 @@ export interface DropwatchOptions {
 }
 
 /** dropwatch's own usage line (kept byte-identical for scripts that match it); `--help` lists our options. */
-export const USAGE = 'dropwatch [-l|--lmethod <method | list>] [-b|--backend auto|netdm|tracefs]';
+export const usage = (): string =>
+  `dropwatch [-l|--lmethod <method | list>] [-b|--backend ${sourceChoices().join('|')}]`;
+
+/** `-b`'s help, from the source table: "auto (NET_DM, else tracefs), netdm or tracefs". */
+function backendHelp(): string {
+  const names = sources().map((s) => s.name);
+  const order = sources()
+    .map((s) => s.label)
+    .join(', else ');
+  return `drop source: auto (${order}), ${either(names)}`;
+}
+
+/** What the program watches, from the source table. */
+const readsHelp = (): string =>
+  sources()
+    .map((s) => s.reads)
+    .join(', or ');
+
+/** Which sources `--stack` works on. */
+const stackHelp = (): string =>
+  either(
+    sources()
+      .filter((s) => s.offers.fields.summary.includes('stack'))
+      .map((s) => s.name),
+  );
 
 export const LOOKUP_METHODS: readonly { name: LookupMethod; help: string }[] = [
   { name: 'kas', help: 'use /proc/kallsyms' },
@@ -67,13 +95,9 @@ export interface CommandLine extends Omit<DropwatchOptions, 'filter'> {
 export function parseCommandLine(args: readonly string[], write: (text: string) => void): CommandLine | 'help' {
   const program = new Command('dropwatch')
     .usage('[options]')
-    .description('Watch where the kernel drops packets (NET_DM netlink, or the skb:kfree_skb tracepoint)')
+    .description(`Watch where the kernel drops packets (${readsHelp()})`)
     .addOption(new Option('-l, --lmethod <method>', 'symbol lookup method: kas, none, or list').default('kas'))
-    .addOption(
-      new Option('-b, --backend <backend>', 'drop source: auto (NET_DM, else tracefs), netdm or tracefs').default(
-        'auto',
-      ),
-    )
+    .addOption(new Option('-b, --backend <backend>', backendHelp()).default('auto'))
     .addOption(
       new Option('-s, --start', 'monitor at once without a prompt; stop on --duration, the limit, SIGINT or SIGTERM'),
     )
@@ -90,7 +114,7 @@ export function parseCommandLine(args: readonly string[], write: (text: string) 
     )
     .addOption(new Option('--filter <expr>', 'report only drops matching this filter expression'))
     .addOption(new Option('--ignore-reason <list>', 'do not report drops with these reasons (comma-separated)'))
-    .addOption(new Option('--stack', 'show the kernel call chains behind drops, sampled (tracefs backend)'))
+    .addOption(new Option('--stack', `show the kernel call chains behind drops, sampled (${stackHelp()} backend)`))
     .addOption(new Option('--top', 'live view of the drop sites, refreshed every second, in the terminal (q quits)'));
   if (parseArgs(program, args, write, `dropwatch ${packageVersion()}`) === 'help') return 'help';
   const opts = program.opts<{
@@ -112,8 +136,9 @@ export function parseCommandLine(args: readonly string[], write: (text: string) 
   const listMethods = opts.lmethod === 'list';
   const method = LOOKUP_METHODS.find((m) => m.name === opts.lmethod);
   if (!listMethods && !method) throw new DropwatchError('E_USAGE', `Unknown lookup method ${opts.lmethod}`);
-  if (!['auto', 'netdm', 'tracefs'].includes(opts.backend))
-    throw new DropwatchError('E_USAGE', `Unknown backend ${opts.backend} (use auto, netdm or tracefs)`);
+  const choices = sourceChoices();
+  if (!choices.includes(opts.backend))
+    throw new DropwatchError('E_USAGE', `Unknown backend ${opts.backend} (use ${either(choices)})`);
   if (opts.format !== 'text' && opts.format !== 'json')
     throw new DropwatchError('E_USAGE', `Unknown format ${opts.format} (use text or json)`);
   if (opts.mode !== undefined && opts.mode !== 'summary' && opts.mode !== 'packet')
@@ -130,7 +155,7 @@ export function parseCommandLine(args: readonly string[], write: (text: string) 
   return {
     lookup: method?.name ?? 'kas',
     listMethods,
-    backend: opts.backend as DropwatchOptions['backend'],
+    backend: opts.backend,
     start: Boolean(opts.start),
     durationMs: opts.duration === undefined ? null : parseDuration(opts.duration),
     alertLimit: opts.alertLimit === undefined ? null : parseCount('--alert-limit', opts.alertLimit),
@@ -155,7 +180,7 @@ export function parseDuration(text: string): number {
   return Math.round(seconds * 1000);
 }
 
-/** A whole number, in the prompt's words for `set alertlimit` (src/repl/commands.ts) when it is not one or too big. */
+/** A whole number, in the prompt's words for `set alertlimit` (src/engine/commands.ts) when it is not one or too big. */
 function parseCount(name: string, text: string): number {
   if (!/^\d+$/.test(text))
     throw new DropwatchError('E_USAGE', `invalid number for ${name}: ${quote(text)} (expected a whole number)`);

@@ -2,18 +2,31 @@
 // place that decides exit codes.
 import type { Readable, Writable } from 'node:stream';
 import type { Backend } from '../backend/types.js';
+import { CapabilityWords } from '../backend/words.js';
+import { DropAggregator } from '../aggregate/index.js';
+import { createFilterControl, requireKnownFlow, type FilterControl } from '../engine/filter.js';
+import { Session } from '../engine/session.js';
+import type { SessionOutput } from '../engine/types.js';
 import { DropwatchError, isExpected } from '../errors/index.js';
 import { unknownReasons } from '../filter/index.js';
-import { createRepl, Session, type SessionOutput, type SignalSource } from '../repl/index.js';
-import { DropAggregator } from '../aggregate/index.js';
-import { LOOKUP_METHODS, USAGE, parseCommandLine, type DropwatchOptions } from './argv.js';
-import { openBackend } from './backend.js';
-import { loadSymbols } from './render.js';
-import { createFilterControl, requireKnownFlow } from './filter.js';
+import { chooseSink, type Sink } from '../output/sink.js';
+import {
+  guardStdout,
+  promptOutput,
+  realTimers,
+  reportsOnly,
+  whileTaken,
+  type StdoutGuard,
+  type Timers,
+} from '../output/stdout.js';
+import { loadSymbols, type Symbols } from '../output/symbols.js';
+import type { SignalSource } from '../process/signals.js';
+import { packageVersion } from '../process/version.js';
+import { createRepl } from '../repl/index.js';
+import { openBackend, sources } from '../sources/index.js';
+import type { TopResult } from '../top/run.js';
+import { LOOKUP_METHODS, usage, parseCommandLine, type DropwatchOptions } from './argv.js';
 import { withFilters } from './options.js';
-import { chooseSink, type Sink } from './sink.js';
-import { packageVersion } from './version.js';
-import { guardStdout, realTimers, whileTaken, type StdoutGuard, type Timers } from './stdout.js';
 
 export type { Timers };
 
@@ -88,7 +101,7 @@ export async function dropwatchMain(args: readonly string[], io: CliIO): Promise
   } catch (err) {
     if (!isExpected(err)) throw err;
     complain(`dropwatch: ${err.message}`);
-    if (err.code === 'E_USAGE') complain(`Usage: ${USAGE}`);
+    if (err.code === 'E_USAGE') complain(`Usage: ${usage()}`);
     return err.exitCode;
   } finally {
     io.stderr.off('error', ignoreStderrError);
@@ -103,6 +116,16 @@ function loadView(): Promise<typeof import('../top/run.js')> {
   return (viewModule ??= import('../top/run.js'));
 }
 
+/** Everything a run is made of once its backend is open. */
+interface Run {
+  options: DropwatchOptions;
+  backend: Backend;
+  io: CliIO;
+  output: SessionOutput;
+  symbols: Symbols;
+  filter: FilterControl;
+}
+
 async function runWithBackend(
   options: DropwatchOptions,
   backend: Backend,
@@ -112,9 +135,9 @@ async function runWithBackend(
   let sink: Sink | null = null;
   try {
     // A flow field the run's mode cannot know is refused first: one line, nothing started or loaded.
-    await requireKnownFlow(backend, options.filter, options.mode);
+    await requireKnownFlow(backend, options.filter, options.mode, sources());
     const repl = options.start || options.top ? null : createRepl(replOptions(options, io));
-    const output = repl ? bounded(repl.output, stdout) : unattendedOutput(io, stdout);
+    const output = repl ? promptOutput(repl.output, stdout) : reportsOnly(io.stdout, io.stderr, stdout);
     const symbols = loadSymbols(
       options.lookup,
       (l) => output.message(l),
@@ -122,66 +145,21 @@ async function runWithBackend(
       io.kallsymsPath,
     );
     const filter = createFilterControl(backend, symbols, options.filter);
-    if (options.filter) {
-      const { reasons } = backend.capabilities;
-      const unknown = reasons ? unknownReasons(options.filter, reasons) : [];
-      if (unknown.length > 0)
-        output.error(`dropwatch: this kernel has no drop reason ${unknown.join(', ')}; check the spelling`);
-      output.message(await filter.applyExpr(null));
-    }
-    if (options.stack && !backend.capabilities.fields.summary.includes('stack'))
-      throw new DropwatchError(
-        'E_UNSUPPORTED',
-        `--stack: the ${backend.name} backend reports no call chains; the tracefs backend does (-b tracefs)`,
-      );
-    if (options.mode) {
-      if (!backend.capabilities.modes.includes(options.mode))
-        throw new DropwatchError(
-          'E_UNSUPPORTED',
-          `${options.mode} mode is not available on the ${backend.name} backend`,
-        );
-      await backend.setConfig({ alertMode: options.mode });
-    }
-
+    const run: Run = { options, backend, io, output, symbols, filter };
+    await applyOptions(run);
     let session: Session | null = null;
-    const now = io.now ?? Date.now;
-    const top = async (asked: '--top' | 'top') => {
-      const { runTop } = await loadView();
-      return runTop({
-        session: session!,
-        backend,
-        lookup: (pc) => symbols.lookup(pc),
-        filter: { apply: (text) => filter.compiler.apply(text), describe: () => filter.describe() },
-        io: { ...io, now, onExit: io.onExit ?? processExit },
-        output,
-        asked,
-      });
-    };
+    const top = (asked: '--top' | 'top') => showTop(run, session!, asked);
     sink = await chooseSink(options, {
       backend,
       symbols,
-      now,
+      now: io.now ?? Date.now,
       data: (line) => output.data(line),
       colour: Boolean(io.stdout.isTTY) && io.env.NO_COLOR === undefined,
       monitoring: () => session?.monitoring ?? false,
       version: packageVersion(),
     });
-    session = new Session({
-      filter: filter.compiler,
-      predicate: filter.predicate,
-      backend,
-      renderer: sink.renderer,
-      aggregator: new DropAggregator(),
-      observer: sink.observer,
-      output,
-      clock: { setInterval: (fn, ms) => setInterval(fn, ms), clearInterval: (h) => clearInterval(h as NodeJS.Timeout) },
-      ready: () => symbols.ready(),
-      ...(options.alertLimit === null ? {} : { alertLimit: options.alertLimit }),
-      stack: options.stack,
-      ...(repl ? { view: () => repl.handOver(() => top('top')).then(() => {}) } : {}),
-    });
+    session = newSession(run, sink, repl ? () => repl.handOver(() => top('top')).then(() => {}) : undefined);
     for (const line of await sink.open()) io.stderr.write(`${line}\n`);
-
     let code: number;
     if (repl) {
       stdout.onClosed(() => repl.requestExit(0));
@@ -199,6 +177,59 @@ async function runWithBackend(
   }
 }
 
+/** The options that reach the backend before monitoring: the filter, call chains, the alert mode; refused in one line. */
+async function applyOptions({ options, backend, output, filter }: Run): Promise<void> {
+  const words = new CapabilityWords({ name: backend.name, capabilities: backend.capabilities, sources: sources() });
+  if (options.filter) {
+    const { reasons } = backend.capabilities;
+    const unknown = reasons ? unknownReasons(options.filter, reasons) : [];
+    if (unknown.length > 0)
+      output.error(`dropwatch: this kernel has no drop reason ${unknown.join(', ')}; check the spelling`);
+    output.message(await filter.applyExpr(null));
+  }
+  if (options.stack && !backend.capabilities.fields.summary.includes('stack'))
+    throw new DropwatchError('E_UNSUPPORTED', `--stack: ${words.noStacks()}`);
+  if (options.mode) {
+    if (!backend.capabilities.modes.includes(options.mode))
+      throw new DropwatchError('E_UNSUPPORTED', words.noMode(options.mode));
+    await backend.setConfig({ alertMode: options.mode });
+  }
+}
+
+function newSession(run: Run, sink: Sink, view: (() => Promise<void>) | undefined): Session {
+  const { options, backend, output, symbols, filter } = run;
+  return new Session({
+    filter: filter.compiler,
+    predicate: filter.predicate,
+    backend,
+    sources: sources(),
+    renderer: sink.renderer,
+    aggregator: new DropAggregator(),
+    observer: sink.observer,
+    output,
+    clock: { setInterval: (fn, ms) => setInterval(fn, ms), clearInterval: (h) => clearInterval(h as NodeJS.Timeout) },
+    ready: () => symbols.ready(),
+    ...(options.alertLimit === null ? {} : { alertLimit: options.alertLimit }),
+    stack: options.stack,
+    ...(view ? { view } : {}),
+  });
+}
+
+/** The live view over the session, until the user leaves it. */
+async function showTop(run: Run, session: Session, asked: '--top' | 'top'): Promise<TopResult> {
+  const { backend, symbols, filter, io, output } = run;
+  const { runTop } = await loadView();
+  return runTop({
+    session,
+    backend,
+    lookup: (pc) => symbols.lookup(pc),
+    filter: { apply: (text) => filter.compiler.apply(text), describe: () => filter.describe() },
+    io: { ...io, now: io.now ?? Date.now, onExit: io.onExit ?? processExit },
+    output,
+    asked,
+  });
+}
+
 function replOptions(options: DropwatchOptions, io: CliIO): Parameters<typeof createRepl>[0] {
   return {
     input: io.stdin,
@@ -208,32 +239,6 @@ function replOptions(options: DropwatchOptions, io: CliIO): Parameters<typeof cr
     signals: io.signals,
     // JSON Lines own stdout: the prompt's chatter goes to stderr.
     ...(options.format === 'json' ? { messageOutput: io.stderr } : {}),
-  };
-}
-
-/** The prompt's output, with its drop reports counted and held back when stdout's reader falls behind. */
-function bounded(output: SessionOutput, stdout: StdoutGuard): SessionOutput {
-  return {
-    ...output,
-    data: (line, reported) => {
-      output.data(line);
-      stdout.track(line, reported);
-    },
-    congested: () => stdout.congested(),
-  };
-}
-
-/** With -s, stdout carries drop reports only; everything else goes to stderr. */
-function unattendedOutput(io: CliIO, stdout: StdoutGuard): SessionOutput {
-  return {
-    data: (line, reported) => {
-      if (!stdout.open) return;
-      io.stdout.write(`${line}\n`);
-      stdout.track(line, reported);
-    },
-    message: (line) => io.stderr.write(`${line}\n`),
-    error: (line) => io.stderr.write(`${line}\n`),
-    congested: () => stdout.congested(),
   };
 }
 

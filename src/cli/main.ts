@@ -3,7 +3,7 @@ import { createReadStream, fstatSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { dropwatchMain } from './dropwatch.js';
 import { watchHangup } from '../native/hangup.js';
-import { caughtSignals } from './signals.js';
+import { caughtSignals } from '../process/signals.js';
 
 /**
  * Standard input as a stream. Node hands a directory on fd 0 over as empty input, which would read as end of input;

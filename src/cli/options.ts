@@ -6,7 +6,7 @@ import { parseCommandLine, type CommandLine, type DropwatchOptions } from './arg
 export {
   DEFAULT_METRICS_HOST,
   LOOKUP_METHODS,
-  USAGE,
+  usage,
   parseCommandLine,
   parseDuration,
   parseMetricsAddress,

@@ -1,7 +1,7 @@
 // The process shell for bin/dwdump: real streams, signals and exit hook in, exit code out; unexpected errors keep
 // their stack.
 import { dwdumpMain } from './dwdump.js';
-import { caughtSignals } from '../cli/signals.js';
+import { caughtSignals } from '../process/signals.js';
 import { watchHangup } from '../native/hangup.js';
 
 export async function runDwdumpProcess(): Promise<void> {

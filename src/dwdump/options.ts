@@ -2,8 +2,8 @@
 // through commander configured to report, never to exit, so one handler owns the exit code.
 import { Command, Option } from 'commander';
 import { DropwatchError } from '../errors/index.js';
-import { parseArgs } from '../cli/commander.js';
-import { packageVersion } from '../cli/version.js';
+import { parseArgs } from '../process/commander.js';
+import { packageVersion } from '../process/version.js';
 
 /** What the run does; like dwdump, -q beats -s beats -e beats capturing when several are given. */
 export type DwdumpAction = 'capture' | 'query' | 'stats' | 'exit';

@@ -1,5 +1,6 @@
 // NetdmBackend: the Backend contract over the kernel's NET_DM generic netlink family (drop_monitor).
 
+import { NETDM_OFFER } from './source.js';
 import type {
   Backend,
   BackendCapabilities,
@@ -47,18 +48,7 @@ function installExitHook(): void {
 
 export class NetdmBackend implements Backend {
   readonly name = 'netdm' as const;
-  readonly capabilities: BackendCapabilities = {
-    modes: ['summary', 'packet'],
-    settings: { trunc: true, queue: true, hw: true },
-    // Hardware summaries name their trap; packet alerts carry the packet (so its flow), its input port and the
-    // kernel's drop time.
-    fields: {
-      summary: ['trap'],
-      packet: ['reason', 'symbol', 'protocol', 'time', 'device', 'payload', 'trap', 'flow'],
-    },
-    reasons: null,
-    kernelFilter: null,
-  };
+  readonly capabilities: BackendCapabilities = { ...NETDM_OFFER, reasons: null, kernelFilter: null };
   /** The NET_DM family id and `events` group id nlctrl gave us. */
   readonly familyId: number;
   readonly groupId: number;

@@ -2,33 +2,12 @@
 import * as readline from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { DropwatchError, errnoText, isExpected } from '../errors/index.js';
-import { complete, parseCommand } from './commands.js';
-import type { Session, SessionOutput } from './session.js';
-
-export { Session, UNWRITTEN } from './session.js';
-export type {
-  Reported,
-  SessionOutput,
-  SessionOptions,
-  Renderer,
-  Aggregator,
-  Clock,
-  DropObserver,
-  DropPredicate,
-  FilterCompiler,
-} from './session.js';
-export { parseCommand, helpText, complete } from './commands.js';
-export type { Command } from './commands.js';
+import { complete, parseCommand } from '../engine/commands.js';
+import type { Session } from '../engine/session.js';
+import type { SessionOutput } from '../engine/types.js';
+import type { SignalSource } from '../process/signals.js';
 
 export const PROMPT = 'dropwatch> ';
-
-export type SignalName = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
-
-/** The process's signals, or an EventEmitter in tests. */
-export interface SignalSource {
-  on(signal: SignalName, listener: () => void): unknown;
-  off(signal: SignalName, listener: () => void): unknown;
-}
 
 export interface ReplIO {
   input: Readable;

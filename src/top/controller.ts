@@ -2,7 +2,7 @@
 import { provides, type BackendCapabilities, type PacketDrop } from '../backend/types.js';
 import { isExpected } from '../errors/index.js';
 import type { FlushResult } from '../aggregate/index.js';
-import type { DropObserver, SessionOutput } from '../repl/session.js';
+import type { DropObserver, SessionOutput } from '../engine/types.js';
 import { buildFrame, INITIAL_VIEW_STATE, type Frame, type Size, type ViewState } from './layout.js';
 import { SORT_KEYS, TopModel, type SiteDrop } from './model.js';
 

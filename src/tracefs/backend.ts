@@ -4,6 +4,7 @@
 // a session that never starts should not pay for, and an idle dropwatch should hold nothing.
 import { Worker } from 'node:worker_threads';
 import path from 'node:path';
+import { TRACEFS_OFFER } from './source.js';
 import type {
   Backend,
   BackendCapabilities,
@@ -164,9 +165,7 @@ export class TracefsBackend implements Backend {
     this.cpus = cpus;
     this.layout = layout;
     this.capabilities = {
-      modes: ['summary', 'packet'],
-      settings: { trunc: false, queue: false, hw: false },
-      fields: { summary: ['reason', 'stack'], packet: ['reason', 'protocol', 'time', 'stack', 'process'] },
+      ...TRACEFS_OFFER,
       reasons: layout.reasons,
       kernelFilter: {
         syntax: 'ftrace-event',

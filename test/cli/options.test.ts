@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { parseDropwatchArgs, parseMetricsAddress, type DropwatchOptions } from '../../src/cli/options.js';
 import { DropwatchError } from '../../src/errors/index.js';
 import { format } from '../../src/filter/index.js';
-import { parseCommand } from '../../src/repl/index.js';
+import { parseCommand } from '../../src/engine/commands.js';
 
 const parse = (args: string[]) => parseDropwatchArgs(args, () => {});
 

@@ -17,7 +17,7 @@ import {
   openNetdmClient,
   NETDM_MISSING_MESSAGE,
 } from '../../src/netdm/index.js';
-import { openBackend } from '../../src/cli/backend.js';
+import { openBackend } from '../../src/sources/index.js';
 import { loadNative } from '../../src/netlink/index.js';
 import { fixtureBytes, fixtureMessage } from './fixtures.js';
 import { NetdmKernel, ticks, watch } from './transport.js';

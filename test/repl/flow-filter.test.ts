@@ -5,9 +5,11 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { setImmediate as tick } from 'node:timers/promises';
-import { createRepl, Session } from '../../src/repl/index.js';
-import { createFilterControl } from '../../src/cli/filter.js';
-import { buildTextRenderer } from '../../src/cli/render.js';
+import { createRepl } from '../../src/repl/index.js';
+import { Session } from '../../src/engine/session.js';
+import { sources } from '../../src/sources/index.js';
+import { createFilterControl } from '../../src/engine/filter.js';
+import { buildTextRenderer } from '../../src/output/text.js';
 import { DropAggregator } from '../../src/aggregate/index.js';
 import type { BackendCapabilities, PacketDrop } from '../../src/backend/types.js';
 import { memoryBackend } from '../helpers/backend.js';
@@ -94,6 +96,7 @@ test('help lists the filter fields, and where this backend knows the flow ones',
     const lines: string[] = [];
     const session = new Session({
       backend,
+      sources: sources(),
       renderer: buildTextRenderer({
         symbols: { lookup: () => null, ready: async () => {} },
         colour: false,

@@ -2,9 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Session } from '../../src/repl/session.js';
+import { Session } from '../../src/engine/session.js';
 import { DropAggregator } from '../../src/aggregate/index.js';
-import { chooseSink } from '../../src/cli/sink.js';
+import { chooseSink } from '../../src/output/sink.js';
 import { TopController } from '../../src/top/controller.js';
 import type { SummaryEntry } from '../../src/backend/types.js';
 import { memoryBackend } from '../helpers/backend.js';

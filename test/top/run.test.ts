@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import ansiEscapes from 'ansi-escapes';
 import { runTop, type TopIO, type TopSession } from '../../src/top/run.js';
 import { DropwatchError } from '../../src/errors/index.js';
-import type { SessionView } from '../../src/repl/session.js';
+import type { SessionView } from '../../src/engine/types.js';
 import { SOFTWARE_ONLY } from '../helpers/backend.js';
 
 const ENTER = ansiEscapes.enterAlternativeScreen;

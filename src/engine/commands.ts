@@ -1,4 +1,4 @@
-// The command table: one list drives parsing, `help` and tab completion, so the three cannot drift apart.
+// dropwatch's command language: one table drives parsing, `help` and tab completion, so the three cannot drift apart.
 import { DropwatchError } from '../errors/index.js';
 import type { AlertMode } from '../backend/types.js';
 
@@ -105,7 +105,7 @@ export const SET_COMMANDS: readonly SetSpec[] = [
   {
     key: 'stack',
     usage: 'set stack true|false',
-    help: 'set stack <true | false>\t - sample the kernel call chain behind drops (tracefs backend)',
+    help: 'set stack <true | false>\t - sample the kernel call chain behind drops, where the source records them',
     values: ['true', 'false'],
     extension: true,
     parse: (arg) => ({ name: 'set', key: 'stack', value: parseBool('stack', arg) }),

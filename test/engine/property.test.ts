@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { MAX_LINE, parseCommand, SET_COMMANDS } from '../../src/repl/commands.js';
+import { MAX_LINE, parseCommand, SET_COMMANDS } from '../../src/engine/commands.js';
 import { DropwatchError } from '../../src/errors/index.js';
 import { memoryBackend } from '../helpers/backend.js';
 
@@ -114,9 +114,9 @@ test('64 kB lines (with and without control characters) are refused whole, quick
 // interval stays under the cap however many locations arrive, and every drop is either on a printed line or counted
 // on the overflow line: nothing is dropped silently.
 test('storm of 300k distinct locations: bounded per interval, every drop accounted for on screen', async () => {
-  const { Session } = await import('../../src/repl/session.js');
+  const { Session } = await import('../../src/engine/session.js');
   const { DropAggregator, DEFAULT_MAX_KEYS } = await import('../../src/aggregate/index.js');
-  const { buildTextRenderer } = await import('../../src/cli/render.js');
+  const { buildTextRenderer } = await import('../../src/output/text.js');
   const backend = memoryBackend();
 
   const aggregator = new DropAggregator();

@@ -1,9 +1,9 @@
 // Where drop reports go, chosen once per run: text lines (stamped, coloured) or JSON Lines, plus Prometheus metrics.
 import type { Backend } from '../backend/types.js';
-import type { DropObserver, Renderer } from '../repl/index.js';
-import type { DropwatchOptions } from './argv.js';
-import { jsonLine, lostJson, overflowJson, packetJson, summaryJson } from '../output/json.js';
-import { buildTextRenderer, loadColour, type Symbols } from './render.js';
+import type { DropObserver, Renderer } from '../engine/types.js';
+import { jsonLine, lostJson, overflowJson, packetJson, summaryJson } from './json.js';
+import { buildTextRenderer, loadColour } from './text.js';
+import type { Symbols } from './symbols.js';
 
 export interface SinkContext {
   backend: Backend;
@@ -28,7 +28,12 @@ export interface Sink {
   close(): Promise<void>;
 }
 
-type SinkOptions = Pick<DropwatchOptions, 'format' | 'timestamp' | 'metrics'>;
+/** What the user asked for: the format, time stamps on text lines, and where to serve metrics (null: no metrics). */
+export interface SinkOptions {
+  format: 'text' | 'json';
+  timestamp: boolean;
+  metrics: { host: string; port: number } | null;
+}
 
 export async function chooseSink(options: SinkOptions, ctx: SinkContext): Promise<Sink> {
   const report =

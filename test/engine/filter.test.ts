@@ -1,10 +1,11 @@
 // The filter's wiring to a backend: what `filter set:` echoes back, and what it refuses in a mode that cannot know a field.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createFilterControl, requireKnownFlow } from '../../src/cli/filter.js';
+import { createFilterControl, requireKnownFlow } from '../../src/engine/filter.js';
 import type { Backend, BackendCapabilities } from '../../src/backend/types.js';
 import { parse } from '../../src/filter/index.js';
 import { DropwatchError } from '../../src/errors/index.js';
+import { sources } from '../../src/sources/index.js';
 import { memoryBackend, SOFTWARE_ONLY } from '../helpers/backend.js';
 
 const capabilities: BackendCapabilities = {
@@ -118,26 +119,28 @@ test('a --filter on the flow in a mode that cannot know it is refused in one lin
   const netdm = memoryBackend(NETDM_FLOW, 'netdm');
   const udp9 = parse('dport == 9 && l4 == udp');
   const message = '--filter: l4 and dport are known only in packet mode, not in summary mode (add -m packet)';
-  assert.equal(await refusal(() => requireKnownFlow(netdm, udp9, 'summary')), message);
+  assert.equal(await refusal(() => requireKnownFlow(netdm, udp9, 'summary', sources())), message);
   // Without -m the backend's own mode decides.
-  assert.equal(await refusal(() => requireKnownFlow(netdm, udp9, null)), message);
-  await requireKnownFlow(netdm, udp9, 'packet');
+  assert.equal(await refusal(() => requireKnownFlow(netdm, udp9, null, sources())), message);
+  await requireKnownFlow(netdm, udp9, 'packet', sources());
   await netdm.setConfig({ alertMode: 'packet' });
-  await requireKnownFlow(netdm, udp9, null);
+  await requireKnownFlow(netdm, udp9, null, sources());
   // A field that decides nothing on its own is still refused: the filter would quietly mean something else.
   assert.equal(
-    await refusal(() => requireKnownFlow(netdm, parse('reason == NO_SOCKET || dst in 10.0.0.0/8'), 'summary')),
+    await refusal(() =>
+      requireKnownFlow(netdm, parse('reason == NO_SOCKET || dst in 10.0.0.0/8'), 'summary', sources()),
+    ),
     '--filter: dst is known only in packet mode, not in summary mode (add -m packet)',
   );
   // No mode of this backend decodes packets.
   const tracefs = memoryBackend(TRACEFS);
   assert.equal(
-    await refusal(() => requireKnownFlow(tracefs, parse('src == ::1'), 'packet')),
+    await refusal(() => requireKnownFlow(tracefs, parse('src == ::1'), 'packet', sources())),
     "--filter: src is not known on the tracefs backend, which decodes no packets (NET_DM's packet mode decodes packets: -b netdm -m packet)",
   );
   // Filters without flow fields, and no filter at all, pass as before.
-  await requireKnownFlow(tracefs, parse('reason == NO_SOCKET'), 'summary');
-  await requireKnownFlow(tracefs, null, null);
+  await requireKnownFlow(tracefs, parse('reason == NO_SOCKET'), 'summary', sources());
+  await requireKnownFlow(tracefs, null, null, sources());
 });
 
 test('set filter on the flow: refused while the mode cannot know it, the filter in force kept; evaluated in packet mode', async () => {

@@ -1,9 +1,8 @@
-// Wires the pure formatters to a symbol table and a colour choice: the text renderer the REPL prints through.
+// dropwatch's text: the pure formatters joined to a symbol lookup and a colour choice.
 import type { ChalkInstance } from 'chalk';
 import type { BackendCapabilities } from '../backend/types.js';
-import { UNWRITTEN, type Renderer } from '../repl/index.js';
-import type { Resolved } from '../symbols/kallsyms.js';
-import { loadSymbolTable, type SymbolStatus, type SymbolTable } from '../symbols/loader.js';
+import { UNWRITTEN, type Renderer } from '../engine/types.js';
+import type { Symbols } from './symbols.js';
 import {
   formatLostLine,
   formatLostTotal,
@@ -13,53 +12,10 @@ import {
   formatStackLines,
   formatStats,
   formatSummaryLine,
-  formatSymbolNotice,
   formatUnwrittenLine,
   formatUnwrittenTotal,
   type Style,
-} from '../output/format.js';
-import type { LookupMethod } from './options.js';
-
-export interface Symbols {
-  /** Resolves an address, or null (unresolvable, `-l none`, or the table is not loaded yet). */
-  lookup(pc: bigint): Resolved | null;
-  /** Waits for the table; called once before the first drop is printed. */
-  ready(): Promise<void>;
-  /** Once loaded: why no address can be named (`while kernel addresses are hidden`, `with -l none`), else null. */
-  missing(): string | null;
-}
-
-const SYMBOLS_MISSING: Record<SymbolStatus, string | null> = {
-  ok: null,
-  hidden: 'while kernel addresses are hidden',
-  unavailable: 'while /proc/kallsyms cannot be read',
-};
-
-/** Starts loading kallsyms in the background (dropwatch's init line first) so the prompt appears at once. */
-export function loadSymbols(
-  method: LookupMethod,
-  say: (line: string) => void,
-  warn: (line: string) => void,
-  path?: string,
-): Symbols {
-  if (method === 'none') {
-    say('Initializing null lookup method');
-    return { lookup: () => null, ready: async () => {}, missing: () => 'with -l none' };
-  }
-  say('Initializing kallsyms db');
-  let table: SymbolTable | null = null;
-  // Never rejects: a table that cannot be read is a status the notice below explains.
-  const loading = loadSymbolTable(path === undefined ? {} : { path }).then((t) => {
-    table = t;
-    const notice = formatSymbolNotice(t.status, t.error, t.cause);
-    if (notice) warn(notice);
-  });
-  return {
-    lookup: (pc) => (table ? table.resolve(pc) : null),
-    ready: () => loading,
-    missing: () => (table === null ? null : SYMBOLS_MISSING[table.status]),
-  };
-}
+} from './format.js';
 
 /** The chalk to colour with, loaded only for a run that colours. */
 export async function loadColour(): Promise<ChalkInstance> {

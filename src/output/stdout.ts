@@ -1,7 +1,7 @@
 // Standard output as the run's drop reports see it: the reader leaving, a failed write, and a bounded backlog.
 import type { Writable } from 'node:stream';
 import { DropwatchError, errnoText } from '../errors/index.js';
-import type { Reported } from '../repl/index.js';
+import type { Reported, SessionOutput } from '../engine/types.js';
 
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;
@@ -193,4 +193,30 @@ export function writtenOf(piece: Piece, queued: number): number {
     written++;
   }
   return written;
+}
+
+/** The prompt's output, with its drop reports counted and held back when stdout's reader falls behind. */
+export function promptOutput(output: SessionOutput, stdout: StdoutGuard): SessionOutput {
+  return {
+    ...output,
+    data: (line, reported) => {
+      output.data(line);
+      stdout.track(line, reported);
+    },
+    congested: () => stdout.congested(),
+  };
+}
+
+/** With -s, stdout carries drop reports only; everything else goes to stderr. */
+export function reportsOnly(out: Writable, err: Writable, stdout: StdoutGuard): SessionOutput {
+  return {
+    data: (line, reported) => {
+      if (!stdout.open) return;
+      out.write(`${line}\n`);
+      stdout.track(line, reported);
+    },
+    message: (line) => err.write(`${line}\n`),
+    error: (line) => err.write(`${line}\n`),
+    congested: () => stdout.congested(),
+  };
 }

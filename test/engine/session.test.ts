@@ -1,7 +1,8 @@
 // The session's state machine over an in-memory backend: what it prints for each outcome a backend can report.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Session, type Renderer, type SessionOutput } from '../../src/repl/session.js';
+import { Session } from '../../src/engine/session.js';
+import type { Renderer, SessionOutput } from '../../src/engine/types.js';
 import { DropAggregator } from '../../src/aggregate/index.js';
 import { DropwatchError, KernelError } from '../../src/errors/index.js';
 import type {

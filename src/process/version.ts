@@ -7,7 +7,7 @@ let cached: string | undefined;
 export function packageVersion(): string {
   if (cached === undefined) {
     try {
-      // dist/src/cli/version.js → package.json at the package root.
+      // dist/src/process/version.js → package.json at the package root.
       const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
         version?: string;
       };

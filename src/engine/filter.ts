@@ -1,6 +1,15 @@
 // Connects the filter language to a backend: its kernel filter, when it has one, evaluates what it can; the rest runs
 // per drop here.
-import type { AlertMode, Backend, BackendCapabilities, DropField, PacketDrop, SummaryEntry } from '../backend/types.js';
+import type {
+  AlertMode,
+  Backend,
+  BackendCapabilities,
+  DropField,
+  PacketDrop,
+  SourceInfo,
+  SummaryEntry,
+} from '../backend/types.js';
+import { CapabilityWords } from '../backend/words.js';
 import {
   compile,
   conjoin,
@@ -16,8 +25,7 @@ import {
   type Field,
 } from '../filter/index.js';
 import { DropwatchError, oneLine, shorten } from '../errors/index.js';
-import type { DropPredicate, FilterCompiler } from '../repl/index.js';
-import type { Symbols } from './render.js';
+import type { DropPredicate, FilterCompiler, SymbolNames } from './types.js';
 
 export interface FilterControl {
   compiler: FilterCompiler;
@@ -101,101 +109,123 @@ async function unknownIn(backend: Backend, expr: Expr | null, mode: AlertMode | 
 
 /**
  * Refuses, before anything reaches the kernel, a --filter that reads a flow field this run cannot know: in `mode`
- * (the one -m asks for), or in the backend's current mode when null. Throws E_UNSUPPORTED, one line.
+ * (the one -m asks for), or in the backend's current mode when null. Throws E_UNSUPPORTED, one line; the remedy names
+ * the sources that decode packets.
  */
-export async function requireKnownFlow(backend: Backend, expr: Expr | null, mode: AlertMode | null): Promise<void> {
+export async function requireKnownFlow(
+  backend: Backend,
+  expr: Expr | null,
+  mode: AlertMode | null,
+  sources: readonly SourceInfo[],
+): Promise<void> {
   const u = await unknownIn(backend, expr, mode);
   if (u === null) return;
-  const remedy = u.knownIn ? `add -m ${u.knownIn}` : "NET_DM's packet mode decodes packets: -b netdm -m packet";
+  const { name, capabilities } = backend;
+  const remedy = u.knownIn
+    ? `add -m ${u.knownIn}`
+    : new CapabilityWords({ name, capabilities, sources }).decodePackets();
   throw new DropwatchError('E_UNSUPPORTED', `--filter: ${unknownFlowText(u, backend)} (${remedy})`);
 }
 
 const isSummary = (d: SummaryEntry | PacketDrop): d is SummaryEntry => 'count' in d;
 
-export function createFilterControl(backend: Backend, symbols: Symbols, base: Expr | null = null): FilterControl {
+/** The run's filter: --filter and --ignore-reason as the base, `set filter` added to it, split between kernel and us. */
+class RunFilter implements FilterControl {
   /** The part set at the prompt (`set filter`), conjoined to `base` (--filter, --ignore-reason). */
-  let prompt: Expr | null = null;
-  let predicate: DropPredicate | null = null;
-  let description: string | null = null;
+  private prompt: Expr | null = null;
+  private test: DropPredicate | null = null;
+  private description: string | null = null;
   /** The part of the filter dropwatch evaluates, null when none. */
-  let userExpr: Expr | null = null;
-  const { kernelFilter } = backend.capabilities;
+  private userExpr: Expr | null = null;
+  readonly compiler: FilterCompiler;
 
-  async function applyExpr(expr: Expr | null): Promise<string> {
-    const whole = conjoin(base, expr);
+  constructor(
+    private readonly backend: Backend,
+    private readonly symbols: SymbolNames,
+    private readonly base: Expr | null,
+  ) {
+    this.compiler = {
+      apply: (text) => this.apply(text),
+      check: () => this.check(),
+      refuseMode: async (mode) => {
+        const why = await this.inForce(mode, () => 'set filter none first');
+        return why === null ? null : `alert mode not set: ${why}`;
+      },
+      refuseStart: async () => {
+        const why = await this.inForce(null, (u) =>
+          u.knownIn ? `set alertmode ${u.knownIn}, or set filter none` : 'set filter none',
+        );
+        return why === null ? null : `monitoring not started: ${why}`;
+      },
+    };
+  }
+
+  readonly predicate = (): DropPredicate | null => this.test;
+
+  describe(): string | null {
+    return this.description;
+  }
+
+  async applyExpr(expr: Expr | null): Promise<string> {
+    const { kernelFilter } = this.backend.capabilities;
+    const whole = conjoin(this.base, expr);
     if (whole === null) {
       await kernelFilter?.apply(null);
-      prompt = null;
-      predicate = null;
-      description = null;
-      userExpr = null;
+      this.prompt = this.test = this.description = this.userExpr = null;
       return 'filter cleared';
     }
     let kernel: string | null = null;
     let rest: Expr | null = whole;
     if (kernelFilter) {
-      const split = pushdown(whole, kernelFilter.reasons);
-      kernel = split.kernel;
-      rest = split.userExpr;
+      ({ kernel, userExpr: rest } = pushdown(whole, kernelFilter.reasons));
       await kernelFilter.apply(kernel);
     }
     // Only now: a kernel that refused the filter left the previous one in force.
-    prompt = expr;
-    userExpr = rest;
-    if (userExpr === null) predicate = null;
-    else {
-      const test = compile(userExpr);
-      const name = (pc: bigint | undefined) => (pc === undefined ? null : (symbols.lookup(pc)?.symbol ?? null));
-      predicate = (d) =>
-        test(isSummary(d) ? recordFromSummary(d, name(d.pc)) : recordFromPacket(d, d.symbol ? undefined : name(d.pc)));
-    }
-    const where = [kernel ? `kernel: ${echo(kernel)}` : null, userExpr ? `dropwatch: ${echo(format(userExpr))}` : null];
-    description = `${echo(format(whole))} (${where.filter(Boolean).join('; ')})`;
-    return `filter set: ${description}`;
+    this.prompt = expr;
+    this.userExpr = rest;
+    this.test = rest === null ? null : this.compileRest(rest);
+    const where = [kernel ? `kernel: ${echo(kernel)}` : null, rest ? `dropwatch: ${echo(format(rest))}` : null];
+    this.description = `${echo(format(whole))} (${where.filter(Boolean).join('; ')})`;
+    return `filter set: ${this.description}`;
+  }
+
+  private compileRest(rest: Expr): DropPredicate {
+    const test = compile(rest);
+    const name = (pc: bigint | undefined) => (pc === undefined ? null : (this.symbols.lookup(pc)?.symbol ?? null));
+    return (d) =>
+      test(isSummary(d) ? recordFromSummary(d, name(d.pc)) : recordFromPacket(d, d.symbol ? undefined : name(d.pc)));
   }
 
   /** Refuses to set a filter the current mode cannot evaluate; the filter in force stays. */
-  async function apply(text: string | null): Promise<string> {
+  private async apply(text: string | null): Promise<string> {
     const expr = text === null ? null : parse(text);
-    const u = await unknownIn(backend, expr, null);
+    const u = await unknownIn(this.backend, expr, null);
     if (u !== null) {
       const remedy = u.knownIn ? ` (set alertmode ${u.knownIn} first)` : '';
-      throw new DropwatchError('E_UNSUPPORTED', `filter not set: ${unknownFlowText(u, backend)}${remedy}`);
+      throw new DropwatchError('E_UNSUPPORTED', `filter not set: ${unknownFlowText(u, this.backend)}${remedy}`);
     }
-    return applyExpr(expr);
+    return this.applyExpr(expr);
   }
 
   /** Why the filter in force cannot be evaluated in `mode` (the current one when null), with how to clear it. */
-  async function inForce(mode: AlertMode | null, clear: (u: UnknownFlow) => string): Promise<string | null> {
-    const fromBase = await unknownIn(backend, base, mode);
+  private async inForce(mode: AlertMode | null, clear: (u: UnknownFlow) => string): Promise<string | null> {
+    const fromBase = await unknownIn(this.backend, this.base, mode);
     if (fromBase !== null)
-      return `the --filter of this run reads a flow field: ${unknownFlowText(fromBase, backend)} (it stays for the run)`;
-    const fromPrompt = await unknownIn(backend, prompt, mode);
+      return `the --filter of this run reads a flow field: ${unknownFlowText(fromBase, this.backend)} (it stays for the run)`;
+    const fromPrompt = await unknownIn(this.backend, this.prompt, mode);
     if (fromPrompt === null) return null;
-    return `the filter in force reads a flow field: ${unknownFlowText(fromPrompt, backend)} (${clear(fromPrompt)})`;
+    return `the filter in force reads a flow field: ${unknownFlowText(fromPrompt, this.backend)} (${clear(fromPrompt)})`;
   }
 
   /** The filter in force, as far as dropwatch evaluates it (the kernel's part always sees its fields). */
-  async function check(): Promise<string | null> {
-    if (userExpr === null) return null;
-    let mode: AlertMode;
-    try {
-      mode = (await backend.getConfig()).alertMode;
-    } catch {
-      return null;
-    }
-    const why = new Map<Field, string>();
-    const { fields } = backend.capabilities;
-    for (const [field, needs] of REPORTED_AS) {
-      if (fields[mode].includes(needs)) continue;
-      const elsewhere = fields[other(mode)].includes(needs) ? ` (${other(mode)} mode reports it)` : '';
-      why.set(field, `${field} is not reported by the ${backend.name} backend in ${mode} mode${elsewhere}`);
-    }
-    const gap = fields[mode].includes('symbol') ? null : symbols.missing();
-    if (gap !== null) why.set('symbol', `symbol is unknown ${gap}`);
-    const used = fieldsOf(userExpr);
+  private async check(): Promise<string | null> {
+    if (this.userExpr === null) return null;
+    const mode = await currentMode(this.backend);
+    if (mode === null) return null;
+    const why = this.unreported(mode);
+    const used = fieldsOf(this.userExpr);
     const unknown = new Set([...why.keys()].filter((f) => used.has(f)));
-    const verdict = constantWithout(userExpr, unknown);
+    const verdict = constantWithout(this.userExpr, unknown);
     if (verdict === null) return null;
     const causes = [...unknown].map((f) => why.get(f)!).join('; ');
     return verdict
@@ -203,23 +233,21 @@ export function createFilterControl(backend: Backend, symbols: Symbols, base: Ex
       : `dropwatch: this filter can never match: ${causes}`;
   }
 
-  return {
-    applyExpr,
-    predicate: () => predicate,
-    describe: () => description,
-    compiler: {
-      apply,
-      check,
-      refuseMode: async (mode) => {
-        const why = await inForce(mode, () => 'set filter none first');
-        return why === null ? null : `alert mode not set: ${why}`;
-      },
-      refuseStart: async () => {
-        const why = await inForce(null, (u) =>
-          u.knownIn ? `set alertmode ${u.knownIn}, or set filter none` : 'set filter none',
-        );
-        return why === null ? null : `monitoring not started: ${why}`;
-      },
-    },
-  };
+  /** The fields this backend does not report in `mode`, each with why. */
+  private unreported(mode: AlertMode): Map<Field, string> {
+    const why = new Map<Field, string>();
+    const { fields } = this.backend.capabilities;
+    for (const [field, needs] of REPORTED_AS) {
+      if (fields[mode].includes(needs)) continue;
+      const elsewhere = fields[other(mode)].includes(needs) ? ` (${other(mode)} mode reports it)` : '';
+      why.set(field, `${field} is not reported by the ${this.backend.name} backend in ${mode} mode${elsewhere}`);
+    }
+    const gap = fields[mode].includes('symbol') ? null : this.symbols.missing();
+    if (gap !== null) why.set('symbol', `symbol is unknown ${gap}`);
+    return why;
+  }
+}
+
+export function createFilterControl(backend: Backend, symbols: SymbolNames, base: Expr | null = null): FilterControl {
+  return new RunFilter(backend, symbols, base);
 }

@@ -2,7 +2,8 @@
 // sends its lines and drops to the view until the view gives them back.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Session, type DropObserver, type Renderer } from '../../src/repl/session.js';
+import { Session } from '../../src/engine/session.js';
+import type { DropObserver, Renderer } from '../../src/engine/types.js';
 import { DropAggregator, type FlushResult } from '../../src/aggregate/index.js';
 import type { SummaryEntry } from '../../src/backend/types.js';
 import { memoryBackend } from '../helpers/backend.js';

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough, Writable } from 'node:stream';
-import { createLedger, guardStdout, writtenOf } from '../../src/cli/stdout.js';
+import { createLedger, guardStdout, writtenOf } from '../../src/output/stdout.js';
 
 test('a piece cut short: only drops whose whole text and the byte after it are out count as written', () => {
   const text = 'ab\nc\n\ndé';

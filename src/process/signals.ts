@@ -1,5 +1,12 @@
 // The process's stop signals, caught from the first moment and held until someone listens: both programs' shells use it.
-import type { SignalName, SignalSource } from '../repl/index.js';
+
+export type SignalName = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
+
+/** The process's signals, or an EventEmitter in tests. */
+export interface SignalSource {
+  on(signal: SignalName, listener: () => void): unknown;
+  off(signal: SignalName, listener: () => void): unknown;
+}
 
 const SIGNALS: readonly SignalName[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseCommand, helpText, complete, MAX_LINE } from '../../src/repl/commands.js';
+import { parseCommand, helpText, complete, MAX_LINE } from '../../src/engine/commands.js';
 import { DropwatchError } from '../../src/errors/index.js';
 
 test('parses every dropwatch command', () => {

@@ -1,0 +1,95 @@
+// What a backend cannot do, in words: each sentence comes from a capability and names the sources that have it.
+import type { AlertMode, BackendCapabilities, BackendName, SourceInfo, SourceOffer } from './types.js';
+
+/** The opened backend a sentence is about, and the source table that says who else could do it. */
+export interface WordsContext {
+  readonly name: BackendName;
+  readonly capabilities: BackendCapabilities;
+  readonly sources: readonly SourceInfo[];
+}
+
+/** "a", "a or b", "a, b or c". */
+export function either(items: readonly string[]): string {
+  return items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} or ${items.at(-1)!}`;
+}
+
+const providers = (sources: readonly SourceInfo[], has: (offer: SourceOffer) => boolean): SourceInfo[] =>
+  sources.filter((s) => has(s.offers));
+
+const labels = (sources: readonly SourceInfo[], has: (offer: SourceOffer) => boolean): string =>
+  either(providers(sources, has).map((s) => s.label)) || 'another source';
+
+const hasHardware = (o: SourceOffer): boolean => o.settings.hw;
+const hasPayloads = (o: SourceOffer): boolean => o.settings.trunc;
+const hasQueue = (o: SourceOffer): boolean => o.settings.queue;
+const hasStacks = (o: SourceOffer): boolean => o.fields.summary.includes('stack');
+const decodesPackets = (o: SourceOffer): boolean => o.modes.includes('packet') && o.fields.packet.includes('flow');
+
+/** The sentences front ends print when a backend lacks what a command or option asks for. */
+export class CapabilityWords {
+  constructor(private readonly ctx: WordsContext) {}
+
+  /** `set hw true` on a source without hardware drops. */
+  noHardware(): string {
+    return (
+      `hardware drops are reported only by ${labels(this.ctx.sources, hasHardware)} (devlink traps); ` +
+      `the ${this.ctx.name} backend sees software drops only`
+    );
+  }
+
+  /** `set trunc` on a source without payloads. */
+  noTruncation(): string {
+    return `truncation applies to ${labels(this.ctx.sources, hasPayloads)} packet payloads; the ${this.ctx.name} backend captures no payload`;
+  }
+
+  /** `set queue` on a source without a packet queue. */
+  noQueue(): string {
+    return `the queue length is ${labels(this.ctx.sources, hasQueue)}'s per-CPU packet queue; the ${this.ctx.name} backend has none`;
+  }
+
+  /** `set stack` or `--stack` on a source without call chains. */
+  noStacks(): string {
+    const others = providers(this.ctx.sources, hasStacks).filter((s) => s.name !== this.ctx.name);
+    const remedy = others.map((s) => `the ${s.name} backend does (-b ${s.name})`).join('; ');
+    return `the ${this.ctx.name} backend reports no call chains${remedy ? `; ${remedy}` : ''}`;
+  }
+
+  /** An alert mode the source cannot deliver. */
+  noMode(mode: AlertMode): string {
+    return `${mode} mode is not available on the ${this.ctx.name} backend`;
+  }
+
+  /** How to get a decoded packet, for a filter on the flow where this source decodes none. */
+  decodePackets(): string {
+    const them = providers(this.ctx.sources, decodesPackets);
+    if (them.length === 0) return 'no source here decodes packets';
+    const how = either(them.map((s) => `-b ${s.name} -m packet`));
+    return `${either(them.map((s) => `${s.label}'s`))} packet mode decodes packets: ${how}`;
+  }
+
+  /** `show`'s line in place of the packet-queue settings a source does not have. */
+  noPacketQueue(): string {
+    return `Truncation length and queue length: not applicable (no ${labels(this.ctx.sources, hasQueue)} packet queue on this backend)`;
+  }
+
+  /** Lines for `help`: what this backend lacks, and what it adds. */
+  helpNotes(): string[] {
+    const { name, capabilities, sources } = this.ctx;
+    const notes = [`Backend: ${name}. When neither sw nor hw is set, software drops are monitored.`];
+    if (!capabilities.settings.hw)
+      notes.push(`This backend sees software drops only: set hw needs ${labels(sources, hasHardware)}.`);
+    if (!capabilities.settings.trunc || !capabilities.settings.queue)
+      notes.push(
+        `This backend captures no packet payload: set trunc and set queue need ${labels(sources, hasPayloads)}.`,
+      );
+    return notes;
+  }
+
+  /** "the flow fields (…) need NET_DM's packet mode": where the flow is known, for the filter note in `help`. */
+  flowNeeds(): string {
+    const them = providers(this.ctx.sources, decodesPackets);
+    return them.length === 0
+      ? 'are not known on any source'
+      : `need ${either(them.map((s) => `${s.label}'s`))} packet mode`;
+  }
+}
