@@ -1,5 +1,5 @@
 // Turns one bench run into BENCHMARKS.md: machine, method, the figures with their anchors and ratios, targets met or
-// missed, and the raw per-round rows so a reader can judge the noise for themselves.
+// missed, the raw per-round rows so a reader can judge the noise, and under each section its hand-written analysis.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Machine } from './lib/machine.js';
@@ -155,9 +155,59 @@ const cell = (s: string) => s.replace(/\|/g, '\\|');
 
 const yes = (m: boolean | null) => (m === null ? '—' : m ? 'met' : '**missed**');
 
+/** The report's sections, each with its hand-written analysis in bench/analysis/KEY.md. */
+export type SectionKey = 'storm' | 'startup' | 'resolver' | 'netdm' | 'soak' | 'top' | 'backpressure';
+
+/** Sections run on their own (`npm run bench -- KEY`), which write bench/KEY.md; the latest of each is included. */
+const SEPARATE_SECTIONS: readonly SectionKey[] = ['soak', 'top', 'backpressure'];
+
+export const analysisPath = (key: SectionKey) => join(projectRoot, 'bench', 'analysis', `${key}.md`);
+
+/** The section's analysis, after its figures: it interprets the committed results, so it goes where they are shown. */
+function pushAnalysis(L: string[], key: SectionKey): void {
+  const file = analysisPath(key);
+  if (!existsSync(file)) return;
+  L.push('### Analysis');
+  L.push('');
+  L.push(readFileSync(file, 'utf8').trim());
+  L.push('');
+}
+
 export function renderReport(run: BenchRun): string {
-  const m = run.machine;
   const L: string[] = [];
+  renderHeader(L, run);
+  // The analyses are written against a full run's figures; next to a quick run's they would mislead.
+  const analyse = (key: SectionKey) => {
+    if (run.mode === 'full') pushAnalysis(L, key);
+  };
+  if (run.storm) {
+    renderStorm(L, run.storm);
+    analyse('storm');
+  }
+  if (run.startup) {
+    renderStartup(L, run.startup);
+    analyse('startup');
+  }
+  if (run.resolver) {
+    renderResolver(L, run.resolver);
+    analyse('resolver');
+  }
+  renderNetdm(L, run.netdm);
+  if (run.netdm?.status === 'measured') analyse('netdm');
+
+  // The separate sections' figures are the committed ones whatever this run was, so their analyses always fit.
+  for (const key of SEPARATE_SECTIONS) {
+    const file = join(projectRoot, 'bench', `${key}.md`);
+    if (!existsSync(file)) continue;
+    L.push(readFileSync(file, 'utf8').trim());
+    L.push('');
+    pushAnalysis(L, key);
+  }
+  return L.join('\n');
+}
+
+function renderHeader(L: string[], run: BenchRun): void {
+  const m = run.machine;
   L.push('# Benchmarks');
   L.push('');
   L.push(
@@ -174,6 +224,13 @@ export function renderReport(run: BenchRun): string {
     'engineers running test suites on the same 2 cores, so absolute times drift by tens of percent between minutes. Absolute',
   );
   L.push('values are printed too, as medians with the (min–max) spread over the repeats.');
+  L.push('');
+  L.push(
+    'Under each section, a short hand-written analysis (`bench/analysis/`) says what its figures mean next to the tools',
+  );
+  L.push(
+    'you would use instead, and what limits them; `npm run bench -- --render FILE.json` re-renders this file from a run saved with `--json`.',
+  );
   L.push('');
   L.push('## Machine');
   L.push('');
@@ -196,40 +253,6 @@ export function renderReport(run: BenchRun): string {
   L.push('|---|---|---|---|');
   for (const t of targets(run)) L.push(`| ${t.figure} | ${t.value} | ${t.target} | ${yes(t.met)} |`);
   L.push('');
-
-  if (run.storm) renderStorm(L, run.storm);
-  if (run.startup) renderStartup(L, run.startup);
-  if (run.resolver) renderResolver(L, run.resolver);
-  renderNetdm(L, run.netdm);
-
-  // The soak runs on its own (`npm run bench -- soak`, 10 minutes) and writes bench/soak.md; its latest result is
-  // shown with every report.
-  const soak = join(projectRoot, 'bench', 'soak.md');
-  if (existsSync(soak)) {
-    L.push(readFileSync(soak, 'utf8').trim());
-    L.push('');
-  }
-
-  // Likewise the live view's (`npm run bench -- top`), written to bench/top.md.
-  const top = join(projectRoot, 'bench', 'top.md');
-  if (existsSync(top)) {
-    L.push(readFileSync(top, 'utf8').trim());
-    L.push('');
-  }
-
-  // And the slow-reader runs (`npm run bench -- backpressure`), written to bench/backpressure.md.
-  const backpressure = join(projectRoot, 'bench', 'backpressure.md');
-  if (existsSync(backpressure)) {
-    L.push(readFileSync(backpressure, 'utf8').trim());
-    L.push('');
-  }
-
-  const analysis = join(projectRoot, 'bench', 'analysis.md');
-  if (existsSync(analysis)) {
-    L.push(readFileSync(analysis, 'utf8').trim());
-    L.push('');
-  }
-  return L.join('\n');
 }
 
 function renderStorm(L: string[], storm: StormResult): void {

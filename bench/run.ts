@@ -38,7 +38,7 @@ interface Args {
   rescanCapMs?: number;
   netdmRounds?: number;
   out?: string | null;
-  /** Also save the raw figures as JSON; --render re-writes the report from such a file (e.g. after editing analysis.md). */
+  /** Also save the raw figures as JSON; --render re-writes the report from such a file (e.g. after editing bench/analysis/). */
   json?: string;
   render?: string;
   minutes: number;

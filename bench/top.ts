@@ -1,5 +1,5 @@
 // The live view (`npm run bench -- top`): a redraw with 4,096 sites against the refresh interval and against the text
-// output of the same interval; a tracefs storm under `--top` against the text CLI; start-up before and after it.
+// output of the same interval; a tracefs storm under `--top` against the text CLI; start-up with and without it.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
@@ -517,19 +517,19 @@ export function renderTopBench(r: TopBenchResult): string {
   } else {
     const u = r.startup;
     L.push(
-      `**Start-up, before and after.** \`echo exit | dropwatch -l kas\` built from ${u.base} (before the view) and from this tree, \`node -e 0\`, and an import of the view module alone, in one ${u.tool} run, ${u.runs} runs each after 3 warm-ups.`,
+      `**Start-up of a session without the view.** \`echo exit | dropwatch -l kas\` built from ${u.base} (without the view) and from this tree, \`node -e 0\`, and an import of the view module alone, in one ${u.tool} run, ${u.runs} runs each after 3 warm-ups.`,
     );
     L.push('');
     L.push('| Command | Median ms (min–max) | vs node -e 0 |');
     L.push('|---|---|---|');
-    L.push(`| dropwatch before (${u.base}) | ${ms(u.before)} | ${ratio(u.before, u.node)} |`);
-    L.push(`| dropwatch after (this tree) | ${ms(u.after)} | ${ratio(u.after, u.node)} |`);
+    L.push(`| dropwatch built without the view (${u.base}) | ${ms(u.before)} | ${ratio(u.before, u.node)} |`);
+    L.push(`| dropwatch, this tree | ${ms(u.after)} | ${ratio(u.after, u.node)} |`);
     L.push(`| node -e 0 (anchor) | ${ms(u.node)} | 1.00× |`);
     L.push(
       `| import of the view (Ink, React; --top and top only) | ${ms(u.importView)} | ${ratio(u.importView, u.node)} |`,
     );
     L.push('');
-    L.push(`After / before: ${ratio(u.after, u.before, 3)}.`);
+    L.push(`This tree / without the view: ${ratio(u.after, u.before, 3)}.`);
   }
   return L.join('\n');
 }
