@@ -5,10 +5,11 @@
 //   await genlRequest(sock, fam, NET_DM_CMD_START, [nlaFlag(NET_DM_ATTR_SW_DROPS)]);
 //   sock.addMembership(fam.mcastGroups.get('events')!); sock.onMessages((ms) => ms.map((m) => decodeGenl(m)));
 //   sock.onLost((delta) => ...);                                      // exact kernel drop counts per batch
-// Clients take a NetlinkTransport (netlinkTransport opens NetlinkSockets) so tests can script the kernel's side.
+// NetlinkSocket is the OS-free NetlinkEndpoint (endpoint.ts) over the addon. Clients take a NetlinkTransport
+// (netlinkTransport opens NetlinkSockets), so tests run the same endpoint over a scripted kernel's datagram pipe.
 
 export * from './codec.js';
 export * from './socket.js';
 export * from './transport.js';
 export * from './nlctrl.js';
-export { loadNative, isNativeError, type NativeError } from './native.js';
+export { loadNative } from './native.js';

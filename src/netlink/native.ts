@@ -2,20 +2,14 @@
 
 import { DropwatchError } from '../errors/index.js';
 import { loadAddon } from '../native/addon.js';
-
-/** An Error from the addon: `code` is the errno name ('ENOBUFS', 'EPERM', ...), `errno` is positive. */
-export interface NativeError extends Error {
-  code: string;
-  errno: number;
-  syscall: string;
-}
+import type { ErrnoError } from './endpoint.js';
 
 /**
  * One call per wake-up of the receive loop: its datagrams back to back in one Buffer, datagram i ending at ends[i].
  * drops is the kernel's cumulative sk_drops (u32), -1 if unreadable.
  */
 export type NativeBatchCallback = (
-  err: NativeError | null,
+  err: ErrnoError | null,
   datagrams: Buffer,
   ends: number[],
   groups: number[],
@@ -24,6 +18,7 @@ export type NativeBatchCallback = (
   drops: number,
 ) => void;
 
+/** The addon's socket; a failed call throws an ErrnoError. NetlinkSocket is the endpoint over it. */
 export interface NativeSocket {
   readonly fd: number;
   bind(groups?: number): void;
@@ -59,8 +54,4 @@ export function loadNative(): NativeAddon {
     throw new DropwatchError('E_IO', `netlink addon ${path} is out of date: run \`npm run build:native\``);
   cached = native;
   return cached;
-}
-
-export function isNativeError(err: unknown): err is NativeError {
-  return err instanceof Error && typeof (err as Partial<NativeError>).errno === 'number';
 }

@@ -1,4 +1,4 @@
-// The netlink socket as protocol clients use it: an interface, so a client runs over the kernel or a scripted stand-in.
+// The netlink socket as protocol clients use it: an interface, so a client runs over the kernel or a test's script.
 
 import type { NlMessage } from './codec.js';
 import {
@@ -12,8 +12,8 @@ import {
 } from './socket.js';
 
 /**
- * One bound netlink socket with its receive loop running. NetlinkSocket is the real one; what a client needs of it is
- * all here, so the same client code can be driven byte for byte by a test without root or a kernel family.
+ * One bound netlink socket with its receive loop running: a NetlinkEndpoint, over the addon (NetlinkSocket) or over a
+ * test's scripted datagram pipe, so the same client code is driven byte for byte without root or a kernel family.
  */
 export interface NetlinkChannel {
   readonly portId: number;

@@ -3,7 +3,7 @@
 // It keeps the one piece of state drop_monitor has that decides its answers (monitoring or not) and answers every
 // request with the message the real kernel sent in that state (test/fixtures/netdm), readdressed to the request. Tests
 // hook a command to act inside the send (queue alerts on the data socket before STOP's ack, drop a drain marker) or to
-// answer otherwise.
+// answer otherwise. The client's sockets are the real netlink endpoint over scripted pipes (test/netlink/scripted.ts).
 import type { DropwatchError } from '../../src/errors/index.js';
 import type { NetdmListener } from '../../src/netdm/client.js';
 import type { ReceivedMessage } from '../../src/netlink/socket.js';
@@ -18,11 +18,11 @@ import {
   netdmCommand,
 } from '../../src/netdm/codec.js';
 import { captured } from '../netlink/fixtures.js';
-import { answer, ScriptedTransport, type ScriptedSocket } from '../netlink/scripted.js';
+import { answer, ScriptedTransport, type ScriptedPipe } from '../netlink/scripted.js';
 import { fixtureBytes, fixtureMessage } from './fixtures.js';
 
 /** What a hook returns: datagrams that replace the kernel's answer, or nothing to let it answer as it would. */
-export type NetdmHook = (request: NlMessage, socket: ScriptedSocket) => readonly Uint8Array[] | void;
+export type NetdmHook = (request: NlMessage, socket: ScriptedPipe) => readonly Uint8Array[] | void;
 
 export class NetdmKernel {
   readonly transport: ScriptedTransport;
@@ -45,13 +45,13 @@ export class NetdmKernel {
     return this.family.mcastGroups.get('events')!;
   }
 
-  /** The client's control socket (opened first). */
-  get control(): ScriptedSocket {
+  /** The kernel's side of the client's control socket (opened first). */
+  get control(): ScriptedPipe {
     return this.socket(0, 'control');
   }
 
-  /** The client's data socket (opened at listen()). */
-  get data(): ScriptedSocket {
+  /** The kernel's side of the client's data socket (opened at listen()). */
+  get data(): ScriptedPipe {
     return this.socket(1, 'data');
   }
 
@@ -63,17 +63,17 @@ export class NetdmKernel {
   }
 
   /** The NET_DM requests (genl commands) the kernel has seen on a socket, in order. */
-  commands(socket: ScriptedSocket): number[] {
+  commands(socket: ScriptedPipe): number[] {
     return socket.sent.filter((m) => m.header.type === this.family.id).map(netdmCommand);
   }
 
-  private socket(i: number, what: string): ScriptedSocket {
+  private socket(i: number, what: string): ScriptedPipe {
     const s = this.transport.sockets[i];
     if (!s) throw new Error(`the client has not opened its ${what} socket`);
     return s;
   }
 
-  private handle(m: NlMessage, s: ScriptedSocket): readonly Uint8Array[] {
+  private handle(m: NlMessage, s: ScriptedPipe): readonly Uint8Array[] {
     const reply = (...names: string[]) => names.map((n) => answer(fixtureBytes(n), m, s.portId));
     // netlink_rcv_skb: an ack for success only when asked for, an error always.
     const ack = (name: string) => (m.header.flags & NLM_F_ACK ? reply(name) : []);
@@ -139,7 +139,7 @@ export function recordListener(): {
   return { listener, ...out };
 }
 
-/** Lets `n` rounds of macrotasks run: scripted sockets deliver on setImmediate, as the receive loop on a wake-up. */
+/** Lets `n` rounds of macrotasks run: scripted pipes deliver on setImmediate, as the receive loop on a wake-up. */
 export async function ticks(n = 5): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
 }
