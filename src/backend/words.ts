@@ -67,11 +67,6 @@ export class CapabilityWords {
     return `${either(them.map((s) => `${s.label}'s`))} packet mode decodes packets: ${how}`;
   }
 
-  /** `show`'s line in place of the packet-queue settings a source does not have. */
-  noPacketQueue(): string {
-    return `Truncation length and queue length: not applicable (no ${labels(this.ctx.sources, hasQueue)} packet queue on this backend)`;
-  }
-
   /** Lines for `help`: what this backend lacks, and what it adds. */
   helpNotes(): string[] {
     const { name, capabilities, sources } = this.ctx;
@@ -92,4 +87,9 @@ export class CapabilityWords {
       ? 'are not known on any source'
       : `need ${either(them.map((s) => `${s.label}'s`))} packet mode`;
   }
+}
+
+/** `show`'s line in place of the packet-queue settings a source does not have. */
+export function noPacketQueue(sources: readonly SourceInfo[]): string {
+  return `Truncation length and queue length: not applicable (no ${labels(sources, hasQueue)} packet queue on this backend)`;
 }

@@ -151,6 +151,7 @@ async function runWithBackend(
     const top = (asked: '--top' | 'top') => showTop(run, session!, asked);
     sink = await chooseSink(options, {
       backend,
+      sources: sources(),
       symbols,
       now: io.now ?? Date.now,
       data: (line) => output.data(line),

@@ -1,5 +1,5 @@
 // Where drop reports go, chosen once per run: text lines (stamped, coloured) or JSON Lines, plus Prometheus metrics.
-import type { Backend } from '../backend/types.js';
+import type { Backend, SourceInfo } from '../backend/types.js';
 import type { DropObserver, Renderer } from '../engine/types.js';
 import { jsonLine, lostJson, overflowJson, packetJson, summaryJson } from './json.js';
 import { buildTextRenderer, loadColour } from './text.js';
@@ -7,6 +7,8 @@ import type { Symbols } from './symbols.js';
 
 export interface SinkContext {
   backend: Backend;
+  /** The source table, for what the text says this backend lacks. */
+  sources: readonly SourceInfo[];
   symbols: Symbols;
   /** Wall clock, ms since the epoch. */
   now: () => number;
@@ -75,6 +77,7 @@ async function textRenderer(timestamp: boolean, ctx: SinkContext): Promise<Rende
     symbols: ctx.symbols,
     colour: ctx.colour && (await loadColour()),
     capabilities: ctx.backend.capabilities,
+    sources: ctx.sources,
   });
   if (!timestamp) return text;
   const stamp = () => new Date(ctx.now()).toISOString();

@@ -1,6 +1,7 @@
 // dropwatch's text: the pure formatters joined to a symbol lookup and a colour choice.
 import type { ChalkInstance } from 'chalk';
-import type { BackendCapabilities } from '../backend/types.js';
+import type { BackendCapabilities, SourceInfo } from '../backend/types.js';
+import { noPacketQueue } from '../backend/words.js';
 import { UNWRITTEN, type Renderer } from '../engine/types.js';
 import type { Symbols } from './symbols.js';
 import {
@@ -29,6 +30,8 @@ export interface RendererOptions {
   /** false for plain text, or an instance from loadColour(). */
   colour: false | ChalkInstance;
   capabilities: BackendCapabilities;
+  /** The source table, for the lines that say which source has what this one lacks. */
+  sources?: readonly SourceInfo[];
 }
 
 /** Call chains shown under a summary line; the rest are summed on one line. */
@@ -56,7 +59,7 @@ export function buildTextRenderer(options: RendererOptions): Renderer {
       const lines = formatShow(config);
       // Truncation and queue length are NET_DM settings; showing zeros for them here would be pretending.
       if (capabilities.settings.trunc && capabilities.settings.queue) return lines;
-      return [lines[0]!, 'Truncation length and queue length: not applicable (no NET_DM packet queue on this backend)'];
+      return [lines[0]!, noPacketQueue(options.sources ?? [])];
     },
     stats: (stats) => {
       const lines = formatStats(stats, style);

@@ -28,6 +28,7 @@ test('per site and in total, the view’s counts equal the JSON Lines output’s
           { format: 'json', timestamp: false, metrics: null },
           {
             backend,
+            sources: [],
             symbols,
             now: () => 0,
             data: (l) => json.push(l),

@@ -1,0 +1,113 @@
+// A source is one folder and one row: a third, in-memory source registered here is offered by -b, `help` and `show`,
+// and every message about what a source lacks names it where it has the capability.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { PassThrough } from 'node:stream';
+import type { DropSource } from '../../src/backend/types.js';
+import { dropwatchMain } from '../../src/cli/dropwatch.js';
+import { parseCommandLine, usage } from '../../src/cli/argv.js';
+import { DropwatchError } from '../../src/errors/index.js';
+import { openBackend, registerSource, sourceChoices, sources } from '../../src/sources/index.js';
+import { memoryBackend, SOFTWARE_ONLY } from '../helpers/backend.js';
+
+/** Everything NET_DM's packet queue offers, and call chains, without a kernel. */
+const MEMORY: DropSource = {
+  name: 'memory',
+  label: 'Memory',
+  reads: 'an in-memory script',
+  needs: 'nothing',
+  missing: 'E_MEMORY_MISSING',
+  offers: {
+    modes: ['summary', 'packet'],
+    settings: { trunc: true, queue: true, hw: true },
+    fields: { summary: ['reason', 'stack'], packet: ['reason', 'payload', 'flow'] },
+  },
+  open: () => Promise.resolve(memoryBackend({ ...MEMORY.offers, reasons: null, kernelFilter: null }, 'memory')),
+};
+registerSource(MEMORY);
+
+/** Runs dropwatch in-process with `commands` piped to its prompt; returns what it printed. */
+async function dropwatch(args: string[], commands: string): Promise<{ code: number; out: string; err: string }> {
+  const stdin = new PassThrough();
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (c: Buffer) => (out += c.toString()));
+  stderr.on('data', (c: Buffer) => (err += c.toString()));
+  stdin.end(commands);
+  const code = await dropwatchMain(args, { stdin, stdout, stderr, env: {}, signals: new EventEmitter() });
+  return { code, out, err };
+}
+
+test('-b takes the registered source, and the usage line and the errors list it', () => {
+  assert.deepEqual(sourceChoices(), ['auto', 'netdm', 'tracefs', 'memory']);
+  assert.match(usage(), /\[-b\|--backend auto\|netdm\|tracefs\|memory\]$/);
+  const line = parseCommandLine(['-b', 'memory'], () => {});
+  assert.ok(line !== 'help' && line.backend === 'memory');
+  assert.throws(
+    () => parseCommandLine(['-b', 'pcap'], () => {}),
+    (e: unknown) =>
+      e instanceof DropwatchError && e.message === 'Unknown backend pcap (use auto, netdm, tracefs or memory)',
+  );
+  let help = '';
+  parseCommandLine(['--help'], (t) => (help += t));
+  assert.match(help.replace(/\s+/g, ' '), /auto \(NET_DM, else tracefs, else Memory\), netdm, tracefs or memory/);
+  assert.throws(() => registerSource(MEMORY), /already listed/);
+});
+
+test('openBackend opens it by name', async () => {
+  const backend = await openBackend('memory', { notice: () => {} });
+  assert.equal(backend.name, 'memory');
+});
+
+test('help and show at its prompt name it; its settings are honoured, not refused', async () => {
+  const r = await dropwatch(['-b', 'memory', '-l', 'none'], 'help\nshow\nset hw true\nset trunc 64\nexit\n');
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^Backend: memory\. /m);
+  assert.match(r.out, /^setting hardware drops monitoring to 1$/m);
+  assert.match(r.out, /^Truncation length successfully set$/m);
+  assert.match(r.out, /^Truncation length: /m, 'show lists its queue settings: it has them');
+  assert.doesNotMatch(r.out + r.err, /set hw needs|captures no payload/);
+});
+
+test('on a source without them, the refusals name every source that has the capability, the new one included', async () => {
+  const info = sources();
+  assert.equal(info.at(-1)?.name, 'memory');
+  const { Session } = await import('../../src/engine/session.js');
+  const lines: string[] = [];
+  const backend = memoryBackend(SOFTWARE_ONLY, 'plain');
+  const session = new Session({
+    backend,
+    sources: info,
+    renderer: (await import('../../src/output/text.js')).buildTextRenderer({
+      symbols: { lookup: () => null },
+      colour: false,
+      capabilities: backend.capabilities,
+      sources: info,
+    }),
+    aggregator: { add: () => {}, flush: () => ({ lines: [], overflow: null }) },
+    output: { data: () => {}, message: (l) => lines.push(l), error: (l) => lines.push(`error ${l}`) },
+    clock: { setInterval: () => null, clearInterval: () => {} },
+  });
+  for (const name of ['help', 'show'] as const) await session.run({ name });
+  await session.run({ name: 'set', key: 'hw', value: true });
+  await session.run({ name: 'set', key: 'stack', value: true });
+  assert.ok(lines.includes('This backend sees software drops only: set hw needs NET_DM or Memory.'), lines.join('\n'));
+  assert.ok(
+    lines.includes(
+      'Truncation length and queue length: not applicable (no NET_DM or Memory packet queue on this backend)',
+    ),
+  );
+  assert.ok(
+    lines.includes(
+      'error hardware drops are reported only by NET_DM or Memory (devlink traps); the plain backend sees software drops only',
+    ),
+  );
+  assert.ok(
+    lines.includes(
+      'error the plain backend reports no call chains; the tracefs backend does (-b tracefs); the memory backend does (-b memory)',
+    ),
+  );
+});
