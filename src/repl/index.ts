@@ -1,23 +1,19 @@
 // The REPL front end: reads commands with Node's readline (never blocking the loop), drives a Session, handles signals.
 import * as readline from 'node:readline';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { DropwatchError, errnoText, isExpected } from '../errors/index.js';
 import { complete, parseCommand } from '../engine/commands.js';
 import type { Session } from '../engine/session.js';
 import type { SessionOutput } from '../engine/types.js';
 import type { SignalSource } from '../process/signals.js';
+import { inputQueue, type Exit, type Next } from './input.js';
+import { PROMPT, promptScreen, type ScreenIO } from './screen.js';
 
-export const PROMPT = 'dropwatch> ';
+export { PROMPT };
 
-export interface ReplIO {
+export interface ReplIO extends ScreenIO {
   input: Readable;
-  output: Writable;
-  errorOutput: Writable;
-  /** A person at a terminal: line editing, completion, Ctrl-C stops monitoring and `stop` works while monitoring. */
-  interactive: boolean;
   signals: SignalSource;
-  /** Where JSON mode sends dropwatch's chatter; defaults to output. */
-  messageOutput?: Writable;
 }
 
 export interface Repl {
@@ -34,74 +30,119 @@ export interface Repl {
   handOver<T>(fn: () => Promise<T>): Promise<T>;
 }
 
-/** How the run ends when asked from outside: an exit code, or an error to report. */
-type Exit = { code: number; error?: DropwatchError };
-type Next = { kind: 'line'; line: string } | { kind: 'eof' } | ({ kind: 'exit' } & Exit);
 /** What the loop does after one input: read the next one, or end with an exit code. */
 type Step = { done: false } | ({ done: true } & Exit);
 const CONTINUE: Step = { done: false };
 
-export function createRepl(io: ReplIO): Repl {
-  const rl = readline.createInterface({
-    input: io.input,
-    output: io.interactive ? io.output : undefined,
-    terminal: io.interactive,
-    prompt: PROMPT,
-    completer: (line: string) => complete(line),
-    historySize: 1000,
-    crlfDelay: Infinity,
-  });
-  let exit: (how: Exit) => void = () => {};
-  const exited = new Promise<Exit>((resolve) => (exit = resolve));
-  const resolveExit = (code: number) => exit({ code });
-  // readline passes its input's errors on as its own; an 'error' nobody listens to would crash the process.
-  const onInputError = (err: unknown) =>
-    exit({
-      code: 1,
-      error: new DropwatchError('E_IO', `cannot read standard input: ${errnoText(err)}`, { cause: err }),
+class Prompt implements Repl {
+  readonly output: SessionOutput;
+  private readonly rl: readline.Interface;
+  private readonly exited: Promise<Exit>;
+  private exit: (how: Exit) => void = () => {};
+  private readonly input: { next(): Promise<Next> };
+  private readonly screen: ReturnType<typeof promptScreen>;
+
+  constructor(private readonly io: ReplIO) {
+    this.rl = readline.createInterface({
+      input: io.input,
+      output: io.interactive ? io.output : undefined,
+      terminal: io.interactive,
+      prompt: PROMPT,
+      completer: (line: string) => complete(line),
+      historySize: 1000,
+      crlfDelay: Infinity,
     });
-  rl.on('error', onInputError);
-  const input = inputQueue(rl, exited);
-  const screen = promptScreen(io, rl);
-  const { output, messages } = screen;
+    this.exited = new Promise<Exit>((resolve) => (this.exit = resolve));
+    // readline passes its input's errors on as its own; an 'error' nobody listens to would crash the process.
+    this.rl.on('error', (err: unknown) =>
+      this.exit({
+        code: 1,
+        error: new DropwatchError('E_IO', `cannot read standard input: ${errnoText(err)}`, { cause: err }),
+      }),
+    );
+    this.input = inputQueue(this.rl, this.exited);
+    this.screen = promptScreen(io, this.rl);
+    this.output = this.screen.output;
+  }
+
+  readonly requestExit = (code: number): void => this.exit({ code });
+
+  async run(session: Session): Promise<number> {
+    const release = this.listen(session);
+    try {
+      for (;;) {
+        this.screen.showPrompt();
+        const next = await this.input.next();
+        this.screen.promptGone();
+        const result = await this.step(session, next);
+        if (result.done) {
+          // An input error is reported by the caller's one handler, in place of the orderly goodbye.
+          if (result.error) throw result.error;
+          this.output.message('Shutting down ...');
+          return result.code;
+        }
+      }
+    } finally {
+      release();
+      this.rl.close();
+    }
+  }
+
+  /** Ctrl-C stops monitoring (or quits when idle); SIGTERM and SIGHUP quit. Returns the removal. */
+  private listen(session: Session): () => void {
+    const { signals } = this.io;
+    const report = (err: unknown) => this.output.error(isExpected(err) ? err.message : String(err));
+    const onInterrupt = () => {
+      if (session.monitoring) void session.stop('signal').catch(report);
+      else this.requestExit(0);
+    };
+    const onTerminate = () => this.requestExit(0);
+    this.rl.on('SIGINT', () => {
+      // At a terminal, Ctrl-C with text typed just clears the line; on an empty prompt it quits.
+      if (!session.monitoring && this.rl.line.length > 0) {
+        this.rl.write(null, { ctrl: true, name: 'u' });
+        return;
+      }
+      onInterrupt();
+    });
+    signals.on('SIGINT', onInterrupt);
+    signals.on('SIGTERM', onTerminate);
+    signals.on('SIGHUP', onTerminate);
+    return () => {
+      signals.off('SIGINT', onInterrupt);
+      signals.off('SIGTERM', onTerminate);
+      signals.off('SIGHUP', onTerminate);
+    };
+  }
 
   /** Waits for the monitoring run to end, unless an exit is requested first: then how to exit. */
-  const untilIdle = (session: Session): Promise<Exit | null> =>
-    Promise.race([session.whenIdle().then(() => null), exited]);
+  private untilIdle(session: Session): Promise<Exit | null> {
+    return Promise.race([session.whenIdle().then(() => null), this.exited]);
+  }
 
-  async function step(session: Session, next: Next): Promise<Step> {
+  private async step(session: Session, next: Next): Promise<Step> {
     if (next.kind === 'exit') {
       // Whatever the shutdown prints starts on its own line, not after the prompt.
-      (io.interactive ? io.output : messages).write('\n');
+      (this.io.interactive ? this.io.output : this.screen.messages).write('\n');
       await session.shutdown('signal');
       return { done: true, code: next.code, ...(next.error ? { error: next.error } : {}) };
     }
-    if (next.kind === 'eof') {
-      // Piped input: end of input does not end a monitoring run; the limit or a signal does.
-      const how = io.interactive ? null : await untilIdle(session);
-      if (how?.error) {
-        await session.shutdown('signal');
-        return { done: true, ...how };
-      }
-      output.message('Terminating dropwatch...');
-      await session.shutdown('exit');
-      return { done: true, code: how?.code ?? 0 };
-    }
+    if (next.kind === 'eof') return this.endOfInput(session);
     // GNU readline echoes a piped line after the prompt; dropwatch's logs show `dropwatch> start`, so ours do too.
-    if (!io.interactive) messages.write(`${next.line}\n`);
+    if (!this.io.interactive) this.screen.messages.write(`${next.line}\n`);
     let command;
     try {
       command = parseCommand(next.line);
     } catch (err) {
       if (!isExpected(err)) throw err;
-      output.error(err.message);
+      this.output.error(err.message);
       return CONTINUE;
     }
     if (!command) return CONTINUE;
     if ((await session.run(command)) === 'exit') return { done: true, code: 0 };
-    if (!io.interactive && command.name === 'start') {
+    if (!this.io.interactive && command.name === 'start') {
       // Piped input waits, as dropwatch does, until this run ends before reading the next command.
-      const how = await untilIdle(session);
+      const how = await this.untilIdle(session);
       if (how !== null) {
         await session.shutdown('signal');
         return { done: true, ...how };
@@ -110,43 +151,16 @@ export function createRepl(io: ReplIO): Repl {
     return CONTINUE;
   }
 
-  async function run(session: Session): Promise<number> {
-    const report = (err: unknown) => output.error(isExpected(err) ? err.message : String(err));
-    const onInterrupt = () => {
-      if (session.monitoring) void session.stop('signal').catch(report);
-      else resolveExit(0);
-    };
-    const onTerminate = () => resolveExit(0);
-    rl.on('SIGINT', () => {
-      // At a terminal, Ctrl-C with text typed just clears the line; on an empty prompt it quits.
-      if (!session.monitoring && rl.line.length > 0) {
-        rl.write(null, { ctrl: true, name: 'u' });
-        return;
-      }
-      onInterrupt();
-    });
-    io.signals.on('SIGINT', onInterrupt);
-    io.signals.on('SIGTERM', onTerminate);
-    io.signals.on('SIGHUP', onTerminate);
-    try {
-      for (;;) {
-        screen.showPrompt();
-        const next = await input.next();
-        screen.promptGone();
-        const result = await step(session, next);
-        if (result.done) {
-          // An input error is reported by the caller's one handler, in place of the orderly goodbye.
-          if (result.error) throw result.error;
-          output.message('Shutting down ...');
-          return result.code;
-        }
-      }
-    } finally {
-      io.signals.off('SIGINT', onInterrupt);
-      io.signals.off('SIGTERM', onTerminate);
-      io.signals.off('SIGHUP', onTerminate);
-      rl.close();
+  /** Piped input: end of input does not end a monitoring run; the limit or a signal does. */
+  private async endOfInput(session: Session): Promise<Step> {
+    const how = this.io.interactive ? null : await this.untilIdle(session);
+    if (how?.error) {
+      await session.shutdown('signal');
+      return { done: true, ...how };
     }
+    this.output.message('Terminating dropwatch...');
+    await session.shutdown('exit');
+    return { done: true, code: how?.code ?? 0 };
   }
 
   /**
@@ -154,7 +168,8 @@ export function createRepl(io: ReplIO): Repl {
    * listeners step aside meanwhile; the view turns raw mode off and unrefs stdin when it leaves, so both come back.
    * Not rl.pause(): pausing process.stdin stops its reads a tick later, under a view that has just started reading.
    */
-  async function handOver<T>(fn: () => Promise<T>): Promise<T> {
+  async handOver<T>(fn: () => Promise<T>): Promise<T> {
+    const { io } = this;
     if (!io.interactive) return fn();
     const input = io.input as Readable & { setRawMode?(on: boolean): unknown; ref?(): unknown };
     const keypress = input.listeners('keypress') as ((...args: unknown[]) => void)[];
@@ -170,64 +185,8 @@ export function createRepl(io: ReplIO): Repl {
       input.ref?.();
     }
   }
-
-  return { output, run, requestExit: resolveExit, handOver };
 }
 
-/** Lines and end of input from readline, in order; an exit request overtakes whatever is queued. */
-function inputQueue(rl: readline.Interface, exited: Promise<Exit>): { next(): Promise<Next> } {
-  const queued: Next[] = [];
-  let waiter: ((next: Next) => void) | null = null;
-  const push = (next: Next) => {
-    if (waiter) {
-      const w = waiter;
-      waiter = null;
-      w(next);
-    } else queued.push(next);
-  };
-  rl.on('line', (line) => push({ kind: 'line', line }));
-  rl.on('close', () => push({ kind: 'eof' }));
-  const exit = exited.then((how): Next => ({ kind: 'exit', ...how }));
-  return {
-    next: () => {
-      const first = queued.shift();
-      return Promise.race([exit, first ? Promise.resolve(first) : new Promise<Next>((resolve) => (waiter = resolve))]);
-    },
-  };
-}
-
-/** The prompt and the lines printed around it: at a terminal, a line printed while the prompt shows goes above it. */
-function promptScreen(io: ReplIO, rl: readline.Interface) {
-  let promptShown = false;
-  rl.on('line', () => (promptShown = false));
-  const messages = io.messageOutput ?? io.output;
-  const write = (stream: Writable, line: string) => {
-    if (io.interactive && promptShown && stream === io.output) {
-      readline.clearLine(io.output, 0);
-      readline.cursorTo(io.output, 0);
-      io.output.write(`${line}\n`);
-      rl.prompt(true);
-    } else {
-      stream.write(`${line}\n`);
-    }
-  };
-  const output: SessionOutput = {
-    data: (line) => write(io.output, line),
-    message: (line) => write(messages, line),
-    error: (line) => write(io.errorOutput, line),
-  };
-  return {
-    output,
-    messages,
-    showPrompt: () => {
-      if (io.interactive) {
-        promptShown = true;
-        rl.prompt();
-      } else {
-        // GNU readline prints the prompt even when stdin is a pipe; dropwatch's piped output has it, so ours does too.
-        messages.write(PROMPT);
-      }
-    },
-    promptGone: () => (promptShown = false),
-  };
+export function createRepl(io: ReplIO): Repl {
+  return new Prompt(io);
 }

@@ -56,34 +56,9 @@ const SIGNALS: readonly SignalName[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 export async function runTop(options: TopOptions): Promise<TopResult> {
   const { io, session } = options;
   if (!isTerminal(io)) throw noTerminal(options.asked);
-
-  const controller = new TopController({
-    backend: options.backend.name,
-    capabilities: options.backend.capabilities,
-    label: (drop) => locationLabel(drop, options.lookup),
-    chainLabel: (frames) => formatChain(frames, options.lookup),
-    now: io.now,
-    ...(options.filter ? { filter: options.filter } : {}),
-    ...(options.intervalMs === undefined ? {} : { intervalMs: options.intervalMs }),
-  });
-  // Lines the session says while the view is up are its status. Those of the start and the stop are also kept, to
-  // print after the view has closed: why a start failed, losses totalled at stop. Only then: a long run keeps nothing.
-  const said: { error: boolean; line: string }[] = [];
-  let keep = true;
-  const undivert = session.divert({
-    observer: controller.observer,
-    output: {
-      data: () => {},
-      message: (line) => {
-        if (keep) said.push({ error: false, line });
-        controller.output.message(line);
-      },
-      error: (line) => {
-        if (keep) said.push({ error: true, line });
-        controller.output.error(line);
-      },
-    },
-  });
+  const controller = newController(options);
+  const said = new Said();
+  const undivert = session.divert({ observer: controller.observer, output: said.relay(controller.output) });
   // Wrapped, so a quit without an error is told apart from one whose error is undefined.
   const quit = new Promise<{ failed: boolean; error: unknown }>((resolve) =>
     controller.onQuit((error) => resolve({ failed: error !== undefined, error })),
@@ -95,31 +70,15 @@ export async function runTop(options: TopOptions): Promise<TopResult> {
   let startedHere = false;
   let result: TopResult = 'quit';
   try {
-    instance = render(h(TopApp, { controller, colour: io.env.NO_COLOR === undefined }), {
-      stdout: io.stdout as NodeJS.WriteStream,
-      stdin: io.stdin as NodeJS.ReadStream,
-      stderr: io.stderr as NodeJS.WriteStream,
-      exitOnCtrlC: false,
-      patchConsole: false,
-    });
-    // The view ends through the controller: an Ink exit of its own ends it too, and a render that throws is rethrown
-    // below as the bug it is.
-    instance.waitUntilExit().then(
-      () => controller.quit(),
-      (err: unknown) => controller.quit(err ?? new Error('the view failed')),
-    );
+    instance = mountView(io, controller);
     if (!session.monitoring) {
       await session.run({ name: 'start' });
       startedHere = session.monitoring;
-      if (!startedHere) {
-        result = 'not-started';
-        return result;
-      }
+      if (!startedHere) return (result = 'not-started');
     }
     // "Issue Ctrl-C to stop monitoring" and the rest of start's chatter are not news inside the view.
     controller.setStatus(null);
-    keep = false;
-    said.length = 0;
+    said.forget();
     const ended = await quit;
     if (ended.failed) throw ended.error;
     return result;
@@ -130,19 +89,85 @@ export async function runTop(options: TopOptions): Promise<TopResult> {
       await instance.waitUntilExit().catch(() => {});
     }
     screen.restore();
-    keep = true;
+    said.keep();
     try {
       if (startedHere) await session.stop('signal');
     } finally {
       undivert();
       // A failed start says why; a stop may report losses. Both are news after the view has gone.
-      const news = result === 'not-started' ? said : said.filter((s) => s.error);
-      for (const s of news) {
-        if (s.error) options.output.error(s.line);
-        else options.output.message(s.line);
-      }
+      said.replay(options.output, result === 'not-started');
     }
   }
+}
+
+function newController(options: TopOptions): TopController {
+  return new TopController({
+    backend: options.backend.name,
+    capabilities: options.backend.capabilities,
+    label: (drop) => locationLabel(drop, options.lookup),
+    chainLabel: (frames) => formatChain(frames, options.lookup),
+    now: options.io.now,
+    ...(options.filter ? { filter: options.filter } : {}),
+    ...(options.intervalMs === undefined ? {} : { intervalMs: options.intervalMs }),
+  });
+}
+
+/**
+ * Lines the session says while the view is up are its status. Those of the start and the stop are also kept, to
+ * print after the view has closed: why a start failed, losses totalled at stop. Only then: a long run keeps nothing.
+ */
+class Said {
+  private keeping = true;
+  private readonly lines: { error: boolean; line: string }[] = [];
+
+  /** The session's output while the view is up: to the view's status, and kept while keeping. */
+  relay(status: Pick<SessionOutput, 'message' | 'error'>): SessionOutput {
+    return {
+      data: () => {},
+      message: (line) => {
+        if (this.keeping) this.lines.push({ error: false, line });
+        status.message(line);
+      },
+      error: (line) => {
+        if (this.keeping) this.lines.push({ error: true, line });
+        status.error(line);
+      },
+    };
+  }
+
+  forget(): void {
+    this.keeping = false;
+    this.lines.length = 0;
+  }
+
+  keep(): void {
+    this.keeping = true;
+  }
+
+  /** Prints what was kept: everything after a failed start, else only the errors. */
+  replay(output: SessionOutput, all: boolean): void {
+    for (const s of all ? this.lines : this.lines.filter((l) => l.error)) {
+      if (s.error) output.error(s.line);
+      else output.message(s.line);
+    }
+  }
+}
+
+/** Ink on the terminal. The view ends through the controller: an Ink exit of its own ends it too, and a render that
+ * throws is rethrown as the bug it is. */
+function mountView(io: TopIO, controller: TopController): Instance {
+  const instance = render(h(TopApp, { controller, colour: io.env.NO_COLOR === undefined }), {
+    stdout: io.stdout as NodeJS.WriteStream,
+    stdin: io.stdin as NodeJS.ReadStream,
+    stderr: io.stderr as NodeJS.WriteStream,
+    exitOnCtrlC: false,
+    patchConsole: false,
+  });
+  instance.waitUntilExit().then(
+    () => controller.quit(),
+    (err: unknown) => controller.quit(err ?? new Error('the view failed')),
+  );
+  return instance;
 }
 
 /** The alternate screen, so the user's screen comes back as it was; restore() also runs if the process exits. */
