@@ -5,6 +5,7 @@ import type { StartOptions } from '../backend/types.js';
 import { DropwatchError, isExpected, KernelError, strerror } from '../errors/index.js';
 import type { ReceivedMessage } from '../netlink/socket.js';
 import { LOST_SOCKET, NetdmRefusal, openNetdmClient, type NetdmClient, type NetdmLost } from '../netdm/client.js';
+import { STOP_SIGNALS, type SignalName, type SignalSource } from '../process/signals.js';
 import { DWDUMP_USAGE, parseDwdumpArgs, type DwdumpOptions, type DwdumpOrigin } from './options.js';
 import { openCaptureTarget, OutputClosedError, PcapSink, type CaptureTarget } from './output.js';
 
@@ -42,14 +43,6 @@ async function attempt(what: string, call: () => Promise<void>): Promise<void> {
     if (err.errno === EPERM) throw new DropwatchError('E_PRIVILEGE', line, { cause: err });
     throw new KernelError(err.errno, line, err.extack);
   }
-}
-
-export type SignalName = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
-const SIGNALS: readonly SignalName[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-
-export interface SignalSource {
-  on(signal: SignalName, listener: () => void): unknown;
-  off(signal: SignalName, listener: () => void): unknown;
 }
 
 export interface ExitHooks {
@@ -268,7 +261,7 @@ function watchInterruptions(
     else if (!options.passive) netdm.stopSync();
     if (signals === 2) netdm.close();
   };
-  const handlers = SIGNALS.map((s) => [s, onSignal(s)] as const);
+  const handlers = STOP_SIGNALS.map((s) => [s, onSignal(s)] as const);
   for (const [s, h] of handlers) io.signals.on(s, h);
   // A reader of standard output that leaves while no drops come would otherwise be noticed only at the next write.
   const unwatch = target.owned ? null : (io.watchStdout?.(() => run.end({ kind: 'pipe' })) ?? null);

@@ -8,7 +8,8 @@ export interface SignalSource {
   off(signal: SignalName, listener: () => void): unknown;
 }
 
-const SIGNALS: readonly SignalName[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+/** The signals that end a run, each the same clean way. */
+export const STOP_SIGNALS: readonly SignalName[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /**
  * The process's stop signals, caught from the first moment. The REPL and -s runs listen only once the backend is
@@ -17,9 +18,9 @@ const SIGNALS: readonly SignalName[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
  * given to the first listener for it, so it ends the run the same clean way as one that comes later.
  */
 export function caughtSignals(): SignalSource {
-  const listeners = new Map<SignalName, Set<() => void>>(SIGNALS.map((s) => [s, new Set()]));
+  const listeners = new Map<SignalName, Set<() => void>>(STOP_SIGNALS.map((s) => [s, new Set()]));
   const held = new Set<SignalName>();
-  for (const signal of SIGNALS) {
+  for (const signal of STOP_SIGNALS) {
     process.on(signal, () => {
       const current = [...listeners.get(signal)!];
       // Asked twice before anyone listened (start-up stuck, e.g. on the kernel): leave; the exit hooks still clean up.

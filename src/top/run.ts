@@ -5,7 +5,7 @@ import { createElement as h } from 'react';
 import { render, type Instance } from 'ink';
 import type { BackendCapabilities } from '../backend/types.js';
 import type { Command } from '../engine/commands.js';
-import type { SignalName, SignalSource } from '../process/signals.js';
+import { STOP_SIGNALS, type SignalSource } from '../process/signals.js';
 import type { SessionOutput, SessionView } from '../engine/types.js';
 import type { StopCause } from '../engine/session.js';
 import type { Resolved } from '../symbols/kallsyms.js';
@@ -51,8 +51,6 @@ export interface TopOptions {
 /** 'quit' after the user left the view; 'not-started' when monitoring could not start (the reason was printed). */
 export type TopResult = 'quit' | 'not-started';
 
-const SIGNALS: readonly SignalName[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-
 export async function runTop(options: TopOptions): Promise<TopResult> {
   const { io, session } = options;
   if (!isTerminal(io)) throw noTerminal(options.asked);
@@ -64,7 +62,7 @@ export async function runTop(options: TopOptions): Promise<TopResult> {
     controller.onQuit((error) => resolve({ failed: error !== undefined, error })),
   );
   const onSignal = () => controller.quit();
-  for (const s of SIGNALS) io.signals.on(s, onSignal);
+  for (const s of STOP_SIGNALS) io.signals.on(s, onSignal);
   const screen = takeScreen(io);
   let instance: Instance | null = null;
   let startedHere = false;
@@ -83,7 +81,7 @@ export async function runTop(options: TopOptions): Promise<TopResult> {
     if (ended.failed) throw ended.error;
     return result;
   } finally {
-    for (const s of SIGNALS) io.signals.off(s, onSignal);
+    for (const s of STOP_SIGNALS) io.signals.off(s, onSignal);
     if (instance) {
       instance.unmount();
       await instance.waitUntilExit().catch(() => {});
