@@ -403,8 +403,8 @@ export class TracefsBackend implements Backend {
     const stacks = m.stacks ? new Map(m.stacks) : null;
     this.processes.forget();
     for (let i = 0; i < m.count; i++) {
-      const reason = this.reasonName(m.rp[i * 2]!);
-      const protocol = m.rp[i * 2 + 1]!;
+      const reason = this.reasonName(m.reasonProtocolPairs[i * 2]!);
+      const protocol = m.reasonProtocolPairs[i * 2 + 1]!;
       const packet: PacketDrop = { origin: 'software', pc: m.loc[i]!, timestampNs: m.ts[i]! + this.offsetNs };
       if (reason !== null) packet.reason = reason;
       if (protocol !== NO_VALUE) packet.protocol = protocol;

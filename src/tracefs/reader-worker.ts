@@ -49,7 +49,7 @@ function run(init: ReaderInit): void {
       port.postMessage(m, [
         m.ts.buffer as ArrayBuffer,
         m.loc.buffer as ArrayBuffer,
-        m.rp.buffer as ArrayBuffer,
+        m.reasonProtocolPairs.buffer as ArrayBuffer,
         m.pid.buffer as ArrayBuffer,
       ]);
     } else port.postMessage(m);
