@@ -152,7 +152,8 @@ export class TracefsBackend implements Backend {
   private readonly lost = lostMaps();
   private stopping: Promise<void> | null = null;
 
-  private constructor(
+  /** Made by openTracefsBackend, which finds tracefs and reads what this takes. */
+  constructor(
     root: string,
     prefix: string,
     cpus: number[],
@@ -184,32 +185,6 @@ export class TracefsBackend implements Backend {
   /** The private instance while monitoring (created by start(), removed by stop()); null otherwise. */
   get instance(): TracefsInstance | null {
     return this.active?.instance ?? null;
-  }
-
-  /**
-   * Finds tracefs, checks (without creating anything) that an instance could be made, reclaims instances of dead
-   * runs and reads the event layout from the top-level `events/` files, which every instance shares. Throws
-   * DropwatchError: E_USAGE (bad prefix), E_PRIVILEGE (not root), E_TRACEFS_MISSING, E_EVENT_MISSING, E_DECODE
-   * (format unreadable). The instance itself is made by start().
-   */
-  static async open(options: TracefsOptions = {}): Promise<TracefsBackend> {
-    const root = findTracefs(options.root, options.mount ?? true);
-    const prefix = options.instancePrefix ?? DEFAULT_PREFIX;
-    checkTracefs(root, prefix);
-    if (!exitHookInstalled) {
-      // A last resort only: stop()/close() are the real cleanup; SIGKILL leaves an instance the next run reclaims.
-      process.once('exit', cleanupTracefsSync);
-      exitHookInstalled = true;
-    }
-    // A readdir when there is nothing to reclaim; start() looks again, for runs killed in between.
-    reclaimStale(root, prefix, pidAlive, options.onWarning);
-    const layouts: PageLayouts = {
-      page: parseHeaderPage(readTracefs(root, 'events/header_page')),
-      event: parseHeaderEvent(readTracefs(root, 'events/header_event')),
-    };
-    const read = kfreeSkbLayout(parseEventFormat(readTracefs(root, 'events/skb/kfree_skb/format')));
-    const layout = options.adjustLayout ? options.adjustLayout(read) : read;
-    return new TracefsBackend(root, prefix, listCpus(root), layout, layouts, options);
   }
 
   onEvent(listener: EventListener): void {
@@ -638,4 +613,30 @@ export class TracefsBackend implements Backend {
       left?.remove();
     }
   }
+}
+
+/**
+ * Finds tracefs, checks (without creating anything) that an instance could be made, reclaims instances of dead
+ * runs and reads the event layout from the top-level `events/` files, which every instance shares. Throws
+ * DropwatchError: E_USAGE (bad prefix), E_PRIVILEGE (not root), E_TRACEFS_MISSING, E_EVENT_MISSING, E_DECODE
+ * (format unreadable). The instance itself is made by start().
+ */
+export async function openTracefsBackend(options: TracefsOptions = {}): Promise<TracefsBackend> {
+  const root = findTracefs(options.root, options.mount ?? true);
+  const prefix = options.instancePrefix ?? DEFAULT_PREFIX;
+  checkTracefs(root, prefix);
+  if (!exitHookInstalled) {
+    // A last resort only: stop()/close() are the real cleanup; SIGKILL leaves an instance the next run reclaims.
+    process.once('exit', cleanupTracefsSync);
+    exitHookInstalled = true;
+  }
+  // A readdir when there is nothing to reclaim; start() looks again, for runs killed in between.
+  reclaimStale(root, prefix, pidAlive, options.onWarning);
+  const layouts: PageLayouts = {
+    page: parseHeaderPage(readTracefs(root, 'events/header_page')),
+    event: parseHeaderEvent(readTracefs(root, 'events/header_event')),
+  };
+  const read = kfreeSkbLayout(parseEventFormat(readTracefs(root, 'events/skb/kfree_skb/format')));
+  const layout = options.adjustLayout ? options.adjustLayout(read) : read;
+  return new TracefsBackend(root, prefix, listCpus(root), layout, layouts, options);
 }

@@ -2,7 +2,7 @@
 // private tracefs instance, for kernels without NET_DM. Pure: format.ts, page.ts (parsers, decoder), reader-core.ts
 // (the reader's counts and loss ledger), reader-policy.ts (its timing). OS: instance.ts, reader-worker.ts (worker
 // thread, the reader's poll loop). The Backend implementation: backend.ts.
-export { TracefsBackend, type TracefsOptions } from './backend.js';
+export { openTracefsBackend, TracefsBackend, type TracefsOptions } from './backend.js';
 export {
   cleanupTracefsSync,
   findTracefs,
