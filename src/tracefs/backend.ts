@@ -1,7 +1,7 @@
 // TracefsBackend: the Backend contract over the skb:kfree_skb tracepoint in a private tracefs instance, for
 // kernels without NET_DM. Software drops only; no payload; packet timestamps converted from the 'mono' trace clock.
 // The instance exists only while monitoring: making and removing one allocates and frees a ring buffer per CPU, which
-// a session that never starts should not pay for, and an idle dropwatch should hold nothing.
+// a dropwatch that never starts monitoring should not pay for, and an idle dropwatch should hold nothing.
 import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import { TRACEFS_OFFER } from './source.js';
@@ -95,13 +95,14 @@ const CALIBRATE_EVERY_NS = 10_000_000_000n;
 const READER_LIMITS = Object.freeze({ maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 32 });
 let exitHookInstalled = false;
 
-interface Session {
+/** One monitoring stretch, start() to stop(): our private instance and the reader thread on it. */
+interface ActiveInstance {
   instance: TracefsInstance;
   worker: Worker;
   ctl: Int32Array;
   drained: Promise<void>;
   exited: Promise<void>;
-  /** Per kind and CPU, the count the reader reported in this session (a new instance starts its counters at 0). */
+  /** Per kind and CPU, the count the reader reported for this instance (a new instance starts its counters at 0). */
   lostSeen: Record<LostKind, Map<number, number>>;
   /** Once a second: re-arm the stacktrace trigger, and check that nobody switched our event off. */
   tick: NodeJS.Timeout | null;
@@ -109,7 +110,7 @@ interface Session {
   stacks: boolean;
   /** The event is still checked each tick (until the instance cannot be read). */
   checking: boolean;
-  /** What someone else changed in our instance, each said once per session. */
+  /** What someone else changed in our instance, each said once per instance. */
   tampered: Set<string>;
 }
 
@@ -143,15 +144,16 @@ export class TracefsBackend implements Backend {
   private filterExpr: string | null = null;
   private listener: EventListener | null = null;
   private config: MonitorConfig = { alertMode: 'summary', truncLen: 0, queueLen: 0 };
-  private session: Session | null = null;
+  private active: ActiveInstance | null = null;
   private closed = false;
   private offsetNs = 0n;
   private calibratedAt = 0n;
-  /** Per kind and CPU, cumulative since open (the sessions added up). */
+  /** Per kind and CPU, cumulative since open (the instances added up). */
   private readonly lost = lostMaps();
   private stopping: Promise<void> | null = null;
 
-  private constructor(
+  /** Made by openTracefsBackend, which finds tracefs and reads what this takes. */
+  constructor(
     root: string,
     prefix: string,
     cpus: number[],
@@ -182,33 +184,7 @@ export class TracefsBackend implements Backend {
 
   /** The private instance while monitoring (created by start(), removed by stop()); null otherwise. */
   get instance(): TracefsInstance | null {
-    return this.session?.instance ?? null;
-  }
-
-  /**
-   * Finds tracefs, checks (without creating anything) that an instance could be made, reclaims instances of dead
-   * runs and reads the event layout from the top-level `events/` files, which every instance shares. Throws
-   * DropwatchError: E_USAGE (bad prefix), E_PRIVILEGE (not root), E_TRACEFS_MISSING, E_EVENT_MISSING, E_DECODE
-   * (format unreadable). The instance itself is made by start().
-   */
-  static async open(options: TracefsOptions = {}): Promise<TracefsBackend> {
-    const root = findTracefs(options.root, options.mount ?? true);
-    const prefix = options.instancePrefix ?? DEFAULT_PREFIX;
-    checkTracefs(root, prefix);
-    if (!exitHookInstalled) {
-      // A last resort only: stop()/close() are the real cleanup; SIGKILL leaves an instance the next run reclaims.
-      process.once('exit', cleanupTracefsSync);
-      exitHookInstalled = true;
-    }
-    // A readdir when there is nothing to reclaim; start() looks again, for runs killed in between.
-    reclaimStale(root, prefix, pidAlive, options.onWarning);
-    const layouts: PageLayouts = {
-      page: parseHeaderPage(readTracefs(root, 'events/header_page')),
-      event: parseHeaderEvent(readTracefs(root, 'events/header_event')),
-    };
-    const read = kfreeSkbLayout(parseEventFormat(readTracefs(root, 'events/skb/kfree_skb/format')));
-    const layout = options.adjustLayout ? options.adjustLayout(read) : read;
-    return new TracefsBackend(root, prefix, listCpus(root), layout, layouts, options);
+    return this.active?.instance ?? null;
   }
 
   onEvent(listener: EventListener): void {
@@ -224,14 +200,40 @@ export class TracefsBackend implements Backend {
   }
 
   get running(): boolean {
-    return this.session !== null;
+    return this.active !== null;
   }
 
   async start(options: StartOptions): Promise<void> {
     if (this.closed) throw new DropwatchError('E_STATE', 'tracefs backend is closed');
-    if (this.session || this.stopping) throw new DropwatchError('E_STATE', 'already monitoring');
+    if (this.active || this.stopping) throw new DropwatchError('E_STATE', 'already monitoring');
     if (options.hw)
       throw new DropwatchError('E_UNSUPPORTED', 'hardware drops are reported by NET_DM only, not by tracefs');
+    const { instance, fds, stack } = this.createInstance(options.stack === true);
+    const ctl = new Int32Array(new SharedArrayBuffer(16));
+    Atomics.store(ctl, CTL_MODE, this.config.alertMode === 'packet' ? MODE_PACKET : MODE_SUMMARY);
+    const worker = this.startReader(instance, fds, ctl, stack);
+    const active = this.listenToReader(instance, worker, ctl, stack !== null);
+    this.active = active;
+    this.calibrate(true);
+    try {
+      instance.setEventEnabled(true);
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    // The trigger's count runs out after `stackBudget` chains; arming it again each second makes that a rate.
+    active.tick = setInterval(() => {
+      if (active.checking) this.keepEnabled(active);
+      if (active.stacks) this.rearmStacks(active);
+    }, 1000).unref();
+  }
+
+  /** Makes our instance, with the kernel filter and (when asked) the stack trigger set, and opens each CPU's pipe. */
+  private createInstance(wantStacks: boolean): {
+    instance: TracefsInstance;
+    fds: number[];
+    stack: KernelStackLayout | null;
+  } {
     // Private instance: its own buffer size, clock, filter and enable switch, so global tracing is never touched.
     const instance = TracefsInstance.create({
       root: this.root,
@@ -241,19 +243,27 @@ export class TracefsBackend implements Backend {
       traceClock: 'mono',
       warn: this.opts.onWarning,
     });
-    const cpus = this.cpus;
     const fds: number[] = [];
-    const stack = options.stack ? this.stackLayout() : null;
+    const stack = wantStacks ? this.stackLayout() : null;
     try {
       if (this.filterExpr !== null) instance.setFilter(this.filterExpr);
       if (stack) instance.setStackTrigger(this.stackBudget, this.filterExpr);
-      for (const cpu of cpus) fds.push(instance.openRaw(cpu));
+      for (const cpu of this.cpus) fds.push(instance.openRaw(cpu));
     } catch (err) {
       instance.remove(); // closes the descriptors too
       throw err;
     }
-    const ctl = new Int32Array(new SharedArrayBuffer(16));
-    Atomics.store(ctl, CTL_MODE, this.config.alertMode === 'packet' ? MODE_PACKET : MODE_SUMMARY);
+    return { instance, fds, stack };
+  }
+
+  /** Starts the reader thread on the instance's per-CPU descriptors; removes the instance if it cannot. */
+  private startReader(
+    instance: TracefsInstance,
+    fds: number[],
+    ctl: Int32Array<SharedArrayBuffer>,
+    stack: KernelStackLayout | null,
+  ): Worker {
+    const cpus = this.cpus;
     const init: ReaderInit = {
       cpus,
       fds,
@@ -268,15 +278,23 @@ export class TracefsBackend implements Backend {
       maxPending: this.opts.maxPendingPackets ?? 65536,
       stack,
     };
-    let worker: Worker;
     try {
-      worker = new Worker(WORKER_URL, { workerData: init, resourceLimits: READER_LIMITS });
+      return new Worker(WORKER_URL, { workerData: init, resourceLimits: READER_LIMITS });
     } catch (err) {
       instance.remove();
       throw new DropwatchError('E_IO', `cannot start the tracefs reader thread: ${(err as Error).message}`, {
         cause: err,
       });
     }
+  }
+
+  /** The record of this monitoring stretch, with the reader's messages and failures routed to it. */
+  private listenToReader(
+    instance: TracefsInstance,
+    worker: Worker,
+    ctl: Int32Array<SharedArrayBuffer>,
+    stacks: boolean,
+  ): ActiveInstance {
     let drainedResolve!: () => void;
     const drained = new Promise<void>((r) => (drainedResolve = r));
     const exited = new Promise<void>((resolve) => {
@@ -285,7 +303,7 @@ export class TracefsBackend implements Backend {
         resolve();
       });
     });
-    const session: Session = {
+    const active: ActiveInstance = {
       instance,
       worker,
       ctl,
@@ -293,63 +311,47 @@ export class TracefsBackend implements Backend {
       exited,
       lostSeen: lostMaps(),
       tick: null,
-      stacks: stack !== null,
+      stacks,
       checking: true,
       tampered: new Set(),
     };
-    worker.on('message', (m: ReaderMessage) => this.onMessage(session, m, drainedResolve));
+    worker.on('message', (m: ReaderMessage) => this.onMessage(active, m, drainedResolve));
     worker.on('error', (err) => this.warn(`tracefs reader failed: ${err.message}`));
-    this.session = session;
-    this.calibrate(true);
-    try {
-      instance.setEventEnabled(true);
-    } catch (err) {
-      await this.stop();
-      throw err;
-    }
-    // The trigger's count runs out after `stackBudget` chains; arming it again each second makes that a rate.
-    session.tick = setInterval(() => {
-      if (session.checking) this.keepEnabled(session);
-      if (session.stacks) this.rearmStacks(session);
-    }, 1000).unref();
+    return active;
   }
 
   /**
    * Another root process can switch our instance's event off, or change its filter; drops would stop, or others pass,
    * with no word. Say so once, and put back what we set.
    */
-  private keepEnabled(session: Session): void {
-    if (this.stopping || this.session !== session) return;
-    const { instance } = session;
+  private keepEnabled(active: ActiveInstance): void {
+    if (this.stopping || this.active !== active) return;
+    const { instance } = active;
     try {
       if (!instance.eventEnabled()) {
         instance.setEventEnabled(true);
-        this.tamperedWith(
-          session,
-          'skb:kfree_skb was switched off',
-          'switched back on: drops in between were not seen',
-        );
+        this.tamperedWith(active, 'skb:kfree_skb was switched off', 'switched back on: drops in between were not seen');
       }
       const expected = this.filterExpr ?? 'none';
       if (instance.filter() !== expected) {
         if (this.filterExpr === null) instance.clearFilter();
         else instance.setFilter(this.filterExpr);
         this.tamperedWith(
-          session,
+          active,
           'the kernel filter was changed',
           `put back to ${expected}: drops in between may have been filtered otherwise`,
         );
       }
     } catch (err) {
-      session.checking = false;
+      active.checking = false;
       this.warn(`cannot check our tracefs instance any more: ${(err as Error).message}`);
     }
   }
 
-  private tamperedWith(session: Session, what: string, done: string): void {
-    if (session.tampered.has(what)) return;
-    session.tampered.add(what);
-    this.warn(`${what} in our tracefs instance (${session.instance.name}) from outside; ${done}`);
+  private tamperedWith(active: ActiveInstance, what: string, done: string): void {
+    if (active.tampered.has(what)) return;
+    active.tampered.add(what);
+    this.warn(`${what} in our tracefs instance (${active.instance.name}) from outside; ${done}`);
   }
 
   private get stackBudget(): number {
@@ -365,12 +367,12 @@ export class TracefsBackend implements Backend {
     return this.stackLayoutRead;
   }
 
-  private rearmStacks(session: Session): void {
+  private rearmStacks(active: ActiveInstance): void {
     try {
-      session.instance.setStackTrigger(this.stackBudget, this.filterExpr);
+      active.instance.setStackTrigger(this.stackBudget, this.filterExpr);
     } catch (err) {
       // Counting goes on without chains; say so once.
-      session.stacks = false;
+      active.stacks = false;
       this.warn(`call chains stopped: ${(err as Error).message}`);
     }
   }
@@ -403,8 +405,8 @@ export class TracefsBackend implements Backend {
     const stacks = m.stacks ? new Map(m.stacks) : null;
     this.processes.forget();
     for (let i = 0; i < m.count; i++) {
-      const reason = this.reasonName(m.rp[i * 2]!);
-      const protocol = m.rp[i * 2 + 1]!;
+      const reason = this.reasonName(m.reasonProtocolPairs[i * 2]!);
+      const protocol = m.reasonProtocolPairs[i * 2 + 1]!;
       const packet: PacketDrop = { origin: 'software', pc: m.loc[i]!, timestampNs: m.ts[i]! + this.offsetNs };
       if (reason !== null) packet.reason = reason;
       if (protocol !== NO_VALUE) packet.protocol = protocol;
@@ -420,7 +422,7 @@ export class TracefsBackend implements Backend {
     }
   }
 
-  private onMessage(session: Session, m: ReaderMessage, drained: () => void): void {
+  private onMessage(active: ActiveInstance, m: ReaderMessage, drained: () => void): void {
     switch (m.type) {
       case 'summary': {
         const entries: SummaryEntry[] = m.rows.map(([hi, lo, reason, count]) => ({
@@ -438,18 +440,18 @@ export class TracefsBackend implements Backend {
           this.emitPackets(m);
         } finally {
           // Handled: the reader may read again; wake it from the longer idle wait it may be in.
-          Atomics.sub(session.ctl, CTL_UNTAKEN, 1);
-          Atomics.add(session.ctl, CTL_WAKE, 1);
-          Atomics.notify(session.ctl, CTL_WAKE);
+          Atomics.sub(active.ctl, CTL_UNTAKEN, 1);
+          Atomics.add(active.ctl, CTL_WAKE, 1);
+          Atomics.notify(active.ctl, CTL_WAKE);
         }
         break;
       case 'lost': {
-        // Counts are cumulative per session (per instance); the backend's totals add the sessions up.
+        // Counts are cumulative per instance; the backend's totals add the instances up.
         for (const kind of Object.keys(LOST_KINDS) as LostKind[]) {
-          const seen = session.lostSeen[kind].get(m.cpu) ?? 0;
+          const seen = active.lostSeen[kind].get(m.cpu) ?? 0;
           const now = m[kind];
           if (now <= seen) continue;
-          session.lostSeen[kind].set(m.cpu, now);
+          active.lostSeen[kind].set(m.cpu, now);
           this.lost[kind].set(m.cpu, (this.lost[kind].get(m.cpu) ?? 0) + now - seen);
           this.emit({ kind: 'lost', count: now - seen, where: `${LOST_KINDS[kind]} cpu${m.cpu}` });
         }
@@ -470,38 +472,38 @@ export class TracefsBackend implements Backend {
    */
   async stop(): Promise<void> {
     if (this.stopping) return this.stopping;
-    const session = this.session;
-    if (!session) return;
-    if (session.tick) clearInterval(session.tick);
-    session.tick = null;
+    const active = this.active;
+    if (!active) return;
+    if (active.tick) clearInterval(active.tick);
+    active.tick = null;
     this.stopping = (async () => {
       let failure: { error: unknown } | null = null;
       try {
-        session.instance.setEventEnabled(false);
+        active.instance.setEventEnabled(false);
       } catch (err) {
         failure = { error: err };
       }
-      Atomics.store(session.ctl, CTL_CMD, failure === null ? CMD_DRAIN : CMD_ABORT);
-      Atomics.add(session.ctl, CTL_WAKE, 1);
-      Atomics.notify(session.ctl, CTL_WAKE);
+      Atomics.store(active.ctl, CTL_CMD, failure === null ? CMD_DRAIN : CMD_ABORT);
+      Atomics.add(active.ctl, CTL_WAKE, 1);
+      Atomics.notify(active.ctl, CTL_WAKE);
       const timeoutMs = this.opts.drainTimeoutMs ?? 5000;
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([
-        session.drained.then(() => false),
+        active.drained.then(() => false),
         new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs))),
       ]);
       clearTimeout(timer);
       if (timedOut) {
         this.warn(`tracefs reader did not drain within ${timeoutMs} ms`);
-        Atomics.store(session.ctl, CTL_CMD, CMD_ABORT);
-        Atomics.notify(session.ctl, CTL_WAKE);
+        Atomics.store(active.ctl, CTL_CMD, CMD_ABORT);
+        Atomics.notify(active.ctl, CTL_WAKE);
       }
       // Never blocked in read() (descriptors are non-blocking), so the worker always reaches its exit.
-      await Promise.race([session.exited, new Promise((r) => setTimeout(r, 1000).unref())]);
-      await session.worker.terminate();
-      this.session = null;
+      await Promise.race([active.exited, new Promise((r) => setTimeout(r, 1000).unref())]);
+      await active.worker.terminate();
+      this.active = null;
       try {
-        session.instance.remove(); // closes our descriptors first: an instance with open files cannot go
+        active.instance.remove(); // closes our descriptors first: an instance with open files cannot go
       } catch (err) {
         failure ??= { error: err };
       }
@@ -529,11 +531,11 @@ export class TracefsBackend implements Backend {
         throw new DropwatchError('E_BAD_INPUT', `unknown alert mode ${String(change.alertMode)}`);
       }
       this.config = { ...this.config, alertMode: change.alertMode };
-      if (this.session) {
+      if (this.active) {
         if (change.alertMode === 'packet') this.calibrate(true);
-        Atomics.store(this.session.ctl, CTL_MODE, change.alertMode === 'packet' ? MODE_PACKET : MODE_SUMMARY);
-        Atomics.add(this.session.ctl, CTL_WAKE, 1);
-        Atomics.notify(this.session.ctl, CTL_WAKE);
+        Atomics.store(this.active.ctl, CTL_MODE, change.alertMode === 'packet' ? MODE_PACKET : MODE_SUMMARY);
+        Atomics.add(this.active.ctl, CTL_WAKE, 1);
+        Atomics.notify(this.active.ctl, CTL_WAKE);
       }
     }
   }
@@ -564,7 +566,7 @@ export class TracefsBackend implements Backend {
   async setFilter(expression: string): Promise<void> {
     if (this.closed) throw new DropwatchError('E_STATE', 'tracefs backend is closed');
     if (/[\n\0]/.test(expression)) throw new DropwatchError('E_BAD_INPUT', 'kernel filter must be one line');
-    const instance = this.session?.instance;
+    const instance = this.active?.instance;
     if (instance) {
       try {
         instance.setFilter(expression);
@@ -582,19 +584,19 @@ export class TracefsBackend implements Backend {
     }
     this.filterExpr = expression;
     // Chains only for the drops the new filter keeps.
-    if (this.session?.stacks) this.rearmStacks(this.session);
+    if (this.active?.stacks) this.rearmStacks(this.active);
   }
 
   async clearFilter(): Promise<void> {
     if (this.closed) throw new DropwatchError('E_STATE', 'tracefs backend is closed');
-    this.session?.instance.clearFilter();
+    this.active?.instance.clearFilter();
     this.filterExpr = null;
-    if (this.session?.stacks) this.rearmStacks(this.session);
+    if (this.active?.stacks) this.rearmStacks(this.active);
   }
 
   /** The filter the kernel holds while monitoring, else the one start() will install ('none' when there is none). */
   async getFilter(): Promise<string> {
-    if (this.session) return this.session.instance.filter();
+    if (this.active) return this.active.instance.filter();
     return this.filterExpr ?? 'none';
   }
 
@@ -606,9 +608,35 @@ export class TracefsBackend implements Backend {
     } finally {
       this.closed = true;
       // stop() removes the instance even when it throws; this covers a stop that never got that far.
-      const left = this.session?.instance;
-      this.session = null;
+      const left = this.active?.instance;
+      this.active = null;
       left?.remove();
     }
   }
+}
+
+/**
+ * Finds tracefs, checks (without creating anything) that an instance could be made, reclaims instances of dead
+ * runs and reads the event layout from the top-level `events/` files, which every instance shares. Throws
+ * DropwatchError: E_USAGE (bad prefix), E_PRIVILEGE (not root), E_TRACEFS_MISSING, E_EVENT_MISSING, E_DECODE
+ * (format unreadable). The instance itself is made by start().
+ */
+export async function openTracefsBackend(options: TracefsOptions = {}): Promise<TracefsBackend> {
+  const root = findTracefs(options.root, options.mount ?? true);
+  const prefix = options.instancePrefix ?? DEFAULT_PREFIX;
+  checkTracefs(root, prefix);
+  if (!exitHookInstalled) {
+    // A last resort only: stop()/close() are the real cleanup; SIGKILL leaves an instance the next run reclaims.
+    process.once('exit', cleanupTracefsSync);
+    exitHookInstalled = true;
+  }
+  // A readdir when there is nothing to reclaim; start() looks again, for runs killed in between.
+  reclaimStale(root, prefix, pidAlive, options.onWarning);
+  const layouts: PageLayouts = {
+    page: parseHeaderPage(readTracefs(root, 'events/header_page')),
+    event: parseHeaderEvent(readTracefs(root, 'events/header_event')),
+  };
+  const read = kfreeSkbLayout(parseEventFormat(readTracefs(root, 'events/skb/kfree_skb/format')));
+  const layout = options.adjustLayout ? options.adjustLayout(read) : read;
+  return new TracefsBackend(root, prefix, listCpus(root), layout, layouts, options);
 }

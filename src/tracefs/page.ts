@@ -51,10 +51,17 @@ function readUnsigned(view: DataView, off: number, size: number, le: boolean): b
 
 /** Walks one page; returns its header facts. Throws E_DECODE on a record that runs off the page. */
 export function decodePage(bytes: Uint8Array, layouts: PageLayouts, visit?: RecordVisitor): PageInfo {
-  const { page, event } = layouts;
   const le = layouts.littleEndian ?? true;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.byteLength < page.dataOffset) throw bad(`short read (${bytes.byteLength} bytes)`);
+  const info = readPageHeader(view, layouts.page, le);
+  info.records = walkRecords(view, layouts, info, visit);
+  return info;
+}
+
+/** The page header, with `records` still 0. */
+function readPageHeader(view: DataView, page: PageHeaderLayout, le: boolean): PageInfo {
+  const size = view.byteLength;
+  if (size < page.dataOffset) throw bad(`short read (${size} bytes)`);
   const timestamp = readUnsigned(view, page.timestampOffset, page.timestampSize, le);
   // The flags sit in bits 31/30 of the (long) commit; on a big-endian 8-byte local_t those are the last 4 bytes.
   const commitLow =
@@ -62,16 +69,24 @@ export function decodePage(bytes: Uint8Array, layouts: PageLayouts, visit?: Reco
   const dataLength = commitLow & COMMIT_MASK;
   const missedEvents = (commitLow & RB_MISSED_EVENTS) !== 0;
   const end = page.dataOffset + dataLength;
-  if (end > bytes.byteLength) throw bad(`commit ${dataLength} beyond ${bytes.byteLength}-byte page`);
+  if (end > size) throw bad(`commit ${dataLength} beyond ${size}-byte page`);
   let missedCount: number | null = null;
   if (missedEvents && (commitLow & RB_MISSED_STORED) !== 0) {
-    if (end + page.commitSize > bytes.byteLength) throw bad('missed-events count beyond page');
+    if (end + page.commitSize > size) throw bad('missed-events count beyond page');
     missedCount = Number(readUnsigned(view, end, page.commitSize, le));
   }
+  return { timestamp, dataLength, missedEvents, missedCount, records: 0 };
+}
 
+/** Visits the data records after the header; returns how many there were. */
+function walkRecords(view: DataView, layouts: PageLayouts, info: PageInfo, visit?: RecordVisitor): number {
+  const { page, event } = layouts;
+  const le = layouts.littleEndian ?? true;
+  const { dataLength } = info;
+  const end = page.dataOffset + dataLength;
   const typeBits = event.typeLenBits;
   const typeMask = (1 << typeBits) - 1;
-  let tsBase = timestamp;
+  let tsBase = info.timestamp;
   let tsRel = 0;
   let records = 0;
   let off = page.dataOffset;
@@ -100,13 +115,7 @@ export function decodePage(bytes: Uint8Array, layouts: PageLayouts, visit?: Reco
           tsRel = 0;
         }
       } else {
-        let abs = (BigInt(hi) << 27n) + BigInt(delta);
-        const prev = tsBase + BigInt(tsRel);
-        if ((prev & TS_MSB) !== 0n) {
-          abs |= prev & TS_MSB;
-          if (abs < prev) abs += TS_59;
-        }
-        tsBase = abs;
+        tsBase = absoluteTime(hi, delta, tsBase + BigInt(tsRel));
         tsRel = 0;
       }
     } else if (typeLen <= event.dataMaxTypeLen) {
@@ -138,7 +147,17 @@ export function decodePage(bytes: Uint8Array, layouts: PageLayouts, visit?: Reco
     if (total <= 0) throw bad(`zero-length event at ${off}`);
     off += total;
   }
-  return { timestamp, dataLength, missedEvents, missedCount, records };
+  return records;
+}
+
+/** An absolute time-stamp event's time: 59 bits from the event, the top 5 from the time before it. */
+function absoluteTime(hi: number, delta: number, prev: bigint): bigint {
+  let abs = (BigInt(hi) << 27n) + BigInt(delta);
+  if ((prev & TS_MSB) !== 0n) {
+    abs |= prev & TS_MSB;
+    if (abs < prev) abs += TS_59;
+  }
+  return abs;
 }
 
 /** One kfree_skb record. */

@@ -1,19 +1,22 @@
 // Pure core of the tracefs reader: fed ring-buffer pages and per-CPU stats, it keeps the summary counts, the packet
 // batch and the per-CPU loss ledger, and hands them out as reader-protocol messages. No fs, threads or timers.
 import { DropwatchError } from '../errors/index.js';
+import { callersOf, readKernelStack, type CpuStats, type KernelStackLayout, type KfreeSkbLayout } from './format.js';
+import { decodePage, type PageLayouts, type RecordVisitor } from './page.js';
+import { ChainCounts, SummaryCounts } from './reader-counts.js';
+import { LossLedger } from './reader-loss.js';
+import { PendingPackets } from './reader-packets.js';
 import {
-  callersOf,
-  lostFromStats,
-  readKernelStack,
-  type CpuStats,
-  type KernelStackLayout,
-  type KfreeSkbLayout,
-} from './format.js';
-import { decodePage, type PageLayouts } from './page.js';
-import { MODE_SUMMARY, NO_VALUE, type ChainRow, type ReaderMessage, type SummaryRow } from './reader-protocol.js';
+  MODE_SUMMARY,
+  NO_VALUE,
+  type ChainRow,
+  type LostReport,
+  type PacketBatch,
+  type ReaderMessage,
+  type SummaryRow,
+} from './reader-protocol.js';
 
-export type PacketBatch = Extract<ReaderMessage, { type: 'packets' }>;
-export type LostReport = Extract<ReaderMessage, { type: 'lost' }>;
+export type { LostReport, PacketBatch } from './reader-protocol.js';
 
 /** The page decoded and was at least half full: the writer may be ahead, so read this CPU again. */
 export const PAGE_FULL = 0;
@@ -68,310 +71,237 @@ export interface ReaderCore {
   flush(stats: readonly (CpuStats | null)[]): ReaderMessage[];
 }
 
-/** Starting size of the packet batch; it grows fourfold up to maxPending. */
-const INITIAL_PENDING = 4096;
-const TWO32 = 4294967296;
-/** Reasons below this pack with the location's low word into one exact double key; beyond it (never seen), strings. */
-const PACKED_REASONS = 0x100000;
-/** Distinct (location, reason, chain) kept between takes; samples of further chains count without their frames. */
-export const MAX_CHAINS = 4096;
-
 export function createReaderCore(opts: ReaderCoreOptions): ReaderCore {
-  const { skb, layouts, pageSize, maxPending } = opts;
-  if (!(pageSize >= layouts.page.dataOffset))
-    throw new DropwatchError('E_BAD_INPUT', `page size ${pageSize} too small`);
-  const ncpu = opts.cpus.length;
-  const le = layouts.littleEndian ?? true;
-  const page = new Uint8Array(pageSize);
-  const view = new DataView(page.buffer);
-  const ctOff = skb.commonType.offset;
-  const ctSize = skb.commonType.size;
-  const locOff = skb.location.offset;
-  const loc64 = skb.location.size === 8;
-  const reasonOff = skb.reason ? skb.reason.offset : -1;
-  const reasonSize = skb.reason ? skb.reason.size : 0;
-  const protoOff = skb.protocol ? skb.protocol.offset : -1;
-  const protoSize = skb.protocol ? skb.protocol.size : 0;
-  const eventId = skb.eventId;
-  const minLength = skb.minLength;
-  const pidOff = skb.commonPid && skb.commonPid.size === 4 ? skb.commonPid.offset : -1;
-  const stack = opts.stack ?? null;
-  const stackId = stack ? stack.eventId : -1;
-  const halfPage = layouts.page.dataSize / 2;
+  return new TracefsReaderCore(opts);
+}
 
-  const small = (off: number, size: number): number =>
-    size === 4 ? view.getUint32(off, le) : size === 2 ? view.getUint16(off, le) : view.getUint8(off);
+/** With stacks on, a CPU's last drop, so the kernel_stack record that follows it can be paired with it. */
+interface LastDrop {
+  valid: boolean;
+  pid: number;
+  /** Location, as 32-bit words: this is set for every drop, a chain follows only a few of them. */
+  hi: number;
+  lo: number;
+  reason: number;
+  /** Its index in the pending packets; -1 in summary mode or when it was not kept. */
+  packet: number;
+}
 
-  // Summary: hi → (lo + reason * 2^32) → count. Reasons beyond 2^20 (never seen) go to a string-keyed map.
-  let agg = new Map<number, Map<number, number>>();
-  let aggOdd = new Map<string, number>();
-  let aggCount = 0;
+/** Where a kfree_skb record keeps its fields (offsets into the record; -1: the format lacks the field). */
+class RecordFields {
+  readonly typeOffset: number;
+  readonly typeSize: number;
+  readonly locationOffset: number;
+  readonly location64: boolean;
+  readonly reasonOffset: number;
+  readonly reasonSize: number;
+  readonly protocolOffset: number;
+  readonly protocolSize: number;
+  readonly pidOffset: number;
 
-  let cap = Math.min(maxPending, INITIAL_PENDING);
-  let ts = new BigUint64Array(cap);
-  let loc = new BigUint64Array(cap);
-  let rp = new Uint32Array(cap * 2);
-  let pids = new Int32Array(cap);
-  let pending = 0;
-  let packetStacks: [number, BigUint64Array][] = [];
+  constructor(skb: KfreeSkbLayout) {
+    this.typeOffset = skb.commonType.offset;
+    this.typeSize = skb.commonType.size;
+    this.locationOffset = skb.location.offset;
+    this.location64 = skb.location.size === 8;
+    this.reasonOffset = skb.reason ? skb.reason.offset : -1;
+    this.reasonSize = skb.reason ? skb.reason.size : 0;
+    this.protocolOffset = skb.protocol ? skb.protocol.offset : -1;
+    this.protocolSize = skb.protocol ? skb.protocol.size : 0;
+    this.pidOffset = skb.commonPid && skb.commonPid.size === 4 ? skb.commonPid.offset : -1;
+  }
+}
 
-  // With stacks on, each CPU's last drop, so the kernel_stack record that follows it can be paired with it.
-  const lastDrop = Array.from({ length: opts.cpus.length }, () => ({
-    valid: false,
-    pid: 0,
-    hi: 0,
-    lo: 0,
-    reason: 0,
-    packet: -1,
-  }));
-  let chains = new Map<string, ChainRow>();
-  const EMPTY = new BigUint64Array(0);
+class TracefsReaderCore implements ReaderCore {
+  readonly page: Uint8Array;
+  mode: number;
+  private readonly view: DataView;
+  private readonly littleEndian: boolean;
+  private readonly layouts: PageLayouts;
+  private readonly pageSize: number;
+  private readonly halfPage: number;
+  private readonly fields: RecordFields;
+  private readonly eventId: number;
+  private readonly minLength: number;
+  private readonly stack: KernelStackLayout | null;
+  private readonly stackId: number;
+  private readonly summary = new SummaryCounts();
+  private readonly chains = new ChainCounts();
+  private readonly packets: PendingPackets;
+  private readonly loss: LossLedger;
+  private readonly cpuCount: number;
+  private readonly lastDrop: LastDrop[];
+  /** The CPU index of the page being decoded. */
+  private cpuIndex = 0;
+  private decodeErrors = 0;
+  private decodeError: string | null = null;
 
-  const zeros = (): number[] => Array.from({ length: ncpu }, () => 0);
-  const ring = zeros();
-  const pageMissed = zeros();
-  const backlog = zeros();
-  /** Records that became drops (aggregated or queued), per CPU: the kernel's `read events` less these were lost here. */
-  const delivered = zeros();
-  const undecoded = zeros();
-  const reported = Array.from({ length: ncpu }, () => ({ ring: 0, backlog: 0, undecoded: 0 }));
-  let mode = opts.mode;
-  let cpuIndex = 0;
-  let decodeErrors = 0;
-  let decodeError: string | null = null;
-
-  let runHi = -1;
-  let runKey = -1;
-  let runCount = 0;
-  function endRun(): void {
-    if (runCount === 0) return;
-    let inner = agg.get(runHi);
-    if (!inner) agg.set(runHi, (inner = new Map<number, number>()));
-    inner.set(runKey, (inner.get(runKey) ?? 0) + runCount);
-    runCount = 0;
+  constructor(opts: ReaderCoreOptions) {
+    const { layouts, pageSize } = opts;
+    if (!(pageSize >= layouts.page.dataOffset))
+      throw new DropwatchError('E_BAD_INPUT', `page size ${pageSize} too small`);
+    this.layouts = layouts;
+    this.pageSize = pageSize;
+    this.littleEndian = layouts.littleEndian ?? true;
+    this.page = new Uint8Array(pageSize);
+    this.view = new DataView(this.page.buffer);
+    this.halfPage = layouts.page.dataSize / 2;
+    this.fields = new RecordFields(opts.skb);
+    this.eventId = opts.skb.eventId;
+    this.minLength = opts.skb.minLength;
+    this.stack = opts.stack ?? null;
+    this.stackId = this.stack ? this.stack.eventId : -1;
+    this.packets = new PendingPackets(opts.maxPending);
+    this.loss = new LossLedger(opts.cpus);
+    this.cpuCount = opts.cpus.length;
+    this.lastDrop = opts.cpus.map(() => ({ valid: false, pid: 0, hi: 0, lo: 0, reason: 0, packet: -1 }));
+    this.mode = opts.mode;
   }
 
-  /** A kernel_stack record: the call chain of the drop right before it on this CPU, if it is from the same task. */
-  function visitStack(off: number, len: number): void {
-    delivered[cpuIndex]!++;
-    const last = lastDrop[cpuIndex]!;
-    if (!last.valid || stack === null) return;
-    last.valid = false;
-    if (pidOff >= 0 && view.getInt32(off + pidOff, le) !== last.pid) return;
-    const frames = readKernelStack(view, off, len, stack, le);
-    if (frames === null) return;
-    const pc = (BigInt(last.hi) << 32n) | BigInt(last.lo);
-    const callers = BigUint64Array.from(callersOf(frames, pc));
-    if (mode !== MODE_SUMMARY) {
-      if (last.packet >= 0) packetStacks.push([last.packet, callers]);
-      return;
-    }
-    const key = `${last.hi}:${last.lo}:${last.reason}:${callers.join(',')}`;
-    const row = chains.get(key);
-    if (row) row[3]++;
-    else if (chains.size < MAX_CHAINS) chains.set(key, [last.hi, last.lo, last.reason, 1, callers]);
-    else {
-      const over = `${last.hi}:${last.lo}:${last.reason}:`;
-      const unkept = chains.get(over);
-      if (unkept) unkept[3]++;
-      else chains.set(over, [last.hi, last.lo, last.reason, 1, EMPTY]);
-    }
+  get pendingPackets(): number {
+    return this.packets.count;
   }
 
-  const visit = (off: number, len: number, tsBase: bigint, tsRel: number): void => {
-    if (len < minLength) return;
-    const type = small(off + ctOff, ctSize);
-    if (type !== eventId) {
-      if (type === stackId) visitStack(off, len);
-      else if (stack) lastDrop[cpuIndex]!.valid = false;
-      return;
-    }
-    delivered[cpuIndex]!++;
-    const reason = reasonOff >= 0 ? small(off + reasonOff, reasonSize) : NO_VALUE;
-    if (stack) {
-      const last = lastDrop[cpuIndex]!;
-      last.valid = true;
-      last.pid = pidOff >= 0 ? view.getInt32(off + pidOff, le) : 0;
-      // Words, not a bigint: this runs for every drop, a chain follows only a few of them.
-      last.hi = loc64 ? view.getUint32(off + locOff + 4, le) : 0;
-      last.lo = view.getUint32(off + locOff, le);
-      last.reason = reason;
-      last.packet = mode === MODE_SUMMARY ? -1 : pending;
-    }
-    if (mode === MODE_SUMMARY) {
-      const lo = view.getUint32(off + locOff, le);
-      const hi = loc64 ? view.getUint32(off + locOff + 4, le) : 0;
-      if (reason < PACKED_REASONS) {
-        const key = lo + reason * TWO32;
-        // A storm is mostly one location: count runs and touch the maps only when the key changes.
-        if (key === runKey && hi === runHi) runCount++;
-        else {
-          endRun();
-          runHi = hi;
-          runKey = key;
-          runCount = 1;
-        }
-      } else {
-        const key = `${hi}:${lo}:${reason}`;
-        aggOdd.set(key, (aggOdd.get(key) ?? 0) + 1);
-      }
-      aggCount++;
-      return;
-    }
-    if (pending >= cap) {
-      if (cap >= maxPending) {
-        backlog[cpuIndex]!++;
-        if (stack) lastDrop[cpuIndex]!.packet = -1;
-        return;
-      }
-      cap = Math.min(maxPending, cap * 4);
-      const nts = new BigUint64Array(cap);
-      nts.set(ts);
-      ts = nts;
-      const nloc = new BigUint64Array(cap);
-      nloc.set(loc);
-      loc = nloc;
-      const nrp = new Uint32Array(cap * 2);
-      nrp.set(rp);
-      rp = nrp;
-      const npid = new Int32Array(cap);
-      npid.set(pids);
-      pids = npid;
-    }
-    ts[pending] = tsBase + BigInt(tsRel);
-    loc[pending] = loc64 ? view.getBigUint64(off + locOff, le) : BigInt(view.getUint32(off + locOff, le));
-    rp[pending * 2] = reason;
-    rp[pending * 2 + 1] = protoOff >= 0 ? small(off + protoOff, protoSize) : NO_VALUE;
-    pids[pending] = pidOff >= 0 ? view.getInt32(off + pidOff, le) : -1;
-    pending++;
-  };
-
-  const feed = (index: number, bytes: Uint8Array): PageOutcome => {
-    if (!Number.isInteger(index) || index < 0 || index >= ncpu)
+  feed(index: number, bytes: Uint8Array): PageOutcome {
+    if (!Number.isInteger(index) || index < 0 || index >= this.cpuCount)
       throw new DropwatchError('E_BAD_INPUT', `no CPU at index ${index}`);
     let data = bytes;
     // The visitor reads through one DataView over `page`, so bytes from elsewhere are copied in.
-    if (bytes.buffer !== page.buffer || bytes.byteOffset !== 0) {
-      if (bytes.byteLength > pageSize)
-        throw new DropwatchError('E_BAD_INPUT', `${bytes.byteLength} bytes is more than a ${pageSize}-byte page`);
-      page.set(bytes);
-      data = bytes.byteLength === pageSize ? page : page.subarray(0, bytes.byteLength);
+    if (bytes.buffer !== this.page.buffer || bytes.byteOffset !== 0) {
+      if (bytes.byteLength > this.pageSize)
+        throw new DropwatchError('E_BAD_INPUT', `${bytes.byteLength} bytes is more than a ${this.pageSize}-byte page`);
+      this.page.set(bytes);
+      data = bytes.byteLength === this.pageSize ? this.page : this.page.subarray(0, bytes.byteLength);
     }
-    cpuIndex = index;
+    this.cpuIndex = index;
     try {
-      const info = decodePage(data, layouts, visit);
-      if (info.missedEvents && info.missedCount !== null) pageMissed[index]! += info.missedCount;
-      return info.dataLength < halfPage ? PAGE_CAUGHT_UP : PAGE_FULL;
+      const info = decodePage(data, this.layouts, this.visitRecord);
+      if (info.missedEvents && info.missedCount !== null) this.loss.addPageMissed(index, info.missedCount);
+      return info.dataLength < this.halfPage ? PAGE_CAUGHT_UP : PAGE_FULL;
     } catch (err) {
       // One bad page must not end monitoring; the records before the bad one were already counted.
-      decodeErrors++;
-      decodeError = decodeErrors <= REPORTED_DECODE_ERRORS ? (err as Error).message : null;
+      this.decodeErrors++;
+      this.decodeError = this.decodeErrors <= REPORTED_DECODE_ERRORS ? (err as Error).message : null;
       return PAGE_BAD;
     }
-  };
+  }
 
-  const takeDecodeError = (): string | null => {
-    const e = decodeError;
-    decodeError = null;
+  takeDecodeError(): string | null {
+    const e = this.decodeError;
+    this.decodeError = null;
     return e;
-  };
+  }
 
-  const takeSummary = (): SummaryRow[] | null => {
-    endRun();
-    if (aggCount === 0) return null;
-    const rows: SummaryRow[] = [];
-    for (const [hi, inner] of agg) {
-      for (const [key, count] of inner) {
-        const reason = Math.floor(key / TWO32);
-        rows.push([hi, key - reason * TWO32, reason, count]);
-      }
-    }
-    for (const [key, count] of aggOdd) {
-      const [hi, lo, reason] = key.split(':').map(Number) as [number, number, number];
-      rows.push([hi, lo, reason, count]);
-    }
-    agg = new Map();
-    aggOdd = new Map();
-    aggCount = 0;
-    return rows;
-  };
+  takeSummary(): SummaryRow[] | null {
+    return this.summary.take();
+  }
 
-  const takeChains = (): ChainRow[] | null => {
-    if (chains.size === 0) return null;
-    const rows = [...chains.values()];
-    chains = new Map();
-    return rows;
-  };
+  takeChains(): ChainRow[] | null {
+    return this.chains.take();
+  }
 
-  const takePackets = (): PacketBatch | null => {
-    if (pending === 0) return null;
-    const batch: PacketBatch = {
-      type: 'packets',
-      count: pending,
-      ts: ts.slice(0, pending),
-      loc: loc.slice(0, pending),
-      rp: rp.slice(0, pending * 2),
-      pid: pids.slice(0, pending),
-      stacks: packetStacks.length > 0 ? packetStacks : null,
-    };
-    pending = 0;
-    packetStacks = [];
+  takePackets(): PacketBatch | null {
+    const batch = this.packets.take();
+    if (batch === null) return null;
     // A stack still to come for the last drop would point into the batch just taken.
-    for (const last of lastDrop) last.packet = -1;
+    for (const last of this.lastDrop) last.packet = -1;
     return batch;
-  };
+  }
 
-  const takeLost = (stats: readonly (CpuStats | null)[]): LostReport[] => {
-    if (stats.length !== ncpu)
-      throw new DropwatchError('E_BAD_INPUT', `stats for ${stats.length} CPUs, reading ${ncpu}`);
-    const out: LostReport[] = [];
-    for (let i = 0; i < ncpu; i++) {
-      const s = stats[i] ?? null;
-      // Page-header counts are derived from the same overrun counter, so the larger of the two is exact, not a sum.
-      ring[i] = Math.max(ring[i]!, s ? lostFromStats(s) : 0, pageMissed[i]!);
-      // The kernel counts every record our reads took (`read events`, whole and partial pages alike), and only this
-      // reader reads: what it handed us and never became a drop (the rest of a page that failed to decode, a record
-      // of the wrong shape) is the difference, exactly.
-      if (s) undecoded[i] = Math.max(undecoded[i]!, s.readEvents - delivered[i]!);
-      const r = reported[i]!;
-      if (ring[i]! > r.ring || backlog[i]! > r.backlog || undecoded[i]! > r.undecoded) {
-        r.ring = ring[i]!;
-        r.backlog = backlog[i]!;
-        r.undecoded = undecoded[i]!;
-        out.push({ type: 'lost', cpu: opts.cpus[i]!, ring: r.ring, backlog: r.backlog, undecoded: r.undecoded });
-      }
-    }
-    return out;
-  };
+  takeLost(stats: readonly (CpuStats | null)[]): LostReport[] {
+    return this.loss.take(stats);
+  }
 
-  const flush = (stats: readonly (CpuStats | null)[]): ReaderMessage[] => {
+  flush(stats: readonly (CpuStats | null)[]): ReaderMessage[] {
     const out: ReaderMessage[] = [];
-    const rows = takeSummary();
-    const chainRows = takeChains();
+    const rows = this.takeSummary();
+    const chainRows = this.takeChains();
     if (rows || chainRows) out.push({ type: 'summary', rows: rows ?? [], chains: chainRows });
-    const packets = takePackets();
+    const packets = this.takePackets();
     if (packets) out.push(packets);
-    out.push(...takeLost(stats));
+    out.push(...this.takeLost(stats));
     return out;
+  }
+
+  /** An unsigned field of 1, 2 or 4 bytes at `off` in the page. */
+  private readUnsignedField(off: number, size: number): number {
+    const { view, littleEndian } = this;
+    return size === 4
+      ? view.getUint32(off, littleEndian)
+      : size === 2
+        ? view.getUint16(off, littleEndian)
+        : view.getUint8(off);
+  }
+
+  /** Each record of the page being fed: a drop, a kernel_stack record, or another event's. */
+  private readonly visitRecord: RecordVisitor = (off, len, tsBase, tsRel) => {
+    if (len < this.minLength) return;
+    const { fields, view, littleEndian } = this;
+    const type = this.readUnsignedField(off + fields.typeOffset, fields.typeSize);
+    if (type !== this.eventId) {
+      if (type === this.stackId) this.visitStack(off, len);
+      else if (this.stack) this.lastDrop[this.cpuIndex]!.valid = false;
+      return;
+    }
+    this.loss.delivered[this.cpuIndex]!++;
+    const reason =
+      fields.reasonOffset >= 0 ? this.readUnsignedField(off + fields.reasonOffset, fields.reasonSize) : NO_VALUE;
+    if (this.stack) this.rememberDrop(off, reason);
+    if (this.mode === MODE_SUMMARY) {
+      const lo = view.getUint32(off + fields.locationOffset, littleEndian);
+      const hi = fields.location64 ? view.getUint32(off + fields.locationOffset + 4, littleEndian) : 0;
+      this.summary.add(hi, lo, reason);
+      return;
+    }
+    this.queuePacket(off, reason, tsBase, tsRel);
   };
 
-  return {
-    page,
-    get mode() {
-      return mode;
-    },
-    set mode(m: number) {
-      mode = m;
-    },
-    get pendingPackets() {
-      return pending;
-    },
-    feed,
-    takeDecodeError,
-    takeSummary,
-    takeChains,
-    takePackets,
-    takeLost,
-    flush,
-  };
+  private queuePacket(off: number, reason: number, tsBase: bigint, tsRel: number): void {
+    if (!this.packets.makeRoom()) {
+      this.loss.backlog[this.cpuIndex]!++;
+      if (this.stack) this.lastDrop[this.cpuIndex]!.packet = -1;
+      return;
+    }
+    const { fields, view, littleEndian } = this;
+    this.packets.push(
+      tsBase + BigInt(tsRel),
+      fields.location64
+        ? view.getBigUint64(off + fields.locationOffset, littleEndian)
+        : BigInt(view.getUint32(off + fields.locationOffset, littleEndian)),
+      reason,
+      fields.protocolOffset >= 0 ? this.readUnsignedField(off + fields.protocolOffset, fields.protocolSize) : NO_VALUE,
+      fields.pidOffset >= 0 ? view.getInt32(off + fields.pidOffset, littleEndian) : -1,
+    );
+  }
+
+  /** With stacks on: the drop at `off`, for the kernel_stack record that may follow it. */
+  private rememberDrop(off: number, reason: number): void {
+    const { fields, view, littleEndian } = this;
+    const last = this.lastDrop[this.cpuIndex]!;
+    last.valid = true;
+    last.pid = fields.pidOffset >= 0 ? view.getInt32(off + fields.pidOffset, littleEndian) : 0;
+    last.hi = fields.location64 ? view.getUint32(off + fields.locationOffset + 4, littleEndian) : 0;
+    last.lo = view.getUint32(off + fields.locationOffset, littleEndian);
+    last.reason = reason;
+    last.packet = this.mode === MODE_SUMMARY ? -1 : this.packets.count;
+  }
+
+  /** A kernel_stack record: the call chain of the drop right before it on this CPU, if it is from the same task. */
+  private visitStack(off: number, len: number): void {
+    this.loss.delivered[this.cpuIndex]!++;
+    const last = this.lastDrop[this.cpuIndex]!;
+    if (!last.valid || this.stack === null) return;
+    last.valid = false;
+    const { fields, view, littleEndian } = this;
+    if (fields.pidOffset >= 0 && view.getInt32(off + fields.pidOffset, littleEndian) !== last.pid) return;
+    const frames = readKernelStack(view, off, len, this.stack, littleEndian);
+    if (frames === null) return;
+    const pc = (BigInt(last.hi) << 32n) | BigInt(last.lo);
+    const callers = BigUint64Array.from(callersOf(frames, pc));
+    if (this.mode !== MODE_SUMMARY) {
+      if (last.packet >= 0) this.packets.addStack(last.packet, callers);
+      return;
+    }
+    this.chains.add(last.hi, last.lo, last.reason, callers);
+  }
 }

@@ -52,8 +52,8 @@ export type ReaderMessage =
       /** Ring-buffer clock ns. */
       ts: BigUint64Array;
       loc: BigUint64Array;
-      /** reason, protocol pairs (NO_VALUE when absent). */
-      rp: Uint32Array;
+      /** Per record its reason then its protocol, flat (NO_VALUE when absent). */
+      reasonProtocolPairs: Uint32Array;
       /** The task running at each drop (-1 when the format has no pid). */
       pid: Int32Array;
       /** [record index, callers] for the records that were sampled with a stack. */
@@ -66,3 +66,6 @@ export type ReaderMessage =
   | { type: 'lost'; cpu: number; ring: number; backlog: number; undecoded: number }
   | { type: 'drained' }
   | { type: 'error'; fatal: boolean; message: string };
+
+export type PacketBatch = Extract<ReaderMessage, { type: 'packets' }>;
+export type LostReport = Extract<ReaderMessage, { type: 'lost' }>;

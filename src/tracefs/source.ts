@@ -16,7 +16,7 @@ export const TRACEFS_SOURCE: DropSource = {
   missing: 'E_TRACEFS_MISSING',
   offers: TRACEFS_OFFER,
   open: async (options) => {
-    const { TracefsBackend } = await import('./backend.js');
-    return TracefsBackend.open({ onWarning: options.notice });
+    const { openTracefsBackend } = await import('./backend.js');
+    return openTracefsBackend({ onWarning: options.notice });
   },
 };

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { TracefsBackend, type TracefsOptions } from '../../src/tracefs/index.js';
+import { openTracefsBackend, TracefsBackend, type TracefsOptions } from '../../src/tracefs/index.js';
 import { DropwatchError } from '../../src/errors/index.js';
 import type { BackendEvent, PacketDrop } from '../../src/backend/types.js';
 import {
@@ -64,7 +64,7 @@ describe('tracefs backend on the real kernel', { skip }, () => {
 
   test('kfree_skb switched off in our instance from outside: said once within a second, switched back on', async () => {
     const warnings: string[] = [];
-    const b = await TracefsBackend.open(opts({ onWarning: (w) => warnings.push(w) }));
+    const b = await openTracefsBackend(opts({ onWarning: (w) => warnings.push(w) }));
     const events = collect(b);
     try {
       await b.start({ sw: true, hw: false });
@@ -87,7 +87,7 @@ describe('tracefs backend on the real kernel', { skip }, () => {
 
   test('our kernel filter changed from outside: said once within a second, put back', async () => {
     const warnings: string[] = [];
-    const b = await TracefsBackend.open(opts({ onWarning: (w) => warnings.push(w) }));
+    const b = await openTracefsBackend(opts({ onWarning: (w) => warnings.push(w) }));
     collect(b);
     try {
       await b.capabilities.kernelFilter!.apply('reason == 3');
@@ -112,7 +112,7 @@ describe('tracefs backend on the real kernel', { skip }, () => {
 
   test('summary mode counts every datagram to a closed port as NO_SOCKET in __udp4_lib_rcv, then leaves tracefs as it was', async () => {
     const N = 400;
-    const b = await TracefsBackend.open(opts());
+    const b = await openTracefsBackend(opts());
     const events = collect(b);
     assert.equal(b.instance, null, 'open makes no instance');
     assert.deepEqual(ourInstances(), []);
@@ -148,7 +148,7 @@ describe('tracefs backend on the real kernel', { skip }, () => {
   test('stop drains what is still in the buffer: drops sent just before stop are all delivered', async () => {
     const N = 300;
     // A reader that would not look again for 5 s and not flush for a minute: only the drain can deliver these.
-    const b = await TracefsBackend.open(opts({ pollIntervalMs: 5000, flushIntervalMs: 60_000 }));
+    const b = await openTracefsBackend(opts({ pollIntervalMs: 5000, flushIntervalMs: 60_000 }));
     const events = collect(b);
     try {
       await b.start({ sw: true, hw: false });
@@ -173,7 +173,7 @@ describe('tracefs backend on the real kernel', { skip }, () => {
     const N = 300;
     // An event id no record carries: every record the kernel hands over fails our shape check, as after a decoder
     // mismatch, while the kernel still counts each one as read.
-    const b = await TracefsBackend.open(opts({ adjustLayout: (l) => ({ ...l, eventId: (l.eventId + 1) & 0xffff }) }));
+    const b = await openTracefsBackend(opts({ adjustLayout: (l) => ({ ...l, eventId: (l.eventId + 1) & 0xffff }) }));
     const events = collect(b);
     let stats;
     try {
@@ -199,7 +199,7 @@ describe('tracefs backend on the real kernel', { skip }, () => {
 
   test('packet mode: one event per drop with pc, reason, protocol and a wall-clock timestamp', async () => {
     const N = 25;
-    const b = await TracefsBackend.open(opts());
+    const b = await openTracefsBackend(opts());
     const events = collect(b);
     let t0 = 0n;
     let t1 = 0n;
@@ -232,7 +232,7 @@ describe('tracefs backend on the real kernel', { skip }, () => {
 
   test('a small buffer and a slow reader: drops either arrive or are counted lost, per CPU, exactly once', async () => {
     const N = 5000;
-    const b = await TracefsBackend.open(opts({ bufferSizeKb: 4, pollIntervalMs: 1500, flushIntervalMs: 50 }));
+    const b = await openTracefsBackend(opts({ bufferSizeKb: 4, pollIntervalMs: 1500, flushIntervalMs: 50 }));
     const events = collect(b);
     try {
       await b.start({ sw: true, hw: false });
@@ -285,7 +285,7 @@ describe('tracefs backend on the real kernel', { skip }, () => {
   });
 
   test('kernel filter before start: kept, installed by start (which reports a rejection), then filters', async () => {
-    const b = await TracefsBackend.open(opts());
+    const b = await openTracefsBackend(opts());
     const events = collect(b);
     try {
       // No instance yet, so nothing to ask the kernel: the filter waits for start, which rejects it and leaves nothing.
@@ -322,7 +322,7 @@ describe('tracefs backend on the real kernel', { skip }, () => {
   });
 
   test('kernel filter while monitoring: applied at once, a rejection keeps the old one, and the next start keeps it', async () => {
-    const b = await TracefsBackend.open(opts());
+    const b = await openTracefsBackend(opts());
     const events = collect(b);
     const noSocket = [...b.layout.reasons].find(([, n]) => n === 'NO_SOCKET')![0];
     try {
@@ -352,7 +352,7 @@ describe('tracefs backend on the real kernel', { skip }, () => {
   });
 
   test('unsupported requests are one-line E_UNSUPPORTED / E_STATE errors', async () => {
-    const b = await TracefsBackend.open(opts());
+    const b = await openTracefsBackend(opts());
     try {
       const { kernelFilter, ...caps } = b.capabilities;
       assert.deepEqual(caps, {
@@ -378,8 +378,8 @@ describe('tracefs backend on the real kernel', { skip }, () => {
   /** Starts a child that monitors, returns its instance directory, and SIGKILLs it: the instance stays behind. */
   async function killedRun(): Promise<string> {
     const code =
-      `const { TracefsBackend } = await import(${JSON.stringify(INDEX)});` +
-      `const b = await TracefsBackend.open({ instancePrefix: '${TEST_PREFIX}' });` +
+      `const { openTracefsBackend } = await import(${JSON.stringify(INDEX)});` +
+      `const b = await openTracefsBackend({ instancePrefix: '${TEST_PREFIX}' });` +
       `await b.start({ sw: true, hw: false }); console.log(b.instance.dir); setInterval(() => {}, 1000);`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', code], {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -403,7 +403,7 @@ describe('tracefs backend on the real kernel', { skip }, () => {
     const alive = `${TRACEFS}/instances/${TEST_PREFIX}-1`; // pid 1 always exists
     fs.mkdirSync(alive);
     try {
-      const b = await TracefsBackend.open(opts());
+      const b = await openTracefsBackend(opts());
       try {
         assert.equal(fs.existsSync(dir), false, 'stale instance reclaimed by open');
         assert.ok(fs.existsSync(alive), 'a live pid keeps its instance');
@@ -422,8 +422,8 @@ describe('tracefs backend on the real kernel', { skip }, () => {
 
   test('process.exit while monitoring: the exit hook closes the descriptors and removes the instance', async () => {
     const code =
-      `const { TracefsBackend } = await import(${JSON.stringify(INDEX)});` +
-      `const b = await TracefsBackend.open({ instancePrefix: '${TEST_PREFIX}' });` +
+      `const { openTracefsBackend } = await import(${JSON.stringify(INDEX)});` +
+      `const b = await openTracefsBackend({ instancePrefix: '${TEST_PREFIX}' });` +
       `await b.start({ sw: true, hw: false }); console.log(b.instance.dir);` +
       `setTimeout(() => process.exit(0), 200);`;
     const dir = await new Promise<string>((resolve, reject) => {
@@ -440,8 +440,8 @@ describe('tracefs backend on the real kernel', { skip }, () => {
 
   test('a non-root user gets a one-line E_PRIVILEGE', async () => {
     const code =
-      `const { TracefsBackend } = await import(${JSON.stringify(INDEX)});` +
-      `try { await TracefsBackend.open({ instancePrefix: '${TEST_PREFIX}', mount: false }); console.log('opened'); }` +
+      `const { openTracefsBackend } = await import(${JSON.stringify(INDEX)});` +
+      `try { await openTracefsBackend({ instancePrefix: '${TEST_PREFIX}', mount: false }); console.log('opened'); }` +
       `catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
     const out = await new Promise<string>((resolve, reject) => {
       const child = spawn(process.execPath, ['--input-type=module', '-e', code], {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { TracefsBackend } from '../../src/tracefs/index.js';
+import { openTracefsBackend } from '../../src/tracefs/index.js';
 import { DropwatchError } from '../../src/errors/index.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dwtest-tracefs-'));
@@ -14,7 +14,7 @@ const isCode = (code: string) => (e: unknown) =>
 
 test('a root without tracefs is E_TRACEFS_MISSING', async () => {
   await assert.rejects(
-    TracefsBackend.open({ root: path.join(tmp, 'nothing-here'), mount: false }),
+    openTracefsBackend({ root: path.join(tmp, 'nothing-here'), mount: false }),
     isCode('E_TRACEFS_MISSING'),
   );
 });
@@ -23,7 +23,7 @@ test('a tracefs without skb:kfree_skb is E_EVENT_MISSING, and nothing is created
   const root = path.join(tmp, 'noevent');
   fs.mkdirSync(path.join(root, 'instances'), { recursive: true });
   fs.mkdirSync(path.join(root, 'events'));
-  await assert.rejects(TracefsBackend.open({ root, instancePrefix: 'dwtest' }), isCode('E_EVENT_MISSING'));
+  await assert.rejects(openTracefsBackend({ root, instancePrefix: 'dwtest' }), isCode('E_EVENT_MISSING'));
   assert.deepEqual(fs.readdirSync(path.join(root, 'instances')), []);
 });
 
@@ -34,12 +34,12 @@ test('an instances directory that is a symlink is refused, not followed', async 
   fs.mkdirSync(path.join(root, 'events/skb/kfree_skb'), { recursive: true });
   fs.writeFileSync(path.join(root, 'events/skb/kfree_skb/format'), '');
   fs.symlinkSync(elsewhere, path.join(root, 'instances'));
-  await assert.rejects(TracefsBackend.open({ root, instancePrefix: 'dwtest' }), isCode('E_TRACEFS_MISSING'));
+  await assert.rejects(openTracefsBackend({ root, instancePrefix: 'dwtest' }), isCode('E_TRACEFS_MISSING'));
   assert.deepEqual(fs.readdirSync(elsewhere), []);
 });
 
 test('a bad instance prefix is E_USAGE (it becomes a directory name)', async () => {
   const root = path.join(tmp, 'prefix');
   fs.mkdirSync(path.join(root, 'instances'), { recursive: true });
-  await assert.rejects(TracefsBackend.open({ root, instancePrefix: '../x' }), isCode('E_USAGE'));
+  await assert.rejects(openTracefsBackend({ root, instancePrefix: '../x' }), isCode('E_USAGE'));
 });

@@ -2,7 +2,7 @@
 // throwaway netns, drops counted vs sent, and the sender's rate with and without monitoring.
 // Run as root after `npx tsc -p .`: node dist/test/tracefs/measure-flood.js [seconds]
 import { spawn } from 'node:child_process';
-import { TracefsBackend } from '../../src/tracefs/index.js';
+import { openTracefsBackend } from '../../src/tracefs/index.js';
 import { symbolRange } from '../helpers/kernel.js';
 import { Netns } from '../helpers/netns.js';
 
@@ -36,7 +36,7 @@ try {
   const udp4 = symbolRange('__udp4_lib_rcv')!;
   const base = await flood(ns, seconds);
   console.log(`unmonitored: ${base} sent in ${seconds}s (${Math.round(base / seconds)}/s)`);
-  const b = await TracefsBackend.open({ instancePrefix: 'dwtest', onWarning: console.warn });
+  const b = await openTracefsBackend({ instancePrefix: 'dwtest', onWarning: console.warn });
   let counted = 0;
   let lost = 0;
   b.onEvent((e) => {

@@ -336,11 +336,11 @@ test('packet mode: one record per drop with the pc, reason, protocol and time of
     assert.equal(b.type, 'packets');
     assert.equal(b.count, text.length);
     assert.equal(b.ts.length, text.length, 'arrays cut to the count');
-    assert.equal(b.rp.length, text.length * 2);
+    assert.equal(b.reasonProtocolPairs.length, text.length * 2);
     text.forEach((t, i) => {
       assert.equal(b.loc[i], pcOf(c, t), `#${i} pc`);
-      assert.equal(b.rp[i * 2], reasonOf(c, t.reason), `#${i} reason`);
-      assert.equal(b.rp[i * 2 + 1], t.protocol, `#${i} protocol`);
+      assert.equal(b.reasonProtocolPairs[i * 2], reasonOf(c, t.reason), `#${i} reason`);
+      assert.equal(b.reasonProtocolPairs[i * 2 + 1], t.protocol, `#${i} protocol`);
       // The text trace prints microseconds rounded to nearest.
       assert.equal((b.ts[i]! + 500n) / 1000n, t.usecs, `#${i} time`);
     });
@@ -361,7 +361,7 @@ test('a layout without reason or protocol fields and a 4-byte location (older, 3
   p.feed(0, page);
   const b = p.takePackets()!;
   assert.deepEqual([...b.loc], text.map(low));
-  assert.ok(b.rp.every((v) => v === NO_VALUE));
+  assert.ok(b.reasonProtocolPairs.every((v) => v === NO_VALUE));
 
   const s = createReaderCore({ ...opts, mode: MODE_SUMMARY });
   s.feed(0, page);
