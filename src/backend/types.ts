@@ -109,6 +109,8 @@ export interface KernelFilter {
   readonly syntax: 'ftrace-event';
   /** The kernel's reason table the filter's numbers refer to. */
   readonly reasons: ReadonlyMap<number, string>;
+  /** The longest filter text the kernel takes, when the backend knows it (else src/filter/pushdown.ts's bound). */
+  readonly maxLength?: number;
   /** Installs `expression`, or none for null. On a kernel refusal it rejects and keeps the previous filter. */
   apply(expression: string | null): Promise<void>;
 }

@@ -4,7 +4,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Backend } from '../backend/types.js';
 import { CapabilityWords } from '../backend/words.js';
 import { DropAggregator } from '../aggregate/index.js';
-import { createFilterControl, requireKnownFlow, type FilterControl } from '../engine/filter.js';
+import { createFilterControl, requireKernelFit, requireKnownFlow, type FilterControl } from '../engine/filter.js';
 import { Session } from '../engine/session.js';
 import type { SessionOutput } from '../engine/types.js';
 import { DropwatchError, isExpected } from '../errors/index.js';
@@ -136,6 +136,8 @@ async function runWithBackend(
   try {
     // A flow field the run's mode cannot know is refused first: one line, nothing started or loaded.
     await requireKnownFlow(backend, options.filter, options.mode, sources());
+    // So is a filter too long for the kernel's filter that only the kernel could test in that mode.
+    await requireKernelFit(backend, options.filter, options.mode);
     const repl = options.start || options.top ? null : createRepl(replOptions(options, io));
     const output = repl ? promptOutput(repl.output, stdout) : reportsOnly(io.stdout, io.stderr, stdout);
     const symbols = loadSymbols(
@@ -186,7 +188,8 @@ async function applyOptions({ options, backend, output, filter }: Run): Promise<
     const unknown = reasons ? unknownReasons(options.filter, reasons) : [];
     if (unknown.length > 0)
       output.error(`dropwatch: this kernel has no drop reason ${unknown.join(', ')}; check the spelling`);
-    output.message(await filter.applyExpr(null));
+    // For the mode -m asks for, which is set below: the filter must be testable in it.
+    output.message(await filter.applyExpr(null, options.mode));
   }
   if (options.stack && !backend.capabilities.fields.summary.includes('stack'))
     throw new DropwatchError('E_UNSUPPORTED', `--stack: ${words.noStacks()}`);

@@ -17,12 +17,14 @@ import {
   fieldsOf,
   FLOW_FIELDS,
   format,
+  KERNEL_FILTER_MAX,
   parse,
   pushdown,
   recordFromPacket,
   recordFromSummary,
   type Expr,
   type Field,
+  type Pushdown,
 } from '../filter/index.js';
 import { DropwatchError, oneLine, shorten } from '../errors/index.js';
 import type { DropPredicate, FilterCompiler, SymbolNames } from './types.js';
@@ -30,8 +32,11 @@ import type { DropPredicate, FilterCompiler, SymbolNames } from './types.js';
 export interface FilterControl {
   compiler: FilterCompiler;
   predicate: () => DropPredicate | null;
-  /** Applies a parsed expression (from --filter / --ignore-reason); returns the line to show. */
-  applyExpr(expr: Expr | null): Promise<string>;
+  /**
+   * Applies a parsed expression (from --filter / --ignore-reason) for `mode` (the backend's current one when null);
+   * returns the line to show.
+   */
+  applyExpr(expr: Expr | null, mode?: AlertMode | null): Promise<string>;
   /** The filter in force and where each part runs, as `filter set:` says it; null when none. */
   describe(): string | null;
 }
@@ -127,6 +132,69 @@ export async function requireKnownFlow(
   throw new DropwatchError('E_UNSUPPORTED', `--filter: ${unknownFlowText(u, backend)} (${remedy})`);
 }
 
+/** The fields a kernel filter tests that a mode may not report to dropwatch. */
+const KERNEL_FIELDS = ['reason', 'protocol'] as const;
+
+/** A filter split for the backend's kernel filter, and the longest filter that kernel takes. */
+interface KernelSplit {
+  split: Pushdown;
+  max: number;
+}
+
+/** Parts the kernel would test but that did not fit its filter, reading fields `mode` does not report. */
+interface TooLong {
+  fields: Field[];
+  mode: AlertMode;
+  knownIn: AlertMode | null;
+  length: number;
+  max: number;
+}
+
+/** `expr` split for the backend's kernel filter, or null when the backend has none. */
+function splitFor(backend: Backend, expr: Expr): KernelSplit | null {
+  const { kernelFilter } = backend.capabilities;
+  if (kernelFilter === null) return null;
+  const max = kernelFilter.maxLength ?? KERNEL_FILTER_MAX;
+  return { split: pushdown(expr, kernelFilter.reasons, max), max };
+}
+
+/** Why what did not fit the kernel's filter cannot be tested by dropwatch in `mode` instead, or null when it can. */
+function tooLongIn(capabilities: BackendCapabilities, { split, max }: KernelSplit, mode: AlertMode): TooLong | null {
+  if (split.tooLong === null) return null;
+  const used = fieldsOf(split.tooLong);
+  const fields: Field[] = KERNEL_FIELDS.filter((f) => used.has(f) && !capabilities.fields[mode].includes(f));
+  if (fields.length === 0) return null;
+  const elsewhere = other(mode);
+  const knownIn =
+    capabilities.modes.includes(elsewhere) && KERNEL_FIELDS.every((f) => capabilities.fields[elsewhere].includes(f))
+      ? elsewhere
+      : null;
+  return { fields, mode, knownIn, length: split.kernelLength, max };
+}
+
+/** "too long for the kernel's filter (…), and protocol is not reported … so dropwatch cannot test it instead". */
+function tooLongText(t: TooLong, backend: Backend): string {
+  const verb = t.fields.length === 1 ? 'is' : 'are';
+  return (
+    `too long for the kernel's filter (${t.length} characters, at most ${t.max}), and ${list(t.fields)} ${verb} ` +
+    `not reported by the ${backend.name} backend in ${t.mode} mode, so dropwatch cannot test it instead`
+  );
+}
+
+/**
+ * Refuses, before anything reaches the kernel, a --filter too long for the kernel's filter whose overflow reads a
+ * field only the kernel can test in `mode` (the backend's current one when null). Throws E_UNSUPPORTED, one line.
+ */
+export async function requireKernelFit(backend: Backend, expr: Expr | null, mode: AlertMode | null): Promise<void> {
+  const split = expr === null ? null : splitFor(backend, expr);
+  if (split === null || split.split.tooLong === null) return;
+  const m = mode ?? (await currentMode(backend));
+  const t = m === null ? null : tooLongIn(backend.capabilities, split, m);
+  if (t === null) return;
+  const remedy = t.knownIn ? `shorten it, or add -m ${t.knownIn}` : 'shorten it';
+  throw new DropwatchError('E_UNSUPPORTED', `--filter: ${tooLongText(t, backend)} (${remedy})`);
+}
+
 const isSummary = (d: SummaryEntry | PacketDrop): d is SummaryEntry => 'count' in d;
 
 /** The run's filter: --filter and --ignore-reason as the base, `set filter` added to it, split between kernel and us. */
@@ -137,6 +205,8 @@ class RunFilter implements FilterControl {
   private description: string | null = null;
   /** The part of the filter dropwatch evaluates, null when none. */
   private userExpr: Expr | null = null;
+  /** How the filter in force was split for the kernel, null when it was not. */
+  private kernelSplit: KernelSplit | null = null;
   readonly compiler: FilterCompiler;
 
   constructor(
@@ -166,22 +236,28 @@ class RunFilter implements FilterControl {
     return this.description;
   }
 
-  async applyExpr(expr: Expr | null): Promise<string> {
+  async applyExpr(expr: Expr | null, mode: AlertMode | null = null): Promise<string> {
     const { kernelFilter } = this.backend.capabilities;
     const whole = conjoin(this.base, expr);
     if (whole === null) {
       await kernelFilter?.apply(null);
-      this.prompt = this.test = this.description = this.userExpr = null;
+      this.prompt = this.test = this.description = this.userExpr = this.kernelSplit = null;
       return 'filter cleared';
     }
-    let kernel: string | null = null;
-    let rest: Expr | null = whole;
-    if (kernelFilter) {
-      ({ kernel, userExpr: rest } = pushdown(whole, kernelFilter.reasons));
+    const split = splitFor(this.backend, whole);
+    const kernel = split?.split.kernel ?? null;
+    const rest = split ? split.split.userExpr : whole;
+    if (split !== null && kernelFilter !== null) {
+      const tooLong = await this.tooLong(split, mode);
+      if (tooLong !== null) {
+        const remedy = tooLong.knownIn ? `shorten it, or set alertmode ${tooLong.knownIn} first` : 'shorten it';
+        throw new DropwatchError('E_UNSUPPORTED', `filter not set: ${tooLongText(tooLong, this.backend)} (${remedy})`);
+      }
       await kernelFilter.apply(kernel);
     }
     // Only now: a kernel that refused the filter left the previous one in force.
     this.prompt = expr;
+    this.kernelSplit = split;
     this.userExpr = rest;
     this.test = rest === null ? null : this.compileRest(rest);
     const where = [kernel ? `kernel: ${echo(kernel)}` : null, rest ? `dropwatch: ${echo(format(rest))}` : null];
@@ -207,14 +283,28 @@ class RunFilter implements FilterControl {
     return this.applyExpr(expr);
   }
 
+  /** What did not fit the kernel's filter and cannot be tested by dropwatch in `mode` (the current one when null). */
+  private async tooLong(split: KernelSplit | null, mode: AlertMode | null): Promise<TooLong | null> {
+    if (split === null || split.split.tooLong === null) return null;
+    const m = mode ?? (await currentMode(this.backend));
+    return m === null ? null : tooLongIn(this.backend.capabilities, split, m);
+  }
+
   /** Why the filter in force cannot be evaluated in `mode` (the current one when null), with how to clear it. */
-  private async inForce(mode: AlertMode | null, clear: (u: UnknownFlow) => string): Promise<string | null> {
+  private async inForce(
+    mode: AlertMode | null,
+    clear: (u: { knownIn: AlertMode | null }) => string,
+  ): Promise<string | null> {
     const fromBase = await unknownIn(this.backend, this.base, mode);
     if (fromBase !== null)
       return `the --filter of this run reads a flow field: ${unknownFlowText(fromBase, this.backend)} (it stays for the run)`;
     const fromPrompt = await unknownIn(this.backend, this.prompt, mode);
-    if (fromPrompt === null) return null;
-    return `the filter in force reads a flow field: ${unknownFlowText(fromPrompt, this.backend)} (${clear(fromPrompt)})`;
+    if (fromPrompt !== null)
+      return `the filter in force reads a flow field: ${unknownFlowText(fromPrompt, this.backend)} (${clear(fromPrompt)})`;
+    const tooLong = await this.tooLong(this.kernelSplit, mode);
+    if (tooLong === null) return null;
+    const way = this.prompt === null ? 'it stays for the run' : clear(tooLong);
+    return `the filter in force is ${tooLongText(tooLong, this.backend)} (${way})`;
   }
 
   /** The filter in force, as far as dropwatch evaluates it (the kernel's part always sees its fields). */

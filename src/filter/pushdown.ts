@@ -15,6 +15,10 @@ export interface Pushdown {
   user: Predicate | null;
   /** The tree `user` was compiled from, for display. */
   userExpr: Expr | null;
+  /** Conjuncts the kernel could decide but that did not fit its limit (also in `user`), or null. */
+  tooLong: Expr | null;
+  /** Characters the kernel filter would take with every part it could decide. */
+  kernelLength: number;
 }
 
 type KOp = '==' | '!=' | '<' | '>' | '<=' | '>=';
@@ -115,49 +119,139 @@ function render(k: KExpr): string {
   }
 }
 
+type Interval = [number, number];
+
+/**
+ * The values one part of an `inside` junction tests on one field, as an interval: `f == v` or `f >= lo && f <= hi`
+ * in an ||, `f != v` or `f < lo || f > hi` in an &&; null for any other part.
+ */
+function valueRange(k: KExpr, inside: 'and' | 'or'): { field: 'reason' | 'protocol'; range: Interval } | null {
+  const one = inside === 'or' ? '==' : '!=';
+  if (k.k === 'cmp') return k.op === one ? { field: k.field, range: [k.value, k.value] } : null;
+  if (k.k === 'true' || k.k === 'false' || k.k === inside || k.args.length !== 2) return null;
+  const [a, b] = k.args;
+  if (a?.k !== 'cmp' || b?.k !== 'cmp' || a.field !== b.field) return null;
+  const [low, high] = inside === 'or' ? ['>=', '<='] : ['<', '>'];
+  return a.op === low && b.op === high && a.value <= b.value ? { field: a.field, range: [a.value, b.value] } : null;
+}
+
+/** The tests for sorted, merged intervals: a range for a run of three values or more, else one test per value. */
+function rangeTests(field: 'reason' | 'protocol', ranges: readonly Interval[], inside: 'and' | 'or'): KExpr[] {
+  const cmp = (op: KOp, value: number): KExpr => ({ k: 'cmp', field, op, value });
+  const out: KExpr[] = [];
+  for (const [lo, hi] of ranges) {
+    if (hi - lo >= 2)
+      out.push(
+        inside === 'or'
+          ? { k: 'and', args: [cmp('>=', lo), cmp('<=', hi)] }
+          : { k: 'or', args: [cmp('<', lo), cmp('>', hi)] },
+      );
+    else for (let v = lo; v <= hi; v++) out.push(cmp(inside === 'or' ? '==' : '!=', v));
+  }
+  return out;
+}
+
+/** Sorts intervals and joins those that overlap or touch. */
+function mergeRanges(ranges: Interval[]): Interval[] {
+  ranges.sort((a, b) => a[0] - b[0]);
+  const out: Interval[] = [];
+  for (const [lo, hi] of ranges) {
+    const last = out[out.length - 1];
+    if (last !== undefined && lo <= last[1] + 1) last[1] = Math.max(last[1], hi);
+    else out.push([lo, hi]);
+  }
+  return out;
+}
+
+/** Folds the values a junction tests on one field into sorted ranges, in place of the field's first test. */
+function fold(k: KExpr): KExpr {
+  if (k.k !== 'and' && k.k !== 'or') return k;
+  const inside = k.k;
+  const ranges = new Map<'reason' | 'protocol', Interval[]>();
+  const order: (KExpr | 'reason' | 'protocol')[] = [];
+  for (const arg of k.args.map(fold)) {
+    const v = valueRange(arg, inside);
+    if (v === null) {
+      order.push(arg);
+      continue;
+    }
+    const list = ranges.get(v.field);
+    if (list) list.push(v.range);
+    else {
+      ranges.set(v.field, [v.range]);
+      order.push(v.field);
+    }
+  }
+  const args = order.flatMap((a) => (typeof a === 'string' ? rangeTests(a, mergeRanges(ranges.get(a)!), inside) : [a]));
+  return kJunction(inside, args);
+}
+
 function conjuncts(e: Expr, neg: boolean, out: { e: Expr; neg: boolean }[]): void {
   if ((e.type === 'and' && !neg) || (e.type === 'or' && neg)) for (const a of e.args) conjuncts(a, neg, out);
   else if (e.type === 'not') conjuncts(e.arg, !neg, out);
   else out.push({ e, neg });
 }
 
+/** The kernel filter's text for the conjuncts joined by &&, each || part in parentheses. */
+function joinConjuncts(texts: readonly { text: string; or: boolean }[]): string | null {
+  if (texts.length === 0) return null;
+  if (texts.length === 1) return texts[0]!.text;
+  return texts.map((p) => (p.or ? `(${p.text})` : p.text)).join(' && ');
+}
+
 /**
  * Split `e` into a kernel filter for skb:kfree_skb and a user-space predicate so that, for every event,
  * (kernel accepts it) && (user accepts its record) equals e on that record. `reasons` is this kernel's
  * reason table (number → name, from the event's format file). Only whole top-level conjuncts that translate
- * exactly are pushed down.
+ * exactly are pushed down; values tested on one field fold into ranges first, so a long list still fits.
  */
 export function pushdown(e: Expr, reasons: ReadonlyMap<number, string>, maxLength = KERNEL_FILTER_MAX): Pushdown {
   const parts: { e: Expr; neg: boolean }[] = [];
   conjuncts(e, false, parts);
-  const kernelParts: { text: string; or: boolean }[] = [];
-  let length = 0;
+  const translated: { source: Expr; k: KExpr }[] = [];
   const userParts: Expr[] = [];
   for (const { e: c, neg } of parts) {
     const k = translate(c, neg, reasons);
+    const source = neg ? negate(c) : c;
     if (k !== null && k.k === 'true') continue; // always true on tracefs, e.g. origin == software
-    if (k !== null && k.k !== 'false') {
-      const text = render(k);
+    // Not translatable, or always false (no ftrace spelling): user space decides it.
+    if (k === null || k.k === 'false') userParts.push(source);
+    else translated.push({ source, k });
+  }
+  const whole = fold(
+    kJunction(
+      'and',
+      translated.map((t) => t.k),
+    ),
+  );
+  const wholeText = whole.k === 'true' ? null : render(whole);
+  const kernelLength = wholeText?.length ?? 0;
+  let kernel = wholeText;
+  const tooLong: Expr[] = [];
+  if (kernelLength > maxLength) {
+    // Too long as a whole: push whole conjuncts while they fit, and say which did not.
+    const pushed: { text: string; or: boolean }[] = [];
+    let length = 0;
+    for (const { source, k } of translated) {
+      const folded = fold(k);
+      const text = folded.k === 'true' ? null : render(folded);
+      if (text === null) continue;
       // Counts the parentheses an || part gets when joined with others, and the ' && ' between parts.
-      const added = text.length + (k.k === 'or' ? 2 : 0) + (kernelParts.length > 0 ? 4 : 0);
+      const added = text.length + (folded.k === 'or' ? 2 : 0) + (pushed.length > 0 ? 4 : 0);
       if (length + added <= maxLength) {
-        kernelParts.push({ text, or: k.k === 'or' });
+        pushed.push({ text, or: folded.k === 'or' });
         length += added;
-        continue;
-      }
+      } else tooLong.push(source);
     }
-    // Not translatable, always false (no ftrace spelling), or over the kernel's length limit.
-    userParts.push(neg ? negate(c) : c);
+    kernel = joinConjuncts(pushed);
+    userParts.push(...tooLong);
   }
   const userExpr = userParts.length > 0 ? junction('and', userParts) : null;
   return {
-    kernel:
-      kernelParts.length === 0
-        ? null
-        : kernelParts.length === 1
-          ? kernelParts[0]!.text
-          : kernelParts.map((p) => (p.or ? `(${p.text})` : p.text)).join(' && '),
+    kernel,
     user: userExpr === null ? null : compile(userExpr),
     userExpr,
+    tooLong: tooLong.length > 0 ? junction('and', tooLong) : null,
+    kernelLength,
   };
 }

@@ -1,7 +1,7 @@
 // The filter's wiring to a backend: what `filter set:` echoes back, and what it refuses in a mode that cannot know a field.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createFilterControl, requireKnownFlow } from '../../src/engine/filter.js';
+import { createFilterControl, requireKernelFit, requireKnownFlow } from '../../src/engine/filter.js';
 import type { Backend, BackendCapabilities } from '../../src/backend/types.js';
 import { parse } from '../../src/filter/index.js';
 import { DropwatchError } from '../../src/errors/index.js';
@@ -216,4 +216,59 @@ test('switching to a mode the filter cannot be evaluated in, or starting in one,
     await fromCli.compiler.refuseMode!('summary'),
     'alert mode not set: the --filter of this run reads a flow field: sport is known only in packet mode, not in summary mode (it stays for the run)',
   );
+});
+
+/** tracefs as it is: the protocol in packet mode only, and a kernel filter that takes at most `max` characters. */
+function withKernelFilter(max: number, installed: (string | null)[]): BackendCapabilities {
+  return {
+    ...TRACEFS,
+    fields: { summary: ['reason', 'stack'], packet: ['reason', 'protocol', 'time', 'stack', 'process'] },
+    reasons: new Map([[3, 'NO_SOCKET']]),
+    kernelFilter: {
+      syntax: 'ftrace-event',
+      reasons: new Map([[3, 'NO_SOCKET']]),
+      maxLength: max,
+      apply: async (text) => {
+        installed.push(text);
+      },
+    },
+  };
+}
+
+/** `protocol == 1 || protocol == 3 || …`: nothing folds, so it is as long as it looks. */
+const oddProtocols = (n: number) => Array.from({ length: n }, (_, i) => `protocol == ${2 * i + 1}`).join(' || ');
+
+test('a filter too long for the kernel, on a field only the kernel can test in this mode, is refused before anything is set', async () => {
+  const installed: (string | null)[] = [];
+  const tracefs = memoryBackend(withKernelFilter(100, installed));
+  const long = parse(oddProtocols(20));
+  const cli = await refusal(() => requireKernelFit(tracefs, long, 'summary'));
+  assert.match(
+    cli,
+    /^--filter: too long for the kernel's filter \(\d+ characters, at most 100\), and protocol is not reported by the tracefs backend in summary mode, so dropwatch cannot test it instead \(shorten it, or add -m packet\)$/,
+  );
+  assert.equal(await refusal(() => requireKernelFit(tracefs, long, null)), cli);
+  await requireKernelFit(tracefs, long, 'packet');
+  await requireKernelFit(tracefs, parse(oddProtocols(3)), 'summary');
+  // At the prompt: refused, the filter in force kept and nothing installed.
+  const control = createFilterControl(tracefs, symbols);
+  assert.match(await control.compiler.apply('reason == NO_SOCKET'), /^filter set: /);
+  assert.match(
+    await refusal(() => control.compiler.apply(oddProtocols(20))),
+    /^filter not set: too long for the kernel's filter .* \(shorten it, or set alertmode packet first\)$/,
+  );
+  assert.deepEqual(installed, ['reason == 3']);
+  // In packet mode dropwatch tests it; switching back to summary mode, or starting in it, is refused.
+  await tracefs.setConfig({ alertMode: 'packet' });
+  assert.match(await control.compiler.apply(oddProtocols(20)), /^filter set: .*\(dropwatch: /);
+  assert.equal(control.predicate() !== null, true);
+  assert.match(
+    (await control.compiler.refuseMode!('summary')) ?? '',
+    /^alert mode not set: the filter in force is too long for the kernel's filter .* \(set filter none first\)$/,
+  );
+  assert.equal(await control.compiler.refuseStart!(), null);
+  // The --filter of a -m packet run is applied for packet mode, whatever the backend's mode before -m.
+  await tracefs.setConfig({ alertMode: 'summary' });
+  const fromCli = createFilterControl(tracefs, symbols, long);
+  assert.match(await fromCli.applyExpr(null, 'packet'), /^filter set: /);
 });

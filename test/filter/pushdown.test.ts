@@ -145,7 +145,8 @@ test('duplicate reason names map to every number', () => {
 });
 
 test('conjuncts past the kernel length limit stay in user space', () => {
-  const names = [...reasons.values()].slice(0, 100);
+  // Every other reason: consecutive ones would fold into one range and fit.
+  const names = [...reasons.values()].slice(0, 100).filter((_, i) => i % 2 === 0);
   const e = parse(names.map((n) => `reason != ${n}`).join(' && '));
   const r = pushdown(e, reasons, 200);
   assert.ok(r.kernel !== null && r.kernel.length <= 200);
@@ -159,4 +160,59 @@ test('unknownReasons reports names this kernel lacks', () => {
   assert.deepEqual(unknownReasons(parse('reason == NO_SOCKET || !(reason != NO_SUCH) && reason =~ /X/'), reasons), [
     'NO_SUCH',
   ]);
+});
+
+/** A filter's kernel part against every protocol number and a few reasons, beside the whole filter in user space. */
+function assertEquivalentOverProtocols(src: string, result = pushdown(parse(src), reasons)): void {
+  const want = compile(parse(src));
+  const k = result.kernel === null ? null : parseKernelFilter(result.kernel);
+  for (let protocol = 0; protocol <= 0xffff; protocol++)
+    for (const reason of [2, 3, 200]) {
+      const record: FilterRecord = {
+        ...NO_FLOW,
+        reason: reasons.get(reason) ?? null,
+        symbol: null,
+        origin: 'software',
+        protocol,
+        ifindex: null,
+        ifname: null,
+      };
+      const got = (k === null || evalKernel(k, { reason, protocol })) && (result.user === null || result.user(record));
+      if (got !== want(record)) assert.fail(`${src.slice(0, 80)}… on protocol ${protocol}, reason ${reason}`);
+    }
+}
+
+test('a long list of values on one field folds into ranges, so it fits the kernel and means the same', () => {
+  const upTo = (n: number) => Array.from({ length: n }, (_, i) => `protocol == ${i}`);
+  const src = [...upTo(299), 'protocol == ipv6'].join(' || ');
+  assert.ok(src.length > 4096);
+  const r = pushdown(parse(src), reasons);
+  assert.equal(r.kernel, '(protocol >= 0 && protocol <= 298) || protocol == 34525');
+  assert.equal(r.user, null);
+  assert.equal(r.tooLong, null);
+  assertEquivalentOverProtocols(src, r);
+  // The same with != in a conjunction, and with runs and single values mixed; runs of two stay two tests.
+  const not = Array.from({ length: 400 }, (_, i) => `protocol != ${i + 10}`).join(' && ');
+  assert.equal(pushdown(parse(not), reasons).kernel, 'protocol < 10 || protocol > 409');
+  assertEquivalentOverProtocols(not);
+  const mixed =
+    'protocol == 7 || protocol == 1 || protocol == 2 || protocol == 3 || protocol == 9 || protocol == 10 || reason == NO_SOCKET';
+  assert.equal(
+    pushdown(parse(mixed), reasons).kernel,
+    `(protocol >= 1 && protocol <= 3) || protocol == 7 || protocol == 9 || protocol == 10 || reason == ${num('NO_SOCKET')}`,
+  );
+  assertEquivalentOverProtocols(mixed);
+});
+
+test('what the kernel could decide but does not fit its limit is named, with the length it would need', () => {
+  const odd = Array.from({ length: 300 }, (_, i) => `protocol == ${2 * i + 1}`).join(' || ');
+  const r = pushdown(parse(`reason == NO_SOCKET && (${odd})`), reasons);
+  assert.equal(r.kernel, `reason == ${num('NO_SOCKET')}`);
+  assert.ok(r.tooLong !== null && format(r.tooLong).startsWith('protocol == 0x0001 || protocol == 0x0003'));
+  assert.ok(r.kernelLength > 4000, String(r.kernelLength));
+  assertEquivalentOverProtocols(`reason == NO_SOCKET && (${odd})`, r);
+  // Untranslatable parts are not "too long": they were never the kernel's.
+  const short = pushdown(parse('reason == NO_SOCKET && symbol =~ /udp/'), reasons);
+  assert.equal(short.tooLong, null);
+  assert.equal(short.kernelLength, short.kernel!.length);
 });
