@@ -50,6 +50,9 @@ export interface DropwatchOptions {
 export const usage = (): string =>
   `dropwatch [-l|--lmethod <method | list>] [-b|--backend ${sourceChoices().join('|')}]`;
 
+/** A name as a message shows it: as typed when it is one plain word, else quoted, so an empty one is seen. */
+const named = (text: string): string => (/^[\w.+-]+$/.test(text) ? text : quote(text));
+
 /** `-b`'s help, from the source table: "auto (NET_DM, else tracefs), netdm or tracefs". */
 function backendHelp(): string {
   const names = sources().map((s) => s.name);
@@ -135,14 +138,14 @@ export function parseCommandLine(args: readonly string[], write: (text: string) 
   // dropwatch compares prefixes (strncmp), so `-l kallsyms` meant kas; we accept exact names only and say so.
   const listMethods = opts.lmethod === 'list';
   const method = LOOKUP_METHODS.find((m) => m.name === opts.lmethod);
-  if (!listMethods && !method) throw new DropwatchError('E_USAGE', `Unknown lookup method ${opts.lmethod}`);
+  if (!listMethods && !method) throw new DropwatchError('E_USAGE', `Unknown lookup method ${named(opts.lmethod)}`);
   const choices = sourceChoices();
   if (!choices.includes(opts.backend))
-    throw new DropwatchError('E_USAGE', `Unknown backend ${opts.backend} (use ${either(choices)})`);
+    throw new DropwatchError('E_USAGE', `Unknown backend ${named(opts.backend)} (use ${either(choices)})`);
   if (opts.format !== 'text' && opts.format !== 'json')
-    throw new DropwatchError('E_USAGE', `Unknown format ${opts.format} (use text or json)`);
+    throw new DropwatchError('E_USAGE', `Unknown format ${named(opts.format)} (use text or json)`);
   if (opts.mode !== undefined && opts.mode !== 'summary' && opts.mode !== 'packet')
-    throw new DropwatchError('E_USAGE', `Unknown mode ${opts.mode} (use summary or packet)`);
+    throw new DropwatchError('E_USAGE', `Unknown mode ${named(opts.mode)} (use summary or packet)`);
   if (opts.duration !== undefined && !opts.start)
     throw new DropwatchError('E_USAGE', '--duration applies to --start runs only');
   if (opts.timestamp && opts.format === 'json')

@@ -75,6 +75,12 @@ const bad: [string[], RegExp][] = [
   [['-b', 'pcap'], /^Unknown backend pcap/],
   [['-f', 'xml'], /^Unknown format xml/],
   [['-m', 'both'], /^Unknown mode both/],
+  // A name that is empty, or not one word, is quoted so the message shows where it begins and ends.
+  [['-b', ''], /^Unknown backend "" \(use auto, /],
+  [['-b', 'net dm'], /^Unknown backend "net dm" \(use /],
+  [['-l', ''], /^Unknown lookup method ""$/],
+  [['-f', ''], /^Unknown format "" \(use text or json\)$/],
+  [['-m', ' '], /^Unknown mode " " \(use summary or packet\)$/],
   [['-d', '3'], /^--duration applies to --start/],
   [['-s', '-d', '0'], /^duration must be more than 0/],
   [['-s', '-d', '-1'], /^invalid duration|unknown option/],
