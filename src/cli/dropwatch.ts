@@ -15,7 +15,9 @@ import {
   promptOutput,
   realTimers,
   reportsOnly,
+  streamWrite,
   whileTaken,
+  writeOut,
   type StdoutGuard,
   type Timers,
 } from '../output/stdout.js';
@@ -57,14 +59,14 @@ const processExit = (fn: () => void): (() => void) => {
 
 /** Runs dropwatch with argv (without node and script); resolves to the exit code. Prints every expected error as one line. */
 export async function dropwatchMain(args: readonly string[], io: CliIO): Promise<number> {
-  const say = (line: string) => io.stdout.write(`${line}\n`);
   const complain = (line: string) => io.stderr.write(`${line}\n`);
   // A closed stderr (`2>&1 | head`) must not crash us; its lines are simply lost.
   const ignoreStderrError = () => {};
   io.stderr.on('error', ignoreStderrError);
   try {
-    const line = parseCommandLine(args, (text) => io.stdout.write(text));
-    if (line === 'help') return 0;
+    let help = '';
+    const line = parseCommandLine(args, (text) => (help += text));
+    if (line === 'help') return await printOnly(io, help);
     const options = withFilters(line);
     if (options.top) {
       // Before the backend opens, so a run without a terminal leaves the kernel untouched.
@@ -74,9 +76,8 @@ export async function dropwatchMain(args: readonly string[], io: CliIO): Promise
       void loadView().catch(() => {});
     }
     if (options.listMethods) {
-      say('Available lookup methods:');
-      for (const m of LOOKUP_METHODS) say(`${m.name} - ${m.help}`);
-      return 0;
+      const lines = ['Available lookup methods:', ...LOOKUP_METHODS.map((m) => `${m.name} - ${m.help}`)];
+      return await printOnly(io, lines.map((l) => `${l}\n`).join(''));
     }
     const backend = await openBackend(options.backend, { notice: complain });
     const stdout = guardStdout(io.stdout, io.watchStdout);
@@ -106,6 +107,13 @@ export async function dropwatchMain(args: readonly string[], io: CliIO): Promise
   } finally {
     io.stderr.off('error', ignoreStderrError);
   }
+}
+
+/** Help, the version or the method list: 0 once written, or the failed write as the run's error. */
+async function printOnly(io: CliIO, text: string): Promise<number> {
+  const failure = await writeOut(streamWrite(io.stdout), text);
+  if (failure) throw failure;
+  return 0;
 }
 
 let viewModule: Promise<typeof import('../top/run.js')> | null = null;

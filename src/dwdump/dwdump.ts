@@ -8,6 +8,7 @@ import { LOST_SOCKET, NetdmRefusal, openNetdmClient, type NetdmClient, type Netd
 import { STOP_SIGNALS, type SignalName, type SignalSource } from '../process/signals.js';
 import { DWDUMP_USAGE, parseDwdumpArgs, type DwdumpOptions, type DwdumpOrigin } from './options.js';
 import { openCaptureTarget, OutputClosedError, PcapSink, type CaptureTarget } from './output.js';
+import { writeOut, type WriteText } from '../output/stdout.js';
 
 /** Room for the attributes around the payload, as dwdump sizes its snaplen (truncation length + 2048). */
 export const SNAPLEN_SLACK = 2048;
@@ -51,8 +52,11 @@ export interface ExitHooks {
 }
 
 export interface DwdumpIO {
-  /** Text for standard output (-q, -s, --help); never used while capturing, when standard output is the pcap. */
-  out(text: string): void;
+  /**
+   * Text for standard output (-q, -s, --help), `done` called once it is out or failed; never used while capturing,
+   * when standard output is the pcap.
+   */
+  out: WriteText;
   err(text: string): void;
   /** Standard output's descriptor, written directly when capturing to it. */
   stdoutFd?: number;
@@ -68,8 +72,9 @@ export interface DwdumpIO {
 export async function dwdumpMain(args: readonly string[], io: DwdumpIO): Promise<number> {
   const complain = (line: string) => io.err(`${line}\n`);
   try {
-    const options = parseDwdumpArgs(args, (text) => io.out(text));
-    if (options === 'help') return 0;
+    let help = '';
+    const options = parseDwdumpArgs(args, (text) => (help += text));
+    if (options === 'help') return await print(io, help);
     const netdm = await openNetdm();
     try {
       switch (options.action) {
@@ -94,11 +99,17 @@ export async function dwdumpMain(args: readonly string[], io: DwdumpIO): Promise
   }
 }
 
+/** Text that is the whole of a run's output: 0 once written, or the failed write as the run's error. */
+async function print(io: DwdumpIO, text: string): Promise<number> {
+  const failure = await writeOut(io.out, text);
+  if (failure) throw failure;
+  return 0;
+}
+
 // Exactly Debian dwdump's lines (dwdump_config_get).
 async function query(netdm: NetdmClient, io: DwdumpIO): Promise<number> {
   const c = await netdm.getConfig();
-  io.out(`Alert mode: ${c.alertMode}\nTruncation length: ${c.truncLen}\nQueue length: ${c.queueLen}\n`);
-  return 0;
+  return print(io, `Alert mode: ${c.alertMode}\nTruncation length: ${c.truncLen}\nQueue length: ${c.queueLen}\n`);
 }
 
 // Exactly Debian dwdump's lines (dwdump_stats_get): each block only when the kernel sent it.
@@ -107,8 +118,7 @@ async function stats(netdm: NetdmClient, io: DwdumpIO): Promise<number> {
   let text = '';
   if (s.software) text += `Software statistics:\nTail dropped: ${s.software.tailDropped}\n`;
   if (s.hardware) text += `Hardware statistics:\nTail dropped: ${s.hardware.tailDropped}\n`;
-  io.out(text);
-  return 0;
+  return print(io, text);
 }
 
 const tailDrops = (s: { software?: { tailDropped: bigint }; hardware?: { tailDropped: bigint } }): bigint =>

@@ -3,6 +3,7 @@
 import { dwdumpMain } from './dwdump.js';
 import { caughtSignals } from '../process/signals.js';
 import { watchHangup } from '../native/hangup.js';
+import { streamWrite } from '../output/stdout.js';
 
 export async function runDwdumpProcess(): Promise<void> {
   // Caught before anything else: a SIGTERM just after start ends the capture cleanly (a valid pcap, exit 0), not by
@@ -13,7 +14,7 @@ export async function runDwdumpProcess(): Promise<void> {
     code = await dwdumpMain(process.argv.slice(2), {
       // process.stdout is touched only for text output: creating it would switch a piped fd 1 to non-blocking,
       // and while capturing, fd 1 is the pcap, written directly.
-      out: (text) => process.stdout.write(text),
+      out: (text, done) => streamWrite(process.stdout)(text, done),
       err: (text) => process.stderr.write(text),
       stdoutFd: 1,
       signals,

@@ -44,6 +44,38 @@ export interface StdoutGuard {
   release(): void;
 }
 
+/** A failed write to standard output, as the one line the run ends with. */
+export function stdoutFailure(err: unknown): DropwatchError {
+  return new DropwatchError('E_IO', `cannot write standard output: ${errnoText(err)}`, { cause: err });
+}
+
+/** Writes through the stream's own `write` with a completion callback. */
+export type WriteText = (text: string, done: (err?: Error | null) => void) => void;
+
+/**
+ * Writes `text` and waits until it is out: null when it was written, or when the reader left (EPIPE ends a program
+ * quietly); else the failure to report (a full disk), so a program that only prints does not exit 0 having printed
+ * nothing.
+ */
+export function writeOut(write: WriteText, text: string): Promise<DropwatchError | null> {
+  return new Promise((resolve) =>
+    write(text, (err) => resolve(err && (err as NodeJS.ErrnoException).code !== 'EPIPE' ? stdoutFailure(err) : null)),
+  );
+}
+
+/** `stream.write` as a WriteText; the 'error' event that follows a failed write is the callback's to report. */
+export function streamWrite(stream: Writable): WriteText {
+  return (text, done) => {
+    const ignore = () => {};
+    stream.on('error', ignore);
+    stream.write(text, (err) => {
+      // The stream emits 'error' after the callback: the listener stays until then, so it is never thrown.
+      setImmediate(() => stream.off('error', ignore));
+      done(err);
+    });
+  };
+}
+
 /** Watches stdout for the reader leaving (`| head`) or a failed write: either ends the run, restoring the kernel's state. */
 export function guardStdout(
   stdout: Writable,
@@ -58,8 +90,7 @@ export function guardStdout(
     // The first error is the cause; writes queued behind it only report the stream is gone.
     if (!open) return;
     open = false;
-    if (err.code !== 'EPIPE')
-      failure = new DropwatchError('E_IO', `cannot write standard output: ${errnoText(err)}`, { cause: err });
+    if (err.code !== 'EPIPE') failure = stdoutFailure(err);
     closed();
   };
   stdout.on('error', onError);

@@ -281,6 +281,14 @@ function intoFullDevice(args: string[], stdin: string | null = null) {
   return { child, stderr: () => stderr, done };
 }
 
+test('--version, --help and -l list into a full device (/dev/full): one line naming the failed write, exit 1', async () => {
+  for (const args of [['--version'], ['--help'], ['-l', 'list']]) {
+    const done = await intoFullDevice(args).done;
+    assert.equal(done.code, 1, `${args.join(' ')}: ${done.stderr}`);
+    assert.equal(done.stderr, 'dropwatch: cannot write standard output: No space left on device\n', args.join(' '));
+  }
+});
+
 test('stdout that cannot be written (/dev/full): one line, exit 1, the kernel left as found', { skip }, async () => {
   for (const format of ['text', 'json']) {
     const run = intoFullDevice(['-s', '-d', '30', '-f', format, '--filter', OURS]);

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DWDUMP_BIN } from '../helpers/cli.js';
 import { projectRoot } from '../helpers/paths.js';
@@ -25,6 +25,23 @@ test('--version: the name and the package version on stdout, exit 0', () => {
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, `dwdump ${version}\n`);
   assert.equal(r.stderr, '');
+});
+
+test('--version and --help into a full device (/dev/full): one line naming the failed write, exit 1', () => {
+  const full = openSync('/dev/full', 'w');
+  try {
+    for (const arg of ['--version', '--help']) {
+      const r = spawnSync(process.execPath, [DWDUMP_BIN, arg], {
+        encoding: 'utf8',
+        timeout: 30_000,
+        stdio: ['ignore', full, 'pipe'],
+      });
+      assert.equal(r.status, 1, `${arg}: ${r.stderr}`);
+      assert.equal(r.stderr, 'dwdump: cannot write standard output: No space left on device\n', arg);
+    }
+  } finally {
+    closeSync(full);
+  }
 });
 
 test('usage errors: one line, then the usage line, exit 1, nothing on stdout', () => {
