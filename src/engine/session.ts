@@ -53,6 +53,8 @@ export class Session {
   private alertCount = 0;
   private sw = false;
   private stack = false;
+  /** Whether the run being monitored samples call chains (`stack` applies from the next start). */
+  private stackInRun = false;
   private hw = false;
   private timer: unknown = null;
   private stopping: Promise<void> | null = null;
@@ -149,6 +151,18 @@ export class Session {
     this.output.message('Getting existing configuration');
     const config = await this.kernelCall('config', () => this.opts.backend.getConfig());
     if (config) for (const line of this.opts.renderer.config(config.value)) this.output.message(line);
+    // After dropwatch's own lines, which stay as they are: this setting is ours.
+    this.output.message(`Call chain sampling: ${this.stackSetting()}`);
+  }
+
+  /** `on`, `off`, the change waiting for the next start, or why this backend has none. */
+  private stackSetting(): string {
+    if (!this.opts.backend.capabilities.fields.summary.includes('stack'))
+      return `not available (${this.words.noStacks()})`;
+    const word = (on: boolean) => (on ? 'on' : 'off');
+    if (this.monitoring && this.stackInRun !== this.stack)
+      return `${word(this.stack)} from the next start (${word(this.stackInRun)} now)`;
+    return word(this.stack);
   }
 
   private async stats(): Promise<void> {
@@ -247,6 +261,7 @@ export class Session {
     this.lostSinceStart.clear();
     try {
       await this.opts.backend.start({ sw: this.sw, hw: this.hw, stack: this.stack });
+      this.stackInRun = this.stack;
     } catch (err) {
       this.state = 'idle';
       if (!(err instanceof KernelError)) throw err;

@@ -164,6 +164,10 @@ test('help, show and stats on tracefs say what this backend can and cannot do', 
   assert.match(done.stdout, /Getting existing configuration\nAlert mode: Summary\n/);
   assert.match(done.stdout, /Setting alert mode\nAlert mode successfully set\n/);
   assert.match(done.stdout, /Getting existing configuration\nAlert mode: Packet\n/);
+  // Our own setting follows dropwatch's lines.
+  assert.match(done.stdout, /\nAlert mode: Summary\n[^\n]*\nCall chain sampling: off\n/);
+  const stack = await runCli(['-l', 'kas', '--stack'], 'show\nexit\n');
+  assert.match(stack.stdout, /\nCall chain sampling: on\n/);
   assert.match(done.stdout, /Getting statistics\n(Lost before delivery: 0 \(tracefs ring buffer cpu\d+\)\n)+/);
   assert.match(done.stdout, /dropwatch> exit\nShutting down \.\.\.\n$/);
 });

@@ -13,6 +13,7 @@ import type {
   MonitorConfig,
   Stats,
 } from '../../src/backend/types.js';
+import { memoryBackend, SOFTWARE_ONLY } from '../helpers/backend.js';
 
 /** A scripted backend: records calls, fails when told to, emits events on demand. */
 class ScriptedBackend implements Backend {
@@ -164,7 +165,40 @@ test('expected backend errors become one line and the session stays usable', asy
   assert.equal(await session.run({ name: 'start' }), 'continue');
   assert.deepEqual(err, ['joining events needs CAP_SYS_ADMIN']);
   await session.run({ name: 'show' });
-  assert.deepEqual(out.slice(-2), ['Getting existing configuration', 'mode summary']);
+  assert.deepEqual(out.slice(-3, -1), ['Getting existing configuration', 'mode summary']);
+});
+
+test("show: the call chain sampling setting after dropwatch's lines, on every backend", async () => {
+  const { session, out } = setup();
+  await session.run({ name: 'show' });
+  assert.deepEqual(out, [
+    'Getting existing configuration',
+    'mode summary',
+    'Call chain sampling: not available (the netdm backend reports no call chains)',
+  ]);
+  const stacks = memoryBackend({ ...SOFTWARE_ONLY, fields: { summary: ['reason', 'stack'], packet: ['reason'] } });
+  const lines: string[] = [];
+  const withStacks = new Session({
+    backend: stacks,
+    renderer,
+    aggregator: new DropAggregator(),
+    output: { data: () => {}, message: (l) => lines.push(l), error: (l) => lines.push(l) },
+    clock: { setInterval: () => null, clearInterval: () => {} },
+    stack: true,
+  });
+  const shown = async () => {
+    await withStacks.run({ name: 'show' });
+    return lines.at(-1);
+  };
+  assert.equal(await shown(), 'Call chain sampling: on');
+  await withStacks.run({ name: 'set', key: 'stack', value: false });
+  assert.equal(await shown(), 'Call chain sampling: off');
+  await withStacks.run({ name: 'start' });
+  assert.equal(await shown(), 'Call chain sampling: off');
+  await withStacks.run({ name: 'set', key: 'stack', value: true });
+  assert.equal(await shown(), 'Call chain sampling: on from the next start (off now)');
+  await withStacks.run({ name: 'stop' });
+  assert.equal(await shown(), 'Call chain sampling: on');
 });
 
 test('stop while idle still asks the backend, so a run killed while monitoring can be recovered', async () => {

@@ -18,10 +18,16 @@ const guestDir = join(projectRoot, 'test', 'netdm', 'guest');
 /** How late, past -d, a packet-mode run whose reader stalls may end in the guest, s. */
 const LATE_S = 2;
 
-// Lines both tools print; ours adds stderr-only notes (lost counts, hints) that dropwatch has no equivalent for, and
-// in packet mode each drop's flow line.
+// Lines both tools print; ours adds stderr-only notes (lost counts, hints) that dropwatch has no equivalent for, in
+// packet mode each drop's flow line, and after `show` its call chain setting.
 const comparable = (lines: string[]): string[] =>
-  lines.filter((l) => !l.startsWith('Lost before delivery') && !l.startsWith('rc=') && !l.startsWith('flow: '));
+  lines.filter(
+    (l) =>
+      !l.startsWith('Lost before delivery') &&
+      !l.startsWith('rc=') &&
+      !l.startsWith('flow: ') &&
+      !l.startsWith('Call chain sampling: '),
+  );
 
 /** One flow as `ipv4 udp 127.0.0.1.40001 > 127.0.0.1.9` (no ports: `ipv6 icmpv6 ::1 > ::1`), from any side. */
 function flowKey(l3: string, l4: string, src: string, sport: string, dst: string, dport: string): string {
