@@ -70,8 +70,9 @@ export async function dropwatchMain(args: readonly string[], io: CliIO): Promise
     const options = withFilters(line);
     if (options.top) {
       // Before the backend opens, so a run without a terminal leaves the kernel untouched.
-      const { isTerminal, noTerminal } = await import('../top/terminal.js');
-      if (!isTerminal(io)) throw noTerminal('--top');
+      const { terminalRefusal } = await import('../top/terminal.js');
+      const refusal = terminalRefusal(io, '--top');
+      if (refusal) throw refusal;
       // The view's library takes a while to load: it loads while the backend opens and monitoring starts.
       void loadView().catch(() => {});
     }

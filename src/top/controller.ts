@@ -39,6 +39,8 @@ export interface ControllerOptions {
   filter?: TopFilter;
   /** Wall clock, ms. */
   now: () => number;
+  /** ASCII stand-ins for the view's glyphs: the terminal's locale is not UTF-8. */
+  ascii?: boolean;
   intervalMs?: number;
   maxSites?: number;
 }
@@ -131,6 +133,7 @@ export class TopController {
         elapsedSeconds: (at - this.startedAt) / 1000,
         stacks: provides(capabilities, 'summary', 'stack'),
         flows: provides(capabilities, 'summary', 'flow'),
+        ascii: this.opts.ascii ?? false,
       },
       size,
     );

@@ -61,6 +61,8 @@ export interface Describe {
   /** Whether the backend adds call chains / flows, from its capabilities. */
   stacks: boolean;
   flows: boolean;
+  /** ASCII stand-ins for every glyph, for a terminal whose locale is not UTF-8. */
+  ascii?: boolean;
 }
 
 /** The location column's text, made once per site: as the text output names it, with the module when there is one. */
@@ -73,24 +75,66 @@ export function locationLabel(drop: SiteDrop, lookup: (pc: bigint) => Resolved |
 }
 
 export const SPARK_LEVELS = '▁▂▃▄▅▆▇█';
+export const ASCII_SPARK_LEVELS = '.:-=+*#@';
+
+/** What the view draws beyond plain words; each stand-in takes as many cells as what it stands for, but the arrows. */
+interface Glyphs {
+  spark: string;
+  /** After the heading the rows are sorted by. */
+  sorted: string;
+  /** Where a name was cut. */
+  cut: string;
+  /** The typing position in the filter line. */
+  cursor: string;
+  times: string;
+  /** The arrow keys, in the footer and in help. */
+  arrows: string;
+  arrowKeys: string;
+}
+
+const UNICODE: Glyphs = {
+  spark: SPARK_LEVELS,
+  sorted: '▼',
+  cut: '…',
+  cursor: '█',
+  times: '×',
+  arrows: '↑↓',
+  arrowKeys: '↑ ↓',
+};
+const ASCII: Glyphs = {
+  spark: ASCII_SPARK_LEVELS,
+  sorted: '*',
+  cut: '~',
+  cursor: '_',
+  times: 'x',
+  arrows: 'Up/Down',
+  arrowKeys: 'Up, Down',
+};
 
 /** Cuts `text` to `width` code points by removing its middle, so both a symbol's start and its offset stay. */
-export function cutMiddle(text: string, width: number): string {
+export function cutMiddle(text: string, width: number, cut = UNICODE.cut): string {
   const cps = Array.from(text);
   if (cps.length <= width) return text;
   if (width <= 0) return '';
-  if (width === 1) return '…';
+  if (width === 1) return cut;
   const head = Math.ceil((width - 1) / 2);
   const tail = width - 1 - head;
-  return `${cps.slice(0, head).join('')}…${tail > 0 ? cps.slice(-tail).join('') : ''}`;
+  return `${cps.slice(0, head).join('')}${cut}${tail > 0 ? cps.slice(-tail).join('') : ''}`;
 }
 
 /** Cuts `text` to `width` code points at the end. */
-export function cutEnd(text: string, width: number): string {
+export function cutEnd(text: string, width: number, cut = UNICODE.cut): string {
   const cps = Array.from(text);
   if (cps.length <= width) return text;
   if (width <= 0) return '';
-  return `${cps.slice(0, width - 1).join('')}…`;
+  return `${cps.slice(0, width - 1).join('')}${cut}`;
+}
+
+/** Text from elsewhere (a filter, a message) in ASCII: an ellipsis as three dots, any other non-ASCII as `?`. */
+function toAscii(text: string): string {
+  return /^[\x00-\x7f]*$/.test(text)
+    ? text
+    : Array.from(text, (c) => (c === '…' ? '...' : c > '\x7f' ? '?' : c)).join('');
 }
 
 const width = (text: string): number => Array.from(text).length;
@@ -98,14 +142,14 @@ const padStart = (text: string, w: number): string => ' '.repeat(Math.max(0, w -
 const padEnd = (text: string, w: number): string => text + ' '.repeat(Math.max(0, w - width(text)));
 
 /** One character per value, scaled to the largest: a blank for none, at least the lowest bar for any drop. */
-export function sparkline(values: readonly number[], columns: number): string {
+export function sparkline(values: readonly number[], columns: number, levels = SPARK_LEVELS): string {
   const shown = values.slice(-columns);
   let max = 0;
   for (const v of shown) if (v > max) max = v;
   let out = '';
   for (const v of shown) {
     if (v <= 0 || max === 0) out += ' ';
-    else out += SPARK_LEVELS[Math.max(0, Math.ceil((v / max) * SPARK_LEVELS.length) - 1)];
+    else out += levels[Math.max(0, Math.ceil((v / max) * levels.length) - 1)];
   }
   return padStart(out, columns);
 }
@@ -125,6 +169,11 @@ export function fitNumber(n: number, w: number): string {
   }
   const short = v < 100 ? `${v.toFixed(1)}${SUFFIXES[i]}` : `${Math.round(v)}${SUFFIXES[i]}`;
   return short.length <= w ? short : `${Math.round(v)}${SUFFIXES[i]}`;
+}
+
+/** A rate as the header shows it: as fitNumber does, but below 10 a fraction keeps its tenth (0.3). */
+export function fitRate(n: number, w: number): string {
+  return n < 9.95 && !Number.isInteger(n) ? n.toFixed(1) : fitNumber(n, w);
 }
 
 /** 45s, 3m05s, 2h07m, 3d04h. */
@@ -193,8 +242,8 @@ function reasonText(site: Site): string {
   return site.reasons.size > 1 ? `${main} +${site.reasons.size - 1}` : main;
 }
 
-function headingLine(c: Columns, sort: SortKey): Line {
-  const mark = (name: SortKey, text: string) => (sort === name ? `${text}▼` : text);
+function headingLine(c: Columns, sort: SortKey, g: Glyphs): Line {
+  const mark = (name: SortKey, text: string) => (sort === name ? `${text}${g.sorted}` : text);
   const parts = [
     padStart('#', c.rank),
     padStart(mark('rate', 'drops/s'), c.rate),
@@ -207,20 +256,20 @@ function headingLine(c: Columns, sort: SortKey): Line {
   return [{ text: parts.join(' '), tone: 'heading' }];
 }
 
-function siteLine(model: TopModel, site: Site, rank: number, c: Columns, selected: boolean): Line {
+function siteLine(model: TopModel, site: Site, rank: number, c: Columns, selected: boolean, g: Glyphs): Line {
   const rankText = selected ? `>${padStart(String(rank), c.rank - 1)}` : padStart(String(rank), c.rank);
   const numbers = `${rankText} ${padStart(fitNumber(model.rate(site.last), c.rate), c.rate)} ${padStart(fitNumber(site.total, c.total), c.total)} `;
-  const reason = cutMiddle(reasonText(site), c.reason);
+  const reason = cutMiddle(reasonText(site), c.reason, g.cut);
   // Only the selected row keeps its trailing blanks (its highlight spans the table); the rest are not drawn at all.
   const rest = [
-    padEnd(cutMiddle(site.label, c.location), c.location),
+    padEnd(cutMiddle(site.label, c.location, g.cut), c.location),
     ...(c.origin > 0 ? [padEnd(site.origin, c.origin)] : []),
     selected ? padEnd(reason, c.reason) : reason,
   ].join(' ');
   const tone: Tone | undefined = selected ? 'selected' : undefined;
   const seg = (text: string, t?: Tone): Segment => (tone ? { text, tone } : t ? { text, tone: t } : { text });
   if (c.spark === 0) return [seg(numbers + rest)];
-  return [seg(numbers), seg(sparkline(model.recent(site, c.spark), c.spark), 'spark'), seg(` ${rest}`)];
+  return [seg(numbers), seg(sparkline(model.recent(site, c.spark), c.spark, g.spark), 'spark'), seg(` ${rest}`)];
 }
 
 function expansion(model: TopModel, site: Site, d: Describe, indent: number, width: number): string[] {
@@ -250,19 +299,22 @@ function chainLines(site: Site, d: Describe, pad: string, width: number): string
   const lines = [`${pad}  call chains of ${site.sampled} sampled drop${site.sampled === 1 ? '' : 's'}:`];
   for (const c of shown) {
     const lead = `${pad}    ${padStart(String(c.total), countWidth)}  `;
-    lines.push(lead + cutMiddle(c.text, Math.max(8, width - Array.from(lead).length)));
+    lines.push(lead + cutMiddle(c.text, Math.max(8, width - Array.from(lead).length), glyphs(d).cut));
   }
   const rest = site.sampled - shown.reduce((n, c) => n + c.total, 0);
   if (rest > 0) lines.push(`${pad}    ${rest} more in other chains`);
   return lines;
 }
 
-export const HELP_LINES: readonly string[] = [
+/** The glyphs for this terminal. */
+const glyphs = (d: Describe): Glyphs => (d.ascii ? ASCII : UNICODE);
+
+const helpLines = (g: Glyphs): readonly string[] => [
   'Keys',
   '  q, Ctrl-C   quit (at the dropwatch> prompt: back to it)',
   '  p           pause the screen; counting goes on',
   '  s           sort by drops/s, total, location name in turn',
-  '  ↑ ↓         select a row (PgUp PgDn Home End too)',
+  `  ${g.arrowKeys.padEnd(12)}select a row (PgUp PgDn Home End too)`,
   '  Enter       expand the selected row: its reasons and call chains',
   '  /           set a filter, as `set filter` at the prompt (none clears it; Esc cancels)',
   '  ?           this help; any key closes it',
@@ -275,7 +327,7 @@ export const HELP_LINES: readonly string[] = [
 /** Header, headings, one row and the footer. */
 export const MIN_SIZE: Size = { columns: 40, rows: 8 };
 
-const FOOTER = 'q quit  p pause  s sort  ↑↓ select  Enter expand  / filter  ? help';
+const footerText = (g: Glyphs): string => `q quit  p pause  s sort  ${g.arrows} select  Enter expand  / filter  ? help`;
 
 /**
  * The whole screen. It is one line shorter than the terminal: a frame as tall as the terminal would make the
@@ -284,10 +336,11 @@ const FOOTER = 'q quit  p pause  s sort  ↑↓ select  Enter expand  / filter  
 export function buildFrame(model: TopModel, state: ViewState, d: Describe, size: Size): Frame {
   const cols = Math.max(1, size.columns);
   const height = Math.max(1, size.rows - 1);
+  const g = glyphs(d);
   if (cols < MIN_SIZE.columns || height < MIN_SIZE.rows - 1) {
-    const say = `terminal too small for dropwatch top (${MIN_SIZE.columns}×${MIN_SIZE.rows} at least); q quits`;
+    const say = `terminal too small for dropwatch top (${MIN_SIZE.columns}${g.times}${MIN_SIZE.rows} at least); q quits`;
     return {
-      lines: [[{ text: cutEnd(say, cols) }], ...Array.from({ length: height - 1 }, () => [])],
+      lines: [[{ text: cutEnd(say, cols, g.cut) }], ...Array.from({ length: height - 1 }, () => [])],
       scroll: state.scroll,
     };
   }
@@ -309,7 +362,7 @@ export function buildFrame(model: TopModel, state: ViewState, d: Describe, size:
   const over = model.overflowTotal > 0 ? `  over the site cap ${fitNumber(model.overflowTotal, 14)}` : '';
   lines.push([
     {
-      text: `drops/s ${fitNumber(model.rate(model.last), 12)} now, ${model.averageRate().toFixed(1)} since start  total ${fitNumber(model.total, 16)}  sites ${model.size}${over}  `,
+      text: `drops/s ${fitRate(model.rate(model.last), 12)} now, ${fitRate(model.averageRate(), 12)} since start  total ${fitNumber(model.total, 16)}  sites ${model.size}${over}  `,
     },
     lost,
   ]);
@@ -317,28 +370,28 @@ export function buildFrame(model: TopModel, state: ViewState, d: Describe, size:
 
   const footer: Line[] = [];
   if (state.input !== null) {
-    footer.push([{ text: `/ filter: ${state.input}█` }]);
+    footer.push([{ text: `/ filter: ${state.input}${g.cursor}` }]);
     footer.push(state.status ? [{ text: state.status.text, tone: state.status.error ? 'error' : 'notice' }] : []);
   } else {
     footer.push(state.status ? [{ text: state.status.text, tone: state.status.error ? 'error' : 'notice' }] : []);
-    footer.push([{ text: FOOTER, tone: 'dim' }]);
+    footer.push([{ text: footerText(g), tone: 'dim' }]);
   }
 
   const body = height - lines.length - footer.length;
   let scroll = state.scroll;
   if (state.help) {
-    for (const text of HELP_LINES.slice(0, Math.max(0, body))) lines.push([{ text }]);
+    for (const text of helpLines(g).slice(0, Math.max(0, body))) lines.push([{ text }]);
   } else {
     const rows = model.rows(state.sort);
     const room = body - 1;
     const { first, selected } = visibleWindow(rows, state, room, model, d);
     scroll = first;
     const c = columnsFor(cols, rows.length, rows.slice(first, first + room));
-    lines.push(headingLine(c, state.sort));
+    lines.push(headingLine(c, state.sort, g));
     let used = 0;
     for (let i = first; i < rows.length && used < room; i++) {
       const site = rows[i]!;
-      lines.push(siteLine(model, site, i + 1, c, i === selected));
+      lines.push(siteLine(model, site, i + 1, c, i === selected, g));
       used++;
       if (state.expanded === site.key)
         for (const text of expansion(model, site, d, c.rank + 1, cols)) {
@@ -351,7 +404,7 @@ export function buildFrame(model: TopModel, state: ViewState, d: Describe, size:
   }
   while (lines.length < height - footer.length) lines.push([]);
   lines.push(...footer);
-  return { lines: lines.map((line) => fit(line, cols)), scroll };
+  return { lines: lines.map((line) => fit(line, cols, d.ascii ?? false)), scroll };
 }
 
 /** Which row is selected and the first row shown, so the selection (and its expansion) is on screen. */
@@ -375,18 +428,19 @@ export function visibleWindow(
   return { first: Math.max(0, first), selected };
 }
 
-/** Cuts a line's segments to `cols` cells in all. */
-function fit(line: Line, cols: number): Line {
+/** Cuts a line's segments to `cols` cells in all; in ASCII, text from elsewhere becomes ASCII first. */
+function fit(line: Line, cols: number, ascii: boolean): Line {
   const out: Line = [];
   let left = cols;
-  for (const seg of line) {
+  for (const original of line) {
     if (left <= 0) break;
+    const seg = ascii ? { ...original, text: toAscii(original.text) } : original;
     const w = width(seg.text);
     if (w <= left) {
       out.push(seg);
       left -= w;
     } else {
-      out.push({ ...seg, text: cutEnd(seg.text, left) });
+      out.push({ ...seg, text: cutEnd(seg.text, left, ascii ? ASCII.cut : UNICODE.cut) });
       left = 0;
     }
   }

@@ -12,7 +12,7 @@ import type { Resolved } from '../symbols/kallsyms.js';
 import { TopController, type TopFilter } from './controller.js';
 import { locationLabel } from './layout.js';
 import { formatChain } from '../output/format.js';
-import { isTerminal, noTerminal } from './terminal.js';
+import { terminalRefusal, utf8Locale } from './terminal.js';
 import { TopApp } from './view.js';
 
 /** What the view needs of the Session. */
@@ -53,7 +53,8 @@ export type TopResult = 'quit' | 'not-started';
 
 export async function runTop(options: TopOptions): Promise<TopResult> {
   const { io, session } = options;
-  if (!isTerminal(io)) throw noTerminal(options.asked);
+  const refusal = terminalRefusal(io, options.asked);
+  if (refusal) throw refusal;
   const controller = newController(options);
   const said = new Said();
   const undivert = session.divert({ observer: controller.observer, output: said.relay(controller.output) });
@@ -105,6 +106,7 @@ function newController(options: TopOptions): TopController {
     label: (drop) => locationLabel(drop, options.lookup),
     chainLabel: (frames) => formatChain(frames, options.lookup),
     now: options.io.now,
+    ascii: !utf8Locale(options.io.env),
     ...(options.filter ? { filter: options.filter } : {}),
     ...(options.intervalMs === undefined ? {} : { intervalMs: options.intervalMs }),
   });

@@ -10,6 +10,7 @@ import {
   formatDuration,
   locationLabel,
   sparkline,
+  ASCII_SPARK_LEVELS,
   type Describe,
   type Line,
   type ViewState,
@@ -99,7 +100,7 @@ test('a frame: header, one row per site sorted by rate, footer; one line short o
   const { lines } = buildFrame(m, STATE, DESCRIBE, { columns: 120, rows: 20 });
   assert.equal(lines.length, 19);
   assert.match(text(lines[0]!), /^dropwatch top {2}tracefs {2}running 1m05s/);
-  assert.match(text(lines[1]!), /^drops\/s 120 now, 80\.0 since start {2}total 160 {2}sites 2 {2}lost 0$/);
+  assert.match(text(lines[1]!), /^drops\/s 120 now, 80 since start {2}total 160 {2}sites 2 {2}lost 0$/);
   assert.match(text(lines[2]!), /^filter none {2}sort rate$/);
   assert.match(text(lines[3]!), /#\s+drops\/s▼\s+total last 60s\s+location\s+origin\s+reason/);
   assert.match(text(lines[4]!), /^ {2}1 {6}100 {8}110 .*▁█ sym_1\+0x10 +software NO_SOCKET/);
@@ -229,4 +230,43 @@ test('help replaces the rows', () => {
   const all = lines.map(text).join('\n');
   assert.match(all, /q, Ctrl-C +quit/);
   assert.doesNotMatch(all, /sym_1/);
+});
+
+test('the header writes every number one way: thousands separated, no stray decimals', () => {
+  const m = model([[sw(1n, 73_908)], [sw(1n, 81_725)]]);
+  const header = text(buildFrame(m, STATE, DESCRIBE, { columns: 120, rows: 20 }).lines[1]!);
+  assert.match(header, /^drops\/s 81,725 now, 77,817 since start {2}total 155,633 /);
+  // A slow trickle keeps its tenth rather than rounding to nothing.
+  const slow = model([[sw(1n, 1)], [], [], []]);
+  assert.match(text(buildFrame(slow, STATE, DESCRIBE, { columns: 120, rows: 20 }).lines[1]!), / 0\.3 since start /);
+});
+
+test('without a UTF-8 locale every frame is ASCII: bars, sort mark, cuts, arrows, cursor', () => {
+  const ascii: Describe = { ...DESCRIBE, ascii: true, stacks: true };
+  const long = 'a_very_long_kernel_function_name_that_goes_on_and_on_and_on+0x1234 [some_module]';
+  const m = model(
+    [
+      [sw(1n, 10), sw(2n, 30)],
+      [sw(1n, 100), sw(2n, 20)],
+    ],
+    { '1': long },
+  );
+  const frames = [
+    buildFrame(m, STATE, ascii, { columns: 100, rows: 20 }),
+    buildFrame(m, { ...STATE, help: true }, ascii, { columns: 100, rows: 20 }),
+    buildFrame(m, { ...STATE, input: 'reason == NO_SOCKET' }, ascii, { columns: 100, rows: 20 }),
+    buildFrame(m, { ...STATE, selected: '1', expanded: '1' }, ascii, { columns: 100, rows: 20 }),
+    buildFrame(m, STATE, { ...ascii, filter: 'symbol =~ /caf\u00e9/' }, { columns: 100, rows: 20 }),
+    buildFrame(m, STATE, ascii, { columns: 20, rows: 5 }),
+  ];
+  for (const { lines } of frames)
+    for (const line of lines) assert.match(text(line), /^[\x20-\x7e]*$/, JSON.stringify(text(line)));
+  const [main, help, input, , , small] = frames.map((f) => f.lines.map(text));
+  assert.match(main![3]!, /drops\/s\*/);
+  assert.match(main![4]!, /\.@ a_very_long_kernel_f.*~.*\[some_module\]/);
+  assert.match(main!.at(-1)!, /Up\/Down select/);
+  assert.ok(help!.some((l) => /^ {2}Up, Down {4}select a row/.test(l)));
+  assert.ok(input!.some((l) => l === '/ filter: reason == NO_SOCKET_'));
+  assert.match(small![0]!, /^terminal too small ~$/);
+  assert.equal(sparkline([0, 1, 2, 4, 8], 5, ASCII_SPARK_LEVELS), ' .:=@');
 });

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { BIN, findDropwatch, runCli } from '../helpers/cli.js';
 import { canRunKernelTests, TRACEFS, tracefsSnapshot } from '../helpers/kernel.js';
 import { Netns } from '../helpers/netns.js';
@@ -239,5 +239,69 @@ test(
       'dropwatch: --top needs a terminal; for a log or a pipe use -s (-s -f json for JSON Lines)\n',
     );
     assert.deepEqual(tracefsSnapshot(), before);
+  },
+);
+
+/** The built CLI at a pseudo-terminal of util-linux `script`, in the environment given: every byte it writes. */
+function atScript(args: string, env: Record<string, string>) {
+  const vars = Object.entries(env)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+  // A pty made from a pipe has no size: give it one, as a terminal window has.
+  const command = `stty cols 100 rows 30; env -u LC_ALL -u LC_CTYPE -u CI -u CONTINUOUS_INTEGRATION ${vars} ${process.execPath} ${BIN} ${args}`;
+  const child = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const chunks: Buffer[] = [];
+  child.stdout.on('data', (d: Buffer) => chunks.push(d));
+  const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const bytes = () => Buffer.concat(chunks);
+  return { child, bytes, closed };
+}
+
+const scriptSkip = canRunKernelTests() || (existsSync('/usr/bin/script') ? false : 'needs util-linux script for a pty');
+
+test('--top on TERM=dumb: one line, exit 1, no screen drawn, tracefs untouched', { skip: scriptSkip }, async () => {
+  const before = tracefsSnapshot();
+  const run = atScript('--top', { LANG: 'C', TERM: 'dumb', NO_COLOR: '1' });
+  assert.equal(await run.closed, 1);
+  assert.equal(
+    run.bytes().toString(),
+    'dropwatch: --top needs a terminal that can move the cursor (TERM=dumb); for a log or a pipe use -s (-s -f json for JSON Lines)\r\n',
+  );
+  assert.deepEqual(tracefsSnapshot(), before);
+});
+
+test(
+  '--top where the locale is not UTF-8 (LANG=C): every byte ASCII, bars and marks included',
+  { skip: scriptSkip, timeout: 60_000 },
+  async () => {
+    const ns = new Netns();
+    const run = atScript('--top -l kas', { LANG: 'C', TERM: 'xterm', NO_COLOR: '1' });
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!run.bytes().toString().includes('q quit')) {
+        assert.ok(Date.now() < deadline, `never saw the view: ${run.bytes().toString()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // Drops over two seconds: a row with its bars.
+      await ns.sendUdp('127.0.0.1', 50);
+      await new Promise((r) => setTimeout(r, 1500));
+      await ns.sendUdp('127.0.0.1', 50);
+      await new Promise((r) => setTimeout(r, 1500));
+      run.child.stdin.write('q');
+      assert.equal(await run.closed, 0);
+      const out = run.bytes();
+      const high = out.findIndex((b) => b >= 0x80);
+      assert.equal(
+        high,
+        -1,
+        `a non-ASCII byte at ${high}: ${JSON.stringify(out.subarray(Math.max(0, high - 40), high + 10).toString('latin1'))}`,
+      );
+      assert.match(out.toString(), /drops\/s\*/);
+      assert.match(out.toString(), /__udp4_lib_rcv/);
+      assert.match(out.toString(), /Up\/Down select/);
+    } finally {
+      run.child.kill('SIGKILL');
+      ns.delete();
+    }
   },
 );
