@@ -59,7 +59,7 @@ export function lostIn(stderr: string): { output: number; elsewhere: Map<string,
   return {
     output:
       sum(/^Lost (\d+) drop events that dropwatch could not print/gm) +
-      sum(/^dropwatch: (\d+) drop events were not printed/gm),
+      sum(/^Lost (\d+) drop events that dropwatch wrote but the reader of standard output never took/gm),
     elsewhere,
   };
 }

@@ -9,6 +9,7 @@ import { Session } from '../engine/session.js';
 import type { SessionOutput } from '../engine/types.js';
 import { DropwatchError, isExpected } from '../errors/index.js';
 import { unknownReasons } from '../filter/index.js';
+import { formatUntakenLine } from '../output/format.js';
 import { chooseSink, type Sink } from '../output/sink.js';
 import {
   guardStdout,
@@ -93,11 +94,8 @@ export async function dropwatchMain(args: readonly string[], io: CliIO): Promise
       }
     }
     // The process exits right after we return: a slow reader still gets what was written, a stalled one a count.
-    const unwritten = await stdout.settle(io.timers, io.now);
-    if (unwritten > 0)
-      complain(
-        `dropwatch: ${unwritten} drop events were not printed: the reader of standard output stopped taking them`,
-      );
+    const untaken = await stdout.settle(io.timers, io.now);
+    if (untaken > 0) complain(formatUntakenLine(untaken));
     await whileTaken(io.stderr, io.timers, io.now);
     return code;
   } catch (err) {

@@ -230,6 +230,9 @@ export function formatStats(stats: Stats, style?: Style): string[] {
   return lines;
 }
 
+// Every loss is said once, as `Lost N drop events …`, so summing those lines counts each; the totals at stop read
+// `In total, N drop events were lost …` and are never summed with them.
+
 /** One report of drop events lost on the way to us, printed as it comes (on stderr). */
 export function formatLostLine(count: number, where: string): string {
   return `Lost ${count} drop events before they reached dropwatch (${where})`;
@@ -240,11 +243,17 @@ export function formatUnwrittenLine(count: number): string {
   return `Lost ${count} drop events that dropwatch could not print: the reader of its output fell behind`;
 }
 
-export function formatUnwrittenTotal(count: number): string {
-  return `In total, ${count} drop events were not printed: the reader of dropwatch's output fell behind`;
+/** Drops written to standard output that its reader had not taken when the run ended: the run's last loss. */
+export function formatUntakenLine(count: number): string {
+  return `Lost ${count} drop events that dropwatch wrote but the reader of standard output never took`;
 }
 
-/** The total for one place at stop; worded apart from formatLostLine so a reader summing those counts each loss once. */
+/** The total of formatUnwrittenLine's losses at stop. */
+export function formatUnwrittenTotal(count: number): string {
+  return `In total, ${count} drop events were lost: dropwatch could not print them, the reader of its output fell behind`;
+}
+
+/** The total for one place at stop. */
 export function formatLostTotal(count: number, where: string): string {
   return `In total, ${count} drop events were lost before they reached dropwatch (${where})`;
 }
