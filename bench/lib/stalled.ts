@@ -29,6 +29,8 @@ export interface StalledRun {
   runMs: number;
   code: number | null;
   stderr: string;
+  /** What follows the output's last newline: empty when the reader got whole lines only. */
+  cut: string;
 }
 
 /** What the reader got, counted the way the mode prints drops. */
@@ -119,8 +121,10 @@ export async function runStalled(opts: {
     await sampler;
     await readerDone;
     const lost = lostIn(stderr);
+    const output = readFileSync(path, 'utf8');
     return {
-      printed: printedIn(readFileSync(path, 'utf8'), opts.args),
+      printed: printedIn(output, opts.args),
+      cut: output.slice(output.lastIndexOf('\n') + 1),
       lostOutput: lost.output,
       lostElsewhere: [...lost.elsewhere.values()].reduce((a, b) => a + b, 0),
       sent: sent.sent,

@@ -12,7 +12,9 @@ import { unknownReasons } from '../filter/index.js';
 import { formatUntakenLine } from '../output/format.js';
 import { chooseSink, type Sink } from '../output/sink.js';
 import {
+  BACKLOG_LIMIT,
   guardStdout,
+  PIPE_BUF,
   promptOutput,
   realTimers,
   reportsOnly,
@@ -51,6 +53,8 @@ export interface CliIO {
    * when stdout is not something a reader can leave (a file, a terminal). Without it, the next write finds out.
    */
   watchStdout?: (onGone: () => void) => (() => void) | null;
+  /** Standard output is a pipe (or a socket): reports go out in whole lines of at most PIPE_BUF bytes per write. */
+  stdoutIsPipe?: boolean;
 }
 
 const processExit = (fn: () => void): (() => void) => {
@@ -82,7 +86,7 @@ export async function dropwatchMain(args: readonly string[], io: CliIO): Promise
       return await printOnly(io, lines.map((l) => `${l}\n`).join(''));
     }
     const backend = await openBackend(options.backend, { notice: complain });
-    const stdout = guardStdout(io.stdout, io.watchStdout);
+    const stdout = guardStdout(io.stdout, io.watchStdout, BACKLOG_LIMIT, io.stdoutIsPipe ? PIPE_BUF : null);
     let code: number;
     try {
       code = await runWithBackend(options, backend, io, stdout);
@@ -146,7 +150,10 @@ async function runWithBackend(
     // So is a filter too long for the kernel's filter that only the kernel could test in that mode.
     await requireKernelFit(backend, options.filter, options.mode);
     const repl = options.start || options.top ? null : createRepl(replOptions(options, io));
-    const output = repl ? promptOutput(repl.output, stdout) : reportsOnly(io.stdout, io.stderr, stdout);
+    // JSON at a prompt off a terminal sends the chatter to stderr: stdout holds only reports, written by the guard.
+    const output = repl
+      ? promptOutput(repl.output, stdout, options.format === 'json' && !io.stdout.isTTY)
+      : reportsOnly(io.stderr, stdout);
     const symbols = loadSymbols(
       options.lookup,
       (l) => output.message(l),

@@ -19,6 +19,16 @@ function standardInput(): Readable & { isTTY?: boolean } {
   return directory ? createReadStream('', { fd: 0, autoClose: false }) : process.stdin;
 }
 
+/** Whether fd 1 is a pipe or a socket, where a write larger than PIPE_BUF may be taken in part. */
+function stdoutIsPipe(): boolean {
+  try {
+    const stat = fstatSync(1);
+    return stat.isFIFO() || stat.isSocket();
+  } catch {
+    return false;
+  }
+}
+
 export async function runDropwatchProcess(): Promise<void> {
   const signals = caughtSignals();
   let code: number;
@@ -26,6 +36,7 @@ export async function runDropwatchProcess(): Promise<void> {
     code = await dropwatchMain(process.argv.slice(2), {
       stdin: standardInput(),
       watchStdout: (onGone) => watchHangup(1, onGone),
+      stdoutIsPipe: stdoutIsPipe(),
       stdout: process.stdout,
       stderr: process.stderr,
       env: process.env,

@@ -32,7 +32,9 @@ export interface StdoutGuard {
   readonly failure: DropwatchError | null;
   /** What to do when the reader goes away (or stdout fails otherwise). */
   onClosed(fn: () => void): void;
-  /** Follows `text`, just written with a newline, until the OS has taken it, so what it reports can be counted. */
+  /** Writes `text` (one or more lines) with a newline, and follows it until the OS has taken it. */
+  write(text: string, reported?: Reported): void;
+  /** Follows `text`, just written with a newline by someone else, until the OS has taken it. */
   track(text: string, reported?: Reported): void;
   /** Whether the reader is so far behind that further reports would only pile up in memory. */
   congested(): boolean;
@@ -76,56 +78,178 @@ export function streamWrite(stream: Writable): WriteText {
   };
 }
 
-/** Watches stdout for the reader leaving (`| head`) or a failed write: either ends the run, restoring the kernel's state. */
+/** POSIX's bound for a pipe write the kernel takes whole or not at all (Linux: a page). */
+export const PIPE_BUF = 4096;
+
+/**
+ * Watches stdout for the reader leaving (`| head`) or a failed write: either ends the run, restoring the kernel's state.
+ * With `chunk` (a pipe: PIPE_BUF), what the guard writes goes out in whole lines of at most that many bytes, one write
+ * at a time, so a reader that stalls finds whole lines when the run ends, never half a JSON object.
+ */
 export function guardStdout(
   stdout: Writable,
   watch?: (onGone: () => void) => (() => void) | null,
   limit = BACKLOG_LIMIT,
+  chunk: number | null = null,
 ): StdoutGuard {
-  let open = true;
-  let failure: DropwatchError | null = null;
-  let closed: () => void = () => {};
-  const ledger = createLedger();
-  const onError = (err: NodeJS.ErrnoException) => {
+  return new GuardedStdout(stdout, watch, limit, chunk);
+}
+
+class GuardedStdout implements StdoutGuard {
+  private isOpen = true;
+  private failed: DropwatchError | null = null;
+  private closed: () => void = () => {};
+  /** What was handed to the stream and not yet taken by the OS. */
+  private readonly ledger = createLedger();
+  /** Chunks not yet handed to the stream (chunked writing only), oldest from `head`, and their string length. */
+  private queue: (Piece | undefined)[] = [];
+  private head = 0;
+  private queuedLength = 0;
+  /** Waiting for everything queued to be handed over and written. */
+  private waiters: (() => void)[] = [];
+  private readonly unwatch: (() => void) | null;
+
+  constructor(
+    private readonly stdout: Writable,
+    watch: ((onGone: () => void) => (() => void) | null) | undefined,
+    private readonly limit: number,
+    private readonly chunk: number | null,
+  ) {
+    stdout.on('error', this.onError);
+    // The reader may leave while there is nothing to print (no drops): a write would be the only other way to know.
+    this.unwatch = watch?.(() => this.onError(Object.assign(new Error('reader gone'), { code: 'EPIPE' }))) ?? null;
+  }
+
+  get open(): boolean {
+    return this.isOpen;
+  }
+
+  get failure(): DropwatchError | null {
+    return this.failed;
+  }
+
+  onClosed(fn: () => void): void {
+    this.closed = fn;
+  }
+
+  private readonly onError = (err: NodeJS.ErrnoException): void => {
     // The first error is the cause; writes queued behind it only report the stream is gone.
-    if (!open) return;
-    open = false;
-    if (err.code !== 'EPIPE') failure = stdoutFailure(err);
-    closed();
-  };
-  stdout.on('error', onError);
-  // The reader may leave while there is nothing to print (no drops): a write would be the only other way to know.
-  const unwatch = watch?.(() => onError(Object.assign(new Error('reader gone'), { code: 'EPIPE' }))) ?? null;
-
-  const settle = async (timers: Timers = realTimers, now: () => number = Date.now): Promise<number> => {
-    if (!open) return 0;
-    const out = await whileTaken(stdout, timers, now);
-    return out || !open ? 0 : ledger.untaken(stdout.writableLength, queuedBytes(stdout));
+    if (!this.isOpen) return;
+    this.isOpen = false;
+    if (err.code !== 'EPIPE') this.failed = stdoutFailure(err);
+    for (const w of this.waiters.splice(0)) w();
+    this.closed();
   };
 
-  return {
-    get open() {
-      return open;
-    },
-    get failure() {
-      return failure;
-    },
-    onClosed: (fn) => (closed = fn),
-    track: (text, reported = NOTHING) => {
-      if (!open) return;
-      ledger.add(text, reported);
-      // Write callbacks run in order: this one runs once `text` is out.
-      stdout.write('', () => ledger.taken());
-    },
-    congested: () => open && stdout.writableLength >= limit,
-    settle,
-    release: () => {
-      unwatch?.();
-      stdout.off('error', onError);
-      // Writes queued to a dead pipe may still report; keep them from becoming an uncaught 'error'.
-      if (!open) stdout.on('error', () => {});
-    },
+  write(text: string, reported: Reported = NOTHING): void {
+    if (!this.isOpen) return;
+    if (this.chunk === null) {
+      this.stdout.write(`${text}\n`);
+      this.track(text, reported);
+      return;
+    }
+    for (const piece of chunksOf(text, reported, this.chunk)) {
+      this.queue.push(piece);
+      this.queuedLength += piece.text.length + 1;
+    }
+    this.handOver();
+  }
+
+  track(text: string, reported: Reported = NOTHING): void {
+    if (!this.isOpen) return;
+    this.ledger.add(text, reported);
+    // Write callbacks run in order: this one runs once `text` is out.
+    this.stdout.write('', () => this.ledger.taken());
+  }
+
+  /** Hands queued chunks to the stream while it has taken everything before them, so one at most is in flight. */
+  private readonly handOver = (): void => {
+    while (this.isOpen && this.head < this.queue.length && this.stdout.writableLength === 0) {
+      const piece = this.queue[this.head]!;
+      this.queue[this.head++] = undefined;
+      this.queuedLength -= piece.text.length + 1;
+      this.ledger.add(piece.text, piece.reported);
+      this.stdout.write(`${piece.text}\n`, this.chunkTaken);
+    }
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+      for (const w of this.waiters.splice(0)) this.stdout.write('', () => w());
+    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
   };
+
+  private readonly chunkTaken = (): void => {
+    this.ledger.taken();
+    this.handOver();
+  };
+
+  congested(): boolean {
+    return this.isOpen && this.stdout.writableLength + this.queuedLength >= this.limit;
+  }
+
+  /** Resolves once everything written so far has reached the OS (or the stream failed). */
+  private written(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.isOpen) resolve();
+      else if (this.head < this.queue.length) this.waiters.push(resolve);
+      else this.stdout.write('', () => resolve());
+    });
+  }
+
+  async settle(timers: Timers = realTimers, now: () => number = Date.now): Promise<number> {
+    if (!this.isOpen) return 0;
+    const pending = () => this.stdout.writableLength + this.queuedLength;
+    const out =
+      pending() === 0 || (await untilTaken(pending, () => this.stdout.destroyed, this.written(), timers, now));
+    if (out || !this.isOpen) return 0;
+    let queuedDrops = 0;
+    for (let i = this.head; i < this.queue.length; i++) queuedDrops += this.queue[i]!.reported.drops;
+    return queuedDrops + this.ledger.untaken(this.stdout.writableLength, queuedBytes(this.stdout));
+  }
+
+  release(): void {
+    this.unwatch?.();
+    this.stdout.off('error', this.onError);
+    // Writes queued to a dead pipe may still report; keep them from becoming an uncaught 'error'.
+    if (!this.isOpen) this.stdout.on('error', () => {});
+  }
+}
+
+/**
+ * `text` (lines, without the last newline) cut at line ends into chunks of at most `max` bytes with their newline;
+ * a longer line is a chunk of its own. Each chunk carries the drops whose text ends in it (all of them in the last,
+ * when `reported` does not say where each ends), with ends relative to the chunk.
+ */
+export function chunksOf(text: string, reported: Reported, max: number): Piece[] {
+  const ascii = !/[^\x00-\x7f]/.test(text);
+  const { ends } = reported;
+  const chunks: Piece[] = [];
+  let start = 0;
+  let bytes = 0;
+  let drop = 0;
+  /** Ends the chunk at `end`, where its newline goes. */
+  const close = (end: number) => {
+    const own: number[] = [];
+    while (ends !== undefined && drop < ends.length && ends[drop]! <= end) own.push(ends[drop++]! - start);
+    const drops = ends !== undefined ? own.length : end === text.length ? reported.drops : 0;
+    chunks.push({ text: text.slice(start, end), reported: ends !== undefined ? { drops, ends: own } : { drops } });
+    start = end + 1;
+    bytes = 0;
+  };
+  for (let lineStart = 0; ;) {
+    const newline = text.indexOf('\n', lineStart);
+    const end = newline < 0 ? text.length : newline;
+    const size = (ascii ? end - lineStart : Buffer.byteLength(text.slice(lineStart, end))) + 1;
+    if (bytes > 0 && bytes + size > max) close(lineStart - 1);
+    bytes += size;
+    if (newline < 0) break;
+    lineStart = newline + 1;
+  }
+  close(text.length);
+  return chunks;
 }
 
 /**
@@ -138,12 +262,34 @@ export function whileTaken(
   now: () => number = Date.now,
 ): Promise<boolean> {
   if (stream.destroyed || stream.writableLength === 0) return Promise.resolve(true);
+  // Write callbacks run in order, so this one runs once everything before it is out.
+  const written = new Promise<void>((resolve) => stream.write('', () => resolve()));
+  return untilTaken(
+    () => stream.writableLength,
+    () => stream.destroyed,
+    written,
+    timers,
+    now,
+  );
+}
+
+/** Resolves true once `written` does, false once `pending` bytes made no progress for STALL_MS, or after SETTLE_MAX_MS. */
+function untilTaken(
+  pending: () => number,
+  gone: () => boolean,
+  written: Promise<void>,
+  timers: Timers,
+  now: () => number,
+): Promise<boolean> {
   return new Promise((resolve) => {
     const started = now();
-    let last = stream.writableLength;
+    let last = pending();
     let lastProgress = started;
     let timer: unknown = null;
+    let done = false;
     const finish = (out: boolean) => {
+      if (done) return;
+      done = true;
       if (timer !== null) timers.clearTimeout(timer);
       timer = null;
       resolve(out);
@@ -151,14 +297,13 @@ export function whileTaken(
     const check = () => {
       timer = null;
       const t = now();
-      const left = stream.writableLength;
+      const left = pending();
       if (left < last) lastProgress = t;
       last = left;
-      if (stream.destroyed || t - lastProgress >= STALL_MS || t - started >= SETTLE_MAX_MS) finish(false);
+      if (gone() || t - lastProgress >= STALL_MS || t - started >= SETTLE_MAX_MS) finish(false);
       else timer = timers.setTimeout(check, 50);
     };
-    // Write callbacks run in order, so this one runs once everything before it is out.
-    stream.write('', () => finish(true));
+    void written.then(() => finish(true));
     timer = timers.setTimeout(check, 50);
   });
 }
@@ -226,26 +371,27 @@ export function writtenOf(piece: Piece, queued: number): number {
   return written;
 }
 
-/** The prompt's output, with its drop reports counted and held back when stdout's reader falls behind. */
-export function promptOutput(output: SessionOutput, stdout: StdoutGuard): SessionOutput {
+/**
+ * The prompt's output, with its drop reports counted and held back when stdout's reader falls behind. `reportsOnly`:
+ * stdout carries nothing but the reports (JSON at a prompt not on a terminal), so the guard writes them itself.
+ */
+export function promptOutput(output: SessionOutput, stdout: StdoutGuard, reportsOnly = false): SessionOutput {
   return {
     ...output,
-    data: (line, reported) => {
-      output.data(line);
-      stdout.track(line, reported);
-    },
+    data: reportsOnly
+      ? (line, reported) => stdout.write(line, reported)
+      : (line, reported) => {
+          output.data(line);
+          stdout.track(line, reported);
+        },
     congested: () => stdout.congested(),
   };
 }
 
 /** With -s, stdout carries drop reports only; everything else goes to stderr. */
-export function reportsOnly(out: Writable, err: Writable, stdout: StdoutGuard): SessionOutput {
+export function reportsOnly(err: Writable, stdout: StdoutGuard): SessionOutput {
   return {
-    data: (line, reported) => {
-      if (!stdout.open) return;
-      out.write(`${line}\n`);
-      stdout.track(line, reported);
-    },
+    data: (line, reported) => stdout.write(line, reported),
     message: (line) => err.write(`${line}\n`),
     error: (line) => err.write(`${line}\n`),
     congested: () => stdout.congested(),

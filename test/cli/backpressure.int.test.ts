@@ -28,6 +28,8 @@ function check(o: StalledRun): void {
   assert.equal(o.code, 0, o.stderr);
   assert.equal(o.sent, SENT);
   assert.equal(lostLines(o.stderr), o.lostOutput + o.lostElsewhere, o.stderr);
+  // A JSON line is whole or absent, however the reader stalled.
+  assert.equal(o.cut, '', `the output ends inside a line: ${JSON.stringify(o.cut.slice(0, 80))}`);
   // Other tasks' drops at the same place may add a few.
   const made = o.printed + lostLines(o.stderr);
   assert.ok(made >= SENT && made < SENT * 1.01, `printed ${o.printed} + lost ${lostLines(o.stderr)}\n${o.stderr}`);
