@@ -1,4 +1,4 @@
-// Pure /proc/kallsyms parser and address-sorted index: turns drop PCs into `symbol+offset` the way dropwatch's kas method does.
+// Pure /proc/kallsyms parser and address-sorted index: drop PCs to `symbol+offset` as dropwatch's kas method does.
 
 /** Where a kernel text address falls: the closest symbol at or below it. */
 export interface Resolved {
@@ -8,23 +8,17 @@ export interface Resolved {
   module?: string;
 }
 
-/**
- * Symbol names kept as [start, end) ranges into the text they were read from, so a build creates no per-line strings
- * (122k strings cost most of the old build time and all of its GC work); a name is sliced out only when asked for.
- */
+/** Names as [start, end) ranges into the text they came from: a build makes no strings, a lookup slices one. */
 export interface NameRecords {
   /**
    * The texts the names were read from: strings, or the latin1 bytes of the text as read from the file (same offsets).
-   * The loader keeps bytes: they live outside the JS heap, so the 5 MB of kallsyms text does not survive young-
-   * generation collections, which would grow the young generation to its maximum (~12 MiB more RSS) for good. A byte
-   * source is decoded to a string the first time a name is read from it (once per ~256 KB chunk, ~0.1 ms): slicing a
-   * string is ~5x faster than decoding each name from bytes, and a drop storm usually touches a few chunks.
+   * The loader keeps bytes because they live outside the JS heap, where the text would swell the young generation.
+   * A byte source is decoded whole when a name is first read from it: slicing a string beats decoding each name.
    */
   sources: readonly NameSource[];
   /**
    * RECORD words per index entry: name start, name end, then the source index in the low 16 bits and the module id
-   * in the high 16. One interleaved array so an uncached lookup touches one cache line for all of them, not one per
-   * parallel array; 12 bytes an entry rather than 16 saves ~0.5 MB on a 122k-symbol kernel.
+   * in the high 16. One interleaved array, so an uncached lookup touches one cache line, not one per parallel array.
    */
   records: Uint32Array;
 }
@@ -39,8 +33,7 @@ const MAX_IDS = 0x10000;
 
 const U64_MAX = 0xffffffffffffffffn;
 
-// 64 KiB of address space per bucket: a few dozen to a few hundred symbols of kernel text each; the table spans the
-// kernel's addresses up to its modules.
+// 64 KiB of address space per bucket, so each holds few symbols; the table spans the kernel's addresses to its modules.
 const BUCKET_SHIFT = 16;
 
 interface Buckets {
@@ -59,7 +52,7 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const LO = LITTLE_ENDIAN ? 0 : 1;
 const HI = LITTLE_ENDIAN ? 1 : 0;
 
-// Splits a pc into 32-bit halves without allocating: a typed-array store is several times cheaper than `pc >> 32n`.
+// Splits a pc into 32-bit halves through a typed array: unlike `pc >> 32n`, it allocates no BigInt.
 const PC64 = new BigUint64Array(1);
 const PC32 = new Uint32Array(PC64.buffer);
 
@@ -190,8 +183,7 @@ export class KallsymsIndex {
     let low = 0;
     let high = this.addresses.length; // first index with address > pc lies in [low, high]
     if (hi === b.hi) {
-      // Almost every kernel address shares one high half: its bucket narrows the search to ~100 entries, whose
-      // low halves alone decide the order.
+      // Almost every kernel address shares one high half: its bucket narrows the search, and low halves decide it.
       if (lo < b.baseLo) low = high = b.start;
       else {
         const k = (lo - b.baseLo) >>> BUCKET_SHIFT;
@@ -375,7 +367,7 @@ class LineReader {
  * Entries are written straight into the layouts the index keeps (address halves as in a BigUint64Array, name
  * records), and the builder notes where the address order descends as it goes: for an already-sorted file, which
  * /proc/kallsyms is apart from module and BPF sections, build() is a few native copies instead of passes over every
- * line (loops that run once per process mostly run unoptimized, so each pass over 122k entries costs milliseconds).
+ * line (a loop that runs once per process mostly runs unoptimized).
  */
 export class KallsymsBuilder {
   private halves: Uint32Array;
@@ -397,10 +389,7 @@ export class KallsymsBuilder {
   private allZero = true;
   private built = false;
 
-  /**
-   * @param expectedLines capacity to start with. The loader passes a typical /proc/kallsyms size so the arrays are
-   * not regrown (and the old ones left as garbage) a dozen times on the way.
-   */
+  /** @param expectedLines capacity to start with: a typical size spares regrowing, and the garbage it leaves. */
   constructor(expectedLines = 1024) {
     const capacity = Math.max(16, Math.ceil(expectedLines));
     this.halves = new Uint32Array(2 * capacity);
@@ -496,7 +485,7 @@ export class KallsymsBuilder {
     let records: Uint32Array;
     if (this.descents.length === 0) {
       // Ascending and alias-free already: keep the builder's arrays when they are mostly full (a copy would leave
-      // megabytes of old-generation garbage that only a full GC gives back), else copy out the filled part.
+      // old-generation garbage that only a full GC gives back), else copy out the filled part.
       const keep = 4 * count >= 3 * (this.halves.length / 2);
       halves = keep ? this.halves.subarray(0, 2 * count) : this.halves.slice(0, 2 * count);
       records = keep ? this.records.subarray(0, RECORD * count) : this.records.slice(0, RECORD * count);
