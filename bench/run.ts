@@ -12,11 +12,19 @@ import { renderSoak, runSoak } from './soak.js';
 import { renderBackpressure, runBackpressure } from './backpressure.js';
 import { renderTopBench, runTopBench } from './top.js';
 import { runStartup } from './startup.js';
-import { accounting, CONFIG_LABEL, runStorm, STORM_CONFIGS, summarize, type StormConfig } from './storm.js';
+import {
+  accounting,
+  baseComparison,
+  configLabel,
+  runStorm,
+  STORM_CONFIGS,
+  summarize,
+  type SelectableConfig,
+} from './storm.js';
 import { fmtSpread } from './lib/stats.js';
 
 const USAGE = `usage: npm run bench -- [--quick] [--only storm,startup,resolver,netdm] [--configs none,perf,perf_g,bpftrace,dropwatch,dropwatch_stack,trace_pipe]
-                     [--count N] [--rounds N] [--startup-runs N] [--rescan-cap-ms N] [--netdm-rounds N] [--out FILE | --no-write] [--json FILE]
+                     [--base REV] [--count N] [--rounds N] [--startup-runs N] [--rescan-cap-ms N] [--netdm-rounds N] [--out FILE | --no-write] [--json FILE]
        npm run bench -- --render FILE.json [--out FILE]
        npm run bench -- soak [--minutes 10] [--rate 100000] [--out FILE]
        npm run bench -- backpressure [--rounds N] [--count N] [--out FILE]
@@ -26,12 +34,12 @@ interface Args {
   soak: boolean;
   top: boolean;
   backpressure: boolean;
-  /** `top`: the revision to build for the start-up comparison's "before". */
+  /** The revision to build as "before": for `top`, its start-up; for the storm, the *_base twins of our CLI. */
   base?: string;
   stormRounds?: number;
   quick: boolean;
   only: Set<string>;
-  configs: StormConfig[];
+  configs: SelectableConfig[];
   count?: number;
   rounds?: number;
   startupRuns?: number;
@@ -72,8 +80,12 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--quick') a.quick = true;
     else if (k === '--only') a.only = new Set(v()?.split(','));
     else if (k === '--configs') {
-      const list = (v() ?? '').split(',') as StormConfig[];
-      for (const c of list) if (!STORM_CONFIGS.includes(c)) throw new Error(`unknown config ${c}`);
+      const list = (v() ?? '').split(',') as SelectableConfig[];
+      for (const c of list)
+        if (!STORM_CONFIGS.includes(c))
+          throw new Error(
+            `unknown config ${c}${c.endsWith('_base') ? ' (the *_base twins come with --base REV)' : ''}`,
+          );
       // The anchor always runs: every other figure is a ratio to it.
       a.configs = list.includes('none') ? list : ['none', ...list];
     } else if (k === '--count') a.count = num(v(), k);
@@ -142,6 +154,8 @@ async function main(): Promise<void> {
     return;
   }
 
+  if (args.base && !args.only.has('storm'))
+    throw new Error('--base compares builds in the storm (or `top`): add storm to --only');
   const quick = args.quick;
   const run: BenchRun = {
     machine: describeMachine(),
@@ -157,15 +171,18 @@ async function main(): Promise<void> {
   if (args.only.has('storm')) {
     const count = args.count ?? (quick ? 200_000 : 2_000_000);
     const rounds = args.rounds ?? (quick ? 1 : 3);
-    log(`\n[1] tracefs drop storm: ${count} drops × ${rounds} rounds, configs ${args.configs.join(', ')}`);
-    run.storm = await runStorm({ count, rounds, configs: args.configs, log });
+    log(
+      `\n[1] tracefs drop storm: ${count} drops × ${rounds} rounds, configs ${args.configs.join(', ')}${args.base ? `, against base ${args.base}` : ''}`,
+    );
+    run.storm = await runStorm({ count, rounds, configs: args.configs, base: args.base, log });
     for (const s of summarize(run.storm)) {
       log(
-        `  ${CONFIG_LABEL[s.config].padEnd(46)} rate ${fmtSpread(s.rate, 0)}/s  ratio ${fmtSpread(s.ratio, 3)}  cpu ${fmtSpread(s.cpuPerDropUs, 3, ' µs/drop')}  rss ${fmtSpread(s.peakRssMiB, 1, ' MiB')}`,
+        `  ${configLabel(s.config, run.storm.base).padEnd(46)} rate ${fmtSpread(s.rate, 0)}/s  ratio ${fmtSpread(s.ratio, 3)}  cpu ${fmtSpread(s.cpuPerDropUs, 3, ' µs/drop')}  rss ${fmtSpread(s.peakRssMiB, 1, ' MiB')}`,
       );
     }
     for (const [k, why] of Object.entries(run.storm.skipped)) log(`  ${k}: skipped (${why})`);
     for (const r of accounting(run.storm).rows) log(`  ${r}`);
+    for (const line of baseComparison(run.storm)) log(`  ${line}`);
   }
   if (args.only.has('startup')) {
     const runs = args.startupRuns ?? (quick ? 5 : 20);
