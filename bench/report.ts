@@ -164,10 +164,10 @@ const cell = (s: string) => s.replace(/\|/g, '\\|');
 const yes = (m: boolean | null) => (m === null ? '—' : m ? 'met' : '**missed**');
 
 /** The report's sections, each with its hand-written analysis in bench/analysis/KEY.md. */
-export type SectionKey = 'storm' | 'startup' | 'resolver' | 'netdm' | 'soak' | 'top' | 'backpressure';
+export type SectionKey = 'storm' | 'startup' | 'resolver' | 'netdm' | 'soak' | 'top' | 'backpressure' | 'compare';
 
 /** Sections run on their own (`npm run bench -- KEY`), which write bench/KEY.md; the latest of each is included. */
-const SEPARATE_SECTIONS: readonly SectionKey[] = ['soak', 'top', 'backpressure'];
+const SEPARATE_SECTIONS: readonly SectionKey[] = ['soak', 'top', 'backpressure', 'compare'];
 
 export const analysisPath = (key: SectionKey) => join(projectRoot, 'bench', 'analysis', `${key}.md`);
 
@@ -288,6 +288,11 @@ function renderStorm(L: string[], storm: StormResult): void {
       `The base build rows run our CLI built from ${baseName(storm.base)} (\`--base\`) exactly as this tree's, in the same rounds.`,
     );
   L.push('');
+  renderStormFigures(L, storm);
+}
+
+/** The storm's table, base comparison, accounting and every run: section 1's figures, and the compare section's. */
+export function renderStormFigures(L: string[], storm: StormResult): void {
   L.push('| Configuration | Sender rate (drops/s) | % of no-monitor | Monitor CPU µs/drop | Peak RSS MiB |');
   L.push('|---|---|---|---|---|');
   for (const s of summarize(storm)) {
@@ -311,10 +316,12 @@ function renderStorm(L: string[], storm: StormResult): void {
   L.push(
     'A positive counted+lost−sent is drops made by someone else at the same place in the same seconds: the tracepoint is',
   );
-  L.push(
-    "global (not namespace-aware) and other engineers' tests send UDP to closed ports too. bpftrace's own count of the",
-  );
-  L.push('busiest location in its runs shows the same kind of excess.');
+  if (storm.samples.some((s) => s.config === 'bpftrace')) {
+    L.push(
+      "global (not namespace-aware) and other engineers' tests send UDP to closed ports too. bpftrace's own count of the",
+    );
+    L.push('busiest location in its runs shows the same kind of excess.');
+  } else L.push("global (not namespace-aware) and other engineers' tests send UDP to closed ports too.");
   L.push('');
   L.push('<details><summary>Every run</summary>');
   L.push('');

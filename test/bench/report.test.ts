@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { analysisPath, renderReport, type BenchRun, type SectionKey } from '../../bench/report.js';
 import { accounting, withBaseTwins, type StormSample } from '../../bench/storm.js';
+import { renderCompare } from '../../bench/compare.js';
 
 const one = (x: number) => ({ median: x, min: x, max: x, n: 1 });
 
@@ -111,6 +112,7 @@ test('the sections run on their own come each with their analysis', () => {
     ['soak', '5. Soak'],
     ['top', '6. Live view'],
     ['backpressure', '7. Output'],
+    ['compare', '8. This tree'],
   ] as const) {
     if (!md.includes(`## ${heading}`) || !existsSync(analysisPath(key))) continue;
     assert.match(section(md, heading), /\n### Analysis\n\n\S/, `${key}: analysis under its section`);
@@ -146,4 +148,18 @@ test('with --base, the base build runs beside ours in the same rounds and the st
   // The base build's losses are shown, but the targets are this tree's.
   const acc = accounting(run.storm);
   assert.ok(acc.exact && acc.lossless);
+
+  // The same figures as a section of their own (`npm run bench -- compare`).
+  const own = renderCompare({
+    date: '2026-01-01T00:00:00Z',
+    git: 'commit def5678',
+    machine: '2 × test CPU',
+    command: 'npm run bench -- compare --base main~1',
+    load: [0.1, 0.2],
+    storm: run.storm,
+  });
+  assert.match(own, /^## 8\. This tree against its base build/);
+  assert.match(own, /built from main~1 \(abc1234\)/);
+  assert.match(own, /\| base build abc1234: dropwatch -l kas \(tracefs\) \| 900 \|/);
+  assert.match(own, /dropwatch, this tree against base main~1 \(abc1234\)/);
 });
