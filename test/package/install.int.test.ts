@@ -65,6 +65,14 @@ test(
     for (const tool of ['g++', 'gcc', 'cc', 'make', 'python3'])
       assert.notEqual(spawnSync('sh', ['-c', `command -v ${tool}`], { env: { PATH: bin } }).status, 0, tool);
     const env = { HOME: process.env.HOME ?? '/root', PATH: bin };
+    // A fresh machine's npm cache holds what `npm ci` fetched by the lock file, not the package documents an install by
+    // version range reads: an install online into a scratch prefix, scripts off, caches them (a failure here is left
+    // for the offline install to report).
+    const scratch = join(work, 'scratch');
+    mkdirSync(join(scratch, 'lib'), { recursive: true });
+    spawnSync('npm', ['install', '-g', '--prefix', scratch, '--ignore-scripts', '--no-audit', '--no-fund', tarball], {
+      encoding: 'utf8',
+    });
     const prefix = join(work, 'prefix');
     const install = spawnSync(
       join(bin, 'npm'),
