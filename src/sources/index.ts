@@ -9,10 +9,10 @@ import { TRACEFS_SOURCE } from '../tracefs/source.js';
 export type { OpenOptions };
 
 /**
- * NET_DM first: it is what dropwatch speaks and the only one with hardware drops. bpf before tracefs: it adds
- * namespaces, devices, payloads and flows at a lower cost per drop.
+ * NET_DM first: it is what dropwatch speaks and the only one with hardware drops. tracefs before bpf while only
+ * tracefs filters in the kernel and samples call chains: a protocol filter in bpf's summary mode would match nothing.
  */
-const SOURCES: DropSource[] = [NETDM_SOURCE, BPF_SOURCE, TRACEFS_SOURCE];
+const SOURCES: DropSource[] = [NETDM_SOURCE, TRACEFS_SOURCE, BPF_SOURCE];
 
 /** Adds a source at the end of `auto`'s order (a test's in-memory source); a name already listed is refused. */
 export function registerSource(source: DropSource): void {
