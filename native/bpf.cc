@@ -74,11 +74,12 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
     return exports;
   }
 
-  // new BpfProgram(object?: Buffer, btfPath?: string): opens and loads; attaching is separate.
+  // new BpfProgram(object?: Buffer, btfPath?: string, ringBytes?: number): opens and loads; attaching is separate.
   explicit BpfProgram(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfProgram>(info) {
     Napi::Env env = info.Env();
     std::string btfPath;
     if (info.Length() > 1 && info[1].IsString()) btfPath = info[1].As<Napi::String>().Utf8Value();
+    uint32_t ringBytes = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 0;
     if (info.Length() > 0 && info[0].IsBuffer()) {
       Napi::Buffer<uint8_t> b = info[0].As<Napi::Buffer<uint8_t>>();
       image_.assign(b.Data(), b.Data() + b.Length());
@@ -94,6 +95,9 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
       ThrowStage(env, err, "open", "cannot open the BPF object");
       return;
     }
+    bpf_map* ring = bpf_object__find_map_by_name(obj_, "packets");
+    // A power of two, a multiple of the page size: the kernel refuses anything else at load, in one line below.
+    if (ring && ringBytes > 0) bpf_map__set_max_entries(ring, ringBytes);
     int err = bpf_object__load(obj_);
     if (err) {
       ThrowStage(env, err, "load", "cannot load the BPF object");

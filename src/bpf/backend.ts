@@ -31,6 +31,8 @@ export interface BpfOptions {
   pollIntervalMs?: number;
   /** Ring data past which the kernel wakes the reader at once, bytes (default 512 KiB). */
   wakeupBytes?: number;
+  /** The packet ring's size, bytes: a power of two, at least a page (default 16 MiB, as the object says). */
+  ringBytes?: number;
   clock?: Clock;
   onWarning?: (message: string) => void;
   /** For tests: the addon to use instead of the built one. */
@@ -269,6 +271,6 @@ export async function openBpfBackend(options: BpfOptions = {}): Promise<BpfBacke
       'E_BPF_MISSING',
       'this kernel names no drop reasons in its BTF (enum skb_drop_reason, Linux 5.17 and later); use -b tracefs',
     );
-  const program = native(() => new addon.BpfProgram(object, options.btfPath));
+  const program = native(() => new addon.BpfProgram(object, options.btfPath, options.ringBytes));
   return new BpfBackend(program, reasons, addon.packetRecordBytes, options);
 }

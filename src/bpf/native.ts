@@ -26,7 +26,7 @@ export interface BpfAddon {
   packetRecordBytes: number;
   /** The enum skb_drop_reason's members from the kernel's BTF (or the file at btfPath). */
   dropReasons(btfPath?: string): [number, string][];
-  BpfProgram: new (object?: Buffer, btfPath?: string) => NativeBpfProgram;
+  BpfProgram: new (object?: Buffer, btfPath?: string, ringBytes?: number) => NativeBpfProgram;
 }
 
 /** The failure an addon call throws. */

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openBpfBackend } from '../../src/bpf/backend.js';
 import { DropwatchError } from '../../src/errors/index.js';
+import type { BackendEvent } from '../../src/backend/types.js';
 import { canRunKernelTests } from '../helpers/kernel.js';
 import { Netns } from '../helpers/netns.js';
 import { CliRun, countDrops } from '../helpers/cli.js';
@@ -113,6 +114,31 @@ describe('bpf backend on the real kernel', { skip }, () => {
     assert.ok(ours.length >= n, `${ours.length} of ${n}`);
     assert.ok(ours.every((e) => e.ifname === 'lo' && e.l4 === 'udp'));
     assert.ok(!events.some((e) => e.type === 'lost'), 'nothing lost at this rate');
+  });
+
+  test('a ring too small for the drops: reserve failures are lost events covering every drop not delivered', async () => {
+    // One page of ring, never read until stop: most of the drops cannot be reserved.
+    const backend = await openBpfBackend({ ringBytes: 4096, pollIntervalMs: 60_000 });
+    const events: BackendEvent[] = [];
+    backend.onEvent((e) => events.push(e));
+    const n = 500;
+    try {
+      await backend.setConfig({ alertMode: 'packet' });
+      await backend.start({ sw: true, hw: false });
+      // A destination no other test uses, so our packets are known by their flow.
+      await ns.sendUdp('127.0.0.88', n);
+      await backend.stop();
+    } finally {
+      await backend.close();
+    }
+    const ours = events.filter(
+      (e) => e.kind === 'packet' && e.packet.flow?.dst === '127.0.0.88' && e.packet.flow.dport === 9,
+    ).length;
+    const lost = events
+      .filter((e) => e.kind === 'lost' && e.where === 'bpf packet ring full')
+      .reduce((sum, e) => sum + (e.kind === 'lost' ? e.count : 0), 0);
+    assert.ok(ours > 0 && ours < n, `${ours} of ${n} delivered`);
+    assert.ok(lost >= n - ours, `lost ${lost}, undelivered ${n - ours}`);
   });
 
   test('a corrupt object and an empty BTF: one line each, naming the cause and -b tracefs', async () => {
