@@ -4,6 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,6 +93,55 @@ describe('bpf backend on the real kernel', { skip }, () => {
     }
     assert.equal(ours, n, 'every drop in our namespace, once');
     assert.ok(countDrops(t.stdout, '__udp4_lib_rcv', 'NO_SOCKET') >= n, t.stdout);
+  });
+
+  test("two namespaces joined by a veth pair: each drop carries the receiving side's namespace and device", async (t) => {
+    const sender = new Netns();
+    const receiver = new Netns();
+    t.after(() => {
+      sender.delete();
+      receiver.delete();
+    });
+    const tag = randomBytes(3).toString('hex');
+    const [out, into] = [`dwa${tag}`, `dwb${tag}`];
+    const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8' });
+    ip('link', 'add', out, 'netns', sender.name, 'type', 'veth', 'peer', 'name', into, 'netns', receiver.name);
+    ip('-n', sender.name, 'addr', 'add', '10.199.0.1/24', 'dev', out);
+    ip('-n', receiver.name, 'addr', 'add', '10.199.0.2/24', 'dev', into);
+    ip('-n', sender.name, 'link', 'set', out, 'up');
+    ip('-n', receiver.name, 'link', 'set', into, 'up');
+    const ifindex = Number(/^(\d+):/.exec(ip('-n', receiver.name, '-o', 'link', 'show', into))![1]);
+    const receiverInode = statSync(`/run/netns/${receiver.name}`).ino;
+    assert.equal(
+      ip('netns', 'identify', String(process.pid)).trim(),
+      '',
+      'the test itself runs in the initial namespace',
+    );
+
+    const n = 300;
+    const run = new CliRun(['-b', 'bpf', '-s', '-f', 'json']);
+    await run.monitoring();
+    await sender.sendUdp('10.199.0.2', n);
+    await sleep(1200);
+    run.kill('SIGINT');
+    const done = await run.done;
+    assert.equal(done.code, 0, done.stderr);
+    const places = done.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Json)
+      .filter((e) => e.type === 'summary' && e.symbol === '__udp4_lib_rcv' && e.reason === 'NO_SOCKET')
+      .flatMap((e) => e.places!)
+      .filter((p) => p.netns === receiverInode);
+    // One place per summary interval the drops fell in, each naming the receiving veth.
+    assert.ok(
+      places.length > 0 && places.every((p) => p.ifindex === ifindex && p.ifname === into),
+      JSON.stringify(places),
+    );
+    assert.equal(
+      places.reduce((sum, p) => sum + p.count, 0),
+      n,
+    );
   });
 
   test('packet mode: each drop with its device, reason and decoded flow', async () => {
