@@ -10,6 +10,7 @@ import { renderReport, targets, type BenchRun } from './report.js';
 import { runResolver } from './resolver.js';
 import { renderSoak, runSoak } from './soak.js';
 import { renderBackpressure, runBackpressure } from './backpressure.js';
+import { renderBpfBench, runBpfBench } from './bpf.js';
 import { renderTopBench, runTopBench } from './top.js';
 import { runStartup } from './startup.js';
 import { accounting, CONFIG_LABEL, runStorm, STORM_CONFIGS, summarize, type StormConfig } from './storm.js';
@@ -20,12 +21,14 @@ const USAGE = `usage: npm run bench -- [--quick] [--only storm,startup,resolver,
        npm run bench -- --render FILE.json [--out FILE]
        npm run bench -- soak [--minutes 10] [--rate 100000] [--out FILE]
        npm run bench -- backpressure [--rounds N] [--count N] [--out FILE]
+       npm run bench -- bpf [--rounds N] [--count N] [--out FILE]
        npm run bench -- top [--base REV] [--rounds N] [--count N] [--storm-rounds N] [--startup-runs N] [--out FILE]`;
 
 interface Args {
   soak: boolean;
   top: boolean;
   backpressure: boolean;
+  bpf: boolean;
   /** `top`: the revision to build for the start-up comparison's "before". */
   base?: string;
   stormRounds?: number;
@@ -50,6 +53,7 @@ function parseArgs(argv: string[]): Args {
     soak: false,
     top: false,
     backpressure: false,
+    bpf: false,
     quick: false,
     only: new Set(['storm', 'startup', 'resolver', 'netdm']),
     configs: [...STORM_CONFIGS],
@@ -67,6 +71,7 @@ function parseArgs(argv: string[]): Args {
     if (k === 'soak') a.soak = true;
     else if (k === 'top') a.top = true;
     else if (k === 'backpressure') a.backpressure = true;
+    else if (k === 'bpf') a.bpf = true;
     else if (k === '--base') a.base = v();
     else if (k === '--storm-rounds') a.stormRounds = Number(v());
     else if (k === '--quick') a.quick = true;
@@ -126,6 +131,12 @@ async function main(): Promise<void> {
   if (args.backpressure) {
     const r = await runBackpressure({ rounds: args.rounds ?? 3, count: args.count ?? 300_000, log });
     section(renderBackpressure(r), 'backpressure');
+    return;
+  }
+
+  if (args.bpf) {
+    const r = await runBpfBench({ rounds: args.rounds ?? 3, count: args.count ?? 1_000_000, log });
+    section(renderBpfBench(r), 'bpf');
     return;
   }
 
