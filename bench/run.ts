@@ -10,6 +10,7 @@ import { renderReport, targets, type BenchRun } from './report.js';
 import { runResolver } from './resolver.js';
 import { renderSoak, runSoak } from './soak.js';
 import { renderBackpressure, runBackpressure } from './backpressure.js';
+import { renderBpfBench, runBpfBench } from './bpf.js';
 import { renderTopBench, runTopBench } from './top.js';
 import { runStartup } from './startup.js';
 import {
@@ -32,6 +33,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--only storm,startup,resolver,
        npm run bench -- backpressure [--rounds N] [--count N] [--out FILE]
        npm run bench -- compare --base REV [--configs dropwatch,dropwatch_stack] [--count N] [--rounds N] [--out FILE | --no-write] [--json FILE]
        npm run bench -- compare --render FILE.json [--out FILE]
+       npm run bench -- bpf [--rounds N] [--count N] [--out FILE]
        npm run bench -- top [--base REV] [--rounds N] [--count N] [--storm-rounds N] [--startup-runs N] [--out FILE]`;
 
 interface Args {
@@ -39,6 +41,7 @@ interface Args {
   top: boolean;
   backpressure: boolean;
   compare: boolean;
+  bpf: boolean;
   /** The revision to build as "before": for `top`, its start-up; for the storm, the *_base twins of our CLI. */
   base?: string;
   stormRounds?: number;
@@ -65,6 +68,7 @@ function parseArgs(argv: string[]): Args {
     top: false,
     backpressure: false,
     compare: false,
+    bpf: false,
     quick: false,
     only: new Set(['storm', 'startup', 'resolver', 'netdm']),
     minutes: 10,
@@ -82,6 +86,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === 'top') a.top = true;
     else if (k === 'backpressure') a.backpressure = true;
     else if (k === 'compare') a.compare = true;
+    else if (k === 'bpf') a.bpf = true;
     else if (k === '--base') a.base = v();
     else if (k === '--storm-rounds') a.stormRounds = Number(v());
     else if (k === '--quick') a.quick = true;
@@ -149,6 +154,12 @@ async function runSectionOnItsOwn(args: Args, log: (line: string) => void): Prom
   if (args.backpressure) {
     const r = await runBackpressure({ rounds: args.rounds ?? 3, count: args.count ?? 300_000, log });
     section(renderBackpressure(r), 'backpressure');
+    return true;
+  }
+
+  if (args.bpf) {
+    const r = await runBpfBench({ rounds: args.rounds ?? 3, count: args.count ?? 1_000_000, log });
+    section(renderBpfBench(r), 'bpf');
     return true;
   }
 

@@ -78,7 +78,7 @@ export async function dropwatchMain(args: readonly string[], io: CliIO): Promise
       for (const m of LOOKUP_METHODS) say(`${m.name} - ${m.help}`);
       return 0;
     }
-    const backend = await openBackend(options.backend, { notice: complain });
+    const backend = await openBackend(options.backend, { notice: complain, stack: options.stack });
     const stdout = guardStdout(io.stdout, io.watchStdout);
     let code: number;
     try {

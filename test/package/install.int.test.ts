@@ -48,8 +48,11 @@ test(
     assert.equal(pack.status, 0, pack.stderr);
     const tarball = join(work, `dropwatch-${version}.tgz`);
     const listing = execFileSync('tar', ['tzf', tarball], { encoding: 'utf8' });
-    const prebuild = listing.split('\n').find((f) => /^package\/prebuilds\/linux-x64\/.*\.node$/.test(f));
+    const prebuild = listing.split('\n').find((f) => /^package\/prebuilds\/linux-x64\/[^/]*\.node$/.test(f));
     assert.ok(prebuild, 'the tarball holds a prebuilt addon for linux-x64');
+    // Where this checkout could build the BPF addon (clang, libbpf-dev), the tarball carries it, its object inside.
+    const bpfPrebuild = existsSync(join(root, 'build/Release/bpf_native.node'));
+    if (bpfPrebuild) assert.ok(listing.includes('package/prebuilds/linux-x64/bpf/bpf_native.node'), listing);
     assert.ok(!existsSync(join(root, 'prebuilds')), 'npm pack leaves no prebuilds/ in the checkout');
     assert.ok(existsSync(join(root, 'build/Release/netlink_native.node')), 'and keeps its local build');
 
@@ -128,5 +131,14 @@ test(
     const counted = countDrops(stdout, '__udp4_lib_rcv', 'NO_SOCKET');
     t.diagnostic(`installed dropwatch: sent ${sent}, counted ${counted}`);
     assert.ok(counted >= sent, `counted ${counted} < ${sent}\n${stdout}\n${stderr}`);
+
+    if (!bpfPrebuild) return;
+    // The installed bpf source: the prebuilt addon and its embedded object, no compiler.
+    const bpf = spawnSync(join(prefix, 'bin', 'dropwatch'), ['-b', 'bpf', '-s', '-d', '1'], {
+      env: { ...env, NO_COLOR: '1' },
+      encoding: 'utf8',
+    });
+    assert.equal(bpf.status, 0, bpf.stderr);
+    assert.match(bpf.stderr, /Kernel monitoring activated\./);
   },
 );
