@@ -34,6 +34,7 @@ import {
   cleanupTracefsSync,
   DEFAULT_PREFIX,
   findTracefs,
+  holdTracefs,
   listCpus,
   readTracefs,
   reclaimStale,
@@ -152,7 +153,10 @@ export class TracefsBackend implements Backend {
   private readonly lost = lostMaps();
   private stopping: Promise<void> | null = null;
 
-  /** Made by openTracefsBackend, which finds tracefs and reads what this takes. */
+  /** Lets tracefs go at close: unmounts it when we mounted it and no other backend of ours uses it. */
+  private readonly releaseTracefs: () => void;
+
+  /** Made by openTracefsBackend, which finds tracefs and reads what this takes; `release` lets tracefs go at close. */
   constructor(
     root: string,
     prefix: string,
@@ -160,8 +164,10 @@ export class TracefsBackend implements Backend {
     layout: KfreeSkbLayout,
     layouts: PageLayouts,
     opts: TracefsOptions,
+    release: () => void = () => {},
   ) {
     this.root = root;
+    this.releaseTracefs = release;
     this.processes = processNames(root);
     this.prefix = prefix;
     this.cpus = cpus;
@@ -600,7 +606,7 @@ export class TracefsBackend implements Backend {
     return this.filterExpr ?? 'none';
   }
 
-  /** Stops if monitoring (which removes the instance). Idempotent. */
+  /** Stops if monitoring (which removes the instance), then lets tracefs go (unmounted if ours). Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
     try {
@@ -610,7 +616,11 @@ export class TracefsBackend implements Backend {
       // stop() removes the instance even when it throws; this covers a stop that never got that far.
       const left = this.active?.instance;
       this.active = null;
-      left?.remove();
+      try {
+        left?.remove();
+      } finally {
+        this.releaseTracefs();
+      }
     }
   }
 }
@@ -623,20 +633,26 @@ export class TracefsBackend implements Backend {
  */
 export async function openTracefsBackend(options: TracefsOptions = {}): Promise<TracefsBackend> {
   const root = findTracefs(options.root, options.mount ?? true);
-  const prefix = options.instancePrefix ?? DEFAULT_PREFIX;
-  checkTracefs(root, prefix);
   if (!exitHookInstalled) {
     // A last resort only: stop()/close() are the real cleanup; SIGKILL leaves an instance the next run reclaims.
     process.once('exit', cleanupTracefsSync);
     exitHookInstalled = true;
   }
-  // A readdir when there is nothing to reclaim; start() looks again, for runs killed in between.
-  reclaimStale(root, prefix, pidAlive, options.onWarning);
-  const layouts: PageLayouts = {
-    page: parseHeaderPage(readTracefs(root, 'events/header_page')),
-    event: parseHeaderEvent(readTracefs(root, 'events/header_event')),
-  };
-  const read = kfreeSkbLayout(parseEventFormat(readTracefs(root, 'events/skb/kfree_skb/format')));
-  const layout = options.adjustLayout ? options.adjustLayout(read) : read;
-  return new TracefsBackend(root, prefix, listCpus(root), layout, layouts, options);
+  const release = holdTracefs(root);
+  try {
+    const prefix = options.instancePrefix ?? DEFAULT_PREFIX;
+    checkTracefs(root, prefix);
+    // A readdir when there is nothing to reclaim; start() looks again, for runs killed in between.
+    reclaimStale(root, prefix, pidAlive, options.onWarning);
+    const layouts: PageLayouts = {
+      page: parseHeaderPage(readTracefs(root, 'events/header_page')),
+      event: parseHeaderEvent(readTracefs(root, 'events/header_event')),
+    };
+    const read = kfreeSkbLayout(parseEventFormat(readTracefs(root, 'events/skb/kfree_skb/format')));
+    const layout = options.adjustLayout ? options.adjustLayout(read) : read;
+    return new TracefsBackend(root, prefix, listCpus(root), layout, layouts, options, release);
+  } catch (err) {
+    release();
+    throw err;
+  }
 }

@@ -1,5 +1,5 @@
-// The OS side of the tracefs backend: find (or mount) tracefs, create and remove our private instance, write its
-// control files, reclaim instances left by killed runs. Everything here is synchronous and small.
+// The OS side of the tracefs backend: find (or mount, and later unmount) tracefs, create and remove our private
+// instances, write their control files, reclaim instances left by killed runs. All of it synchronous and small.
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -46,9 +46,38 @@ function hasInstances(root: string): boolean {
   }
 }
 
+/** tracefs as this process mounted it, and how many backends use it: unmounted when the last lets go, or at exit. */
+let ourMount: { path: string; users: number } | null = null;
+
+/** Runs umount on our mount point; false when it is busy (another process still has files open there). */
+function unmount(path: string): boolean {
+  try {
+    execFileSync('umount', [path], { stdio: 'ignore', timeout: 10_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A backend starts using `root`; when we mounted it, returns what lets it go again (unmounting after the last). */
+export function holdTracefs(root: string): () => void {
+  const mount = ourMount;
+  if (mount === null || mount.path !== root) return () => {};
+  mount.users++;
+  let held = true;
+  return () => {
+    if (!held) return;
+    held = false;
+    if (--mount.users > 0 || ourMount !== mount) return;
+    // Busy (another process has files open there): it stays mounted, and the exit hook tries once more.
+    if (unmount(mount.path)) ourMount = null;
+  };
+}
+
 /**
  * The tracefs mount point: `root` when given, else /sys/kernel/tracing (mounting tracefs there when it is an
- * empty mount point and `mount` allows), else the debugfs automount /sys/kernel/debug/tracing.
+ * empty mount point and `mount` allows: holdTracefs then unmounts it after use), else the debugfs automount
+ * /sys/kernel/debug/tracing.
  */
 export function findTracefs(root?: string, mount = true): string {
   if (root !== undefined) {
@@ -63,6 +92,7 @@ export function findTracefs(root?: string, mount = true): string {
         stdio: ['ignore', 'ignore', 'pipe'],
         timeout: 10_000,
       });
+      ourMount = { path: DEFAULT_TRACEFS, users: 0 };
       if (hasInstances(DEFAULT_TRACEFS)) return DEFAULT_TRACEFS;
     } catch (err) {
       const stderr = String((err as { stderr?: Buffer }).stderr ?? '').trim();
@@ -376,8 +406,8 @@ export class TracefsInstance {
 }
 
 /**
- * Best-effort synchronous cleanup for a process 'exit' handler: closes descriptors and removes every instance this
- * process still has. Never throws.
+ * Best-effort synchronous cleanup for a process 'exit' handler: closes descriptors, removes every instance this
+ * process still has, and unmounts tracefs if we mounted it. Never throws.
  */
 export function cleanupTracefsSync(): void {
   for (const inst of [...live]) {
@@ -387,4 +417,5 @@ export function cleanupTracefsSync(): void {
       // Exit path: nothing more we can do.
     }
   }
+  if (ourMount !== null && unmount(ourMount.path)) ourMount = null;
 }
