@@ -121,8 +121,9 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+/** Our instances' names: `<prefix>-<pid>`, `-<n>` when that was taken, and `-chains` for a chain instance. */
 function namePattern(prefix: string): RegExp {
-  return new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-(\\d+)(?:-\\d+)?$`);
+  return new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-(\\d+)(?:-\\d+)?(?:-chains)?$`);
 }
 
 /**
@@ -209,6 +210,8 @@ export interface InstanceOptions {
   root: string;
   prefix?: string;
   pid?: number;
+  /** Appended to the name (`<prefix>-<pid>-<suffix>`): the chain instance's is 'chains'. */
+  suffix?: 'chains';
   /** Per-CPU ring-buffer size in KiB. */
   bufferSizeKb?: number;
   /** Instance trace_clock; 'mono' is CLOCK_MONOTONIC, the clock process.hrtime reads. */
@@ -224,8 +227,6 @@ export class TracefsInstance {
   /** Descriptors opened on the instance's files; closed before rmdir (an instance with open files cannot be removed). */
   readonly fds = new Set<number>();
   private removed = false;
-  /** The stacktrace trigger as written, to remove it again; null when none is armed. */
-  private trigger: string | null = null;
 
   private constructor(root: string, name: string) {
     this.root = root;
@@ -242,7 +243,7 @@ export class TracefsInstance {
     const taken = new Set([...live].map((i) => i.dir));
     let inst: TracefsInstance | undefined;
     for (let n = 0; n < 100 && !inst; n++) {
-      const name = n === 0 ? `${prefix}-${pid}` : `${prefix}-${pid}-${n}`;
+      const name = `${prefix}-${pid}${n === 0 ? '' : `-${n}`}${opts.suffix ? `-${opts.suffix}` : ''}`;
       const candidate = new TracefsInstance(root, name);
       if (taken.has(candidate.dir)) continue;
       try {
@@ -337,21 +338,9 @@ export class TracefsInstance {
     this.write(`${EVENT}/filter`, '0');
   }
 
-  /**
-   * Arms the stacktrace trigger for the next `count` drops that pass `filter` (the event filter, so chains are only
-   * taken for drops we keep). A trigger is removed by writing it again, exactly, after '!', so we keep its text.
-   */
-  setStackTrigger(count: number, filter: string | null): void {
-    this.clearStackTrigger();
-    const text = `stacktrace:${count}${filter === null ? '' : ` if ${filter}`}`;
-    this.write(`${EVENT}/trigger`, text);
-    this.trigger = text;
-  }
-
-  clearStackTrigger(): void {
-    if (this.trigger === null) return;
-    this.write(`${EVENT}/trigger`, `!${this.trigger}`);
-    this.trigger = null;
+  /** Sets a trace option of this instance (`options/<name>`), e.g. stacktrace. */
+  setOption(name: string, on: boolean): void {
+    this.write(`options/${name}`, on ? '1' : '0');
   }
 
   /** The filter the kernel holds now ('none' when there is none). */

@@ -1,4 +1,5 @@
-// Pure timing rules of the tracefs reader loop: how long to wait after a pass over the CPUs, and when a drain is done.
+// Pure timing rules of the tracefs reader loop: how long to wait after a pass over the CPUs, when a drain is done, and
+// when the chain instance takes call chains.
 
 /** A pass read nothing on any CPU. */
 export const PASS_NONE = 0;
@@ -72,4 +73,44 @@ export function createDrain(pollMs: number): Drain {
       return empty > 0 ? pause : 0;
     },
   };
+}
+
+/** The shortest time the chain gate opens for: below it the reader thread's own timing would decide the count. */
+export const MIN_CHAIN_WINDOW_MS = 2;
+/** While the gate is open the reader looks at least this often, so a sudden flood is cut off soon after the budget. */
+export const OPEN_GATE_POLL_MS = 25;
+
+export interface GateState {
+  /** Whether the chain instance should take chains now. */
+  open: boolean;
+  /** Milliseconds until the answer may change by the clock alone. */
+  inMs: number;
+}
+
+/**
+ * When the chain instance takes chains. At the start of each second of the monotonic clock (the trace clock's seconds)
+ * the gate opens for as long as last second's drop rate needs to give `budget` chains, and it closes early once
+ * `budget` chains were kept: the kernel unwinds about `budget` stacks a second at any rate, for two filter writes.
+ */
+export class ChainGate {
+  private second = Number.NEGATIVE_INFINITY;
+  private dropsAtStart = 0;
+  private closeAtMs = 0;
+
+  constructor(private readonly budget: number) {}
+
+  /** At `nowMs`, with `drops` counted so far (cumulative) and `kept` chains kept in this second. */
+  at(nowMs: number, drops: number, kept: number): GateState {
+    const second = Math.floor(nowMs / 1000);
+    if (second !== this.second) {
+      const elapsed = second - this.second;
+      const rate = Number.isFinite(elapsed) ? (drops - this.dropsAtStart) / elapsed : 0;
+      this.second = second;
+      this.dropsAtStart = drops;
+      const windowMs = rate > this.budget ? Math.max(MIN_CHAIN_WINDOW_MS, (1000 * this.budget) / rate) : 1000;
+      this.closeAtMs = second * 1000 + windowMs;
+    }
+    const open = kept < this.budget && nowMs < this.closeAtMs;
+    return { open, inMs: open ? this.closeAtMs - nowMs : (second + 1) * 1000 - nowMs };
+  }
 }
