@@ -43,6 +43,7 @@ import {
   pidAlive,
   TracefsInstance,
 } from './instance.js';
+import { InstanceGuard } from './guard.js';
 import { systemClock, wallClockOffset, type Clock } from './clock.js';
 import {
   CMD_ABORT,
@@ -113,12 +114,11 @@ interface ActiveInstance {
   exited: Promise<void>;
   /** Per kind and CPU, the count the reader reported for this instance (a new instance starts its counters at 0). */
   lostSeen: Record<LostKind, Map<number, number>>;
-  /** Once a second: check that nobody switched our event off. */
+  /** Once a second: check that nobody silenced our instance, and put back what was changed. */
   tick: NodeJS.Timeout | null;
-  /** The event is still checked each tick (until the instance cannot be read). */
+  guard: InstanceGuard;
+  /** The instance is still checked each tick (until it cannot be read). */
   checking: boolean;
-  /** What someone else changed in our instance, each said once per instance. */
-  tampered: Set<string>;
 }
 
 /** What start() makes before the reader runs: the instances and their descriptors. */
@@ -350,8 +350,12 @@ export class TracefsBackend implements Backend {
       exited,
       lostSeen: lostMaps(),
       tick: null,
+      guard: new InstanceGuard(
+        made.instance,
+        () => this.filterExpr,
+        (m) => this.warn(m),
+      ),
       checking: true,
-      tampered: new Set(),
     };
     worker.on('message', (m: ReaderMessage) => this.onMessage(active, m, drainedResolve));
     worker.on('error', (err) => this.warn(`tracefs reader failed: ${err.message}`));
@@ -359,37 +363,17 @@ export class TracefsBackend implements Backend {
   }
 
   /**
-   * Another root process can switch our instance's event off, or change its filter; drops would stop, or others pass,
-   * with no word. Say so once, and put back what we set.
+   * Another root process can silence our instance (its event, tracing, triggers, pid filters, CPU mask) or change
+   * its filter; drops would stop, or others pass, with no word. Say so once, and put back what we set.
    */
   private keepEnabled(active: ActiveInstance): void {
     if (!active.checking || this.stopping || this.active !== active) return;
-    const { instance } = active;
     try {
-      if (!instance.eventEnabled()) {
-        instance.setEventEnabled(true);
-        this.tamperedWith(active, 'skb:kfree_skb was switched off', 'switched back on: drops in between were not seen');
-      }
-      const expected = this.filterExpr ?? 'none';
-      if (instance.filter() !== expected) {
-        if (this.filterExpr === null) instance.clearFilter();
-        else instance.setFilter(this.filterExpr);
-        this.tamperedWith(
-          active,
-          'the kernel filter was changed',
-          `put back to ${expected}: drops in between may have been filtered otherwise`,
-        );
-      }
+      active.guard.check();
     } catch (err) {
       active.checking = false;
       this.warn(`cannot check our tracefs instance any more: ${(err as Error).message}`);
     }
-  }
-
-  private tamperedWith(active: ActiveInstance, what: string, done: string): void {
-    if (active.tampered.has(what)) return;
-    active.tampered.add(what);
-    this.warn(`${what} in our tracefs instance (${active.instance.name}) from outside; ${done}`);
   }
 
   private get stackBudget(): number {

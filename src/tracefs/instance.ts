@@ -300,11 +300,6 @@ export class TracefsInstance {
     return listCpus(this.dir);
   }
 
-  /** Whether kfree_skb is enabled in this instance now (another root process may have switched it off). */
-  eventEnabled(): boolean {
-    return this.read(`${EVENT}/enable`).trim().startsWith('1');
-  }
-
   setEventEnabled(on: boolean): void {
     this.write(`${EVENT}/enable`, on ? '1' : '0');
   }
