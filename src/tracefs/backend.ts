@@ -284,11 +284,12 @@ export class TracefsBackend implements Backend {
 
   /**
    * The chain instance: our event with a kernel_stack record after each drop it records (options/stacktrace), gated
-   * by its filter, closed until the reader opens it. Sized for a second of chains; an overrun only costs samples.
+   * by its filter, closed until the reader opens it. Sized for a second of chains on one CPU (a drop and a chain of
+   * about 30 frames take some 300 bytes); an overrun only costs samples.
    */
   private makeChainInstance(): { instance: TracefsInstance; init: ChainInit } {
     const budget = this.stackBudget;
-    const instance = this.makeInstance(Math.max(64, Math.ceil(budget / 4)), 'chains');
+    const instance = this.makeInstance(Math.max(64, Math.ceil(budget / 2)), 'chains');
     try {
       instance.setFilter(CLOSED_GATE);
       instance.setOption('stacktrace', true);

@@ -6,6 +6,7 @@ import {
   ChainGate,
   createBackoff,
   createDrain,
+  MAX_WINDOW_STRETCH,
   MIN_CHAIN_WINDOW_MS,
   DRAIN_MAX_PASSES,
   PASS_MORE,
@@ -59,12 +60,35 @@ test("chain gate: at a flood's rate it opens each second only as long as the bud
   // 100,000 drops in the last second: 1000 of them take 10 ms.
   assert.deepEqual(gate.at(10_000, 100_000, 0), { open: true, inMs: 10 });
   assert.deepEqual(gate.at(10_004, 100_400, 400), { open: true, inMs: 6 });
-  assert.deepEqual(gate.at(10_010, 101_000, 900), { open: false, inMs: 990 }, 'the window is over');
+  assert.deepEqual(gate.at(10_010, 101_000, 1000), { open: false, inMs: 990 }, 'the budget is kept');
   // The next second plans with what came since the last one began.
   assert.deepEqual(gate.at(11_000, 300_000, 0), { open: true, inMs: 5 });
+  assert.deepEqual(gate.at(11_005, 301_000, 900), { open: false, inMs: 995 }, 'the window is over');
   // Never shorter than the reader can time.
   gate.at(12_000, 100_000_000, 0);
   assert.deepEqual(gate.at(13_000, 200_000_000, 0), { open: true, inMs: MIN_CHAIN_WINDOW_MS });
+});
+
+test('chain gate: a reader that looks late in the second still gets the whole window, but not past the second', () => {
+  const gate = new ChainGate(1000);
+  gate.at(9_999, 0, 0);
+  assert.deepEqual(gate.at(10_300, 100_000, 0), { open: true, inMs: 10 });
+  assert.deepEqual(gate.at(10_310, 101_000, 500), { open: false, inMs: 690 });
+  gate.at(11_000, 101_000, 0);
+  // 1,000 drops in the last second: the whole second, though only 200 ms of it are left.
+  assert.deepEqual(gate.at(12_800, 102_000, 0), { open: true, inMs: 200 });
+});
+
+test('chain gate: a window that fell short (drops in bursts) stretches the next; one that reached the budget shrinks it', () => {
+  const gate = new ChainGate(1000);
+  gate.at(9_999, 0, 0);
+  assert.deepEqual(gate.at(10_000, 100_000, 0), { open: true, inMs: 10 });
+  gate.at(10_010, 100_000, 250); // the window ends with a quarter of the budget
+  assert.deepEqual(gate.at(11_000, 200_000, 0), { open: true, inMs: 40 }, 'four times as long');
+  gate.at(11_040, 200_000, 1000);
+  assert.deepEqual(gate.at(12_000, 300_000, 0), { open: true, inMs: 20 }, 'half the stretch');
+  gate.at(12_020, 300_000, 0); // nothing at all
+  assert.deepEqual(gate.at(13_000, 400_000, 0), { open: true, inMs: 10 * MAX_WINDOW_STRETCH }, 'never past the cap');
 });
 
 test('chain gate: a second without a look is averaged over the seconds it spans', () => {
