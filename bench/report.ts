@@ -156,10 +156,10 @@ const cell = (s: string) => s.replace(/\|/g, '\\|');
 const yes = (m: boolean | null) => (m === null ? '—' : m ? 'met' : '**missed**');
 
 /** The report's sections, each with its hand-written analysis in bench/analysis/KEY.md. */
-export type SectionKey = 'storm' | 'startup' | 'resolver' | 'netdm' | 'soak' | 'top' | 'backpressure';
+export type SectionKey = 'storm' | 'startup' | 'resolver' | 'netdm' | 'soak' | 'top' | 'backpressure' | 'stacklock';
 
 /** Sections run on their own (`npm run bench -- KEY`), which write bench/KEY.md; the latest of each is included. */
-const SEPARATE_SECTIONS: readonly SectionKey[] = ['soak', 'top', 'backpressure'];
+const SEPARATE_SECTIONS: readonly SectionKey[] = ['soak', 'top', 'backpressure', 'stacklock'];
 
 export const analysisPath = (key: SectionKey) => join(projectRoot, 'bench', 'analysis', `${key}.md`);
 

@@ -11,6 +11,7 @@ import { runResolver } from './resolver.js';
 import { renderSoak, runSoak } from './soak.js';
 import { renderBackpressure, runBackpressure } from './backpressure.js';
 import { renderTopBench, runTopBench } from './top.js';
+import { renderStackLock, runStackLock, type StackLockResult } from './stacklock.js';
 import { runStartup } from './startup.js';
 import { accounting, CONFIG_LABEL, runStorm, STORM_CONFIGS, summarize, type StormConfig } from './storm.js';
 import { fmtSpread } from './lib/stats.js';
@@ -20,12 +21,19 @@ const USAGE = `usage: npm run bench -- [--quick] [--only storm,startup,resolver,
        npm run bench -- --render FILE.json [--out FILE]
        npm run bench -- soak [--minutes 10] [--rate 100000] [--out FILE]
        npm run bench -- backpressure [--rounds N] [--count N] [--out FILE]
-       npm run bench -- top [--base REV] [--rounds N] [--count N] [--storm-rounds N] [--startup-runs N] [--out FILE]`;
+       npm run bench -- top [--base REV] [--rounds N] [--count N] [--storm-rounds N] [--startup-runs N] [--out FILE]
+       npm run bench -- stacklock [--runs 10] [--seconds 10] [--rate 100000] [--before FILE.json] [--json FILE.json] [--out FILE]`;
 
 interface Args {
   soak: boolean;
   top: boolean;
   backpressure: boolean;
+  stacklock: boolean;
+  /** `stacklock`: concurrent runs, and seconds of set_event sampling once they all monitor. */
+  runs?: number;
+  seconds?: number;
+  /** `stacklock`: a run saved with --json on the code before the change, shown above this one. */
+  before?: string;
   /** `top`: the revision to build for the start-up comparison's "before". */
   base?: string;
   stormRounds?: number;
@@ -42,7 +50,7 @@ interface Args {
   json?: string;
   render?: string;
   minutes: number;
-  rate: number;
+  rate?: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -50,11 +58,11 @@ function parseArgs(argv: string[]): Args {
     soak: false,
     top: false,
     backpressure: false,
+    stacklock: false,
     quick: false,
     only: new Set(['storm', 'startup', 'resolver', 'netdm']),
     configs: [...STORM_CONFIGS],
     minutes: 10,
-    rate: 100_000,
   };
   const num = (v: string | undefined, name: string) => {
     const n = Number(v);
@@ -67,6 +75,10 @@ function parseArgs(argv: string[]): Args {
     if (k === 'soak') a.soak = true;
     else if (k === 'top') a.top = true;
     else if (k === 'backpressure') a.backpressure = true;
+    else if (k === 'stacklock') a.stacklock = true;
+    else if (k === '--runs') a.runs = num(v(), k);
+    else if (k === '--seconds') a.seconds = num(v(), k);
+    else if (k === '--before') a.before = v();
     else if (k === '--base') a.base = v();
     else if (k === '--storm-rounds') a.stormRounds = Number(v());
     else if (k === '--quick') a.quick = true;
@@ -118,8 +130,22 @@ async function main(): Promise<void> {
   };
 
   if (args.soak) {
-    log(`soak: ${args.minutes} min at ${args.rate}/s`);
-    section(renderSoak(await runSoak({ minutes: args.minutes, rate: args.rate, log })), 'soak');
+    const rate = args.rate ?? 100_000;
+    log(`soak: ${args.minutes} min at ${rate}/s`);
+    section(renderSoak(await runSoak({ minutes: args.minutes, rate, log })), 'soak');
+    return;
+  }
+
+  if (args.stacklock) {
+    const r = await runStackLock({
+      runs: args.runs ?? 10,
+      seconds: args.seconds ?? 10,
+      rate: args.rate ?? 100_000,
+      log,
+    });
+    if (args.json) writeFileSync(args.json, JSON.stringify(r, null, 1));
+    const before = args.before ? (JSON.parse(readFileSync(args.before, 'utf8')) as StackLockResult) : null;
+    section(renderStackLock(r, before), 'stacklock');
     return;
   }
 

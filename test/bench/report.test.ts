@@ -111,6 +111,7 @@ test('the sections run on their own come each with their analysis', () => {
     ['soak', '5. Soak'],
     ['top', '6. Live view'],
     ['backpressure', '7. Output'],
+    ['stacklock', '8. Call chains'],
   ] as const) {
     if (!md.includes(`## ${heading}`) || !existsSync(analysisPath(key))) continue;
     assert.match(section(md, heading), /\n### Analysis\n\n\S/, `${key}: analysis under its section`);
