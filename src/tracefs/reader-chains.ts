@@ -18,6 +18,8 @@ export class ChainSwitch {
   private stopped = false;
   /** The gate was open since the instance was last read empty: there may be chains to read. */
   private unread = false;
+  /** Drops counted at the last look: while none come, an open gate costs nothing and needs no closer watch. */
+  private dropsSeen = 0;
 
   constructor(
     readonly init: ChainInit,
@@ -32,9 +34,12 @@ export class ChainSwitch {
   tend(nowMs: number): number {
     this.takeCommands();
     if (this.stopped) return Number.POSITIVE_INFINITY;
-    const state = this.gate.at(nowMs, this.core.drops, this.core.chainsKeptIn(Math.floor(nowMs / 1000)));
+    const { drops } = this.core;
+    const state = this.gate.at(nowMs, drops, this.core.chainsKeptIn(Math.floor(nowMs / 1000)));
     if (state.open !== this.open) this.write(state.open);
-    return this.open ? Math.min(state.inMs, OPEN_GATE_POLL_MS) : state.inMs;
+    const flowing = drops !== this.dropsSeen;
+    this.dropsSeen = drops;
+    return this.open && flowing ? Math.min(state.inMs, OPEN_GATE_POLL_MS) : state.inMs;
   }
 
   /** Whether the chain instance is worth reading now. */
