@@ -165,10 +165,10 @@ const yes = (m: boolean | null) => (m === null ? '—' : m ? 'met' : '**missed**
 
 /** The report's sections, each with its hand-written analysis in bench/analysis/KEY.md. */
 export type SectionKey =
-  'storm' | 'startup' | 'resolver' | 'netdm' | 'soak' | 'top' | 'backpressure' | 'compare' | 'bpf';
+  'storm' | 'startup' | 'resolver' | 'netdm' | 'soak' | 'top' | 'backpressure' | 'compare' | 'bpf' | 'stacklock';
 
 /** Sections run on their own (`npm run bench -- KEY`), which write bench/KEY.md; the latest of each is included. */
-const SEPARATE_SECTIONS: readonly SectionKey[] = ['soak', 'top', 'backpressure', 'compare', 'bpf'];
+const SEPARATE_SECTIONS: readonly SectionKey[] = ['soak', 'top', 'backpressure', 'compare', 'bpf', 'stacklock'];
 
 export const analysisPath = (key: SectionKey) => join(projectRoot, 'bench', 'analysis', `${key}.md`);
 

@@ -12,6 +12,7 @@ import { renderSoak, runSoak } from './soak.js';
 import { renderBackpressure, runBackpressure } from './backpressure.js';
 import { renderBpfBench, runBpfBench } from './bpf.js';
 import { renderTopBench, runTopBench } from './top.js';
+import { renderStackLock, runStackLock, type StackLockResult } from './stacklock.js';
 import { runStartup } from './startup.js';
 import {
   accounting,
@@ -34,7 +35,8 @@ const USAGE = `usage: npm run bench -- [--quick] [--only storm,startup,resolver,
        npm run bench -- compare --base REV [--configs dropwatch,dropwatch_stack] [--count N] [--rounds N] [--out FILE | --no-write] [--json FILE]
        npm run bench -- compare --render FILE.json [--out FILE]
        npm run bench -- bpf [--rounds N] [--count N] [--out FILE]
-       npm run bench -- top [--base REV] [--rounds N] [--count N] [--storm-rounds N] [--startup-runs N] [--out FILE]`;
+       npm run bench -- top [--base REV] [--rounds N] [--count N] [--storm-rounds N] [--startup-runs N] [--out FILE]
+       npm run bench -- stacklock [--runs 10] [--seconds 10] [--rate 100000] [--before FILE.json] [--json FILE.json] [--out FILE]`;
 
 interface Args {
   soak: boolean;
@@ -42,6 +44,12 @@ interface Args {
   backpressure: boolean;
   compare: boolean;
   bpf: boolean;
+  stacklock: boolean;
+  /** `stacklock`: concurrent runs, and seconds of set_event sampling once they all monitor. */
+  runs?: number;
+  seconds?: number;
+  /** `stacklock`: a run saved with --json on the code before the change, shown above this one. */
+  before?: string;
   /** The revision to build as "before": for `top`, its start-up; for the storm, the *_base twins of our CLI. */
   base?: string;
   stormRounds?: number;
@@ -59,7 +67,7 @@ interface Args {
   json?: string;
   render?: string;
   minutes: number;
-  rate: number;
+  rate?: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -69,10 +77,10 @@ function parseArgs(argv: string[]): Args {
     backpressure: false,
     compare: false,
     bpf: false,
+    stacklock: false,
     quick: false,
     only: new Set(['storm', 'startup', 'resolver', 'netdm']),
     minutes: 10,
-    rate: 100_000,
   };
   const num = (v: string | undefined, name: string) => {
     const n = Number(v);
@@ -87,6 +95,10 @@ function parseArgs(argv: string[]): Args {
     else if (k === 'backpressure') a.backpressure = true;
     else if (k === 'compare') a.compare = true;
     else if (k === 'bpf') a.bpf = true;
+    else if (k === 'stacklock') a.stacklock = true;
+    else if (k === '--runs') a.runs = num(v(), k);
+    else if (k === '--seconds') a.seconds = num(v(), k);
+    else if (k === '--before') a.before = v();
     else if (k === '--base') a.base = v();
     else if (k === '--storm-rounds') a.stormRounds = Number(v());
     else if (k === '--quick') a.quick = true;
@@ -146,8 +158,22 @@ async function runSectionOnItsOwn(args: Args, log: (line: string) => void): Prom
   };
 
   if (args.soak) {
-    log(`soak: ${args.minutes} min at ${args.rate}/s`);
-    section(renderSoak(await runSoak({ minutes: args.minutes, rate: args.rate, log })), 'soak');
+    const rate = args.rate ?? 100_000;
+    log(`soak: ${args.minutes} min at ${rate}/s`);
+    section(renderSoak(await runSoak({ minutes: args.minutes, rate, log })), 'soak');
+    return true;
+  }
+
+  if (args.stacklock) {
+    const r = await runStackLock({
+      runs: args.runs ?? 10,
+      seconds: args.seconds ?? 10,
+      rate: args.rate ?? 100_000,
+      log,
+    });
+    if (args.json) writeFileSync(args.json, JSON.stringify(r, null, 1));
+    const before = args.before ? (JSON.parse(readFileSync(args.before, 'utf8')) as StackLockResult) : null;
+    section(renderStackLock(r, before), 'stacklock');
     return true;
   }
 

@@ -113,6 +113,7 @@ test('the sections run on their own come each with their analysis', () => {
     ['top', '6. Live view'],
     ['backpressure', '7. Output'],
     ['compare', '8. This tree'],
+    ['stacklock', '10. Call chains'],
   ] as const) {
     if (!md.includes(`## ${heading}`) || !existsSync(analysisPath(key))) continue;
     assert.match(section(md, heading), /\n### Analysis\n\n\S/, `${key}: analysis under its section`);
