@@ -8,7 +8,15 @@ import { fmtInt, fmtSpread, type Spread } from './lib/stats.js';
 import { NETDM_LABEL, type NetdmResult } from './netdm.js';
 import type { ResolverResult } from './resolver.js';
 import type { StartupResult } from './startup.js';
-import { accounting, CONFIG_LABEL, summarize, type StormResult } from './storm.js';
+import {
+  accounting,
+  baseComparison,
+  baseName,
+  configLabel,
+  summarize,
+  type StormConfig,
+  type StormResult,
+} from './storm.js';
 
 export interface BenchRun {
   machine: Machine;
@@ -156,10 +164,11 @@ const cell = (s: string) => s.replace(/\|/g, '\\|');
 const yes = (m: boolean | null) => (m === null ? '—' : m ? 'met' : '**missed**');
 
 /** The report's sections, each with its hand-written analysis in bench/analysis/KEY.md. */
-export type SectionKey = 'storm' | 'startup' | 'resolver' | 'netdm' | 'soak' | 'top' | 'backpressure';
+export type SectionKey =
+  'storm' | 'startup' | 'resolver' | 'netdm' | 'soak' | 'top' | 'backpressure' | 'compare' | 'bpf' | 'stacklock';
 
 /** Sections run on their own (`npm run bench -- KEY`), which write bench/KEY.md; the latest of each is included. */
-const SEPARATE_SECTIONS: readonly SectionKey[] = ['soak', 'top', 'backpressure'];
+const SEPARATE_SECTIONS: readonly SectionKey[] = ['soak', 'top', 'backpressure', 'compare', 'bpf', 'stacklock'];
 
 export const analysisPath = (key: SectionKey) => join(projectRoot, 'bench', 'analysis', `${key}.md`);
 
@@ -275,17 +284,29 @@ function renderStorm(L: string[], storm: StormResult): void {
     "resolution); peak RSS is `VmHWM`. The kernel-side cost of the tracepoint itself (and bpftrace's in-kernel program) is",
   );
   L.push('charged to the sender, which is why the sender-rate ratio is the headline figure.');
+  if (storm.base)
+    L.push(
+      `The base build rows run our CLI built from ${baseName(storm.base)} (\`--base\`) exactly as this tree's, in the same rounds.`,
+    );
   L.push('');
+  renderStormFigures(L, storm);
+}
+
+/** The storm's table, base comparison, accounting and every run: section 1's figures, and the compare section's. */
+export function renderStormFigures(L: string[], storm: StormResult): void {
   L.push('| Configuration | Sender rate (drops/s) | % of no-monitor | Monitor CPU µs/drop | Peak RSS MiB |');
   L.push('|---|---|---|---|---|');
   for (const s of summarize(storm)) {
     L.push(
-      `| ${cell(CONFIG_LABEL[s.config])} | ${fmtSpread(s.rate, 0)} | ${s.config === 'none' ? '100% (anchor)' : pct(s.ratio)} | ${fmtSpread(s.cpuPerDropUs, 3)} | ${fmtSpread(s.peakRssMiB, 1)} |`,
+      `| ${cell(configLabel(s.config, storm.base))} | ${fmtSpread(s.rate, 0)} | ${s.config === 'none' ? '100% (anchor)' : pct(s.ratio)} | ${fmtSpread(s.cpuPerDropUs, 3)} | ${fmtSpread(s.peakRssMiB, 1)} |`,
     );
   }
   for (const [k, why] of Object.entries(storm.skipped))
-    L.push(`| ${cell(CONFIG_LABEL[k as keyof typeof CONFIG_LABEL])} | skipped: ${why} | | | |`);
+    L.push(`| ${cell(configLabel(k as StormConfig, storm.base))} | skipped: ${why} | | | |`);
   L.push('');
+  const comparison = baseComparison(storm);
+  for (const line of comparison) L.push(`- ${line}`);
+  if (comparison.length) L.push('');
   const acc = accounting(storm);
   L.push(
     'Our accounting per round (the CLI\'s printed summary lines for `__udp4_lib_rcv` / NO_SOCKET, plus its "Lost" lines):',
@@ -296,10 +317,12 @@ function renderStorm(L: string[], storm: StormResult): void {
   L.push(
     'A positive counted+lost−sent is drops made by someone else at the same place in the same seconds: the tracepoint is',
   );
-  L.push(
-    "global (not namespace-aware) and other engineers' tests send UDP to closed ports too. bpftrace's own count of the",
-  );
-  L.push('busiest location in its runs shows the same kind of excess.');
+  if (storm.samples.some((s) => s.config === 'bpftrace')) {
+    L.push(
+      "global (not namespace-aware) and other engineers' tests send UDP to closed ports too. bpftrace's own count of the",
+    );
+    L.push('busiest location in its runs shows the same kind of excess.');
+  } else L.push("global (not namespace-aware) and other engineers' tests send UDP to closed ports too.");
   L.push('');
   L.push('<details><summary>Every run</summary>');
   L.push('');

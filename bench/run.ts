@@ -10,28 +10,53 @@ import { renderReport, targets, type BenchRun } from './report.js';
 import { runResolver } from './resolver.js';
 import { renderSoak, runSoak } from './soak.js';
 import { renderBackpressure, runBackpressure } from './backpressure.js';
+import { renderBpfBench, runBpfBench } from './bpf.js';
 import { renderTopBench, runTopBench } from './top.js';
+import { renderStackLock, runStackLock, type StackLockResult } from './stacklock.js';
 import { runStartup } from './startup.js';
-import { accounting, CONFIG_LABEL, runStorm, STORM_CONFIGS, summarize, type StormConfig } from './storm.js';
+import {
+  accounting,
+  baseComparison,
+  configLabel,
+  runStorm,
+  STORM_CONFIGS,
+  summarize,
+  type SelectableConfig,
+  type StormResult,
+} from './storm.js';
+import { renderCompare, runCompare, type CompareResult } from './compare.js';
 import { fmtSpread } from './lib/stats.js';
 
 const USAGE = `usage: npm run bench -- [--quick] [--only storm,startup,resolver,netdm] [--configs none,perf,perf_g,bpftrace,dropwatch,dropwatch_stack,trace_pipe]
-                     [--count N] [--rounds N] [--startup-runs N] [--rescan-cap-ms N] [--netdm-rounds N] [--out FILE | --no-write] [--json FILE]
+                     [--base REV] [--count N] [--rounds N] [--startup-runs N] [--rescan-cap-ms N] [--netdm-rounds N] [--out FILE | --no-write] [--json FILE]
        npm run bench -- --render FILE.json [--out FILE]
        npm run bench -- soak [--minutes 10] [--rate 100000] [--out FILE]
        npm run bench -- backpressure [--rounds N] [--count N] [--out FILE]
-       npm run bench -- top [--base REV] [--rounds N] [--count N] [--storm-rounds N] [--startup-runs N] [--out FILE]`;
+       npm run bench -- compare --base REV [--configs dropwatch,dropwatch_stack] [--count N] [--rounds N] [--out FILE | --no-write] [--json FILE]
+       npm run bench -- compare --render FILE.json [--out FILE]
+       npm run bench -- bpf [--rounds N] [--count N] [--out FILE]
+       npm run bench -- top [--base REV] [--rounds N] [--count N] [--storm-rounds N] [--startup-runs N] [--out FILE]
+       npm run bench -- stacklock [--runs 10] [--seconds 10] [--rate 100000] [--before FILE.json] [--json FILE.json] [--out FILE]`;
 
 interface Args {
   soak: boolean;
   top: boolean;
   backpressure: boolean;
-  /** `top`: the revision to build for the start-up comparison's "before". */
+  compare: boolean;
+  bpf: boolean;
+  stacklock: boolean;
+  /** `stacklock`: concurrent runs, and seconds of set_event sampling once they all monitor. */
+  runs?: number;
+  seconds?: number;
+  /** `stacklock`: a run saved with --json on the code before the change, shown above this one. */
+  before?: string;
+  /** The revision to build as "before": for `top`, its start-up; for the storm, the *_base twins of our CLI. */
   base?: string;
   stormRounds?: number;
   quick: boolean;
   only: Set<string>;
-  configs: StormConfig[];
+  /** Given with --configs (the anchor added); otherwise each mode's own default. */
+  configs?: SelectableConfig[];
   count?: number;
   rounds?: number;
   startupRuns?: number;
@@ -42,7 +67,7 @@ interface Args {
   json?: string;
   render?: string;
   minutes: number;
-  rate: number;
+  rate?: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -50,11 +75,12 @@ function parseArgs(argv: string[]): Args {
     soak: false,
     top: false,
     backpressure: false,
+    compare: false,
+    bpf: false,
+    stacklock: false,
     quick: false,
     only: new Set(['storm', 'startup', 'resolver', 'netdm']),
-    configs: [...STORM_CONFIGS],
     minutes: 10,
-    rate: 100_000,
   };
   const num = (v: string | undefined, name: string) => {
     const n = Number(v);
@@ -67,13 +93,23 @@ function parseArgs(argv: string[]): Args {
     if (k === 'soak') a.soak = true;
     else if (k === 'top') a.top = true;
     else if (k === 'backpressure') a.backpressure = true;
+    else if (k === 'compare') a.compare = true;
+    else if (k === 'bpf') a.bpf = true;
+    else if (k === 'stacklock') a.stacklock = true;
+    else if (k === '--runs') a.runs = num(v(), k);
+    else if (k === '--seconds') a.seconds = num(v(), k);
+    else if (k === '--before') a.before = v();
     else if (k === '--base') a.base = v();
     else if (k === '--storm-rounds') a.stormRounds = Number(v());
     else if (k === '--quick') a.quick = true;
     else if (k === '--only') a.only = new Set(v()?.split(','));
     else if (k === '--configs') {
-      const list = (v() ?? '').split(',') as StormConfig[];
-      for (const c of list) if (!STORM_CONFIGS.includes(c)) throw new Error(`unknown config ${c}`);
+      const list = (v() ?? '').split(',') as SelectableConfig[];
+      for (const c of list)
+        if (!STORM_CONFIGS.includes(c))
+          throw new Error(
+            `unknown config ${c}${c.endsWith('_base') ? ' (the *_base twins come with --base REV)' : ''}`,
+          );
       // The anchor always runs: every other figure is a ratio to it.
       a.configs = list.includes('none') ? list : ['none', ...list];
     } else if (k === '--count') a.count = num(v(), k);
@@ -95,18 +131,22 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
-  if (args.render) {
-    const saved = JSON.parse(readFileSync(args.render, 'utf8')) as BenchRun;
-    const out = args.out ?? join(projectRoot, 'BENCHMARKS.md');
-    writeFileSync(out, `${renderReport(saved)}\n`);
-    console.log(`wrote ${out} from ${args.render}`);
-    return;
+/** The storm's figures on the console: each configuration's medians, what was skipped, the accounting, base against ours. */
+function logStorm(storm: StormResult, log: (line: string) => void): void {
+  for (const s of summarize(storm)) {
+    log(
+      `  ${configLabel(s.config, storm.base).padEnd(46)} rate ${fmtSpread(s.rate, 0)}/s  ratio ${fmtSpread(s.ratio, 3)}  cpu ${fmtSpread(s.cpuPerDropUs, 3, ' µs/drop')}  rss ${fmtSpread(s.peakRssMiB, 1, ' MiB')}`,
+    );
   }
-  if (process.getuid?.() !== 0)
-    throw new Error('the benchmarks need root (network namespaces, tracefs, perf, bpftrace)');
-  const log = (l: string) => console.log(l);
+  for (const [k, why] of Object.entries(storm.skipped)) log(`  ${k}: skipped (${why})`);
+  for (const r of accounting(storm).rows) log(`  ${r}`);
+  for (const line of baseComparison(storm)) log(`  ${line}`);
+}
+
+const command = () => `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+
+/** soak, backpressure, top or compare: one section, written to bench/NAME.md. False when the main run was asked for. */
+async function runSectionOnItsOwn(args: Args, log: (line: string) => void): Promise<boolean> {
   /** A section run on its own: shown, and written to bench/NAME.md, which BENCHMARKS.md includes (--out elsewhere). */
   const section = (text: string, name: string) => {
     log(text);
@@ -118,15 +158,35 @@ async function main(): Promise<void> {
   };
 
   if (args.soak) {
-    log(`soak: ${args.minutes} min at ${args.rate}/s`);
-    section(renderSoak(await runSoak({ minutes: args.minutes, rate: args.rate, log })), 'soak');
-    return;
+    const rate = args.rate ?? 100_000;
+    log(`soak: ${args.minutes} min at ${rate}/s`);
+    section(renderSoak(await runSoak({ minutes: args.minutes, rate, log })), 'soak');
+    return true;
+  }
+
+  if (args.stacklock) {
+    const r = await runStackLock({
+      runs: args.runs ?? 10,
+      seconds: args.seconds ?? 10,
+      rate: args.rate ?? 100_000,
+      log,
+    });
+    if (args.json) writeFileSync(args.json, JSON.stringify(r, null, 1));
+    const before = args.before ? (JSON.parse(readFileSync(args.before, 'utf8')) as StackLockResult) : null;
+    section(renderStackLock(r, before), 'stacklock');
+    return true;
   }
 
   if (args.backpressure) {
     const r = await runBackpressure({ rounds: args.rounds ?? 3, count: args.count ?? 300_000, log });
     section(renderBackpressure(r), 'backpressure');
-    return;
+    return true;
+  }
+
+  if (args.bpf) {
+    const r = await runBpfBench({ rounds: args.rounds ?? 3, count: args.count ?? 1_000_000, log });
+    section(renderBpfBench(r), 'bpf');
+    return true;
   }
 
   if (args.top) {
@@ -139,14 +199,47 @@ async function main(): Promise<void> {
       log,
     });
     section(renderTopBench(r), 'top');
-    return;
+    return true;
   }
 
+  if (args.compare) {
+    if (!args.base) throw new Error(`compare needs --base REV\n${USAGE}`);
+    const configs = args.configs ?? ['none', 'dropwatch', 'dropwatch_stack'];
+    const count = args.count ?? 300_000;
+    const rounds = args.rounds ?? 5;
+    log(`compare: ${count} drops × ${rounds} rounds, configs ${configs.join(', ')}, against base ${args.base}`);
+    const r = await runCompare({ base: args.base, count, rounds, configs, command: command(), log });
+    logStorm(r.storm, log);
+    if (args.json) writeFileSync(args.json, JSON.stringify(r, null, 1));
+    section(renderCompare(r), 'compare');
+    return true;
+  }
+  return false;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.render) {
+    const saved: unknown = JSON.parse(readFileSync(args.render, 'utf8'));
+    const [out, text] = args.compare
+      ? [args.out ?? join(projectRoot, 'bench', 'compare.md'), renderCompare(saved as CompareResult)]
+      : [args.out ?? join(projectRoot, 'BENCHMARKS.md'), renderReport(saved as BenchRun)];
+    writeFileSync(out, `${text}\n`);
+    console.log(`wrote ${out} from ${args.render}`);
+    return;
+  }
+  if (process.getuid?.() !== 0)
+    throw new Error('the benchmarks need root (network namespaces, tracefs, perf, bpftrace)');
+  const log = (l: string) => console.log(l);
+  if (await runSectionOnItsOwn(args, log)) return;
+
+  if (args.base && !args.only.has('storm'))
+    throw new Error('--base compares builds in the storm (or `top`): add storm to --only');
   const quick = args.quick;
   const run: BenchRun = {
     machine: describeMachine(),
     mode: quick ? 'quick' : 'full',
-    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    command: command(),
     loadBefore: loadAverage(),
     loadAfter: NaN,
   };
@@ -157,15 +250,12 @@ async function main(): Promise<void> {
   if (args.only.has('storm')) {
     const count = args.count ?? (quick ? 200_000 : 2_000_000);
     const rounds = args.rounds ?? (quick ? 1 : 3);
-    log(`\n[1] tracefs drop storm: ${count} drops × ${rounds} rounds, configs ${args.configs.join(', ')}`);
-    run.storm = await runStorm({ count, rounds, configs: args.configs, log });
-    for (const s of summarize(run.storm)) {
-      log(
-        `  ${CONFIG_LABEL[s.config].padEnd(46)} rate ${fmtSpread(s.rate, 0)}/s  ratio ${fmtSpread(s.ratio, 3)}  cpu ${fmtSpread(s.cpuPerDropUs, 3, ' µs/drop')}  rss ${fmtSpread(s.peakRssMiB, 1, ' MiB')}`,
-      );
-    }
-    for (const [k, why] of Object.entries(run.storm.skipped)) log(`  ${k}: skipped (${why})`);
-    for (const r of accounting(run.storm).rows) log(`  ${r}`);
+    const configs = args.configs ?? [...STORM_CONFIGS];
+    log(
+      `\n[1] tracefs drop storm: ${count} drops × ${rounds} rounds, configs ${configs.join(', ')}${args.base ? `, against base ${args.base}` : ''}`,
+    );
+    run.storm = await runStorm({ count, rounds, configs, base: args.base, log });
+    logStorm(run.storm, log);
   }
   if (args.only.has('startup')) {
     const runs = args.startupRuns ?? (quick ? 5 : 20);

@@ -1,7 +1,8 @@
 // Benchmark 1: a tracefs drop storm. A fixed number of drops is made with no monitor (the anchor), under perf record,
-// under bpftrace, under our dropwatch CLI and under a text trace_pipe reader, interleaved and repeated; each monitored
-// run is compared with the unmonitored run of the same round.
+// under bpftrace, under our dropwatch CLI (and, with --base, the CLI built from another revision) and under a text
+// trace_pipe reader, interleaved and repeated; each monitored run is compared with the unmonitored run of the same round.
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { buildBase, removeBase, type BaseBuild } from './lib/base-build.js';
 import { countDropwatchOutput, reapInstance, TRACEFS, type DropwatchCounts } from './lib/dropwatch-output.js';
 import { MonitorProcess } from './lib/monitor.js';
 import { BenchNetns } from './lib/netns.js';
@@ -10,6 +11,7 @@ import { dropwatchBin } from './lib/root.js';
 import { sendDrops, type SendResult } from './lib/sender.js';
 import { median, sleep, spread, type Spread } from './lib/stats.js';
 
+/** The configurations --configs selects from. */
 export const STORM_CONFIGS = [
   'none',
   'perf',
@@ -19,7 +21,26 @@ export const STORM_CONFIGS = [
   'dropwatch_stack',
   'trace_pipe',
 ] as const;
-export type StormConfig = (typeof STORM_CONFIGS)[number];
+export type SelectableConfig = (typeof STORM_CONFIGS)[number];
+
+/** Our CLI's configurations and their twins run from the --base build. */
+export const BASE_TWIN = { dropwatch: 'dropwatch_base', dropwatch_stack: 'dropwatch_stack_base' } as const;
+type OursConfig = keyof typeof BASE_TWIN;
+type BaseConfig = (typeof BASE_TWIN)[OursConfig];
+export type StormConfig = SelectableConfig | BaseConfig;
+
+/** The report's order: each base twin right under its configuration. */
+const REPORT_ORDER: readonly StormConfig[] = [
+  'none',
+  'perf',
+  'perf_g',
+  'bpftrace',
+  'dropwatch',
+  'dropwatch_base',
+  'dropwatch_stack',
+  'dropwatch_stack_base',
+  'trace_pipe',
+];
 
 export const CONFIG_LABEL: Record<StormConfig, string> = {
   none: 'no monitor (anchor)',
@@ -27,9 +48,31 @@ export const CONFIG_LABEL: Record<StormConfig, string> = {
   perf_g: 'perf record -g -e skb:kfree_skb -a -o /dev/null (call chains)',
   bpftrace: 'bpftrace @[args->location] = count()',
   dropwatch: 'our dropwatch -l kas (tracefs)',
+  dropwatch_base: 'base build: dropwatch -l kas (tracefs)',
   dropwatch_stack: 'our dropwatch -l kas, set stack true (tracefs, call chains)',
+  dropwatch_stack_base: 'base build: dropwatch -l kas, set stack true (tracefs, call chains)',
   trace_pipe: 'text trace_pipe reader (cat | grep -c)',
 };
+
+const isBaseConfig = (c: StormConfig): c is BaseConfig => Object.values<StormConfig>(BASE_TWIN).includes(c);
+
+/** `main~1 (b56dbf3)`, or the commit alone when that is what was given. */
+export function baseName(base: { rev: string; commit: string }): string {
+  return base.rev === base.commit ? base.commit : `${base.rev} (${base.commit})`;
+}
+
+/** A configuration's label, naming the base build's commit on its twins. */
+export function configLabel(config: StormConfig, base?: StormResult['base']): string {
+  const label = CONFIG_LABEL[config];
+  return base && isBaseConfig(config) ? label.replace('base build', `base build ${base.commit}`) : label;
+}
+
+/** `configs` with the base twin of each of our CLI's configurations right after it, so both run in the same rounds. */
+export function withBaseTwins(configs: readonly StormConfig[]): StormConfig[] {
+  const out = configs.flatMap((c) => (c in BASE_TWIN ? [c, BASE_TWIN[c as OursConfig]] : [c]));
+  if (out.length === configs.length) throw new Error('--base compares our CLI: select dropwatch or dropwatch_stack');
+  return out;
+}
 
 export interface StormSample {
   config: StormConfig;
@@ -57,6 +100,8 @@ export interface StormResult {
   samples: StormSample[];
   skipped: Partial<Record<StormConfig, string>>;
   installNotes: string[];
+  /** With --base: the revision the *_base configurations were built from. */
+  base?: { rev: string; commit: string };
 }
 
 export interface StormSummary {
@@ -71,6 +116,7 @@ interface Ctx {
   ns: BenchNetns;
   count: number;
   log: (line: string) => void;
+  base: BaseBuild | null;
 }
 
 type Runner = (ctx: Ctx) => Promise<Omit<StormSample, 'config' | 'round' | 'load'>>;
@@ -158,10 +204,13 @@ const runBpftrace: Runner = async (ctx) => {
   };
 };
 
+/** Our CLI, from this tree or from the --base build, run the same way. */
 const dropwatchRunner =
-  (callChains: boolean): Runner =>
+  (callChains: boolean, build: 'tree' | 'base'): Runner =>
   async (ctx) => {
-    const m = new MonitorProcess(process.execPath, [dropwatchBin, '-l', 'kas'], { stdin: 'pipe' });
+    const bin = build === 'tree' ? dropwatchBin : ctx.base?.bin;
+    if (!bin) throw new Error('no base build (--base REV)');
+    const m = new MonitorProcess(process.execPath, [bin, '-l', 'kas'], { stdin: 'pipe' });
     // stdin stays open: at end of input the REPL would exit, and we want it monitoring until SIGINT.
     m.child.stdin!.write(callChains ? 'set stack true\nstart\n' : 'start\n');
     const ready = await m.waitFor(() => m.stdout.includes('Kernel monitoring activated.'), 30000);
@@ -275,8 +324,10 @@ const RUNNERS: Record<StormConfig, Runner> = {
   perf: perfRunner(false),
   perf_g: perfRunner(true),
   bpftrace: runBpftrace,
-  dropwatch: dropwatchRunner(false),
-  dropwatch_stack: dropwatchRunner(true),
+  dropwatch: dropwatchRunner(false, 'tree'),
+  dropwatch_base: dropwatchRunner(false, 'base'),
+  dropwatch_stack: dropwatchRunner(true, 'tree'),
+  dropwatch_stack_base: dropwatchRunner(true, 'base'),
   trace_pipe: runTracePipe,
 };
 
@@ -284,6 +335,8 @@ export interface StormOptions {
   count: number;
   rounds: number;
   configs?: readonly StormConfig[];
+  /** A git revision to build and run as the *_base twins of our CLI's configurations. */
+  base?: string;
   log?: (line: string) => void;
 }
 
@@ -299,42 +352,63 @@ export function availability(configs: readonly StormConfig[]): Partial<Record<St
 
 export async function runStorm(opts: StormOptions): Promise<StormResult> {
   const log = opts.log ?? (() => {});
-  const configs = opts.configs ?? STORM_CONFIGS;
+  const selected = opts.configs ?? STORM_CONFIGS;
+  const configs = opts.base ? withBaseTwins(selected) : selected;
   const skipped = availability(configs);
-  const samples: StormSample[] = [];
+  let base: BaseBuild | null = null;
+  if (opts.base) {
+    log(`  building ${opts.base} for ${configs.filter(isBaseConfig).join(', ')}`);
+    base = buildBase(opts.base);
+    log(`  built ${baseName(base)} in ${base.dir}`);
+  }
   const ns = new BenchNetns();
   try {
-    // One unmeasured warm-up send: the first run after creating a namespace pays for page faults and route setup.
-    await sendDrops(ns, Math.min(opts.count, 50000));
-    for (let round = 0; round < opts.rounds; round++) {
-      // Rotate the order each round so no monitor always runs right after the same neighbour.
-      const order = configs.map((_, i) => configs[(i + round) % configs.length]!);
-      let anchor: number | undefined;
-      const roundSamples: StormSample[] = [];
-      for (const config of order) {
-        if (skipped[config]) continue;
-        const load = loadAverage();
-        try {
-          const r = await RUNNERS[config]({ ns, count: opts.count, log });
-          const sample: StormSample = { config, round, load, ...r };
-          roundSamples.push(sample);
-          if (config === 'none') anchor = r.rate;
-          log(describe(sample));
-        } catch (err) {
-          const why = err instanceof Error ? err.message : String(err);
-          // A monitor that cannot run at all will not run next round either: record why once and move on.
-          skipped[config] = why;
-          log(`  ${config}: skipped: ${why}`);
-        }
-        await sleep(500);
-      }
-      for (const s of roundSamples) if (anchor !== undefined) s.ratio = s.rate / anchor;
-      samples.push(...roundSamples);
-    }
+    const samples = await runRounds(configs, opts.rounds, skipped, { ns, count: opts.count, log, base });
+    const result: StormResult = { count: opts.count, rounds: opts.rounds, samples, skipped, installNotes: [] };
+    if (base) result.base = { rev: base.rev, commit: base.commit };
+    return result;
   } finally {
     ns.delete();
+    if (base) removeBase(base);
   }
-  return { count: opts.count, rounds: opts.rounds, samples, skipped, installNotes: [] };
+}
+
+/** Every configuration once per round, in an order rotated per round; each ratio is to the same round's anchor. */
+async function runRounds(
+  configs: readonly StormConfig[],
+  rounds: number,
+  skipped: StormResult['skipped'],
+  ctx: Ctx,
+): Promise<StormSample[]> {
+  const samples: StormSample[] = [];
+  // One unmeasured warm-up send: the first run after creating a namespace pays for page faults and route setup.
+  await sendDrops(ctx.ns, Math.min(ctx.count, 50000));
+  for (let round = 0; round < rounds; round++) {
+    // Rotate the order each round so no monitor always runs right after the same neighbour.
+    const order = configs.map((_, i) => configs[(i + round) % configs.length]!);
+    let anchor: number | undefined;
+    const roundSamples: StormSample[] = [];
+    for (const config of order) {
+      if (skipped[config]) continue;
+      const load = loadAverage();
+      try {
+        const r = await RUNNERS[config](ctx);
+        const sample: StormSample = { config, round, load, ...r };
+        roundSamples.push(sample);
+        if (config === 'none') anchor = r.rate;
+        ctx.log(describe(sample));
+      } catch (err) {
+        const why = err instanceof Error ? err.message : String(err);
+        // A monitor that cannot run at all will not run next round either: record why once and move on.
+        skipped[config] = why;
+        ctx.log(`  ${config}: skipped: ${why}`);
+      }
+      await sleep(500);
+    }
+    for (const s of roundSamples) if (anchor !== undefined) s.ratio = s.rate / anchor;
+    samples.push(...roundSamples);
+  }
+  return samples;
 }
 
 function describe(s: StormSample): string {
@@ -355,7 +429,7 @@ function describe(s: StormSample): string {
 
 export function summarize(result: StormResult): StormSummary[] {
   const out: StormSummary[] = [];
-  for (const config of STORM_CONFIGS) {
+  for (const config of REPORT_ORDER) {
     const ss = result.samples.filter((s) => s.config === config);
     if (ss.length === 0) continue;
     out.push({
@@ -369,7 +443,10 @@ export function summarize(result: StormResult): StormSummary[] {
   return out;
 }
 
-/** Our accounting across all dropwatch rounds: every round must have counted + lost (+ unlisted) = sent, lost = 0. */
+/**
+ * Our accounting across all dropwatch rounds: every round must have counted + lost (+ unlisted) = sent, lost = 0.
+ * The base build's rounds are listed too, but only this tree's decide exact and lossless.
+ */
 export function accounting(result: StormResult): {
   exact: boolean;
   lossless: boolean;
@@ -381,15 +458,36 @@ export function accounting(result: StormResult): {
   let lossless = true;
   const excess: number[] = [];
   for (const s of result.samples) {
-    if ((s.config !== 'dropwatch' && s.config !== 'dropwatch_stack') || !s.counts) continue;
+    if (!s.counts) continue;
     const c = s.counts;
     const diff = c.ours + c.lost + c.unlisted - s.sent;
-    excess.push(diff);
-    if (diff < 0) exact = false;
-    if (c.lost > 0 || c.unlisted > 0) lossless = false;
+    if (!isBaseConfig(s.config)) {
+      excess.push(diff);
+      if (diff < 0) exact = false;
+      if (c.lost > 0 || c.unlisted > 0) lossless = false;
+    }
     rows.push(
       `${s.config} round ${s.round + 1}: sent ${s.sent}, counted ${c.ours}, lost ${c.lost}, unlisted ${c.unlisted}, counted+lost−sent ${diff >= 0 ? '+' : ''}${diff}, other drops seen ${c.foreign}`,
     );
   }
   return { exact, lossless, rows, medianExcess: median(excess) };
+}
+
+/** Per pair run with --base: this tree's and the base build's median sender-rate ratio and CPU per drop, side by side. */
+export function baseComparison(result: StormResult): string[] {
+  if (!result.base) return [];
+  const byConfig = new Map(summarize(result).map((s) => [s.config, s]));
+  const lines: string[] = [];
+  for (const ours of Object.keys(BASE_TWIN) as OursConfig[]) {
+    const tree = byConfig.get(ours);
+    const base = byConfig.get(BASE_TWIN[ours]);
+    if (!tree || !base) continue;
+    const pct = (s: StormSummary) => `${(s.ratio.median * 100).toFixed(1)}%`;
+    const cpu = (s: StormSummary) => s.cpuPerDropUs.median.toFixed(3);
+    const times = (a: number, b: number) => `${(a / b).toFixed(3)}×`;
+    lines.push(
+      `${ours}, this tree against base ${baseName(result.base)}, medians of ${Math.min(tree.ratio.n, base.ratio.n)} rounds: sender rate ${pct(tree)} vs ${pct(base)} of no-monitor (this/base ${times(tree.ratio.median, base.ratio.median)}); CPU ${cpu(tree)} vs ${cpu(base)} µs/drop (this/base ${times(tree.cpuPerDropUs.median, base.cpuPerDropUs.median)})`,
+    );
+  }
+  return lines;
 }

@@ -2,13 +2,13 @@
 // output of the same interval; a tracefs storm under `--top` against the text CLI; start-up with and without it.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BackendCapabilities, SummaryEntry } from '../src/backend/types.js';
 import { buildTextRenderer } from '../src/output/text.js';
 import { TopController } from '../src/top/controller.js';
 import { locationLabel } from '../src/top/layout.js';
+import { buildBase, removeBase, shq } from './lib/base-build.js';
 import { countDropwatchOutput, reapInstance } from './lib/dropwatch-output.js';
 import { MonitorProcess } from './lib/monitor.js';
 import { BenchNetns } from './lib/netns.js';
@@ -345,28 +345,6 @@ export async function runTopStorm(count: number, rounds: number, log: (l: string
   return { count, rounds, rows, topExcess, textExcess, notes };
 }
 
-function shq(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-/** Builds `rev` in a scratch directory (git archive, this tree's node_modules and addon, tsc), for `before`. */
-function buildBase(rev: string): { dir: string; bin: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'dwbench-base-'));
-  execFileSync('sh', ['-c', `git -C ${shq(projectRoot)} archive ${shq(rev)} | tar -x -C ${shq(dir)}`]);
-  symlinkSync(join(projectRoot, 'node_modules'), join(dir, 'node_modules'));
-  mkdirSync(join(dir, 'build'));
-  symlinkSync(join(projectRoot, 'build', 'Release'), join(dir, 'build', 'Release'));
-  execFileSync(
-    process.execPath,
-    [join(projectRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'],
-    {
-      cwd: dir,
-      stdio: 'ignore',
-    },
-  );
-  return { dir, bin: join(dir, 'bin', 'dropwatch') };
-}
-
 /** `echo exit | dropwatch -l kas` built from `rev` and from this tree, and `node -e 0`, in one hyperfine run. */
 export function runStartupCompare(rev: string, runs: number): StartupCompare {
   if (!which('hyperfine')) throw new Error('needs hyperfine');
@@ -393,7 +371,7 @@ export function runStartupCompare(rev: string, runs: number): StartupCompare {
     const [before, after, bare, importView] = results.map((x) => spread(x.times.map((t) => t * 1000)));
     return { base: rev, runs, tool: 'hyperfine', before: before!, after: after!, node: bare!, importView: importView! };
   } finally {
-    rmSync(base.dir, { recursive: true, force: true });
+    removeBase(base);
   }
 }
 

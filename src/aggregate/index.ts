@@ -1,6 +1,6 @@
 // Per-interval drop aggregation: merges summary batches (one per CPU per second from NET_DM) into one line per location, with a hard cap on distinct locations.
 
-import type { CallChain, StackSamples, SummaryEntry } from '../backend/types.js';
+import type { CallChain, DropPlace, StackSamples, SummaryEntry } from '../backend/types.js';
 
 export const DEFAULT_MAX_KEYS = 4096;
 /** Distinct call chains kept per location and interval; samples of further chains still count in `sampled`. */
@@ -58,11 +58,13 @@ export class DropAggregator {
       if (line) {
         line.count += e.count;
         if (e.stacks) line.stacks = mergeStacks(line.stacks, e.stacks);
+        if (e.places) line.places = mergePlaces(line.places, e.places);
       } else if (this.index.size < this.maxKeys) {
         // A copy: callers may reuse their entry objects.
         const copy: SummaryEntry = { origin: e.origin, pc: e.pc, reason: e.reason, count: e.count };
         if (e.trap !== undefined) copy.trap = e.trap;
         if (e.stacks) copy.stacks = mergeStacks(undefined, e.stacks);
+        if (e.places) copy.places = mergePlaces(undefined, e.places);
         this.index.set(key, copy);
       } else {
         this.overflowDrops += e.count;
@@ -106,6 +108,20 @@ function mergeStacks(into: StackSamples | undefined, more: StackSamples): StackS
     if (same) same.count += chain.count;
     else if (target.chains.length < MAX_CHAINS_PER_LOCATION)
       target.chains.push({ frames: chain.frames, count: chain.count });
+  }
+  return target;
+}
+
+const placeKey = (p: DropPlace): string => `${p.netns ?? ''}/${p.ifindex ?? ''}/${p.ifname ?? ''}`;
+
+/** Adds `more` into `into` (a fresh copy when undefined): one place per namespace and device, counts summed. */
+function mergePlaces(into: DropPlace[] | undefined, more: readonly DropPlace[]): DropPlace[] {
+  const target = into ?? [];
+  for (const place of more) {
+    const key = placeKey(place);
+    const same = target.find((p) => placeKey(p) === key);
+    if (same) same.count += place.count;
+    else target.push({ ...place });
   }
   return target;
 }

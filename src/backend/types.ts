@@ -35,6 +35,18 @@ export interface SummaryEntry {
   count: number;
   /** Call chains sampled from some of these drops, where the backend records stacks and they were asked for. */
   stacks?: StackSamples;
+  /** Where these drops happened, where the source knows: their counts add up to `count`. */
+  places?: DropPlace[];
+}
+
+/** Drops at one location in one network namespace and on one device. */
+export interface DropPlace {
+  /** The network namespace's inode (`stat -L -c %i /proc/PID/ns/net`); null when the drop had no device or socket. */
+  netns: number | null;
+  /** The device's index and name; null when the packet had no device. */
+  ifindex: number | null;
+  ifname: string | null;
+  count: number;
 }
 
 /** One kernel call chain, innermost caller first, and how many sampled drops took it. */
@@ -98,7 +110,8 @@ export interface Stats {
 
 /**
  * What a backend can add to a drop beyond its location, origin and count. `symbol`: the source names the location
- * itself (NET_DM's packet alerts), so it is known even when /proc/kallsyms hides addresses.
+ * itself (NET_DM's packet alerts), so it is known even when /proc/kallsyms hides addresses. `device`: the device, and
+ * where the source knows it the network namespace (summary entries' `places`).
  */
 export type DropField =
   'reason' | 'symbol' | 'protocol' | 'time' | 'device' | 'payload' | 'trap' | 'stack' | 'flow' | 'process';
@@ -162,6 +175,8 @@ export interface Backend {
 export interface OpenOptions {
   /** One-line notices for the user (stderr), e.g. which backend auto chose and why. */
   notice: (line: string) => void;
+  /** Call chains are asked for (`--stack`): `auto` passes over a source without them when a later one has them. */
+  stack?: boolean;
 }
 
 /** A drop source as the source table lists it: what it is called, what it needs, what it can give. */

@@ -73,10 +73,12 @@ export class CapabilityWords {
     const notes = [`Backend: ${name}. When neither sw nor hw is set, software drops are monitored.`];
     if (!capabilities.settings.hw)
       notes.push(`This backend sees software drops only: set hw needs ${labels(sources, hasHardware)}.`);
-    if (!capabilities.settings.trunc || !capabilities.settings.queue)
+    if (!capabilities.settings.trunc)
       notes.push(
         `This backend captures no packet payload: set trunc and set queue need ${labels(sources, hasPayloads)}.`,
       );
+    else if (!capabilities.settings.queue)
+      notes.push(`This backend has no per-CPU packet queue: set queue needs ${labels(sources, hasQueue)}.`);
     return notes;
   }
 

@@ -85,7 +85,7 @@ export async function dropwatchMain(args: readonly string[], io: CliIO): Promise
       const lines = ['Available lookup methods:', ...LOOKUP_METHODS.map((m) => `${m.name} - ${m.help}`)];
       return await printOnly(io, lines.map((l) => `${l}\n`).join(''));
     }
-    const backend = await openBackend(options.backend, { notice: complain });
+    const backend = await openBackend(options.backend, { notice: complain, stack: options.stack });
     const stdout = guardStdout(io.stdout, io.watchStdout, BACKLOG_LIMIT, io.stdoutIsPipe ? PIPE_BUF : null);
     let code: number;
     try {

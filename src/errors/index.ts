@@ -6,6 +6,7 @@ export type ErrorCode =
   | 'E_TRACEFS_MISSING' // tracefs cannot be found or mounted
   | 'E_EVENT_MISSING' // skb:kfree_skb tracepoint absent
   | 'E_NETDM_MISSING' // NET_DM generic netlink family not found
+  | 'E_BPF_MISSING' // the bpf source cannot run here: no addon, no BTF, or the kernel refuses its program
   | 'E_KERNEL' // the kernel refused a request (errno in KernelError)
   | 'E_UNSUPPORTED' // the backend cannot honour this request
   | 'E_BAD_INPUT' // a REPL line or value that does not parse

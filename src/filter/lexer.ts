@@ -45,8 +45,11 @@ const HINTS: Readonly<Record<string, string>> = {
   '~': "unknown operator '~' (did you mean '=~'?)",
 };
 
+/** Throws a FilterSyntaxError at a UTF-16 index of the source. */
+type Fail = (what: string, index: number) => never;
+
 export function tokenize(src: string, prefix: string): Token[] {
-  const fail = (what: string, index: number): never => {
+  const fail: Fail = (what, index) => {
     throw new FilterSyntaxError(prefix, what, columnOf(src, index));
   };
   const tokens: Token[] = [];
@@ -58,110 +61,138 @@ export function tokenize(src: string, prefix: string): Token[] {
       i++;
       continue;
     }
-    const start = i;
-    const two = src.slice(i, i + 2);
-    if (two === '==' || two === '!=' || two === '=~' || two === '!~' || two === '&&' || two === '||') {
-      tokens.push({ kind: two, pos: start, text: two });
-      i += 2;
-    } else if (c === '!' || c === '(' || c === ')') {
-      tokens.push({ kind: c, pos: start, text: c });
-      i++;
-    } else if (isAddressStart(src, i)) {
-      // Up to a '/', then the prefix; word characters stuck to either are kept, so "10.0.0.1x" is one bad address.
-      while (i < n && (isAddressChar(src[i]!) || isWordChar(src[i]!))) i++;
-      const str = src.slice(start, i);
-      let prefix: string | undefined;
-      if (src[i] === '/') {
-        const from = ++i;
-        while (i < n && (isWordChar(src[i]!) || isAddressChar(src[i]!))) i++;
-        prefix = src.slice(from, i);
-      }
-      tokens.push({
-        kind: 'address',
-        pos: start,
-        text: src.slice(start, i),
-        str,
-        ...(prefix === undefined ? {} : { prefix }),
-      });
-    } else if (isWordStart(c)) {
-      while (i < n && isWordChar(src[i]!)) i++;
-      const text = src.slice(start, i);
-      tokens.push({ kind: 'word', pos: start, text, str: text });
-    } else if (c >= '0' && c <= '9') {
-      // Take the whole run so "0x1g" or "12ab" is reported as one bad number, not a number and a word.
-      while (i < n && isWordChar(src[i]!)) i++;
-      const text = src.slice(start, i);
-      tokens.push({
-        kind: 'number',
-        pos: start,
-        text,
-        num: parseNumber(text, () => fail(`bad number ${describe(text)}`, start)),
-      });
-      if (text.length > 1 && text[0] === '0' && text[1] !== 'x' && text[1] !== 'X') {
-        fail(
-          `ambiguous number ${describe(text)} (write 0x${text.slice(1)} for hex or ${BigInt(text)} for decimal)`,
-          start,
-        );
-      }
-    } else if (c === '"' || c === "'") {
-      let value = '';
-      i++;
-      for (;;) {
-        if (i >= n) fail('unterminated string', start);
-        const d = src[i]!;
-        if (d === c) break;
-        if (d === '\\') {
-          if (i + 1 >= n) fail('unterminated string', start);
-          value += src[i + 1];
-          i += 2;
-        } else {
-          value += d;
-          i++;
-        }
-      }
-      i++;
-      tokens.push({ kind: 'string', pos: start, text: src.slice(start, i), str: value });
-    } else if (c === '/') {
-      // JavaScript regex literal: '\' escapes the next character, and '/' does not end it inside [...].
-      let pattern = '';
-      let inClass = false;
-      i++;
-      for (;;) {
-        if (i >= n) fail('unterminated regular expression', start);
-        const d = src[i]!;
-        if (d === '/' && !inClass) break;
-        if (d === '\\') {
-          if (i + 1 >= n) fail('unterminated regular expression', start);
-          // '\/' means '/', so keep the pattern free of literal-only escapes; format() adds them back.
-          pattern += src[i + 1] === '/' ? '/' : d + src[i + 1];
-          i += 2;
-          continue;
-        }
-        if (d === '[') inClass = true;
-        else if (d === ']') inClass = false;
-        pattern += d;
-        i++;
-      }
-      i++;
-      const flagStart = i;
-      while (i < n && isWordChar(src[i]!)) i++;
-      const flags = src.slice(flagStart, i);
-      const seen = new Set<string>();
-      for (let k = 0; k < flags.length; k++) {
-        const f = flags[k]!;
-        if (!'imsu'.includes(f))
-          fail(`unsupported regular expression flag ${describe(f)} (use i, m, s or u)`, flagStart + k);
-        if (seen.has(f)) fail(`repeated regular expression flag ${describe(f)}`, flagStart + k);
-        seen.add(f);
-      }
-      tokens.push({ kind: 'regex', pos: start, text: src.slice(start, i), str: pattern, flags });
-    } else {
-      const cp = String.fromCodePoint(src.codePointAt(i)!);
-      fail(HINTS[c] ?? `unexpected character ${describe(cp)}`, start);
-    }
+    const token = scanToken(src, i, fail);
+    tokens.push(token);
+    // Every token's text is exactly the source it was read from, so its length is how far to step.
+    i += token.text.length;
   }
   tokens.push({ kind: 'eof', pos: n, text: '' });
   return tokens;
+}
+
+/** The token that starts at `start`, which is not whitespace. */
+function scanToken(src: string, start: number, fail: Fail): Token {
+  const c = src[start]!;
+  const two = src.slice(start, start + 2);
+  if (two === '==' || two === '!=' || two === '=~' || two === '!~' || two === '&&' || two === '||') {
+    return { kind: two, pos: start, text: two };
+  }
+  if (c === '!' || c === '(' || c === ')') return { kind: c, pos: start, text: c };
+  if (isAddressStart(src, start)) return scanAddress(src, start);
+  if (isWordStart(c)) return scanWord(src, start);
+  if (c >= '0' && c <= '9') return scanNumber(src, start, fail);
+  if (c === '"' || c === "'") return scanString(src, start, fail);
+  if (c === '/') return scanRegex(src, start, fail);
+  const cp = String.fromCodePoint(src.codePointAt(start)!);
+  return fail(HINTS[c] ?? `unexpected character ${describe(cp)}`, start);
+}
+
+/** Up to a '/', then the prefix; word characters stuck to either are kept, so "10.0.0.1x" is one bad address. */
+function scanAddress(src: string, start: number): Token {
+  const n = src.length;
+  let i = start;
+  while (i < n && (isAddressChar(src[i]!) || isWordChar(src[i]!))) i++;
+  const str = src.slice(start, i);
+  let prefix: string | undefined;
+  if (src[i] === '/') {
+    const from = ++i;
+    while (i < n && (isWordChar(src[i]!) || isAddressChar(src[i]!))) i++;
+    prefix = src.slice(from, i);
+  }
+  return {
+    kind: 'address',
+    pos: start,
+    text: src.slice(start, i),
+    str,
+    ...(prefix === undefined ? {} : { prefix }),
+  };
+}
+
+function scanWord(src: string, start: number): Token {
+  const end = skipWordChars(src, start);
+  const text = src.slice(start, end);
+  return { kind: 'word', pos: start, text, str: text };
+}
+
+function scanNumber(src: string, start: number, fail: Fail): Token {
+  // Take the whole run so "0x1g" or "12ab" is reported as one bad number, not a number and a word.
+  const text = src.slice(start, skipWordChars(src, start));
+  const num = parseNumber(text, () => fail(`bad number ${describe(text)}`, start));
+  if (text.length > 1 && text[0] === '0' && text[1] !== 'x' && text[1] !== 'X') {
+    fail(`ambiguous number ${describe(text)} (write 0x${text.slice(1)} for hex or ${BigInt(text)} for decimal)`, start);
+  }
+  return { kind: 'number', pos: start, text, num };
+}
+
+/** A quoted string; '\' takes the next character as it is. */
+function scanString(src: string, start: number, fail: Fail): Token {
+  const n = src.length;
+  const quote = src[start]!;
+  let value = '';
+  let i = start + 1;
+  for (;;) {
+    if (i >= n) fail('unterminated string', start);
+    const d = src[i]!;
+    if (d === quote) break;
+    if (d === '\\') {
+      if (i + 1 >= n) fail('unterminated string', start);
+      value += src[i + 1];
+      i += 2;
+    } else {
+      value += d;
+      i++;
+    }
+  }
+  i++;
+  return { kind: 'string', pos: start, text: src.slice(start, i), str: value };
+}
+
+/** A JavaScript regex literal: '\' escapes the next character, and '/' does not end it inside [...]. */
+function scanRegex(src: string, start: number, fail: Fail): Token {
+  const n = src.length;
+  let pattern = '';
+  let inClass = false;
+  let i = start + 1;
+  for (;;) {
+    if (i >= n) fail('unterminated regular expression', start);
+    const d = src[i]!;
+    if (d === '/' && !inClass) break;
+    if (d === '\\') {
+      if (i + 1 >= n) fail('unterminated regular expression', start);
+      // '\/' means '/', so keep the pattern free of literal-only escapes; format() adds them back.
+      pattern += src[i + 1] === '/' ? '/' : d + src[i + 1];
+      i += 2;
+      continue;
+    }
+    if (d === '[') inClass = true;
+    else if (d === ']') inClass = false;
+    pattern += d;
+    i++;
+  }
+  const flagStart = i + 1;
+  const end = skipWordChars(src, flagStart);
+  const flags = src.slice(flagStart, end);
+  checkRegexFlags(flags, flagStart, fail);
+  return { kind: 'regex', pos: start, text: src.slice(start, end), str: pattern, flags };
+}
+
+/** Flags are i, m, s or u, each at most once; `flagStart` places the error on the bad flag. */
+function checkRegexFlags(flags: string, flagStart: number, fail: Fail): void {
+  const seen = new Set<string>();
+  for (let k = 0; k < flags.length; k++) {
+    const f = flags[k]!;
+    if (!'imsu'.includes(f))
+      fail(`unsupported regular expression flag ${describe(f)} (use i, m, s or u)`, flagStart + k);
+    if (seen.has(f)) fail(`repeated regular expression flag ${describe(f)}`, flagStart + k);
+    seen.add(f);
+  }
+}
+
+/** The index just past the run of word characters that starts at `i`. */
+function skipWordChars(src: string, i: number): number {
+  const n = src.length;
+  while (i < n && isWordChar(src[i]!)) i++;
+  return i;
 }
 
 const isHexDigit = (c: string): boolean => (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');

@@ -9,7 +9,9 @@ import {
   type AddressField,
   type Expr,
   type Field,
+  type NameField,
   type NumberField,
+  type TextField,
 } from './ast.js';
 import { columnOf, describe, FilterSyntaxError } from './error.js';
 import { tokenize, type Token } from './lexer.js';
@@ -145,28 +147,49 @@ class Parser {
     return this.parseComparison();
   }
 
+  /** A leaf: field, operator, value; each is checked against the others so the message names the real problem. */
   private parseComparison(): Expr {
+    const field = this.parseField();
+    const ot = this.next();
+    const op = this.operatorOf(ot, field);
+    const vt = this.parseValueToken(op);
+    if (op === '=~' || op === '!~') return this.parseMatch(field, op, ot, vt);
+    if (isAddressField(field)) return this.parseAddress(field, op, vt);
+    if (op === 'in' || op === 'not in')
+      return this.fail(`'${op}' needs an address field (src, dst), not '${field}'`, ot.pos);
+    if (vt.kind === 'regex') this.fail(`a regular expression needs '=~' or '!~', not '${op}'`, vt.pos);
+    if (isNumberField(field)) return this.parseNumberComparison(field, op, vt);
+    return this.parseNameComparison(field, op, vt);
+  }
+
+  private parseField(): Field {
     const ft = this.next();
     if (ft.kind !== 'word') this.fail(`expected a field name, found ${this.show(ft)}`, ft.pos);
     const field = ft.str as Field;
     if (!FIELDS.includes(field)) {
       this.fail(`unknown field ${describe(ft.text)} (fields: ${FIELDS.join(', ')})`, ft.pos);
     }
-    const ot = this.next();
-    let op: Operator;
-    if (ot.kind === '==' || ot.kind === '!=' || ot.kind === '=~' || ot.kind === '!~') op = ot.kind;
-    else if (ot.kind === 'word' && ot.str === 'in') op = 'in';
-    else if (ot.kind === 'word' && ot.str === 'not' && this.peek().kind === 'word' && this.peek().str === 'in') {
+    return field;
+  }
+
+  /** The operator `ot` starts; 'not' takes the 'in' after it. The error lists what `field` accepts. */
+  private operatorOf(ot: Token, field: Field): Operator {
+    if (ot.kind === '==' || ot.kind === '!=' || ot.kind === '=~' || ot.kind === '!~') return ot.kind;
+    if (ot.kind === 'word' && ot.str === 'in') return 'in';
+    if (ot.kind === 'word' && ot.str === 'not' && this.peek().kind === 'word' && this.peek().str === 'in') {
       this.next();
-      op = 'not in';
-    } else {
-      const ops = isTextField(field)
-        ? "'==', '!=', '=~' or '!~'"
-        : isAddressField(field)
-          ? "'==', '!=', 'in' or 'not in'"
-          : "'==' or '!='";
-      return this.fail(`expected ${ops} after '${field}', found ${this.show(ot)}`, ot.pos);
+      return 'not in';
     }
+    const ops = isTextField(field)
+      ? "'==', '!=', '=~' or '!~'"
+      : isAddressField(field)
+        ? "'==', '!=', 'in' or 'not in'"
+        : "'==' or '!='";
+    return this.fail(`expected ${ops} after '${field}', found ${this.show(ot)}`, ot.pos);
+  }
+
+  /** The token after the operator, which must be some kind of value; which kind fits is checked later. */
+  private parseValueToken(op: Operator): Token {
     const vt = this.next();
     if (
       vt.kind !== 'word' &&
@@ -180,55 +203,56 @@ class Parser {
         vt.pos,
       );
     }
+    return vt;
+  }
 
-    if (op === '=~' || op === '!~') {
-      if (!isTextField(field))
-        this.fail(`'${op}' needs a text field (reason, symbol, origin, ifname), not '${field}'`, ot.pos);
-      if (vt.kind !== 'regex' && vt.kind !== 'string') {
-        this.fail(`'${op}' needs a /regular expression/ or a quoted string, found ${this.show(vt)}`, vt.pos);
-      }
-      const pattern = vt.str!;
-      const flags = vt.flags ?? '';
-      try {
-        new RegExp(pattern, flags);
-      } catch (err) {
-        // V8 says "Invalid regular expression: /(/: Unterminated group"; keep the part after the pattern.
-        const msg = err instanceof Error ? err.message : String(err);
-        const cut = msg.lastIndexOf(': ');
-        this.fail(`bad regular expression: ${cut >= 0 ? msg.slice(cut + 2) : msg}`, vt.pos);
-      }
-      return { type: 'match', field, op, pattern, flags };
+  /** `=~`/`!~`: a text field against a regular expression, compiled once here so a bad one fails at parse time. */
+  private parseMatch(field: Field, op: '=~' | '!~', ot: Token, vt: Token): Expr {
+    if (!isTextField(field))
+      return this.fail(`'${op}' needs a text field (reason, symbol, origin, ifname), not '${field}'`, ot.pos);
+    if (vt.kind !== 'regex' && vt.kind !== 'string') {
+      this.fail(`'${op}' needs a /regular expression/ or a quoted string, found ${this.show(vt)}`, vt.pos);
     }
-
-    if (isAddressField(field)) return this.parseAddress(field, op, vt);
-    if (op === 'in' || op === 'not in')
-      return this.fail(`'${op}' needs an address field (src, dst), not '${field}'`, ot.pos);
-    if (vt.kind === 'regex') this.fail(`a regular expression needs '=~' or '!~', not '${op}'`, vt.pos);
-
-    if (isNumberField(field)) {
-      let value: number;
-      const name = vt.kind === 'word' || vt.kind === 'string' ? vt.str!.toLowerCase() : null;
-      if (vt.kind === 'number') value = vt.num!;
-      else if (field === 'protocol' && name !== null && PROTOCOL_NAMES.has(name)) value = PROTOCOL_NAMES.get(name)!;
-      else if (field === 'l4' && name !== null && L4_BY_NAME.has(name)) value = L4_BY_NAME.get(name)!;
-      else {
-        const names =
-          field === 'protocol'
-            ? ` or one of ${[...PROTOCOL_NAMES.keys()].join(', ')}`
-            : field === 'l4'
-              ? ' or an IP protocol name (tcp, udp, icmp, icmpv6, sctp, …)'
-              : '';
-        return this.fail(`'${field}' needs a number${names}, found ${this.show(vt)}`, vt.pos);
-      }
-      const max = LIMITS[field];
-      if (!(value <= max)) {
-        // EtherTypes and the 32-bit ifindex read best in hex, ports and protocol numbers in decimal.
-        const shown = field === 'protocol' || field === 'ifindex' ? `0x${max.toString(16)}` : String(max);
-        this.fail(`'${field}' must be 0 to ${shown}, found ${this.show(vt)}`, vt.pos);
-      }
-      return { type: 'cmp', field, op, value };
+    const pattern = vt.str!;
+    const flags = vt.flags ?? '';
+    try {
+      new RegExp(pattern, flags);
+    } catch (err) {
+      // V8 says "Invalid regular expression: /(/: Unterminated group"; keep the part after the pattern.
+      const msg = err instanceof Error ? err.message : String(err);
+      const cut = msg.lastIndexOf(': ');
+      this.fail(`bad regular expression: ${cut >= 0 ? msg.slice(cut + 2) : msg}`, vt.pos);
     }
+    return { type: 'match', field, op, pattern, flags };
+  }
 
+  /** A number field against a number, or a protocol or IP protocol name, within the field's range. */
+  private parseNumberComparison(field: NumberField, op: '==' | '!=', vt: Token): Expr {
+    let value: number;
+    const name = vt.kind === 'word' || vt.kind === 'string' ? vt.str!.toLowerCase() : null;
+    if (vt.kind === 'number') value = vt.num!;
+    else if (field === 'protocol' && name !== null && PROTOCOL_NAMES.has(name)) value = PROTOCOL_NAMES.get(name)!;
+    else if (field === 'l4' && name !== null && L4_BY_NAME.has(name)) value = L4_BY_NAME.get(name)!;
+    else {
+      const names =
+        field === 'protocol'
+          ? ` or one of ${[...PROTOCOL_NAMES.keys()].join(', ')}`
+          : field === 'l4'
+            ? ' or an IP protocol name (tcp, udp, icmp, icmpv6, sctp, …)'
+            : '';
+      return this.fail(`'${field}' needs a number${names}, found ${this.show(vt)}`, vt.pos);
+    }
+    const max = LIMITS[field];
+    if (!(value <= max)) {
+      // EtherTypes and the 32-bit ifindex read best in hex, ports and protocol numbers in decimal.
+      const shown = field === 'protocol' || field === 'ifindex' ? `0x${max.toString(16)}` : String(max);
+      this.fail(`'${field}' must be 0 to ${shown}, found ${this.show(vt)}`, vt.pos);
+    }
+    return { type: 'cmp', field, op, value };
+  }
+
+  /** A text or name field against a word or quoted string, normalised for reason, origin and l3. */
+  private parseNameComparison(field: TextField | NameField, op: '==' | '!=', vt: Token): Expr {
     if (vt.kind === 'number') this.fail(`'${field}' needs a name, found number ${this.show(vt)}`, vt.pos);
     if (vt.kind === 'address') this.fail(`'${field}' needs a name, found ${this.show(vt)}`, vt.pos);
     const raw = vt.str!;

@@ -1,6 +1,6 @@
 // JSON Lines output: one object per drop report, loss or overflow, as schema/dropwatch-event.schema.json describes.
 
-import type { BackendName, Origin, PacketDrop, StackSamples, SummaryEntry } from '../backend/types.js';
+import type { BackendName, DropPlace, Origin, PacketDrop, StackSamples, SummaryEntry } from '../backend/types.js';
 import type { FrameResolver } from './format.js';
 import type { Overflow } from '../aggregate/index.js';
 import type { Resolved } from '../symbols/kallsyms.js';
@@ -35,6 +35,8 @@ export interface SummaryJson extends DropFields {
   type: 'summary';
   /** Only when stacks are on: the chains sampled from these drops, most frequent first. */
   stacks?: { sampled: number; chains: { count: number; frames: FrameJson[] }[] };
+  /** Only where the source knows them (bpf): per network namespace and device, counts adding up to `count`. */
+  places?: DropPlace[];
 }
 
 export interface PacketJson extends DropFields {
@@ -146,6 +148,7 @@ export function summaryJson(
     reason: entry.reason,
   };
   if (entry.stacks) json.stacks = stacksJson(entry.stacks, resolve);
+  if (entry.places) json.places = entry.places.map((p) => ({ ...p }));
   return json;
 }
 

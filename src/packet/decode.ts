@@ -156,7 +156,7 @@ function ipv4(b: Uint8Array, off: number, f: Flow): void {
     return;
   }
   const limit = total === 0 ? b.length : Math.min(b.length, off + total);
-  upper(b, off + headerLen, limit, b[off + 9]!, payloadLen, false, f);
+  ipPayload(b, off + headerLen, limit, b[off + 9]!, payloadLen, false, f);
 }
 
 const IPV6_EXTENSIONS: ReadonlyMap<number, string> = new Map([
@@ -221,11 +221,11 @@ function ipv6(b: Uint8Array, off: number, f: Flow): void {
     f.l4 = ipProtocolName(next);
     return;
   }
-  upper(b, p, limit, next, remaining, true, f);
+  ipPayload(b, p, limit, next, remaining, true, f);
 }
 
 /** The headers above IP from `p` on: AH, then the transport. `payloadLen` is what the IP header says is left. */
-function upper(
+function ipPayload(
   b: Uint8Array,
   p: number,
   limit: number,
@@ -256,68 +256,87 @@ function upper(
     return;
   }
   f.l4 = ipProtocolName(next);
-  const avail = limit - p;
   switch (next) {
-    case IPPROTO_TCP: {
-      if (avail >= 4) ports(b, p, f);
-      if (avail < 20) {
-        cut(b, limit, 'TCP', f);
-        return;
-      }
-      const headerLen = (b[p + 12]! >> 4) * 4;
-      f.tcpFlags = b[p + 13]!;
-      if (headerLen < 20) {
-        f.stopped = `TCP header length ${headerLen} is under 20`;
-        return;
-      }
-      if (left !== null) {
-        if (left < headerLen) {
-          f.stopped = "the TCP header runs past the IP packet's length";
-          return;
-        }
-        f.length = left - headerLen;
-      }
-      if (avail < headerLen) cut(b, limit, 'TCP', f);
+    case IPPROTO_TCP:
+      tcp(b, p, limit, left, f);
       return;
-    }
     case IPPROTO_UDP:
-    case IPPROTO_UDPLITE: {
-      if (avail >= 4) ports(b, p, f);
-      if (avail < 8) {
-        cut(b, limit, next === IPPROTO_UDP ? 'UDP' : 'UDP-Lite', f);
-        return;
-      }
-      // UDP-Lite's length field is its checksum coverage; its length is the IP payload's.
-      const udpLen = next === IPPROTO_UDP ? be16(b, p + 4) : left;
-      if (udpLen === null) return;
-      if (udpLen >= 8) f.length = udpLen - 8;
-      else if (!(udpLen === 0 && v6)) f.stopped = `UDP length ${udpLen} is under 8`;
-      // 0 in IPv6 is a jumbogram's: the length is the IP payload's.
-      else if (left !== null) f.length = left - 8;
+    case IPPROTO_UDPLITE:
+      udp(b, p, limit, next, left, v6, f);
       return;
-    }
     case IPPROTO_ICMP:
-    case IPPROTO_ICMPV6: {
-      if (avail >= 2) {
-        f.icmpType = b[p]!;
-        f.icmpCode = b[p + 1]!;
-      }
-      if (left !== null) f.length = left;
-      // Type, code and checksum; the rest of the header depends on the type.
-      if (avail < 4) cut(b, limit, next === IPPROTO_ICMP ? 'ICMP' : 'ICMPv6', f);
+    case IPPROTO_ICMPV6:
+      icmp(b, p, limit, next, left, f);
       return;
-    }
     case IPPROTO_SCTP:
-    case IPPROTO_DCCP: {
-      if (avail >= 4) ports(b, p, f);
-      if (left !== null) f.length = left;
-      if (avail < 12) cut(b, limit, next === IPPROTO_SCTP ? 'SCTP' : 'DCCP', f);
+    case IPPROTO_DCCP:
+      sctpOrDccp(b, p, limit, next, left, f);
       return;
-    }
     default:
       // ESP's payload is encrypted, and the rest are not decoded further: the protocol and its length are the flow.
       if (left !== null) f.length = left;
   }
+}
+
+/** `left` is the IP payload's length from `p` on, null when the IP header does not say (BIG TCP, jumbograms). */
+function tcp(b: Uint8Array, p: number, limit: number, left: number | null, f: Flow): void {
+  const avail = limit - p;
+  if (avail >= 4) ports(b, p, f);
+  if (avail < 20) {
+    cut(b, limit, 'TCP', f);
+    return;
+  }
+  const headerLen = (b[p + 12]! >> 4) * 4;
+  f.tcpFlags = b[p + 13]!;
+  if (headerLen < 20) {
+    f.stopped = `TCP header length ${headerLen} is under 20`;
+    return;
+  }
+  if (left !== null) {
+    if (left < headerLen) {
+      f.stopped = "the TCP header runs past the IP packet's length";
+      return;
+    }
+    f.length = left - headerLen;
+  }
+  if (avail < headerLen) cut(b, limit, 'TCP', f);
+}
+
+/** UDP or UDP-Lite (`proto`); `v6` because a UDP length of 0 means a jumbogram only in IPv6. */
+function udp(b: Uint8Array, p: number, limit: number, proto: number, left: number | null, v6: boolean, f: Flow): void {
+  const avail = limit - p;
+  if (avail >= 4) ports(b, p, f);
+  if (avail < 8) {
+    cut(b, limit, proto === IPPROTO_UDP ? 'UDP' : 'UDP-Lite', f);
+    return;
+  }
+  // UDP-Lite's length field is its checksum coverage; its length is the IP payload's.
+  const udpLen = proto === IPPROTO_UDP ? be16(b, p + 4) : left;
+  if (udpLen === null) return;
+  if (udpLen >= 8) f.length = udpLen - 8;
+  else if (!(udpLen === 0 && v6)) f.stopped = `UDP length ${udpLen} is under 8`;
+  // 0 in IPv6 is a jumbogram's: the length is the IP payload's.
+  else if (left !== null) f.length = left - 8;
+}
+
+/** ICMP or ICMPv6 (`proto`). */
+function icmp(b: Uint8Array, p: number, limit: number, proto: number, left: number | null, f: Flow): void {
+  const avail = limit - p;
+  if (avail >= 2) {
+    f.icmpType = b[p]!;
+    f.icmpCode = b[p + 1]!;
+  }
+  if (left !== null) f.length = left;
+  // Type, code and checksum; the rest of the header depends on the type.
+  if (avail < 4) cut(b, limit, proto === IPPROTO_ICMP ? 'ICMP' : 'ICMPv6', f);
+}
+
+/** SCTP or DCCP (`proto`): both start with the two ports, and only those are read. */
+function sctpOrDccp(b: Uint8Array, p: number, limit: number, proto: number, left: number | null, f: Flow): void {
+  const avail = limit - p;
+  if (avail >= 4) ports(b, p, f);
+  if (left !== null) f.length = left;
+  if (avail < 12) cut(b, limit, proto === IPPROTO_SCTP ? 'SCTP' : 'DCCP', f);
 }
 
 function ports(b: Uint8Array, p: number, f: Flow): void {

@@ -1,4 +1,4 @@
-// Pure /proc/kallsyms parser and address-sorted index: turns drop PCs into `symbol+offset` the way dropwatch's kas method does.
+// Pure /proc/kallsyms parser and address-sorted index: drop PCs to `symbol+offset` as dropwatch's kas method does.
 
 /** Where a kernel text address falls: the closest symbol at or below it. */
 export interface Resolved {
@@ -8,23 +8,17 @@ export interface Resolved {
   module?: string;
 }
 
-/**
- * Symbol names kept as [start, end) ranges into the text they were read from, so a build creates no per-line strings
- * (122k strings cost most of the old build time and all of its GC work); a name is sliced out only when asked for.
- */
+/** Names as [start, end) ranges into the text they came from: a build makes no strings, a lookup slices one. */
 export interface NameRecords {
   /**
    * The texts the names were read from: strings, or the latin1 bytes of the text as read from the file (same offsets).
-   * The loader keeps bytes: they live outside the JS heap, so the 5 MB of kallsyms text does not survive young-
-   * generation collections, which would grow the young generation to its maximum (~12 MiB more RSS) for good. A byte
-   * source is decoded to a string the first time a name is read from it (once per ~256 KB chunk, ~0.1 ms): slicing a
-   * string is ~5x faster than decoding each name from bytes, and a drop storm usually touches a few chunks.
+   * The loader keeps bytes because they live outside the JS heap, where the text would swell the young generation.
+   * A byte source is decoded whole when a name is first read from it: slicing a string beats decoding each name.
    */
   sources: readonly NameSource[];
   /**
    * RECORD words per index entry: name start, name end, then the source index in the low 16 bits and the module id
-   * in the high 16. One interleaved array so an uncached lookup touches one cache line for all of them, not one per
-   * parallel array; 12 bytes an entry rather than 16 saves ~0.5 MB on a 122k-symbol kernel.
+   * in the high 16. One interleaved array, so an uncached lookup touches one cache line, not one per parallel array.
    */
   records: Uint32Array;
 }
@@ -39,8 +33,7 @@ const MAX_IDS = 0x10000;
 
 const U64_MAX = 0xffffffffffffffffn;
 
-// 64 KiB of address space per bucket: a few dozen to a few hundred symbols of kernel text each; the table spans the
-// kernel's addresses up to its modules.
+// 64 KiB of address space per bucket, so each holds few symbols; the table spans the kernel's addresses to its modules.
 const BUCKET_SHIFT = 16;
 
 interface Buckets {
@@ -59,7 +52,7 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const LO = LITTLE_ENDIAN ? 0 : 1;
 const HI = LITTLE_ENDIAN ? 1 : 0;
 
-// Splits a pc into 32-bit halves without allocating: a typed-array store is several times cheaper than `pc >> 32n`.
+// Splits a pc into 32-bit halves through a typed array: unlike `pc >> 32n`, it allocates no BigInt.
 const PC64 = new BigUint64Array(1);
 const PC32 = new Uint32Array(PC64.buffer);
 
@@ -190,8 +183,7 @@ export class KallsymsIndex {
     let low = 0;
     let high = this.addresses.length; // first index with address > pc lies in [low, high]
     if (hi === b.hi) {
-      // Almost every kernel address shares one high half: its bucket narrows the search to ~100 entries, whose
-      // low halves alone decide the order.
+      // Almost every kernel address shares one high half: its bucket narrows the search, and low halves decide it.
       if (lo < b.baseLo) low = high = b.start;
       else {
         const k = (lo - b.baseLo) >>> BUCKET_SHIFT;
@@ -279,20 +271,111 @@ function grow(a: Uint32Array, size: number): Uint32Array {
 }
 
 /**
+ * Reads the fields of kallsyms lines from one text. Written for the baseline tiers too, since most of a process's only
+ * parse runs before the optimizing compiler is done with it: space tests inlined, not called, and rare work apart.
+ */
+class LineReader {
+  /** The address's 32-bit halves. */
+  hi = 0;
+  lo = 0;
+  /** The name is [nameStart, nameEnd); what follows it on the line (a `[mod]`) starts at nameEnd. */
+  nameStart = 0;
+  nameEnd = 0;
+  // Where each whitespace character next occurs at or after the last name searched, or -1 before the first search.
+  private nextSp = -1;
+  private nextTab = -1;
+  private nextCr = -1;
+  private nextVt = -1;
+  private nextFf = -1;
+
+  constructor(private readonly text: string) {}
+
+  /** Reads the line [start, eol): false when it is not an address (at most 16 hex digits), whitespace, type, name. */
+  read(start: number, eol: number): boolean {
+    const text = this.text;
+    // Hex digits shifted into a (hi, lo) pair of 32-bit halves; more than 16 digits rejects the line below.
+    let hi = 0;
+    let lo = 0;
+    let c = 0;
+    let p = start;
+    while (p < eol) {
+      c = text.charCodeAt(p);
+      const v = c < 128 ? HEX[c]! : -1;
+      if (v < 0) break;
+      hi = (hi << 4) | (lo >>> 28);
+      lo = (lo << 4) | v;
+      p++;
+    }
+    // c is the character after the digits (p < eol); whitespace is ' ' or \t..\r
+    if (p === start || p - start > 16 || p >= eol || !(c === 32 || (c >= 9 && c <= 13))) return false;
+    this.hi = hi >>> 0;
+    this.lo = lo >>> 0;
+    if (
+      c === 32 &&
+      p + 3 < eol &&
+      !((c = text.charCodeAt(p + 1)) === 32 || (c >= 9 && c <= 13)) &&
+      text.charCodeAt(p + 2) === 32 &&
+      !((c = text.charCodeAt(p + 3)) === 32 || (c >= 9 && c <= 13))
+    ) {
+      this.nameStart = p + 3;
+      this.nameEnd = this.kernelNameEnd(p + 3, eol);
+      return true;
+    }
+    return this.readLoose(p, eol);
+  }
+
+  /**
+   * The end of a name in the kernel's own layout, "<addr> <t> <name>": the first whitespace, found by native indexOf
+   * calls rather than a character loop. Each search position is kept until a name passes it, so a character that never
+   * occurs is searched for once per text, not once per line.
+   */
+  private kernelNameEnd(nameStart: number, eol: number): number {
+    const text = this.text;
+    if (this.nextSp <= nameStart) this.nextSp = nextAt(text, ' ', nameStart);
+    if (this.nextTab <= nameStart) this.nextTab = nextAt(text, '\t', nameStart);
+    if (this.nextCr <= nameStart) this.nextCr = nextAt(text, '\r', nameStart);
+    if (this.nextVt <= nameStart) this.nextVt = nextAt(text, '\v', nameStart);
+    if (this.nextFf <= nameStart) this.nextFf = nextAt(text, '\f', nameStart);
+    let end = eol;
+    if (this.nextSp < end) end = this.nextSp;
+    if (this.nextTab < end) end = this.nextTab;
+    if (this.nextCr < end) end = this.nextCr;
+    if (this.nextVt < end) end = this.nextVt;
+    if (this.nextFf < end) end = this.nextFf;
+    return end;
+  }
+
+  /** Type and name in any other spacing, from the whitespace at p after the address; false when there is no name. */
+  private readLoose(p: number, eol: number): boolean {
+    const text = this.text;
+    let c = 0;
+    // whitespace, type letter, whitespace
+    while (p < eol && ((c = text.charCodeAt(p)) === 32 || (c >= 9 && c <= 13))) p++;
+    while (p < eol && !((c = text.charCodeAt(p)) === 32 || (c >= 9 && c <= 13))) p++;
+    while (p < eol && ((c = text.charCodeAt(p)) === 32 || (c >= 9 && c <= 13))) p++;
+    this.nameStart = p;
+    while (p < eol && !((c = text.charCodeAt(p)) === 32 || (c >= 9 && c <= 13))) p++;
+    this.nameEnd = p;
+    return p > this.nameStart;
+  }
+}
+
+/**
  * Accumulates kallsyms lines, possibly in several slices (so a caller can yield to the event loop between them),
  * then builds the sorted index once.
  *
  * Entries are written straight into the layouts the index keeps (address halves as in a BigUint64Array, name
  * records), and the builder notes where the address order descends as it goes: for an already-sorted file, which
  * /proc/kallsyms is apart from module and BPF sections, build() is a few native copies instead of passes over every
- * line (loops that run once per process mostly run unoptimized, so each pass over 122k entries costs milliseconds).
+ * line (a loop that runs once per process mostly runs unoptimized).
  */
 export class KallsymsBuilder {
   private halves: Uint32Array;
   private records: Uint32Array;
-  /** Entries stored; a line at the same address as the entry before it is not stored (see addLines()). */
+  /** Entries stored; a line at the same address as the entry before it is not stored (see add()). */
   private count = 0;
-  private lines = 0;
+  /** Lines parsed, aliases included. */
+  private lineCount = 0;
   private prevHi = 0;
   private prevLo = 0;
   /** Entry indices where the address is lower than the entry before: starts of sorted runs after the first. */
@@ -306,10 +389,7 @@ export class KallsymsBuilder {
   private allZero = true;
   private built = false;
 
-  /**
-   * @param expectedLines capacity to start with. The loader passes a typical /proc/kallsyms size so the arrays are
-   * not regrown (and the old ones left as garbage) a dozen times on the way.
-   */
+  /** @param expectedLines capacity to start with: a typical size spares regrowing, and the garbage it leaves. */
   constructor(expectedLines = 1024) {
     const capacity = Math.max(16, Math.ceil(expectedLines));
     this.halves = new Uint32Array(2 * capacity);
@@ -322,111 +402,46 @@ export class KallsymsBuilder {
    * bytes it was decoded from), names are read from the bytes later and the index does not keep the string.
    */
   addLines(text: string, pos = 0, maxLines = Infinity, bytes?: Buffer): number {
-    // Most of a process's only parse runs before the optimizing compiler has finished with this loop, so it is
-    // written for the baseline tiers too: locals instead of fields, space tests inlined instead of called (each
-    // call or property access there costs several ns per character), rare work in separate methods.
     if (this.built) throw new Error('KallsymsBuilder: addLines() after build()');
     const n = text.length;
     if (pos >= n) return n;
     const source = this.sourceFor(bytes ?? text);
-    let halves = this.halves;
-    let records = this.records;
-    let k = this.count;
-    let prevHi = this.prevHi;
-    let prevLo = this.prevLo;
-    let nonZero = false;
-    let lines = 0;
-    let parsed = 0;
-    let nextSp = -1;
-    let nextTab = -1;
-    let nextCr = -1;
-    let nextVt = -1;
-    let nextFf = -1;
-    while (pos < n && lines++ < maxLines) {
+    const line = new LineReader(text);
+    let linesRead = 0;
+    while (pos < n && linesRead++ < maxLines) {
       let eol = text.indexOf('\n', pos);
       if (eol < 0) eol = n;
-      let p = pos;
+      const start = pos;
       pos = eol + 1;
-
-      // address: hex digits shifted into a (hi, lo) pair of 32-bit halves; more than 16 digits skips the line below
-      let hi = 0;
-      let lo = 0;
-      let c = 0;
-      const addrStart = p;
-      while (p < eol) {
-        c = text.charCodeAt(p);
-        const v = c < 128 ? HEX[c]! : -1;
-        if (v < 0) break;
-        hi = (hi << 4) | (lo >>> 28);
-        lo = (lo << 4) | v;
-        p++;
-      }
-      // c is the character after the digits (p < eol); whitespace is ' ' or \t..\r
-      if (p === addrStart || p - addrStart > 16 || p >= eol || !(c === 32 || (c >= 9 && c <= 13))) continue;
-      let nameStart: number;
-      if (
-        c === 32 &&
-        p + 3 < eol &&
-        !((c = text.charCodeAt(p + 1)) === 32 || (c >= 9 && c <= 13)) &&
-        text.charCodeAt(p + 2) === 32 &&
-        !((c = text.charCodeAt(p + 3)) === 32 || (c >= 9 && c <= 13))
-      ) {
-        // The kernel's own layout, "<addr> <t> <name>": the name ends at the first whitespace, found by native
-        // indexOf calls rather than a character loop. Each search position is kept until a name passes it, so a
-        // character that never occurs is searched for once per call, not once per line.
-        nameStart = p + 3;
-        if (nextSp <= nameStart) nextSp = nextAt(text, ' ', nameStart);
-        if (nextTab <= nameStart) nextTab = nextAt(text, '\t', nameStart);
-        if (nextCr <= nameStart) nextCr = nextAt(text, '\r', nameStart);
-        if (nextVt <= nameStart) nextVt = nextAt(text, '\v', nameStart);
-        if (nextFf <= nameStart) nextFf = nextAt(text, '\f', nameStart);
-        p = eol;
-        if (nextSp < p) p = nextSp;
-        if (nextTab < p) p = nextTab;
-        if (nextCr < p) p = nextCr;
-        if (nextVt < p) p = nextVt;
-        if (nextFf < p) p = nextFf;
-      } else {
-        // whitespace, type letter, whitespace
-        while (p < eol && ((c = text.charCodeAt(p)) === 32 || (c >= 9 && c <= 13))) p++;
-        while (p < eol && !((c = text.charCodeAt(p)) === 32 || (c >= 9 && c <= 13))) p++;
-        while (p < eol && ((c = text.charCodeAt(p)) === 32 || (c >= 9 && c <= 13))) p++;
-        // name
-        nameStart = p;
-        while (p < eol && !((c = text.charCodeAt(p)) === 32 || (c >= 9 && c <= 13))) p++;
-        if (p === nameStart) continue;
-      }
-      const mod = p < eol ? this.moduleAfter(text, p, eol) : 0;
-
-      parsed++;
-      hi >>>= 0;
-      lo >>>= 0;
-      if (k > 0) {
-        // Same address as the entry just before: that earlier line wins in any stable order, so this one never shows.
-        if (hi === prevHi && lo === prevLo) continue;
-        if (hi < prevHi || (hi === prevHi && lo < prevLo)) this.descents.push(k);
-      }
-      if ((hi | lo) !== 0) nonZero = true;
-      prevHi = hi;
-      prevLo = lo;
-      if (2 * k === halves.length) {
-        halves = this.halves = grow(halves, 4 * k);
-        records = this.records = grow(records, 2 * RECORD * k);
-      }
-      halves[2 * k + HI] = hi;
-      halves[2 * k + LO] = lo;
-      const r = RECORD * k;
-      records[r] = nameStart;
-      records[r + 1] = p;
-      records[r + 2] = (source | (mod << 16)) >>> 0;
-      k++;
+      if (!line.read(start, eol)) continue;
+      const mod = line.nameEnd < eol ? this.moduleAfter(text, line.nameEnd, eol) : 0;
+      this.lineCount++;
+      this.add(line.hi, line.lo, line.nameStart, line.nameEnd, (source | (mod << 16)) >>> 0);
     }
-    this.count = k;
-    this.prevHi = prevHi;
-    this.prevLo = prevLo;
-    this.lines += parsed;
-    if (nonZero) this.allZero = false;
     return Math.min(pos, n);
+  }
+
+  /** Stores an entry, unless it is at the address of the entry before: that earlier line wins in any stable order. */
+  private add(hi: number, lo: number, nameStart: number, nameEnd: number, ids: number): void {
+    const k = this.count;
+    if (k > 0) {
+      if (hi === this.prevHi && lo === this.prevLo) return;
+      if (hi < this.prevHi || (hi === this.prevHi && lo < this.prevLo)) this.descents.push(k);
+    }
+    if ((hi | lo) !== 0) this.allZero = false;
+    this.prevHi = hi;
+    this.prevLo = lo;
+    if (2 * k === this.halves.length) {
+      this.halves = grow(this.halves, 4 * k);
+      this.records = grow(this.records, 2 * RECORD * k);
+    }
+    this.halves[2 * k + HI] = hi;
+    this.halves[2 * k + LO] = lo;
+    const r = RECORD * k;
+    this.records[r] = nameStart;
+    this.records[r + 1] = nameEnd;
+    this.records[r + 2] = ids;
+    this.count = k + 1;
   }
 
   /** Module id of a `[mod]` after the name that ends at p (whitespace first), 0 when there is none. */
@@ -470,7 +485,7 @@ export class KallsymsBuilder {
     let records: Uint32Array;
     if (this.descents.length === 0) {
       // Ascending and alias-free already: keep the builder's arrays when they are mostly full (a copy would leave
-      // megabytes of old-generation garbage that only a full GC gives back), else copy out the filled part.
+      // old-generation garbage that only a full GC gives back), else copy out the filled part.
       const keep = 4 * count >= 3 * (this.halves.length / 2);
       halves = keep ? this.halves.subarray(0, 2 * count) : this.halves.slice(0, 2 * count);
       records = keep ? this.records.subarray(0, RECORD * count) : this.records.slice(0, RECORD * count);
@@ -505,8 +520,8 @@ export class KallsymsBuilder {
       addresses: new BigUint64Array(halves.buffer, halves.byteOffset, halves.length / 2),
       names: { sources: [...this.sources], records },
       modules: [...this.modules],
-      lineCount: this.lines,
-      hidden: this.lines > 0 && this.allZero,
+      lineCount: this.lineCount,
+      hidden: this.lineCount > 0 && this.allZero,
     });
   }
 }

@@ -62,18 +62,16 @@ function tableFromIndex(
   return { status: 'ok', index, resolve: cachedResolver((pc) => index.resolve(pc), cacheLimit) };
 }
 
-// Parse for about this long per event-loop turn, so keystrokes at the prompt wait at most a few ms. A time budget
-// rather than a line count: early lines run unoptimized, later ones an order of magnitude faster once the parse loop
-// has been compiled, and a loaded machine stretches both.
+// Parse for this long per event-loop turn, so keystrokes at the prompt wait little. A time budget, not a line count,
+// because lines parse much faster once the loop is compiled, and a loaded machine slows both.
 const SLICE_MS = 6;
 // Lines per addLines() call between clock checks: few enough to stay within SLICE_MS before the loop is optimized.
 const LINES_PER_CHECK = 1_000;
-// Bytes of the file parsed at a time. Decoding the whole file to one string in one go stalls the prompt (fresh memory,
-// page faults), and fs.readFile adds a same-sized concat; chunks spread both over many turns. The kernel hands out
-// /proc/kallsyms a page per read(2), so a chunk is filled by many reads before it is parsed.
+// Bytes of the file parsed at a time: decoding the whole file at once (or fs.readFile's concat) stalls the prompt.
+// The kernel hands out /proc/kallsyms a page per read(2), so many reads fill a chunk before it is parsed.
 const CHUNK_BYTES = 256 * 1024;
 
-// Capacity to start the index with: /proc/kallsyms has ~120k lines here and ~100-200k on distribution kernels.
+// Capacity to start the index with: a typical /proc/kallsyms line count, so the arrays need not grow on the way.
 const EXPECTED_LINES = 131_072;
 
 const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
@@ -91,8 +89,7 @@ async function addInSlices(builder: KallsymsBuilder, text: string, bytes?: Buffe
 /**
  * Reads the file a chunk at a time and parses each chunk's whole lines (each chunk becomes one name source). The index
  * keeps the chunks' bytes, not the decoded text: see NameRecords. Every chunk is a buffer of its own, filled to the
- * end, so ~21 of them hold the whole file; a new buffer per 4 KB read (and a concat for each line split across reads)
- * once made 1,300 buffers and ~25 MiB of short-lived external memory.
+ * end, so a few buffers hold the whole file; a line cut at a chunk's end is copied to the start of the next.
  */
 async function parseFileInSlices(path: string): Promise<KallsymsIndex> {
   const file = await open(path, 'r');

@@ -1,7 +1,9 @@
 // TracefsBackend: the Backend contract over the skb:kfree_skb tracepoint in a private tracefs instance, for
 // kernels without NET_DM. Software drops only; no payload; packet timestamps converted from the 'mono' trace clock.
 // The instance exists only while monitoring: making and removing one allocates and frees a ring buffer per CPU, which
-// a dropwatch that never starts monitoring should not pay for, and an idle dropwatch should hold nothing.
+// a dropwatch that never starts monitoring should not pay for, and an idle dropwatch should hold nothing. Call chains
+// come from a second, small instance whose gate the reader opens and closes (reader-chains.ts): our ring buffer then
+// holds drops only, so what it loses is drops, counted exactly, and no write of ours waits on the kernel for long.
 import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import { TRACEFS_OFFER } from './source.js';
@@ -34,12 +36,14 @@ import {
   cleanupTracefsSync,
   DEFAULT_PREFIX,
   findTracefs,
+  holdTracefs,
   listCpus,
   readTracefs,
   reclaimStale,
   pidAlive,
   TracefsInstance,
 } from './instance.js';
+import { InstanceGuard } from './guard.js';
 import { systemClock, wallClockOffset, type Clock } from './clock.js';
 import {
   CMD_ABORT,
@@ -51,7 +55,9 @@ import {
   MODE_PACKET,
   MODE_SUMMARY,
   NO_VALUE,
+  type ChainInit,
   type ChainRow,
+  type ReaderCommand,
   type ReaderInit,
   type ReaderMessage,
 } from './reader-protocol.js';
@@ -75,7 +81,7 @@ export interface TracefsOptions {
   maxPendingPackets?: number;
   /** How long stop() waits for the reader to drain, ms (default 5000). */
   drainTimeoutMs?: number;
-  /** With stacks on, call chains taken per second at most (default 1000): the stacktrace trigger's re-armed count. */
+  /** With stacks on, call chains kept per second at most (default 1000); the kernel takes about as many. */
   stackBudget?: number;
   clock?: Clock;
   /** For naming the instance (default process.pid). */
@@ -87,6 +93,8 @@ export interface TracefsOptions {
 
 const WORKER_URL = new URL('./reader-worker.js', import.meta.url);
 const CALIBRATE_EVERY_NS = 10_000_000_000n;
+/** The chain instance's filter while its gate is closed: no event has type 0, so no drop passes. */
+const CLOSED_GATE = 'common_type == 0';
 /**
  * The reader keeps little on its heap (a page buffer, per-location counts; packet batches are off-heap typed arrays),
  * so V8's default young generation only costs resident memory (BENCHMARKS.md has the figures). The old-generation cap
@@ -95,23 +103,30 @@ const CALIBRATE_EVERY_NS = 10_000_000_000n;
 const READER_LIMITS = Object.freeze({ maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 32 });
 let exitHookInstalled = false;
 
-/** One monitoring stretch, start() to stop(): our private instance and the reader thread on it. */
+/** One monitoring stretch, start() to stop(): our private instances and the reader thread on them. */
 interface ActiveInstance {
   instance: TracefsInstance;
+  /** The chain instance when stacks are on. */
+  chains: TracefsInstance | null;
   worker: Worker;
   ctl: Int32Array;
   drained: Promise<void>;
   exited: Promise<void>;
   /** Per kind and CPU, the count the reader reported for this instance (a new instance starts its counters at 0). */
   lostSeen: Record<LostKind, Map<number, number>>;
-  /** Once a second: re-arm the stacktrace trigger, and check that nobody switched our event off. */
+  /** Once a second: check that nobody silenced our instance, and put back what was changed. */
   tick: NodeJS.Timeout | null;
-  /** Chains are being taken (the trigger is re-armed each tick). */
-  stacks: boolean;
-  /** The event is still checked each tick (until the instance cannot be read). */
+  guard: InstanceGuard;
+  /** The instance is still checked each tick (until it cannot be read). */
   checking: boolean;
-  /** What someone else changed in our instance, each said once per instance. */
-  tampered: Set<string>;
+}
+
+/** What start() makes before the reader runs: the instances and their descriptors. */
+interface Instances {
+  instance: TracefsInstance;
+  fds: number[];
+  stack: KernelStackLayout | null;
+  chains: { instance: TracefsInstance; init: ChainInit } | null;
 }
 
 /** What the reader counts as lost, and how each is named in "Lost" lines and stats (with `cpuN` after it). */
@@ -152,7 +167,10 @@ export class TracefsBackend implements Backend {
   private readonly lost = lostMaps();
   private stopping: Promise<void> | null = null;
 
-  /** Made by openTracefsBackend, which finds tracefs and reads what this takes. */
+  /** Lets tracefs go at close: unmounts it when we mounted it and no other backend of ours uses it. */
+  private readonly releaseTracefs: () => void;
+
+  /** Made by openTracefsBackend, which finds tracefs and reads what this takes; `release` lets tracefs go at close. */
   constructor(
     root: string,
     prefix: string,
@@ -160,8 +178,10 @@ export class TracefsBackend implements Backend {
     layout: KfreeSkbLayout,
     layouts: PageLayouts,
     opts: TracefsOptions,
+    release: () => void = () => {},
   ) {
     this.root = root;
+    this.releaseTracefs = release;
     this.processes = processNames(root);
     this.prefix = prefix;
     this.cpus = cpus;
@@ -208,65 +228,87 @@ export class TracefsBackend implements Backend {
     if (this.active || this.stopping) throw new DropwatchError('E_STATE', 'already monitoring');
     if (options.hw)
       throw new DropwatchError('E_UNSUPPORTED', 'hardware drops are reported by NET_DM only, not by tracefs');
-    const { instance, fds, stack } = this.createInstance(options.stack === true);
+    const made = this.createInstances(options.stack === true);
     const ctl = new Int32Array(new SharedArrayBuffer(16));
     Atomics.store(ctl, CTL_MODE, this.config.alertMode === 'packet' ? MODE_PACKET : MODE_SUMMARY);
-    const worker = this.startReader(instance, fds, ctl, stack);
-    const active = this.listenToReader(instance, worker, ctl, stack !== null);
+    const worker = this.startReader(made, ctl);
+    const active = this.listenToReader(made, worker, ctl);
     this.active = active;
     this.calibrate(true);
     try {
-      instance.setEventEnabled(true);
+      // Ours first: its probe then runs first for each drop, so a chain's drop is never read before its count.
+      made.instance.setEventEnabled(true);
+      made.chains?.instance.setEventEnabled(true);
     } catch (err) {
       await this.stop();
       throw err;
     }
-    // The trigger's count runs out after `stackBudget` chains; arming it again each second makes that a rate.
-    active.tick = setInterval(() => {
-      if (active.checking) this.keepEnabled(active);
-      if (active.stacks) this.rearmStacks(active);
-    }, 1000).unref();
+    active.tick = setInterval(() => this.keepEnabled(active), 1000).unref();
   }
 
-  /** Makes our instance, with the kernel filter and (when asked) the stack trigger set, and opens each CPU's pipe. */
-  private createInstance(wantStacks: boolean): {
-    instance: TracefsInstance;
-    fds: number[];
-    stack: KernelStackLayout | null;
-  } {
-    // Private instance: its own buffer size, clock, filter and enable switch, so global tracing is never touched.
-    const instance = TracefsInstance.create({
+  /**
+   * Makes our instance with the kernel filter set and, when chains are asked for, the chain instance; opens each
+   * CPU's pipe. Removes whatever it made when a step fails.
+   */
+  private createInstances(wantStacks: boolean): Instances {
+    // Read before anything is made: a failure here has nothing to undo.
+    const stack = wantStacks ? this.stackLayout() : null;
+    const made: TracefsInstance[] = [];
+    try {
+      // Private instance: its own buffer size, clock, filter and enable switch, so global tracing is never touched.
+      const instance = this.makeInstance(this.opts.bufferSizeKb ?? 4096);
+      made.push(instance);
+      if (this.filterExpr !== null) instance.setFilter(this.filterExpr);
+      const fds = this.cpus.map((cpu) => instance.openRaw(cpu));
+      if (stack === null) return { instance, fds, stack, chains: null };
+      const chains = this.makeChainInstance();
+      made.push(chains.instance);
+      return { instance, fds, stack, chains };
+    } catch (err) {
+      for (const instance of made) instance.remove(); // closes the descriptors too
+      throw err;
+    }
+  }
+
+  private makeInstance(bufferSizeKb: number, suffix?: 'chains'): TracefsInstance {
+    return TracefsInstance.create({
       root: this.root,
       prefix: this.prefix,
       pid: this.opts.pid,
-      bufferSizeKb: this.opts.bufferSizeKb ?? 4096,
+      suffix,
+      bufferSizeKb,
       traceClock: 'mono',
       warn: this.opts.onWarning,
     });
-    const fds: number[] = [];
-    const stack = wantStacks ? this.stackLayout() : null;
-    try {
-      if (this.filterExpr !== null) instance.setFilter(this.filterExpr);
-      if (stack) instance.setStackTrigger(this.stackBudget, this.filterExpr);
-      for (const cpu of this.cpus) fds.push(instance.openRaw(cpu));
-    } catch (err) {
-      instance.remove(); // closes the descriptors too
-      throw err;
-    }
-    return { instance, fds, stack };
   }
 
-  /** Starts the reader thread on the instance's per-CPU descriptors; removes the instance if it cannot. */
-  private startReader(
-    instance: TracefsInstance,
-    fds: number[],
-    ctl: Int32Array<SharedArrayBuffer>,
-    stack: KernelStackLayout | null,
-  ): Worker {
+  /**
+   * The chain instance: our event with a kernel_stack record after each drop it records (options/stacktrace), gated
+   * by its filter, closed until the reader opens it. Sized for a second of chains on one CPU (a drop and a chain of
+   * about 30 frames take some 300 bytes); an overrun only costs samples.
+   */
+  private makeChainInstance(): { instance: TracefsInstance; init: ChainInit } {
+    const budget = this.stackBudget;
+    const instance = this.makeInstance(Math.max(64, Math.ceil(budget / 2)), 'chains');
+    try {
+      instance.setFilter(CLOSED_GATE);
+      instance.setOption('stacktrace', true);
+      const fds = this.cpus.map((cpu) => instance.openRaw(cpu));
+      const filterPath = instance.eventFile('filter');
+      return { instance, init: { fds, filterPath, filter: this.filterExpr, closedFilter: CLOSED_GATE, budget } };
+    } catch (err) {
+      instance.remove();
+      throw err;
+    }
+  }
+
+  /** Starts the reader thread on the instances' per-CPU descriptors; removes the instances if it cannot. */
+  private startReader(made: Instances, ctl: Int32Array<SharedArrayBuffer>): Worker {
     const cpus = this.cpus;
+    const { instance } = made;
     const init: ReaderInit = {
       cpus,
-      fds,
+      fds: made.fds,
       statsPaths: cpus.map((c) => instance.path(path.join('per_cpu', `cpu${c}`, 'stats'))),
       pageSize: this.pageSize,
       layouts: this.layouts,
@@ -276,12 +318,14 @@ export class TracefsBackend implements Backend {
       pollMs: this.opts.pollIntervalMs ?? 10,
       maxPollMs: this.opts.maxPollIntervalMs ?? 100,
       maxPending: this.opts.maxPendingPackets ?? 65536,
-      stack,
+      stack: made.stack,
+      chains: made.chains?.init ?? null,
     };
     try {
       return new Worker(WORKER_URL, { workerData: init, resourceLimits: READER_LIMITS });
     } catch (err) {
       instance.remove();
+      made.chains?.instance.remove();
       throw new DropwatchError('E_IO', `cannot start the tracefs reader thread: ${(err as Error).message}`, {
         cause: err,
       });
@@ -289,12 +333,7 @@ export class TracefsBackend implements Backend {
   }
 
   /** The record of this monitoring stretch, with the reader's messages and failures routed to it. */
-  private listenToReader(
-    instance: TracefsInstance,
-    worker: Worker,
-    ctl: Int32Array<SharedArrayBuffer>,
-    stacks: boolean,
-  ): ActiveInstance {
+  private listenToReader(made: Instances, worker: Worker, ctl: Int32Array<SharedArrayBuffer>): ActiveInstance {
     let drainedResolve!: () => void;
     const drained = new Promise<void>((r) => (drainedResolve = r));
     const exited = new Promise<void>((resolve) => {
@@ -304,16 +343,20 @@ export class TracefsBackend implements Backend {
       });
     });
     const active: ActiveInstance = {
-      instance,
+      instance: made.instance,
+      chains: made.chains?.instance ?? null,
       worker,
       ctl,
       drained,
       exited,
       lostSeen: lostMaps(),
       tick: null,
-      stacks,
+      guard: new InstanceGuard(
+        made.instance,
+        () => this.filterExpr,
+        (m) => this.warn(m),
+      ),
       checking: true,
-      tampered: new Set(),
     };
     worker.on('message', (m: ReaderMessage) => this.onMessage(active, m, drainedResolve));
     worker.on('error', (err) => this.warn(`tracefs reader failed: ${err.message}`));
@@ -321,37 +364,17 @@ export class TracefsBackend implements Backend {
   }
 
   /**
-   * Another root process can switch our instance's event off, or change its filter; drops would stop, or others pass,
-   * with no word. Say so once, and put back what we set.
+   * Another root process can silence our instance (its event, tracing, triggers, pid filters, CPU mask) or change
+   * its filter; drops would stop, or others pass, with no word. Say so once, and put back what we set.
    */
   private keepEnabled(active: ActiveInstance): void {
-    if (this.stopping || this.active !== active) return;
-    const { instance } = active;
+    if (!active.checking || this.stopping || this.active !== active) return;
     try {
-      if (!instance.eventEnabled()) {
-        instance.setEventEnabled(true);
-        this.tamperedWith(active, 'skb:kfree_skb was switched off', 'switched back on: drops in between were not seen');
-      }
-      const expected = this.filterExpr ?? 'none';
-      if (instance.filter() !== expected) {
-        if (this.filterExpr === null) instance.clearFilter();
-        else instance.setFilter(this.filterExpr);
-        this.tamperedWith(
-          active,
-          'the kernel filter was changed',
-          `put back to ${expected}: drops in between may have been filtered otherwise`,
-        );
-      }
+      active.guard.check();
     } catch (err) {
       active.checking = false;
       this.warn(`cannot check our tracefs instance any more: ${(err as Error).message}`);
     }
-  }
-
-  private tamperedWith(active: ActiveInstance, what: string, done: string): void {
-    if (active.tampered.has(what)) return;
-    active.tampered.add(what);
-    this.warn(`${what} in our tracefs instance (${active.instance.name}) from outside; ${done}`);
   }
 
   private get stackBudget(): number {
@@ -359,22 +382,12 @@ export class TracefsBackend implements Backend {
   }
 
   private stackLayoutRead: KernelStackLayout | null = null;
-  /** The kernel_stack record's layout, read once, when stacks are first asked for. */
+  /** The kernel_stack record's layout, read once, when stacks are first asked for (before any instance is made). */
   private stackLayout(): KernelStackLayout {
     this.stackLayoutRead ??= kernelStackLayout(
       parseEventFormat(readTracefs(this.root, 'events/ftrace/kernel_stack/format')),
     );
     return this.stackLayoutRead;
-  }
-
-  private rearmStacks(active: ActiveInstance): void {
-    try {
-      active.instance.setStackTrigger(this.stackBudget, this.filterExpr);
-    } catch (err) {
-      // Counting goes on without chains; say so once.
-      active.stacks = false;
-      this.warn(`call chains stopped: ${(err as Error).message}`);
-    }
   }
 
   private calibrate(force: boolean): void {
@@ -502,10 +515,12 @@ export class TracefsBackend implements Backend {
       await Promise.race([active.exited, new Promise((r) => setTimeout(r, 1000).unref())]);
       await active.worker.terminate();
       this.active = null;
-      try {
-        active.instance.remove(); // closes our descriptors first: an instance with open files cannot go
-      } catch (err) {
-        failure ??= { error: err };
+      for (const instance of [active.instance, active.chains]) {
+        try {
+          instance?.remove(); // closes our descriptors first: an instance with open files cannot go
+        } catch (err) {
+          failure ??= { error: err };
+        }
       }
       if (failure !== null) throw failure.error;
     })();
@@ -583,15 +598,23 @@ export class TracefsBackend implements Backend {
       }
     }
     this.filterExpr = expression;
-    // Chains only for the drops the new filter keeps.
-    if (this.active?.stacks) this.rearmStacks(this.active);
+    this.tellChains();
   }
 
   async clearFilter(): Promise<void> {
     if (this.closed) throw new DropwatchError('E_STATE', 'tracefs backend is closed');
     this.active?.instance.clearFilter();
     this.filterExpr = null;
-    if (this.active?.stacks) this.rearmStacks(this.active);
+    this.tellChains();
+  }
+
+  /** Chains only for the drops the filter keeps: the reader opens the chain gate with the new one. */
+  private tellChains(): void {
+    const active = this.active;
+    if (!active?.chains) return;
+    active.worker.postMessage({ type: 'filter', filter: this.filterExpr } satisfies ReaderCommand);
+    Atomics.add(active.ctl, CTL_WAKE, 1);
+    Atomics.notify(active.ctl, CTL_WAKE);
   }
 
   /** The filter the kernel holds while monitoring, else the one start() will install ('none' when there is none). */
@@ -600,17 +623,22 @@ export class TracefsBackend implements Backend {
     return this.filterExpr ?? 'none';
   }
 
-  /** Stops if monitoring (which removes the instance). Idempotent. */
+  /** Stops if monitoring (which removes the instances), then lets tracefs go (unmounted if ours). Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
     try {
       await this.stop();
     } finally {
       this.closed = true;
-      // stop() removes the instance even when it throws; this covers a stop that never got that far.
-      const left = this.active?.instance;
+      // stop() removes the instances even when it throws; this covers a stop that never got that far.
+      const left = this.active;
       this.active = null;
-      left?.remove();
+      try {
+        left?.instance.remove();
+        left?.chains?.remove();
+      } finally {
+        this.releaseTracefs();
+      }
     }
   }
 }
@@ -623,20 +651,26 @@ export class TracefsBackend implements Backend {
  */
 export async function openTracefsBackend(options: TracefsOptions = {}): Promise<TracefsBackend> {
   const root = findTracefs(options.root, options.mount ?? true);
-  const prefix = options.instancePrefix ?? DEFAULT_PREFIX;
-  checkTracefs(root, prefix);
   if (!exitHookInstalled) {
     // A last resort only: stop()/close() are the real cleanup; SIGKILL leaves an instance the next run reclaims.
     process.once('exit', cleanupTracefsSync);
     exitHookInstalled = true;
   }
-  // A readdir when there is nothing to reclaim; start() looks again, for runs killed in between.
-  reclaimStale(root, prefix, pidAlive, options.onWarning);
-  const layouts: PageLayouts = {
-    page: parseHeaderPage(readTracefs(root, 'events/header_page')),
-    event: parseHeaderEvent(readTracefs(root, 'events/header_event')),
-  };
-  const read = kfreeSkbLayout(parseEventFormat(readTracefs(root, 'events/skb/kfree_skb/format')));
-  const layout = options.adjustLayout ? options.adjustLayout(read) : read;
-  return new TracefsBackend(root, prefix, listCpus(root), layout, layouts, options);
+  const release = holdTracefs(root);
+  try {
+    const prefix = options.instancePrefix ?? DEFAULT_PREFIX;
+    checkTracefs(root, prefix);
+    // A readdir when there is nothing to reclaim; start() looks again, for runs killed in between.
+    reclaimStale(root, prefix, pidAlive, options.onWarning);
+    const layouts: PageLayouts = {
+      page: parseHeaderPage(readTracefs(root, 'events/header_page')),
+      event: parseHeaderEvent(readTracefs(root, 'events/header_event')),
+    };
+    const read = kfreeSkbLayout(parseEventFormat(readTracefs(root, 'events/skb/kfree_skb/format')));
+    const layout = options.adjustLayout ? options.adjustLayout(read) : read;
+    return new TracefsBackend(root, prefix, listCpus(root), layout, layouts, options, release);
+  } catch (err) {
+    release();
+    throw err;
+  }
 }

@@ -174,7 +174,7 @@ export function kfreeSkbLayout(format: EventFormat): KfreeSkbLayout {
   return { eventId: format.id, commonType, commonPid, location, protocol, reason, reasons: format.symbols, minLength };
 }
 
-/** Where the ftrace kernel_stack record (the `stacktrace` trigger's output) keeps its call chain. */
+/** Where the ftrace kernel_stack record (what options/stacktrace or a stacktrace trigger writes) keeps its call chain. */
 export interface KernelStackLayout {
   eventId: number;
   /** Number of entries in `caller` (a count, not bytes: the record is 16 + 8 × size bytes long on 64-bit). */

@@ -1,5 +1,5 @@
-// The OS side of the tracefs backend: find (or mount) tracefs, create and remove our private instance, write its
-// control files, reclaim instances left by killed runs. Everything here is synchronous and small.
+// The OS side of the tracefs backend: find (or mount, and later unmount) tracefs, create and remove our private
+// instances, write their control files, reclaim instances left by killed runs. All of it synchronous and small.
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -46,9 +46,38 @@ function hasInstances(root: string): boolean {
   }
 }
 
+/** tracefs as this process mounted it, and how many backends use it: unmounted when the last lets go, or at exit. */
+let ourMount: { path: string; users: number } | null = null;
+
+/** Runs umount on our mount point; false when it is busy (another process still has files open there). */
+function unmount(path: string): boolean {
+  try {
+    execFileSync('umount', [path], { stdio: 'ignore', timeout: 10_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A backend starts using `root`; when we mounted it, returns what lets it go again (unmounting after the last). */
+export function holdTracefs(root: string): () => void {
+  const mount = ourMount;
+  if (mount === null || mount.path !== root) return () => {};
+  mount.users++;
+  let held = true;
+  return () => {
+    if (!held) return;
+    held = false;
+    if (--mount.users > 0 || ourMount !== mount) return;
+    // Busy (another process has files open there): it stays mounted, and the exit hook tries once more.
+    if (unmount(mount.path)) ourMount = null;
+  };
+}
+
 /**
  * The tracefs mount point: `root` when given, else /sys/kernel/tracing (mounting tracefs there when it is an
- * empty mount point and `mount` allows), else the debugfs automount /sys/kernel/debug/tracing.
+ * empty mount point and `mount` allows: holdTracefs then unmounts it after use), else the debugfs automount
+ * /sys/kernel/debug/tracing.
  */
 export function findTracefs(root?: string, mount = true): string {
   if (root !== undefined) {
@@ -63,6 +92,7 @@ export function findTracefs(root?: string, mount = true): string {
         stdio: ['ignore', 'ignore', 'pipe'],
         timeout: 10_000,
       });
+      ourMount = { path: DEFAULT_TRACEFS, users: 0 };
       if (hasInstances(DEFAULT_TRACEFS)) return DEFAULT_TRACEFS;
     } catch (err) {
       const stderr = String((err as { stderr?: Buffer }).stderr ?? '').trim();
@@ -91,8 +121,9 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+/** Our instances' names: `<prefix>-<pid>`, `-<n>` when that was taken, and `-chains` for a chain instance. */
 function namePattern(prefix: string): RegExp {
-  return new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-(\\d+)(?:-\\d+)?$`);
+  return new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-(\\d+)(?:-\\d+)?(?:-chains)?$`);
 }
 
 /**
@@ -179,6 +210,8 @@ export interface InstanceOptions {
   root: string;
   prefix?: string;
   pid?: number;
+  /** Appended to the name (`<prefix>-<pid>-<suffix>`): the chain instance's is 'chains'. */
+  suffix?: 'chains';
   /** Per-CPU ring-buffer size in KiB. */
   bufferSizeKb?: number;
   /** Instance trace_clock; 'mono' is CLOCK_MONOTONIC, the clock process.hrtime reads. */
@@ -194,8 +227,6 @@ export class TracefsInstance {
   /** Descriptors opened on the instance's files; closed before rmdir (an instance with open files cannot be removed). */
   readonly fds = new Set<number>();
   private removed = false;
-  /** The stacktrace trigger as written, to remove it again; null when none is armed. */
-  private trigger: string | null = null;
 
   private constructor(root: string, name: string) {
     this.root = root;
@@ -212,7 +243,7 @@ export class TracefsInstance {
     const taken = new Set([...live].map((i) => i.dir));
     let inst: TracefsInstance | undefined;
     for (let n = 0; n < 100 && !inst; n++) {
-      const name = n === 0 ? `${prefix}-${pid}` : `${prefix}-${pid}-${n}`;
+      const name = `${prefix}-${pid}${n === 0 ? '' : `-${n}`}${opts.suffix ? `-${opts.suffix}` : ''}`;
       const candidate = new TracefsInstance(root, name);
       if (taken.has(candidate.dir)) continue;
       try {
@@ -269,11 +300,6 @@ export class TracefsInstance {
     return listCpus(this.dir);
   }
 
-  /** Whether kfree_skb is enabled in this instance now (another root process may have switched it off). */
-  eventEnabled(): boolean {
-    return this.read(`${EVENT}/enable`).trim().startsWith('1');
-  }
-
   setEventEnabled(on: boolean): void {
     this.write(`${EVENT}/enable`, on ? '1' : '0');
   }
@@ -307,21 +333,9 @@ export class TracefsInstance {
     this.write(`${EVENT}/filter`, '0');
   }
 
-  /**
-   * Arms the stacktrace trigger for the next `count` drops that pass `filter` (the event filter, so chains are only
-   * taken for drops we keep). A trigger is removed by writing it again, exactly, after '!', so we keep its text.
-   */
-  setStackTrigger(count: number, filter: string | null): void {
-    this.clearStackTrigger();
-    const text = `stacktrace:${count}${filter === null ? '' : ` if ${filter}`}`;
-    this.write(`${EVENT}/trigger`, text);
-    this.trigger = text;
-  }
-
-  clearStackTrigger(): void {
-    if (this.trigger === null) return;
-    this.write(`${EVENT}/trigger`, `!${this.trigger}`);
-    this.trigger = null;
+  /** Sets a trace option of this instance (`options/<name>`), e.g. stacktrace. */
+  setOption(name: string, on: boolean): void {
+    this.write(`options/${name}`, on ? '1' : '0');
   }
 
   /** The filter the kernel holds now ('none' when there is none). */
@@ -376,8 +390,8 @@ export class TracefsInstance {
 }
 
 /**
- * Best-effort synchronous cleanup for a process 'exit' handler: closes descriptors and removes every instance this
- * process still has. Never throws.
+ * Best-effort synchronous cleanup for a process 'exit' handler: closes descriptors, removes every instance this
+ * process still has, and unmounts tracefs if we mounted it. Never throws.
  */
 export function cleanupTracefsSync(): void {
   for (const inst of [...live]) {
@@ -387,4 +401,5 @@ export function cleanupTracefsSync(): void {
       // Exit path: nothing more we can do.
     }
   }
+  if (ourMount !== null && unmount(ourMount.path)) ourMount = null;
 }

@@ -1,9 +1,10 @@
 // Pure core of the tracefs reader: fed ring-buffer pages and per-CPU stats, it keeps the summary counts, the packet
-// batch and the per-CPU loss ledger, and hands them out as reader-protocol messages. No fs, threads or timers.
+// batch and the per-CPU loss ledger, and hands them out as reader-protocol messages. Call chains come from pages of a
+// second instance (feedChains) whose drops are samples only. No fs, threads or timers.
 import { DropwatchError } from '../errors/index.js';
 import { callersOf, readKernelStack, type CpuStats, type KernelStackLayout, type KfreeSkbLayout } from './format.js';
 import { decodePage, type PageLayouts, type RecordVisitor } from './page.js';
-import { ChainCounts, SummaryCounts } from './reader-counts.js';
+import { ChainBudget, ChainCounts, chainsWithinCounts, SummaryCounts } from './reader-counts.js';
 import { LossLedger } from './reader-loss.js';
 import { PendingPackets } from './reader-packets.js';
 import {
@@ -40,8 +41,10 @@ export interface ReaderCoreOptions {
   maxPending: number;
   /** MODE_SUMMARY or MODE_PACKET. */
   mode: number;
-  /** When the stacktrace trigger is on: the kernel_stack record layout. */
+  /** When call chains are on: the kernel_stack record layout. */
   stack?: KernelStackLayout | null;
+  /** Call chains kept per second of drop time at most (default 1000). */
+  chainBudget?: number;
 }
 
 export interface ReaderCore {
@@ -51,11 +54,23 @@ export interface ReaderCore {
   mode: number;
   /** Decodes what one read() of `cpuIndex`'s trace_pipe_raw returned (at most one page). */
   feed(cpuIndex: number, bytes: Uint8Array): PageOutcome;
+  /**
+   * Decodes a page of the chain instance (the same drops, each sampled one followed by its kernel_stack record): adds
+   * the chains within the budget, to the summary's chains or to the held packet of the same drop. Counts nothing.
+   */
+  feedChains(cpuIndex: number, bytes: Uint8Array): PageOutcome;
+  /** Drops counted so far (cumulative): the rate the chain gate plans with. */
+  readonly drops: number;
+  /** Chains kept in this second of the trace clock. */
+  chainsKeptIn(second: number): number;
   /** The error of the last PAGE_BAD, if it is one of the first REPORTED_DECODE_ERRORS; null otherwise. Clears it. */
   takeDecodeError(): string | null;
   /** Summary counts since the last take, per (location, reason); null when there were none. */
   takeSummary(): SummaryRow[] | null;
-  /** Sampled call chains since the last take, per (location, reason, chain); null when there were none. */
+  /**
+   * Sampled call chains since the last take, per (location, reason, chain); null when there were none. Take the
+   * summary first: flush() trims the chains to the drops counted with them.
+   */
   takeChains(): ChainRow[] | null;
   /** Packet-mode records held now, not yet taken. */
   readonly pendingPackets: number;
@@ -75,7 +90,7 @@ export function createReaderCore(opts: ReaderCoreOptions): ReaderCore {
   return new TracefsReaderCore(opts);
 }
 
-/** With stacks on, a CPU's last drop, so the kernel_stack record that follows it can be paired with it. */
+/** In the chain instance, a CPU's last drop, so the kernel_stack record that follows it can be paired with it. */
 interface LastDrop {
   valid: boolean;
   pid: number;
@@ -83,9 +98,11 @@ interface LastDrop {
   hi: number;
   lo: number;
   reason: number;
-  /** Its index in the pending packets; -1 in summary mode or when it was not kept. */
-  packet: number;
+  ts: bigint;
 }
+
+/** How far apart in time the two instances may record the same drop (each probe reads the clock itself). */
+const SAME_DROP_NS = 20_000n;
 
 /** Where a kfree_skb record keeps its fields (offsets into the record; -1: the format lacks the field). */
 class RecordFields {
@@ -131,6 +148,8 @@ class TracefsReaderCore implements ReaderCore {
   private readonly loss: LossLedger;
   private readonly cpuCount: number;
   private readonly lastDrop: LastDrop[];
+  private readonly budget: ChainBudget;
+  private dropCount = 0;
   /** The CPU index of the page being decoded. */
   private cpuIndex = 0;
   private decodeErrors = 0;
@@ -154,7 +173,8 @@ class TracefsReaderCore implements ReaderCore {
     this.packets = new PendingPackets(opts.maxPending);
     this.loss = new LossLedger(opts.cpus);
     this.cpuCount = opts.cpus.length;
-    this.lastDrop = opts.cpus.map(() => ({ valid: false, pid: 0, hi: 0, lo: 0, reason: 0, packet: -1 }));
+    this.lastDrop = opts.cpus.map(() => ({ valid: false, pid: 0, hi: 0, lo: 0, reason: 0, ts: 0n }));
+    this.budget = new ChainBudget(opts.chainBudget ?? 1000);
     this.mode = opts.mode;
   }
 
@@ -162,7 +182,25 @@ class TracefsReaderCore implements ReaderCore {
     return this.packets.count;
   }
 
+  get drops(): number {
+    return this.dropCount;
+  }
+
+  chainsKeptIn(second: number): number {
+    return this.budget.keptIn(second);
+  }
+
   feed(index: number, bytes: Uint8Array): PageOutcome {
+    return this.decode(index, bytes, this.visitRecord, true);
+  }
+
+  feedChains(index: number, bytes: Uint8Array): PageOutcome {
+    if (this.stack === null) throw new DropwatchError('E_STATE', 'no kernel_stack layout: chains are off');
+    return this.decode(index, bytes, this.visitChainRecord, false);
+  }
+
+  /** Decodes one page with `visit`; a page of our own instance (`counted`) adds its missed-events count. */
+  private decode(index: number, bytes: Uint8Array, visit: RecordVisitor, counted: boolean): PageOutcome {
     if (!Number.isInteger(index) || index < 0 || index >= this.cpuCount)
       throw new DropwatchError('E_BAD_INPUT', `no CPU at index ${index}`);
     let data = bytes;
@@ -175,8 +213,8 @@ class TracefsReaderCore implements ReaderCore {
     }
     this.cpuIndex = index;
     try {
-      const info = decodePage(data, this.layouts, this.visitRecord);
-      if (info.missedEvents && info.missedCount !== null) this.loss.addPageMissed(index, info.missedCount);
+      const info = decodePage(data, this.layouts, visit);
+      if (counted && info.missedEvents && info.missedCount !== null) this.loss.addPageMissed(index, info.missedCount);
       return info.dataLength < this.halfPage ? PAGE_CAUGHT_UP : PAGE_FULL;
     } catch (err) {
       // One bad page must not end monitoring; the records before the bad one were already counted.
@@ -201,11 +239,7 @@ class TracefsReaderCore implements ReaderCore {
   }
 
   takePackets(): PacketBatch | null {
-    const batch = this.packets.take();
-    if (batch === null) return null;
-    // A stack still to come for the last drop would point into the batch just taken.
-    for (const last of this.lastDrop) last.packet = -1;
-    return batch;
+    return this.packets.take();
   }
 
   takeLost(stats: readonly (CpuStats | null)[]): LostReport[] {
@@ -215,7 +249,7 @@ class TracefsReaderCore implements ReaderCore {
   flush(stats: readonly (CpuStats | null)[]): ReaderMessage[] {
     const out: ReaderMessage[] = [];
     const rows = this.takeSummary();
-    const chainRows = this.takeChains();
+    const chainRows = chainsWithinCounts(rows, this.takeChains());
     if (rows || chainRows) out.push({ type: 'summary', rows: rows ?? [], chains: chainRows });
     const packets = this.takePackets();
     if (packets) out.push(packets);
@@ -233,20 +267,19 @@ class TracefsReaderCore implements ReaderCore {
         : view.getUint8(off);
   }
 
-  /** Each record of the page being fed: a drop, a kernel_stack record, or another event's. */
+  /** Each record of a page of our instance: a drop, or another event's (a kernel_stack record is no lost drop). */
   private readonly visitRecord: RecordVisitor = (off, len, tsBase, tsRel) => {
     if (len < this.minLength) return;
     const { fields, view, littleEndian } = this;
     const type = this.readUnsignedField(off + fields.typeOffset, fields.typeSize);
     if (type !== this.eventId) {
-      if (type === this.stackId) this.visitStack(off, len);
-      else if (this.stack) this.lastDrop[this.cpuIndex]!.valid = false;
+      if (type === this.stackId) this.loss.delivered[this.cpuIndex]!++;
       return;
     }
     this.loss.delivered[this.cpuIndex]!++;
+    this.dropCount++;
     const reason =
       fields.reasonOffset >= 0 ? this.readUnsignedField(off + fields.reasonOffset, fields.reasonSize) : NO_VALUE;
-    if (this.stack) this.rememberDrop(off, reason);
     if (this.mode === MODE_SUMMARY) {
       const lo = view.getUint32(off + fields.locationOffset, littleEndian);
       const hi = fields.location64 ? view.getUint32(off + fields.locationOffset + 4, littleEndian) : 0;
@@ -259,11 +292,11 @@ class TracefsReaderCore implements ReaderCore {
   private queuePacket(off: number, reason: number, tsBase: bigint, tsRel: number): void {
     if (!this.packets.makeRoom()) {
       this.loss.backlog[this.cpuIndex]!++;
-      if (this.stack) this.lastDrop[this.cpuIndex]!.packet = -1;
       return;
     }
     const { fields, view, littleEndian } = this;
     this.packets.push(
+      this.cpuIndex,
       tsBase + BigInt(tsRel),
       fields.location64
         ? view.getBigUint64(off + fields.locationOffset, littleEndian)
@@ -274,21 +307,27 @@ class TracefsReaderCore implements ReaderCore {
     );
   }
 
-  /** With stacks on: the drop at `off`, for the kernel_stack record that may follow it. */
-  private rememberDrop(off: number, reason: number): void {
+  /** Each record of a page of the chain instance: a sampled drop, the kernel_stack record after it, or neither. */
+  private readonly visitChainRecord: RecordVisitor = (off, len, tsBase, tsRel) => {
+    if (len < this.minLength) return;
     const { fields, view, littleEndian } = this;
+    const type = this.readUnsignedField(off + fields.typeOffset, fields.typeSize);
     const last = this.lastDrop[this.cpuIndex]!;
-    last.valid = true;
-    last.pid = fields.pidOffset >= 0 ? view.getInt32(off + fields.pidOffset, littleEndian) : 0;
-    last.hi = fields.location64 ? view.getUint32(off + fields.locationOffset + 4, littleEndian) : 0;
-    last.lo = view.getUint32(off + fields.locationOffset, littleEndian);
-    last.reason = reason;
-    last.packet = this.mode === MODE_SUMMARY ? -1 : this.packets.count;
-  }
+    if (type === this.stackId) this.visitStack(off, len);
+    else if (type !== this.eventId) last.valid = false;
+    else {
+      last.valid = true;
+      last.pid = fields.pidOffset >= 0 ? view.getInt32(off + fields.pidOffset, littleEndian) : 0;
+      last.hi = fields.location64 ? view.getUint32(off + fields.locationOffset + 4, littleEndian) : 0;
+      last.lo = view.getUint32(off + fields.locationOffset, littleEndian);
+      last.reason =
+        fields.reasonOffset >= 0 ? this.readUnsignedField(off + fields.reasonOffset, fields.reasonSize) : NO_VALUE;
+      last.ts = tsBase + BigInt(tsRel);
+    }
+  };
 
   /** A kernel_stack record: the call chain of the drop right before it on this CPU, if it is from the same task. */
   private visitStack(off: number, len: number): void {
-    this.loss.delivered[this.cpuIndex]!++;
     const last = this.lastDrop[this.cpuIndex]!;
     if (!last.valid || this.stack === null) return;
     last.valid = false;
@@ -297,11 +336,14 @@ class TracefsReaderCore implements ReaderCore {
     const frames = readKernelStack(view, off, len, this.stack, littleEndian);
     if (frames === null) return;
     const pc = (BigInt(last.hi) << 32n) | BigInt(last.lo);
+    // In packet mode a chain belongs to its packet: one already taken (or not read yet) cannot carry it.
+    const packet =
+      this.mode === MODE_SUMMARY
+        ? -1
+        : this.packets.findDrop(this.cpuIndex, last.ts, pc, last.reason, last.pid, SAME_DROP_NS);
+    if ((this.mode !== MODE_SUMMARY && packet < 0) || !this.budget.allow(last.ts)) return;
     const callers = BigUint64Array.from(callersOf(frames, pc));
-    if (this.mode !== MODE_SUMMARY) {
-      if (last.packet >= 0) this.packets.addStack(last.packet, callers);
-      return;
-    }
-    this.chains.add(last.hi, last.lo, last.reason, callers);
+    if (packet >= 0) this.packets.addStack(packet, callers);
+    else this.chains.add(last.hi, last.lo, last.reason, callers);
   }
 }

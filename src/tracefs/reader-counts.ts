@@ -1,5 +1,5 @@
 // What the tracefs reader gathers in summary mode between takes: drops per (location, reason), and sampled call chains
-// per (location, reason, chain). Pure.
+// per (location, reason, chain), kept within a per-second budget and never more than the drops counted. Pure.
 import type { ChainRow, SummaryRow } from './reader-protocol.js';
 
 const TWO32 = 4294967296;
@@ -92,4 +92,50 @@ export class ChainCounts {
     this.rows = new Map();
     return rows;
   }
+}
+
+/** Call chains kept per second of drop time (the trace clock's seconds), at most `budget` in each. */
+export class ChainBudget {
+  private second = -1n;
+  private kept = 0;
+
+  constructor(readonly budget: number) {}
+
+  /** Whether the chain of a drop at `ns` (trace clock) may be kept; counts it if so. */
+  allow(ns: bigint): boolean {
+    const second = ns / 1_000_000_000n;
+    // A record from a second already past (another CPU's, read late) counts against the current one: never over.
+    if (second > this.second) {
+      this.second = second;
+      this.kept = 0;
+    }
+    if (this.kept >= this.budget) return false;
+    this.kept++;
+    return true;
+  }
+
+  /** Chains kept in `second` (of the trace clock); 0 for a second the budget has not reached yet. */
+  keptIn(second: number): number {
+    return BigInt(second) === this.second ? this.kept : 0;
+  }
+}
+
+/**
+ * Chain rows trimmed so that no (location, reason) has more samples than drops counted in the same take: chains come
+ * from a second instance, read a moment after the counts, and a sample must always stand for a counted drop.
+ */
+export function chainsWithinCounts(rows: readonly SummaryRow[] | null, chains: ChainRow[] | null): ChainRow[] | null {
+  if (chains === null) return null;
+  const left = new Map<string, number>();
+  for (const [hi, lo, reason, count] of rows ?? []) left.set(`${hi}:${lo}:${reason}`, count);
+  const out: ChainRow[] = [];
+  for (const row of chains) {
+    const key = `${row[0]}:${row[1]}:${row[2]}`;
+    const room = left.get(key) ?? 0;
+    if (room <= 0) continue;
+    const count = Math.min(room, row[3]);
+    left.set(key, room - count);
+    out.push(count === row[3] ? row : [row[0], row[1], row[2], count, row[4]]);
+  }
+  return out.length > 0 ? out : null;
 }

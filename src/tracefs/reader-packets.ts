@@ -12,6 +12,8 @@ export class PendingPackets {
   private loc: BigUint64Array;
   private reasonProtocolPairs: Uint32Array;
   private pids: Int32Array;
+  /** Each record's CPU index: kept here only, to find a record again (findDrop), never sent. */
+  private cpus: Uint16Array;
   private stacks: [number, BigUint64Array][] = [];
 
   constructor(private readonly maxPending: number) {
@@ -20,6 +22,7 @@ export class PendingPackets {
     this.loc = new BigUint64Array(this.capacity);
     this.reasonProtocolPairs = new Uint32Array(this.capacity * 2);
     this.pids = new Int32Array(this.capacity);
+    this.cpus = new Uint16Array(this.capacity);
   }
 
   /** Records held now, not yet taken. */
@@ -44,18 +47,43 @@ export class PendingPackets {
     const pids = new Int32Array(this.capacity);
     pids.set(this.pids);
     this.pids = pids;
+    const cpus = new Uint16Array(this.capacity);
+    cpus.set(this.cpus);
+    this.cpus = cpus;
     return true;
   }
 
-  /** Appends a record; call makeRoom() first. */
-  push(ts: bigint, loc: bigint, reason: number, protocol: number, pid: number): void {
+  /** Appends a record read from the CPU at `cpuIndex`; call makeRoom() first. */
+  push(cpuIndex: number, ts: bigint, loc: bigint, reason: number, protocol: number, pid: number): void {
     const i = this.held;
+    this.cpus[i] = cpuIndex;
     this.ts[i] = ts;
     this.loc[i] = loc;
     this.reasonProtocolPairs[i * 2] = reason;
     this.reasonProtocolPairs[i * 2 + 1] = protocol;
     this.pids[i] = pid;
     this.held = i + 1;
+  }
+
+  /**
+   * The held record of this drop, as another instance recorded it at `ts`: same CPU, location, reason and task, the
+   * nearest in time within `windowNs`; -1 when there is none (not read yet, or already taken).
+   */
+  findDrop(cpuIndex: number, ts: bigint, loc: bigint, reason: number, pid: number, windowNs: bigint): number {
+    let best = -1;
+    let bestGap = windowNs + 1n;
+    // A CPU's records are held in the order of its time: walk back until that CPU's records are too old.
+    for (let i = this.held - 1; i >= 0; i--) {
+      if (this.cpus[i] !== cpuIndex) continue;
+      const t = this.ts[i]!;
+      if (t + windowNs < ts) break;
+      const gap = t > ts ? t - ts : ts - t;
+      if (gap < bestGap && this.loc[i] === loc && this.reasonProtocolPairs[i * 2] === reason && this.pids[i] === pid) {
+        best = i;
+        bestGap = gap;
+      }
+    }
+    return best;
   }
 
   /** The call chain of the record at `index` (as counted since the last take). */

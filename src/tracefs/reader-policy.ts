@@ -1,4 +1,5 @@
-// Pure timing rules of the tracefs reader loop: how long to wait after a pass over the CPUs, and when a drain is done.
+// Pure timing rules of the tracefs reader loop: how long to wait after a pass over the CPUs, when a drain is done, and
+// when the chain instance takes call chains.
 
 /** A pass read nothing on any CPU. */
 export const PASS_NONE = 0;
@@ -72,4 +73,61 @@ export function createDrain(pollMs: number): Drain {
       return empty > 0 ? pause : 0;
     },
   };
+}
+
+/** The shortest time the chain gate opens for: below it the reader thread's own timing would decide the count. */
+export const MIN_CHAIN_WINDOW_MS = 2;
+/** While the gate is open the reader looks at least this often, so a sudden flood is cut off soon after the budget. */
+export const OPEN_GATE_POLL_MS = 25;
+/** How far the gate stretches its window past what the rate says, when drops come in bursts the rate averages away. */
+export const MAX_WINDOW_STRETCH = 16;
+
+export interface GateState {
+  /** Whether the chain instance should take chains now. */
+  open: boolean;
+  /** Milliseconds until the answer may change by the clock alone. */
+  inMs: number;
+}
+
+/**
+ * When the chain instance takes chains. In each second of the monotonic clock (the trace clock's seconds) the gate
+ * opens when the reader first looks, for as long as last second's drop rate needs to give `budget` chains, and it
+ * closes early once `budget` chains were kept: the kernel unwinds about `budget` stacks a second at any rate, for two
+ * filter writes. A window that ended short of the budget (drops in bursts) stretches the next one; one that reached
+ * it shrinks the stretch again.
+ */
+export class ChainGate {
+  private second = Number.NEGATIVE_INFINITY;
+  private dropsAtStart = 0;
+  private closeAtMs = 0;
+  private stretch = 1;
+  /** Chains kept in the current second, as last seen; and whether its window was cut by the rate. */
+  private kept = 0;
+  private timed = false;
+
+  constructor(private readonly budget: number) {}
+
+  /** At `nowMs`, with `drops` counted so far (cumulative) and `kept` chains kept in this second. */
+  at(nowMs: number, drops: number, kept: number): GateState {
+    const second = Math.floor(nowMs / 1000);
+    if (second !== this.second) this.plan(second, nowMs, drops);
+    this.kept = kept;
+    const open = kept < this.budget && nowMs < this.closeAtMs;
+    return { open, inMs: open ? this.closeAtMs - nowMs : (second + 1) * 1000 - nowMs };
+  }
+
+  /** A new second: its window, from last second's rate and how the last window did. */
+  private plan(second: number, nowMs: number, drops: number): void {
+    if (this.timed && this.kept < this.budget)
+      this.stretch = Math.min(MAX_WINDOW_STRETCH, (this.stretch * this.budget) / Math.max(this.kept, 1));
+    else if (this.kept >= this.budget) this.stretch = Math.max(1, this.stretch / 2);
+    const elapsed = second - this.second;
+    const rate = Number.isFinite(elapsed) ? (drops - this.dropsAtStart) / elapsed : 0;
+    this.second = second;
+    this.dropsAtStart = drops;
+    this.timed = rate > this.budget;
+    const windowMs = this.timed ? Math.max(MIN_CHAIN_WINDOW_MS, (1000 * this.budget * this.stretch) / rate) : 1000;
+    // From when it opens: a reader that looks late (a busy machine) still gets the whole window, within the second.
+    this.closeAtMs = Math.min((second + 1) * 1000, nowMs + windowMs);
+  }
 }

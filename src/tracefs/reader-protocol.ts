@@ -31,8 +31,33 @@ export interface ReaderInit {
   maxPollMs: number;
   /** Packet-mode records held between flushes before further ones are counted as lost. */
   maxPending: number;
-  /** Set when the stacktrace trigger is on: kernel_stack records follow some drops. */
+  /** Set when call chains are on: the kernel_stack record layout. */
   stack: KernelStackLayout | null;
+  /** Set when call chains are on: the chain instance the reader opens and closes, and reads. */
+  chains: ChainInit | null;
+}
+
+/**
+ * The chain instance: the same event with `options/stacktrace` on, so each drop it records is followed by its
+ * kernel_stack record. Its event filter is the gate: ours while open, one no drop passes while closed.
+ */
+export interface ChainInit {
+  /** Per-CPU trace_pipe_raw descriptors, in the order of `cpus`. */
+  fds: number[];
+  /** The chain instance's kfree_skb `filter` file. */
+  filterPath: string;
+  /** The kernel filter while open (null: none). */
+  filter: string | null;
+  /** A filter no drop passes: the gate closed. */
+  closedFilter: string;
+  /** Chains kept per second at most. */
+  budget: number;
+}
+
+/** From the main thread to the reader: the kernel filter changed, so the chain gate opens with this one. */
+export interface ReaderCommand {
+  type: 'filter';
+  filter: string | null;
 }
 
 /** [locationHi, locationLo, reason (NO_VALUE when absent), count] */

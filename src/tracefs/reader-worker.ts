@@ -1,10 +1,12 @@
 // Worker thread: the reader's I/O shell. Reads ring-buffer pages from per-CPU trace_pipe_raw descriptors (opened
 // non-blocking by the main thread, which also closes them) and per-CPU stats into the pure core (reader-core.ts),
-// posts what the core hands out, and sleeps and drains by reader-policy.ts.
+// posts what the core hands out, and sleeps and drains by reader-policy.ts. With call chains on, it also reads the
+// chain instance and works its gate (reader-chains.ts).
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import fs from 'node:fs';
 import { parseCpuStats, type CpuStats } from './format.js';
-import { createReaderCore, PAGE_BAD, PAGE_CAUGHT_UP, type ReaderCore } from './reader-core.js';
+import { createReaderCore, PAGE_BAD, PAGE_CAUGHT_UP, type PageOutcome, type ReaderCore } from './reader-core.js';
+import { ChainSwitch, monotonicMs } from './reader-chains.js';
 import {
   createBackoff,
   createDrain,
@@ -34,6 +36,9 @@ class ReaderThread {
   private readonly ctl: Int32Array;
   private readonly core: ReaderCore;
   private readonly backoff: Backoff;
+  private readonly chains: ChainSwitch | null;
+  private readonly feedMain: (cpuIndex: number, bytes: Uint8Array) => PageOutcome;
+  private readonly feedChains: (cpuIndex: number, bytes: Uint8Array) => PageOutcome;
   private lastFlush: number;
 
   constructor(
@@ -49,7 +54,11 @@ class ReaderThread {
       maxPending: init.maxPending,
       mode: Atomics.load(this.ctl, CTL_MODE),
       stack: init.stack,
+      chainBudget: init.chains?.budget,
     });
+    this.feedMain = (i, bytes) => this.core.feed(i, bytes);
+    this.feedChains = (i, bytes) => this.core.feedChains(i, bytes);
+    this.chains = init.chains ? new ChainSwitch(init.chains, this.core, port) : null;
     this.backoff = createBackoff(init.pollMs, init.maxPollMs);
     this.lastFlush = performance.now();
   }
@@ -68,7 +77,8 @@ class ReaderThread {
         this.drain();
         break;
       }
-      const wait = this.backoff.after(this.readAndPost());
+      let wait = this.backoff.after(this.readAndPost());
+      if (this.chains) wait = Math.min(wait, this.chains.tend(monotonicMs()));
       if (wait > 0) this.sleep(wait);
     }
   }
@@ -78,7 +88,9 @@ class ReaderThread {
     const { ctl, core } = this;
     // While the main thread is behind with packets, the records wait in the ring buffer; losses are still told.
     const behind = core.mode === MODE_PACKET && Atomics.load(ctl, CTL_UNTAKEN) >= MAX_UNTAKEN_BATCHES;
-    const got = behind ? PASS_NONE : this.readPass(PAGES_PER_PASS);
+    const got = behind ? PASS_NONE : this.readPass(this.init.fds, this.feedMain, PAGES_PER_PASS);
+    // Chains after the drops they belong to, and before a full batch of packets goes out without them.
+    if (!behind) this.readChains();
     if (!behind && core.pendingPackets >= PACKETS_PER_BATCH) {
       const batch = core.takePackets();
       if (batch) this.post(batch);
@@ -92,11 +104,21 @@ class ReaderThread {
     return got;
   }
 
+  /** Reads the chain instance while it may hold chains. */
+  private readChains(): void {
+    const { chains } = this;
+    if (!chains?.worthReading) return;
+    chains.readDone(this.readPass(chains.init.fds, this.feedChains, PAGES_PER_PASS) === PASS_NONE);
+  }
+
   /** The event is off: read until the CPUs stay empty, post everything, and say so. */
   private drain(): void {
+    this.chains?.stop();
     const drain = createDrain(this.init.pollMs);
     for (;;) {
-      const wait = drain.after(this.readPass(PAGES_PER_PASS));
+      const got = this.readPass(this.init.fds, this.feedMain, PAGES_PER_PASS);
+      this.readChains();
+      const wait = drain.after(got);
       if (wait === null) break;
       if (wait > 0) this.sleep(wait);
     }
@@ -108,13 +130,17 @@ class ReaderThread {
   // writer is still filling, a few records at a time, so a reader that keeps up with a flood pays a read() per few
   // drops. A pass therefore stops on a CPU once a page comes back less than half full (we have caught up with the
   // writer), and the loop waits before the next pass, letting pages fill.
-  /** Reads up to `maxPages` pages from every CPU, stopping on a CPU when it is empty or caught up. */
-  private readPass(maxPages: number): PassResult {
+  /** Reads up to `maxPages` pages from every CPU's `fds`, stopping on a CPU when it is empty or caught up. */
+  private readPass(
+    fds: readonly number[],
+    feed: (cpuIndex: number, bytes: Uint8Array) => PageOutcome,
+    maxPages: number,
+  ): PassResult {
     const { core, init } = this;
     const { page } = core;
     const { pageSize } = init;
     let result: PassResult = PASS_NONE;
-    for (let i = 0; i < init.fds.length; i++) {
+    for (let i = 0; i < fds.length; i++) {
       for (let p = 0; ; p++) {
         if (p === maxPages) {
           result = PASS_MORE;
@@ -122,7 +148,7 @@ class ReaderThread {
         }
         let n: number;
         try {
-          n = fs.readSync(init.fds[i]!, page, 0, pageSize, null);
+          n = fs.readSync(fds[i]!, page, 0, pageSize, null);
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           if (code === 'EAGAIN' || code === 'EINTR') break;
@@ -130,7 +156,7 @@ class ReaderThread {
         }
         if (n <= 0) break;
         if (result === PASS_NONE) result = PASS_SOME;
-        const outcome = core.feed(i, n === pageSize ? page : page.subarray(0, n));
+        const outcome = feed(i, n === pageSize ? page : page.subarray(0, n));
         if (outcome === PAGE_BAD) {
           const message = core.takeDecodeError();
           if (message !== null) this.port.postMessage({ type: 'error', fatal: false, message } satisfies ReaderMessage);

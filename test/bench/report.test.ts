@@ -1,9 +1,10 @@
-// The report's layout: each section's hand-written analysis (bench/analysis/KEY.md) sits under that section's figures.
+// The report's layout: each section's analysis (bench/analysis/KEY.md) under its figures; the storm's base rows by ours.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { analysisPath, renderReport, type BenchRun, type SectionKey } from '../../bench/report.js';
-import type { StormSample } from '../../bench/storm.js';
+import { accounting, withBaseTwins, type StormSample } from '../../bench/storm.js';
+import { renderCompare } from '../../bench/compare.js';
 
 const one = (x: number) => ({ median: x, min: x, max: x, n: 1 });
 
@@ -111,8 +112,55 @@ test('the sections run on their own come each with their analysis', () => {
     ['soak', '5. Soak'],
     ['top', '6. Live view'],
     ['backpressure', '7. Output'],
+    ['compare', '8. This tree'],
+    ['stacklock', '10. Call chains'],
   ] as const) {
     if (!md.includes(`## ${heading}`) || !existsSync(analysisPath(key))) continue;
     assert.match(section(md, heading), /\n### Analysis\n\n\S/, `${key}: analysis under its section`);
   }
+});
+
+test('with --base, the base build runs beside ours in the same rounds and the storm section compares the two', () => {
+  assert.deepEqual(withBaseTwins(['none', 'dropwatch', 'dropwatch_stack', 'trace_pipe']), [
+    'none',
+    'dropwatch',
+    'dropwatch_base',
+    'dropwatch_stack',
+    'dropwatch_stack_base',
+    'trace_pipe',
+  ]);
+  assert.throws(() => withBaseTwins(['none', 'perf']), /select dropwatch/);
+
+  const run = benchRun('quick');
+  const base: StormSample = {
+    ...sample('dropwatch', 900),
+    config: 'dropwatch_base',
+    cpuPerDropUs: 0.2,
+    counts: { ours: 990, foreign: 0, unlisted: 0, lost: 10, lines: 1 },
+  };
+  run.storm = { ...run.storm!, samples: [...run.storm!.samples, base], base: { rev: 'main~1', commit: 'abc1234' } };
+  const storm = section(renderReport(run), '1. tracefs drop storm');
+  assert.match(storm, /\| base build abc1234: dropwatch -l kas \(tracefs\) \| 900 \| 90\.0% \| 0\.200 \| 70\.0 \|/);
+  assert.match(
+    storm,
+    /dropwatch, this tree against base main~1 \(abc1234\), medians of 1 rounds: sender rate 95\.0% vs 90\.0% of no-monitor \(this\/base 1\.056×\); CPU 0\.100 vs 0\.200 µs\/drop \(this\/base 0\.500×\)/,
+  );
+  assert.match(storm, /dropwatch_base round 1: sent 1000, counted 990, lost 10/);
+  // The base build's losses are shown, but the targets are this tree's.
+  const acc = accounting(run.storm);
+  assert.ok(acc.exact && acc.lossless);
+
+  // The same figures as a section of their own (`npm run bench -- compare`).
+  const own = renderCompare({
+    date: '2026-01-01T00:00:00Z',
+    git: 'commit def5678',
+    machine: '2 × test CPU',
+    command: 'npm run bench -- compare --base main~1',
+    load: [0.1, 0.2],
+    storm: run.storm,
+  });
+  assert.match(own, /^## 8\. This tree against its base build/);
+  assert.match(own, /built from main~1 \(abc1234\)/);
+  assert.match(own, /\| base build abc1234: dropwatch -l kas \(tracefs\) \| 900 \|/);
+  assert.match(own, /dropwatch, this tree against base main~1 \(abc1234\)/);
 });

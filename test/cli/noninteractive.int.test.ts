@@ -371,7 +371,7 @@ test(
   async () => {
     const never = (fields: string, verb: string) =>
       `dropwatch: --filter: ${fields} ${verb} not known on the tracefs backend, which decodes no packets ` +
-      "(NET_DM's packet mode decodes packets: -b netdm -m packet)\n";
+      "(NET_DM's or bpf's packet mode decodes packets: -b netdm -m packet or -b bpf -m packet)\n";
     const cases: [string[], string, string][] = [
       [['-s', '-b', 'tracefs', '--filter', 'dport == 9'], '', never('dport', 'is')],
       [

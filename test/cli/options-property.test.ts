@@ -29,7 +29,7 @@ function check(argv: string[], oneLine = false): void {
   }
   assert.equal(help, '');
   assert.ok(['kas', 'none'].includes(result.lookup));
-  assert.ok(['auto', 'netdm', 'tracefs'].includes(result.backend));
+  assert.ok(['auto', 'netdm', 'bpf', 'tracefs'].includes(result.backend));
   assert.ok(['text', 'json'].includes(result.format));
   if (result.durationMs !== null)
     assert.ok(result.start && Number.isSafeInteger(result.durationMs) && result.durationMs > 0);

@@ -136,7 +136,7 @@ test('a --filter on the flow in a mode that cannot know it is refused in one lin
   const tracefs = memoryBackend(TRACEFS);
   assert.equal(
     await refusal(() => requireKnownFlow(tracefs, parse('src == ::1'), 'packet', sources())),
-    "--filter: src is not known on the tracefs backend, which decodes no packets (NET_DM's packet mode decodes packets: -b netdm -m packet)",
+    "--filter: src is not known on the tracefs backend, which decodes no packets (NET_DM's or bpf's packet mode decodes packets: -b netdm -m packet or -b bpf -m packet)",
   );
   // Filters without flow fields, and no filter at all, pass as before.
   await requireKnownFlow(tracefs, parse('reason == NO_SOCKET'), 'summary', sources());

@@ -21,26 +21,32 @@ const CHILD =
 function child(stdout: 'pipe' | number | Socket): {
   proc: ChildProcess;
   stderr: () => string;
+  /** Resolves once the child's stderr holds `text`; rejects if it closes without. */
+  said: (text: string) => Promise<void>;
   exited: Promise<number>;
 } {
   const proc = spawn(process.execPath, ['--input-type=module', '-e', CHILD], { stdio: ['ignore', stdout, 'pipe'] });
   let err = '';
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const stderr = proc.stderr!;
+  stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const said = (text: string) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (!err.includes(text)) return;
+        stderr.off('data', check).off('close', closed);
+        resolve();
+      };
+      const closed = () => reject(new Error(`the child never said ${JSON.stringify(text)}: ${err}`));
+      stderr.on('data', check).once('close', closed);
+      check();
+    });
   const exited = new Promise<number>((resolve) => proc.on('exit', (code) => resolve(code ?? -1)));
-  return { proc, stderr: () => err, exited };
-}
-
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
+  return { proc, stderr: () => err, said, exited };
 }
 
 test('a pipe whose reader leaves is noticed at once, with nothing written', async () => {
   const c = child('pipe');
-  await until(() => c.stderr().includes('watching'), 'the watch');
+  await c.said('watching');
   const left = Date.now();
   c.proc.stdout!.destroy();
   assert.equal(await c.exited, 0, c.stderr());
@@ -52,18 +58,20 @@ test('a pipe whose reader leaves is noticed at once, with nothing written', asyn
 test('a socket: a peer that only stops writing is still a reader; one that closes is gone', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'dwtest-hangup-'));
   const path = join(dir, 'sock');
-  let peer: Socket | null = null;
-  const server = createServer({ allowHalfOpen: true }, (s) => (peer = s));
+  const server = createServer({ allowHalfOpen: true });
+  const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
   await new Promise<void>((resolve) => server.listen(path, resolve));
   const ours = connect({ path, allowHalfOpen: true });
   await new Promise<void>((resolve) => ours.on('connect', resolve));
   try {
     const c = child(ours);
-    await until(() => c.stderr().includes('watching') && peer !== null, 'the watch');
-    peer!.end();
+    const peer = await accepted;
+    await c.said('watching');
+    peer.end();
+    // Not an event but its absence: the child is given this long to (wrongly) leave.
     await sleep(500);
     assert.equal(c.proc.exitCode, null, `a half-closed peer was taken for gone: ${c.stderr()}`);
-    peer!.destroy();
+    peer.destroy();
     assert.equal(await c.exited, 0, c.stderr());
   } finally {
     ours.destroy();
@@ -77,7 +85,7 @@ test('a regular file has no reader to lose: nothing is watched', async () => {
   const fd = openSync(join(dir, 'out'), 'w');
   try {
     const c = child(fd);
-    await until(() => c.stderr().includes('\n'), 'the child');
+    await c.said('\n');
     assert.equal(c.stderr(), 'nothing to watch\n');
     c.proc.kill();
     await c.exited;

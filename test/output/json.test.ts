@@ -290,7 +290,10 @@ test('the schema has teeth: each kind of bad event fails, and the error names wh
     [{ ...summary, pc: '0XFF' }, /^\/pc: must match pattern/],
     [{ ...summary, pc: 16 }, /^\/pc: must be string$/],
     [{ ...summary, extra: true }, /^\/: unexpected property extra$/],
-    [{ ...summary, backend: 'pcap' }, /^\/backend: must be equal to one of the allowed values \["netdm","tracefs"\]$/],
+    [
+      { ...summary, backend: 'pcap' },
+      /^\/backend: must be equal to one of the allowed values \["netdm","tracefs","bpf"\]$/,
+    ],
     [{ ...summary, time: '2024-01-02 03:04:05' }, /^\/time: must match format "date-time"$/],
     // The pattern alone would pass a day that does not exist; the date-time format does not.
     [{ ...summary, time: '2024-02-30T03:04:05Z' }, /^\/time: must match format "date-time"$/],

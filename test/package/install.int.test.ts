@@ -48,8 +48,11 @@ test(
     assert.equal(pack.status, 0, pack.stderr);
     const tarball = join(work, `dropwatch-${version}.tgz`);
     const listing = execFileSync('tar', ['tzf', tarball], { encoding: 'utf8' });
-    const prebuild = listing.split('\n').find((f) => /^package\/prebuilds\/linux-x64\/.*\.node$/.test(f));
+    const prebuild = listing.split('\n').find((f) => /^package\/prebuilds\/linux-x64\/[^/]*\.node$/.test(f));
     assert.ok(prebuild, 'the tarball holds a prebuilt addon for linux-x64');
+    // Where this checkout could build the BPF addon (clang, libbpf-dev), the tarball carries it, its object inside.
+    const bpfPrebuild = existsSync(join(root, 'build/Release/bpf_native.node'));
+    if (bpfPrebuild) assert.ok(listing.includes('package/prebuilds/linux-x64/bpf/bpf_native.node'), listing);
     assert.ok(!existsSync(join(root, 'prebuilds')), 'npm pack leaves no prebuilds/ in the checkout');
     assert.ok(existsSync(join(root, 'build/Release/netlink_native.node')), 'and keeps its local build');
 
@@ -65,6 +68,14 @@ test(
     for (const tool of ['g++', 'gcc', 'cc', 'make', 'python3'])
       assert.notEqual(spawnSync('sh', ['-c', `command -v ${tool}`], { env: { PATH: bin } }).status, 0, tool);
     const env = { HOME: process.env.HOME ?? '/root', PATH: bin };
+    // A fresh machine's npm cache holds what `npm ci` fetched by the lock file, not the package documents an install by
+    // version range reads: an install online into a scratch prefix, scripts off, caches them (a failure here is left
+    // for the offline install to report).
+    const scratch = join(work, 'scratch');
+    mkdirSync(join(scratch, 'lib'), { recursive: true });
+    spawnSync('npm', ['install', '-g', '--prefix', scratch, '--ignore-scripts', '--no-audit', '--no-fund', tarball], {
+      encoding: 'utf8',
+    });
     const prefix = join(work, 'prefix');
     const install = spawnSync(
       join(bin, 'npm'),
@@ -120,5 +131,14 @@ test(
     const counted = countDrops(stdout, '__udp4_lib_rcv', 'NO_SOCKET');
     t.diagnostic(`installed dropwatch: sent ${sent}, counted ${counted}`);
     assert.ok(counted >= sent, `counted ${counted} < ${sent}\n${stdout}\n${stderr}`);
+
+    if (!bpfPrebuild) return;
+    // The installed bpf source: the prebuilt addon and its embedded object, no compiler.
+    const bpf = spawnSync(join(prefix, 'bin', 'dropwatch'), ['-b', 'bpf', '-s', '-d', '1'], {
+      env: { ...env, NO_COLOR: '1' },
+      encoding: 'utf8',
+    });
+    assert.equal(bpf.status, 0, bpf.stderr);
+    assert.match(bpf.stderr, /Kernel monitoring activated\./);
   },
 );

@@ -42,18 +42,21 @@ async function dropwatch(args: string[], commands: string): Promise<{ code: numb
 }
 
 test('-b takes the registered source, and the usage line and the errors list it', () => {
-  assert.deepEqual(sourceChoices(), ['auto', 'netdm', 'tracefs', 'memory']);
-  assert.match(usage(), /\[-b\|--backend auto\|netdm\|tracefs\|memory\]$/);
+  assert.deepEqual(sourceChoices(), ['auto', 'netdm', 'tracefs', 'bpf', 'memory']);
+  assert.match(usage(), /\[-b\|--backend auto\|netdm\|tracefs\|bpf\|memory\]$/);
   const line = parseCommandLine(['-b', 'memory'], () => {});
   assert.ok(line !== 'help' && line.backend === 'memory');
   assert.throws(
     () => parseCommandLine(['-b', 'pcap'], () => {}),
     (e: unknown) =>
-      e instanceof DropwatchError && e.message === 'Unknown backend pcap (use auto, netdm, tracefs or memory)',
+      e instanceof DropwatchError && e.message === 'Unknown backend pcap (use auto, netdm, tracefs, bpf or memory)',
   );
   let help = '';
   parseCommandLine(['--help'], (t) => (help += t));
-  assert.match(help.replace(/\s+/g, ' '), /auto \(NET_DM, else tracefs, else Memory\), netdm, tracefs or memory/);
+  assert.match(
+    help.replace(/\s+/g, ' '),
+    /auto \(NET_DM, else tracefs, else bpf, else Memory\), netdm, tracefs, bpf or memory/,
+  );
   assert.throws(() => registerSource(MEMORY), /already listed/);
 });
 

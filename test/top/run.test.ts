@@ -87,6 +87,15 @@ function setup(session = new FakeSession(), tty = true) {
   const signals = new EventEmitter();
   const hooks = new Set<() => void>();
   const printed: string[] = [];
+  // Ink adds its 'readable' listener when React runs the view's effects; 'newListener' says so, with no polling.
+  const listening = new Promise<void>((resolve) => {
+    const added = (event: string | symbol) => {
+      if (event !== 'readable') return;
+      stdin.off('newListener', added);
+      resolve();
+    };
+    stdin.on('newListener', added);
+  });
   const io: TopIO = {
     stdin: stdin as unknown as TopIO['stdin'],
     stdout: stdout as unknown as TopIO['stdout'],
@@ -116,7 +125,7 @@ function setup(session = new FakeSession(), tty = true) {
   });
   /** Resolves once the view reads keys. */
   const ready = async () => {
-    for (let i = 0; i < 300 && stdin.listenerCount('readable') === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await listening;
     assert.ok(stdin.listenerCount('readable') > 0, 'the view listens for keys');
   };
   return { session, stdin, stdout, signals, hooks, printed, running, ready };

@@ -43,3 +43,24 @@ test('a bad instance prefix is E_USAGE (it becomes a directory name)', async () 
   fs.mkdirSync(path.join(root, 'instances'), { recursive: true });
   await assert.rejects(openTracefsBackend({ root, instancePrefix: '../x' }), isCode('E_USAGE'));
 });
+
+test('reclaim: a dead run leaves its instance and its chain instance; both go, a live pid keeps both', async () => {
+  const { reclaimStale } = await import('../../src/tracefs/index.js');
+  const root = path.join(tmp, 'reclaim');
+  const names = [
+    'dwtest-100',
+    'dwtest-100-chains',
+    'dwtest-100-2-chains',
+    'dwtest-200',
+    'dwtest-200-chains',
+    'dwtest-x',
+  ];
+  for (const n of names) fs.mkdirSync(path.join(root, 'instances', n), { recursive: true });
+  const removed = reclaimStale(root, 'dwtest', (pid) => pid === 200);
+  assert.deepEqual(removed.sort(), ['dwtest-100', 'dwtest-100-2-chains', 'dwtest-100-chains']);
+  assert.deepEqual(fs.readdirSync(path.join(root, 'instances')).sort(), [
+    'dwtest-200',
+    'dwtest-200-chains',
+    'dwtest-x',
+  ]);
+});

@@ -118,6 +118,8 @@ test('a record too short for the size it claims is not a chain', () => {
   assert.equal(readKernelStack(view, 0, 32, stack), null);
 });
 
+// The capture holds drops and kernel_stack records in one buffer, as the chain instance's pages do; fed to the core as
+// our own instance's pages too, it stands for both (each drop once in each, as the kernel writes them).
 describe('the reader core with stacks on (stack capture: 6 drops, the first 4 with a chain)', () => {
   const capture = loadCapture('stack');
   const make = (mode: number) =>
@@ -131,7 +133,12 @@ describe('the reader core with stacks on (stack capture: 6 drops, the first 4 wi
       stack,
     });
   const feedAll = (core: ReturnType<typeof make>) =>
-    captureCpus(capture).forEach((cpu, i) => capturePages(capture, cpu).forEach((p) => core.feed(i, p)));
+    captureCpus(capture).forEach((cpu, i) =>
+      capturePages(capture, cpu).forEach((p) => {
+        core.feed(i, p);
+        core.feedChains(i, p);
+      }),
+    );
   const text = textStacks().map((frames) => frames.map((f) => f.replace(/\+0x.*$/, '')));
   const named = (callers: ArrayLike<bigint>) => Array.from(callers, (pc) => symbols.resolve(pc)?.symbol ?? '?');
 
@@ -191,7 +198,7 @@ describe('the reader core with stacks on (stack capture: 6 drops, the first 4 wi
     assert.ok([...pids].every((p) => p > 0));
   });
 
-  it('without the stack layout, kernel_stack records are not drops and chains are not kept', () => {
+  it('without the stack layout, kernel_stack records are not drops and chains are refused', () => {
     const core = createReaderCore({
       cpus: captureCpus(capture),
       layouts: capture.layouts,
@@ -200,12 +207,55 @@ describe('the reader core with stacks on (stack capture: 6 drops, the first 4 wi
       maxPending: 1024,
       mode: MODE_SUMMARY,
     });
-    feedAll(core);
+    captureCpus(capture).forEach((cpu, i) => capturePages(capture, cpu).forEach((p) => core.feed(i, p)));
     assert.equal(
       (core.takeSummary() ?? []).reduce((n, r) => n + r[3], 0),
       6,
     );
     assert.equal(core.takeChains(), null);
+    assert.throws(() => core.feedChains(0, capturePages(capture, captureCpus(capture)[0]!)[0]!), /chains are off/);
+  });
+
+  it("the chain instance's pages count nothing: no drops, no losses, only chains", () => {
+    const core = make(MODE_SUMMARY);
+    captureCpus(capture).forEach((cpu, i) => capturePages(capture, cpu).forEach((p) => core.feedChains(i, p)));
+    assert.equal(core.drops, 0);
+    assert.equal(core.takeSummary(), null);
+    assert.equal(
+      (core.takeChains() ?? []).reduce((n, c) => n + c[3], 0),
+      4,
+    );
+    const stats = captureCpus(capture).map((cpu) => ({ ...captureStats(capture, cpu), readEvents: 0 }));
+    assert.deepEqual(core.takeLost(stats), []);
+  });
+
+  it('a chain never stands for more drops than were counted with it: flush trims it to the count', () => {
+    const core = make(MODE_SUMMARY);
+    // Chains read, their drops not yet: nothing to stand for.
+    captureCpus(capture).forEach((cpu, i) => capturePages(capture, cpu).forEach((p) => core.feedChains(i, p)));
+    const stats = captureCpus(capture).map((cpu) => captureStats(capture, cpu));
+    assert.deepEqual(
+      core.flush(stats).filter((m) => m.type === 'summary'),
+      [],
+    );
+  });
+
+  it('the budget caps the chains kept in each second of drop time (three fall in one second, one in the next)', () => {
+    const core = createReaderCore({
+      cpus: captureCpus(capture),
+      layouts: capture.layouts,
+      skb: capture.skb,
+      pageSize: capture.pageSize,
+      maxPending: 1024,
+      mode: MODE_SUMMARY,
+      stack,
+      chainBudget: 2,
+    });
+    feedAll(core);
+    assert.equal(
+      (core.takeChains() ?? []).reduce((n, c) => n + c[3], 0),
+      2 + 1,
+    );
   });
 });
 

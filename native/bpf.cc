@@ -1,0 +1,321 @@
+// The BPF source's addon: loads dropwatch's BPF object (bpf/) with libbpf, attaches it, flips and drains its count
+// tables, consumes its packet ring and reads the kernel's drop-reason names from BTF. Nothing is pinned: the program,
+// its maps and its link live in this process's file descriptors and go when it exits, kill -9 included.
+// Built without C++ exceptions: every failure becomes a JavaScript Error with `code`, `errno`, `stage` and `log`.
+
+#include <napi.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <linux/types.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <string>
+#include <vector>
+
+#include "../bpf/dropwatch.h"
+#include "dropwatch_bpf_object.h"
+
+namespace {
+
+// What src/bpf/native.ts expects.
+constexpr uint32_t kAbiVersion = 1;
+// libbpf's messages for the current call: kept to explain a failure in one sentence, never printed as they are.
+constexpr size_t kMaxLog = 64 * 1024;
+std::string libbpfLog;
+
+int CollectLibbpfMessage(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG || libbpfLog.size() > kMaxLog) return 0;
+  char line[1024];
+  int n = vsnprintf(line, sizeof(line), format, args);
+  if (n > 0) libbpfLog.append(line, strnlen(line, sizeof(line)));
+  return 0;
+}
+
+// `stage` says what failed (open, load, attach, btf, map); src/bpf/errors.ts words it.
+Napi::Value ThrowStage(Napi::Env env, int err, const char* stage, const std::string& what) {
+  if (err < 0) err = -err;
+  Napi::Error e = Napi::Error::New(env, what + ": " + strerror(err));
+  e.Set("code", Napi::String::New(env, "E_BPF"));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("stage", Napi::String::New(env, stage));
+  e.Set("log", Napi::String::New(env, libbpfLog));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// One drained count: the map key, the count summed over CPUs and the device name (struct dw_count_key's layout first).
+struct DrainedCount {
+  dw_count_key key;
+  uint64_t count;
+  char ifname[DW_IFNAMSIZ];
+};
+static_assert(sizeof(DrainedCount) == 48, "src/bpf/decode.ts reads 48-byte records");
+static_assert(sizeof(dw_packet) == 80 + DW_MAX_CAPTURE, "src/bpf/decode.ts reads this layout");
+
+class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
+ public:
+  static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+    Napi::Function ctor = DefineClass(env, "BpfProgram",
+                                      {
+                                          InstanceMethod("attach", &BpfProgram::Attach),
+                                          InstanceMethod("detach", &BpfProgram::Detach),
+                                          InstanceMethod("configure", &BpfProgram::Configure),
+                                          InstanceMethod("drain", &BpfProgram::Drain),
+                                          InstanceMethod("consume", &BpfProgram::Consume),
+                                          InstanceMethod("lost", &BpfProgram::Lost),
+                                          InstanceMethod("close", &BpfProgram::Close),
+                                      });
+    exports.Set("BpfProgram", ctor);
+    return exports;
+  }
+
+  // new BpfProgram(object?: Buffer, btfPath?: string, ringBytes?: number): opens and loads; attaching is separate.
+  explicit BpfProgram(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfProgram>(info) {
+    Napi::Env env = info.Env();
+    std::string btfPath;
+    if (info.Length() > 1 && info[1].IsString()) btfPath = info[1].As<Napi::String>().Utf8Value();
+    uint32_t ringBytes = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 0;
+    if (info.Length() > 0 && info[0].IsBuffer()) {
+      Napi::Buffer<uint8_t> b = info[0].As<Napi::Buffer<uint8_t>>();
+      image_.assign(b.Data(), b.Data() + b.Length());
+    } else {
+      image_.assign(kDropwatchBpfObject, kDropwatchBpfObject + sizeof(kDropwatchBpfObject));
+    }
+    libbpfLog.clear();
+    LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "dropwatch",
+                .btf_custom_path = btfPath.empty() ? nullptr : btfPath.c_str());
+    obj_ = bpf_object__open_mem(image_.data(), image_.size(), &opts);
+    if (!obj_) {
+      int err = errno;
+      ThrowStage(env, err, "open", "cannot open the BPF object");
+      return;
+    }
+    bpf_map* ring = bpf_object__find_map_by_name(obj_, "packets");
+    // A power of two, a multiple of the page size: the kernel refuses anything else at load, in one line below.
+    if (ring && ringBytes > 0) bpf_map__set_max_entries(ring, ringBytes);
+    int err = bpf_object__load(obj_);
+    if (err) {
+      ThrowStage(env, err, "load", "cannot load the BPF object");
+      return;
+    }
+    prog_ = bpf_object__find_program_by_name(obj_, "on_kfree_skb");
+    active_ = bpf_object__find_map_by_name(obj_, "active");
+    tables_[0] = bpf_object__find_map_by_name(obj_, "counts0");
+    tables_[1] = bpf_object__find_map_by_name(obj_, "counts1");
+    lost_ = bpf_object__find_map_by_name(obj_, "lost");
+    packets_ = bpf_object__find_map_by_name(obj_, "packets");
+    bss_ = bpf_object__find_map_by_name(obj_, ".bss");
+    if (!prog_ || !active_ || !tables_[0] || !tables_[1] || !lost_ || !packets_ || !bss_ ||
+        bpf_map__value_size(bss_) != sizeof(Bss)) {
+      ThrowStage(env, ENOENT, "open", "the BPF object is not dropwatch's");
+      return;
+    }
+    cpus_ = libbpf_num_possible_cpus();
+  }
+
+  ~BpfProgram() { Release(); }
+
+ private:
+  // The program's .bss, in declaration order.
+  struct Bss {
+    uint32_t capture_mode;
+    uint32_t capture_len;
+    uint64_t wakeup_bytes;
+  };
+
+  bool Usable(Napi::Env env) {
+    if (obj_) return true;
+    ThrowStage(env, EBADF, "map", "the BPF program is closed");
+    return false;
+  }
+
+  Napi::Value Attach(const Napi::CallbackInfo& info) {
+    if (!Usable(info.Env()) || link_) return info.Env().Undefined();
+    libbpfLog.clear();
+    link_ = bpf_program__attach(prog_);
+    if (!link_) {
+      int err = errno;
+      return ThrowStage(info.Env(), err, "attach", "cannot attach to skb:kfree_skb");
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Detach(const Napi::CallbackInfo& info) {
+    if (link_) bpf_link__destroy(link_);
+    link_ = nullptr;
+    return info.Env().Undefined();
+  }
+
+  // configure(mode, captureLen, wakeupBytes): what the program does with each drop from now on, written into its
+  // .bss as one element (libbpf 1.1 maps .bss into this process only for skeletons).
+  Napi::Value Configure(const Napi::CallbackInfo& info) {
+    if (!Usable(info.Env())) return info.Env().Undefined();
+    Bss settings = {};
+    settings.capture_mode = info[0].As<Napi::Number>().Uint32Value();
+    settings.capture_len = info[1].As<Napi::Number>().Uint32Value();
+    settings.wakeup_bytes = static_cast<uint64_t>(info[2].As<Napi::Number>().DoubleValue());
+    uint32_t zero = 0;
+    if (bpf_map_update_elem(bpf_map__fd(bss_), &zero, &settings, BPF_ANY) != 0)
+      return ThrowStage(info.Env(), errno, "map", "cannot configure the BPF program");
+    return info.Env().Undefined();
+  }
+
+  // drain(): makes the other table the active one, then empties the one it replaced into 48-byte records. The update
+  // of the index returns after an RCU grace period (maybe_wait_bpf_programs), so no program still writes to the old.
+  Napi::Value Drain(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    int idle = active_index_;
+    uint32_t slot = 0;
+    int next = bpf_map__fd(tables_[1 - idle]);
+    if (bpf_map_update_elem(bpf_map__fd(active_), &slot, &next, BPF_ANY) != 0)
+      return ThrowStage(env, errno, "map", "cannot switch count tables");
+    active_index_ = 1 - idle;
+    std::vector<DrainedCount> out;
+    if (!Empty(bpf_map__fd(tables_[idle]), out)) return ThrowStage(env, errno, "map", "cannot read a count table");
+    return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(out.data()),
+                                       out.size() * sizeof(DrainedCount));
+  }
+
+  // Reads and deletes every key of an idle table, summing the per-CPU values.
+  bool Empty(int fd, std::vector<DrainedCount>& out) {
+    std::vector<dw_count_key> keys;
+    dw_count_key key, next;
+    void* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+      keys.push_back(next);
+      key = next;
+      prev = &key;
+    }
+    if (errno != ENOENT) return false;
+    std::vector<dw_count_value> values(cpus_);
+    for (const dw_count_key& k : keys) {
+      if (bpf_map_lookup_elem(fd, &k, values.data()) != 0) continue;
+      DrainedCount d = {};
+      d.key = k;
+      for (const dw_count_value& v : values) {
+        d.count += v.count;
+        if (d.ifname[0] == 0 && v.ifname[0] != 0) memcpy(d.ifname, v.ifname, sizeof(d.ifname));
+      }
+      bpf_map_delete_elem(fd, &k);
+      if (d.count > 0) out.push_back(d);
+    }
+    return true;
+  }
+
+  static int OnPacket(void* ctx, void* data, size_t size) {
+    auto* self = static_cast<BpfProgram*>(ctx);
+    if (size < sizeof(dw_packet)) return 0;
+    const uint8_t* bytes = static_cast<const uint8_t*>(data);
+    self->records_.insert(self->records_.end(), bytes, bytes + sizeof(dw_packet));
+    return self->records_.size() >= self->maxBytes_ ? 1 : 0;
+  }
+
+  // consume(maxBytes): the packet records waiting in the ring, up to about maxBytes, as one Buffer.
+  Napi::Value Consume(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    if (!ring_) {
+      ring_ = ring_buffer__new(bpf_map__fd(packets_), OnPacket, this, nullptr);
+      if (!ring_) return ThrowStage(env, errno, "map", "cannot open the packet ring");
+    }
+    maxBytes_ = info.Length() > 0 ? info[0].As<Napi::Number>().Uint32Value() : 4 * 1024 * 1024;
+    records_.clear();
+    int n = ring_buffer__consume(ring_);
+    if (n < 0 && n != -EINTR) return ThrowStage(env, n, "map", "cannot read the packet ring");
+    return Napi::Buffer<uint8_t>::Copy(env, records_.data(), records_.size());
+  }
+
+  // lost(): per DW_LOST_* kind, the drops the program could not count or deliver since loading, summed over CPUs;
+  // then the runs the kernel skipped because the program was already running on that CPU (recursion misses).
+  Napi::Value Lost(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    Napi::Array result = Napi::Array::New(env, DW_LOST_KINDS + 1);
+    std::vector<uint64_t> values(cpus_);
+    for (uint32_t kind = 0; kind < DW_LOST_KINDS; kind++) {
+      uint64_t sum = 0;
+      if (bpf_map_lookup_elem(bpf_map__fd(lost_), &kind, values.data()) == 0)
+        for (uint64_t v : values) sum += v;
+      result.Set(kind, Napi::BigInt::New(env, sum));
+    }
+    bpf_prog_info progInfo = {};
+    uint32_t len = sizeof(progInfo);
+    uint64_t misses = 0;
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(prog_), &progInfo, &len) == 0) misses = progInfo.recursion_misses;
+    result.Set(DW_LOST_KINDS, Napi::BigInt::New(env, misses));
+    return result;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Release();
+    return info.Env().Undefined();
+  }
+
+  void Release() {
+    if (ring_) ring_buffer__free(ring_);
+    ring_ = nullptr;
+    if (link_) bpf_link__destroy(link_);
+    link_ = nullptr;
+    if (obj_) bpf_object__close(obj_);
+    obj_ = nullptr;
+  }
+
+  std::vector<uint8_t> image_;
+  bpf_object* obj_ = nullptr;
+  bpf_program* prog_ = nullptr;
+  bpf_link* link_ = nullptr;
+  bpf_map* active_ = nullptr;
+  bpf_map* tables_[2] = {nullptr, nullptr};
+  bpf_map* lost_ = nullptr;
+  bpf_map* packets_ = nullptr;
+  ring_buffer* ring_ = nullptr;
+  bpf_map* bss_ = nullptr;
+  int active_index_ = 0;
+  int cpus_ = 1;
+  std::vector<uint8_t> records_;
+  size_t maxBytes_ = 0;
+};
+
+// dropReasons(btfPath?): [value, name] for each member of the kernel's enum skb_drop_reason, from its BTF.
+Napi::Value DropReasons(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  libbpfLog.clear();
+  std::string path = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  btf* kernel = path.empty() ? btf__load_vmlinux_btf() : btf__parse(path.c_str(), nullptr);
+  if (!kernel) {
+    int err = errno;
+    return ThrowStage(env, err, "btf", "cannot read the kernel's BTF");
+  }
+  Napi::Array result = Napi::Array::New(env);
+  int id = btf__find_by_name_kind(kernel, "skb_drop_reason", BTF_KIND_ENUM);
+  if (id > 0) {
+    const btf_type* t = btf__type_by_id(kernel, id);
+    const struct btf_enum* members = btf_enum(t);
+    for (uint32_t i = 0; i < btf_vlen(t); i++) {
+      Napi::Array pair = Napi::Array::New(env, 2);
+      pair.Set(0u, Napi::Number::New(env, members[i].val));
+      pair.Set(1u, Napi::String::New(env, btf__name_by_offset(kernel, members[i].name_off)));
+      result.Set(i, pair);
+    }
+  }
+  btf__free(kernel);
+  return result;
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  libbpf_set_print(CollectLibbpfMessage);
+  exports.Set("abiVersion", Napi::Number::New(env, kAbiVersion));
+  exports.Set("packetRecordBytes", Napi::Number::New(env, sizeof(dw_packet)));
+  exports.Set("dropReasons", Napi::Function::New(env, DropReasons));
+  return BpfProgram::Init(env, exports);
+}
+
+NODE_API_MODULE(bpf_native, Init)

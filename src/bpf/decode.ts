@@ -1,0 +1,135 @@
+// Decoders for what the BPF addon hands over (pure): drained counts (48-byte records) and packet records
+// (struct dw_packet in bpf/dropwatch.h), and the reason table read from the kernel's BTF.
+import type { DropPlace, SummaryEntry } from '../backend/types.js';
+
+/** One drained count: drops at one location, for one reason, in one namespace, on one device, of one protocol. */
+export interface CountRecord {
+  location: bigint;
+  reason: number;
+  /** 0: the drop had neither a device nor a socket. */
+  netns: number;
+  /** 0: no device. */
+  ifindex: number;
+  protocol: number;
+  count: number;
+  ifname: string;
+}
+
+/** One dropped packet as the program copied it. */
+export interface PacketRecord {
+  /** CLOCK_MONOTONIC, ns. */
+  monoNs: bigint;
+  location: bigint;
+  reason: number;
+  netns: number;
+  ifindex: number;
+  origLen: number;
+  pid: number;
+  protocol: number;
+  /** The bytes start at the MAC header (else at the network header). */
+  fromMac: boolean;
+  comm: string;
+  ifname: string;
+  data: Uint8Array;
+}
+
+export const COUNT_RECORD_BYTES = 48;
+/** The fixed part of struct dw_packet, before its data. */
+export const PACKET_HEADER_BYTES = 80;
+
+const view = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
+
+/** A NUL-padded C string. */
+function cString(b: Uint8Array, offset: number, size: number): string {
+  const end = b.subarray(offset, offset + size).indexOf(0);
+  return Buffer.from(b.subarray(offset, end < 0 ? offset + size : offset + end)).toString('latin1');
+}
+
+export function decodeCounts(bytes: Uint8Array): CountRecord[] {
+  if (bytes.length % COUNT_RECORD_BYTES !== 0)
+    throw new RangeError(`count records come in ${COUNT_RECORD_BYTES} bytes, got ${bytes.length}`);
+  const v = view(bytes);
+  const out: CountRecord[] = [];
+  for (let o = 0; o < bytes.length; o += COUNT_RECORD_BYTES) {
+    out.push({
+      location: v.getBigUint64(o, true),
+      reason: v.getUint32(o + 8, true),
+      netns: v.getUint32(o + 12, true),
+      ifindex: v.getUint32(o + 16, true),
+      protocol: v.getUint16(o + 20, true),
+      count: Number(v.getBigUint64(o + 24, true)),
+      ifname: cString(bytes, o + 32, 16),
+    });
+  }
+  return out;
+}
+
+/** `recordBytes`: the size of one record (the addon's packetRecordBytes); each carries at most that less the header. */
+export function decodePackets(bytes: Uint8Array, recordBytes: number): PacketRecord[] {
+  if (bytes.length % recordBytes !== 0)
+    throw new RangeError(`packet records come in ${recordBytes} bytes, got ${bytes.length}`);
+  const v = view(bytes);
+  const out: PacketRecord[] = [];
+  for (let o = 0; o < bytes.length; o += recordBytes) {
+    const capLen = Math.min(v.getUint32(o + 32, true), recordBytes - PACKET_HEADER_BYTES);
+    out.push({
+      monoNs: v.getBigUint64(o, true),
+      location: v.getBigUint64(o + 8, true),
+      reason: v.getUint32(o + 16, true),
+      netns: v.getUint32(o + 20, true),
+      ifindex: v.getUint32(o + 24, true),
+      origLen: v.getUint32(o + 28, true),
+      pid: v.getUint32(o + 36, true),
+      protocol: v.getUint16(o + 40, true),
+      fromMac: bytes[o + 42] !== 0,
+      comm: cString(bytes, o + 48, 16),
+      ifname: cString(bytes, o + 64, 16),
+      data: bytes.slice(o + PACKET_HEADER_BYTES, o + PACKET_HEADER_BYTES + capLen),
+    });
+  }
+  return out;
+}
+
+/**
+ * BTF's enum skb_drop_reason as tracefs names it: SKB_DROP_REASON_ dropped (NO_SOCKET), other SKB_ names without
+ * SKB_ (CONSUMED), the negative subsystem mask left out.
+ */
+export function reasonTable(members: readonly (readonly [number, string])[]): Map<number, string> {
+  const table = new Map<number, string>();
+  for (const [value, name] of members) {
+    if (value < 0) continue;
+    table.set(value, name.replace(/^SKB_DROP_REASON_/, '').replace(/^SKB_/, ''));
+  }
+  return table;
+}
+
+/** Reason numbers as names; a number the table lacks (a kernel newer than its BTF says) shows as UNKNOWN(n). */
+export const reasonName = (reasons: ReadonlyMap<number, string>, reason: number): string =>
+  reasons.get(reason) ?? `UNKNOWN(${reason})`;
+
+/** Counts as summary entries: one per (location, reason), its places per namespace and device, in first-seen order. */
+export function summaryEntries(records: readonly CountRecord[], reasons: ReadonlyMap<number, string>): SummaryEntry[] {
+  const lines = new Map<string, SummaryEntry & { places: DropPlace[] }>();
+  for (const r of records) {
+    const key = `${r.location.toString(16)}/${r.reason}`;
+    let line = lines.get(key);
+    if (!line) {
+      line = { origin: 'software', pc: r.location, reason: reasonName(reasons, r.reason), count: 0, places: [] };
+      lines.set(key, line);
+    }
+    line.count += r.count;
+    const place: DropPlace = {
+      netns: r.netns === 0 ? null : r.netns,
+      ifindex: r.ifindex === 0 ? null : r.ifindex,
+      ifname: r.ifindex === 0 || r.ifname === '' ? null : r.ifname,
+      count: r.count,
+    };
+    // Protocols are counted apart in the kernel but not shown apart: merge them.
+    const same = line.places.find(
+      (p) => p.netns === place.netns && p.ifindex === place.ifindex && p.ifname === place.ifname,
+    );
+    if (same) same.count += place.count;
+    else line.places.push(place);
+  }
+  return [...lines.values()];
+}

@@ -1,0 +1,66 @@
+// Loads the BPF source's addon (native/bpf.cc, built only where clang and libbpf-dev were): a local build first, then
+// the prebuilt one the packed tarball carries in prebuilds/linux-<arch>/bpf/. Either missing: E_BPF_MISSING.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DropwatchError } from '../errors/index.js';
+
+/** What the addon's BpfProgram does; every method throws an Error with `stage`, `errno` and `log` on failure. */
+export interface NativeBpfProgram {
+  attach(): void;
+  detach(): void;
+  /** mode: 0 summary, 1 packet; captureLen: bytes per packet; wakeupBytes: ring data past which the reader wakes. */
+  configure(mode: number, captureLen: number, wakeupBytes: number): void;
+  /** Switches count tables and returns the replaced one's counts as 48-byte records (src/bpf/decode.ts). */
+  drain(): Buffer;
+  /** Packet records waiting in the ring, up to about maxBytes (src/bpf/decode.ts). */
+  consume(maxBytes: number): Buffer;
+  /** Cumulative: [table full, ring full, recursion misses]. */
+  lost(): bigint[];
+  close(): void;
+}
+
+export interface BpfAddon {
+  abiVersion: number;
+  packetRecordBytes: number;
+  /** The enum skb_drop_reason's members from the kernel's BTF (or the file at btfPath). */
+  dropReasons(btfPath?: string): [number, string][];
+  BpfProgram: new (object?: Buffer, btfPath?: string, ringBytes?: number) => NativeBpfProgram;
+}
+
+/** The failure an addon call throws. */
+export interface BpfNativeError extends Error {
+  stage: 'open' | 'load' | 'attach' | 'btf' | 'map';
+  errno: number;
+  log: string;
+}
+
+const ABI_VERSION = 1;
+// dist/src/bpf/native.js → the package root.
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const CANDIDATES = [
+  join(ROOT, 'build', 'Release', 'bpf_native.node'),
+  join(ROOT, 'prebuilds', `${process.platform}-${process.arch}`, 'bpf', 'bpf_native.node'),
+];
+
+let cached: BpfAddon | undefined;
+
+export function loadBpfAddon(): BpfAddon {
+  if (cached) return cached;
+  const path = CANDIDATES.find((p) => existsSync(p));
+  if (path === undefined)
+    throw new DropwatchError('E_BPF_MISSING', 'no BPF addon: it is built only where clang and libbpf-dev are');
+  let addon: BpfAddon;
+  try {
+    addon = createRequire(import.meta.url)(path) as BpfAddon;
+  } catch (err) {
+    // Most often libbpf.so.1 missing (Debian's libbpf1, which iproute2 depends on).
+    const why = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+    throw new DropwatchError('E_BPF_MISSING', `cannot load the BPF addon ${path}: ${why}`, { cause: err });
+  }
+  if (addon.abiVersion !== ABI_VERSION)
+    throw new DropwatchError('E_BPF_MISSING', `the BPF addon ${path} is from another version: rebuild it`);
+  cached = addon;
+  return addon;
+}

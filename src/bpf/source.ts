@@ -1,0 +1,25 @@
+// The bpf source as the source table lists it: what it reads, needs and offers, and how to open it.
+import type { DropSource, SourceOffer } from '../backend/types.js';
+
+/** Both alert modes; summaries say where (namespace and device), packets carry their first bytes and the flow. */
+export const BPF_OFFER: SourceOffer = {
+  modes: ['summary', 'packet'],
+  settings: { trunc: true, queue: false, hw: false },
+  fields: {
+    summary: ['reason', 'device'],
+    packet: ['reason', 'protocol', 'time', 'device', 'payload', 'flow', 'process'],
+  },
+};
+
+export const BPF_SOURCE: DropSource = {
+  name: 'bpf',
+  label: 'bpf',
+  reads: 'the skb:kfree_skb tracepoint with BPF',
+  needs: 'BPF with BTF for skb:kfree_skb',
+  missing: 'E_BPF_MISSING',
+  offers: BPF_OFFER,
+  open: async (options) => {
+    const { openBpfBackend } = await import('./backend.js');
+    return openBpfBackend({ onWarning: options.notice });
+  },
+};

@@ -1,0 +1,133 @@
+// BpfBackend over a scripted addon: drained counts become summary events, kernel loss counters become lost events
+// once each, stop() delivers what the tables and the ring still hold, and what the source cannot do is refused.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { openBpfBackend } from '../../src/bpf/backend.js';
+import type { BpfAddon, NativeBpfProgram } from '../../src/bpf/native.js';
+import type { BackendEvent } from '../../src/backend/types.js';
+import { DropwatchError } from '../../src/errors/index.js';
+
+const fixture = (name: string): Buffer => readFileSync(new URL(`../../../test/fixtures/bpf/${name}`, import.meta.url));
+
+/** An addon whose program hands out what the test queues, and records what it was told. */
+function scriptedAddon() {
+  const script = { drains: [] as Buffer[], rings: [] as Buffer[], lost: [0n, 0n, 0n], calls: [] as string[] };
+  class Program implements NativeBpfProgram {
+    attach() {
+      script.calls.push('attach');
+    }
+    detach() {
+      script.calls.push('detach');
+    }
+    configure(mode: number, captureLen: number) {
+      script.calls.push(`configure ${mode} ${captureLen}`);
+    }
+    drain() {
+      return script.drains.shift() ?? Buffer.alloc(0);
+    }
+    consume() {
+      return script.rings.shift() ?? Buffer.alloc(0);
+    }
+    lost() {
+      return [...script.lost];
+    }
+    close() {
+      script.calls.push('close');
+    }
+  }
+  const addon: BpfAddon = {
+    abiVersion: 1,
+    packetRecordBytes: 336,
+    dropReasons: () => [
+      [2, 'SKB_DROP_REASON_NOT_SPECIFIED'],
+      [3, 'SKB_DROP_REASON_NO_SOCKET'],
+    ],
+    BpfProgram: Program,
+  };
+  return { addon, script };
+}
+
+test('counts drained at stop become one summary event; new kernel losses one lost event each', async () => {
+  const { addon, script } = scriptedAddon();
+  const backend = await openBpfBackend({ addon, drainIntervalMs: 60_000 });
+  const events: BackendEvent[] = [];
+  backend.onEvent((e) => events.push(e));
+  assert.deepEqual(
+    backend.capabilities.reasons,
+    new Map([
+      [2, 'NOT_SPECIFIED'],
+      [3, 'NO_SOCKET'],
+    ]),
+  );
+  await backend.start({ sw: true, hw: false });
+  // start() empties both tables first: whatever they held belongs to no interval.
+  script.drains.push(fixture('counts-udp-closed-port.bin'));
+  script.lost = [0n, 7n, 0n];
+  await backend.stop();
+  assert.deepEqual(script.calls, ['configure 0 256', 'attach', 'detach']);
+  const summary = events.find((e) => e.kind === 'summary');
+  assert.ok(summary?.kind === 'summary');
+  const total = summary.entries.reduce((n, e) => n + e.count, 0);
+  assert.equal(total, 93282 + 1000);
+  for (const entry of summary.entries)
+    assert.equal(
+      entry.places!.reduce((n, p) => n + p.count, 0),
+      entry.count,
+    );
+  assert.deepEqual(
+    events.filter((e) => e.kind === 'lost'),
+    [{ kind: 'lost', count: 7, where: 'bpf packet ring full' }],
+  );
+  // Reported once: stats read the same counters without a second event.
+  const stats = await backend.getStats();
+  assert.deepEqual(
+    stats.lost.map((l) => l.count),
+    [0, 7, 0],
+  );
+  assert.equal(events.filter((e) => e.kind === 'lost').length, 1);
+  await backend.close();
+  assert.equal(script.calls.at(-1), 'close');
+});
+
+test('packet mode: records become packets with device, reason, flow and task; trunc caps the capture', async () => {
+  const { addon, script } = scriptedAddon();
+  const backend = await openBpfBackend({ addon, pollIntervalMs: 60_000 });
+  const events: BackendEvent[] = [];
+  backend.onEvent((e) => events.push(e));
+  await backend.setConfig({ alertMode: 'packet', truncLen: 64 });
+  await backend.start({ sw: true, hw: false });
+  script.rings.push(fixture('packets-udp-closed-port.bin'));
+  await backend.stop();
+  assert.ok(script.calls.includes('configure 1 64'));
+  const packets = events.flatMap((e) => (e.kind === 'packet' ? [e.packet] : []));
+  assert.equal(packets.length, 3);
+  for (const p of packets) {
+    assert.equal(p.reason, 'NO_SOCKET');
+    assert.deepEqual(p.inPort, { ifindex: 1, name: 'lo' });
+    assert.equal(p.flow?.dport, 9);
+    assert.equal(p.comm, 'node');
+    assert.ok(p.timestampNs! > 0n);
+  }
+  await backend.close();
+});
+
+test('hardware drops, call chains and a packet queue are refused in one line', async () => {
+  const { addon } = scriptedAddon();
+  const backend = await openBpfBackend({ addon });
+  const refused = (e: unknown) =>
+    e instanceof DropwatchError && e.code === 'E_UNSUPPORTED' && !e.message.includes('\n');
+  await assert.rejects(backend.start({ sw: true, hw: true }), refused);
+  await assert.rejects(backend.start({ sw: true, hw: false, stack: true }), refused);
+  await assert.rejects(backend.setConfig({ queueLen: 10 }), refused);
+  await assert.rejects(backend.setConfig({ truncLen: -1 }), (e: unknown) => e instanceof DropwatchError);
+  await backend.close();
+});
+
+test('a kernel whose BTF names no drop reasons is refused before anything loads', async () => {
+  const { addon } = scriptedAddon();
+  await assert.rejects(
+    openBpfBackend({ addon: { ...addon, dropReasons: () => [] } }),
+    (e: unknown) => e instanceof DropwatchError && e.code === 'E_BPF_MISSING' && /5\.17.*-b tracefs/.test(e.message),
+  );
+});
