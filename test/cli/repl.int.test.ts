@@ -138,7 +138,7 @@ const badLines: [string, RegExp][] = [
   ['x'.repeat(10_000), /^line too long \(10000 characters; at most 4096\)$/m],
   ['\x01\x02\xff\xfe junk', /^line contains control characters; ignored$/m],
   ['set filter reason ==', /^filter: expected a value after '==' at column 10$/m],
-  ['set trunc 10', /^truncation applies to NET_DM packet payloads; the tracefs backend captures no payload$/m],
+  ['set trunc 10', /^truncation applies to NET_DM or bpf packet payloads; the tracefs backend captures no payload$/m],
   ['set hw true', /^hardware drops are reported only by NET_DM/m],
 ];
 
@@ -190,7 +190,7 @@ test('usage errors: one line, the usage, exit 1; -l list exits 0', async () => {
   assert.equal(unknown.code, 1);
   assert.equal(
     unknown.stderr,
-    "dropwatch: unknown option '-x'\nUsage: dropwatch [-l|--lmethod <method | list>] [-b|--backend auto|netdm|tracefs]\n",
+    "dropwatch: unknown option '-x'\nUsage: dropwatch [-l|--lmethod <method | list>] [-b|--backend auto|netdm|tracefs|bpf]\n",
   );
   const method = await runCli(['-l', 'bfd']);
   assert.equal(method.code, 1);
