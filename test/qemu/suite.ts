@@ -176,9 +176,11 @@ export async function sessionResult(name: SessionName): Promise<GuestResult> {
   const run = testRun();
   const own = SESSIONS[name].session();
   if (run === null) return holdingGuest((g) => g.run(own.script, own.options));
-  // The availability checks build the hw layer: outside the lock, as a file of its own would.
+  // The availability checks build the hw layer: outside the lock, as a file of its own would. Not needed when an
+  // earlier file's boot ran this session (read again under the lock).
   const others: SessionName[] = [];
-  for (const n of ORDER) {
+  const ranAlready = Boolean(readLedger(run)?.sessions[name]);
+  for (const n of ranAlready ? [] : ORDER) {
     if (n !== name && run.files.has(resolve(projectRoot, SESSIONS[n].file)) && (await sessionUnavailable(n)) === null)
       others.push(n);
   }
