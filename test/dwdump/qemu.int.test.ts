@@ -1,14 +1,15 @@
-// dwdump on a real NET_DM kernel: one qemu boot (Debian 6.1 + drop_monitor) runs test/dwdump/guest/session.sh, which
-// drives Debian's dwdump and ours through the same sessions. The host then checks our pcaps record by record with
+// dwdump on a real NET_DM kernel: a qemu boot (Debian 6.1 + drop_monitor, shared with the run's other qemu sessions:
+// see test/qemu/suite.ts) runs test/dwdump/guest/session.sh, which drives Debian's dwdump and ours through the same
+// sessions. The host then checks our pcaps record by record with
 // our NET_DM codec, against Debian's pcaps, and (when tshark is installed) through Wireshark's net_dm dissector.
 // Skips when the guest cannot run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { extractBase64, guestUnavailable, keepTranscript, runInGuest, type GuestResult } from '../qemu/harness.js';
-import { projectRoot } from '../helpers/paths.js';
+import { extractBase64, keepTranscript, type GuestResult } from '../qemu/harness.js';
+import { DWDUMP_DATAGRAMS, sessionResult, sessionUnavailable } from '../qemu/suite.js';
 import { tsharkAvailable, tsharkFields } from '../helpers/tshark.js';
 import { decodePcap, decodeSll, LINKTYPE_NETLINK, NETLINK_SLL, type PcapFile } from '../../src/pcap/index.js';
 import { decodeNlMsgs, type NlMessage } from '../../src/netlink/codec.js';
@@ -18,8 +19,7 @@ import type { PacketDrop } from '../../src/backend/types.js';
 import type { Timestamp } from '../../src/pcap/index.js';
 import { nsOfPcapTime, pcapTimeOfNs } from '../helpers/pcap-time.js';
 
-const guestDir = join(projectRoot, 'test', 'dwdump', 'guest');
-const N = 50;
+const N = DWDUMP_DATAGRAMS;
 
 const SUMMARY = /^dwdump: (\d+) packets? written, (\d+) lost on our socket, (\d+) tail-dropped by the kernel$/;
 
@@ -98,17 +98,13 @@ function tsharkRows(path: string): string[][] {
 }
 
 test('dwdump in qemu: captures, Debian dwdump side by side, -q/-s, signals, EPIPE, passive, accounting', async (t) => {
-  const why = await guestUnavailable();
+  // The session (test/dwdump/guest/session.sh) and its options are in test/qemu/suite.ts, which may share its boot.
+  const why = await sessionUnavailable('dwdump');
   if (why !== null) {
     t.skip(why);
     return;
   }
-  const files: Record<string, string> = { '/guest/send.sh': readFileSync(join(guestDir, 'send.sh'), 'utf8') };
-  const r: GuestResult = await runInGuest(readFileSync(join(guestDir, 'session.sh'), 'utf8'), {
-    files,
-    env: { DW_N: String(N) },
-    timeoutMs: 600_000,
-  });
+  const r: GuestResult = await sessionResult('dwdump');
   const { work, sec } = keepTranscript(t, r, 'dwdump-qemu');
   assert.equal(r.exitCode, 0, r.stderr);
   const pcapBytes = (name: string): Buffer => {

@@ -1,19 +1,17 @@
-// Hardware (devlink trap) drops on a real kernel: one qemu boot with netdevsim (the hw layer) runs
-// test/netdm/guest/hardware.sh, which drives Debian's dropwatch and dwdump and ours through the same steps. The host
+// Hardware (devlink trap) drops on a real kernel: a qemu boot with netdevsim (the hw layer; shared with the run's other
+// qemu sessions, last, see test/qemu/suite.ts) runs test/netdm/guest/hardware.sh, which drives Debian's dropwatch and dwdump and ours through the same steps. The host
 // holds each tool's counts against devlink's own counters, our lines against Debian's, and each packet we print
 // against Wireshark's decode of the same alert. Skips when the guest or the hw layer cannot be had.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { extractBase64, keepTranscript, layerUnavailable, runInGuest, type GuestResult } from '../qemu/harness.js';
-import { projectRoot } from '../helpers/paths.js';
+import { extractBase64, keepTranscript, type GuestResult } from '../qemu/harness.js';
+import { sessionResult, sessionUnavailable } from '../qemu/suite.js';
 import { pcapAlerts, type PcapAlert } from '../helpers/netdm-pcap.js';
 import { tsharkAvailable, tsharkFields } from '../helpers/tshark.js';
 import { pcapTimeOfNs } from '../helpers/pcap-time.js';
 import { validateEvent } from '../helpers/schema.js';
-
-const guestDir = join(projectRoot, 'test', 'netdm', 'guest');
 
 // The traps drop_monitor hears from netdevsim once blackhole_route is set to trap, in the order the generator reports
 // them each round, with their groups.
@@ -102,16 +100,13 @@ const KIND_FIELDS = TSHARK_FIELDS.filter((f) => f.startsWith('net_dm.') && f !==
 ]);
 
 test('hardware drops in qemu: netdevsim traps through Debian dropwatch/dwdump and ours, side by side', async (t) => {
-  const why = await layerUnavailable('hw');
+  // The session (test/netdm/guest/hardware.sh) and its options are in test/qemu/suite.ts, which may share its boot.
+  const why = await sessionUnavailable('hardware');
   if (why !== null) {
     t.skip(why);
     return;
   }
-  const r: GuestResult = await runInGuest(readFileSync(join(guestDir, 'hardware.sh'), 'utf8'), {
-    files: { '/guest/send.sh': readFileSync(join(guestDir, 'send.sh'), 'utf8') },
-    layers: ['hw'],
-    timeoutMs: 420_000,
-  });
+  const r: GuestResult = await sessionResult('hardware');
   const { work, sec } = keepTranscript(t, r, 'netdm-hw');
   assert.equal(r.exitCode, 0, r.stderr);
   const pcap = (name: string): string => {

@@ -1,20 +1,20 @@
-// NET_DM on a real kernel: one qemu boot (Debian 6.1 with drop_monitor) runs test/netdm/guest/session.sh, which drives
-// Debian's dropwatch and our CLI through the same steps, then our backend directly, then our flow filters. Skips when
-// the guest cannot run.
+// NET_DM on a real kernel: a qemu boot (Debian 6.1 with drop_monitor, shared with the run's other qemu sessions: see
+// test/qemu/suite.ts) runs test/netdm/guest/session.sh, which drives Debian's dropwatch and our CLI through the same
+// steps, then our backend directly, then our flow filters. Skips when the guest cannot run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { extractBase64, guestUnavailable, keepTranscript, runInGuest, type GuestResult } from '../qemu/harness.js';
-import { fixturePath, projectRoot } from '../helpers/paths.js';
+import { extractBase64, keepTranscript, type GuestResult } from '../qemu/harness.js';
+import { sessionResult, sessionUnavailable } from '../qemu/suite.js';
+import { fixturePath } from '../helpers/paths.js';
 import { tsharkAvailable, tsharkFields } from '../helpers/tshark.js';
 import { ALREADY_MONITORING_HINT } from '../../src/netdm/index.js';
 import { compile, format, parse, recordFromPacket } from '../../src/filter/index.js';
 import type { Flow } from '../../src/packet/types.js';
 import { lostIn, RSS_BOUND_KIB } from '../../bench/lib/stalled.js';
 
-const guestDir = join(projectRoot, 'test', 'netdm', 'guest');
 /** How late, past -d, a packet-mode run whose reader stalls may end in the guest, s. */
 const LATE_S = 2;
 
@@ -79,21 +79,13 @@ function json(lines: string[]): Record<string, unknown>[] {
 }
 
 test('NET_DM in qemu: Debian dropwatch and ours side by side, refusals, signals, overflow', async (t) => {
-  const why = await guestUnavailable();
+  // The session (test/netdm/guest/session.sh) and its options are in test/qemu/suite.ts, which may share its boot.
+  const why = await sessionUnavailable('netdm');
   if (why !== null) {
     t.skip(why);
     return;
   }
-  if (!existsSync(join(projectRoot, 'bin', 'dropwatch'))) {
-    t.skip('bin/dropwatch is not there yet');
-    return;
-  }
-  const files: Record<string, string> = {};
-  for (const f of ['send.sh', 'checks.mjs', 'flows.sh']) files[`/guest/${f}`] = readFileSync(join(guestDir, f), 'utf8');
-  const r: GuestResult = await runInGuest(readFileSync(join(guestDir, 'session.sh'), 'utf8'), {
-    files,
-    timeoutMs: 420_000,
-  });
+  const r: GuestResult = await sessionResult('netdm');
   const { sec } = keepTranscript(t, r, 'netdm-qemu');
   const sym = sec('kallsyms')[0]!;
   const base = BigInt(`0x${sym.split(' ')[0]}`);

@@ -63,15 +63,20 @@ export interface GuestResult {
   durationMs: number;
   /** The guest kernel's release (uname -r). */
   kernelRelease: string;
+  /** In a boot shared by several sessions (runSessionsInGuest), guest uptime when this one started and ended, s. */
+  sessionUptimeS?: [number, number];
 }
 
 /** The guest did not finish: timeout, panic, or power-off before the end marker. */
 export class GuestError extends Error {
+  /** The message without the console tail and stdout. */
+  readonly reason: string;
   readonly consoleTail: string;
   readonly partialStdout: string;
   constructor(message: string, consoleTail: string, partialStdout: string) {
     super(`${message}\n--- guest console (tail) ---\n${consoleTail}\n--- guest stdout so far ---\n${partialStdout}`);
     this.name = 'GuestError';
+    this.reason = message;
     this.consoleTail = consoleTail;
     this.partialStdout = partialStdout;
   }
@@ -347,39 +352,234 @@ function readOr(path: string): string {
  * guest ended without the end marker. Call guestUnavailable() first and skip when it says so.
  */
 export function runInGuest(script: string, opts: GuestRunOptions = {}): Promise<GuestResult> {
+  return holdingGuest((guest) => guest.run(script, opts));
+}
+
+/** One script of a shared boot (runSessionsInGuest): what runInGuest takes. */
+export interface GuestSession {
+  script: string;
+  options?: GuestRunOptions;
+}
+
+/** A session's result, or the GuestError it would have rejected with in a boot of its own. */
+export type SessionOutcome = GuestResult | GuestError;
+
+/** What holdingGuest's callback may do while it holds the guest. */
+export interface HeldGuest {
+  /** One boot for one script: runInGuest. */
+  run(script: string, opts?: GuestRunOptions): Promise<GuestResult>;
+  /** One boot for several sessions; `build` names the project layer it carried (package.json, bin, dist, build). */
+  runSessions(sessions: GuestSession[]): Promise<{ build: string; outcomes: SessionOutcome[] }>;
+  /** The project layer a boot would carry now, as `build` above. */
+  build(): string;
+}
+
+/**
+ * Calls `fn` holding the guest: one qemu at a time (an in-process queue, then the lock file other test processes
+ * take), so what `fn` reads and decides between boots, no other test's boot can change meanwhile.
+ */
+export function holdingGuest<T>(fn: (guest: HeldGuest) => Promise<T>): Promise<T> {
   integrationOnly('the qemu guest');
-  const run = queue.then(() => withHostLock(() => runOnce(script, opts)));
+  const run = queue.then(() => withHostLock(() => fn(heldGuest)));
   queue = run.catch(() => undefined);
   return run;
 }
 
-async function runOnce(script: string, opts: GuestRunOptions): Promise<GuestResult> {
+/**
+ * Boots once and runs the sessions one after another (test/qemu/guest/sessions.sh), each as if the boot were its own:
+ * its files, env and timeout; the processes and modules the one before left gone, drop_monitor reloaded and /tmp
+ * empty. A session that loads modules drop_monitor depends on cannot be undone that way: put it last. Every session
+ * gets every layer any of them asks for; kaslr, memMb and smp must agree.
+ */
+export function runSessionsInGuest(sessions: GuestSession[]): Promise<SessionOutcome[]> {
+  return holdingGuest(async (guest) => (await guest.runSessions(sessions)).outcomes);
+}
+
+const heldGuest: HeldGuest = {
+  run: runOnce,
+  runSessions: runSessionsOnce,
+  build: () => {
+    const r = runSetup('project');
+    const p = r.vars['LAYER_PROJECT'];
+    if (!r.ok || p === undefined) throw new Error(`cannot build the project layer: ${r.output.trim()}`);
+    return p;
+  },
+};
+
+function scriptExt(lang: GuestLang | undefined): string {
+  return lang === 'node' ? 'mjs' : lang === 'python' ? 'py' : 'sh';
+}
+
+function envFile(env: Record<string, string>): Buffer {
+  const lines = Object.entries(env).map(([k, v]) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`bad env name ${k}`);
+    return `export ${k}=${shellQuote(v)}\n`;
+  });
+  return Buffer.from(lines.join(''));
+}
+
+/** opts.files as per-run layer entries: at their own paths, or under `under` (a session's files/ folder). */
+function addExtraFiles(files: Map<string, Buffer>, opts: GuestRunOptions, under: string): void {
+  for (const [path, data] of Object.entries(opts.files ?? {})) {
+    if (!path.startsWith('/')) throw new Error(`guest file paths are absolute: ${path}`);
+    const entry = under === '' ? path.slice(1) : `${under}${path}`;
+    files.set(entry, typeof data === 'string' ? Buffer.from(data) : Buffer.from(data));
+  }
+}
+
+async function runOnce(script: string, opts: GuestRunOptions = {}): Promise<GuestResult> {
   const why = await guestUnavailable();
   if (why !== null) throw new Error(why);
   const prepared = prepare();
   const timeoutMs = opts.timeoutMs ?? 120_000;
-  const lang = opts.lang ?? 'sh';
-  const ext = lang === 'node' ? 'mjs' : lang === 'python' ? 'py' : 'sh';
-
   const files = new Map<string, Buffer>();
-  files.set(`guest/script.${ext}`, Buffer.from(script));
+  files.set(`guest/script.${scriptExt(opts.lang)}`, Buffer.from(script));
   // The shell helpers every guest script sources.
   files.set('guest/lib.sh', readFileSync(join(qemuDir, 'guest', 'lib.sh')));
-  if (opts.env) {
-    const lines = Object.entries(opts.env).map(([k, v]) => {
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`bad env name ${k}`);
-      return `export ${k}=${shellQuote(v)}\n`;
+  if (opts.env) files.set('guest/env', envFile(opts.env));
+  addExtraFiles(files, opts, '');
+
+  const boot = await bootGuest(prepared, files, opts.layers ?? [], opts, timeoutMs);
+  const body = boot.begin >= 0 ? boot.rawOut.slice(boot.begin + BEGIN.length) : boot.rawOut;
+  if (boot.startError !== null) throw new GuestError(boot.startError, boot.consoleTail, '');
+  if (boot.timedOut)
+    throw new GuestError(`guest timed out after ${timeoutMs} ms (qemu killed)`, boot.consoleTail, tail(body));
+  const end = END_RE.exec(body);
+  if (boot.begin < 0 || end === null) {
+    throw new GuestError(`guest stopped without finishing (qemu exit ${boot.qemuExit})`, boot.consoleTail, tail(body));
+  }
+  return guestResult(body.slice(0, end.index), boot.rawErr, Number(end[1]), boot, prepared.release);
+}
+
+function guestResult(stdout: string, rawErr: string, exitCode: number, boot: Boot, release: string): GuestResult {
+  const mod = MODULE_RE.exec(rawErr);
+  return {
+    stdout: Buffer.from(stdout, 'latin1').toString('utf8'),
+    stderr: Buffer.from(rawErr.replace(/^@@DWQ-[^\n]*@@\n/gm, ''), 'latin1').toString('utf8'),
+    exitCode,
+    moduleLoaded: mod?.[1] === 'ok',
+    moduleError: mod === null ? 'no module line from /init' : (mod[2] ?? null),
+    console: boot.consoleText,
+    durationMs: boot.durationMs,
+    kernelRelease: release,
+  };
+}
+
+async function runSessionsOnce(sessions: GuestSession[]): Promise<{ build: string; outcomes: SessionOutcome[] }> {
+  const why = await guestUnavailable();
+  if (why !== null) throw new Error(why);
+  const opts = sessions.map((s) => s.options ?? {});
+  for (const key of ['kaslr', 'memMb', 'smp'] as const) {
+    if (new Set(opts.map((o) => o[key])).size > 1) throw new Error(`sessions of one boot differ in ${key}`);
+  }
+  const prepared = prepare();
+  const files = new Map<string, Buffer>();
+  files.set('guest/script.sh', readFileSync(join(qemuDir, 'guest', 'sessions.sh')));
+  files.set('guest/lib.sh', readFileSync(join(qemuDir, 'guest', 'lib.sh')));
+  sessions.forEach((s, i) => {
+    const dir = `guest/sessions/${i + 1}`;
+    const o = opts[i]!;
+    files.set(`${dir}/script.${scriptExt(o.lang)}`, Buffer.from(s.script));
+    if (o.env) files.set(`${dir}/env`, envFile(o.env));
+    files.set(`${dir}/timeout`, Buffer.from(`${Math.ceil((o.timeoutMs ?? 120_000) / 1000)}\n`));
+    addExtraFiles(files, o, `${dir}/files`);
+  });
+  const layers = [...new Set(opts.flatMap((o) => o.layers ?? []))];
+  // Each session's limit held the boot it had to itself: their sum leaves the shared boot the same room.
+  const timeoutMs = opts.reduce((sum, o) => sum + (o.timeoutMs ?? 120_000), 0);
+  const boot = await bootGuest(prepared, files, layers, opts[0] ?? {}, timeoutMs);
+  const parsed = parseSessions(boot.rawOut, boot.rawErr, sessions.length);
+  const outcomes = parsed.map((p, i): SessionOutcome => {
+    if (boot.startError !== null) return new GuestError(boot.startError, boot.consoleTail, '');
+    const partial = tail(p.stdout ?? '');
+    if (p.exitCode === undefined) {
+      const why = boot.timedOut
+        ? `guest timed out after ${timeoutMs} ms (qemu killed), the boot shared by ${sessions.length} sessions`
+        : `guest stopped without finishing (qemu exit ${boot.qemuExit})`;
+      return new GuestError(why, boot.consoleTail, partial);
+    }
+    if (p.timedOut) {
+      const limit = opts[i]!.timeoutMs ?? 120_000;
+      return new GuestError(`guest session timed out after ${limit} ms (its script killed)`, boot.consoleTail, partial);
+    }
+    const result = guestResult(p.stdout!, p.stderr, p.exitCode, boot, prepared.release);
+    return { ...result, sessionUptimeS: p.uptimeS! };
+  });
+  return { build: prepared.layers['project']!, outcomes };
+}
+
+/** One session's part of a shared boot's output (test/qemu/guest/sessions.sh frames them). */
+export interface ParsedSession {
+  /** Its stdout, absent when its start frame never came; cut short when its end frame did not. */
+  stdout?: string;
+  /** Its stderr with the frames' lines (the first session's includes /init's). */
+  stderr: string;
+  /** Absent when its end frame never came. */
+  exitCode?: number;
+  timedOut: boolean;
+  uptimeS?: [number, number];
+}
+
+/** Splits the guest's raw stdout and stderr (serial ports 2 and 3) into `count` sessions. */
+export function parseSessions(rawOut: string, rawErr: string, count: number): ParsedSession[] {
+  const errParts = rawErr.split(/^@@DWQ-SESSION (\d+)@@\n/m);
+  const errOf = new Map<number, string>();
+  for (let k = 1; k + 1 < errParts.length; k += 2) errOf.set(Number(errParts[k]), errParts[k + 1]!);
+  const out: ParsedSession[] = [];
+  let from = 0;
+  for (let n = 1; n <= count; n++) {
+    const stderr = `${n === 1 ? errParts[0]! : ''}${errOf.get(n) ?? ''}`;
+    const frame = `@@DWQ-SESSION ${n}@@\n`;
+    const start = rawOut.indexOf(frame, from);
+    if (start < 0) {
+      out.push({ stderr, timedOut: false });
+      continue;
+    }
+    const bodyStart = start + frame.length;
+    const endRe = new RegExp(`@@DWQ-SESSION-END ${n} rc=(\\d+) timeout=([01]) up=([\\d.]+) ([\\d.]+)@@\\n`, 'g');
+    endRe.lastIndex = bodyStart;
+    const end = endRe.exec(rawOut);
+    if (end === null) {
+      out.push({ stdout: rawOut.slice(bodyStart), stderr, timedOut: false });
+      from = rawOut.length;
+      continue;
+    }
+    out.push({
+      stdout: rawOut.slice(bodyStart, end.index),
+      stderr,
+      exitCode: Number(end[1]),
+      timedOut: end[2] === '1',
+      uptimeS: [Number(end[3]), Number(end[4])],
     });
-    files.set('guest/env', Buffer.from(lines.join('')));
+    from = end.index + end[0].length;
   }
-  for (const [path, data] of Object.entries(opts.files ?? {})) {
-    if (!path.startsWith('/')) throw new Error(`guest file paths are absolute: ${path}`);
-    files.set(path.slice(1), typeof data === 'string' ? Buffer.from(data) : Buffer.from(data));
-  }
+  return out;
+}
 
+/** A boot as it ended: the serial ports' text and how qemu ended. */
+interface Boot {
+  /** Why qemu could not start, or null. */
+  startError: string | null;
+  timedOut: boolean;
+  qemuExit: string;
+  rawOut: string;
+  rawErr: string;
+  /** Where /init's begin marker is in rawOut, -1 when it never came. */
+  begin: number;
+  consoleText: string;
+  consoleTail: string;
+  durationMs: number;
+}
+
+async function bootGuest(
+  prepared: Prepared,
+  files: Map<string, Buffer>,
+  extraLayers: GuestLayer[],
+  opts: GuestRunOptions,
+  timeoutMs: number,
+): Promise<Boot> {
   const layers = [prepared.layers['base']!, prepared.layers['project']!];
-  for (const l of opts.layers ?? []) layers.push(layerPath(l));
-
+  for (const l of extraLayers) layers.push(layerPath(l));
   const work = mkdtempSync(join(tmpdir(), 'dwq-'));
   try {
     // Concatenated archives must each start on a 4-byte boundary for the kernel's unpacker.
@@ -392,103 +592,104 @@ async function runOnce(script: string, opts: GuestRunOptions): Promise<GuestResu
     chunks.push(buildCpio(files));
     writeFileSync(initrd, Buffer.concat(chunks));
 
-    const con = join(work, 'console.txt');
-    const out = join(work, 'stdout.txt');
-    const err = join(work, 'stderr.txt');
-    const args = [
-      '-accel',
-      'tcg', // KVM exists here but dies with an emulation failure on this kernel
-      '-m',
-      String(opts.memMb ?? 2048),
-      '-smp',
-      String(opts.smp ?? 2),
-      '-display',
-      'none',
-      '-monitor',
-      'none',
-      '-no-reboot',
-      '-nodefaults',
-      '-kernel',
-      prepared.kernel,
-      '-initrd',
-      initrd,
-      '-append',
-      `console=ttyS0 quiet loglevel=0 panic=-1 8250.nr_uarts=4${opts.kaslr === true ? '' : ' nokaslr'}`,
-      '-chardev',
-      `file,id=con,path=${con}`,
-      '-serial',
-      'chardev:con',
-      '-chardev',
-      `file,id=out,path=${out}`,
-      '-serial',
-      'chardev:out',
-      '-chardev',
-      `file,id=err,path=${err}`,
-      '-serial',
-      'chardev:err',
-    ];
+    const ports = { con: join(work, 'console.txt'), out: join(work, 'stdout.txt'), err: join(work, 'stderr.txt') };
     const started = Date.now();
-    const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    if (child.pid !== undefined) trackChild(child.pid);
-    let qemuOut = '';
-    child.stdout.on('data', (d: Buffer) => (qemuOut += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (qemuOut += d.toString()));
-
-    const outcome = await new Promise<'exit' | 'timeout' | Error>((resolvePromise) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        resolvePromise('timeout');
-      }, timeoutMs);
-      child.on('error', (e) => {
-        clearTimeout(timer);
-        resolvePromise(e);
-      });
-      child.on('exit', () => {
-        clearTimeout(timer);
-        resolvePromise('exit');
-      });
-    });
-    if (outcome === 'timeout') {
-      // Wait for the kill to land so no qemu outlives the call.
-      if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
-    }
-    if (child.pid !== undefined) running.delete(child.pid);
+    const q = await runQemu(qemuArgs(prepared, initrd, ports, opts), timeoutMs);
     const durationMs = Date.now() - started;
 
-    const consoleText = readOr(con).replace(/\r/g, '');
-    const rawOut = readOr(out);
-    const rawErr = readOr(err);
-    const begin = rawOut.indexOf(BEGIN);
-    const body = begin >= 0 ? rawOut.slice(begin + BEGIN.length) : rawOut;
+    const consoleText = readOr(ports.con).replace(/\r/g, '');
+    const rawOut = readOr(ports.out);
+    const rawErr = readOr(ports.err);
     const consoleTail = tail(
-      `${consoleText}${qemuOut ? `\n[qemu] ${qemuOut}` : ''}${rawErr ? `\n[stderr] ${tail(rawErr, 20)}` : ''}`,
+      `${consoleText}${q.output ? `\n[qemu] ${q.output}` : ''}${rawErr ? `\n[stderr] ${tail(rawErr, 20)}` : ''}`,
     );
-
-    if (outcome instanceof Error) throw new GuestError(`cannot start qemu: ${outcome.message}`, consoleTail, '');
-    if (outcome === 'timeout')
-      throw new GuestError(`guest timed out after ${timeoutMs} ms (qemu killed)`, consoleTail, tail(body));
-    const end = END_RE.exec(body);
-    if (begin < 0 || end === null) {
-      throw new GuestError(
-        `guest stopped without finishing (qemu exit ${child.exitCode ?? child.signalCode})`,
-        consoleTail,
-        tail(body),
-      );
-    }
-    const mod = MODULE_RE.exec(rawErr);
     return {
-      stdout: Buffer.from(body.slice(0, end.index), 'latin1').toString('utf8'),
-      stderr: Buffer.from(rawErr.replace(/^@@DWQ-[^\n]*@@\n/gm, ''), 'latin1').toString('utf8'),
-      exitCode: Number(end[1]),
-      moduleLoaded: mod?.[1] === 'ok',
-      moduleError: mod === null ? 'no module line from /init' : (mod[2] ?? null),
-      console: consoleText,
+      startError: q.outcome instanceof Error ? `cannot start qemu: ${q.outcome.message}` : null,
+      timedOut: q.outcome === 'timeout',
+      qemuExit: q.exit,
+      rawOut,
+      rawErr,
+      begin: rawOut.indexOf(BEGIN),
+      consoleText,
+      consoleTail,
       durationMs,
-      kernelRelease: prepared.release,
     };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+function qemuArgs(
+  prepared: Prepared,
+  initrd: string,
+  ports: { con: string; out: string; err: string },
+  opts: GuestRunOptions,
+): string[] {
+  return [
+    '-accel',
+    'tcg', // KVM exists here but dies with an emulation failure on this kernel
+    '-m',
+    String(opts.memMb ?? 2048),
+    '-smp',
+    String(opts.smp ?? 2),
+    '-display',
+    'none',
+    '-monitor',
+    'none',
+    '-no-reboot',
+    '-nodefaults',
+    '-kernel',
+    prepared.kernel,
+    '-initrd',
+    initrd,
+    '-append',
+    `console=ttyS0 quiet loglevel=0 panic=-1 8250.nr_uarts=4${opts.kaslr === true ? '' : ' nokaslr'}`,
+    '-chardev',
+    `file,id=con,path=${ports.con}`,
+    '-serial',
+    'chardev:con',
+    '-chardev',
+    `file,id=out,path=${ports.out}`,
+    '-serial',
+    'chardev:out',
+    '-chardev',
+    `file,id=err,path=${ports.err}`,
+    '-serial',
+    'chardev:err',
+  ];
+}
+
+/** Runs qemu to its exit, or kills it at `timeoutMs` and waits for it to be gone. */
+async function runQemu(
+  args: string[],
+  timeoutMs: number,
+): Promise<{ outcome: 'exit' | 'timeout' | Error; exit: string; output: string }> {
+  const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  if (child.pid !== undefined) trackChild(child.pid);
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+
+  const outcome = await new Promise<'exit' | 'timeout' | Error>((resolvePromise) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolvePromise('timeout');
+    }, timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolvePromise(e);
+    });
+    child.on('exit', () => {
+      clearTimeout(timer);
+      resolvePromise('exit');
+    });
+  });
+  if (outcome === 'timeout') {
+    // Wait for the kill to land so no qemu outlives the call.
+    if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
+  }
+  if (child.pid !== undefined) running.delete(child.pid);
+  return { outcome, exit: String(child.exitCode ?? child.signalCode), output };
 }
 
 /** A guest run kept for reading: its transcript's folder, and its sections by name (a missing one fails the test). */
@@ -508,7 +709,11 @@ export function keepTranscript(
 ): GuestTranscript {
   const work = mkdtempSync(join(tmpdir(), `${prefix}-`));
   writeFileSync(join(work, 'transcript.txt'), `${r.stdout}\n--- stderr ---\n${r.stderr}`);
-  t.diagnostic(`guest ${r.kernelRelease}: ${r.durationMs} ms, transcript in ${work}`);
+  const shared =
+    r.sessionUptimeS === undefined
+      ? ''
+      : ` (a boot shared with other sessions; this one from uptime ${r.sessionUptimeS[0]} s to ${r.sessionUptimeS[1]} s)`;
+  t.diagnostic(`guest ${r.kernelRelease}: ${r.durationMs} ms${shared}, transcript in ${work}`);
   t.diagnostic(`guest uptime (s) at the end of each step: ${timings(r.stdout)}`);
   if (!r.moduleLoaded) throw new Error(r.moduleError ?? 'drop_monitor not loaded');
   const s = sections(r.stdout);
