@@ -1,7 +1,6 @@
 // Output that cannot keep up (issue 15): peak memory, accounting and lateness of `-d` runs whose reader stalls, in
 // summary and packet mode side by side. Run with `npm run bench -- backpressure [--rounds 3] [--count 300000]`.
-import { execFileSync } from 'node:child_process';
-import { describeMachine } from './lib/machine.js';
+import { provenance } from './lib/machine.js';
 import { BenchNetns } from './lib/netns.js';
 import { loadAverage } from './lib/proc.js';
 import { runStalled, type Consumer, type StalledRun } from './lib/stalled.js';
@@ -53,21 +52,15 @@ export async function runBackpressure(opts: {
   } finally {
     ns.delete();
   }
-  let git = 'unknown';
-  try {
-    git = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-  } catch {
-    // Not a checkout: the figures stand without it.
-  }
-  const m = describeMachine();
+  const { machine, date, git } = provenance();
   return {
     count: opts.count,
     durationS,
     rounds: opts.rounds,
     runs,
-    machine: `${m.nproc} × ${m.model}, kernel ${m.kernel}, node ${m.node}`,
+    machine,
     load,
-    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    date,
     git,
   };
 }

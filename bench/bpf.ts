@@ -2,9 +2,9 @@
 // (summary and packet mode), on tracefs, and under perf record, rounds interleaved. Summary counts are read from JSON
 // places, so the drops in our namespace are counted exactly whatever other processes drop meanwhile.
 // Run with `npm run bench -- bpf [--rounds 3] [--count 1000000]`.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
-import { describeMachine } from './lib/machine.js';
+import { provenance } from './lib/machine.js';
 import { MonitorProcess } from './lib/monitor.js';
 import { BenchNetns } from './lib/netns.js';
 import { cpuMicros, loadAverage, peakRssKiB, which } from './lib/proc.js';
@@ -147,20 +147,14 @@ export async function runBpfBench(opts: { rounds: number; count: number; log: (l
   } finally {
     ns.delete();
   }
-  let git = 'unknown';
-  try {
-    git = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-  } catch {
-    // Not a checkout.
-  }
-  const m = describeMachine();
+  const { machine, date, git } = provenance();
   return {
     count: opts.count,
     rounds: opts.rounds,
     runs,
-    machine: `${m.nproc} × ${m.model}, kernel ${m.kernel}, node ${m.node}`,
+    machine,
     load,
-    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    date,
     git,
   } satisfies BpfBenchResult;
 }

@@ -2,9 +2,8 @@
 // --stack. How long each run takes to activate, how long reading the global set_event waits meanwhile (the tracing
 // lock every tracefs user shares), and how many chains a run samples a second. Run with
 // `npm run bench -- stacklock [--runs 10] [--seconds 10] [--rate 100000] [--before FILE.json] [--json FILE.json]`.
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { describeMachine } from './lib/machine.js';
+import { provenance } from './lib/machine.js';
 import { MonitorProcess } from './lib/monitor.js';
 import { BenchNetns } from './lib/netns.js';
 import { loadAverage } from './lib/proc.js';
@@ -118,21 +117,15 @@ export async function runStackLock(opts: {
     await sending;
     ns.delete();
   }
-  let git = 'unknown';
-  try {
-    git = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-  } catch {
-    // Not a checkout: the figures stand without it.
-  }
-  const m = describeMachine();
+  const { machine, date, git } = provenance();
   return {
     runs: opts.runs,
     seconds: opts.seconds,
     rate: opts.rate,
     phases,
-    machine: `${m.nproc} × ${m.model}, kernel ${m.kernel}, node ${m.node}`,
+    machine,
     load,
-    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    date,
     git,
   };
 }

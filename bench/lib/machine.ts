@@ -66,3 +66,15 @@ export function describeMachine(): Machine {
     },
   };
 }
+
+/** Where a section run on its own was measured: the machine in one line, when, and the commit's short hash. */
+export function provenance(): { machine: string; date: string; git: string } {
+  const m = describeMachine();
+  let git = 'unknown';
+  try {
+    git = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', cwd: projectRoot }).trim();
+  } catch {
+    // Not a checkout: the figures stand without it.
+  }
+  return { machine: `${m.nproc} × ${m.model}, kernel ${m.kernel}, node ${m.node}`, date: m.date, git };
+}
