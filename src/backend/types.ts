@@ -46,6 +46,9 @@ export interface DropPlace {
   /** The device's index and name; null when the packet had no device. */
   ifindex: number | null;
   ifname: string | null;
+  /** The task the drops happened in, where the source tells (transmit and socket drops); absent or null otherwise. */
+  pid?: number | null;
+  comm?: string | null;
   count: number;
 }
 
@@ -87,6 +90,8 @@ export interface PacketDrop {
   /** The task running when the packet was dropped (for transmit-side and loopback drops, the sender). */
   pid?: number;
   comm?: string;
+  /** The network namespace's inode, where the source knows it; null when the drop had no device or socket. */
+  netns?: number | null;
 }
 
 export type BackendEvent =
