@@ -23,6 +23,7 @@ const hasHardware = (o: SourceOffer): boolean => o.settings.hw;
 const hasPayloads = (o: SourceOffer): boolean => o.settings.trunc;
 const hasQueue = (o: SourceOffer): boolean => o.settings.queue;
 const hasStacks = (o: SourceOffer): boolean => o.fields.summary.includes('stack');
+const hasPlaces = (o: SourceOffer): boolean => o.fields.summary.includes('device');
 const decodesPackets = (o: SourceOffer): boolean => o.modes.includes('packet') && o.fields.packet.includes('flow');
 
 /** The sentences front ends print when a backend lacks what a command or option asks for. */
@@ -52,6 +53,13 @@ export class CapabilityWords {
     const others = providers(this.ctx.sources, hasStacks).filter((s) => s.name !== this.ctx.name);
     const remedy = others.map((s) => `the ${s.name} backend does (-b ${s.name})`).join('; ');
     return `the ${this.ctx.name} backend reports no call chains${remedy ? `; ${remedy}` : ''}`;
+  }
+
+  /** Grouping drops by workload (namespace, device) on a source whose counts say neither. */
+  noPlaces(): string {
+    const others = providers(this.ctx.sources, hasPlaces).filter((s) => s.name !== this.ctx.name);
+    const remedy = others.map((s) => `the ${s.name} backend does (-b ${s.name})`).join('; ');
+    return `the ${this.ctx.name} backend reports no network namespaces or devices${remedy ? `; ${remedy}` : ''}`;
   }
 
   /** An alert mode the source cannot deliver. */
