@@ -353,7 +353,7 @@ function groupExpansion(model: TopModel, group: Group, by: Grouping, d: Describe
     );
   }
   const rest = cells.slice(CELLS_SHOWN).reduce((n, c) => n + c.total, group.other.total);
-  if (rest > 0) lines.push(`${pad}  ${fitNumber(rest, 16)} more at other sites`);
+  if (rest > 0) lines.push(`${pad}  ${fitNumber(rest, 16)} more drops at other sites`);
   return lines;
 }
 
@@ -369,7 +369,8 @@ function groupHeader(group: Group, d: Describe): string {
     if (w.container) parts.push(`container ${w.containerName ? `${w.containerName} ` : ''}${w.container.slice(0, 12)}`);
     if (w.pod) parts.push(`pod ${w.pod}`);
   }
-  if (group.netns.includes(null)) parts.push('no namespace known for some drops');
+  if (inodes.length === 0) parts.push('no network namespace: the drops had no device or socket');
+  else if (group.netns.includes(null)) parts.push('and drops with no device or socket');
   return parts.join(', ');
 }
 

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
+  CELLS_SHOWN,
   INITIAL_VIEW_STATE,
   buildFrame,
   cutMiddle,
@@ -343,4 +344,24 @@ test('an expanded group lists its drop sites and reasons, most drops first; Ente
       assert.match(line, /^[\x20-\x7e]*$/, line);
     }
   }
+});
+
+test('an expanded group shows its busiest sites, sums the rest on one line, and says when drops had no place', () => {
+  const m = new TopModel({ label: (d) => `sym_${d.pc}+0x10` });
+  m.add(Array.from({ length: 12 }, (_, i) => sw(BigInt(i + 1), 20 - i)));
+  m.tick();
+  const [nowhere] = m.groupRows('netns', 'rate');
+  assert.equal(nowhere!.label, '(no namespace)');
+  const state: ViewState = { ...STATE, group: 'netns', selected: nowhere!.key, expanded: nowhere!.key };
+  const lines = buildFrame(m, state, PLACED, { columns: 120, rows: 30 }).lines.map(text);
+  const at = lines.findIndex((l) => l.startsWith('>'));
+  assert.match(lines[at + 1]!, /^ {4}no network namespace: the drops had no device or socket$/);
+  const sites = lines.slice(at + 2).filter((l) => /^ {6}sym_\d+\+0x10 /.test(l));
+  assert.deepEqual(
+    sites.map((l) => /sym_(\d+)/.exec(l)![1]),
+    ['1', '2', '3', '4', '5', '6', '7', '8'],
+    'the eight with most drops',
+  );
+  // Sites 9 to 12 dropped 12 + 11 + 10 + 9.
+  assert.equal(lines[at + 2 + CELLS_SHOWN], '      42 more drops at other sites');
 });
