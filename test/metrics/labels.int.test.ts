@@ -184,6 +184,23 @@ test(
 );
 
 test(
+  '--metrics-labels on bpf packet mode: each packet labelled by its namespace and device',
+  { skip: kernelSkip },
+  async (t) => {
+    if (promSkip) return t.skip(promSkip);
+    const { run, prom } = await start(['-m', 'packet', '--metrics-labels', 'netns,dev']);
+    try {
+      const n = 40;
+      await sender!.sendUdp(veth.address, n);
+      const inReceiver = `sum(dropwatch_drops_total{${UDP},netns=~"${netnsValues(receiver!).join('|')}",device="${veth.into}"})`;
+      assert.equal(await settled(prom, inReceiver, n), n, `target: ${await prom.targetHealth()}`);
+    } finally {
+      await stop(run, prom);
+    }
+  },
+);
+
+test(
   '--metrics-labels on tracefs: one line naming the sources that place drops, exit 1',
   { skip: kernelSkip },
   async () => {
