@@ -11,6 +11,7 @@ import {
   labelNames,
   labelValues,
   placesOf,
+  REMEMBER_FOLDED,
   SeriesFold,
   type MetricsLabelKey,
   type Where,
@@ -81,7 +82,7 @@ class DropCounter {
     if (this.keys.length === 0) return;
     new Gauge({
       name: 'dropwatch_metrics_series_folded',
-      help: 'Label sets of dropwatch_drops_total past --metrics-max-series, counted in the series whose added labels are other',
+      help: `Label sets of dropwatch_drops_total past --metrics-max-series, counted in the series whose added labels are other (up to ${REMEMBER_FOLDED})`,
       registers: [registry],
       collect() {
         this.set(fold.folded);

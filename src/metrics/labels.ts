@@ -72,7 +72,7 @@ export function placesOf(entry: SummaryEntry): (Where & { count: number })[] {
 }
 
 /** How many folded label sets are remembered, so the gauge counts each once: beyond it the gauge is a lower bound. */
-const REMEMBER_FOLDED = 65536;
+export const REMEMBER_FOLDED = 65536;
 
 /**
  * The cardinality guard: the first `max` label sets (base labels and added ones together) keep their added labels;
@@ -115,10 +115,5 @@ export class SeriesFold {
   /** Distinct label sets folded into `other` (counted up to what is remembered). */
   get folded(): number {
     return this.foldedSets.size;
-  }
-
-  /** Whether more folded sets came than are remembered: `folded` is then a lower bound. */
-  get saturated(): boolean {
-    return this.foldedSets.size >= this.remember;
   }
 }
