@@ -56,10 +56,25 @@ export class CapabilityWords {
   }
 
   /** Grouping drops by workload (namespace, device) on a source whose counts say neither. */
-  noPlaces(): string {
+  noPlaceCounts(): string {
     const others = providers(this.ctx.sources, hasPlaces).filter((s) => s.name !== this.ctx.name);
     const remedy = others.map((s) => `the ${s.name} backend does (-b ${s.name})`).join('; ');
     return `the ${this.ctx.name} backend reports no network namespaces or devices${remedy ? `; ${remedy}` : ''}`;
+  }
+
+  /** Workload labels (`--metrics-labels`) in a mode where this source does not say where drops happen. */
+  noPlaces(mode: AlertMode): string {
+    const where = (o: SourceOffer, m: AlertMode): boolean => o.fields[m].includes('device');
+    const others = this.ctx.sources
+      .filter((s) => s.name !== this.ctx.name || where(s.offers, otherMode(mode)))
+      .flatMap((s) => {
+        if (where(s.offers, 'summary') && where(s.offers, 'packet'))
+          return [`the ${s.name} backend does (-b ${s.name})`];
+        const m = (['summary', 'packet'] as const).find((m) => where(s.offers, m) && s.offers.modes.includes(m));
+        return m ? [`the ${s.name} backend does in ${m} mode (-b ${s.name} -m ${m})`] : [];
+      });
+    const said = `the ${this.ctx.name} backend does not say where drops happen (network namespace, device) in ${mode} mode`;
+    return [said, ...others].join('; ');
   }
 
   /** An alert mode the source cannot deliver. */
@@ -98,6 +113,8 @@ export class CapabilityWords {
       : `need ${either(them.map((s) => `${s.label}'s`))} packet mode`;
   }
 }
+
+const otherMode = (mode: AlertMode): AlertMode => (mode === 'summary' ? 'packet' : 'summary');
 
 /** `show`'s line in place of the packet-queue settings a source does not have. */
 export function noPacketQueue(sources: readonly SourceInfo[]): string {

@@ -1,7 +1,7 @@
 // The `dropwatch` program: parses options, opens a backend, and runs the REPL or an unattended (-s) run; the one
 // place that decides exit codes.
 import type { Readable, Writable } from 'node:stream';
-import type { Backend } from '../backend/types.js';
+import { provides, type Backend } from '../backend/types.js';
 import { CapabilityWords } from '../backend/words.js';
 import { DropAggregator } from '../aggregate/index.js';
 import { createFilterControl, requireKernelFit, requireKnownFlow, type FilterControl } from '../engine/filter.js';
@@ -149,6 +149,7 @@ async function runWithBackend(
     await requireKnownFlow(backend, options.filter, options.mode, sources());
     // So is a filter too long for the kernel's filter that only the kernel could test in that mode.
     await requireKernelFit(backend, options.filter, options.mode);
+    await requirePlaces(backend, options);
     const repl = options.start || options.top ? null : createRepl(replOptions(options, io));
     // JSON at a prompt off a terminal sends the chatter to stderr: stdout holds only reports, written by the guard.
     const output = repl
@@ -192,6 +193,17 @@ async function runWithBackend(
   } finally {
     await sink?.close();
   }
+}
+
+/** Workload labels come from where drops happen: refused, in one line, on a source or mode that does not say. */
+async function requirePlaces(backend: Backend, options: DropwatchOptions): Promise<void> {
+  if (options.metricsLabels.length === 0) return;
+  // A mode the source lacks is refused later, in its own words.
+  if (options.mode && !backend.capabilities.modes.includes(options.mode)) return;
+  const mode = options.mode ?? (await backend.getConfig()).alertMode;
+  if (provides(backend.capabilities, mode, 'device')) return;
+  const words = new CapabilityWords({ name: backend.name, capabilities: backend.capabilities, sources: sources() });
+  throw new DropwatchError('E_UNSUPPORTED', `--metrics-labels: ${words.noPlaces(mode)}`);
 }
 
 /** The options that reach the backend before monitoring: the filter, call chains, the alert mode; refused in one line. */

@@ -217,7 +217,7 @@ export class TopController {
   private nextGrouping(): void {
     if (!this.places) {
       const { backend: name, capabilities, sources = [] } = this.opts;
-      const why = new CapabilityWords({ name, capabilities, sources }).noPlaces();
+      const why = new CapabilityWords({ name, capabilities, sources }).noPlaceCounts();
       return this.update({ status: { text: `rows stay by location: ${why}`, error: false } });
     }
     const group = GROUPINGS[(GROUPINGS.indexOf(this.state.group) + 1) % GROUPINGS.length]!;
