@@ -1,0 +1,50 @@
+// The file reads resolution makes, as a seam: the real filesystem here, a scripted /proc in unit tests.
+import { readdir, readFile, readlink, stat } from 'node:fs/promises';
+
+export interface WorkloadFiles {
+  readFile(path: string): Promise<string>;
+  readlink(path: string): Promise<string>;
+  readdir(path: string): Promise<string[]>;
+  /** The inode of what `path` names, following links (`stat -L -c %i`). */
+  inode(path: string): Promise<number>;
+}
+
+export const realFiles: WorkloadFiles = {
+  readFile: (path) => readFile(path, 'utf8'),
+  readlink: (path) => readlink(path),
+  readdir: (path) => readdir(path),
+  inode: async (path) => (await stat(path)).ino,
+};
+
+/** Where the kernel and the runtimes keep what resolution reads. */
+export const PATHS = {
+  proc: '/proc',
+  netns: '/run/netns',
+  containerdTasks: '/run/containerd/io.containerd.runtime.v2.task',
+  /** containers/storage (Podman, CRI-O): the run root first, then the persistent root. */
+  storage: ['/run/containers/storage', '/var/lib/containers/storage'],
+  storageDrivers: ['overlay', 'vfs'],
+  docker: '/var/lib/docker/containers',
+} as const;
+
+/** The value, or null when the read failed: processes exit mid-scan (ENOENT, ESRCH) and some files are unreadable. */
+export async function attempt<T>(read: () => Promise<T>): Promise<T | null> {
+  try {
+    return await read();
+  } catch {
+    return null;
+  }
+}
+
+/** Runs `work` over `items` with at most `limit` at once, so a scan of thousands of processes stays a trickle. */
+export async function eachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
