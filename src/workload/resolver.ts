@@ -72,13 +72,17 @@ export class WorkloadResolver implements WorkloadNames {
       this.cache.set(netns, entry);
       entry.lookedAt = now;
       this.scheduleRecheck();
-      return now - entry.checkedAt <= this.maxAgeMs ? entry.found.workload : unknown(netns);
+      return this.fresh(entry, now) ? entry.found.workload : unknown(netns);
     }
     if ((this.misses.get(netns) ?? -Infinity) <= now) {
       this.wanted.add(netns);
       this.requestScan();
     }
     return unknown(netns);
+  }
+
+  private fresh(entry: Entry, now: number): boolean {
+    return isHost(entry.found) || now - entry.checkedAt <= this.maxAgeMs;
   }
 
   close(): void {
@@ -172,11 +176,17 @@ export class WorkloadResolver implements WorkloadNames {
   /** Cheap: one link and one stat line for the witness, one stat for the ip-netns file. */
   private async stillSame(ino: number, found: Found): Promise<boolean> {
     const files = this.o.files;
+    if (isHost(found)) return true;
     if (found.netnsFile !== null && (await attempt(() => files.inode(found.netnsFile!))) !== ino) return false;
     const w = found.witness;
     if (w === null) return found.netnsFile !== null;
     return (await netnsOf(files, w.pid)) === ino && (await startOf(files, w.pid)) === w.start;
   }
+}
+
+/** The host's namespace lives as long as the node: its inode is never another's, so it needs no re-check. */
+function isHost(found: Found): boolean {
+  return found.workload.netnsName === 'host';
 }
 
 /** Drops the oldest entries of an insertion-ordered map past `max`. */

@@ -28,7 +28,7 @@ export interface Scan {
 /** How many reads a scan keeps in flight: enough to hide latency, few enough to leave the thread pool to others. */
 const IN_FLIGHT = 16;
 
-export async function netnsOf(files: WorkloadFiles, pid: number): Promise<number | null> {
+export async function netnsOf(files: WorkloadFiles, pid: number | 'self'): Promise<number | null> {
   const link = await attempt(() => files.readlink(`${PATHS.proc}/${pid}/ns/net`));
   return link === null ? null : parseNetnsLink(link);
 }
@@ -135,14 +135,14 @@ async function resolveOne(
 
 /** Reads the whole node; a process that exits or a file that cannot be read mid-scan is left out, never an error. */
 export async function scanNamespaces(files: WorkloadFiles, namer: ContainerNamer): Promise<Scan> {
-  const host = await netnsOf(files, 1);
+  // PID 1's namespace; where a supervisor as PID 1 hides it, ours (dropwatch runs on the host).
+  const host = (await netnsOf(files, 1)) ?? (await netnsOf(files, 'self'));
   const named = await netnsFiles(files);
   const byNetns = await processesByNetns(files);
   const found = new Map<number, Found>();
   if (host !== null) {
-    const start = await startOf(files, 1);
     const workload = { netns: host, netnsName: 'host', container: null, containerName: null, pod: null, podUid: null };
-    found.set(host, { workload, netnsFile: null, witness: start === null ? null : { pid: 1, start } });
+    found.set(host, { workload, netnsFile: null, witness: null });
   }
   const others = [...byNetns].filter(([ino]) => ino !== host);
   await eachLimited(others, IN_FLIGHT, async ([ino, pids]) => {

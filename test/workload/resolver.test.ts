@@ -43,6 +43,19 @@ test('the host namespace (PID 1) is host; before the first scan every namespace 
   names.close();
 });
 
+test("where PID 1's namespace cannot be read (a supervisor as PID 1), host is this process's own", async () => {
+  const files = node().process(3, { netns: 7000 });
+  files.failing.set('/proc/1/ns/net', 'EACCES');
+  files.links.set('/proc/self/ns/net', `net:[${HOST}]`);
+  const { names, step } = start(files);
+  await step(0);
+  assert.equal(names.lookup(HOST).netnsName, 'host');
+  assert.equal(names.lookup(7000).netnsName, null);
+  await step(5000);
+  assert.equal(names.lookup(HOST).netnsName, 'host', 'and stays host through re-checks');
+  names.close();
+});
+
 test('an ip netns name, from the inode of its /run/netns file, with or without a process in it', async () => {
   const files = node().ipNetns('blue', 7001).ipNetns('red', 7002).process(50, { netns: 7002 });
   const { names, step } = start(files);
