@@ -1,5 +1,6 @@
 // The file reads resolution makes, as a seam: the real filesystem here, a scripted /proc in unit tests.
-import { readdir, readFile, readlink, stat } from 'node:fs/promises';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 
 export interface WorkloadFiles {
   readFile(path: string): Promise<string>;
@@ -9,11 +10,25 @@ export interface WorkloadFiles {
   inode(path: string): Promise<number>;
 }
 
+/** How long reads may hold the event loop before letting it run (drops, timers) again. */
+const SLICE_MS = 2;
+let sliceStart = 0;
+
+async function paced<T>(read: () => T): Promise<T> {
+  if (performance.now() - sliceStart > SLICE_MS) {
+    await new Promise((resolve) => setImmediate(resolve));
+    sliceStart = performance.now();
+  }
+  return read();
+}
+
+// Synchronous reads in short slices: /proc and /run are in memory, and a thread-pool round trip per tiny read costs
+// many times the read itself.
 export const realFiles: WorkloadFiles = {
-  readFile: (path) => readFile(path, 'utf8'),
-  readlink: (path) => readlink(path),
-  readdir: (path) => readdir(path),
-  inode: async (path) => (await stat(path)).ino,
+  readFile: (path) => paced(() => readFileSync(path, 'utf8')),
+  readlink: (path) => paced(() => readlinkSync(path)),
+  readdir: (path) => paced(() => readdirSync(path)),
+  inode: (path) => paced(() => statSync(path).ino),
 };
 
 /** Where the kernel and the runtimes keep what resolution reads. */

@@ -40,6 +40,8 @@ const unknown = (netns: number): Workload => ({
 
 /** Entries looked up within this many re-check periods are kept checked; others are checked when next asked for. */
 const ACTIVE_PERIODS = 10;
+/** Scans spaced at least this many times their own duration apart. */
+const SCAN_SHARE = 10;
 
 export class WorkloadResolver implements WorkloadNames {
   private readonly cache = new Map<number, Entry>();
@@ -51,6 +53,7 @@ export class WorkloadResolver implements WorkloadNames {
   private scanning: Promise<void> | null = null;
   private rechecking: Promise<void> | null = null;
   private lastScan = -Infinity;
+  private lastScanCost = 0;
   private closed = false;
   /** Scans started, for tests and the report of what resolution cost. */
   scans = 0;
@@ -104,7 +107,9 @@ export class WorkloadResolver implements WorkloadNames {
 
   private requestScan(): void {
     if (this.closed || this.scanning || this.scanTimer !== null) return;
-    const wait = Math.max(0, this.lastScan + this.o.scanIntervalMs - this.o.now());
+    // On a node with many processes a scan is not free: the next waits ten times as long as the last one took.
+    const spacing = Math.max(this.o.scanIntervalMs, this.lastScanCost * SCAN_SHARE);
+    const wait = Math.max(0, this.lastScan + spacing - this.o.now());
     this.scanTimer = this.o.timers.setTimeout(() => {
       this.scanTimer = null;
       this.scanning = this.scan().finally(() => {
@@ -122,6 +127,7 @@ export class WorkloadResolver implements WorkloadNames {
     this.wanted = new Set();
     const namer = new ContainerNamer(this.o.files, this.containers);
     const result = await attempt(() => scanNamespaces(this.o.files, namer));
+    this.lastScanCost = this.o.now() - started;
     trim(this.containers, this.o.maxNamespaces);
     if (result === null) return;
     this.merge(result.found, wanted, started);

@@ -102,11 +102,11 @@ async function membersOf(files: WorkloadFiles, namer: ContainerNamer, pids: numb
   return members;
 }
 
-/** The first of `pids` still alive, with its start time. */
-async function witnessOf(files: WorkloadFiles, pids: number[], netns: number): Promise<Witness | null> {
+/** The first of `pids` still alive, with its start time (a pid reused since /proc was listed has a later one). */
+async function witnessOf(files: WorkloadFiles, pids: number[]): Promise<Witness | null> {
   for (const pid of pids) {
     const start = await startOf(files, pid);
-    if (start !== null && (await netnsOf(files, pid)) === netns) return { pid, start };
+    if (start !== null) return { pid, start };
   }
   return null;
 }
@@ -120,7 +120,7 @@ async function resolveOne(
 ): Promise<Found | null> {
   const chosen = choose(await membersOf(files, namer, pids));
   const order = chosen ? [chosen.pid, ...pids.filter((p) => p !== chosen.pid)] : pids;
-  const witness = await witnessOf(files, order, netns);
+  const witness = await witnessOf(files, order);
   if (witness === null || (chosen !== null && witness.pid !== chosen.pid)) return null;
   const workload: Workload = {
     netns,

@@ -139,6 +139,28 @@ test('an unknown namespace: null names at once, one scan for many lookups, named
   names.close();
 });
 
+test('a scan that takes long spaces the next ones out: scans take at most a tenth of the time', async () => {
+  const files = node();
+  const timers = new ManualTimers();
+  const listing = files.readdir.bind(files);
+  files.readdir = async (path: string): Promise<string[]> => {
+    if (path === '/proc') timers.time += 500;
+    return listing(path);
+  };
+  const names = createWorkloadNames({ files, timers, now: timers.now });
+  const step = async (ms: number): Promise<void> => {
+    timers.advance(ms);
+    await names.settled();
+  };
+  await step(0);
+  names.lookup(7600);
+  await step(4000);
+  assert.equal(scans(files), 1, 'a 500 ms scan is followed by none for 5 s from its start');
+  await step(1000);
+  assert.equal(scans(files), 2);
+  names.close();
+});
+
 test('an inode no scan finds asks for another scan only after the retry time', async () => {
   const files = node();
   const { names, step } = start(files);
