@@ -13,11 +13,19 @@ export interface WorkloadFiles {
 /** How long reads may hold the event loop before letting it run (drops, timers) again. */
 const SLICE_MS = 2;
 let sliceStart = 0;
+/** One pause shared by every read waiting, so readers resumed together share one slice rather than one each. */
+let pause: Promise<void> | null = null;
 
 async function paced<T>(read: () => T): Promise<T> {
   if (performance.now() - sliceStart > SLICE_MS) {
-    await new Promise((resolve) => setImmediate(resolve));
-    sliceStart = performance.now();
+    pause ??= new Promise((resolve) =>
+      setImmediate(() => {
+        pause = null;
+        sliceStart = performance.now();
+        resolve();
+      }),
+    );
+    await pause;
   }
   return read();
 }
