@@ -55,8 +55,6 @@ export class WorkloadResolver implements WorkloadNames {
   private lastScan = -Infinity;
   private lastScanCost = 0;
   private closed = false;
-  /** Scans started, for tests and the report of what resolution cost. */
-  scans = 0;
 
   constructor(private readonly o: ResolverOptions) {
     this.requestScan();
@@ -122,7 +120,6 @@ export class WorkloadResolver implements WorkloadNames {
 
   private async scan(): Promise<void> {
     const started = (this.lastScan = this.o.now());
-    this.scans++;
     const wanted = this.wanted;
     this.wanted = new Set();
     const namer = new ContainerNamer(this.o.files, this.containers);
