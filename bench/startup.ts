@@ -1,14 +1,10 @@
 // Benchmark 2: time from exec to exit for `echo exit | dropwatch -l kas` (the prompt) and `dropwatch --version`,
-// against a bare `node -e 0` measured in the same hyperfine invocation, seconds apart (hyperfine runs one command's
-// runs, then the next's; it does not interleave). With a base build the before and after run side by side, in rounds
-// whose command order alternates, so a drift of the machine's load falls on both.
+// against a bare `node -e 0`, the commands alternating run by run: on a shared machine the load drifts within seconds,
+// and hyperfine (one command's runs, then the next's) put that drift into the ratios. With a base build the before
+// and after run side by side in the same rounds.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildBase, removeBase, shq } from './lib/base-build.js';
-import { which } from './lib/proc.js';
+import { buildBase, removeBase } from './lib/base-build.js';
 import { dropwatchBin } from './lib/root.js';
 import { median, sleep, spread, type Spread } from './lib/stats.js';
 
@@ -43,52 +39,43 @@ export interface StartupResult {
 
 interface Command {
   key: 'prompt' | 'version' | 'floor' | 'node' | 'basePrompt' | 'baseVersion';
-  line: string;
+  argv: string[];
+  /** Written to its standard input, a pipe; then closed. */
+  stdin: string;
 }
 
 function commands(node: string, base: string | null): Command[] {
   const floorScript = fileURLToPath(new URL('./startup-floor.js', import.meta.url));
   const list: Command[] = [
-    { key: 'prompt', line: `echo exit | ${shq(node)} ${shq(dropwatchBin)} -l kas` },
-    { key: 'version', line: `${shq(node)} ${shq(dropwatchBin)} --version` },
+    { key: 'prompt', argv: [node, dropwatchBin, '-l', 'kas'], stdin: 'exit\n' },
+    { key: 'version', argv: [node, dropwatchBin, '--version'], stdin: '' },
   ];
   if (base !== null)
     list.push(
-      { key: 'basePrompt', line: `echo exit | ${shq(node)} ${shq(base)} -l kas` },
-      { key: 'baseVersion', line: `${shq(node)} ${shq(base)} --version` },
+      { key: 'basePrompt', argv: [node, base, '-l', 'kas'], stdin: 'exit\n' },
+      { key: 'baseVersion', argv: [node, base, '--version'], stdin: '' },
     );
   list.push(
-    { key: 'floor', line: `echo exit | ${shq(node)} ${shq(floorScript)} -l kas` },
-    { key: 'node', line: `${shq(node)} -e 0` },
+    { key: 'floor', argv: [node, floorScript, '-l', 'kas'], stdin: 'exit\n' },
+    { key: 'node', argv: [node, '-e', '0'], stdin: '' },
   );
   return list;
 }
 
 type Times = Map<Command['key'], number[]>;
 
-/** One round with hyperfine: every command's runs, in the order given; milliseconds per command. */
-function hyperfineRound(list: Command[], runs: number): Times {
-  const dir = mkdtempSync(join(tmpdir(), 'dwbench-'));
-  try {
-    const json = join(dir, 'startup.json');
-    const args = ['--warmup', '3', '--runs', String(runs), '--style', 'none', '--export-json', json];
-    const r = spawnSync('hyperfine', [...args, ...list.map((c) => c.line)], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`hyperfine failed: ${r.stderr}`);
-    const results = (JSON.parse(readFileSync(json, 'utf8')) as { results: { times: number[] }[] }).results;
-    return new Map(list.map((c, i) => [c.key, results[i]!.times.map((t) => t * 1000)]));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** One round without hyperfine: the commands alternate run by run, each through sh -c. */
-async function ownLoopRound(list: Command[], runs: number): Promise<Times> {
+/**
+ * One round: the commands alternate run by run, each spawned directly (no shell) with its input on a pipe, so a
+ * change in the machine's load falls on all of them alike; 3 warm-up turns first. Milliseconds per command.
+ */
+async function interleavedRound(list: Command[], runs: number): Promise<Times> {
   const times: Times = new Map(list.map((c) => [c.key, []]));
   for (let i = 0; i < runs + 3; i++) {
     for (const c of list) {
       const t0 = process.hrtime.bigint();
-      spawnSync('sh', ['-c', c.line], { stdio: 'ignore' });
+      const r = spawnSync(c.argv[0]!, c.argv.slice(1), { input: c.stdin, stdio: ['pipe', 'ignore', 'ignore'] });
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (r.status !== 0) throw new Error(`${c.argv.join(' ')} exited ${r.status ?? r.signal}`);
       if (i >= 3) times.get(c.key)!.push(ms);
     }
     await sleep(10);
@@ -100,12 +87,7 @@ export async function runStartup(runs: number, opts: { rounds?: number; base?: s
   const rounds = opts.rounds ?? 1;
   const base = opts.base ? buildBase(opts.base) : null;
   const notes: string[] = [];
-  const hyperfine = which('hyperfine') !== null;
-  notes.push(
-    hyperfine
-      ? 'hyperfine subtracts its measured shell start-up from every command'
-      : 'hyperfine not installed: own loop, every command through sh -c (shell start-up included in each)',
-  );
+  notes.push('the commands alternate run by run, spawned without a shell, input on a pipe');
   if (rounds > 1) notes.push(`${rounds} rounds, the command order reversed every other round`);
   try {
     const list = commands(process.execPath, base?.bin ?? null);
@@ -113,7 +95,7 @@ export async function runStartup(runs: number, opts: { rounds?: number; base?: s
     const perRound: StartupRound[] = [];
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? list : [...list].reverse();
-      const times = hyperfine ? hyperfineRound(order, runs) : await ownLoopRound(order, runs);
+      const times = await interleavedRound(order, runs);
       for (const [k, v] of times) all.get(k)!.push(...v);
       const ratio = (k: Command['key']) => median(times.get(k)!) / median(times.get('node')!);
       perRound.push({
@@ -125,7 +107,7 @@ export async function runStartup(runs: number, opts: { rounds?: number; base?: s
     const of = (k: Command['key']) => all.get(k)!;
     const ratio = (k: Command['key']) => median(of(k)) / median(of('node'));
     return {
-      tool: hyperfine ? 'hyperfine' : 'loop',
+      tool: 'an interleaved loop',
       runs,
       dropwatch: spread(of('prompt')),
       node: spread(of('node')),
