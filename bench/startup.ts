@@ -87,7 +87,7 @@ export async function runStartup(runs: number, opts: { rounds?: number; base?: s
   const rounds = opts.rounds ?? 1;
   const base = opts.base ? buildBase(opts.base) : null;
   const notes: string[] = [];
-  notes.push('the commands alternate run by run, spawned without a shell, input on a pipe');
+  notes.push('The commands alternate run by run, spawned without a shell, input on a pipe');
   if (rounds > 1) notes.push(`${rounds} rounds, the command order reversed every other round`);
   try {
     const list = commands(process.execPath, base?.bin ?? null);
