@@ -28,7 +28,7 @@ import { renderCompare, runCompare, type CompareResult } from './compare.js';
 import { fmtSpread } from './lib/stats.js';
 
 const USAGE = `usage: npm run bench -- [--quick] [--only storm,startup,resolver,netdm] [--configs none,perf,perf_g,bpftrace,dropwatch,dropwatch_stack,trace_pipe]
-                     [--base REV] [--count N] [--rounds N] [--startup-runs N] [--rescan-cap-ms N] [--netdm-rounds N] [--out FILE | --no-write] [--json FILE]
+                     [--base REV] [--count N] [--rounds N] [--startup-runs N] [--startup-rounds N] [--rescan-cap-ms N] [--netdm-rounds N] [--out FILE | --no-write] [--json FILE]
        npm run bench -- --render FILE.json [--out FILE]
        npm run bench -- soak [--minutes 10] [--rate 100000] [--out FILE]
        npm run bench -- backpressure [--rounds N] [--count N] [--out FILE]
@@ -60,6 +60,8 @@ interface Args {
   count?: number;
   rounds?: number;
   startupRuns?: number;
+  /** Startup: hyperfine invocations, each running every command (before and after side by side with --base). */
+  startupRounds?: number;
   rescanCapMs?: number;
   netdmRounds?: number;
   out?: string | null;
@@ -115,6 +117,7 @@ function parseArgs(argv: string[]): Args {
     } else if (k === '--count') a.count = num(v(), k);
     else if (k === '--rounds') a.rounds = num(v(), k);
     else if (k === '--startup-runs') a.startupRuns = num(v(), k);
+    else if (k === '--startup-rounds') a.startupRounds = num(v(), k);
     else if (k === '--rescan-cap-ms') a.rescanCapMs = num(v(), k);
     else if (k === '--netdm-rounds') a.netdmRounds = num(v(), k);
     else if (k === '--out') a.out = v() ?? null;
@@ -233,8 +236,8 @@ async function main(): Promise<void> {
   const log = (l: string) => console.log(l);
   if (await runSectionOnItsOwn(args, log)) return;
 
-  if (args.base && !args.only.has('storm'))
-    throw new Error('--base compares builds in the storm (or `top`): add storm to --only');
+  if (args.base && !args.only.has('storm') && !args.only.has('startup'))
+    throw new Error('--base compares builds in the storm, the startup (or `top`): add storm or startup to --only');
   const quick = args.quick;
   const run: BenchRun = {
     machine: describeMachine(),
@@ -259,12 +262,17 @@ async function main(): Promise<void> {
   }
   if (args.only.has('startup')) {
     const runs = args.startupRuns ?? (quick ? 5 : 20);
-    log(`\n[2] startup: ${runs} runs`);
-    run.startup = await runStartup(runs);
+    const rounds = args.startupRounds ?? (quick ? 1 : 3);
+    log(`\n[2] startup: ${rounds} round(s) of ${runs} runs${args.base ? `, against base ${args.base}` : ''}`);
+    run.startup = await runStartup(runs, { rounds, ...(args.base ? { base: args.base } : {}) });
     const s = run.startup;
     log(
-      `  dropwatch ${fmtSpread(s.dropwatch, 1, ' ms')}; floor ${s.floor ? fmtSpread(s.floor, 1, ' ms') : 'n/a'}; node -e 0 ${fmtSpread(s.node, 1, ' ms')}; ratio ${s.ratio.toFixed(2)}× (${s.tool})`,
+      `  dropwatch ${fmtSpread(s.dropwatch, 1, ' ms')}; --version ${s.version ? fmtSpread(s.version, 1, ' ms') : 'n/a'}; floor ${s.floor ? fmtSpread(s.floor, 1, ' ms') : 'n/a'}; node -e 0 ${fmtSpread(s.node, 1, ' ms')}; ratio ${s.ratio.toFixed(2)}×, --version ${s.versionRatio?.toFixed(2) ?? 'n/a'}× (${s.tool})`,
     );
+    if (s.base)
+      log(
+        `  base ${s.base.commit}: dropwatch ${fmtSpread(s.base.dropwatch, 1, ' ms')}; --version ${fmtSpread(s.base.version, 1, ' ms')}; ratio ${s.base.ratio.toFixed(2)}×, --version ${s.base.versionRatio.toFixed(2)}×`,
+      );
   }
   if (args.only.has('resolver')) {
     log('\n[3] resolver');

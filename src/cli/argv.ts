@@ -1,9 +1,8 @@
 // Command-line parsing for dropwatch: commander configured to report, never to exit, so one handler owns the exit code.
 // Filter expressions are left as text here; options.ts parses them, so their errors name the option.
 import { Command, Option } from 'commander';
-import { DropwatchError } from '../errors/index.js';
+import { DropwatchError, quote } from '../errors/index.js';
 import { parseArgs } from '../process/commander.js';
-import { quote } from '../engine/commands.js';
 import { sourceChoices, sources } from '../sources/index.js';
 import { either } from '../backend/words.js';
 import { packageVersion } from '../process/version.js';

@@ -33,8 +33,12 @@ export async function runDropwatchProcess(): Promise<void> {
   const signals = caughtSignals();
   let code: number;
   try {
+    let stdin: ReturnType<typeof standardInput> | undefined;
     code = await dropwatchMain(process.argv.slice(2), {
-      stdin: standardInput(),
+      // Made when first read: --help and --version never read it, and making it takes a few milliseconds.
+      get stdin() {
+        return (stdin ??= standardInput());
+      },
       watchStdout: (onGone) => watchHangup(1, onGone),
       stdoutIsPipe: stdoutIsPipe(),
       stdout: process.stdout,

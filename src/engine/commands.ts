@@ -1,6 +1,8 @@
 // dropwatch's command language: one table drives parsing, `help` and tab completion, so the three cannot drift apart.
-import { DropwatchError } from '../errors/index.js';
+import { DropwatchError, quote } from '../errors/index.js';
 import type { AlertMode } from '../backend/types.js';
+
+export { quote };
 
 export type Command =
   | { name: 'start' }
@@ -138,16 +140,6 @@ export const MAX_LINE = 4096;
 
 export function badInput(message: string): DropwatchError {
   return new DropwatchError('E_BAD_INPUT', message);
-}
-
-/** Shows untrusted text safely on one line: control characters escaped, long text cut. */
-export function quote(text: string, max = 40): string {
-  const cut = text.length > max ? `${text.slice(0, max)}…` : text;
-  // JSON escapes C0 only: DEL, C1 (U+009B is CSI to some terminals) and the Unicode line separators pass through.
-  return JSON.stringify(cut).replace(
-    /[\x7f-\x9f\u2028\u2029]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
 }
 
 /** Parses one REPL line. Returns null for a blank line; throws DropwatchError('E_BAD_INPUT') with a one-line message. */

@@ -1,7 +1,7 @@
 // The lines `help` adds after dropwatch's text: what this backend lacks, what packet mode carries, the filter fields.
 import type { BackendCapabilities, DropField } from '../backend/types.js';
 import type { CapabilityWords } from '../backend/words.js';
-import { FIELDS, FLOW_FIELDS } from '../filter/index.js';
+import { FIELDS, FLOW_FIELDS } from '../filter/fields.js';
 
 const FIELD_WORDS: Partial<Record<DropField, string>> = {
   reason: 'reason',

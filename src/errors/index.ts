@@ -111,3 +111,13 @@ export function shorten(text: string, max: number): string {
   const points = Array.from(text);
   return points.length <= max ? text : `${points.slice(0, max).join('')}…`;
 }
+
+/** Shows untrusted text safely on one line: control characters escaped, long text cut. */
+export function quote(text: string, max = 40): string {
+  const cut = text.length > max ? `${text.slice(0, max)}…` : text;
+  // JSON escapes C0 only: DEL, C1 (U+009B is CSI to some terminals) and the Unicode line separators pass through.
+  return JSON.stringify(cut).replace(
+    /[\x7f-\x9f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}

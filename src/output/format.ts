@@ -5,7 +5,8 @@ import type { MonitorConfig, PacketDrop, StackSamples, Stats, SummaryEntry } fro
 import type { Overflow } from '../aggregate/index.js';
 import type { Resolved } from '../symbols/kallsyms.js';
 import type { SymbolStatus } from '../symbols/loader.js';
-import { arpOpName, icmpTypeName, tcpFlagsText, type Flow } from '../packet/index.js';
+import type { Flow } from '../packet/index.js';
+import { arpOpName, icmpTypeName, tcpFlagsText } from '../packet/protocols.js';
 
 /** Pass a chalk instance to colour; omit it (or give one with level 0) for plain bytes. */
 export interface Style {

@@ -1,7 +1,6 @@
 // Where drop reports go, chosen once per run: text lines (stamped, coloured) or JSON Lines, plus Prometheus metrics.
 import type { Backend, SourceInfo } from '../backend/types.js';
 import type { DropObserver, Renderer } from '../engine/types.js';
-import { jsonLine, lostJson, overflowJson, packetJson, summaryJson } from './json.js';
 import { buildTextRenderer, loadColour } from './text.js';
 import type { Symbols } from './symbols.js';
 import type { MetricsLabelKey } from '../metrics/labels.js';
@@ -47,7 +46,7 @@ export interface SinkOptions {
 export async function chooseSink(options: SinkOptions, ctx: SinkContext): Promise<Sink> {
   const report =
     options.format === 'json'
-      ? jsonReport(ctx)
+      ? await jsonReport(ctx)
       : { renderer: await textRenderer(options.timestamp, ctx), observer: undefined };
   if (!options.metrics) return { ...report, open: () => Promise.resolve([]), close: () => Promise.resolve() };
 
@@ -103,7 +102,9 @@ async function textRenderer(timestamp: boolean, ctx: SinkContext): Promise<Rende
 }
 
 /** JSON Lines on stdout: drops through the renderer, losses and the aggregator's overflow through the observer. */
-function jsonReport(ctx: SinkContext): { renderer: Renderer; observer: DropObserver } {
+/** JSON Lines reports; their module loads only for a run that asks for them. */
+async function jsonReport(ctx: SinkContext): Promise<{ renderer: Renderer; observer: DropObserver }> {
+  const { jsonLine, lostJson, overflowJson, packetJson, summaryJson } = await import('./json.js');
   const { symbols, now, data } = ctx;
   const backend = ctx.backend.name;
   const frame = (pc: bigint) => symbols.lookup(pc);

@@ -78,6 +78,13 @@ export function streamWrite(stream: Writable): WriteText {
   };
 }
 
+/** Help, the version or a list on `stdout`: 0 once written, or the failed write thrown as the run's error. */
+export async function printOnly(stdout: Writable, text: string): Promise<number> {
+  const failure = await writeOut(streamWrite(stdout), text);
+  if (failure) throw failure;
+  return 0;
+}
+
 /** POSIX's bound for a pipe write the kernel takes whole or not at all (Linux: a page). */
 export const PIPE_BUF = 4096;
 

@@ -1,5 +1,5 @@
 // The run's address lookup: kallsyms loaded in the background, with the one notice that says why names are missing.
-import { loadSymbolTable, type SymbolStatus, type SymbolTable } from '../symbols/loader.js';
+import type { SymbolStatus, SymbolTable } from '../symbols/loader.js';
 import type { SymbolNames } from '../engine/types.js';
 import { formatSymbolNotice } from './format.js';
 
@@ -29,12 +29,15 @@ export function loadSymbols(
   }
   say('Initializing kallsyms db');
   let table: SymbolTable | null = null;
-  // Never rejects: a table that cannot be read is a status the notice below explains.
-  const loading = loadSymbolTable(path === undefined ? {} : { path }).then((t) => {
-    table = t;
-    const notice = formatSymbolNotice(t.status, t.error, t.cause);
-    if (notice) warn(notice);
-  });
+  // Never rejects: a table that cannot be read is a status the notice below explains. The reader's modules load
+  // here, off the path to the prompt.
+  const loading = import('../symbols/loader.js')
+    .then(({ loadSymbolTable }) => loadSymbolTable(path === undefined ? {} : { path }))
+    .then((t) => {
+      table = t;
+      const notice = formatSymbolNotice(t.status, t.error, t.cause);
+      if (notice) warn(notice);
+    });
   return {
     lookup: (pc) => (table ? table.resolve(pc) : null),
     ready: () => loading,

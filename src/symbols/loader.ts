@@ -1,7 +1,6 @@
 // Reads /proc/kallsyms once, in the background, and wraps the index in a per-address cache for the CLI.
 
 import { open } from 'node:fs/promises';
-import { performance } from 'node:perf_hooks';
 import { DropwatchError } from '../errors/index.js';
 import { KallsymsBuilder, KallsymsIndex, parseKallsyms, type Resolved } from './kallsyms.js';
 import { hiddenCause, readAddressVisibility, type AddressVisibility } from './visibility.js';

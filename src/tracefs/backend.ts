@@ -4,7 +4,7 @@
 // a dropwatch that never starts monitoring should not pay for, and an idle dropwatch should hold nothing. Call chains
 // come from a second, small instance whose gate the reader opens and closes (reader-chains.ts): our ring buffer then
 // holds drops only, so what it loses is drops, counted exactly, and no write of ours waits on the kernel for long.
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import { TRACEFS_OFFER } from './source.js';
 import type {
@@ -224,6 +224,8 @@ export class TracefsBackend implements Backend {
   }
 
   async start(options: StartOptions): Promise<void> {
+    // Loaded at the first start, not with the backend: the prompt shows sooner. The checks below follow the await.
+    const { Worker: ReaderThread } = await import('node:worker_threads');
     if (this.closed) throw new DropwatchError('E_STATE', 'tracefs backend is closed');
     if (this.active || this.stopping) throw new DropwatchError('E_STATE', 'already monitoring');
     if (options.hw)
@@ -231,7 +233,7 @@ export class TracefsBackend implements Backend {
     const made = this.createInstances(options.stack === true);
     const ctl = new Int32Array(new SharedArrayBuffer(16));
     Atomics.store(ctl, CTL_MODE, this.config.alertMode === 'packet' ? MODE_PACKET : MODE_SUMMARY);
-    const worker = this.startReader(made, ctl);
+    const worker = this.startReader(ReaderThread, made, ctl);
     const active = this.listenToReader(made, worker, ctl);
     this.active = active;
     this.calibrate(true);
@@ -303,7 +305,7 @@ export class TracefsBackend implements Backend {
   }
 
   /** Starts the reader thread on the instances' per-CPU descriptors; removes the instances if it cannot. */
-  private startReader(made: Instances, ctl: Int32Array<SharedArrayBuffer>): Worker {
+  private startReader(ReaderThread: typeof Worker, made: Instances, ctl: Int32Array<SharedArrayBuffer>): Worker {
     const cpus = this.cpus;
     const { instance } = made;
     const init: ReaderInit = {
@@ -322,7 +324,7 @@ export class TracefsBackend implements Backend {
       chains: made.chains?.init ?? null,
     };
     try {
-      return new Worker(WORKER_URL, { workerData: init, resourceLimits: READER_LIMITS });
+      return new ReaderThread(WORKER_URL, { workerData: init, resourceLimits: READER_LIMITS });
     } catch (err) {
       instance.remove();
       made.chains?.instance.remove();
