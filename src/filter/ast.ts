@@ -7,12 +7,12 @@ export type TextField = 'reason' | 'symbol' | 'origin' | 'ifname';
 /** `l3`: one of a few names (ipv4, ipv6, arp). */
 export type NameField = 'l3';
 /** `l4` is a number too (an IP protocol), written back as its name. */
-export type NumberField = 'protocol' | 'ifindex' | 'l4' | 'sport' | 'dport';
+export type NumberField = 'protocol' | 'ifindex' | 'netns' | 'l4' | 'sport' | 'dport';
 export type AddressField = 'src' | 'dst';
 export type Field = TextField | NameField | NumberField | AddressField;
 
 export const TEXT_FIELDS: readonly TextField[] = ['reason', 'symbol', 'origin', 'ifname'];
-export const NUMBER_FIELDS: readonly NumberField[] = ['protocol', 'ifindex', 'l4', 'sport', 'dport'];
+export const NUMBER_FIELDS: readonly NumberField[] = ['protocol', 'ifindex', 'netns', 'l4', 'sport', 'dport'];
 export const ADDRESS_FIELDS: readonly AddressField[] = ['src', 'dst'];
 /** The fields decoded from the packet's own headers (PacketDrop.flow). */
 export const FLOW_FIELDS: readonly Field[] = ['l3', 'l4', 'src', 'dst', 'sport', 'dport'];
@@ -23,6 +23,7 @@ export const FIELDS: readonly Field[] = [
   'protocol',
   'ifindex',
   'ifname',
+  'netns',
   'l3',
   'l4',
   'src',
@@ -44,7 +45,7 @@ export function isAddressField(f: Field): f is AddressField {
 /**
  * `and`/`or` are n-ary (at least two args, never directly nested in their own kind) so long chains stay shallow.
  * Values are normalised at parse time: reason upper-case without SKB_DROP_REASON_, origin software|hardware,
- * l3 ipv4|ipv6|arp, protocol, ifindex, l4 and ports numbers, addresses in canonical text. An `addr` node compares
+ * l3 ipv4|ipv6|arp, protocol, ifindex, netns (a namespace inode), l4 and ports numbers, addresses in canonical text. An `addr` node compares
  * src or dst by value: `==`/`!=` with one address (prefix null), `in`/`not in` with a prefix.
  */
 export type Expr =
