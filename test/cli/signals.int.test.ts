@@ -68,7 +68,7 @@ async function until(what: string, ok: () => boolean, target: Target | null, tim
 }
 
 async function piped(args: readonly string[]): Promise<Target> {
-  const run = new CliRun(args);
+  const run = new CliRun(args.includes('-b') ? args : ['-b', 'tracefs', ...args]);
   const pid = run.child.pid!;
   const done = run.done.then((f) => f.code);
   return {
@@ -219,7 +219,7 @@ test(
       SIGNALS.map((sig) =>
         t.test(sig, async () => {
           const snapshot = tracefsSnapshot();
-          const run = new CliRun(['-s', '-l', 'kas', '--filter', 'reason == NO_SOCKET']);
+          const run = new CliRun(['-b', 'tracefs', '-s', '-l', 'kas', '--filter', 'reason == NO_SOCKET']);
           try {
             await run.monitoring();
             await ns!.sendUdp('127.0.0.1', SENT);
@@ -251,7 +251,7 @@ test(
     await Promise.all(
       cases.map(({ sig, args }) =>
         t.test(`${sig} ${args.join(' ')}`, async () => {
-          const run = new CliRun(args);
+          const run = new CliRun(args.includes('-b') ? args : ['-b', 'tracefs', ...args]);
           const pid = run.child.pid!;
           try {
             // Poll without timers so the signal lands as close as possible after the instance appears (or, where

@@ -157,7 +157,7 @@ test(
   { skip: canRunKernelTests() },
   async () => {
     const before = tracefsSnapshot();
-    const r = await runCli(['--top']);
+    const r = await runCli(['-b', 'tracefs', '--top']);
     assert.equal(r.code, 1);
     assert.equal(r.stdout, '');
     assert.equal(
