@@ -142,7 +142,7 @@ const KERNEL_FIELDS: readonly [Field, DropField][] = [
 ];
 
 /** Fields a summary entry's filter record never holds, whatever the backend reports beside it (places). */
-const NOT_IN_SUMMARY_RECORDS: readonly Field[] = ['protocol', 'ifindex', 'netns'];
+const NOT_IN_SUMMARY_RECORDS: readonly Field[] = ['protocol', 'ifindex', 'ifname', 'netns'];
 
 /** Whether dropwatch can test `field` itself on the drops of `mode`. */
 const testable = (capabilities: BackendCapabilities, mode: AlertMode, [field, needs]: [Field, DropField]): boolean =>
@@ -366,8 +366,10 @@ class RunFilter implements FilterControl {
     const why = new Map<Field, string>();
     const { fields } = this.backend.capabilities;
     for (const [field, needs] of REPORTED_AS) {
-      if (fields[mode].includes(needs)) continue;
-      const elsewhere = fields[other(mode)].includes(needs) ? ` (${other(mode)} mode reports it)` : '';
+      if (testable(this.backend.capabilities, mode, [field, needs])) continue;
+      const elsewhere = testable(this.backend.capabilities, other(mode), [field, needs])
+        ? ` (${other(mode)} mode reports it)`
+        : '';
       why.set(field, `${field} is not reported by the ${this.backend.name} backend in ${mode} mode${elsewhere}`);
     }
     const gap = fields[mode].includes('symbol') ? null : this.symbols.missing();
