@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-// dropwatch's BPF program: every skb:kfree_skb counted in the kernel per (location, reason, netns, device, protocol),
-// or, in packet mode, copied with its first bytes into a ring buffer. CO-RE: the kernel types it reads are declared
-// in vmlinux-min.h with only the fields used, and libbpf relocates them against the running kernel's BTF.
+// dropwatch's BPF program: every skb:kfree_skb the kernel filter lets through counted in the kernel per (location,
+// reason, netns, device, protocol, task), or, in packet mode, copied with its first bytes into a ring buffer. CO-RE:
+// the kernel types it reads are declared in vmlinux-min.h with only the fields used, and libbpf relocates them against
+// the running kernel's BTF.
 #include "vmlinux-min.h"
 #include "dropwatch.h"
 #include <bpf/bpf_helpers.h>
@@ -104,13 +105,16 @@ static __always_inline int passes(const struct dw_count_key *key)
 static __always_inline int in_task(void)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	void *frame = &frame;
-	__u64 sp = 0;
+	char frame = 0;
+	__u64 sp;
 
 	if (task->flags & PF_KTHREAD)
 		return 0;
-	/* The frame's address as a number: the verifier lets no arithmetic touch a stack pointer itself. */
-	bpf_probe_read_kernel(&sp, sizeof(sp), &frame);
+	/*
+	 * The frame's address as a number. The verifier allows no arithmetic on a stack pointer but the difference of two
+	 * pointers (a number, for a program with CAP_PERFMON); the task's address as a number comes from another helper.
+	 */
+	sp = (__u64)((char *)&frame - (char *)task) + bpf_get_current_task();
 	return (sp & ~(__u64)(DW_STACK_BYTES - 1)) == (__u64)task->stack;
 }
 
@@ -120,10 +124,10 @@ static __always_inline __u32 netns_of(struct net_device *dev, struct sock *sk)
 	struct net *net = 0;
 
 	if (dev)
-		net = BPF_CORE_READ(dev, nd_net.net);
+		net = dev->nd_net.net;
 	else if (sk)
-		net = BPF_CORE_READ(sk, __sk_common.skc_net.net);
-	return net ? BPF_CORE_READ(net, ns.inum) : 0;
+		net = sk->__sk_common.skc_net.net;
+	return net ? net->ns.inum : 0;
 }
 
 static __always_inline void count_drop(struct dw_count_key *key, struct net_device *dev)
@@ -180,15 +184,15 @@ static __always_inline void send_packet(struct sk_buff *skb, struct dw_count_key
 	rec->ifname[0] = 0;
 	if (dev)
 		bpf_probe_read_kernel_str(rec->ifname, sizeof(rec->ifname), dev->name);
-	len = BPF_CORE_READ(skb, len);
-	head = BPF_CORE_READ(skb, head);
-	mac = BPF_CORE_READ(skb, mac_header);
-	network = BPF_CORE_READ(skb, network_header);
+	len = skb->len;
+	head = skb->head;
+	mac = skb->mac_header;
+	network = skb->network_header;
 	/* From the MAC header where it is set (as NET_DM sends it), else from the network header. */
 	rec->from_mac = mac != (__u16)~0U;
 	from = head + (rec->from_mac ? mac : network);
 	/* The bytes before skb->data (headers already pulled) still count in the packet's length. */
-	len += BPF_CORE_READ(skb, data) - from;
+	len += skb->data - from;
 	rec->orig_len = len;
 	want = capture_len;
 	if (want > len)
@@ -216,11 +220,11 @@ int on_kfree_skb(__u64 *ctx)
 	__builtin_memset(&key, 0, sizeof(key));
 	key.location = ctx[1];
 	key.reason = (__u32)ctx[2];
-	dev = BPF_CORE_READ(skb, dev);
-	sk = BPF_CORE_READ(skb, sk);
+	dev = skb->dev;
+	sk = skb->sk;
 	key.netns = netns_of(dev, sk);
-	key.ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
-	key.protocol = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+	key.ifindex = dev ? dev->ifindex : 0;
+	key.protocol = bpf_ntohs(skb->protocol);
 	if (!passes(&key)) {
 		count_lost(DW_FILTERED);
 		return 0;
