@@ -303,7 +303,7 @@ test('--version, --help and -l list into a full device (/dev/full): one line nam
 
 test('stdout that cannot be written (/dev/full): one line, exit 1, the kernel left as found', { skip }, async () => {
   for (const format of ['text', 'json']) {
-    const run = intoFullDevice(['-s', '-d', '30', '-f', format, '--filter', OURS]);
+    const run = intoFullDevice(['-b', 'tracefs', '-s', '-d', '30', '-f', format, '--filter', OURS]);
     const start = Date.now();
     while (!run.stderr().includes('Kernel monitoring activated.')) {
       assert.ok(Date.now() - start < 10_000, `monitoring never started: ${run.stderr()}`);
@@ -321,7 +321,7 @@ test('stdout that cannot be written (/dev/full): one line, exit 1, the kernel le
     assert.deepEqual(instancesOf(run.child.pid), []);
   }
   // At the prompt the first line already fails.
-  const repl = intoFullDevice(['-l', 'none'], 'start\n');
+  const repl = intoFullDevice(['-b', 'tracefs', '-l', 'none'], 'start\n');
   const done = await repl.done;
   assert.equal(done.code, 1, done.stderr);
   assert.equal(done.stderr.split('\n').filter((l) => l.startsWith('dropwatch')).length, 1, done.stderr);

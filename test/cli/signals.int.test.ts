@@ -121,7 +121,9 @@ async function tty(args: readonly string[]): Promise<Target> {
   };
 }
 
-const open = (stdin: Stdin, args: readonly string[]) => (stdin === 'piped' ? piped(args) : tty(args));
+/** These runs test tracefs (its instance must go): named, not left to auto. */
+const tracefs = (args: readonly string[]) => (args.includes('-b') ? args : ['-b', 'tracefs', ...args]);
+const open = (stdin: Stdin, args: readonly string[]) => (stdin === 'piped' ? piped(tracefs(args)) : tty(tracefs(args)));
 
 async function exitCode(target: Target, timeoutMs = 15_000): Promise<number | null> {
   const code = await Promise.race([target.done, sleep(timeoutMs).then(() => 'timeout' as const)]);
