@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-// dropwatch's BPF program: every skb:kfree_skb counted in the kernel per (location, reason, netns, device, protocol),
-// or, in packet mode, copied with its first bytes into a ring buffer. CO-RE: the kernel types it reads are declared
-// in vmlinux-min.h with only the fields used, and libbpf relocates them against the running kernel's BTF.
+// dropwatch's BPF program: every skb:kfree_skb the kernel filter lets through counted in the kernel per (location,
+// reason, netns, device, protocol, task), or, in packet mode, copied with its first bytes into a ring buffer. CO-RE:
+// the kernel types it reads are declared in vmlinux-min.h with only the fields used, and libbpf relocates them against
+// the running kernel's BTF.
 #include "vmlinux-min.h"
 #include "dropwatch.h"
 #include <bpf/bpf_helpers.h>
@@ -14,6 +15,15 @@ char LICENSE[] SEC("license") = "GPL";
 volatile __u32 capture_mode;  /* DW_MODE_SUMMARY or DW_MODE_PACKET */
 volatile __u32 capture_len;   /* bytes of each packet to copy, at most DW_MAX_CAPTURE */
 volatile __u64 wakeup_bytes;  /* packet mode: data in the ring past which the consumer is woken */
+volatile __u32 filter_word;   /* DW_FILTER_*: the kernel filter in force, stored at once by user space */
+
+/* The kernel filter's sets, both generations: a key present means the value is in that field's set. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DW_FILTER_VALUES);
+	__type(key, struct dw_filter_key);
+	__type(value, __u8);
+} filter_values SEC(".maps");
 
 /* One counting table; two of them alternate in `active` so user space drains the idle one. */
 struct counts {
@@ -36,10 +46,10 @@ struct {
 	.values = { &counts0 },
 };
 
-/* Per CPU: drops not counted or not delivered, by DW_LOST_* cause. */
+/* Per CPU: drops not counted or not delivered, by DW_LOST_* cause, and drops the filter kept back (DW_FILTERED). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, DW_LOST_KINDS);
+	__uint(max_entries, DW_TALLIES);
 	__type(key, __u32);
 	__type(value, __u64);
 } lost SEC(".maps");
@@ -57,16 +67,67 @@ static __always_inline void count_lost(__u32 kind)
 		*n += 1;
 }
 
+/* Field f passes the filter `word`: untested, or its value is (allow) or is not (deny) in the field's set. */
+static __always_inline int field_passes(__u32 word, __u32 f, __u32 value)
+{
+	struct dw_filter_key k = { .field = f | (word & DW_FILTER_GEN ? 1U << 8 : 0), .value = value };
+
+	if (!(word & DW_FILTER_TESTS(f)))
+		return 1;
+	return (bpf_map_lookup_elem(&filter_values, &k) != 0) == !!(word & DW_FILTER_ALLOWS(f));
+}
+
+/* The kernel filter's verdict on a drop: a conjunction, each field tested once; the word is read once per drop. */
+static __always_inline int passes(const struct dw_count_key *key)
+{
+	__u32 word = filter_word;
+
+	if (!(word & DW_FILTER_ON))
+		return 1;
+	if (word & DW_FILTER_NONE)
+		return 0;
+	return field_passes(word, DW_FIELD_PROTOCOL, key->protocol) && field_passes(word, DW_FIELD_REASON, key->reason) &&
+	       field_passes(word, DW_FIELD_NETNS, key->netns) && field_passes(word, DW_FIELD_IFINDEX, key->ifindex);
+}
+
+#define PF_KTHREAD 0x00200000
+/* The smallest kernel stack (x86-64 and arm64 without KASAN); stacks are allocated aligned to their size or more. */
+#define DW_STACK_BYTES (16 * 1024)
+
+/*
+ * Whether the drop happens in a user task's own context (a send, a socket call), not in a hard irq, NMI or softirq.
+ * Those run on their own per-CPU stacks, so the test is whether this program's frame lies on the current task's
+ * stack. (The per-CPU preempt count would say the same, but a program reaches it only through a ksym, which needs
+ * CONFIG_KALLSYMS_ALL, and many kernels, this project's test kernel among them, lack it.) Kernel threads are left out:
+ * ksoftirqd and threaded NAPI run softirq work on their own stacks. On a kernel with larger stacks the test fails
+ * more often: then fewer drops name a task, never a wrong one.
+ */
+static __always_inline int in_task(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	char frame = 0;
+	__u64 sp;
+
+	if (task->flags & PF_KTHREAD)
+		return 0;
+	/*
+	 * The frame's address as a number. The verifier allows no arithmetic on a stack pointer but the difference of two
+	 * pointers (a number, for a program with CAP_PERFMON); the task's address as a number comes from another helper.
+	 */
+	sp = (__u64)((char *)&frame - (char *)task) + bpf_get_current_task();
+	return (sp & ~(__u64)(DW_STACK_BYTES - 1)) == (__u64)task->stack;
+}
+
 /* The namespace the drop belongs to: the device's, else the socket's; 0 when there is neither. */
 static __always_inline __u32 netns_of(struct net_device *dev, struct sock *sk)
 {
 	struct net *net = 0;
 
 	if (dev)
-		net = BPF_CORE_READ(dev, nd_net.net);
+		net = dev->nd_net.net;
 	else if (sk)
-		net = BPF_CORE_READ(sk, __sk_common.skc_net.net);
-	return net ? BPF_CORE_READ(net, ns.inum) : 0;
+		net = sk->__sk_common.skc_net.net;
+	return net ? net->ns.inum : 0;
 }
 
 static __always_inline void count_drop(struct dw_count_key *key, struct net_device *dev)
@@ -85,6 +146,8 @@ static __always_inline void count_drop(struct dw_count_key *key, struct net_devi
 	fresh.count = 1;
 	if (dev)
 		bpf_probe_read_kernel_str(fresh.ifname, sizeof(fresh.ifname), dev->name);
+	if (key->pid)
+		bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
 	if (bpf_map_update_elem(table, key, &fresh, BPF_NOEXIST) == 0)
 		return;
 	/* Made meanwhile by a nested run on this CPU, or the table is full. */
@@ -114,20 +177,22 @@ static __always_inline void send_packet(struct sk_buff *skb, struct dw_count_key
 	rec->netns = key->netns;
 	rec->ifindex = key->ifindex;
 	rec->protocol = key->protocol;
-	rec->pid = bpf_get_current_pid_tgid() >> 32;
-	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
+	rec->pid = key->pid;
+	rec->comm[0] = 0;
+	if (key->pid)
+		bpf_get_current_comm(rec->comm, sizeof(rec->comm));
 	rec->ifname[0] = 0;
 	if (dev)
 		bpf_probe_read_kernel_str(rec->ifname, sizeof(rec->ifname), dev->name);
-	len = BPF_CORE_READ(skb, len);
-	head = BPF_CORE_READ(skb, head);
-	mac = BPF_CORE_READ(skb, mac_header);
-	network = BPF_CORE_READ(skb, network_header);
+	len = skb->len;
+	head = skb->head;
+	mac = skb->mac_header;
+	network = skb->network_header;
 	/* From the MAC header where it is set (as NET_DM sends it), else from the network header. */
 	rec->from_mac = mac != (__u16)~0U;
 	from = head + (rec->from_mac ? mac : network);
 	/* The bytes before skb->data (headers already pulled) still count in the packet's length. */
-	len += BPF_CORE_READ(skb, data) - from;
+	len += skb->data - from;
 	rec->orig_len = len;
 	want = capture_len;
 	if (want > len)
@@ -155,11 +220,17 @@ int on_kfree_skb(__u64 *ctx)
 	__builtin_memset(&key, 0, sizeof(key));
 	key.location = ctx[1];
 	key.reason = (__u32)ctx[2];
-	dev = BPF_CORE_READ(skb, dev);
-	sk = BPF_CORE_READ(skb, sk);
+	dev = skb->dev;
+	sk = skb->sk;
 	key.netns = netns_of(dev, sk);
-	key.ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
-	key.protocol = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+	key.ifindex = dev ? dev->ifindex : 0;
+	key.protocol = bpf_ntohs(skb->protocol);
+	if (!passes(&key)) {
+		count_lost(DW_FILTERED);
+		return 0;
+	}
+	if (in_task())
+		key.pid = bpf_get_current_pid_tgid() >> 32;
 	if (capture_mode == DW_MODE_PACKET)
 		send_packet(skb, &key, dev);
 	else

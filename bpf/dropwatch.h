@@ -15,8 +15,33 @@
 #define DW_LOST_TABLE_FULL 0
 #define DW_LOST_RING_FULL 1
 #define DW_LOST_KINDS 2
+/* In the same per-CPU array as the losses: drops the kernel filter kept from user space. */
+#define DW_FILTERED DW_LOST_KINDS
+#define DW_TALLIES (DW_LOST_KINDS + 1)
 
-/* 24 bytes, no implicit padding. */
+/*
+ * The kernel filter: a conjunction of one test per field, each "the drop's value is in this set" (allow) or "is not"
+ * (deny). The sets live in `filter_values` under the generation the word names, so user space fills the idle
+ * generation and then switches with one store of `filter_word`: each drop is tested against one filter, whole.
+ */
+#define DW_FIELD_PROTOCOL 0
+#define DW_FIELD_REASON 1
+#define DW_FIELD_NETNS 2
+#define DW_FIELD_IFINDEX 3
+#define DW_FIELDS 4
+#define DW_FILTER_ON (1U << 0)      /* a filter is set: test the fields below */
+#define DW_FILTER_NONE (1U << 1)    /* nothing passes */
+#define DW_FILTER_GEN (1U << 2)     /* the generation of filter_values in force */
+#define DW_FILTER_TESTS(f) (1U << (8 + 2 * (f)))  /* field f is tested */
+#define DW_FILTER_ALLOWS(f) (1U << (9 + 2 * (f))) /* field f's set lists what passes (else what does not) */
+#define DW_FILTER_VALUES 8192                      /* both generations together */
+
+struct dw_filter_key {
+	__u32 field; /* DW_FIELD_* | generation << 8 */
+	__u32 value;
+};
+
+/* 32 bytes, no implicit padding. pid: the task's tgid when the drop happened in task context, else 0. */
 struct dw_count_key {
 	__u64 location;
 	__u32 reason;
@@ -24,11 +49,14 @@ struct dw_count_key {
 	__u32 ifindex;
 	__u16 protocol;
 	__u16 pad;
+	__u32 pid;
+	__u32 pad2;
 };
 
 struct dw_count_value {
 	__u64 count;
 	char ifname[DW_IFNAMSIZ];
+	char comm[DW_COMM_LEN];
 };
 
 /* One dropped packet; `data` holds cap_len bytes from the MAC header (from_mac) or the network header. */

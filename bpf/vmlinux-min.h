@@ -47,6 +47,11 @@ struct sk_buff {
 	unsigned char *data;
 };
 
+struct task_struct {
+	unsigned int flags;
+	void *stack;
+};
+
 #pragma clang attribute pop
 
 #endif

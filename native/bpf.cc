@@ -13,6 +13,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <string>
 #include <vector>
@@ -23,7 +25,7 @@
 namespace {
 
 // What src/bpf/native.ts expects.
-constexpr uint32_t kAbiVersion = 1;
+constexpr uint32_t kAbiVersion = 2;
 // libbpf's messages for the current call: kept to explain a failure in one sentence, never printed as they are.
 constexpr size_t kMaxLog = 64 * 1024;
 std::string libbpfLog;
@@ -48,13 +50,15 @@ Napi::Value ThrowStage(Napi::Env env, int err, const char* stage, const std::str
   return env.Undefined();
 }
 
-// One drained count: the map key, the count summed over CPUs and the device name (struct dw_count_key's layout first).
+// One drained count: the map key, the count summed over CPUs, the device name and the task's name (struct
+// dw_count_key's layout first).
 struct DrainedCount {
   dw_count_key key;
   uint64_t count;
   char ifname[DW_IFNAMSIZ];
+  char comm[DW_COMM_LEN];
 };
-static_assert(sizeof(DrainedCount) == 48, "src/bpf/decode.ts reads 48-byte records");
+static_assert(sizeof(DrainedCount) == 72, "src/bpf/decode.ts reads 72-byte records");
 static_assert(sizeof(dw_packet) == 80 + DW_MAX_CAPTURE, "src/bpf/decode.ts reads this layout");
 
 class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
@@ -68,6 +72,8 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
                                           InstanceMethod("drain", &BpfProgram::Drain),
                                           InstanceMethod("consume", &BpfProgram::Consume),
                                           InstanceMethod("lost", &BpfProgram::Lost),
+                                          InstanceMethod("filter", &BpfProgram::Filter),
+                                          InstanceMethod("filtered", &BpfProgram::Filtered),
                                           InstanceMethod("close", &BpfProgram::Close),
                                       });
     exports.Set("BpfProgram", ctor);
@@ -110,22 +116,33 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
     lost_ = bpf_object__find_map_by_name(obj_, "lost");
     packets_ = bpf_object__find_map_by_name(obj_, "packets");
     bss_ = bpf_object__find_map_by_name(obj_, ".bss");
-    if (!prog_ || !active_ || !tables_[0] || !tables_[1] || !lost_ || !packets_ || !bss_ ||
-        bpf_map__value_size(bss_) != sizeof(Bss)) {
+    filterValues_ = bpf_object__find_map_by_name(obj_, "filter_values");
+    if (!prog_ || !active_ || !tables_[0] || !tables_[1] || !lost_ || !packets_ || !bss_ || !filterValues_ ||
+        bpf_map__value_size(bss_) != offsetof(Bss, filter_word) + sizeof(uint32_t)) {
       ThrowStage(env, ENOENT, "open", "the BPF object is not dropwatch's");
       return;
     }
+    // Mapped here so that one store changes the filter word at once (a map update copies the whole value).
+    bssBytes_ = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    void* mem = mmap(nullptr, bssBytes_, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(bss_), 0);
+    if (mem == MAP_FAILED) {
+      int err = errno;
+      ThrowStage(env, err, "map", "cannot map the BPF program's settings");
+      return;
+    }
+    bss_mem_ = static_cast<Bss*>(mem);
     cpus_ = libbpf_num_possible_cpus();
   }
 
   ~BpfProgram() { Release(); }
 
  private:
-  // The program's .bss, in declaration order.
+  // The program's .bss, in declaration order (its size ends with filter_word: no trailing padding).
   struct Bss {
     uint32_t capture_mode;
     uint32_t capture_len;
     uint64_t wakeup_bytes;
+    uint32_t filter_word;
   };
 
   bool Usable(Napi::Env env) {
@@ -151,18 +168,76 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
     return info.Env().Undefined();
   }
 
-  // configure(mode, captureLen, wakeupBytes): what the program does with each drop from now on, written into its
-  // .bss as one element (libbpf 1.1 maps .bss into this process only for skeletons).
+  // configure(mode, captureLen, wakeupBytes): what the program does with each drop from now on, stored into its
+  // mapped .bss (libbpf 1.1 maps .bss into this process only for skeletons, so the constructor maps it).
   Napi::Value Configure(const Napi::CallbackInfo& info) {
     if (!Usable(info.Env())) return info.Env().Undefined();
-    Bss settings = {};
-    settings.capture_mode = info[0].As<Napi::Number>().Uint32Value();
-    settings.capture_len = info[1].As<Napi::Number>().Uint32Value();
-    settings.wakeup_bytes = static_cast<uint64_t>(info[2].As<Napi::Number>().DoubleValue());
-    uint32_t zero = 0;
-    if (bpf_map_update_elem(bpf_map__fd(bss_), &zero, &settings, BPF_ANY) != 0)
-      return ThrowStage(info.Env(), errno, "map", "cannot configure the BPF program");
+    __atomic_store_n(&bss_mem_->capture_len, info[1].As<Napi::Number>().Uint32Value(), __ATOMIC_RELAXED);
+    __atomic_store_n(&bss_mem_->wakeup_bytes, static_cast<uint64_t>(info[2].As<Napi::Number>().DoubleValue()),
+                     __ATOMIC_RELAXED);
+    __atomic_store_n(&bss_mem_->capture_mode, info[0].As<Napi::Number>().Uint32Value(), __ATOMIC_RELEASE);
     return info.Env().Undefined();
+  }
+
+  // filter(word, values): installs a kernel filter. `values` holds (field, value) pairs of uint32 for the sets the
+  // word's fields test. They go into the idle generation, the word switches to it with one store, and after an RCU
+  // grace period (no program still reads the old word) the old generation is emptied: each drop sees one filter.
+  Napi::Value Filter(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    uint32_t word = info[0].As<Napi::Number>().Uint32Value() & ~DW_FILTER_GEN;
+    Napi::Uint32Array values = info[1].As<Napi::Uint32Array>();
+    // At most half the map per generation: the old one is still there while the new one fills.
+    if (values.ElementLength() > DW_FILTER_VALUES)
+      return ThrowStage(env, E2BIG, "map", "the kernel filter is too long");
+    uint32_t gen = (__atomic_load_n(&bss_mem_->filter_word, __ATOMIC_RELAXED) & DW_FILTER_GEN) ? 0 : 1;
+    int fd = bpf_map__fd(filterValues_);
+    if (!ClearGeneration(fd, gen)) return ThrowStage(env, errno, "map", "cannot clear the kernel filter");
+    uint8_t one = 1;
+    for (size_t i = 0; i + 1 < values.ElementLength(); i += 2) {
+      dw_filter_key key = {values.Data()[i] | (gen << 8), values.Data()[i + 1]};
+      if (bpf_map_update_elem(fd, &key, &one, BPF_ANY) != 0) {
+        int err = errno;
+        ClearGeneration(fd, gen);
+        return ThrowStage(env, err, "map", "cannot set the kernel filter");
+      }
+    }
+    __atomic_store_n(&bss_mem_->filter_word, word | (gen ? DW_FILTER_GEN : 0), __ATOMIC_RELEASE);
+    // Putting the table in use back in its slot returns after a grace period: programs that read the old word are done.
+    uint32_t slot = 0;
+    int current = bpf_map__fd(tables_[active_index_]);
+    if (bpf_map_update_elem(bpf_map__fd(active_), &slot, &current, BPF_ANY) != 0)
+      return ThrowStage(env, errno, "map", "cannot switch the kernel filter");
+    if (!ClearGeneration(fd, 1 - gen)) return ThrowStage(env, errno, "map", "cannot clear the kernel filter");
+    return env.Undefined();
+  }
+
+  // Deletes every key of one generation of the filter's sets.
+  static bool ClearGeneration(int fd, uint32_t gen) {
+    std::vector<dw_filter_key> keys;
+    dw_filter_key key, next;
+    void* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+      if ((next.field >> 8) == gen) keys.push_back(next);
+      key = next;
+      prev = &key;
+    }
+    if (errno != ENOENT) return false;
+    for (const dw_filter_key& k : keys) bpf_map_delete_elem(fd, &k);
+    return true;
+  }
+
+  // filtered(): drops the kernel filter kept from this process since loading, summed over CPUs.
+  Napi::Value Filtered(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    std::vector<uint64_t> values(cpus_);
+    uint32_t kind = DW_FILTERED;
+    uint64_t sum = 0;
+    if (bpf_map_lookup_elem(bpf_map__fd(lost_), &kind, values.data()) != 0)
+      return ThrowStage(env, errno, "map", "cannot read the filter's count");
+    for (uint64_t v : values) sum += v;
+    return Napi::BigInt::New(env, sum);
   }
 
   // drain(): makes the other table the active one, then empties the one it replaced into 48-byte records. The update
@@ -201,6 +276,7 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
       for (const dw_count_value& v : values) {
         d.count += v.count;
         if (d.ifname[0] == 0 && v.ifname[0] != 0) memcpy(d.ifname, v.ifname, sizeof(d.ifname));
+        if (d.comm[0] == 0 && v.comm[0] != 0) memcpy(d.comm, v.comm, sizeof(d.comm));
       }
       bpf_map_delete_elem(fd, &k);
       if (d.count > 0) out.push_back(d);
@@ -262,6 +338,8 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
     ring_ = nullptr;
     if (link_) bpf_link__destroy(link_);
     link_ = nullptr;
+    if (bss_mem_) munmap(bss_mem_, bssBytes_);
+    bss_mem_ = nullptr;
     if (obj_) bpf_object__close(obj_);
     obj_ = nullptr;
   }
@@ -276,6 +354,9 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
   bpf_map* packets_ = nullptr;
   ring_buffer* ring_ = nullptr;
   bpf_map* bss_ = nullptr;
+  Bss* bss_mem_ = nullptr;
+  size_t bssBytes_ = 0;
+  bpf_map* filterValues_ = nullptr;
   int active_index_ = 0;
   int cpus_ = 1;
   std::vector<uint8_t> records_;

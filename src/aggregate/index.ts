@@ -112,9 +112,10 @@ function mergeStacks(into: StackSamples | undefined, more: StackSamples): StackS
   return target;
 }
 
-const placeKey = (p: DropPlace): string => `${p.netns ?? ''}/${p.ifindex ?? ''}/${p.ifname ?? ''}`;
+const placeKey = (p: DropPlace): string =>
+  `${p.netns ?? ''}/${p.ifindex ?? ''}/${p.ifname ?? ''}/${p.pid ?? ''}/${p.comm ?? ''}`;
 
-/** Adds `more` into `into` (a fresh copy when undefined): one place per namespace and device, counts summed. */
+/** Adds `more` into `into` (a fresh copy when undefined): one place per namespace, device and task, counts summed. */
 function mergePlaces(into: DropPlace[] | undefined, more: readonly DropPlace[]): DropPlace[] {
   const target = into ?? [];
   for (const place of more) {

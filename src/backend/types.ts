@@ -111,6 +111,8 @@ export interface Stats {
   hardware?: { tailDropped: bigint };
   /** Everything lost between the kernel and us, since this backend was opened. */
   lost: LostCount[];
+  /** Drops the kernel filter kept from dropwatch since this backend was opened, where the backend counts them. */
+  kernelFiltered?: number;
 }
 
 /**
@@ -122,8 +124,10 @@ export type DropField =
   'reason' | 'symbol' | 'protocol' | 'time' | 'device' | 'payload' | 'trap' | 'stack' | 'flow' | 'process';
 
 /** A filter the kernel evaluates before a drop reaches us, so filtered-out drops cost nothing. */
-export interface KernelFilter {
-  /** An ftrace event filter on skb:kfree_skb: it tests reason and protocol numbers (src/filter/pushdown.ts). */
+export type KernelFilter = FtraceEventFilter | FieldSetFilter;
+
+/** An ftrace event filter on skb:kfree_skb: it tests reason and protocol numbers (src/filter/pushdown.ts). */
+export interface FtraceEventFilter {
   readonly syntax: 'ftrace-event';
   /** The kernel's reason table the filter's numbers refer to. */
   readonly reasons: ReadonlyMap<number, string>;
@@ -131,6 +135,32 @@ export interface KernelFilter {
   readonly maxLength?: number;
   /** Installs `expression`, or none for null. On a kernel refusal it rejects and keeps the previous filter. */
   apply(expression: string | null): Promise<void>;
+}
+
+/** The numeric fields a field-set filter tests, as the kernel sees them (0 where the drop has no device or namespace). */
+export type KernelSetField = 'protocol' | 'reason' | 'netns' | 'ifindex';
+
+/** One field's test: its value is in `values` (allow) or is not (deny). */
+export interface KernelSet {
+  readonly allow: boolean;
+  readonly values: readonly number[];
+}
+
+/** A conjunction of per-field set tests; `none`: no drop passes. */
+export interface KernelSets {
+  readonly none: boolean;
+  readonly fields: Partial<Readonly<Record<KernelSetField, KernelSet>>>;
+}
+
+/** Per-field allow or deny sets, evaluated as a conjunction in the kernel (src/filter/sets.ts). */
+export interface FieldSetFilter {
+  readonly syntax: 'field-sets';
+  /** The kernel's reason table the sets' reason numbers refer to. */
+  readonly reasons: ReadonlyMap<number, string>;
+  /** The most values all the sets together may hold. */
+  readonly maxValues: number;
+  /** Installs `sets`, or none for null, at once: each drop is tested against the old filter or the new, whole. */
+  apply(sets: KernelSets | null): Promise<void>;
 }
 
 /** What a source can give, known before it opens: the source table lists it, the opened backend's capabilities repeat it. */

@@ -7,6 +7,8 @@ import type {
   BackendCapabilities,
   BackendEvent,
   EventListener,
+  KernelFilter,
+  KernelSets,
   LostCount,
   MonitorConfig,
   PacketDrop,
@@ -18,6 +20,7 @@ import { decodeFlow } from '../packet/index.js';
 import { systemClock, wallClockOffset, type Clock } from '../tracefs/clock.js';
 import { decodeCounts, decodePackets, reasonName, reasonTable, summaryEntries, type PacketRecord } from './decode.js';
 import { bpfError, type BpfFailure } from './errors.js';
+import { encodeFilter, MAX_FILTER_VALUES } from './filter.js';
 import { loadBpfAddon, type BpfAddon, type NativeBpfProgram } from './native.js';
 
 export interface BpfOptions {
@@ -83,7 +86,20 @@ export class BpfBackend implements Backend {
     this.recordBytes = recordBytes;
     this.opts = opts;
     this.clock = opts.clock ?? systemClock;
-    this.capabilities = { ...BPF_OFFER, reasons, kernelFilter: null };
+    this.capabilities = { ...BPF_OFFER, reasons, kernelFilter: this.kernelFilter() };
+  }
+
+  /** Filters on protocol, reason, namespace and device, evaluated by the program before it counts or copies a drop. */
+  private kernelFilter(): KernelFilter {
+    return {
+      syntax: 'field-sets',
+      reasons: this.reasons,
+      maxValues: MAX_FILTER_VALUES,
+      apply: async (sets: KernelSets | null) => {
+        const { word, values } = encodeFilter(sets);
+        native(() => this.program.filter(word, values));
+      },
+    };
   }
 
   onEvent(listener: EventListener): void {
@@ -222,7 +238,8 @@ export class BpfBackend implements Backend {
   async getStats(): Promise<Stats> {
     if (!this.closed) this.reportLossesQuietly();
     const lost: LostCount[] = LOST_WHERE.map((where, i) => ({ where, count: Number(this.lostSeen[i]) }));
-    return { lost };
+    if (this.closed) return { lost };
+    return { lost, kernelFiltered: Number(native(() => this.program.filtered())) };
   }
 
   /** Losses seen by getStats() between intervals are still reported as events, so the ledger stays exact. */

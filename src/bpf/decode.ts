@@ -1,8 +1,11 @@
-// Decoders for what the BPF addon hands over (pure): drained counts (48-byte records) and packet records
+// Decoders for what the BPF addon hands over (pure): drained counts (72-byte records) and packet records
 // (struct dw_packet in bpf/dropwatch.h), and the reason table read from the kernel's BTF.
 import type { DropPlace, SummaryEntry } from '../backend/types.js';
 
-/** One drained count: drops at one location, for one reason, in one namespace, on one device, of one protocol. */
+/**
+ * One drained count: drops at one location, for one reason, in one namespace, on one device, of one protocol, and in
+ * one task's context (or in none).
+ */
 export interface CountRecord {
   location: bigint;
   reason: number;
@@ -11,8 +14,12 @@ export interface CountRecord {
   /** 0: no device. */
   ifindex: number;
   protocol: number;
+  /** The task's tgid when the drops happened in its context; 0 in softirq, hard irq or NMI. */
+  pid: number;
   count: number;
   ifname: string;
+  /** The task's name (of the first thread seen), '' with pid 0. */
+  comm: string;
 }
 
 /** One dropped packet as the program copied it. */
@@ -24,6 +31,7 @@ export interface PacketRecord {
   netns: number;
   ifindex: number;
   origLen: number;
+  /** The task's tgid when the drop happened in its context, else 0. */
   pid: number;
   protocol: number;
   /** The bytes start at the MAC header (else at the network header). */
@@ -33,7 +41,7 @@ export interface PacketRecord {
   data: Uint8Array;
 }
 
-export const COUNT_RECORD_BYTES = 48;
+export const COUNT_RECORD_BYTES = 72;
 /** The fixed part of struct dw_packet, before its data. */
 export const PACKET_HEADER_BYTES = 80;
 
@@ -57,8 +65,10 @@ export function decodeCounts(bytes: Uint8Array): CountRecord[] {
       netns: v.getUint32(o + 12, true),
       ifindex: v.getUint32(o + 16, true),
       protocol: v.getUint16(o + 20, true),
-      count: Number(v.getBigUint64(o + 24, true)),
-      ifname: cString(bytes, o + 32, 16),
+      pid: v.getUint32(o + 24, true),
+      count: Number(v.getBigUint64(o + 32, true)),
+      ifname: cString(bytes, o + 40, 16),
+      comm: cString(bytes, o + 56, 16),
     });
   }
   return out;
@@ -107,7 +117,10 @@ export function reasonTable(members: readonly (readonly [number, string])[]): Ma
 export const reasonName = (reasons: ReadonlyMap<number, string>, reason: number): string =>
   reasons.get(reason) ?? `UNKNOWN(${reason})`;
 
-/** Counts as summary entries: one per (location, reason), its places per namespace and device, in first-seen order. */
+/**
+ * Counts as summary entries: one per (location, reason), its places per namespace, device and task (pid and comm, null
+ * for drops in no task's context), in first-seen order.
+ */
 export function summaryEntries(records: readonly CountRecord[], reasons: ReadonlyMap<number, string>): SummaryEntry[] {
   const lines = new Map<string, SummaryEntry & { places: DropPlace[] }>();
   for (const r of records) {
@@ -122,11 +135,18 @@ export function summaryEntries(records: readonly CountRecord[], reasons: Readonl
       netns: r.netns === 0 ? null : r.netns,
       ifindex: r.ifindex === 0 ? null : r.ifindex,
       ifname: r.ifindex === 0 || r.ifname === '' ? null : r.ifname,
+      pid: r.pid === 0 ? null : r.pid,
+      comm: r.pid === 0 ? null : r.comm,
       count: r.count,
     };
     // Protocols are counted apart in the kernel but not shown apart: merge them.
     const same = line.places.find(
-      (p) => p.netns === place.netns && p.ifindex === place.ifindex && p.ifname === place.ifname,
+      (p) =>
+        p.netns === place.netns &&
+        p.ifindex === place.ifindex &&
+        p.ifname === place.ifname &&
+        p.pid === place.pid &&
+        p.comm === place.comm,
     );
     if (same) same.count += place.count;
     else line.places.push(place);

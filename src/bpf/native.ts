@@ -12,12 +12,19 @@ export interface NativeBpfProgram {
   detach(): void;
   /** mode: 0 summary, 1 packet; captureLen: bytes per packet; wakeupBytes: ring data past which the reader wakes. */
   configure(mode: number, captureLen: number, wakeupBytes: number): void;
-  /** Switches count tables and returns the replaced one's counts as 48-byte records (src/bpf/decode.ts). */
+  /** Switches count tables and returns the replaced one's counts as 72-byte records (src/bpf/decode.ts). */
   drain(): Buffer;
   /** Packet records waiting in the ring, up to about maxBytes (src/bpf/decode.ts). */
   consume(maxBytes: number): Buffer;
   /** Cumulative: [table full, ring full, recursion misses]. */
   lost(): bigint[];
+  /**
+   * Installs a kernel filter: `word` holds the DW_FILTER_* flags of bpf/dropwatch.h, `values` (field, value) pairs for
+   * the sets it tests. Each drop is tested against the old filter or the new one, whole.
+   */
+  filter(word: number, values: Uint32Array): void;
+  /** Cumulative: drops the kernel filter kept from us. */
+  filtered(): bigint;
   close(): void;
 }
 
@@ -36,7 +43,7 @@ export interface BpfNativeError extends Error {
   log: string;
 }
 
-const ABI_VERSION = 1;
+const ABI_VERSION = 2;
 // dist/src/bpf/native.js → the package root.
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CANDIDATES = [

@@ -1,12 +1,15 @@
 // The bpf source as the source table lists it: what it reads, needs and offers, and how to open it.
 import type { DropSource, SourceOffer } from '../backend/types.js';
 
-/** Both alert modes; summaries say where (namespace and device), packets carry their first bytes and the flow. */
+/**
+ * Both alert modes; summaries say where (namespace, device, and the task for drops in its context), packets carry
+ * their first bytes and the flow.
+ */
 export const BPF_OFFER: SourceOffer = {
   modes: ['summary', 'packet'],
   settings: { trunc: true, queue: false, hw: false },
   fields: {
-    summary: ['reason', 'device'],
+    summary: ['reason', 'device', 'process'],
     packet: ['reason', 'protocol', 'time', 'device', 'payload', 'flow', 'process'],
   },
 };

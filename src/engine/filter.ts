@@ -20,11 +20,11 @@ import {
   KERNEL_FILTER_MAX,
   parse,
   pushdown,
+  pushdownSets,
   recordFromPacket,
   recordFromSummary,
   type Expr,
   type Field,
-  type Pushdown,
 } from '../filter/index.js';
 import { DropwatchError, oneLine, shorten } from '../errors/index.js';
 import type { DropPredicate, FilterCompiler, SymbolNames } from './types.js';
@@ -53,6 +53,7 @@ const REPORTED_AS: readonly [Field, DropField][] = [
   ['protocol', 'protocol'],
   ['ifindex', 'device'],
   ['ifname', 'device'],
+  ['netns', 'device'],
   ...FLOW_FIELDS.map((f): [Field, DropField] => [f, 'flow']),
 ];
 
@@ -132,13 +133,38 @@ export async function requireKnownFlow(
   throw new DropwatchError('E_UNSUPPORTED', `--filter: ${unknownFlowText(u, backend)} (${remedy})`);
 }
 
-/** The fields a kernel filter tests that a mode may not report to dropwatch. */
-const KERNEL_FIELDS = ['reason', 'protocol'] as const;
+/** The fields a kernel filter tests that a mode may not report to dropwatch, and the capability that reports each. */
+const KERNEL_FIELDS: readonly [Field, DropField][] = [
+  ['reason', 'reason'],
+  ['protocol', 'protocol'],
+  ['ifindex', 'device'],
+  ['netns', 'device'],
+];
 
-/** A filter split for the backend's kernel filter, and the longest filter that kernel takes. */
+/** Fields a summary entry's filter record never holds, whatever the backend reports beside it (places). */
+const NOT_IN_SUMMARY_RECORDS: readonly Field[] = ['protocol', 'ifindex', 'ifname', 'netns'];
+
+/** Whether dropwatch can test `field` itself on the drops of `mode`. */
+const testable = (capabilities: BackendCapabilities, mode: AlertMode, [field, needs]: [Field, DropField]): boolean =>
+  capabilities.fields[mode].includes(needs) && !(mode === 'summary' && NOT_IN_SUMMARY_RECORDS.includes(field));
+
+/** A filter split for the backend's kernel filter, whichever its syntax, and what that kernel takes at most. */
+interface Split {
+  /** The kernel's part as `filter set:` shows it, or null when the kernel decides nothing. */
+  kernelText: string | null;
+  userExpr: Expr | null;
+  /** Parts the kernel could decide that did not fit it (also in userExpr), or null. */
+  tooLong: Expr | null;
+  /** The kernel filter's size with every part it could decide, in `unit`. */
+  kernelLength: number;
+  /** Installs the kernel's part (none when it has none). */
+  install(): Promise<void>;
+}
+
 interface KernelSplit {
-  split: Pushdown;
+  split: Split;
   max: number;
+  unit: 'characters' | 'values';
 }
 
 /** Parts the kernel would test but that did not fit its filter, reading fields `mode` does not report. */
@@ -148,35 +174,47 @@ interface TooLong {
   knownIn: AlertMode | null;
   length: number;
   max: number;
+  unit: 'characters' | 'values';
 }
 
 /** `expr` split for the backend's kernel filter, or null when the backend has none. */
 function splitFor(backend: Backend, expr: Expr): KernelSplit | null {
-  const { kernelFilter } = backend.capabilities;
-  if (kernelFilter === null) return null;
-  const max = kernelFilter.maxLength ?? KERNEL_FILTER_MAX;
-  return { split: pushdown(expr, kernelFilter.reasons, max), max };
+  const { kernelFilter: kf } = backend.capabilities;
+  if (kf === null) return null;
+  if (kf.syntax === 'ftrace-event') {
+    const max = kf.maxLength ?? KERNEL_FILTER_MAX;
+    const p = pushdown(expr, kf.reasons, max);
+    const split = { ...p, kernelText: p.kernel, install: () => kf.apply(p.kernel) };
+    return { split, max, unit: 'characters' };
+  }
+  const p = pushdownSets(expr, kf.reasons, kf.maxValues);
+  const kernelText = p.kernelExpr === null ? null : format(p.kernelExpr);
+  return { split: { ...p, kernelText, install: () => kf.apply(p.kernel) }, max: kf.maxValues, unit: 'values' };
 }
 
 /** Why what did not fit the kernel's filter cannot be tested by dropwatch in `mode` instead, or null when it can. */
-function tooLongIn(capabilities: BackendCapabilities, { split, max }: KernelSplit, mode: AlertMode): TooLong | null {
+function tooLongIn(
+  capabilities: BackendCapabilities,
+  { split, max, unit }: KernelSplit,
+  mode: AlertMode,
+): TooLong | null {
   if (split.tooLong === null) return null;
   const used = fieldsOf(split.tooLong);
-  const fields: Field[] = KERNEL_FIELDS.filter((f) => used.has(f) && !capabilities.fields[mode].includes(f));
-  if (fields.length === 0) return null;
+  const missing = KERNEL_FIELDS.filter((f) => used.has(f[0]) && !testable(capabilities, mode, f));
+  if (missing.length === 0) return null;
   const elsewhere = other(mode);
   const knownIn =
-    capabilities.modes.includes(elsewhere) && KERNEL_FIELDS.every((f) => capabilities.fields[elsewhere].includes(f))
+    capabilities.modes.includes(elsewhere) && missing.every((f) => testable(capabilities, elsewhere, f))
       ? elsewhere
       : null;
-  return { fields, mode, knownIn, length: split.kernelLength, max };
+  return { fields: missing.map(([f]) => f), mode, knownIn, length: split.kernelLength, max, unit };
 }
 
 /** "too long for the kernel's filter (…), and protocol is not reported … so dropwatch cannot test it instead". */
 function tooLongText(t: TooLong, backend: Backend): string {
   const verb = t.fields.length === 1 ? 'is' : 'are';
   return (
-    `too long for the kernel's filter (${t.length} characters, at most ${t.max}), and ${list(t.fields)} ${verb} ` +
+    `too long for the kernel's filter (${t.length} ${t.unit}, at most ${t.max}), and ${list(t.fields)} ${verb} ` +
     `not reported by the ${backend.name} backend in ${t.mode} mode, so dropwatch cannot test it instead`
   );
 }
@@ -245,7 +283,7 @@ class RunFilter implements FilterControl {
       return 'filter cleared';
     }
     const split = splitFor(this.backend, whole);
-    const kernel = split?.split.kernel ?? null;
+    const kernel = split?.split.kernelText ?? null;
     const rest = split ? split.split.userExpr : whole;
     if (split !== null && kernelFilter !== null) {
       const tooLong = await this.tooLong(split, mode);
@@ -253,7 +291,7 @@ class RunFilter implements FilterControl {
         const remedy = tooLong.knownIn ? `shorten it, or set alertmode ${tooLong.knownIn} first` : 'shorten it';
         throw new DropwatchError('E_UNSUPPORTED', `filter not set: ${tooLongText(tooLong, this.backend)} (${remedy})`);
       }
-      await kernelFilter.apply(kernel);
+      await split.split.install();
     }
     // Only now: a kernel that refused the filter left the previous one in force.
     this.prompt = expr;
@@ -328,8 +366,10 @@ class RunFilter implements FilterControl {
     const why = new Map<Field, string>();
     const { fields } = this.backend.capabilities;
     for (const [field, needs] of REPORTED_AS) {
-      if (fields[mode].includes(needs)) continue;
-      const elsewhere = fields[other(mode)].includes(needs) ? ` (${other(mode)} mode reports it)` : '';
+      if (testable(this.backend.capabilities, mode, [field, needs])) continue;
+      const elsewhere = testable(this.backend.capabilities, other(mode), [field, needs])
+        ? ` (${other(mode)} mode reports it)`
+        : '';
       why.set(field, `${field} is not reported by the ${this.backend.name} backend in ${mode} mode${elsewhere}`);
     }
     const gap = fields[mode].includes('symbol') ? null : this.symbols.missing();

@@ -38,7 +38,7 @@ export function isAddressField(f: Field): f is AddressField {
 /**
  * `and`/`or` are n-ary (at least two args, never directly nested in their own kind) so long chains stay shallow.
  * Values are normalised at parse time: reason upper-case without SKB_DROP_REASON_, origin software|hardware,
- * l3 ipv4|ipv6|arp, protocol, ifindex, l4 and ports numbers, addresses in canonical text. An `addr` node compares
+ * l3 ipv4|ipv6|arp, protocol, ifindex, netns (a namespace inode), l4 and ports numbers, addresses in canonical text. An `addr` node compares
  * src or dst by value: `==`/`!=` with one address (prefix null), `in`/`not in` with a prefix.
  */
 export type Expr =

@@ -14,6 +14,8 @@ export interface FilterRecord {
   protocol: number | null;
   ifindex: number | null;
   ifname: string | null;
+  /** The network namespace's inode. */
+  netns: number | null;
   /** The flow, decoded from the packet's headers (PacketDrop.flow). */
   l3: string | null;
   /** IP protocol number. */
@@ -177,6 +179,7 @@ export function recordFromSummary(entry: SummaryEntry, symbol: string | null = n
     protocol: null,
     ifindex: null,
     ifname: null,
+    netns: null,
     ...NO_FLOW,
   };
 }
@@ -192,6 +195,7 @@ export function recordFromPacket(p: PacketDrop, symbol?: string | null): FilterR
     protocol: p.protocol ?? null,
     ifindex: p.inPort?.ifindex ?? null,
     ifname: p.inPort?.name ?? null,
+    netns: p.netns ?? null,
     ...(p.flow === undefined
       ? NO_FLOW
       : {

@@ -5,12 +5,12 @@ export type TextField = 'reason' | 'symbol' | 'origin' | 'ifname';
 /** `l3`: one of a few names (ipv4, ipv6, arp). */
 export type NameField = 'l3';
 /** `l4` is a number too (an IP protocol), written back as its name. */
-export type NumberField = 'protocol' | 'ifindex' | 'l4' | 'sport' | 'dport';
+export type NumberField = 'protocol' | 'ifindex' | 'netns' | 'l4' | 'sport' | 'dport';
 export type AddressField = 'src' | 'dst';
 export type Field = TextField | NameField | NumberField | AddressField;
 
 export const TEXT_FIELDS: readonly TextField[] = ['reason', 'symbol', 'origin', 'ifname'];
-export const NUMBER_FIELDS: readonly NumberField[] = ['protocol', 'ifindex', 'l4', 'sport', 'dport'];
+export const NUMBER_FIELDS: readonly NumberField[] = ['protocol', 'ifindex', 'netns', 'l4', 'sport', 'dport'];
 export const ADDRESS_FIELDS: readonly AddressField[] = ['src', 'dst'];
 /** The fields decoded from the packet's own headers (PacketDrop.flow). */
 export const FLOW_FIELDS: readonly Field[] = ['l3', 'l4', 'src', 'dst', 'sport', 'dport'];
@@ -21,6 +21,7 @@ export const FIELDS: readonly Field[] = [
   'protocol',
   'ifindex',
   'ifname',
+  'netns',
   'l3',
   'l4',
   'src',

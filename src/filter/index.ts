@@ -1,5 +1,6 @@
 // Drop filters: the --filter / `set filter` expression language (parse, evaluate, the flow fields), --ignore-reason,
-// and the split of a filter into an skb:kfree_skb ftrace event filter plus a user-space rest for the tracefs backend.
+// and the split of a filter for a kernel (an skb:kfree_skb ftrace event filter, or per-field sets for a BPF program)
+// plus a user-space rest.
 
 export {
   conjoin,
@@ -29,3 +30,4 @@ export {
   type Predicate,
 } from './evaluate.js';
 export { pushdown, KERNEL_FILTER_MAX, MAX_REASON_RANGES, type Pushdown } from './pushdown.js';
+export { pushdownSets, type SetPushdown } from './sets.js';

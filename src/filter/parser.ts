@@ -35,6 +35,7 @@ export const PROTOCOL_NAMES: ReadonlyMap<string, number> = new Map([
 const LIMITS: Readonly<Record<NumberField, number>> = {
   protocol: 0xffff,
   ifindex: 0xffffffff,
+  netns: 0xffffffff,
   l4: 255,
   sport: 0xffff,
   dport: 0xffff,

@@ -186,7 +186,8 @@ function fold(k: KExpr): KExpr {
   return kJunction(inside, args);
 }
 
-function conjuncts(e: Expr, neg: boolean, out: { e: Expr; neg: boolean }[]): void {
+/** The top-level conjuncts of `e` (negated where `neg`), each with whether it stands negated. */
+export function conjuncts(e: Expr, neg: boolean, out: { e: Expr; neg: boolean }[]): void {
   if ((e.type === 'and' && !neg) || (e.type === 'or' && neg)) for (const a of e.args) conjuncts(a, neg, out);
   else if (e.type === 'not') conjuncts(e.arg, !neg, out);
   else out.push({ e, neg });

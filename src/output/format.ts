@@ -228,6 +228,7 @@ export function formatStats(stats: Stats, style?: Style): string[] {
     const count = lost.count > 0 ? paint(style, (c) => c.red, String(lost.count)) : String(lost.count);
     lines.push(`Lost before delivery: ${count} (${lost.where})`);
   }
+  if (stats.kernelFiltered !== undefined) lines.push(`Kept back by the kernel filter: ${stats.kernelFiltered}`);
   return lines;
 }
 

@@ -9,10 +9,11 @@ import { TRACEFS_SOURCE } from '../tracefs/source.js';
 export type { OpenOptions };
 
 /**
- * NET_DM first: it is what dropwatch speaks and the only one with hardware drops. tracefs before bpf while only
- * tracefs filters in the kernel and samples call chains: a protocol filter in bpf's summary mode would match nothing.
+ * NET_DM first: it is byte-compatible with Debian's dropwatch and the only one with hardware drops. bpf before
+ * tracefs: it filters in the kernel too, and adds namespaces, devices, tasks, packets and flows; tracefs is taken
+ * first only when call chains are asked for.
  */
-const SOURCES: DropSource[] = [NETDM_SOURCE, TRACEFS_SOURCE, BPF_SOURCE];
+const SOURCES: DropSource[] = [NETDM_SOURCE, BPF_SOURCE, TRACEFS_SOURCE];
 
 /** Adds a source at the end of `auto`'s order (a test's in-memory source); a name already listed is refused. */
 export function registerSource(source: DropSource): void {
@@ -33,19 +34,34 @@ export function sourceChoices(): string[] {
 
 const hasStacks = (s: DropSource): boolean => s.offers.fields.summary.includes('stack');
 
+/** `dropwatch: using bpf (NET_DM: this kernel has no drop_monitor (NET_DM))`: what auto took and what it passed over. */
+export function autoNotice(taken: SourceInfo, passed: readonly { source: SourceInfo; why: string }[]): string {
+  const over = passed.map(({ source, why }) => `${source.label}: ${why}`).join('; ');
+  return `dropwatch: using ${taken.label}${over === '' ? '' : ` (${over})`}`;
+}
+
 export async function openBackend(kind: BackendName, options: OpenOptions): Promise<Backend> {
   if (kind !== 'auto') return sourceNamed(kind).open(options);
+  const passed: { source: SourceInfo; why: string }[] = [];
+  const opened = (source: DropSource, backend: Backend): Backend => {
+    if (passed.length > 0) options.notice(autoNotice(source, passed));
+    return backend;
+  };
   // Every source but the last gives way to the next when the machine lacks it; the last one's error is the answer.
   for (const [i, source] of SOURCES.slice(0, -1).entries()) {
-    if (options.stack && !hasStacks(source) && SOURCES.slice(i + 1).some(hasStacks)) continue;
+    if (options.stack && !hasStacks(source) && SOURCES.slice(i + 1).some(hasStacks)) {
+      passed.push({ source, why: 'no call chains' });
+      continue;
+    }
     try {
-      return await source.open(options);
+      return opened(source, await source.open(options));
     } catch (err) {
       if (!(err instanceof DropwatchError) || err.code !== source.missing) throw err;
-      options.notice(`this kernel has no ${source.needs}; using ${SOURCES[i + 1]!.needs}`);
+      passed.push({ source, why: `this kernel has no ${source.needs}` });
     }
   }
-  return SOURCES.at(-1)!.open(options);
+  const last = SOURCES.at(-1)!;
+  return opened(last, await last.open(options));
 }
 
 function sourceNamed(name: BackendName): DropSource {

@@ -15,26 +15,36 @@ import {
 import { bpfError, verifierReason } from '../../src/bpf/errors.js';
 
 const fixture = (name: string): Buffer => readFileSync(new URL(`../../../test/fixtures/bpf/${name}`, import.meta.url));
-// Captured: 1000 datagrams to a closed UDP port in a test namespace (netns 4026532304), beside another flood.
+// Captured: 1000 datagrams to a closed UDP port in a test namespace (netns 4026532173), dropped in softirq, then 5
+// dropped by an iptables OUTPUT rule in the sender's own context (python3).
 const COUNTS = fixture('counts-udp-closed-port.bin');
 // Captured: 3 such datagrams in packet mode (record size 336 on this build).
 const PACKETS = fixture('packets-udp-closed-port.bin');
 const RECORD_BYTES = 336;
 const UDP4_RCV = 0xffffffff8209ec6cn;
+const NF_HOOK_SLOW = 0xffffffff81fb4bdfn;
 
-test('drained counts: location, reason number, namespace, device, protocol, count and name', () => {
+test('drained counts: location, reason number, namespace, device, protocol, task, count and names', () => {
   const records = decodeCounts(COUNTS);
   assert.equal(records.length, COUNTS.length / COUNT_RECORD_BYTES);
-  const ours = records.find((r) => r.netns === 4026532304);
-  assert.deepEqual(ours, {
+  const softirq = records.find((r) => r.location === UDP4_RCV);
+  assert.deepEqual(softirq, {
     location: UDP4_RCV,
     reason: 3,
-    netns: 4026532304,
+    netns: 4026532173,
     ifindex: 1,
     protocol: 0x800,
+    pid: 0,
     count: 1000,
     ifname: 'lo',
+    comm: '',
   });
+  const task = records.find((r) => r.location === NF_HOOK_SLOW);
+  assert.equal(task?.count, 5);
+  assert.equal(task.comm, 'python3');
+  assert.ok(task.pid > 0);
+  assert.equal(task.ifindex, 0, 'the OUTPUT hook runs before a device is chosen');
+  assert.equal(task.netns, 4026532173, "the socket's namespace");
   assert.throws(() => decodeCounts(COUNTS.subarray(1)), RangeError);
 });
 
@@ -81,17 +91,33 @@ test('the reason table reads like tracefs: prefixes gone, the subsystem mask lef
 
 test('summary lines: one per location and reason, places per namespace and device adding up to the count', () => {
   const reasons = new Map([[3, 'NO_SOCKET']]);
-  const at = (netns: number, ifindex: number, ifname: string, protocol: number, count: number): CountRecord => ({
+  const at = (
+    netns: number,
+    ifindex: number,
+    ifname: string,
+    protocol: number,
+    count: number,
+    pid = 0,
+  ): CountRecord => ({
     location: UDP4_RCV,
     reason: 3,
     netns,
     ifindex,
     protocol,
+    pid,
     count,
     ifname,
+    comm: pid === 0 ? '' : 'nc',
   });
   const lines = summaryEntries(
-    [at(11, 1, 'lo', 0x800, 5), at(11, 1, 'lo', 0x86dd, 2), at(12, 4, 'veth0', 0x800, 3), at(0, 0, '', 0, 1)],
+    [
+      at(11, 1, 'lo', 0x800, 5),
+      at(11, 1, 'lo', 0x86dd, 2),
+      at(12, 4, 'veth0', 0x800, 3),
+      at(0, 0, '', 0, 1),
+      at(11, 1, 'lo', 0x800, 4, 77),
+      at(11, 1, 'lo', 0x86dd, 1, 77),
+    ],
     reasons,
   );
   assert.deepEqual(lines, [
@@ -99,11 +125,12 @@ test('summary lines: one per location and reason, places per namespace and devic
       origin: 'software',
       pc: UDP4_RCV,
       reason: 'NO_SOCKET',
-      count: 11,
+      count: 16,
       places: [
-        { netns: 11, ifindex: 1, ifname: 'lo', count: 7 },
-        { netns: 12, ifindex: 4, ifname: 'veth0', count: 3 },
-        { netns: null, ifindex: null, ifname: null, count: 1 },
+        { netns: 11, ifindex: 1, ifname: 'lo', pid: null, comm: null, count: 7 },
+        { netns: 12, ifindex: 4, ifname: 'veth0', pid: null, comm: null, count: 3 },
+        { netns: null, ifindex: null, ifname: null, pid: null, comm: null, count: 1 },
+        { netns: 11, ifindex: 1, ifname: 'lo', pid: 77, comm: 'nc', count: 5 },
       ],
     },
   ]);

@@ -19,8 +19,8 @@ test('two runs at once: both count every drop; stopping one leaves the other mon
   const snapshot = tracefsSnapshot();
   const sent = 150;
   // One unattended, one at the piped prompt: the two front ends share nothing but the kernel.
-  const a = new CliRun(['-s', '-l', 'kas', '--filter', 'reason == NO_SOCKET']);
-  const b = new CliRun(['-l', 'kas']);
+  const a = new CliRun(['-b', 'tracefs', '-s', '-l', 'kas', '--filter', 'reason == NO_SOCKET']);
+  const b = new CliRun(['-b', 'tracefs', '-l', 'kas']);
   try {
     b.write('set filter reason == NO_SOCKET\nstart\n');
     await Promise.all([a.monitoring(), b.monitoring()]);

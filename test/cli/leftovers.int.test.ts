@@ -20,7 +20,7 @@ const instance = (pid: number) => `${TRACEFS}/instances/dropwatch-${pid}`;
 
 /** Starts a run that monitors, SIGKILLs it, and returns the pid whose instance it left. */
 async function killedWhileMonitoring(args: readonly string[], piped: string | null): Promise<number> {
-  const run = new CliRun(args);
+  const run = new CliRun(args.includes('-b') ? args : ['-b', 'tracefs', ...args]);
   const pid = run.child.pid!;
   try {
     if (piped !== null) run.write(piped);
@@ -50,7 +50,7 @@ for (const [name, args, piped] of [
       assert.equal(readFileSync(`${instance(dead)}/events/skb/kfree_skb/enable`, 'utf8').trim(), '1');
 
       const sent = 80;
-      const next = new CliRun(['-s', '-l', 'kas', '--filter', 'reason == NO_SOCKET']);
+      const next = new CliRun(['-b', 'tracefs', '-s', '-l', 'kas', '--filter', 'reason == NO_SOCKET']);
       try {
         await next.monitoring();
         assert.deepEqual(instancesOf(dead), [], 'the dead run’s instance was reclaimed');

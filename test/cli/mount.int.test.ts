@@ -25,7 +25,7 @@ function inMountNamespace(shell: string): Promise<{ code: number | null; stdout:
   });
 }
 
-const RUN = `${process.execPath} ${BIN} -s -l kas --filter 'reason == NO_SOCKET'`;
+const RUN = `${process.execPath} ${BIN} -b tracefs -s -l kas --filter 'reason == NO_SOCKET'`;
 const MOUNTED = `if mountpoint -q ${TRACEFS}; then echo MOUNTED; else echo UNMOUNTED; fi`;
 
 for (const [how, run] of [

@@ -62,7 +62,7 @@ test(
   { skip },
   async () => {
     const sent = 300;
-    const run = new CliRun(['-s', '-d', '3', '-f', 'json', '--filter', OURS]);
+    const run = new CliRun(['-b', 'tracefs', '-s', '-d', '3', '-f', 'json', '--filter', OURS]);
     await run.monitoring();
     await ns!.sendUdp('127.0.0.1', sent);
     const done = await run.done;
@@ -88,8 +88,8 @@ test(
     const sent = 200;
     // IPv6 drops in our namespace: protocol narrows the filter further, away from other tests' IPv4 drops.
     const filter = `${OURS} && protocol == ipv6`;
-    const text = new CliRun(['-s', '-d', '3', '--timestamp', '--filter', filter]);
-    const json = new CliRun(['-s', '-d', '3', '-f', 'json', '--filter', filter]);
+    const text = new CliRun(['-b', 'tracefs', '-s', '-d', '3', '--timestamp', '--filter', filter]);
+    const json = new CliRun(['-b', 'tracefs', '-s', '-d', '3', '-f', 'json', '--filter', filter]);
     await Promise.all([text.monitoring(), json.monitoring()]);
     await ns!.sendUdp('::1', sent);
     const [t, j] = await Promise.all([text.done, json.done]);
@@ -113,7 +113,7 @@ test(
 test('SIGTERM (and SIGINT) stop at once and still report drops made just before, exit 0', { skip }, async () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     const sent = 100;
-    const run = new CliRun(['-s', '-f', 'json', '--filter', OURS]);
+    const run = new CliRun(['-b', 'tracefs', '-s', '-f', 'json', '--filter', OURS]);
     await run.monitoring();
     await ns!.sendUdp('127.0.0.1', sent);
     // No wait for the one-second report: stopping must drain the kernel's buffer and flush.
@@ -128,7 +128,7 @@ test('SIGTERM (and SIGINT) stop at once and still report drops made just before,
 });
 
 test('-n 1: the alert limit ends the run by itself after one reported entry', { skip }, async () => {
-  const run = new CliRun(['-s', '-n', '1', '-f', 'json', '--filter', OURS]);
+  const run = new CliRun(['-b', 'tracefs', '-s', '-n', '1', '-f', 'json', '--filter', OURS]);
   await run.monitoring();
   await ns!.sendUdp('127.0.0.1', 20);
   const done = await Promise.race([run.done, sleep(20_000).then(() => null)]);
@@ -141,7 +141,7 @@ test('-n 1: the alert limit ends the run by itself after one reported entry', { 
 
 test('-m packet -f json: one valid packet object per drop, with the drop time', { skip }, async () => {
   const sent = 50;
-  const run = new CliRun(['-s', '-d', '2', '-m', 'packet', '-f', 'json', '--filter', OURS]);
+  const run = new CliRun(['-b', 'tracefs', '-s', '-d', '2', '-m', 'packet', '-f', 'json', '--filter', OURS]);
   await run.monitoring();
   const before = Date.now();
   await ns!.sendUdp('127.0.0.1', sent);
@@ -167,7 +167,19 @@ test(
     const sent = 200;
     // Tens of ms against __udp4_lib_rcv (nested quantifiers backtrack); never matches, so !~ lets every drop through.
     const slow = String.raw`symbol !~ /^((\w+)+)+X$/`;
-    const run = new CliRun(['-s', '-d', '2', '-m', 'packet', '-f', 'json', '--filter', `${OURS} && ${slow}`]);
+    const run = new CliRun([
+      '-b',
+      'tracefs',
+      '-s',
+      '-d',
+      '2',
+      '-m',
+      'packet',
+      '-f',
+      'json',
+      '--filter',
+      `${OURS} && ${slow}`,
+    ]);
     await run.monitoring();
     const started = Date.now();
     await ns!.sendUdp('127.0.0.1', sent);
@@ -291,7 +303,7 @@ test('--version, --help and -l list into a full device (/dev/full): one line nam
 
 test('stdout that cannot be written (/dev/full): one line, exit 1, the kernel left as found', { skip }, async () => {
   for (const format of ['text', 'json']) {
-    const run = intoFullDevice(['-s', '-d', '30', '-f', format, '--filter', OURS]);
+    const run = intoFullDevice(['-b', 'tracefs', '-s', '-d', '30', '-f', format, '--filter', OURS]);
     const start = Date.now();
     while (!run.stderr().includes('Kernel monitoring activated.')) {
       assert.ok(Date.now() - start < 10_000, `monitoring never started: ${run.stderr()}`);
@@ -309,7 +321,7 @@ test('stdout that cannot be written (/dev/full): one line, exit 1, the kernel le
     assert.deepEqual(instancesOf(run.child.pid), []);
   }
   // At the prompt the first line already fails.
-  const repl = intoFullDevice(['-l', 'none'], 'start\n');
+  const repl = intoFullDevice(['-b', 'tracefs', '-l', 'none'], 'start\n');
   const done = await repl.done;
   assert.equal(done.code, 1, done.stderr);
   assert.equal(done.stderr.split('\n').filter((l) => l.startsWith('dropwatch')).length, 1, done.stderr);
@@ -403,13 +415,13 @@ test(
 );
 
 test('a bad --filter is one line pointing at the column, exit 1, before touching the kernel', async () => {
-  const done = await runCli(['-s', '--filter', 'reason == NO_SOCKET &&& protocol == ip']);
+  const done = await runCli(['-b', 'tracefs', '-s', '--filter', 'reason == NO_SOCKET &&& protocol == ip']);
   assert.equal(done.code, 1);
   assert.match(done.stderr, /^dropwatch: --filter: .* at column \d+\n$/);
-  const ignore = await runCli(['-s', '--ignore-reason', 'NO_SOCKET,']);
+  const ignore = await runCli(['-b', 'tracefs', '-s', '--ignore-reason', 'NO_SOCKET,']);
   assert.equal(ignore.code, 1);
   assert.equal(ignore.stderr, 'dropwatch: --ignore-reason: empty reason name at column 11\n');
-  const usage = await runCli(['-d', '3']);
+  const usage = await runCli(['-b', 'tracefs', '-d', '3']);
   assert.equal(usage.code, 1);
   assert.match(usage.stderr, /^dropwatch: --duration applies to --start runs only\nUsage: /);
 });

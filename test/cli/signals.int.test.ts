@@ -68,7 +68,7 @@ async function until(what: string, ok: () => boolean, target: Target | null, tim
 }
 
 async function piped(args: readonly string[]): Promise<Target> {
-  const run = new CliRun(args);
+  const run = new CliRun(args.includes('-b') ? args : ['-b', 'tracefs', ...args]);
   const pid = run.child.pid!;
   const done = run.done.then((f) => f.code);
   return {
@@ -121,7 +121,9 @@ async function tty(args: readonly string[]): Promise<Target> {
   };
 }
 
-const open = (stdin: Stdin, args: readonly string[]) => (stdin === 'piped' ? piped(args) : tty(args));
+/** These runs test tracefs (its instance must go): named, not left to auto. */
+const tracefs = (args: readonly string[]) => (args.includes('-b') ? args : ['-b', 'tracefs', ...args]);
+const open = (stdin: Stdin, args: readonly string[]) => (stdin === 'piped' ? piped(tracefs(args)) : tty(tracefs(args)));
 
 async function exitCode(target: Target, timeoutMs = 15_000): Promise<number | null> {
   const code = await Promise.race([target.done, sleep(timeoutMs).then(() => 'timeout' as const)]);
@@ -219,7 +221,7 @@ test(
       SIGNALS.map((sig) =>
         t.test(sig, async () => {
           const snapshot = tracefsSnapshot();
-          const run = new CliRun(['-s', '-l', 'kas', '--filter', 'reason == NO_SOCKET']);
+          const run = new CliRun(['-b', 'tracefs', '-s', '-l', 'kas', '--filter', 'reason == NO_SOCKET']);
           try {
             await run.monitoring();
             await ns!.sendUdp('127.0.0.1', SENT);
@@ -251,7 +253,7 @@ test(
     await Promise.all(
       cases.map(({ sig, args }) =>
         t.test(`${sig} ${args.join(' ')}`, async () => {
-          const run = new CliRun(args);
+          const run = new CliRun(args.includes('-b') ? args : ['-b', 'tracefs', ...args]);
           const pid = run.child.pid!;
           try {
             // Poll without timers so the signal lands as close as possible after the instance appears (or, where

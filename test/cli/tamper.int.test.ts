@@ -29,7 +29,7 @@ for (const [what, silence, said] of [
   ],
 ] as const) {
   test(`${what}: said within a second, switched back on, later drops counted, exit 0`, { skip }, async () => {
-    const run = new CliRun(['-s', '-l', 'kas', '--filter', 'reason == NO_SOCKET']);
+    const run = new CliRun(['-b', 'tracefs', '-s', '-l', 'kas', '--filter', 'reason == NO_SOCKET']);
     try {
       await run.monitoring();
       const dir = `${TRACEFS}/instances/dropwatch-${run.child.pid}`;

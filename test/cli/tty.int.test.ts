@@ -9,7 +9,7 @@ import { canRunKernelTests, instancesOf } from '../helpers/kernel.js';
 const skip = canRunKernelTests() || (existsSync('/usr/bin/script') ? false : 'needs util-linux script for a pty');
 
 test('at a terminal: stop works while monitoring, Ctrl-C stops, Ctrl-D quits', { skip }, async () => {
-  const child = spawn('script', ['-qfec', `${process.execPath} ${BIN} -l kas`, '/dev/null'], {
+  const child = spawn('script', ['-qfec', `${process.execPath} ${BIN} -b tracefs -l kas`, '/dev/null'], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, NO_COLOR: '1', TERM: 'dumb' },
   });

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createFilterControl, requireKernelFit, requireKnownFlow } from '../../src/engine/filter.js';
-import type { Backend, BackendCapabilities } from '../../src/backend/types.js';
+import type { Backend, BackendCapabilities, KernelSets } from '../../src/backend/types.js';
 import { parse } from '../../src/filter/index.js';
 import { DropwatchError } from '../../src/errors/index.js';
 import { sources } from '../../src/sources/index.js';
@@ -271,4 +271,55 @@ test('a filter too long for the kernel, on a field only the kernel can test in t
   await tracefs.setConfig({ alertMode: 'summary' });
   const fromCli = createFilterControl(tracefs, symbols, long);
   assert.match(await fromCli.applyExpr(null, 'packet'), /^filter set: /);
+});
+
+/** bpf as it is: device, namespace and protocol known to its kernel filter, sets of at most `max` values. */
+function withKernelSets(max: number, installed: (KernelSets | null)[]): BackendCapabilities {
+  return {
+    ...SOFTWARE_ONLY,
+    fields: {
+      summary: ['reason', 'device', 'process'],
+      packet: ['reason', 'protocol', 'time', 'device', 'payload', 'flow', 'process'],
+    },
+    reasons: new Map([[3, 'NO_SOCKET']]),
+    kernelFilter: {
+      syntax: 'field-sets',
+      reasons: new Map([[3, 'NO_SOCKET']]),
+      maxValues: max,
+      apply: async (sets) => {
+        installed.push(sets);
+      },
+    },
+  };
+}
+
+test('a field-set kernel filter: the sets installed, the echo says where each part runs, overflow refused in values', async () => {
+  const installed: (KernelSets | null)[] = [];
+  const bpf = memoryBackend(withKernelSets(4, installed), 'bpf');
+  const control = createFilterControl(bpf, symbols);
+  assert.equal(
+    await control.compiler.apply('netns == 4026532173 && reason == NO_SOCKET && (ifindex == 2 || symbol =~ /udp/)'),
+    'filter set: netns == 4026532173 && reason == NO_SOCKET && (ifindex == 2 || symbol =~ /udp/) ' +
+      '(kernel: netns == 4026532173 && reason == NO_SOCKET; dropwatch: ifindex == 2 || symbol =~ /udp/)',
+  );
+  assert.deepEqual(installed.at(-1), {
+    none: false,
+    fields: { netns: { allow: true, values: [4026532173] }, reason: { allow: true, values: [3] } },
+  });
+  // Summary entries carry no device of their own: what dropwatch must test of one is said, as for any such field.
+  assert.equal(
+    await (async () => {
+      await control.compiler.apply('ifname == lo');
+      return control.compiler.check!();
+    })(),
+    'dropwatch: this filter can never match: ifname is not reported by the bpf backend in summary mode (packet mode reports it)',
+  );
+  const five = Array.from({ length: 5 }, (_, i) => `ifindex == ${i + 1}`).join(' || ');
+  assert.match(
+    await refusal(() => requireKernelFit(bpf, parse(five), 'summary')),
+    /^--filter: too long for the kernel's filter \(5 values, at most 4\), and ifindex is not reported by the bpf backend in summary mode, so dropwatch cannot test it instead \(shorten it, or add -m packet\)$/,
+  );
+  await requireKernelFit(bpf, parse(five), 'packet');
+  await control.compiler.apply(null);
+  assert.equal(installed.at(-1), null);
 });

@@ -19,6 +19,7 @@ const udp: FilterRecord = {
   protocol: 0x0800,
   ifindex: 1,
   ifname: null,
+  netns: null,
   ...NO_FLOW,
 };
 const hw: FilterRecord = {
@@ -28,6 +29,7 @@ const hw: FilterRecord = {
   protocol: 0x86dd,
   ifindex: 3,
   ifname: 'swp1',
+  netns: null,
   ...NO_FLOW,
 };
 const bare: FilterRecord = {
@@ -37,6 +39,7 @@ const bare: FilterRecord = {
   protocol: null,
   ifindex: null,
   ifname: null,
+  netns: null,
   ...NO_FLOW,
 };
 

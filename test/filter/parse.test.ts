@@ -120,12 +120,12 @@ test('errors: exact message and column', () => {
     ['   ', 'empty expression', 4],
     [
       'foo == 1',
-      "unknown field 'foo' (fields: reason, symbol, origin, protocol, ifindex, ifname, l3, l4, src, dst, sport, dport)",
+      "unknown field 'foo' (fields: reason, symbol, origin, protocol, ifindex, ifname, netns, l3, l4, src, dst, sport, dport)",
       1,
     ],
     [
       'Reason == A',
-      "unknown field 'Reason' (fields: reason, symbol, origin, protocol, ifindex, ifname, l3, l4, src, dst, sport, dport)",
+      "unknown field 'Reason' (fields: reason, symbol, origin, protocol, ifindex, ifname, netns, l3, l4, src, dst, sport, dport)",
       1,
     ],
     ['reason', "expected '==', '!=', '=~' or '!~' after 'reason', found end of expression", 7],
@@ -172,7 +172,7 @@ test('errors: exact message and column', () => {
     ['ifname == é', "unexpected character 'é'", 11],
     [
       'ifname == "😀" && x',
-      "unknown field 'x' (fields: reason, symbol, origin, protocol, ifindex, ifname, l3, l4, src, dst, sport, dport)",
+      "unknown field 'x' (fields: reason, symbol, origin, protocol, ifindex, ifname, netns, l3, l4, src, dst, sport, dport)",
       18,
     ],
     ['dport == 70000', "'dport' must be 0 to 65535, found '70000'", 10],

@@ -236,6 +236,7 @@ const record: fc.Arbitrary<FilterRecord> = fc.record({
   protocol: fc.constantFrom(null, 0, 0x800, 0x86dd, 0x806, 0xffff),
   ifindex: fc.constantFrom(null, 1, 2),
   ifname: fc.constantFrom(null, 'eth0', 'a b', 'x"y\\z'),
+  netns: fc.constantFrom(null, 4026531840),
   ...flow,
 });
 
@@ -301,6 +302,7 @@ for (const [label, reasons] of [
             protocol: ev.protocol,
             ifindex: ev.ifindex,
             ifname: ev.ifname,
+            netns: null,
             l3: ev.l3,
             l4: ev.l4,
             src: ev.src,

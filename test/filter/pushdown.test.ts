@@ -37,6 +37,7 @@ function* events(): Generator<[KernelEvent, FilterRecord]> {
           protocol,
           ifindex: ifname ? 2 : null,
           ifname,
+          netns: null,
           ...flow,
         };
         yield [{ reason, protocol }, record];
@@ -176,6 +177,7 @@ function assertEquivalentOverProtocols(src: string, result = pushdown(parse(src)
         protocol,
         ifindex: null,
         ifname: null,
+        netns: null,
       };
       const got = (k === null || evalKernel(k, { reason, protocol })) && (result.user === null || result.user(record));
       if (got !== want(record)) assert.fail(`${src.slice(0, 80)}… on protocol ${protocol}, reason ${reason}`);

@@ -40,7 +40,15 @@ test(
     }
     const sent = 150;
     // IPv6 NO_SOCKET in our own namespace: nothing else on this machine makes these, so the count is exact.
-    const run = new CliRun(['-s', '--metrics', '127.0.0.1:0', '--filter', 'reason == NO_SOCKET && protocol == ipv6']);
+    const run = new CliRun([
+      '-b',
+      'tracefs',
+      '-s',
+      '--metrics',
+      '127.0.0.1:0',
+      '--filter',
+      'reason == NO_SOCKET && protocol == ipv6',
+    ]);
     const prom = new PrometheusServer();
     try {
       const url = await metricsUrl(run);

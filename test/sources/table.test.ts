@@ -4,11 +4,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
-import type { DropSource } from '../../src/backend/types.js';
+import type { DropSource, SourceInfo } from '../../src/backend/types.js';
 import { dropwatchMain } from '../../src/cli/dropwatch.js';
 import { parseCommandLine, usage } from '../../src/cli/argv.js';
 import { DropwatchError } from '../../src/errors/index.js';
-import { openBackend, registerSource, sourceChoices, sources } from '../../src/sources/index.js';
+import { autoNotice, openBackend, registerSource, sourceChoices, sources } from '../../src/sources/index.js';
 import { memoryBackend, SOFTWARE_ONLY } from '../helpers/backend.js';
 
 /** Everything NET_DM's packet queue offers, and call chains, without a kernel. */
@@ -42,22 +42,43 @@ async function dropwatch(args: string[], commands: string): Promise<{ code: numb
 }
 
 test('-b takes the registered source, and the usage line and the errors list it', () => {
-  assert.deepEqual(sourceChoices(), ['auto', 'netdm', 'tracefs', 'bpf', 'memory']);
-  assert.match(usage(), /\[-b\|--backend auto\|netdm\|tracefs\|bpf\|memory\]$/);
+  assert.deepEqual(sourceChoices(), ['auto', 'netdm', 'bpf', 'tracefs', 'memory']);
+  assert.match(usage(), /\[-b\|--backend auto\|netdm\|bpf\|tracefs\|memory\]$/);
   const line = parseCommandLine(['-b', 'memory'], () => {});
   assert.ok(line !== 'help' && line.backend === 'memory');
   assert.throws(
     () => parseCommandLine(['-b', 'pcap'], () => {}),
     (e: unknown) =>
-      e instanceof DropwatchError && e.message === 'Unknown backend pcap (use auto, netdm, tracefs, bpf or memory)',
+      e instanceof DropwatchError && e.message === 'Unknown backend pcap (use auto, netdm, bpf, tracefs or memory)',
   );
   let help = '';
   parseCommandLine(['--help'], (t) => (help += t));
   assert.match(
     help.replace(/\s+/g, ' '),
-    /auto \(NET_DM, else tracefs, else bpf, else Memory\), netdm, tracefs, bpf or memory/,
+    /auto \(NET_DM, else bpf, else tracefs, else Memory\), netdm, bpf, tracefs or memory/,
   );
   assert.throws(() => registerSource(MEMORY), /already listed/);
+});
+
+test("auto's order: NET_DM, then bpf, then tracefs; its notice names in one line what it passed over and why", () => {
+  assert.deepEqual(
+    sources()
+      .slice(0, 3)
+      .map((s) => s.name),
+    ['netdm', 'bpf', 'tracefs'],
+  );
+  const [netdm, bpf, tracefs] = sources() as [SourceInfo, SourceInfo, SourceInfo];
+  assert.equal(
+    autoNotice(bpf, [{ source: netdm, why: `this kernel has no ${netdm.needs}` }]),
+    'dropwatch: using bpf (NET_DM: this kernel has no drop_monitor (NET_DM))',
+  );
+  assert.equal(
+    autoNotice(tracefs, [
+      { source: netdm, why: 'no call chains' },
+      { source: bpf, why: 'no call chains' },
+    ]),
+    'dropwatch: using tracefs (NET_DM: no call chains; bpf: no call chains)',
+  );
 });
 
 test('openBackend opens it by name', async () => {

@@ -29,7 +29,7 @@ test(
     const before = tracefsSnapshot();
     const ns = new Netns();
     const sender = ns.pacedUdp('127.0.0.1', 100);
-    const term = new Terminal(viewCommand('--top -l kas'));
+    const term = new Terminal(viewCommand('-b tracefs --top -l kas'));
     let pid: number | null = null;
     try {
       await term.until((s) => s.includes('dropwatch top'), 'the view');
@@ -98,7 +98,7 @@ test(
   'top at the prompt returns to it, twice, and the prompt still takes commands',
   { skip, timeout: 120_000 },
   async () => {
-    const term = new Terminal(viewCommand('-l kas'));
+    const term = new Terminal(viewCommand('-b tracefs -l kas'));
     let pid: number | null = null;
     try {
       // capture-pane drops trailing blanks, the prompt's space among them.
@@ -134,7 +134,7 @@ test(
   'SIGTERM during --top: exit 0 with the terminal restored and no instance left',
   { skip, timeout: 60_000 },
   async () => {
-    const term = new Terminal(viewCommand('--top -l kas'));
+    const term = new Terminal(viewCommand('-b tracefs --top -l kas'));
     try {
       await term.until((s) => s.includes('dropwatch top') && !s.includes('Enabling monitoring'), 'the view');
       const pid = term.dropwatch();
@@ -157,7 +157,7 @@ test(
   { skip: canRunKernelTests() },
   async () => {
     const before = tracefsSnapshot();
-    const r = await runCli(['--top']);
+    const r = await runCli(['-b', 'tracefs', '--top']);
     assert.equal(r.code, 1);
     assert.equal(r.stdout, '');
     assert.equal(
@@ -187,7 +187,7 @@ const scriptSkip = canRunKernelTests() || (existsSync('/usr/bin/script') ? false
 
 test('--top on TERM=dumb: one line, exit 1, no screen drawn, tracefs untouched', { skip: scriptSkip }, async () => {
   const before = tracefsSnapshot();
-  const run = atScript('--top', { LANG: 'C', TERM: 'dumb', NO_COLOR: '1' });
+  const run = atScript('-b tracefs --top', { LANG: 'C', TERM: 'dumb', NO_COLOR: '1' });
   assert.equal(await run.closed, 1);
   assert.equal(
     run.bytes().toString(),
@@ -201,7 +201,7 @@ test(
   { skip: scriptSkip, timeout: 60_000 },
   async () => {
     const ns = new Netns();
-    const run = atScript('--top -l kas', { LANG: 'C', TERM: 'xterm', NO_COLOR: '1' });
+    const run = atScript('-b tracefs --top -l kas', { LANG: 'C', TERM: 'xterm', NO_COLOR: '1' });
     try {
       const deadline = Date.now() + 20_000;
       while (!run.bytes().toString().includes('q quit')) {

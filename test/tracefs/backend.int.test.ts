@@ -90,7 +90,9 @@ describe('tracefs backend on the real kernel', { skip }, () => {
     const b = await openTracefsBackend(opts({ onWarning: (w) => warnings.push(w) }));
     collect(b);
     try {
-      await b.capabilities.kernelFilter!.apply('reason == 3');
+      const kf = b.capabilities.kernelFilter;
+      assert.equal(kf?.syntax, 'ftrace-event');
+      await kf.apply('reason == 3');
       await b.start({ sw: true, hw: false });
       const filter = `${b.instance!.dir}/events/skb/kfree_skb/filter`;
       fs.writeFileSync(filter, 'reason != 3');
