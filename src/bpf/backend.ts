@@ -161,6 +161,7 @@ export class BpfBackend implements Backend {
       reason: reasonName(this.reasons, r.reason),
       protocol: r.protocol,
       origLen: r.origLen,
+      netns: r.netns === 0 ? null : r.netns,
     };
     if (r.ifindex !== 0) packet.inPort = { ifindex: r.ifindex, ...(r.ifname === '' ? {} : { name: r.ifname }) };
     if (r.data.length > 0) {

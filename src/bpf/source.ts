@@ -6,8 +6,8 @@ export const BPF_OFFER: SourceOffer = {
   modes: ['summary', 'packet'],
   settings: { trunc: true, queue: false, hw: false },
   fields: {
-    summary: ['reason', 'device'],
-    packet: ['reason', 'protocol', 'time', 'device', 'payload', 'flow', 'process'],
+    summary: ['reason', 'device', 'netns'],
+    packet: ['reason', 'protocol', 'time', 'device', 'netns', 'payload', 'flow', 'process'],
   },
 };
 

@@ -10,6 +10,7 @@ import { packageVersion } from '../process/version.js';
 import type { AlertMode, BackendName } from '../backend/types.js';
 import type { Expr } from '../filter/index.js';
 import type { LookupMethod } from '../output/symbols.js';
+import { BY_KEYS, isDefaultBy, parseBy, type ByKey } from '../aggregate/group.js';
 
 export type { LookupMethod };
 export type OutputFormat = 'text' | 'json';
@@ -44,6 +45,8 @@ export interface DropwatchOptions {
   stack: boolean;
   /** `--top`: the live view of drop sites instead of the prompt. */
   top: boolean;
+  /** `--by`: what summary lines are grouped by (as `set by`); dropwatch's line by location by default. */
+  by: ByKey[];
 }
 
 /** dropwatch's own usage line (kept byte-identical for scripts that match it); `--help` lists our options. */
@@ -96,7 +99,14 @@ export interface CommandLine extends Omit<DropwatchOptions, 'filter'> {
  * DropwatchError('E_USAGE'). A filter's syntax is checked after everything else (parseFilters in options.ts).
  */
 export function parseCommandLine(args: readonly string[], write: (text: string) => void): CommandLine | 'help' {
-  const program = new Command('dropwatch')
+  const program = commandLineProgram();
+  if (parseArgs(program, args, write, `dropwatch ${packageVersion()}`) === 'help') return 'help';
+  return commandLineOf(program);
+}
+
+/** dropwatch's options as commander takes them, with their help. */
+function commandLineProgram(): Command {
+  return new Command('dropwatch')
     .usage('[options]')
     .description(`Watch where the kernel drops packets (${readsHelp()})`)
     .addOption(new Option('-l, --lmethod <method>', 'symbol lookup method: kas, none, or list').default('kas'))
@@ -118,8 +128,16 @@ export function parseCommandLine(args: readonly string[], write: (text: string) 
     .addOption(new Option('--filter <expr>', 'report only drops matching this filter expression'))
     .addOption(new Option('--ignore-reason <list>', 'do not report drops with these reasons (comma-separated)'))
     .addOption(new Option('--stack', `show the kernel call chains behind drops, sampled (${stackHelp()} backend)`))
-    .addOption(new Option('--top', 'live view of the drop sites, refreshed every second, in the terminal (q quits)'));
-  if (parseArgs(program, args, write, `dropwatch ${packageVersion()}`) === 'help') return 'help';
+    .addOption(new Option('--top', 'live view of the drop sites, refreshed every second, in the terminal (q quits)'))
+    .addOption(
+      new Option('--by <key[,key]>', `group summary lines by ${BY_KEYS.join(', ')} (default: location)`).default(
+        'location',
+      ),
+    );
+}
+
+/** The options commander parsed, checked against each other. */
+function commandLineOf(program: Command): CommandLine {
   const opts = program.opts<{
     lmethod: string;
     backend: string;
@@ -134,6 +152,7 @@ export function parseCommandLine(args: readonly string[], write: (text: string) 
     ignoreReason?: string;
     stack?: true;
     top?: true;
+    by: string;
   }>();
   // dropwatch compares prefixes (strncmp), so `-l kallsyms` meant kas; we accept exact names only and say so.
   const listMethods = opts.lmethod === 'list';
@@ -155,7 +174,9 @@ export function parseCommandLine(args: readonly string[], write: (text: string) 
       'E_USAGE',
       '--top draws its own screen; --start, --format and --timestamp are for line output (use one or the other)',
     );
+  const by = parseByOption(opts.by, opts.format, opts.mode, Boolean(opts.top));
   return {
+    by,
     lookup: method?.name ?? 'kas',
     listMethods,
     backend: opts.backend,
@@ -171,6 +192,30 @@ export function parseCommandLine(args: readonly string[], write: (text: string) 
     ...(opts.filter === undefined ? {} : { filterText: opts.filter }),
     ...(opts.ignoreReason === undefined ? {} : { ignoreReasonText: opts.ignoreReason }),
   };
+}
+
+/** `--by`'s keys; grouping other than by location is for text summary lines, which JSON, packets and --top are not. */
+function parseByOption(text: string, format: string, mode: string | undefined, top: boolean): ByKey[] {
+  let by: ByKey[];
+  try {
+    by = parseBy(text);
+  } catch (err) {
+    if (err instanceof DropwatchError) throw new DropwatchError('E_USAGE', `--by: ${err.message}`);
+    throw err;
+  }
+  if (isDefaultBy(by)) return by;
+  if (format === 'json')
+    throw new DropwatchError(
+      'E_USAGE',
+      '--by groups text summary lines; JSON summaries carry every key on each of their places (group those with jq)',
+    );
+  if (mode === 'packet')
+    throw new DropwatchError(
+      'E_USAGE',
+      '--by groups summary lines; packet mode prints each drop (leave out -m packet)',
+    );
+  if (top) throw new DropwatchError('E_USAGE', '--by groups summary lines; --top draws its own screen');
+  return by;
 }
 
 /** Seconds, fractions allowed (`-d 0.5`), more than zero; returns milliseconds. */

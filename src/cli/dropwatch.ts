@@ -4,9 +4,11 @@ import type { Readable, Writable } from 'node:stream';
 import type { Backend } from '../backend/types.js';
 import { CapabilityWords } from '../backend/words.js';
 import { DropAggregator } from '../aggregate/index.js';
-import { createFilterControl, requireKernelFit, requireKnownFlow, type FilterControl } from '../engine/filter.js';
+import { createFilterControl, requireKernelFit, requireKnownFields, type FilterControl } from '../engine/filter.js';
 import { Session } from '../engine/session.js';
-import type { SessionOutput } from '../engine/types.js';
+import type { SessionOutput, WorkloadSource } from '../engine/types.js';
+import { isDefaultBy, NAMED_KEYS, unknownKeys, type ByKey } from '../aggregate/group.js';
+import type { Workload, WorkloadNames } from '../workload/types.js';
 import { DropwatchError, isExpected } from '../errors/index.js';
 import { unknownReasons } from '../filter/index.js';
 import { formatUntakenLine } from '../output/format.js';
@@ -55,6 +57,43 @@ export interface CliIO {
   watchStdout?: (onGone: () => void) => (() => void) | null;
   /** Standard output is a pipe (or a socket): reports go out in whole lines of at most PIPE_BUF bytes per write. */
   stdoutIsPipe?: boolean;
+  /** Makes the run's names for network namespaces, when the run first needs them; default openWorkloadNames. */
+  workloadNames?: () => Promise<WorkloadNames>;
+}
+
+/**
+ * The names resolver, loaded only for a run that names workloads. Until src/workload's resolver is merged this one
+ * knows no names: every namespace is its inode.
+ */
+async function openWorkloadNames(): Promise<WorkloadNames> {
+  const unnamed = (netns: number): Workload => ({
+    netns,
+    netnsName: null,
+    container: null,
+    containerName: null,
+    pod: null,
+    podUid: null,
+  });
+  return { lookup: unnamed, close: () => {} };
+}
+
+/** The run's workload names: made on the first need, by one lazily loaded factory, and closed at the end of the run. */
+class RunWorkloads implements WorkloadSource {
+  private names: WorkloadNames | null = null;
+  private making: Promise<WorkloadNames> | null = null;
+  constructor(private readonly make: () => Promise<WorkloadNames>) {}
+
+  need(): Promise<WorkloadNames> {
+    return (this.making ??= this.make().then((names) => (this.names = names)));
+  }
+
+  current(): WorkloadNames | null {
+    return this.names;
+  }
+
+  close(): void {
+    this.names?.close();
+  }
 }
 
 const processExit = (fn: () => void): (() => void) => {
@@ -135,6 +174,7 @@ interface Run {
   output: SessionOutput;
   symbols: Symbols;
   filter: FilterControl;
+  workloads: RunWorkloads;
 }
 
 async function runWithBackend(
@@ -144,9 +184,11 @@ async function runWithBackend(
   stdout: StdoutGuard,
 ): Promise<number> {
   let sink: Sink | null = null;
+  const workloads = new RunWorkloads(io.workloadNames ?? openWorkloadNames);
   try {
-    // A flow field the run's mode cannot know is refused first: one line, nothing started or loaded.
-    await requireKnownFlow(backend, options.filter, options.mode, sources());
+    // A flow or workload field the run's mode cannot know is refused first: one line, nothing started or loaded.
+    await requireKnownFields(backend, options.filter, options.mode, sources());
+    requireKnownKeys(backend, options.by);
     // So is a filter too long for the kernel's filter that only the kernel could test in that mode.
     await requireKernelFit(backend, options.filter, options.mode);
     const repl = options.start || options.top ? null : createRepl(replOptions(options, io));
@@ -160,9 +202,11 @@ async function runWithBackend(
       (l) => output.error(l),
       io.kallsymsPath,
     );
-    const filter = createFilterControl(backend, symbols, options.filter);
-    const run: Run = { options, backend, io, output, symbols, filter };
+    const filter = createFilterControl(backend, symbols, options.filter, workloads, sources());
+    const run: Run = { options, backend, io, output, symbols, filter, workloads };
     await applyOptions(run);
+    // JSON names every count's workload; --by names lines by it. A filter on names made them already.
+    if (options.format === 'json' || options.by.some((k) => NAMED_KEYS.includes(k))) await workloads.need();
     let session: Session | null = null;
     const top = (asked: '--top' | 'top') => showTop(run, session!, asked);
     sink = await chooseSink(options, {
@@ -174,6 +218,7 @@ async function runWithBackend(
       colour: Boolean(io.stdout.isTTY) && io.env.NO_COLOR === undefined,
       monitoring: () => session?.monitoring ?? false,
       version: packageVersion(),
+      workloads,
     });
     session = newSession(run, sink, repl ? () => repl.handOver(() => top('top')).then(() => {}) : undefined);
     for (const line of await sink.open()) io.stderr.write(`${line}\n`);
@@ -190,8 +235,17 @@ async function runWithBackend(
     if (stdout.failure) throw stdout.failure;
     return code;
   } finally {
+    workloads.close();
     await sink?.close();
   }
+}
+
+/** Refuses --by keys the backend does not know in summary mode: one line naming the sources that do. */
+function requireKnownKeys(backend: Backend, by: readonly ByKey[]): void {
+  const unknown = isDefaultBy(by) ? [] : unknownKeys(by, backend.capabilities.fields.summary);
+  if (unknown.length === 0) return;
+  const words = new CapabilityWords({ name: backend.name, capabilities: backend.capabilities, sources: sources() });
+  throw new DropwatchError('E_UNSUPPORTED', `--by: ${words.notInSummary(unknown)}`);
 }
 
 /** The options that reach the backend before monitoring: the filter, call chains, the alert mode; refused in one line. */
@@ -215,7 +269,7 @@ async function applyOptions({ options, backend, output, filter }: Run): Promise<
 }
 
 function newSession(run: Run, sink: Sink, view: (() => Promise<void>) | undefined): Session {
-  const { options, backend, output, symbols, filter } = run;
+  const { options, backend, output, symbols, filter, workloads } = run;
   return new Session({
     filter: filter.compiler,
     predicate: filter.predicate,
@@ -230,6 +284,11 @@ function newSession(run: Run, sink: Sink, view: (() => Promise<void>) | undefine
     ...(options.alertLimit === null ? {} : { alertLimit: options.alertLimit }),
     stack: options.stack,
     ...(view ? { view } : {}),
+    by: options.by,
+    workloads,
+    ...(options.format === 'json'
+      ? { noGrouping: 'JSON summaries carry every key on each of their places (group those with jq)' }
+      : {}),
   });
 }
 

@@ -9,7 +9,7 @@ import {
   symbolName,
   type FilterRecord,
 } from '../../src/filter/index.js';
-import { NO_FLOW } from './helpers.js';
+import { NO_FLOW, NO_WORKLOAD } from './helpers.js';
 import { ipProtocolName } from '../../src/packet/index.js';
 
 const udp: FilterRecord = {
@@ -20,6 +20,7 @@ const udp: FilterRecord = {
   ifindex: 1,
   ifname: null,
   ...NO_FLOW,
+  ...NO_WORKLOAD,
 };
 const hw: FilterRecord = {
   reason: null,
@@ -29,6 +30,7 @@ const hw: FilterRecord = {
   ifindex: 3,
   ifname: 'swp1',
   ...NO_FLOW,
+  ...NO_WORKLOAD,
 };
 const bare: FilterRecord = {
   reason: null,
@@ -38,6 +40,7 @@ const bare: FilterRecord = {
   ifindex: null,
   ifname: null,
   ...NO_FLOW,
+  ...NO_WORKLOAD,
 };
 
 test('evaluation table: [expression, udp, hw, bare]', () => {
