@@ -1,5 +1,6 @@
 // A throwaway network namespace whose loopback makes real drops: UDP to a closed port, freed as NO_SOCKET.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { BenchNetns } from '../../bench/lib/netns.js';
 import { integrationOnly } from './suite.js';
 
@@ -25,4 +26,27 @@ export class Netns extends BenchNetns {
       child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`sender exited ${code}: ${err}`))));
     });
   }
+}
+
+/** Two ends of a veth pair, one in each namespace, addressed and up: `a` (10.N.0.1) and `b` (10.N.0.2). */
+export interface Veth {
+  a: string;
+  b: string;
+  addressB: string;
+  /** The index of `b` in its namespace, as `ip link` shows it. */
+  ifindexB: number;
+}
+
+/** Joins `a` and `b` by a veth pair on the /24 `subnet` (e.g. "10.199.0"); the namespaces' deletion removes it. */
+export function joinByVeth(a: Netns, b: Netns, subnet: string): Veth {
+  const tag = randomBytes(3).toString('hex');
+  const [ea, eb] = [`dwa${tag}`, `dwb${tag}`];
+  const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8' });
+  ip('link', 'add', ea, 'netns', a.name, 'type', 'veth', 'peer', 'name', eb, 'netns', b.name);
+  ip('-n', a.name, 'addr', 'add', `${subnet}.1/24`, 'dev', ea);
+  ip('-n', b.name, 'addr', 'add', `${subnet}.2/24`, 'dev', eb);
+  ip('-n', a.name, 'link', 'set', ea, 'up');
+  ip('-n', b.name, 'link', 'set', eb, 'up');
+  const ifindexB = Number(/^(\d+):/.exec(ip('-n', b.name, '-o', 'link', 'show', eb))![1]);
+  return { a: ea, b: eb, addressB: `${subnet}.2`, ifindexB };
 }
