@@ -1,5 +1,6 @@
 // The bpf source under a drop storm (issue 20): the same 1,000,000 drops with no monitor, under our dropwatch on bpf
-// (summary and packet mode), on tracefs, and under perf record, rounds interleaved. Summary counts are read from JSON
+// (summary and packet mode), on tracefs, under bpftrace counting by location and reason, and under perf record, rounds
+// interleaved. Summary counts are read from JSON
 // places, so the drops in our namespace are counted exactly whatever other processes drop meanwhile.
 // Run with `npm run bench -- bpf [--rounds 3] [--count 1000000]`.
 import { spawn } from 'node:child_process';
@@ -16,6 +17,7 @@ const CONFIGS = {
   none: 'no monitor (anchor)',
   bpf: 'dropwatch -b bpf -f json (summary)',
   tracefs: 'dropwatch -b tracefs (summary)',
+  bpftrace: 'bpftrace @[args->location, args->reason] = count()',
   perf: 'perf record -e skb:kfree_skb -a -o /dev/null',
   bpf_packet: 'dropwatch -b bpf -m packet (text)',
 } as const;
@@ -94,8 +96,30 @@ async function underPerf(ns: BenchNetns, count: number) {
   return { send, cpuUs: cpu1 - cpu0, rss, counted: null, lost: 0 };
 }
 
+const BPFTRACE_PROGRAM = 'tracepoint:skb:kfree_skb { @[args->location, args->reason] = count(); }';
+
+/** bpftrace prints its map at exit; our drops are its busiest entry (other processes' drops land elsewhere). */
+async function underBpftrace(ns: BenchNetns, count: number) {
+  const m = new MonitorProcess('bpftrace', ['-e', BPFTRACE_PROGRAM]);
+  const attached = await m.waitFor(() => /Attaching \d+ probe/.test(m.stdout), 60000);
+  if (!attached || !m.running) {
+    await m.interrupt(3000);
+    throw new Error(`bpftrace could not attach: ${(m.stderr || m.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+  }
+  const cpu0 = await m.settle();
+  const send = await sendDrops(ns, count);
+  await sleep(300);
+  const cpu1 = m.cpu() ?? cpu0;
+  const rss = m.peakRss();
+  await m.interrupt();
+  let counted = 0;
+  for (const mm of m.stdout.matchAll(/^@\[[^\]]*\]: (\d+)$/gm)) counted = Math.max(counted, Number(mm[1]));
+  return { send, cpuUs: cpu1 - cpu0, rss, counted, lost: 0 };
+}
+
 async function runOne(config: Config, ns: BenchNetns, inode: number, count: number) {
   if (config === 'perf') return underPerf(ns, count);
+  if (config === 'bpftrace') return underBpftrace(ns, count);
   if (config === 'bpf')
     return underDropwatch(ns, count, ['-b', 'bpf', '-s', '-f', 'json'], (line, t) => {
       if (!line.startsWith('{')) return;
@@ -119,7 +143,8 @@ async function runOne(config: Config, ns: BenchNetns, inode: number, count: numb
 export async function runBpfBench(opts: { rounds: number; count: number; log: (l: string) => void }) {
   const ns = new BenchNetns();
   const inode = statSync(`/run/netns/${ns.name}`).ino;
-  const configs = (Object.keys(CONFIGS) as Config[]).filter((c) => c !== 'perf' || which('perf') !== null);
+  const tools: Partial<Record<Config, string>> = { perf: 'perf', bpftrace: 'bpftrace' };
+  const configs = (Object.keys(CONFIGS) as Config[]).filter((c) => tools[c] === undefined || which(tools[c]) !== null);
   const runs: Run[] = [];
   const load = [loadAverage()];
   try {
@@ -168,7 +193,7 @@ export function renderBpfBench(r: BpfBenchResult): string {
       `${fmtInt(r.count)} drops to a closed UDP port in our namespace, sent as fast as one sender can, with each ` +
       `monitor in turn; rounds interleave the monitors. "Counted": summary modes, our drops at __udp4_lib_rcv ` +
       `NO_SOCKET (bpf: in our namespace, from JSON places; tracefs: every namespace); packet mode, flow lines to ` +
-      `our port (other processes' identical floods add). "Lost": every Lost line, ours or not. Median (min–max).`,
+      `our port (other processes' identical floods add); bpftrace, its busiest map entry (every namespace). "Lost": every Lost line, ours or not. Median (min–max).`,
   );
   L.push('');
   L.push('| monitor | sender rate | vs none | CPU per drop | peak RSS | counted | lost |');

@@ -23,6 +23,7 @@ const hasHardware = (o: SourceOffer): boolean => o.settings.hw;
 const hasPayloads = (o: SourceOffer): boolean => o.settings.trunc;
 const hasQueue = (o: SourceOffer): boolean => o.settings.queue;
 const hasStacks = (o: SourceOffer): boolean => o.fields.summary.includes('stack');
+const hasPlaces = (o: SourceOffer): boolean => o.fields.summary.includes('device');
 const decodesPackets = (o: SourceOffer): boolean => o.modes.includes('packet') && o.fields.packet.includes('flow');
 
 /** The sentences front ends print when a backend lacks what a command or option asks for. */
@@ -52,6 +53,28 @@ export class CapabilityWords {
     const others = providers(this.ctx.sources, hasStacks).filter((s) => s.name !== this.ctx.name);
     const remedy = others.map((s) => `the ${s.name} backend does (-b ${s.name})`).join('; ');
     return `the ${this.ctx.name} backend reports no call chains${remedy ? `; ${remedy}` : ''}`;
+  }
+
+  /** Grouping drops by workload (namespace, device) on a source whose counts say neither. */
+  noPlaceCounts(): string {
+    const others = providers(this.ctx.sources, hasPlaces).filter((s) => s.name !== this.ctx.name);
+    const remedy = others.map((s) => `the ${s.name} backend does (-b ${s.name})`).join('; ');
+    return `the ${this.ctx.name} backend reports no network namespaces or devices${remedy ? `; ${remedy}` : ''}`;
+  }
+
+  /** Workload labels (`--metrics-labels`) in a mode where this source does not say where drops happen. */
+  noPlaces(mode: AlertMode): string {
+    const where = (o: SourceOffer, m: AlertMode): boolean => o.fields[m].includes('device');
+    const others = this.ctx.sources
+      .filter((s) => s.name !== this.ctx.name || where(s.offers, otherMode(mode)))
+      .flatMap((s) => {
+        if (where(s.offers, 'summary') && where(s.offers, 'packet'))
+          return [`the ${s.name} backend does (-b ${s.name})`];
+        const m = (['summary', 'packet'] as const).find((m) => where(s.offers, m) && s.offers.modes.includes(m));
+        return m ? [`the ${s.name} backend does in ${m} mode (-b ${s.name} -m ${m})`] : [];
+      });
+    const said = `the ${this.ctx.name} backend does not say where drops happen (network namespace, device) in ${mode} mode`;
+    return [said, ...others].join('; ');
   }
 
   /** An alert mode the source cannot deliver. */
@@ -119,6 +142,8 @@ export class CapabilityWords {
       : `need ${either(them.map((s) => `${s.label}'s`))} packet mode`;
   }
 }
+
+const otherMode = (mode: AlertMode): AlertMode => (mode === 'summary' ? 'packet' : 'summary');
 
 /** `show`'s line in place of the packet-queue settings a source does not have. */
 export function noPacketQueue(sources: readonly SourceInfo[]): string {

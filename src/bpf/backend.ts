@@ -161,9 +161,10 @@ export class BpfBackend implements Backend {
       reason: reasonName(this.reasons, r.reason),
       protocol: r.protocol,
       origLen: r.origLen,
-      netns: r.netns === 0 ? null : r.netns,
     };
     if (r.ifindex !== 0) packet.inPort = { ifindex: r.ifindex, ...(r.ifname === '' ? {} : { name: r.ifname }) };
+    // 0: neither a device nor a socket said which namespace, as for summary places.
+    packet.netns = r.netns === 0 ? null : r.netns;
     if (r.data.length > 0) {
       packet.payload = r.data;
       packet.flow = decodeFlow(r.data, r.fromMac ? undefined : r.protocol);

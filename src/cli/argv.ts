@@ -11,6 +11,7 @@ import type { AlertMode, BackendName } from '../backend/types.js';
 import type { Expr } from '../filter/index.js';
 import type { LookupMethod } from '../output/symbols.js';
 import { BY_KEYS, isDefaultBy, parseBy, type ByKey } from '../aggregate/group.js';
+import { DEFAULT_MAX_SERIES, parseMetricsLabels, type MetricsLabelKey } from '../metrics/labels.js';
 
 export type { LookupMethod };
 export type OutputFormat = 'text' | 'json';
@@ -39,6 +40,10 @@ export interface DropwatchOptions {
   timestamp: boolean;
   format: OutputFormat;
   metrics: MetricsAddress | null;
+  /** `--metrics-labels`: workload labels added to dropwatch_drops_total (none by default). */
+  metricsLabels: readonly MetricsLabelKey[];
+  /** `--metrics-max-series`: label sets that keep their workload labels; later ones are summed under `other`. */
+  metricsMaxSeries: number;
   /** `--filter` and `--ignore-reason` together; `set filter` in the REPL adds to it. */
   filter: Expr | null;
   /** `--stack`: sample the call chains behind drops (as `set stack true`). */
@@ -99,61 +104,9 @@ export interface CommandLine extends Omit<DropwatchOptions, 'filter'> {
  * DropwatchError('E_USAGE'). A filter's syntax is checked after everything else (parseFilters in options.ts).
  */
 export function parseCommandLine(args: readonly string[], write: (text: string) => void): CommandLine | 'help' {
-  const program = commandLineProgram();
+  const program = dropwatchProgram();
   if (parseArgs(program, args, write, `dropwatch ${packageVersion()}`) === 'help') return 'help';
-  return commandLineOf(program);
-}
-
-/** dropwatch's options as commander takes them, with their help. */
-function commandLineProgram(): Command {
-  return new Command('dropwatch')
-    .usage('[options]')
-    .description(`Watch where the kernel drops packets (${readsHelp()})`)
-    .addOption(new Option('-l, --lmethod <method>', 'symbol lookup method: kas, none, or list').default('kas'))
-    .addOption(new Option('-b, --backend <backend>', backendHelp()).default('auto'))
-    .addOption(
-      new Option('-s, --start', 'monitor at once without a prompt; stop on --duration, the limit, SIGINT or SIGTERM'),
-    )
-    .addOption(new Option('-d, --duration <seconds>', 'with --start: monitor this long, then stop and exit'))
-    .addOption(new Option('-n, --alert-limit <n>', 'stop after this many reported drop entries (0: no limit)'))
-    .addOption(new Option('-m, --mode <mode>', 'alert mode: summary or packet'))
-    .addOption(new Option('-f, --format <format>', 'output: text, or json (one JSON object per line)').default('text'))
-    .addOption(new Option('--timestamp', 'start each text drop line with an ISO-8601 UTC time'))
-    .addOption(
-      new Option(
-        '--metrics <[host:]port>',
-        `serve Prometheus metrics on /metrics (default host ${DEFAULT_METRICS_HOST})`,
-      ),
-    )
-    .addOption(new Option('--filter <expr>', 'report only drops matching this filter expression'))
-    .addOption(new Option('--ignore-reason <list>', 'do not report drops with these reasons (comma-separated)'))
-    .addOption(new Option('--stack', `show the kernel call chains behind drops, sampled (${stackHelp()} backend)`))
-    .addOption(new Option('--top', 'live view of the drop sites, refreshed every second, in the terminal (q quits)'))
-    .addOption(
-      new Option('--by <key[,key]>', `group summary lines by ${BY_KEYS.join(', ')} (default: location)`).default(
-        'location',
-      ),
-    );
-}
-
-/** The options commander parsed, checked against each other. */
-function commandLineOf(program: Command): CommandLine {
-  const opts = program.opts<{
-    lmethod: string;
-    backend: string;
-    start?: true;
-    duration?: string;
-    alertLimit?: string;
-    mode?: string;
-    format: string;
-    timestamp?: true;
-    metrics?: string;
-    filter?: string;
-    ignoreReason?: string;
-    stack?: true;
-    top?: true;
-    by: string;
-  }>();
+  const opts = program.opts<Given>();
   // dropwatch compares prefixes (strncmp), so `-l kallsyms` meant kas; we accept exact names only and say so.
   const listMethods = opts.lmethod === 'list';
   const method = LOOKUP_METHODS.find((m) => m.name === opts.lmethod);
@@ -174,9 +127,8 @@ function commandLineOf(program: Command): CommandLine {
       'E_USAGE',
       '--top draws its own screen; --start, --format and --timestamp are for line output (use one or the other)',
     );
-  const by = parseByOption(opts.by, opts.format, opts.mode, Boolean(opts.top));
   return {
-    by,
+    by: parseByOption(opts),
     lookup: method?.name ?? 'kas',
     listMethods,
     backend: opts.backend,
@@ -187,6 +139,7 @@ function commandLineOf(program: Command): CommandLine {
     timestamp: Boolean(opts.timestamp),
     format: opts.format,
     metrics: opts.metrics === undefined ? null : parseMetricsAddress(opts.metrics),
+    ...metricsSeries(opts),
     stack: Boolean(opts.stack),
     top: Boolean(opts.top),
     ...(opts.filter === undefined ? {} : { filterText: opts.filter }),
@@ -194,8 +147,28 @@ function commandLineOf(program: Command): CommandLine {
   };
 }
 
+/** The options as commander gives them, before they are checked. */
+interface Given {
+  lmethod: string;
+  backend: string;
+  start?: true;
+  duration?: string;
+  alertLimit?: string;
+  mode?: string;
+  format: string;
+  timestamp?: true;
+  metrics?: string;
+  metricsLabels?: string;
+  metricsMaxSeries?: string;
+  filter?: string;
+  ignoreReason?: string;
+  stack?: true;
+  top?: true;
+  by: string;
+}
+
 /** `--by`'s keys; grouping other than by location is for text summary lines, which JSON, packets and --top are not. */
-function parseByOption(text: string, format: string, mode: string | undefined, top: boolean): ByKey[] {
+function parseByOption({ by: text, format, mode, top }: Given): ByKey[] {
   let by: ByKey[];
   try {
     by = parseBy(text);
@@ -216,6 +189,65 @@ function parseByOption(text: string, format: string, mode: string | undefined, t
     );
   if (top) throw new DropwatchError('E_USAGE', '--by groups summary lines; --top draws its own screen');
   return by;
+}
+
+/** `--metrics-labels` and `--metrics-max-series`, each only with the option it refines. */
+function metricsSeries(opts: Given): Pick<DropwatchOptions, 'metricsLabels' | 'metricsMaxSeries'> {
+  if (opts.metricsLabels !== undefined && opts.metrics === undefined)
+    throw new DropwatchError('E_USAGE', '--metrics-labels applies to --metrics');
+  if (opts.metricsMaxSeries !== undefined && opts.metricsLabels === undefined)
+    throw new DropwatchError('E_USAGE', '--metrics-max-series applies to --metrics-labels');
+  return {
+    metricsLabels: opts.metricsLabels === undefined ? [] : parseMetricsLabels(opts.metricsLabels),
+    metricsMaxSeries:
+      opts.metricsMaxSeries === undefined
+        ? DEFAULT_MAX_SERIES
+        : parseCount('--metrics-max-series', opts.metricsMaxSeries),
+  };
+}
+
+/** dropwatch's options, their help and defaults. */
+function dropwatchProgram(): Command {
+  return new Command('dropwatch')
+    .usage('[options]')
+    .description(`Watch where the kernel drops packets (${readsHelp()})`)
+    .addOption(new Option('-l, --lmethod <method>', 'symbol lookup method: kas, none, or list').default('kas'))
+    .addOption(new Option('-b, --backend <backend>', backendHelp()).default('auto'))
+    .addOption(
+      new Option('-s, --start', 'monitor at once without a prompt; stop on --duration, the limit, SIGINT or SIGTERM'),
+    )
+    .addOption(new Option('-d, --duration <seconds>', 'with --start: monitor this long, then stop and exit'))
+    .addOption(new Option('-n, --alert-limit <n>', 'stop after this many reported drop entries (0: no limit)'))
+    .addOption(new Option('-m, --mode <mode>', 'alert mode: summary or packet'))
+    .addOption(new Option('-f, --format <format>', 'output: text, or json (one JSON object per line)').default('text'))
+    .addOption(new Option('--timestamp', 'start each text drop line with an ISO-8601 UTC time'))
+    .addOption(
+      new Option(
+        '--metrics <[host:]port>',
+        `serve Prometheus metrics on /metrics (default host ${DEFAULT_METRICS_HOST})`,
+      ),
+    )
+    .addOption(
+      new Option(
+        '--metrics-labels <list>',
+        'add these labels to dropwatch_drops_total: netns, container, pod, dev (comma-separated)',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--metrics-max-series <n>',
+        `with --metrics-labels: label sets kept before new ones are summed under "other" (default ${DEFAULT_MAX_SERIES})`,
+      ),
+    )
+    .addOption(new Option('--filter <expr>', 'report only drops matching this filter expression'))
+    .addOption(new Option('--ignore-reason <list>', 'do not report drops with these reasons (comma-separated)'))
+    .addOption(new Option('--stack', `show the kernel call chains behind drops, sampled (${stackHelp()} backend)`))
+    .addOption(new Option('--top', 'live view of the drop sites, refreshed every second, in the terminal (q quits)'))
+    .addOption(
+      new Option('--by <key[,key]>', `group summary lines by ${BY_KEYS.join(', ')} (default: location)`).default(
+        'location',
+      ),
+    );
 }
 
 /** Seconds, fractions allowed (`-d 0.5`), more than zero; returns milliseconds. */

@@ -1,7 +1,7 @@
 // The `dropwatch` program: parses options, opens a backend, and runs the REPL or an unattended (-s) run; the one
 // place that decides exit codes.
 import type { Readable, Writable } from 'node:stream';
-import type { Backend } from '../backend/types.js';
+import { provides, type Backend } from '../backend/types.js';
 import { CapabilityWords } from '../backend/words.js';
 import { DropAggregator } from '../aggregate/index.js';
 import { createFilterControl, requireKernelFit, requireKnownFields, type FilterControl } from '../engine/filter.js';
@@ -191,6 +191,7 @@ async function runWithBackend(
     requireKnownKeys(backend, options.by);
     // So is a filter too long for the kernel's filter that only the kernel could test in that mode.
     await requireKernelFit(backend, options.filter, options.mode);
+    await requirePlaces(backend, options);
     const repl = options.start || options.top ? null : createRepl(replOptions(options, io));
     // JSON at a prompt off a terminal sends the chatter to stderr: stdout holds only reports, written by the guard.
     const output = repl
@@ -205,8 +206,10 @@ async function runWithBackend(
     const filter = createFilterControl(backend, symbols, options.filter, workloads, sources());
     const run: Run = { options, backend, io, output, symbols, filter, workloads };
     await applyOptions(run);
-    // JSON names every count's workload; --by names lines by it. A filter on names made them already.
-    if (options.format === 'json' || options.by.some((k) => NAMED_KEYS.includes(k))) await workloads.need();
+    // JSON names every count's workload; --by and metrics labels name lines and series by it. A filter on names
+    // made them already; the live view makes them when it opens.
+    if (needsNames(options)) await workloads.need();
+    const names = workloads.current();
     let session: Session | null = null;
     const top = (asked: '--top' | 'top') => showTop(run, session!, asked);
     sink = await chooseSink(options, {
@@ -219,6 +222,7 @@ async function runWithBackend(
       monitoring: () => session?.monitoring ?? false,
       version: packageVersion(),
       workloads,
+      ...(names ? { workload: names } : {}),
     });
     session = newSession(run, sink, repl ? () => repl.handOver(() => top('top')).then(() => {}) : undefined);
     for (const line of await sink.open()) io.stderr.write(`${line}\n`);
@@ -240,12 +244,29 @@ async function runWithBackend(
   }
 }
 
+/** Whether the run names workloads from its start: JSON output, or a --by key or metrics label named by them. */
+const needsNames = (options: DropwatchOptions): boolean =>
+  options.format === 'json' ||
+  options.by.some((k) => NAMED_KEYS.includes(k)) ||
+  options.metricsLabels.some((l) => l === 'netns' || l === 'container' || l === 'pod');
+
 /** Refuses --by keys the backend does not know in summary mode: one line naming the sources that do. */
 function requireKnownKeys(backend: Backend, by: readonly ByKey[]): void {
   const unknown = isDefaultBy(by) ? [] : unknownKeys(by, backend.capabilities.fields.summary);
   if (unknown.length === 0) return;
   const words = new CapabilityWords({ name: backend.name, capabilities: backend.capabilities, sources: sources() });
   throw new DropwatchError('E_UNSUPPORTED', `--by: ${words.notInSummary(unknown)}`);
+}
+
+/** Workload labels come from where drops happen: refused, in one line, on a source or mode that does not say. */
+async function requirePlaces(backend: Backend, options: DropwatchOptions): Promise<void> {
+  if (options.metricsLabels.length === 0) return;
+  // A mode the source lacks is refused later, in its own words.
+  if (options.mode && !backend.capabilities.modes.includes(options.mode)) return;
+  const mode = options.mode ?? (await backend.getConfig()).alertMode;
+  if (provides(backend.capabilities, mode, 'device')) return;
+  const words = new CapabilityWords({ name: backend.name, capabilities: backend.capabilities, sources: sources() });
+  throw new DropwatchError('E_UNSUPPORTED', `--metrics-labels: ${words.noPlaces(mode)}`);
 }
 
 /** The options that reach the backend before monitoring: the filter, call chains, the alert mode; refused in one line. */
@@ -294,8 +315,10 @@ function newSession(run: Run, sink: Sink, view: (() => Promise<void>) | undefine
 
 /** The live view over the session, until the user leaves it. */
 async function showTop(run: Run, session: Session, asked: '--top' | 'top'): Promise<TopResult> {
-  const { backend, symbols, filter, io, output } = run;
+  const { backend, symbols, filter, io, output, workloads } = run;
   const { runTop } = await loadView();
+  // Its rows can be grouped by workload where the source says where drops happen.
+  const names = backend.capabilities.fields.summary.includes('netns') ? await workloads.need() : null;
   return runTop({
     session,
     backend,
@@ -304,6 +327,7 @@ async function showTop(run: Run, session: Session, asked: '--top' | 'top'): Prom
     io: { ...io, now: io.now ?? Date.now, onExit: io.onExit ?? processExit },
     output,
     asked,
+    ...(names ? { workloads: names } : {}),
   });
 }
 

@@ -5,6 +5,17 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BackendName, PacketDrop, SummaryEntry } from '../backend/types.js';
 import type { Resolved } from '../symbols/kallsyms.js';
 import { DropwatchError } from '../errors/index.js';
+import type { WorkloadNames } from '../workload/types.js';
+import {
+  DEFAULT_MAX_SERIES,
+  labelNames,
+  labelValues,
+  placesOf,
+  REMEMBER_FOLDED,
+  SeriesFold,
+  type MetricsLabelKey,
+  type Where,
+} from './labels.js';
 
 export interface DropMetricsOptions {
   backend: BackendName;
@@ -13,6 +24,12 @@ export interface DropMetricsOptions {
   /** Read at scrape time. */
   monitoring: () => boolean;
   version?: string;
+  /** Workload labels to add to dropwatch_drops_total (--metrics-labels); none when absent. */
+  labels?: readonly MetricsLabelKey[];
+  /** At most this many label sets keep their workload labels (--metrics-max-series). */
+  maxSeries?: number;
+  /** Names for namespaces; without it a namespace is labelled by its inode. */
+  workload?: WorkloadNames;
 }
 
 export interface DropMetrics {
@@ -33,18 +50,72 @@ function symbolLabel(pc: bigint | undefined, trap: string | undefined, lookup: D
 // `sym+0x1f/0x80 [mod]` from NET_DM: keep the name only.
 const kernelSymbolName = (text: string): string => /^[^+\s]+/.exec(text)?.[0] ?? text;
 
+/** Names nothing: without a resolver every namespace is labelled by its inode. */
+const NO_NAMES: WorkloadNames = {
+  lookup: (netns) => ({ netns, netnsName: null, container: null, containerName: null, pod: null, podUid: null }),
+  close: () => {},
+};
+
+const BASE_LABELS = ['symbol', 'reason', 'origin'] as const;
+type Base = readonly [symbol: string, reason: string, origin: string];
+
+/** dropwatch_drops_total: by symbol, reason and origin, plus the workload labels asked for, folded past the limit. */
+class DropCounter {
+  private readonly counter: Counter;
+  private readonly keys: readonly MetricsLabelKey[];
+  private readonly added: readonly string[];
+  private readonly names: WorkloadNames;
+  private readonly fold: SeriesFold;
+
+  constructor(registry: Registry, options: DropMetricsOptions) {
+    this.keys = options.labels ?? [];
+    this.added = labelNames(this.keys);
+    this.names = options.workload ?? NO_NAMES;
+    const fold = (this.fold = new SeriesFold(options.maxSeries ?? DEFAULT_MAX_SERIES));
+    const by = ['freeing symbol', 'drop reason', 'origin', ...this.added.map((name) => `${name} (opt-in)`)];
+    this.counter = new Counter({
+      name: 'dropwatch_drops_total',
+      help: `Packets the kernel dropped, as reported by dropwatch (after --filter), by ${by.slice(0, -1).join(', ')} and ${by.at(-1)!}`,
+      labelNames: [...BASE_LABELS, ...this.added],
+      registers: [registry],
+    });
+    if (this.keys.length === 0) return;
+    new Gauge({
+      name: 'dropwatch_metrics_series_folded',
+      help: `Label sets of dropwatch_drops_total past --metrics-max-series, counted in the series whose added labels are other (up to ${REMEMBER_FOLDED})`,
+      registers: [registry],
+      collect() {
+        this.set(fold.folded);
+      },
+    });
+  }
+
+  /** A summary entry's drops: by place when workload labels are asked for, else as one count. */
+  countEntry(base: Base, entry: SummaryEntry): void {
+    if (this.keys.length === 0) this.count(base, null, entry.count);
+    else for (const place of placesOf(entry)) this.count(base, place, place.count);
+  }
+
+  count(base: Base, where: Where | null, n: number): void {
+    const [symbol, reason, origin] = base;
+    if (this.keys.length === 0) {
+      this.counter.inc({ symbol, reason, origin }, n);
+      return;
+    }
+    const values = this.fold.admit(base, labelValues(this.keys, where ?? { netns: null, ifname: null }, this.names));
+    const labels: Record<string, string> = { symbol, reason, origin };
+    for (const [i, name] of this.added.entries()) labels[name] = values[i]!;
+    this.counter.inc(labels, n);
+  }
+}
+
 export function createDropMetrics(options: DropMetricsOptions): DropMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   // prom-client names these gauges *_total, which promtool (rightly) rejects; the non-_total ones say the same.
   for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
     registry.removeSingleMetric(name);
-  const drops = new Counter({
-    name: 'dropwatch_drops_total',
-    help: 'Packets the kernel dropped, as reported by dropwatch (after --filter), by freeing symbol, drop reason and origin',
-    labelNames: ['symbol', 'reason', 'origin'] as const,
-    registers: [registry],
-  });
+  const drops = new DropCounter(registry, options);
   const lost = new Counter({
     name: 'dropwatch_lost_events_total',
     help: 'Drop events lost before dropwatch saw them (their drops are not in dropwatch_drops_total), by place',
@@ -82,7 +153,7 @@ export function createDropMetrics(options: DropMetricsOptions): DropMetrics {
     countSummary(entries) {
       for (const e of entries) {
         const symbol = e.trap !== undefined ? e.trap : labelFor(e.pc);
-        drops.inc({ symbol, reason: e.reason ?? 'unknown', origin: e.origin }, e.count);
+        drops.countEntry([symbol, e.reason ?? 'unknown', e.origin], e);
       }
     },
     countPacket(p) {
@@ -92,7 +163,11 @@ export function createDropMetrics(options: DropMetricsOptions): DropMetrics {
           : p.pc !== undefined && p.trapName === undefined
             ? labelFor(p.pc)
             : symbolLabel(p.pc, p.trapName, options.lookup);
-      drops.inc({ symbol, reason: p.reason ?? 'unknown', origin: p.origin }, 1);
+      drops.count(
+        [symbol, p.reason ?? 'unknown', p.origin],
+        { netns: p.netns ?? null, ifname: p.inPort?.name ?? null },
+        1,
+      );
     },
     countLost(count, where) {
       lost.inc({ where }, count);

@@ -5,6 +5,8 @@ import type { NamesLookup } from '../aggregate/group.js';
 import { jsonLine, lostJson, overflowJson, packetJson, summaryJson } from './json.js';
 import { buildTextRenderer, loadColour } from './text.js';
 import type { Symbols } from './symbols.js';
+import type { MetricsLabelKey } from '../metrics/labels.js';
+import type { WorkloadNames } from '../workload/types.js';
 
 export interface SinkContext {
   backend: Backend;
@@ -22,6 +24,8 @@ export interface SinkContext {
   /** The run's names for network namespaces, for JSON's places and packets (made before a JSON run starts). */
   workloads?: WorkloadSource;
   version: string;
+  /** Names for the workload labels of metrics; without it a namespace is labelled by its inode. */
+  workload?: WorkloadNames;
 }
 
 export interface Sink {
@@ -38,6 +42,9 @@ export interface SinkOptions {
   format: 'text' | 'json';
   timestamp: boolean;
   metrics: { host: string; port: number } | null;
+  /** Workload labels for dropwatch_drops_total, and how many label sets keep them (metrics/labels.ts's default). */
+  metricsLabels?: readonly MetricsLabelKey[];
+  metricsMaxSeries?: number;
 }
 
 export async function chooseSink(options: SinkOptions, ctx: SinkContext): Promise<Sink> {
@@ -54,6 +61,9 @@ export async function chooseSink(options: SinkOptions, ctx: SinkContext): Promis
     lookup: (pc) => ctx.symbols.lookup(pc),
     monitoring: ctx.monitoring,
     version: ctx.version,
+    labels: options.metricsLabels ?? [],
+    ...(options.metricsMaxSeries === undefined ? {} : { maxSeries: options.metricsMaxSeries }),
+    ...(ctx.workload ? { workload: ctx.workload } : {}),
   });
   const counting: DropObserver = {
     drops: (entries) => metrics.countSummary(entries),

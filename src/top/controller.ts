@@ -1,9 +1,12 @@
 // The live view's state machine, without I/O: the session's intervals and lines in, keys in, frames out.
-import { provides, type BackendCapabilities, type PacketDrop } from '../backend/types.js';
+import { provides, type BackendCapabilities, type PacketDrop, type SourceInfo } from '../backend/types.js';
+import { CapabilityWords } from '../backend/words.js';
 import { isExpected } from '../errors/index.js';
 import type { FlushResult } from '../aggregate/index.js';
 import type { DropObserver, SessionOutput } from '../engine/types.js';
-import { buildFrame, INITIAL_VIEW_STATE, type Frame, type Size, type ViewState } from './layout.js';
+import type { WorkloadNames } from '../workload/types.js';
+import { GROUPINGS } from './groups.js';
+import { buildFrame, INITIAL_VIEW_STATE, shownRows, type Frame, type Size, type ViewState } from './layout.js';
 import { SORT_KEYS, TopModel, type SiteDrop } from './model.js';
 
 /** A key as the view reads it; the terminal library's key event is mapped onto this. */
@@ -32,6 +35,10 @@ export interface TopFilter {
 export interface ControllerOptions {
   backend: string;
   capabilities: BackendCapabilities;
+  /** The source table, so a sentence about what this backend lacks names the sources that have it. */
+  sources?: readonly SourceInfo[];
+  /** Names for the namespaces drops happened in, when grouped by workload; without it a namespace is its inode. */
+  workloads?: WorkloadNames;
   /** Location text for a new site: `sym+off [module]`, an address, or a trap name. */
   label: (drop: SiteDrop) => string;
   /** Names a call chain for the expanded row; without it chains are counted, not listed. */
@@ -57,6 +64,8 @@ export class TopController {
   private readonly listeners = new Set<() => void>();
   private readonly quitListeners = new Set<QuitListener>();
   private quitting = false;
+  /** Whether the backend says where drops happened (namespace, device), so rows can be grouped by workload. */
+  private readonly places: boolean;
 
   /** What the session sees: each interval's aggregated lines, packet-mode drops, losses. */
   readonly observer: DropObserver;
@@ -64,8 +73,10 @@ export class TopController {
   readonly output: SessionOutput;
 
   constructor(private readonly opts: ControllerOptions) {
+    this.places = provides(opts.capabilities, 'summary', 'device');
     this.model = new TopModel({
       label: opts.label,
+      groups: this.places,
       ...(opts.chainLabel ? { chainLabel: opts.chainLabel } : {}),
       ...(opts.intervalMs === undefined ? {} : { intervalMs: opts.intervalMs }),
       ...(opts.maxSites === undefined ? {} : { maxSites: opts.maxSites }),
@@ -134,6 +145,7 @@ export class TopController {
         stacks: provides(capabilities, 'summary', 'stack'),
         flows: provides(capabilities, 'summary', 'flow'),
         ascii: this.opts.ascii ?? false,
+        workloads: this.opts.workloads ?? null,
       },
       size,
     );
@@ -169,6 +181,8 @@ export class TopController {
         return this.togglePause();
       case 's':
         return this.update({ sort: SORT_KEYS[(SORT_KEYS.indexOf(this.state.sort) + 1) % SORT_KEYS.length]! });
+      case 'g':
+        return this.nextGrouping();
       case '/':
         return this.update({ input: '', status: null });
       case '?':
@@ -196,7 +210,18 @@ export class TopController {
   }
 
   private shownRows() {
-    return (this.frozen?.model ?? this.model).rows(this.state.sort);
+    return shownRows(this.frozen?.model ?? this.model, this.state, this.opts.workloads ?? null);
+  }
+
+  /** The next grouping, with nothing selected; on a source that does not say where drops happened, why not. */
+  private nextGrouping(): void {
+    if (!this.places) {
+      const { backend: name, capabilities, sources = [] } = this.opts;
+      const why = new CapabilityWords({ name, capabilities, sources }).noPlaceCounts();
+      return this.update({ status: { text: `rows stay by location: ${why}`, error: false } });
+    }
+    const group = GROUPINGS[(GROUPINGS.indexOf(this.state.group) + 1) % GROUPINGS.length]!;
+    this.update({ group, selected: null, expanded: null, scroll: 0 });
   }
 
   private move(by: number): void {
@@ -246,7 +271,19 @@ export class TopController {
   }
 }
 
-/** A packet-mode drop counted like a summary line of 1. */
+/** A packet-mode drop counted like a summary line of 1, in its namespace and on its input device where known. */
 function packetDrop(p: PacketDrop): SiteDrop {
-  return { origin: p.origin, pc: p.pc ?? 0n, trap: p.trapName, reason: p.reason ?? null, count: 1, symbol: p.symbol };
+  const drop: SiteDrop = {
+    origin: p.origin,
+    pc: p.pc ?? 0n,
+    trap: p.trapName,
+    reason: p.reason ?? null,
+    count: 1,
+    symbol: p.symbol,
+  };
+  if (p.netns !== undefined || p.inPort)
+    drop.places = [
+      { netns: p.netns ?? null, ifindex: p.inPort?.ifindex ?? null, ifname: p.inPort?.name ?? null, count: 1 },
+    ];
+  return drop;
 }

@@ -1,7 +1,9 @@
 // The live view's screen as data, pure: the model and the view's state in, lines of styled text out, each fitting the
 // terminal's width.
 import type { Resolved } from '../symbols/kallsyms.js';
-import { HISTORY, mainReason, type Site, type SiteDrop, type SortKey, type TopModel } from './model.js';
+import type { WorkloadNames } from '../workload/types.js';
+import type { Group, GroupBy, Grouping } from './groups.js';
+import { HISTORY, mainReason, type Row, type Site, type SiteDrop, type SortKey, type TopModel } from './model.js';
 
 export interface Size {
   columns: number;
@@ -38,10 +40,13 @@ export interface ViewState {
   input: string | null;
   /** The last thing to tell the user: a session message, a filter result, a filter error. */
   status: { text: string; error: boolean } | null;
+  /** What a row is: a drop location, or a workload (container/pod, namespace, device) or reason with its sites. */
+  group: GroupBy;
 }
 
-/** How the view opens: sorted by rate, nothing selected, expanded or paused. */
+/** How the view opens: by location, sorted by rate, nothing selected, expanded or paused. */
 export const INITIAL_VIEW_STATE: Readonly<ViewState> = {
+  group: 'location',
   sort: 'rate',
   selected: null,
   scroll: 0,
@@ -63,6 +68,17 @@ export interface Describe {
   flows: boolean;
   /** ASCII stand-ins for every glyph, for a terminal whose locale is not UTF-8. */
   ascii?: boolean;
+  /** Names for namespaces when grouped by workload; without them a namespace is its inode. */
+  workloads?: WorkloadNames | null;
+}
+
+/** The rows the view shows in this state: the sites, or the groups of the grouping, sorted. */
+export function shownRows(
+  model: TopModel,
+  state: Pick<ViewState, 'group' | 'sort'>,
+  names: WorkloadNames | null,
+): readonly Row[] {
+  return state.group === 'location' ? model.rows(state.sort) : model.groupRows(state.group, state.sort, names);
 }
 
 /** The location column's text, made once per site: as the text output names it, with the module when there is one. */
@@ -210,10 +226,10 @@ export interface Columns {
  * Column widths for `columns` terminal cells, sized to the rows on screen (`shown`, of `count` in all); the location
  * column takes what the others leave.
  */
-export function columnsFor(columns: number, count: number, shown: readonly Site[]): Columns {
+export function columnsFor(columns: number, count: number, shown: readonly RowText[]): Columns {
   const rank = Math.max(2, String(count).length) + 1;
   let reason = 6;
-  for (const s of shown) reason = Math.max(reason, width(reasonText(s)));
+  for (const s of shown) reason = Math.max(reason, width(s.last));
   reason = Math.min(reason, REASON_MAX);
   // One space between columns: rank rate total [spark] location origin reason.
   const fixed = rank + 1 + RATE_W + 1 + TOTAL_W + 1 + 1 + ORIGIN_W + 1 + reason;
@@ -237,33 +253,71 @@ export function columnsFor(columns: number, count: number, shown: readonly Site[
   return { rank, rate: RATE_W, total: TOTAL_W, spark, location, origin, reason: reasonW };
 }
 
-function reasonText(site: Site): string {
+function reasonText(site: Pick<Row, 'reasons'>): string {
   const main = mainReason(site) ?? '-';
   return site.reasons.size > 1 ? `${main} +${site.reasons.size - 1}` : main;
 }
 
-function headingLine(c: Columns, sort: SortKey, g: Glyphs): Line {
+/** A row's words: its label, its origin (a site) or number of sites (a group), its reason (or, by reason, top site). */
+export interface RowText {
+  label: string;
+  middle: string;
+  last: string;
+}
+
+export function rowText(row: Row, group: GroupBy): RowText {
+  if (group === 'location') return { label: row.label, middle: (row as Site).origin, last: reasonText(row) };
+  const cells = [...(row as Group).cells.values()];
+  const sites = new Set(cells.map((c) => c.site)).size;
+  const middle = `${sites}${(row as Group).other.total > 0 ? '+' : ''}`;
+  if (group !== 'reason') return { label: row.label, middle, last: reasonText(row) };
+  const top = cells.reduce<(typeof cells)[number] | null>(
+    (best, c) => (!best || c.last > best.last || (c.last === best.last && c.total > best.total) ? c : best),
+    null,
+  );
+  return { label: row.label, middle, last: top?.label ?? '-' };
+}
+
+/** The column headings: what the rows are (`location`, `netns`...), and what the two columns after it hold. */
+const HEADINGS: Record<GroupBy, [string, string, string]> = {
+  location: ['location', 'origin', 'reason'],
+  workload: ['workload', 'sites', 'reason'],
+  netns: ['netns', 'sites', 'reason'],
+  device: ['device', 'sites', 'reason'],
+  reason: ['reason', 'sites', 'top site'],
+};
+
+function headingLine(c: Columns, sort: SortKey, group: GroupBy, g: Glyphs): Line {
   const mark = (name: SortKey, text: string) => (sort === name ? `${text}${g.sorted}` : text);
+  const [what, middle, last] = HEADINGS[group];
   const parts = [
     padStart('#', c.rank),
     padStart(mark('rate', 'drops/s'), c.rate),
     padStart(mark('total', 'total'), c.total),
     ...(c.spark > 0 ? [padEnd(`last ${c.spark}s`, c.spark)] : []),
-    padEnd(mark('name', 'location'), c.location),
-    ...(c.origin > 0 ? [padEnd('origin', c.origin)] : []),
-    'reason',
+    padEnd(mark('name', what), c.location),
+    ...(c.origin > 0 ? [padEnd(middle, c.origin)] : []),
+    last,
   ];
   return [{ text: parts.join(' '), tone: 'heading' }];
 }
 
-function siteLine(model: TopModel, site: Site, rank: number, c: Columns, selected: boolean, g: Glyphs): Line {
+function rowLine(
+  model: TopModel,
+  site: Row,
+  text: RowText,
+  rank: number,
+  c: Columns,
+  selected: boolean,
+  g: Glyphs,
+): Line {
   const rankText = selected ? `>${padStart(String(rank), c.rank - 1)}` : padStart(String(rank), c.rank);
   const numbers = `${rankText} ${padStart(fitNumber(model.rate(site.last), c.rate), c.rate)} ${padStart(fitNumber(site.total, c.total), c.total)} `;
-  const reason = cutMiddle(reasonText(site), c.reason, g.cut);
+  const reason = cutMiddle(text.last, c.reason, g.cut);
   // Only the selected row keeps its trailing blanks (its highlight spans the table); the rest are not drawn at all.
   const rest = [
-    padEnd(cutMiddle(site.label, c.location, g.cut), c.location),
-    ...(c.origin > 0 ? [padEnd(site.origin, c.origin)] : []),
+    padEnd(cutMiddle(text.label, c.location, g.cut), c.location),
+    ...(c.origin > 0 ? [padEnd(text.middle, c.origin)] : []),
     selected ? padEnd(reason, c.reason) : reason,
   ].join(' ');
   const tone: Tone | undefined = selected ? 'selected' : undefined;
@@ -272,7 +326,55 @@ function siteLine(model: TopModel, site: Site, rank: number, c: Columns, selecte
   return [seg(numbers), seg(sparkline(model.recent(site, c.spark), c.spark, g.spark), 'spark'), seg(` ${rest}`)];
 }
 
-function expansion(model: TopModel, site: Site, d: Describe, indent: number, width: number): string[] {
+/** The lines under an expanded row: a site's reasons and call chains, or a group's sites and reasons. */
+function expansion(model: TopModel, row: Row, group: GroupBy, d: Describe, indent: number, width: number): string[] {
+  return group === 'location'
+    ? siteExpansion(model, row as Site, d, indent, width)
+    : groupExpansion(model, row as Group, group, d, indent, width);
+}
+
+/** Sites (and reasons) listed under an expanded group; the rest are summed on one line. */
+export const CELLS_SHOWN = 8;
+
+function groupExpansion(model: TopModel, group: Group, by: Grouping, d: Describe, indent: number, cols: number) {
+  const pad = ' '.repeat(indent);
+  const lines = by === 'reason' ? [] : [`${pad}${groupHeader(group, d)}`];
+  const cells = [...group.cells.values()].sort((a, b) => b.total - a.total || b.last - a.last);
+  const shown = cells.slice(0, CELLS_SHOWN);
+  const reasonW = by === 'reason' ? 0 : Math.min(REASON_MAX, Math.max(6, ...shown.map((c) => width(c.reason ?? '-'))));
+  const numbersW = 8 + 2 + 1 + 12 + 6;
+  let labelW = LOCATION_MIN;
+  for (const c of shown) labelW = Math.max(labelW, width(c.label));
+  labelW = Math.max(8, Math.min(labelW, LOCATION_WANT, cols - indent - 2 - (reasonW ? reasonW + 1 : 0) - numbersW - 1));
+  for (const c of shown) {
+    const reason = by === 'reason' ? '' : ` ${padEnd(cutMiddle(c.reason ?? '-', reasonW, glyphs(d).cut), reasonW)}`;
+    lines.push(
+      `${pad}  ${padEnd(cutMiddle(c.label, labelW, glyphs(d).cut), labelW)}${reason} ${padStart(fitNumber(model.rate(c.last), 8), 8)}/s ${padStart(fitNumber(c.total, 12), 12)} total`,
+    );
+  }
+  const rest = cells.slice(CELLS_SHOWN).reduce((n, c) => n + c.total, group.other.total);
+  if (rest > 0) lines.push(`${pad}  ${fitNumber(rest, 16)} more drops at other sites`);
+  return lines;
+}
+
+/** What is known of a group's namespaces and device: their inodes, and the container and pod of a lone one. */
+function groupHeader(group: Group, d: Describe): string {
+  const inodes = group.netns.filter((n): n is number => n !== null);
+  const parts: string[] = [];
+  if (group.place?.ifindex != null) parts.push(`ifindex ${group.place.ifindex}`);
+  if (inodes.length > 0)
+    parts.push(`netns ${inodes.slice(0, 3).join(', ')}${inodes.length > 3 ? ` and ${inodes.length - 3} more` : ''}`);
+  if (inodes.length === 1 && d.workloads) {
+    const w = d.workloads.lookup(inodes[0]!);
+    if (w.container) parts.push(`container ${w.containerName ? `${w.containerName} ` : ''}${w.container.slice(0, 12)}`);
+    if (w.pod) parts.push(`pod ${w.pod}`);
+  }
+  if (inodes.length === 0) parts.push('no network namespace: the drops had no device or socket');
+  else if (group.netns.includes(null)) parts.push('and drops with no device or socket');
+  return parts.join(', ');
+}
+
+function siteExpansion(model: TopModel, site: Site, d: Describe, indent: number, width: number): string[] {
   const pad = ' '.repeat(indent);
   const lines: string[] = [];
   lines.push(`${pad}${site.origin === 'hardware' ? `trap ${site.trap ?? '?'}` : site.label}`);
@@ -314,8 +416,9 @@ const helpLines = (g: Glyphs): readonly string[] => [
   '  q, Ctrl-C   quit (at the dropwatch> prompt: back to it)',
   '  p           pause the screen; counting goes on',
   '  s           sort by drops/s, total, location name in turn',
+  '  g           group rows by location, workload, netns, device, reason in turn',
   `  ${g.arrowKeys.padEnd(12)}select a row (PgUp PgDn Home End too)`,
-  '  Enter       expand the selected row: its reasons and call chains',
+  "  Enter       expand the selected row: its reasons and call chains, or a group's sites and reasons",
   '  /           set a filter, as `set filter` at the prompt (none clears it; Esc cancels)',
   '  ?           this help; any key closes it',
   '',
@@ -327,7 +430,8 @@ const helpLines = (g: Glyphs): readonly string[] => [
 /** Header, headings, one row and the footer. */
 export const MIN_SIZE: Size = { columns: 40, rows: 8 };
 
-const footerText = (g: Glyphs): string => `q quit  p pause  s sort  ${g.arrows} select  Enter expand  / filter  ? help`;
+const footerText = (g: Glyphs): string =>
+  `q quit  p pause  s sort  g group  ${g.arrows} select  Enter expand  / filter  ? help`;
 
 /**
  * The whole screen. It is one line shorter than the terminal: a frame as tall as the terminal would make the
@@ -344,29 +448,7 @@ export function buildFrame(model: TopModel, state: ViewState, d: Describe, size:
       scroll: state.scroll,
     };
   }
-  const lines: Line[] = [];
-
-  const title: Line = [
-    { text: `dropwatch top  ${d.backend}  running ${formatDuration(d.elapsedSeconds)}`, tone: 'title' },
-  ];
-  if (state.paused) title.push({ text: '  ' }, { text: 'PAUSED', tone: 'paused' });
-  lines.push(title);
-
-  const lost: Segment =
-    model.lostTotal > 0
-      ? {
-          text: `LOST ${fitNumber(model.lostTotal, 14)}${model.lostWhere ? ` (${model.lostWhere})` : ''}`,
-          tone: 'lost',
-        }
-      : { text: 'lost 0' };
-  const over = model.overflowTotal > 0 ? `  over the site cap ${fitNumber(model.overflowTotal, 14)}` : '';
-  lines.push([
-    {
-      text: `drops/s ${fitRate(model.rate(model.last), 12)} now, ${fitRate(model.averageRate(), 12)} since start  total ${fitNumber(model.total, 16)}  sites ${model.size}${over}  `,
-    },
-    lost,
-  ]);
-  lines.push([{ text: `filter ${d.filter ?? 'none'}  sort ${state.sort}` }]);
+  const lines: Line[] = headerLines(model, state, d);
 
   const footer: Line[] = [];
   if (state.input !== null) {
@@ -382,34 +464,72 @@ export function buildFrame(model: TopModel, state: ViewState, d: Describe, size:
   if (state.help) {
     for (const text of helpLines(g).slice(0, Math.max(0, body))) lines.push([{ text }]);
   } else {
-    const rows = model.rows(state.sort);
-    const room = body - 1;
-    const { first, selected } = visibleWindow(rows, state, room, model, d);
-    scroll = first;
-    const c = columnsFor(cols, rows.length, rows.slice(first, first + room));
-    lines.push(headingLine(c, state.sort, g));
-    let used = 0;
-    for (let i = first; i < rows.length && used < room; i++) {
-      const site = rows[i]!;
-      lines.push(siteLine(model, site, i + 1, c, i === selected, g));
-      used++;
-      if (state.expanded === site.key)
-        for (const text of expansion(model, site, d, c.rank + 1, cols)) {
-          if (used >= room) break;
-          lines.push([{ text, tone: 'dim' }]);
-          used++;
-        }
-    }
-    if (rows.length === 0 && room > 0) lines.push([{ text: 'no drops yet', tone: 'dim' }]);
+    const table = tableLines(model, state, d, cols, body);
+    lines.push(...table.lines);
+    scroll = table.scroll;
   }
   while (lines.length < height - footer.length) lines.push([]);
   lines.push(...footer);
   return { lines: lines.map((line) => fit(line, cols, d.ascii ?? false)), scroll };
 }
 
+/** The title, the totals and the settings line. */
+function headerLines(model: TopModel, state: ViewState, d: Describe): Line[] {
+  const title: Line = [
+    { text: `dropwatch top  ${d.backend}  running ${formatDuration(d.elapsedSeconds)}`, tone: 'title' },
+  ];
+  if (state.paused) title.push({ text: '  ' }, { text: 'PAUSED', tone: 'paused' });
+  const lost: Segment =
+    model.lostTotal > 0
+      ? {
+          text: `LOST ${fitNumber(model.lostTotal, 14)}${model.lostWhere ? ` (${model.lostWhere})` : ''}`,
+          tone: 'lost',
+        }
+      : { text: 'lost 0' };
+  let over = model.overflowTotal > 0 ? `  over the site cap ${fitNumber(model.overflowTotal, 14)}` : '';
+  const outside = state.group === 'location' ? 0 : model.groupOverflow(state.group);
+  if (outside > 0) over += `  over the group cap ${fitNumber(outside, 14)}`;
+  const grouped = state.group === 'location' ? '' : `  group ${state.group}`;
+  return [
+    title,
+    [
+      {
+        text: `drops/s ${fitRate(model.rate(model.last), 12)} now, ${fitRate(model.averageRate(), 12)} since start  total ${fitNumber(model.total, 16)}  sites ${model.size}${over}  `,
+      },
+      lost,
+    ],
+    [{ text: `filter ${d.filter ?? 'none'}  sort ${state.sort}${grouped}` }],
+  ];
+}
+
+/** The column headings and as many rows (and the expanded row's lines) as fit in `body` lines. */
+function tableLines(model: TopModel, state: ViewState, d: Describe, cols: number, body: number) {
+  const g = glyphs(d);
+  const rows = shownRows(model, state, d.workloads ?? null);
+  const room = body - 1;
+  const { first, selected } = visibleWindow(rows, state, room, model, d);
+  const texts = rows.slice(first, first + room).map((r) => rowText(r, state.group));
+  const c = columnsFor(cols, rows.length, texts);
+  const lines: Line[] = [headingLine(c, state.sort, state.group, g)];
+  let used = 0;
+  for (let i = first; i < rows.length && used < room; i++) {
+    const row = rows[i]!;
+    lines.push(rowLine(model, row, texts[i - first]!, i + 1, c, i === selected, g));
+    used++;
+    if (state.expanded === row.key)
+      for (const text of expansion(model, row, state.group, d, c.rank + 1, cols)) {
+        if (used >= room) break;
+        lines.push([{ text, tone: 'dim' }]);
+        used++;
+      }
+  }
+  if (rows.length === 0 && room > 0) lines.push([{ text: 'no drops yet', tone: 'dim' }]);
+  return { lines, scroll: first };
+}
+
 /** Which row is selected and the first row shown, so the selection (and its expansion) is on screen. */
 export function visibleWindow(
-  rows: readonly Site[],
+  rows: readonly Row[],
   state: ViewState,
   room: number,
   model?: TopModel,
@@ -420,7 +540,7 @@ export function visibleWindow(
   if (selected >= 0) {
     const extra =
       state.expanded === state.selected && model && d
-        ? expansion(model, rows[selected]!, d, 0, Number.MAX_SAFE_INTEGER).length
+        ? expansion(model, rows[selected]!, state.group, d, 0, Number.MAX_SAFE_INTEGER).length
         : 0;
     if (selected < first) first = selected;
     if (selected + extra >= first + room) first = Math.max(0, selected + extra - room + 1);

@@ -1,5 +1,17 @@
-// The live view's counts, pure: one site per drop location, its last minute second by second, totals and losses.
-import type { Origin, StackSamples } from '../backend/types.js';
+// The live view's counts, pure: one site per drop location, its last minute second by second, totals and losses;
+// and the same drops by device and by reason for the grouped rows (src/top/groups.ts).
+import type { DropPlace, Origin, StackSamples } from '../backend/types.js';
+import type { WorkloadNames } from '../workload/types.js';
+import {
+  GroupTable,
+  NOWHERE,
+  deviceLabel,
+  mergeDevices,
+  placeKey,
+  type CellDrop,
+  type Group,
+  type Grouping,
+} from './groups.js';
 
 /** Seconds of history each site keeps (the sparkline's length). */
 export const HISTORY = 60;
@@ -20,6 +32,8 @@ export interface SiteDrop {
   symbol?: string | undefined;
   /** Call chains sampled from these drops (stacks on). */
   stacks?: StackSamples | undefined;
+  /** Where they happened (namespace and device), where the source says; their counts add up to `count`. */
+  places?: readonly DropPlace[] | undefined;
 }
 
 /** One call chain of a site, named once when first seen, and how many sampled drops took it since the view opened. */
@@ -38,7 +52,17 @@ export interface ReasonCount {
   pending: number;
 }
 
-export interface Site {
+/** What a row of the view shows, for a site and for a group alike. */
+export interface Row {
+  readonly key: string;
+  readonly label: string;
+  total: number;
+  last: number;
+  readonly history: Float64Array;
+  readonly reasons: ReadonlyMap<string | null, { total: number; last: number }>;
+}
+
+export interface Site extends Row {
   readonly key: string;
   readonly origin: Origin;
   readonly pc: bigint;
@@ -69,6 +93,8 @@ export interface ModelOptions {
   maxSites?: number;
   /** Length of one interval, so counts per interval become rates per second. */
   intervalMs?: number;
+  /** Counts by device and by reason too, for the grouped rows (default true); false where no grouping is offered. */
+  groups?: boolean;
 }
 
 export function siteKey(d: Pick<SiteDrop, 'origin' | 'pc' | 'trap'>): string {
@@ -81,6 +107,8 @@ export class TopModel {
   private readonly label: (drop: SiteDrop) => string;
   private readonly chainLabel: ((frames: readonly bigint[]) => string) | undefined;
   private sites = new Map<string, Site>();
+  /** By device (in its namespace) and by reason; null when grouping is not offered. */
+  private groups: { device: GroupTable; reason: GroupTable } | null;
   /** Completed intervals. */
   ticks = 0;
   total = 0;
@@ -100,6 +128,10 @@ export class TopModel {
     this.chainLabel = options.chainLabel;
     this.maxSites = options.maxSites ?? DEFAULT_MAX_SITES;
     this.intervalMs = options.intervalMs ?? 1000;
+    this.groups =
+      options.groups === false
+        ? null
+        : { device: new GroupTable(this.maxSites, HISTORY), reason: new GroupTable(this.maxSites, HISTORY) };
   }
 
   get size(): number {
@@ -112,11 +144,7 @@ export class TopModel {
       if (d.count === 0) continue;
       const key = siteKey(d);
       let site = this.sites.get(key);
-      if (!site) {
-        if (this.sites.size >= this.maxSites) {
-          this.addOverflow(d.count);
-          continue;
-        }
+      if (!site && this.sites.size < this.maxSites) {
         site = {
           key,
           origin: d.origin,
@@ -134,6 +162,12 @@ export class TopModel {
         };
         this.sites.set(key, site);
       }
+      // Groups count drops at sites over the cap too: a group's row adds up to all its drops.
+      if (this.groups) this.addGroups(d, key, site);
+      if (!site) {
+        this.addOverflow(d.count);
+        continue;
+      }
       site.pending += d.count;
       site.total += d.count;
       site.lastActiveTick = this.ticks;
@@ -145,6 +179,33 @@ export class TopModel {
       this.pending += d.count;
       this.total += d.count;
     }
+  }
+
+  /** Counts a drop by reason and by each device it happened on; what its places leave out, under no device. */
+  private addGroups(d: SiteDrop, key: string, site: Site | undefined): void {
+    const { reason } = this.groups!;
+    const cell: CellDrop = { site: key, label: () => site?.label ?? this.label(d), reason: d.reason };
+    const why = d.reason ?? '(no reason given)';
+    reason.add(
+      `reason\0${d.reason ?? '\u0001'}`,
+      () => ({ label: why, netns: [], place: null }),
+      cell,
+      d.count,
+      this.ticks,
+    );
+    let placed = 0;
+    for (const p of d.places ?? []) {
+      if (p.count <= 0) continue;
+      placed += p.count;
+      this.addDevice(p, cell, p.count);
+    }
+    if (placed < d.count) this.addDevice(NOWHERE, cell, d.count - placed);
+  }
+
+  private addDevice(p: Pick<DropPlace, 'netns' | 'ifindex' | 'ifname'>, cell: CellDrop, count: number): void {
+    const place = { netns: p.netns, ifindex: p.ifindex, ifname: p.ifname };
+    const make = () => ({ label: deviceLabel(place, `netns ${p.netns}`), netns: [p.netns], place });
+    this.groups!.device.add(placeKey(place), make, cell, count, this.ticks);
   }
 
   private addChains(site: Site, stacks: StackSamples): void {
@@ -188,6 +249,8 @@ export class TopModel {
     this.pending = 0;
     this.overflowLast = this.overflowPending;
     this.overflowPending = 0;
+    this.groups?.device.tick(this.ticks);
+    this.groups?.reason.tick(this.ticks);
     this.ticks++;
     // Room for new sites: when full, those quiet for the whole window leave (their drops stay in the totals).
     if (this.sites.size >= this.maxSites)
@@ -215,8 +278,25 @@ export class TopModel {
     return rows;
   }
 
-  /** The last `width` seconds of a site, oldest first. */
-  recent(site: Site, width: number): number[] {
+  /**
+   * The rows of a grouping, sorted: each device, namespace, workload (named now through `names`) or reason, with
+   * its sites. Empty when the model does not count groups.
+   */
+  groupRows(by: Grouping, sort: SortKey, names: WorkloadNames | null = null): Group[] {
+    if (!this.groups) return [];
+    const rows =
+      by === 'reason' ? [...this.groups.reason.values()] : mergeDevices(this.groups.device.values(), by, names);
+    rows.sort(COMPARE[sort]);
+    return rows;
+  }
+
+  /** Drops not in any row of the grouping: their group did not fit under the cap. */
+  groupOverflow(by: Grouping): number {
+    return (by === 'reason' ? this.groups?.reason : this.groups?.device)?.overflow ?? 0;
+  }
+
+  /** The last `width` seconds of a row, oldest first. */
+  recent(site: Pick<Row, 'history'>, width: number): number[] {
     const n = Math.min(width, HISTORY, this.ticks);
     const out: number[] = [];
     for (let t = this.ticks - n; t < this.ticks; t++) out.push(site.history[t % HISTORY]!);
@@ -230,7 +310,9 @@ export class TopModel {
       ...(this.chainLabel ? { chainLabel: this.chainLabel } : {}),
       maxSites: this.maxSites,
       intervalMs: this.intervalMs,
+      groups: false,
     });
+    copy.groups = this.groups && { device: this.groups.device.clone(), reason: this.groups.reason.clone() };
     for (const [key, s] of this.sites)
       copy.sites.set(key, {
         ...s,
@@ -251,19 +333,20 @@ export class TopModel {
   }
 }
 
-const byName = (a: Site, b: Site): number => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0);
+type Sortable = Pick<Row, 'key' | 'label' | 'total' | 'last'>;
+const byName = (a: Sortable, b: Sortable): number => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0);
 // Ties end on the key, so equal rows keep one order from frame to frame instead of trading places.
-const byKey = (a: Site, b: Site): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+const byKey = (a: Sortable, b: Sortable): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
-const COMPARE: Record<SortKey, (a: Site, b: Site) => number> = {
+const COMPARE: Record<SortKey, (a: Sortable, b: Sortable) => number> = {
   rate: (a, b) => b.last - a.last || b.total - a.total || byName(a, b) || byKey(a, b),
   total: (a, b) => b.total - a.total || b.last - a.last || byName(a, b) || byKey(a, b),
   name: (a, b) => byName(a, b) || b.total - a.total || byKey(a, b),
 };
 
 /** The reason a row shows: the one with most drops last second, else most in total. */
-export function mainReason(site: Site): string | null {
-  let best: [string | null, ReasonCount] | null = null;
+export function mainReason(site: Pick<Row, 'reasons'>): string | null {
+  let best: [string | null, { total: number; last: number }] | null = null;
   for (const entry of site.reasons) {
     const [, c] = entry;
     if (!best || c.last > best[1].last || (c.last === best[1].last && c.total > best[1].total)) best = entry;

@@ -3,12 +3,14 @@
 import ansiEscapes from 'ansi-escapes';
 import { createElement as h } from 'react';
 import { render, type Instance } from 'ink';
-import type { BackendCapabilities } from '../backend/types.js';
+import type { BackendCapabilities, SourceInfo } from '../backend/types.js';
 import type { Command } from '../engine/commands.js';
 import { STOP_SIGNALS, type SignalSource } from '../process/signals.js';
 import type { SessionOutput, SessionView } from '../engine/types.js';
 import type { StopCause } from '../engine/session.js';
 import type { Resolved } from '../symbols/kallsyms.js';
+import { sources } from '../sources/index.js';
+import type { WorkloadNames } from '../workload/types.js';
 import { TopController, type TopFilter } from './controller.js';
 import { locationLabel } from './layout.js';
 import { formatChain } from '../output/format.js';
@@ -40,6 +42,10 @@ export interface TopOptions {
   backend: { name: string; capabilities: BackendCapabilities };
   lookup: (pc: bigint) => Resolved | null;
   filter?: TopFilter;
+  /** Names for the namespaces drops happened in, for the rows grouped by workload; absent: a namespace is its inode. */
+  workloads?: WorkloadNames;
+  /** The source table, for what the view says a backend lacks; the table of src/sources by default. */
+  sources?: readonly SourceInfo[];
   io: TopIO;
   /** Where lines the view could not show go once it has closed: a failed start, losses reported at stop. */
   output: SessionOutput;
@@ -103,6 +109,8 @@ function newController(options: TopOptions): TopController {
   return new TopController({
     backend: options.backend.name,
     capabilities: options.backend.capabilities,
+    sources: options.sources ?? sources(),
+    ...(options.workloads ? { workloads: options.workloads } : {}),
     label: (drop) => locationLabel(drop, options.lookup),
     chainLabel: (frames) => formatChain(frames, options.lookup),
     now: options.io.now,

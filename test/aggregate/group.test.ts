@@ -7,9 +7,9 @@ import { groupLines, isDefaultBy, parseBy } from '../../src/aggregate/group.js';
 import type { DropPlace, SummaryEntry } from '../../src/backend/types.js';
 import { formatOverflowLine, formatSummaryLine } from '../../src/output/format.js';
 import { DropwatchError } from '../../src/errors/index.js';
-import { BLUE, CART, HOST, MemoryWorkloads, SAMPLE, WEB, WEB_ID } from '../helpers/workload.js';
+import { BLUE, CART, HOST, memoryWorkloadNames, SAMPLE, WEB, WEB_ID } from '../helpers/workload.js';
 
-const names = new MemoryWorkloads(SAMPLE);
+const names = memoryWorkloadNames(SAMPLE);
 const lookup = (netns: number) => names.lookup(netns);
 const UNKNOWN = 4026532999;
 

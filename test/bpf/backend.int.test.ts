@@ -4,8 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,7 +12,7 @@ import { openBpfBackend } from '../../src/bpf/backend.js';
 import { DropwatchError } from '../../src/errors/index.js';
 import type { BackendEvent } from '../../src/backend/types.js';
 import { canRunKernelTests } from '../helpers/kernel.js';
-import { Netns } from '../helpers/netns.js';
+import { Netns, vethPair } from '../helpers/netns.js';
 import { BIN, CliRun, countDrops } from '../helpers/cli.js';
 import { validateEvent } from '../helpers/schema.js';
 
@@ -57,7 +56,7 @@ describe('bpf backend on the real kernel', { skip }, () => {
 
   before(() => {
     ns = new Netns();
-    inode = statSync(`/run/netns/${ns.name}`).ino;
+    inode = ns.inode;
     work = mkdtempSync(join(tmpdir(), 'dwtest-bpf-'));
   });
   after(() => {
@@ -102,16 +101,9 @@ describe('bpf backend on the real kernel', { skip }, () => {
       sender.delete();
       receiver.delete();
     });
-    const tag = randomBytes(3).toString('hex');
-    const [out, into] = [`dwa${tag}`, `dwb${tag}`];
+    const [, { dev: into, ifindex }] = vethPair(sender, receiver);
     const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8' });
-    ip('link', 'add', out, 'netns', sender.name, 'type', 'veth', 'peer', 'name', into, 'netns', receiver.name);
-    ip('-n', sender.name, 'addr', 'add', '10.199.0.1/24', 'dev', out);
-    ip('-n', receiver.name, 'addr', 'add', '10.199.0.2/24', 'dev', into);
-    ip('-n', sender.name, 'link', 'set', out, 'up');
-    ip('-n', receiver.name, 'link', 'set', into, 'up');
-    const ifindex = Number(/^(\d+):/.exec(ip('-n', receiver.name, '-o', 'link', 'show', into))![1]);
-    const receiverInode = statSync(`/run/netns/${receiver.name}`).ino;
+    const receiverInode = receiver.inode;
     assert.equal(
       ip('netns', 'identify', String(process.pid)).trim(),
       '',

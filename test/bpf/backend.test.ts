@@ -90,7 +90,7 @@ test('counts drained at stop become one summary event; new kernel losses one los
   assert.equal(script.calls.at(-1), 'close');
 });
 
-test('packet mode: records become packets with device, reason, flow and task; trunc caps the capture', async () => {
+test('packet mode: records become packets with device, namespace, reason, flow and task; trunc caps the capture', async () => {
   const { addon, script } = scriptedAddon();
   const backend = await openBpfBackend({ addon, pollIntervalMs: 60_000 });
   const events: BackendEvent[] = [];
@@ -105,6 +105,7 @@ test('packet mode: records become packets with device, reason, flow and task; tr
   for (const p of packets) {
     assert.equal(p.reason, 'NO_SOCKET');
     assert.deepEqual(p.inPort, { ifindex: 1, name: 'lo' });
+    assert.equal(p.netns, 4026532304, 'the namespace the fixture was captured in');
     assert.equal(p.flow?.dport, 9);
     assert.equal(p.comm, 'node');
     assert.ok(p.timestampNs! > 0n);

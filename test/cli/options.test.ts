@@ -19,6 +19,8 @@ const DEFAULTS: Omit<DropwatchOptions, 'filter'> = {
   timestamp: false,
   format: 'text',
   metrics: null,
+  metricsLabels: [],
+  metricsMaxSeries: 500,
   stack: false,
   top: false,
   by: ['location'],
@@ -47,6 +49,14 @@ const ok: [string[], Partial<DropwatchOptions>][] = [
   [['--by', 'location, container'], { by: ['location', 'container'] }],
   // Grouping by location is dropwatch's line, whatever the output.
   [['--by', 'location', '-f', 'json', '-m', 'packet'], { format: 'json', mode: 'packet' }],
+  [
+    ['--metrics', ':1', '--metrics-labels', 'dev,netns'],
+    { metrics: { host: '127.0.0.1', port: 1 }, metricsLabels: ['netns', 'dev'] },
+  ],
+  [
+    ['--metrics', ':1', '--metrics-labels', 'pod', '--metrics-max-series', '20'],
+    { metrics: { host: '127.0.0.1', port: 1 }, metricsLabels: ['pod'], metricsMaxSeries: 20 },
+  ],
   [
     ['--top', '-m', 'packet', '--metrics', ':1'],
     { top: true, mode: 'packet', metrics: { host: '127.0.0.1', port: 1 } },
@@ -98,6 +108,16 @@ const bad: [string[], RegExp][] = [
   [['--metrics', ':70000'], /^invalid --metrics address ":70000"/],
   [['--metrics', '::1:9469'], /^invalid --metrics address/],
   [['--metrics'], /argument missing/],
+  [['--metrics-labels', 'netns'], /^--metrics-labels applies to --metrics$/],
+  [
+    ['--metrics', ':1', '--metrics-labels', 'netns,cgroup'],
+    /^unknown metrics label cgroup \(use netns, container, pod or dev\)$/,
+  ],
+  [['--metrics', ':1', '--metrics-max-series', '5'], /^--metrics-max-series applies to --metrics-labels$/],
+  [
+    ['--metrics', ':1', '--metrics-labels', 'dev', '--metrics-max-series', 'many'],
+    /^invalid number for --metrics-max-series: "many"/,
+  ],
   [['extra'], /too many arguments/],
   [['--top', '-s'], /^--top draws its own screen/],
   [['--top', '-f', 'json'], /^--top draws its own screen/],
@@ -185,6 +205,8 @@ test('--help goes to the writer and lists every option', () => {
     '--format',
     '--timestamp',
     '--metrics',
+    '--metrics-labels',
+    '--metrics-max-series',
     '--filter',
     '--ignore-reason',
     '--top',

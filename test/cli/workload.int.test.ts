@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { canRunKernelTests } from '../helpers/kernel.js';
-import { joinByVeth, Netns, type Veth } from '../helpers/netns.js';
+import { Netns, vethPair, type VethEnd } from '../helpers/netns.js';
 import { CliRun, countDrops, runCli } from '../helpers/cli.js';
 import { validateEvent } from '../helpers/schema.js';
 
@@ -45,14 +45,14 @@ function byNetnsDev(stdout: string): Map<string, number> {
 describe('workload names on the bpf source', { skip }, () => {
   let sender: Netns;
   let receiver: Netns;
-  let veth: Veth;
+  let far: VethEnd;
   let senderInode: number;
   let receiverInode: number;
 
   before(() => {
     sender = new Netns();
     receiver = new Netns();
-    veth = joinByVeth(sender, receiver, '10.198.0');
+    [, far] = vethPair(sender, receiver);
     senderInode = Number(execFileSync('stat', ['-L', '-c', '%i', `/run/netns/${sender.name}`], { encoding: 'utf8' }));
     receiverInode = statSync(`/run/netns/${receiver.name}`).ino;
   });
@@ -64,12 +64,12 @@ describe('workload names on the bpf source', { skip }, () => {
   test('--by netns,dev, --filter on a device and on a namespace: each side of the veth pair counted apart, exactly', async () => {
     const [n, m] = [300, 200];
     const grouped = new CliRun(['-b', 'bpf', '-s', '--by', 'netns,dev']);
-    const byDev = new CliRun(['-b', 'bpf', '-s', '-f', 'json', '--filter', `dev == ${veth.b}`]);
+    const byDev = new CliRun(['-b', 'bpf', '-s', '-f', 'json', '--filter', `dev == ${far.dev}`]);
     const byNetns = new CliRun(['-b', 'bpf', '-s', '--filter', `netns == ${senderInode}`]);
     const runs = [grouped, byDev, byNetns];
     await Promise.all(runs.map((r) => r.monitoring()));
     // Across the pair: dropped in the receiver, on its end. On the sender's own loopback: dropped there, on lo.
-    await sender.sendUdp(veth.addressB, n);
+    await sender.sendUdp(far.addr, n);
     await sender.sendUdp('127.0.0.1', m);
     await sleep(1500);
     for (const r of runs) r.kill('SIGINT');
@@ -77,7 +77,7 @@ describe('workload names on the bpf source', { skip }, () => {
     for (const r of [g, d, f]) assert.equal(r.code, 0, r.stderr);
 
     const sums = byNetnsDev(g.stdout);
-    assert.equal(sums.get(`${receiverInode} ${veth.b}`), n, g.stdout);
+    assert.equal(sums.get(`${receiverInode} ${far.dev}`), n, g.stdout);
     assert.equal(sums.get(`${senderInode} lo`), m, g.stdout);
     assert.doesNotMatch(g.stdout, / at /, 'no location on lines grouped without it');
 
@@ -92,7 +92,7 @@ describe('workload names on the bpf source', { skip }, () => {
         'only the matching places, and their counts',
       );
       for (const p of e.places!) {
-        assert.deepEqual([p.ifname, p.ifindex, p.netns], [veth.b, veth.ifindexB, receiverInode], line);
+        assert.deepEqual([p.ifname, p.ifindex, p.netns], [far.dev, far.ifindex, receiverInode], line);
         // Named once src/workload's resolver is in: the namespace's `ip netns` name.
         assert.ok(p.netnsName === null || p.netnsName === receiver.name, line);
         assert.equal(p.container, null);

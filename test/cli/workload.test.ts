@@ -9,7 +9,7 @@ import type { Backend, DropSource, SummaryEntry } from '../../src/backend/types.
 import { dropwatchMain } from '../../src/cli/dropwatch.js';
 import { registerSource } from '../../src/sources/index.js';
 import { memoryBackend } from '../helpers/backend.js';
-import { BLUE, HOST, MemoryWorkloads, SAMPLE, WEB } from '../helpers/workload.js';
+import { BLUE, HOST, memoryWorkloadNames, SAMPLE, WEB } from '../helpers/workload.js';
 
 const ENTRY: SummaryEntry = {
   origin: 'software',
@@ -64,7 +64,7 @@ async function dropwatch(args: string[]) {
   stdout.on('data', (c: Buffer) => (out += c.toString()));
   stderr.on('data', (c: Buffer) => (err += c.toString()));
   stdin.end();
-  const names = new MemoryWorkloads(SAMPLE);
+  const names = memoryWorkloadNames(SAMPLE);
   let made = 0;
   const code = await dropwatchMain(['-l', 'none', ...args], {
     stdin,
@@ -99,7 +99,7 @@ test('--by netns,dev: lines by namespace and device, named; the resolver made on
       '',
     ].join('\n'),
   );
-  assert.deepEqual([r.made, r.closed], [1, 1]);
+  assert.deepEqual([r.made, r.closed], [1, true]);
 });
 
 test('--by dev needs no names', async () => {
@@ -118,7 +118,7 @@ test('JSON names every place; a filter on a container keeps only its drops', asy
     summary.places.map((p) => [p.netns, p.containerName]),
     [[WEB, 'web']],
   );
-  assert.deepEqual([r.made, r.closed], [1, 1]);
+  assert.deepEqual([r.made, r.closed], [1, true]);
 });
 
 test('a key or a filter field the source does not know: one line, exit 1, naming the sources that know it', async () => {

@@ -14,7 +14,7 @@ import { parse } from '../../src/filter/index.js';
 import { DropwatchError } from '../../src/errors/index.js';
 import { sources } from '../../src/sources/index.js';
 import { memoryBackend, SOFTWARE_ONLY } from '../helpers/backend.js';
-import { BLUE, CART, HOST, MemoryWorkloads, SAMPLE, WEB } from '../helpers/workload.js';
+import { BLUE, CART, HOST, memoryWorkloadNames, SAMPLE, WEB, type MemoryWorkloadNames } from '../helpers/workload.js';
 
 /** bpf-like: summaries with places (namespace, device, task). */
 const PLACES: BackendCapabilities = {
@@ -26,8 +26,8 @@ const PLACES: BackendCapabilities = {
 };
 
 /** Names made on the first need(), counted. */
-function lazyNames(): WorkloadSource & { made: number; names: MemoryWorkloads } {
-  const names = new MemoryWorkloads(SAMPLE);
+function lazyNames(): WorkloadSource & { made: number; names: MemoryWorkloadNames } {
+  const names = memoryWorkloadNames(SAMPLE);
   const source = {
     made: 0,
     names,

@@ -12,9 +12,9 @@ import {
   type Expr,
 } from '../../src/filter/index.js';
 import type { DropPlace, SummaryEntry } from '../../src/backend/types.js';
-import { BLUE, CART, HOST, MemoryWorkloads, SAMPLE, WEB, WEB_ID } from '../helpers/workload.js';
+import { BLUE, CART, HOST, memoryWorkloadNames, SAMPLE, WEB, WEB_ID } from '../helpers/workload.js';
 
-const names = new MemoryWorkloads(SAMPLE);
+const names = memoryWorkloadNames(SAMPLE);
 const lookup = (netns: number) => names.lookup(netns);
 
 test('parse: netns is a number, container, pod and comm are names, dev is ifname', () => {

@@ -1,6 +1,7 @@
 // A throwaway network namespace whose loopback makes real drops: UDP to a closed port, freed as NO_SOCKET.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { BenchNetns } from '../../bench/lib/netns.js';
 import { integrationOnly } from './suite.js';
 
@@ -26,27 +27,45 @@ export class Netns extends BenchNetns {
       child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`sender exited ${code}: ${err}`))));
     });
   }
+  /** About `rate` datagrams a second to a closed UDP port on host inside the namespace, until killed. */
+  pacedUdp(host: string, rate: number): ChildProcess {
+    const perTick = Math.max(1, Math.round(rate / 10));
+    const code =
+      `const s=require('dgram').createSocket('udp4');` +
+      `setInterval(()=>{for(let i=0;i<${perTick};i++)s.send('x',9,'${host}')},100)`;
+    return spawn('ip', ['netns', 'exec', this.name, process.execPath, '-e', code], { stdio: 'ignore' });
+  }
+  /** The namespace's inode, as dropwatch reports it (`stat -L -c %i /proc/PID/ns/net`). */
+  get inode(): number {
+    return statSync(`/run/netns/${this.name}`).ino;
+  }
 }
 
-/** Two ends of a veth pair, one in each namespace, addressed and up: `a` (10.N.0.1) and `b` (10.N.0.2). */
-export interface Veth {
-  a: string;
-  b: string;
-  addressB: string;
-  /** The index of `b` in its namespace, as `ip link` shows it. */
-  ifindexB: number;
+/** One end of a veth pair: its namespace, device name and index there, and IPv4 address. */
+export interface VethEnd {
+  ns: Netns;
+  dev: string;
+  ifindex: number;
+  addr: string;
 }
 
-/** Joins `a` and `b` by a veth pair on the /24 `subnet` (e.g. "10.199.0"); the namespaces' deletion removes it. */
-export function joinByVeth(a: Netns, b: Netns, subnet: string): Veth {
+/**
+ * Joins two namespaces by a veth pair, both ends up and addressed in 10.199.0.0/24 (each namespace has its own
+ * addresses, so tests never clash); the pair goes when either namespace is deleted.
+ */
+export function vethPair(a: Netns, b: Netns): [VethEnd, VethEnd] {
   const tag = randomBytes(3).toString('hex');
-  const [ea, eb] = [`dwa${tag}`, `dwb${tag}`];
   const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8' });
-  ip('link', 'add', ea, 'netns', a.name, 'type', 'veth', 'peer', 'name', eb, 'netns', b.name);
-  ip('-n', a.name, 'addr', 'add', `${subnet}.1/24`, 'dev', ea);
-  ip('-n', b.name, 'addr', 'add', `${subnet}.2/24`, 'dev', eb);
-  ip('-n', a.name, 'link', 'set', ea, 'up');
-  ip('-n', b.name, 'link', 'set', eb, 'up');
-  const ifindexB = Number(/^(\d+):/.exec(ip('-n', b.name, '-o', 'link', 'show', eb))![1]);
-  return { a: ea, b: eb, addressB: `${subnet}.2`, ifindexB };
+  const ends = [
+    { ns: a, dev: `dwa${tag}`, addr: '10.199.0.1' },
+    { ns: b, dev: `dwb${tag}`, addr: '10.199.0.2' },
+  ];
+  ip('link', 'add', ends[0]!.dev, 'netns', a.name, 'type', 'veth', 'peer', 'name', ends[1]!.dev, 'netns', b.name);
+  const [x, y] = ends.map((e) => {
+    ip('-n', e.ns.name, 'addr', 'add', `${e.addr}/24`, 'dev', e.dev);
+    ip('-n', e.ns.name, 'link', 'set', e.dev, 'up');
+    const ifindex = Number(/^(\d+):/.exec(ip('-n', e.ns.name, '-o', 'link', 'show', e.dev))![1]);
+    return { ...e, ifindex };
+  });
+  return [x!, y!];
 }

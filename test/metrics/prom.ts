@@ -101,6 +101,17 @@ export class PrometheusServer {
     return first ? Number(first.value[1]) : null;
   }
 
+  /** An instant query's every sample: its labels and value. */
+  async queryAll(promql: string): Promise<{ labels: Record<string, string>; value: number }[]> {
+    const r = await fetch(`http://127.0.0.1:${this.port}/api/v1/query?query=${encodeURIComponent(promql)}`);
+    const body = (await r.json()) as {
+      status: string;
+      data: { result: { metric: Record<string, string>; value: [number, string] }[] };
+    };
+    if (body.status !== 'success') throw new Error(`query failed: ${JSON.stringify(body)}`);
+    return body.data.result.map((s) => ({ labels: s.metric, value: Number(s.value[1]) }));
+  }
+
   /** Health of the scrape target as Prometheus sees it ('up', 'down', 'unknown'). */
   async targetHealth(): Promise<string> {
     const r = await fetch(`http://127.0.0.1:${this.port}/api/v1/targets`);

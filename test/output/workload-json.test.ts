@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { packetJson, summaryJson } from '../../src/output/json.js';
 import type { SummaryEntry } from '../../src/backend/types.js';
 import { validateEvent } from '../helpers/schema.js';
-import { BLUE, CART, CART_ID, HOST, MemoryWorkloads, SAMPLE } from '../helpers/workload.js';
+import { BLUE, CART, CART_ID, HOST, memoryWorkloadNames, SAMPLE } from '../helpers/workload.js';
 
-const names = new MemoryWorkloads(SAMPLE);
+const names = memoryWorkloadNames(SAMPLE);
 const lookup = (netns: number) => names.lookup(netns);
 const NO_NAMES = { netnsName: null, container: null, containerName: null, pod: null, podUid: null };
 

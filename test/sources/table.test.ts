@@ -114,3 +114,31 @@ test('on a source without them, the refusals name every source that has the capa
     ),
   );
 });
+
+test('--metrics-labels on a source that does not say where drops happen: one line naming the sources that do', async () => {
+  for (const [mode, said] of [
+    [[], 'summary'],
+    [['-m', 'packet'], 'packet'],
+  ] as const) {
+    const args = [
+      '-b',
+      'memory',
+      '-l',
+      'none',
+      '-s',
+      ...mode,
+      '--metrics',
+      '127.0.0.1:0',
+      '--metrics-labels',
+      'netns,dev',
+    ];
+    const r = await dropwatch(args, '');
+    assert.equal(r.code, 1, r.err);
+    assert.equal(
+      r.err,
+      `dropwatch: --metrics-labels: the memory backend does not say where drops happen (network namespace, device) in ${said} mode; ` +
+        'the netdm backend does in packet mode (-b netdm -m packet); the bpf backend does (-b bpf)\n',
+    );
+    assert.doesNotMatch(r.out, /Serving|activated/);
+  }
+});

@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { TopController, type TopFilter } from '../../src/top/controller.js';
 import { DropwatchError } from '../../src/errors/index.js';
 import type { BackendCapabilities, SummaryEntry } from '../../src/backend/types.js';
+import { sources } from '../../src/sources/index.js';
+import { memoryWorkloadNames } from '../helpers/workload.js';
 
 const CAPS: BackendCapabilities = {
   modes: ['summary', 'packet'],
@@ -193,4 +195,129 @@ test('packet-mode drops count one each; losses light up the header; session line
   assert.match(screen().at(-2)!, /^Lost 3 drop events/);
   c.output.data('3 drops at somewhere');
   assert.ok(!screen().some((l) => l.includes('3 drops at')), 'drop lines are drawn, not printed');
+});
+
+/** Capabilities of a source whose summaries say where drops happened (namespace and device). */
+const PLACES: BackendCapabilities = {
+  ...CAPS,
+  fields: { summary: ['reason', 'device'], packet: ['reason', 'device'] },
+};
+const at = (netns: number, ifindex: number, ifname: string, count: number) => ({ netns, ifindex, ifname, count });
+
+function grouped(capabilities = PLACES, workloads = memoryWorkloadNames({ 100: { netnsName: 'host' } })) {
+  let now = 1_000_000;
+  const c = new TopController({
+    backend: capabilities === PLACES ? 'bpf' : 'tracefs',
+    capabilities,
+    sources: sources(),
+    label: (d) => `fn${d.pc}+0x1`,
+    now: () => now,
+    workloads,
+  });
+  const interval = (...lines: SummaryEntry[]) => {
+    now += 1000;
+    c.observer.interval!({ lines, overflow: null });
+  };
+  const screen = () => c.frame(SIZE).lines.map((l) => l.map((s) => s.text).join(''));
+  return { c, interval, screen, workloads };
+}
+
+test('g cycles the grouping: location, workload, netns, device, reason and back; the header says which', () => {
+  const { c, interval, screen } = grouped();
+  interval({ ...sw(1n, 30), places: [at(100, 1, 'lo', 10), at(4026532999, 7, 'veth-b', 20)] });
+  const seen: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    seen.push(c.view.group);
+    c.key({ input: 'g' });
+  }
+  assert.deepEqual(seen, ['location', 'workload', 'netns', 'device', 'reason']);
+  assert.equal(c.view.group, 'location');
+  c.key({ input: 'gg' });
+  assert.equal(c.view.group, 'netns');
+  assert.match(screen()[2]!, /group netns$/);
+  const rows = screen().filter((l) => /^[> ]\s*\d+ /.test(l));
+  assert.equal(rows.length, 2);
+  assert.match(rows[0]!, / netns 4026532999 +1 +NO_SOCKET$/, 'a namespace the seam does not know: its inode');
+  assert.match(rows[1]!, / host +1 +NO_SOCKET$/);
+  c.key({ input: 'g' });
+  assert.ok(screen().some((l) => / veth-b in netns 4026532999 /.test(l)));
+});
+
+test('Enter expands the selected workload into its sites and reasons and collapses it again; g starts afresh', () => {
+  const { c, interval, screen } = grouped();
+  interval(
+    { ...sw(1n, 30), places: [at(100, 1, 'lo', 10), at(4026532999, 7, 'veth-b', 20)] },
+    { ...sw(2n, 5, 'NETFILTER_DROP'), places: [at(4026532999, 7, 'veth-b', 5)] },
+  );
+  c.key({ input: 'g' });
+  c.key({ input: 'g' });
+  c.key({ input: '', down: true });
+  c.key({ input: '', down: true });
+  assert.match(
+    screen().find((l) => l.startsWith('>'))!,
+    / host /,
+  );
+  c.key({ input: '', up: true });
+  c.key({ input: '', enter: true });
+  const open = screen();
+  const sel = open.findIndex((l) => l.startsWith('>'));
+  assert.match(open[sel]!, / netns 4026532999 /);
+  assert.match(open[sel + 1]!, /^ {4}netns 4026532999$/);
+  assert.match(open[sel + 2]!, /fn1\+0x1 +NO_SOCKET +20\/s +20 total$/);
+  assert.match(open[sel + 3]!, /fn2\+0x1 +NETFILTER_DROP +5\/s +5 total$/);
+  c.key({ input: '', enter: true });
+  assert.equal(c.view.expanded, null, 'Enter again collapses it');
+  assert.ok(!screen().some((l) => /NETFILTER_DROP +5\/s/.test(l)));
+  c.key({ input: '', enter: true });
+  c.key({ input: 'g' });
+  assert.equal(c.view.expanded, null, 'a new grouping has nothing expanded');
+  assert.equal(c.view.selected, null);
+});
+
+test('on a source that does not say where drops happened, g says so once, naming the sources that do', () => {
+  const { c, interval, screen } = grouped(CAPS);
+  interval(sw(1n, 3));
+  c.key({ input: 'g' });
+  assert.equal(c.view.group, 'location');
+  assert.equal(c.view.status?.error, false);
+  const said = screen().filter((l) => /namespaces/.test(l));
+  assert.equal(said.length, 1);
+  assert.match(said[0]!, /tracefs backend reports no network namespaces or devices.*the bpf backend does \(-b bpf\)/);
+  c.key({ input: 'g' });
+  assert.equal(c.view.group, 'location');
+  assert.equal(screen().filter((l) => /namespaces/.test(l)).length, 1);
+});
+
+test('packet-mode drops are grouped by their namespace and input device', () => {
+  const { c, interval, screen } = grouped();
+  c.observer.packet!({
+    origin: 'software',
+    pc: 7n,
+    reason: 'NO_SOCKET',
+    netns: 100,
+    inPort: { ifindex: 3, name: 'veth-a' },
+  });
+  c.observer.packet!({ origin: 'software', pc: 7n, reason: 'NO_SOCKET', netns: null });
+  interval();
+  c.key({ input: 'ggg' });
+  assert.equal(c.view.group, 'device');
+  const rows = screen().filter((l) => /^[> ]\s*\d+ /.test(l));
+  assert.ok(
+    rows.some((l) => /^\s+\d+\s+1\s+1 .* veth-a in host /.test(l)),
+    rows.join('\n'),
+  );
+  assert.ok(
+    rows.some((l) => / \(no device\) /.test(l)),
+    rows.join('\n'),
+  );
+});
+
+test('the workload seam is asked only while the rows need a name', () => {
+  const { c, interval, screen, workloads } = grouped();
+  interval({ ...sw(1n, 3), places: [at(100, 1, 'lo', 3)] });
+  screen();
+  assert.equal(workloads.asked.length, 0, 'by location no name is needed');
+  c.key({ input: 'g' });
+  screen();
+  assert.ok(workloads.asked.includes(100));
 });

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
+  CELLS_SHOWN,
   INITIAL_VIEW_STATE,
   buildFrame,
   cutMiddle,
@@ -16,6 +17,7 @@ import {
   type ViewState,
 } from '../../src/top/layout.js';
 import { TopModel, type SiteDrop } from '../../src/top/model.js';
+import { memoryWorkloadNames } from '../helpers/workload.js';
 
 const text = (line: Line) => line.map((s) => s.text).join('');
 const cells = (s: string) => Array.from(s).length;
@@ -269,4 +271,97 @@ test('without a UTF-8 locale every frame is ASCII: bars, sort mark, cuts, arrows
   assert.ok(input!.some((l) => l === '/ filter: reason == NO_SOCKET_'));
   assert.match(small![0]!, /^terminal too small ~$/);
   assert.equal(sparkline([0, 1, 2, 4, 8], 5, ASCII_SPARK_LEVELS), ' .:=@');
+});
+
+/** Drops in two namespaces: two sites and reasons in `blue` (200), one in `host` (100), over two intervals. */
+function placed(): TopModel {
+  const m = new TopModel({ label: (d) => `sym_${d.pc}+0x10` });
+  const at = (netns: number, ifindex: number, ifname: string, count: number) => ({ netns, ifindex, ifname, count });
+  m.add([
+    { ...sw(1n, 10), places: [at(200, 5, 'veth-b', 6), at(100, 1, 'lo', 4)] },
+    { ...sw(2n, 3, 'NETFILTER_DROP'), places: [at(200, 5, 'veth-b', 3)] },
+  ]);
+  m.tick();
+  m.add([{ ...sw(1n, 2), places: [at(200, 5, 'veth-b', 2)] }]);
+  m.tick();
+  return m;
+}
+const PLACED: Describe = {
+  ...DESCRIBE,
+  backend: 'bpf',
+  workloads: memoryWorkloadNames({ 100: { netnsName: 'host' }, 200: { netnsName: 'blue' } }),
+};
+
+test('grouped by namespace: one row a namespace by its name, the heading and header say so; g in the footer', () => {
+  const m = placed();
+  const lines = buildFrame(m, { ...STATE, group: 'netns' }, PLACED, { columns: 120, rows: 20 }).lines.map(text);
+  assert.match(lines[2]!, /^filter none {2}sort rate {2}group netns$/);
+  assert.match(lines[3]!, /#\s+drops\/s▼\s+total last 60s\s+netns\s+sites\s+reason$/);
+  assert.match(lines[4]!, /^ {2}1 {8}2 {9}11 .* blue +2 +NO_SOCKET \+1$/);
+  assert.match(lines[5]!, /^ {2}2 {8}0 {10}4 .* host +1 +NO_SOCKET$/);
+  assert.match(lines.at(-1)!, /g group/);
+  const location = buildFrame(m, STATE, PLACED, { columns: 120, rows: 20 }).lines.map(text);
+  assert.match(location[2]!, /^filter none {2}sort rate$/, 'by location the header is as before');
+  assert.match(location[3]!, /location\s+origin\s+reason$/);
+  const help = buildFrame(m, { ...STATE, help: true }, PLACED, { columns: 100, rows: 30 }).lines.map(text);
+  assert.ok(help.some((l) => /^ {2}g {11}group rows by location, workload, netns, device, reason in turn/.test(l)));
+});
+
+test('grouped by device, workload and reason: the column says which, the rows name what the seam knows', () => {
+  const m = placed();
+  const rows = (group: ViewState['group'], d = PLACED) =>
+    buildFrame(m, { ...STATE, group, sort: 'total' }, d, { columns: 120, rows: 20 }).lines.map(text);
+  const device = rows('device');
+  assert.match(device[3]!, / device\s+sites\s+reason$/);
+  assert.match(device[4]!, / veth-b in blue +2 +NO_SOCKET \+1$/);
+  assert.match(device[5]!, / lo in host +1 +NO_SOCKET$/);
+  const workload = rows('workload');
+  assert.match(workload[3]!, / workload\s+sites\s+reason$/);
+  assert.match(workload[4]!, / blue +2/);
+  const unnamed = rows('netns', { ...PLACED, workloads: null });
+  assert.match(unnamed[4]!, / netns 200 +2 /, 'without the seam a namespace is its inode');
+  const reason = rows('reason');
+  assert.match(reason[3]!, / reason\s+sites\s+top site$/);
+  assert.match(reason[4]!, / NO_SOCKET +1 +sym_1\+0x10$/);
+  assert.match(reason[5]!, / NETFILTER_DROP +1 +sym_2\+0x10$/);
+});
+
+test('an expanded group lists its drop sites and reasons, most drops first; Enter on a site row is unchanged', () => {
+  const m = placed();
+  const [blue] = m.groupRows('netns', 'rate', PLACED.workloads);
+  const state: ViewState = { ...STATE, group: 'netns', selected: blue!.key, expanded: blue!.key };
+  const lines = buildFrame(m, state, PLACED, { columns: 120, rows: 20 }).lines.map(text);
+  const at = lines.findIndex((l) => l.startsWith('>'));
+  assert.match(lines[at]!, /^> {0,2}1 .* blue /);
+  assert.match(lines[at + 1]!, /^ {4}netns 200$/);
+  assert.match(lines[at + 2]!, /^ {6}sym_1\+0x10 +NO_SOCKET +2\/s +8 total$/);
+  assert.match(lines[at + 3]!, /^ {6}sym_2\+0x10 +NETFILTER_DROP +0\/s +3 total$/);
+  assert.match(lines[at + 4]!, /^ {2}2 .* host /, 'the next row follows the expansion');
+  for (const columns of [40, 60, 200]) {
+    const frame = buildFrame(m, state, { ...PLACED, ascii: true }, { columns, rows: 20 }).lines.map(text);
+    for (const line of frame) {
+      assert.ok(cells(line) <= columns, line);
+      assert.match(line, /^[\x20-\x7e]*$/, line);
+    }
+  }
+});
+
+test('an expanded group shows its busiest sites, sums the rest on one line, and says when drops had no place', () => {
+  const m = new TopModel({ label: (d) => `sym_${d.pc}+0x10` });
+  m.add(Array.from({ length: 12 }, (_, i) => sw(BigInt(i + 1), 20 - i)));
+  m.tick();
+  const [nowhere] = m.groupRows('netns', 'rate');
+  assert.equal(nowhere!.label, '(no namespace)');
+  const state: ViewState = { ...STATE, group: 'netns', selected: nowhere!.key, expanded: nowhere!.key };
+  const lines = buildFrame(m, state, PLACED, { columns: 120, rows: 30 }).lines.map(text);
+  const at = lines.findIndex((l) => l.startsWith('>'));
+  assert.match(lines[at + 1]!, /^ {4}no network namespace: the drops had no device or socket$/);
+  const sites = lines.slice(at + 2).filter((l) => /^ {6}sym_\d+\+0x10 /.test(l));
+  assert.deepEqual(
+    sites.map((l) => /sym_(\d+)/.exec(l)![1]),
+    ['1', '2', '3', '4', '5', '6', '7', '8'],
+    'the eight with most drops',
+  );
+  // Sites 9 to 12 dropped 12 + 11 + 10 + 9.
+  assert.equal(lines[at + 2 + CELLS_SHOWN], '      42 more drops at other sites');
 });

@@ -2,88 +2,14 @@
 // as a user sees it, and the terminal and tracefs as they were after every way out.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { BIN, findDropwatch, runCli } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { BIN, runCli } from '../helpers/cli.js';
 import { canRunKernelTests, TRACEFS, tracefsSnapshot } from '../helpers/kernel.js';
 import { Netns } from '../helpers/netns.js';
-
-function hasTmux(): boolean {
-  try {
-    execFileSync('tmux', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { hasTmux, Terminal, viewCommand } from '../helpers/tmux.js';
 
 const skip = canRunKernelTests() || (hasTmux() ? false : 'needs tmux for a real terminal');
-
-/** A terminal of our own: a private tmux server with one window running `command`. */
-class Terminal {
-  private readonly socket = `dwtest-top-${randomBytes(4).toString('hex')}`;
-  /** tmux leaves its socket file behind when the server is killed; close() removes it. */
-  private readonly socketPath: string;
-  constructor(command: string, columns = 120, rows = 30) {
-    this.tmux('new-session', '-d', '-s', 'dw', '-x', String(columns), '-y', String(rows), command);
-    this.socketPath = this.flag('socket_path');
-  }
-  tmux(...args: string[]): string {
-    return execFileSync('tmux', ['-L', this.socket, ...args], { encoding: 'utf8' });
-  }
-  /** What the pane shows; with `scrollback`, the lines scrolled off its top too. */
-  screen(scrollback = false): string {
-    return this.tmux('capture-pane', '-p', '-t', 'dw', ...(scrollback ? ['-S', '-'] : []));
-  }
-  keys(...keys: string[]): void {
-    this.tmux('send-keys', '-t', 'dw', ...keys);
-  }
-  type(text: string): void {
-    this.tmux('send-keys', '-t', 'dw', '-l', text);
-  }
-  flag(name: string): string {
-    return this.tmux('display', '-p', '-t', 'dw', `#{${name}}`).trim();
-  }
-  /** The dropwatch under the pane's shell. */
-  dropwatch(): number | null {
-    return findDropwatch(Number(this.flag('pane_pid')));
-  }
-  resize(columns: number, rows: number): void {
-    this.tmux('resize-window', '-t', 'dw', '-x', String(columns), '-y', String(rows));
-  }
-  async until(check: (screen: string) => boolean, what: string, timeoutMs = 20_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const screen = this.screen();
-      if (check(screen)) return screen;
-      if (Date.now() > deadline) throw new Error(`never saw ${what}; the screen:\n${screen}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  close(): void {
-    try {
-      this.tmux('kill-server');
-    } catch {
-      // Already gone.
-    }
-    rmSync(this.socketPath, { force: true });
-  }
-}
-
-/** About `rate` datagrams a second to a closed UDP port in the namespace: one NO_SOCKET drop each. */
-function pacedDrops(ns: Netns, rate: number): ChildProcess {
-  const perTick = Math.max(1, Math.round(rate / 10));
-  const code =
-    `const s=require('dgram').createSocket('udp4');` +
-    `setInterval(()=>{for(let i=0;i<${perTick};i++)s.send('x',9,'127.0.0.1')},100)`;
-  return spawn('ip', ['netns', 'exec', ns.name, process.execPath, '-e', code], { stdio: 'ignore' });
-}
-
-// CI variables make the terminal library print only the last frame; a person's terminal has none.
-const run = (args: string) =>
-  `printf 'BEFORE-TOP\\n'; env -u CI -u CONTINUOUS_INTEGRATION NO_COLOR=1 ${process.execPath} ${BIN} ${args}; ` +
-  `echo "EXIT=$?"; stty -a | grep -o -- '-\\?icanon'; sleep 120`;
 
 const ROW = /^\s*>?\s*\d+\s+([\d,.]+[kMG]?)\s+([\d,.]+[kMG]?)\s.*__udp4_lib_rcv\+[0-9a-f]+\s+software\s+NO_SOCKET/m;
 const rateOf = (screen: string): number | null => {
@@ -102,8 +28,8 @@ test(
   async () => {
     const before = tracefsSnapshot();
     const ns = new Netns();
-    const sender = pacedDrops(ns, 100);
-    const term = new Terminal(run('--top -l kas'));
+    const sender = ns.pacedUdp('127.0.0.1', 100);
+    const term = new Terminal(viewCommand('--top -l kas'));
     let pid: number | null = null;
     try {
       await term.until((s) => s.includes('dropwatch top'), 'the view');
@@ -149,7 +75,7 @@ test(
       assert.match(small, ROW);
 
       term.keys('q');
-      const after = await term.until((s) => /EXIT=\d+/.test(s), 'the exit', 15_000);
+      const after = await term.until((s) => /EXIT=\d+\n.*icanon/.test(s), 'the exit', 15_000);
       assert.match(after, /EXIT=0/);
       // The smaller window pushed the top of the screen from before into the scrollback.
       assert.match(term.screen(true), /BEFORE-TOP/, 'the screen from before is back');
@@ -172,7 +98,7 @@ test(
   'top at the prompt returns to it, twice, and the prompt still takes commands',
   { skip, timeout: 120_000 },
   async () => {
-    const term = new Terminal(run('-l kas'));
+    const term = new Terminal(viewCommand('-l kas'));
     let pid: number | null = null;
     try {
       // capture-pane drops trailing blanks, the prompt's space among them.
@@ -195,7 +121,7 @@ test(
       }
       term.type('exit');
       term.keys('Enter');
-      const after = await term.until((s) => /EXIT=\d+/.test(s), 'the exit');
+      const after = await term.until((s) => /EXIT=\d+\n.*icanon/.test(s), 'the exit');
       assert.match(after, /EXIT=0/);
       assert.match(after, /\bicanon\b/);
     } finally {
@@ -208,13 +134,13 @@ test(
   'SIGTERM during --top: exit 0 with the terminal restored and no instance left',
   { skip, timeout: 60_000 },
   async () => {
-    const term = new Terminal(run('--top -l kas'));
+    const term = new Terminal(viewCommand('--top -l kas'));
     try {
       await term.until((s) => s.includes('dropwatch top') && !s.includes('Enabling monitoring'), 'the view');
       const pid = term.dropwatch();
       assert.ok(pid !== null);
       process.kill(pid, 'SIGTERM');
-      const after = await term.until((s) => /EXIT=\d+/.test(s), 'the exit');
+      const after = await term.until((s) => /EXIT=\d+\n.*icanon/.test(s), 'the exit');
       assert.match(after, /EXIT=0/);
       assert.match(after, /\bicanon\b/);
       assert.equal(term.flag('alternate_on'), '0');
