@@ -11,7 +11,10 @@ export const DEFAULT_BY: readonly ByKey[] = ['location'];
 /** Keys whose words come from a name resolver: the namespace's `ip netns` name or `host`, its container and pod. */
 export const NAMED_KEYS: readonly ByKey[] = ['netns', 'container', 'pod'];
 
-/** What a source must report in summary mode for each key. */
+/**
+ * What a source must report in summary mode for each key. A task is named only where a place says it (drops in a
+ * task's context), so `comm` needs places, and shows `-` where a place names none.
+ */
 export const BY_NEEDS: Readonly<Record<ByKey, DropField | null>> = {
   location: null,
   reason: 'reason',
@@ -19,7 +22,7 @@ export const BY_NEEDS: Readonly<Record<ByKey, DropField | null>> = {
   container: 'netns',
   pod: 'netns',
   dev: 'device',
-  comm: 'process',
+  comm: 'netns',
 };
 
 /** The keys a source whose summaries carry `fields` cannot group by, each with what it lacks. */

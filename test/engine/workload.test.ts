@@ -122,6 +122,18 @@ test('set by refuses keys the source does not know in summary mode, naming a sou
   ]);
   await s.run('set by reason');
   assert.equal(s.lines.at(-1), 'message setting summary lines grouped by reason');
+  await s.run('set by comm');
+  assert.equal(
+    s.lines.at(-1),
+    'error by not set: comm is not known on the tracefs backend in summary mode (use -b bpf)',
+  );
+  // Where summaries have places but name no task, comm is `-`, never guessed.
+  const places = setup({ ...PLACES, fields: { ...PLACES.fields, summary: ['reason', 'device', 'netns'] } });
+  await places.run('set by comm');
+  await places.run('start');
+  places.backend.emit({ kind: 'summary', entries: [entry] });
+  places.flush();
+  assert.deepEqual(places.lines.slice(-2), ['7 drops · comm -', '3 drops · comm nginx']);
   const json = setup(PLACES, { noGrouping: 'JSON summaries carry every key in places' });
   await json.run('set by netns');
   assert.deepEqual(json.lines, ['error by not set: JSON summaries carry every key in places']);
