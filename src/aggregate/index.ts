@@ -112,17 +112,27 @@ function mergeStacks(into: StackSamples | undefined, more: StackSamples): StackS
   return target;
 }
 
+// NUL cannot occur in a device or task name; \u0001 marks "absent" so it differs from "".
 const placeKey = (p: DropPlace): string =>
-  `${p.netns ?? ''}/${p.ifindex ?? ''}/${p.ifname ?? ''}/${p.pid ?? ''}/${p.comm ?? ''}`;
+  `${p.netns ?? ''}\0${p.ifindex ?? ''}\0${p.ifname ?? '\u0001'}\0${p.pid ?? ''}\0${p.comm ?? '\u0001'}`;
+
+/** Each line's places by key, so a line with many namespaces merges in constant time per place. */
+const placeIndex = new WeakMap<DropPlace[], Map<string, DropPlace>>();
 
 /** Adds `more` into `into` (a fresh copy when undefined): one place per namespace, device and task, counts summed. */
 function mergePlaces(into: DropPlace[] | undefined, more: readonly DropPlace[]): DropPlace[] {
   const target = into ?? [];
+  let index = placeIndex.get(target);
+  if (index === undefined) placeIndex.set(target, (index = new Map(target.map((p) => [placeKey(p), p]))));
   for (const place of more) {
     const key = placeKey(place);
-    const same = target.find((p) => placeKey(p) === key);
+    const same = index.get(key);
     if (same) same.count += place.count;
-    else target.push({ ...place });
+    else {
+      const copy = { ...place };
+      target.push(copy);
+      index.set(key, copy);
+    }
   }
   return target;
 }

@@ -117,11 +117,12 @@ export interface Stats {
 
 /**
  * What a backend can add to a drop beyond its location, origin and count. `symbol`: the source names the location
- * itself (NET_DM's packet alerts), so it is known even when /proc/kallsyms hides addresses. `device`: the device, and
- * where the source knows it the network namespace (summary entries' `places`).
+ * itself (NET_DM's packet alerts), so it is known even when /proc/kallsyms hides addresses. `device`: the device (in
+ * summary mode, per summary entries' `places`). `netns`: the network namespace's inode (places' and packets' `netns`),
+ * which names the workload. `process`: the task the drop happened in (in summary mode, places' `comm`).
  */
 export type DropField =
-  'reason' | 'symbol' | 'protocol' | 'time' | 'device' | 'payload' | 'trap' | 'stack' | 'flow' | 'process';
+  'reason' | 'symbol' | 'protocol' | 'time' | 'device' | 'netns' | 'payload' | 'trap' | 'stack' | 'flow' | 'process';
 
 /** A filter the kernel evaluates before a drop reaches us, so filtered-out drops cost nothing. */
 export type KernelFilter = FtraceEventFilter | FieldSetFilter;

@@ -1,5 +1,5 @@
 // What a backend cannot do, in words: each sentence comes from a capability and names the sources that have it.
-import type { AlertMode, BackendCapabilities, BackendName, SourceInfo, SourceOffer } from './types.js';
+import type { AlertMode, BackendCapabilities, BackendName, DropField, SourceInfo, SourceOffer } from './types.js';
 
 /** The opened backend a sentence is about, and the source table that says who else could do it. */
 export interface WordsContext {
@@ -90,6 +90,29 @@ export class CapabilityWords {
     return `${either(them.map((s) => `${s.label}'s`))} packet mode decodes packets: ${how}`;
   }
 
+  /**
+   * How to get `needs` from another source: "use -b bpf", "use -b tracefs -m packet or -b bpf -m packet"; in `mode`
+   * only when given (a --by key is for summary lines). "no source here reports it" when none does.
+   */
+  howToGet(needs: readonly DropField[], mode?: AlertMode): string {
+    const ways = this.ctx.sources.flatMap((s) => {
+      if (s.name === this.ctx.name) return [];
+      const has = (m: AlertMode) => s.offers.modes.includes(m) && needs.every((n) => s.offers.fields[m].includes(n));
+      if (mode !== undefined) return has(mode) ? [`-b ${s.name}`] : [];
+      if (has('summary')) return [`-b ${s.name}`];
+      return has('packet') ? [`-b ${s.name} -m packet`] : [];
+    });
+    return ways.length > 0 ? `use ${either(ways)}` : 'no source here reports it';
+  }
+
+  /** Keys summary lines cannot be grouped by here ("netns is not known on the tracefs backend in summary mode (use -b bpf)"). */
+  notInSummary(keys: readonly (readonly [string, DropField])[]): string {
+    const verb = keys.length === 1 ? 'is' : 'are';
+    const what = either(keys.map(([k]) => k)).replace(/ or (?=[^ ]+$)/, ' and ');
+    const how = this.howToGet([...new Set(keys.map(([, f]) => f))], 'summary');
+    return `${what} ${verb} not known on the ${this.ctx.name} backend in summary mode (${how})`;
+  }
+
   /** Lines for `help`: what this backend lacks, and what it adds. */
   helpNotes(): string[] {
     const { name, capabilities, sources } = this.ctx;
@@ -103,6 +126,12 @@ export class CapabilityWords {
     else if (!capabilities.settings.queue)
       notes.push(`This backend has no per-CPU packet queue: set queue needs ${labels(sources, hasQueue)}.`);
     return notes;
+  }
+
+  /** "the workload fields (…) need bpf": where a drop's namespace is known, for the filter note in `help`. */
+  workloadNeeds(): string {
+    const them = providers(this.ctx.sources, (o) => o.modes.some((m) => o.fields[m].includes('netns')));
+    return them.length === 0 ? 'are not known on any source' : `need ${either(them.map((s) => s.label))}`;
   }
 
   /** "the flow fields (…) need NET_DM's packet mode": where the flow is known, for the filter note in `help`. */

@@ -9,8 +9,8 @@ export const BPF_OFFER: SourceOffer = {
   modes: ['summary', 'packet'],
   settings: { trunc: true, queue: false, hw: false },
   fields: {
-    summary: ['reason', 'device', 'process'],
-    packet: ['reason', 'protocol', 'time', 'device', 'payload', 'flow', 'process'],
+    summary: ['reason', 'device', 'netns', 'process'],
+    packet: ['reason', 'protocol', 'time', 'device', 'netns', 'payload', 'flow', 'process'],
   },
 };
 

@@ -9,6 +9,7 @@ import { packageVersion } from '../process/version.js';
 import type { AlertMode, BackendName } from '../backend/types.js';
 import type { Expr } from '../filter/index.js';
 import type { LookupMethod } from '../output/symbols.js';
+import { BY_KEYS, isDefaultBy, parseBy, type ByKey } from '../aggregate/group.js';
 import { DEFAULT_MAX_SERIES, parseMetricsLabels, type MetricsLabelKey } from '../metrics/labels.js';
 
 export type { LookupMethod };
@@ -48,6 +49,8 @@ export interface DropwatchOptions {
   stack: boolean;
   /** `--top`: the live view of drop sites instead of the prompt. */
   top: boolean;
+  /** `--by`: what summary lines are grouped by (as `set by`); dropwatch's line by location by default. */
+  by: ByKey[];
 }
 
 /** dropwatch's own usage line (kept byte-identical for scripts that match it); `--help` lists our options. */
@@ -124,6 +127,7 @@ export function parseCommandLine(args: readonly string[], write: (text: string) 
       '--top draws its own screen; --start, --format and --timestamp are for line output (use one or the other)',
     );
   return {
+    by: parseByOption(opts),
     lookup: method?.name ?? 'kas',
     listMethods,
     backend: opts.backend,
@@ -159,6 +163,31 @@ interface Given {
   ignoreReason?: string;
   stack?: true;
   top?: true;
+  by: string;
+}
+
+/** `--by`'s keys; grouping other than by location is for text summary lines, which JSON, packets and --top are not. */
+function parseByOption({ by: text, format, mode, top }: Given): ByKey[] {
+  let by: ByKey[];
+  try {
+    by = parseBy(text);
+  } catch (err) {
+    if (err instanceof DropwatchError) throw new DropwatchError('E_USAGE', `--by: ${err.message}`);
+    throw err;
+  }
+  if (isDefaultBy(by)) return by;
+  if (format === 'json')
+    throw new DropwatchError(
+      'E_USAGE',
+      '--by groups text summary lines; JSON summaries carry every key on each of their places (group those with jq)',
+    );
+  if (mode === 'packet')
+    throw new DropwatchError(
+      'E_USAGE',
+      '--by groups summary lines; packet mode prints each drop (leave out -m packet)',
+    );
+  if (top) throw new DropwatchError('E_USAGE', '--by groups summary lines; --top draws its own screen');
+  return by;
 }
 
 /** `--metrics-labels` and `--metrics-max-series`, each only with the option it refines. */
@@ -212,7 +241,12 @@ function dropwatchProgram(): Command {
     .addOption(new Option('--filter <expr>', 'report only drops matching this filter expression'))
     .addOption(new Option('--ignore-reason <list>', 'do not report drops with these reasons (comma-separated)'))
     .addOption(new Option('--stack', `show the kernel call chains behind drops, sampled (${stackHelp()} backend)`))
-    .addOption(new Option('--top', 'live view of the drop sites, refreshed every second, in the terminal (q quits)'));
+    .addOption(new Option('--top', 'live view of the drop sites, refreshed every second, in the terminal (q quits)'))
+    .addOption(
+      new Option('--by <key[,key]>', `group summary lines by ${BY_KEYS.join(', ')} (default: location)`).default(
+        'location',
+      ),
+    );
 }
 
 /** Seconds, fractions allowed (`-d 0.5`), more than zero; returns milliseconds. */

@@ -2,6 +2,7 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Timers } from '../output/stdout.js';
 import type { SignalSource } from '../process/signals.js';
+import type { WorkloadNames } from '../workload/types.js';
 
 export interface CliIO {
   stdin: Readable & { isTTY?: boolean };
@@ -23,4 +24,6 @@ export interface CliIO {
   watchStdout?: (onGone: () => void) => (() => void) | null;
   /** Standard output is a pipe (or a socket): reports go out in whole lines of at most PIPE_BUF bytes per write. */
   stdoutIsPipe?: boolean;
+  /** Makes the run's names for network namespaces, when the run first needs them; default the node's resolver. */
+  workloadNames?: () => Promise<WorkloadNames>;
 }

@@ -5,6 +5,7 @@ import { CapabilityWords } from '../backend/words.js';
 import { DropAggregator } from '../aggregate/index.js';
 import type { FilterControl } from '../engine/filter.js';
 import { openFilterControl, refuseFilter } from '../engine/lazy-filter.js';
+import { isDefaultBy, unknownKeys, type ByKey } from '../aggregate/group.js';
 import { Session } from '../engine/session.js';
 import type { SessionOutput } from '../engine/types.js';
 import { DropwatchError } from '../errors/index.js';
@@ -28,6 +29,7 @@ import { openBackend, sources } from '../sources/index.js';
 import type { TopResult } from '../top/run.js';
 import { LOOKUP_METHODS, type CommandLine, type DropwatchOptions } from './argv.js';
 import type { CliIO } from './io.js';
+import { needsNames, openWorkloadNames, RunWorkloads } from './workloads.js';
 
 const processExit = (fn: () => void): (() => void) => {
   process.once('exit', fn);
@@ -92,6 +94,7 @@ interface Run {
   output: SessionOutput;
   symbols: Symbols;
   filter: FilterControl;
+  workloads: RunWorkloads;
 }
 
 async function runWithBackend(
@@ -101,10 +104,12 @@ async function runWithBackend(
   stdout: StdoutGuard,
 ): Promise<number> {
   let sink: Sink | null = null;
+  const workloads = new RunWorkloads(io.workloadNames ?? openWorkloadNames);
   try {
-    // A flow field the run's mode cannot know is refused first, and so is a filter too long for the kernel's filter
-    // that only the kernel could test in that mode: one line, nothing started or loaded.
+    // A flow or workload field the run's mode cannot know is refused first, and so is a filter too long for the
+    // kernel's filter that only the kernel could test in that mode: one line, nothing started or loaded.
     await refuseFilter(backend, options.filter, options.mode, sources());
+    requireKnownKeys(backend, options.by);
     await requirePlaces(backend, options);
     const repl = options.start || options.top ? null : createRepl(replOptions(options, io));
     // JSON at a prompt off a terminal sends the chatter to stderr: stdout holds only reports, written by the guard.
@@ -117,9 +122,13 @@ async function runWithBackend(
       (l) => output.error(l),
       io.kallsymsPath,
     );
-    const filter = await openFilterControl(backend, symbols, options.filter);
-    const run: Run = { options, backend, io, output, symbols, filter };
+    const filter = await openFilterControl(backend, symbols, options.filter, workloads, sources());
+    const run: Run = { options, backend, io, output, symbols, filter, workloads };
     await applyOptions(run);
+    // JSON names every count's workload; --by and metrics labels name lines and series by it. A filter on names
+    // made them already; the live view makes them when it opens.
+    if (needsNames(options)) await workloads.need();
+    const names = workloads.current();
     let session: Session | null = null;
     const top = (asked: '--top' | 'top') => showTop(run, session!, asked);
     sink = await chooseSink(options, {
@@ -131,6 +140,8 @@ async function runWithBackend(
       colour: Boolean(io.stdout.isTTY) && io.env.NO_COLOR === undefined,
       monitoring: () => session?.monitoring ?? false,
       version: packageVersion(),
+      workloads,
+      ...(names ? { workload: names } : {}),
     });
     session = newSession(run, sink, repl ? () => repl.handOver(() => top('top')).then(() => {}) : undefined);
     for (const line of await sink.open()) io.stderr.write(`${line}\n`);
@@ -147,8 +158,17 @@ async function runWithBackend(
     if (stdout.failure) throw stdout.failure;
     return code;
   } finally {
+    workloads.close();
     await sink?.close();
   }
+}
+
+/** Refuses --by keys the backend does not know in summary mode: one line naming the sources that do. */
+function requireKnownKeys(backend: Backend, by: readonly ByKey[]): void {
+  const unknown = isDefaultBy(by) ? [] : unknownKeys(by, backend.capabilities.fields.summary);
+  if (unknown.length === 0) return;
+  const words = new CapabilityWords({ name: backend.name, capabilities: backend.capabilities, sources: sources() });
+  throw new DropwatchError('E_UNSUPPORTED', `--by: ${words.notInSummary(unknown)}`);
 }
 
 /** Workload labels come from where drops happen: refused, in one line, on a source or mode that does not say. */
@@ -184,7 +204,7 @@ async function applyOptions({ options, backend, output, filter }: Run): Promise<
 }
 
 function newSession(run: Run, sink: Sink, view: (() => Promise<void>) | undefined): Session {
-  const { options, backend, output, symbols, filter } = run;
+  const { options, backend, output, symbols, filter, workloads } = run;
   return new Session({
     filter: filter.compiler,
     predicate: filter.predicate,
@@ -199,13 +219,20 @@ function newSession(run: Run, sink: Sink, view: (() => Promise<void>) | undefine
     ...(options.alertLimit === null ? {} : { alertLimit: options.alertLimit }),
     stack: options.stack,
     ...(view ? { view } : {}),
+    by: options.by,
+    workloads,
+    ...(options.format === 'json'
+      ? { noGrouping: 'JSON summaries carry every key on each of their places (group those with jq)' }
+      : {}),
   });
 }
 
 /** The live view over the session, until the user leaves it. */
 async function showTop(run: Run, session: Session, asked: '--top' | 'top'): Promise<TopResult> {
-  const { backend, symbols, filter, io, output } = run;
+  const { backend, symbols, filter, io, output, workloads } = run;
   const { runTop } = await loadView();
+  // Its rows can be grouped by workload where the source says where drops happen.
+  const names = backend.capabilities.fields.summary.includes('netns') ? await workloads.need() : null;
   return runTop({
     session,
     backend,
@@ -214,6 +241,7 @@ async function showTop(run: Run, session: Session, asked: '--top' | 'top'): Prom
     io: { ...io, now: io.now ?? Date.now, onExit: io.onExit ?? processExit },
     output,
     asked,
+    ...(names ? { workloads: names } : {}),
   });
 }
 

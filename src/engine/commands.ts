@@ -1,6 +1,7 @@
 // dropwatch's command language: one table drives parsing, `help` and tab completion, so the three cannot drift apart.
 import { DropwatchError, quote } from '../errors/index.js';
 import type { AlertMode } from '../backend/types.js';
+import { BY_KEYS, parseBy, type ByKey } from '../aggregate/group.js';
 
 export { quote };
 
@@ -19,7 +20,8 @@ export type Command =
   | { name: 'set'; key: 'sw'; value: boolean }
   | { name: 'set'; key: 'hw'; value: boolean }
   | { name: 'set'; key: 'filter'; value: string | null }
-  | { name: 'set'; key: 'stack'; value: boolean };
+  | { name: 'set'; key: 'stack'; value: boolean }
+  | { name: 'set'; key: 'by'; value: ByKey[] };
 
 export type SetKey = Extract<Command, { name: 'set' }>['key'];
 
@@ -29,6 +31,8 @@ interface SetSpec {
   /** dropwatch's help text, tabs and all, so `help` output matches it byte for byte. */
   help: string;
   values?: readonly string[];
+  /** The values are a comma-separated list of these: completion completes the last one. */
+  list?: boolean;
   /** Ours, not dropwatch's: listed after dropwatch's help so its part stays byte-identical. */
   extension?: boolean;
   parse(arg: string): Command;
@@ -112,6 +116,15 @@ export const SET_COMMANDS: readonly SetSpec[] = [
     extension: true,
     parse: (arg) => ({ name: 'set', key: 'stack', value: parseBool('stack', arg) }),
   },
+  {
+    key: 'by',
+    usage: `set by <key[,key]> (keys: ${BY_KEYS.join(', ')})`,
+    help: `set by <key[,key]>\t\t - group summary lines by ${BY_KEYS.join(', ')} (location is dropwatch's line)`,
+    values: BY_KEYS,
+    list: true,
+    extension: true,
+    parse: (arg) => ({ name: 'set', key: 'by', value: parseBy(arg) }),
+  },
 ];
 
 interface PlainSpec {
@@ -156,8 +169,9 @@ export function parseCommand(line: string): Command | null {
     if (!spec) throw badInput(`unknown setting: ${quote(key)} (type 'help' for the list)`);
     if (args.length === 0) throw badInput(`missing value: ${spec.usage}`);
     // Only a filter expression may contain spaces.
-    if (spec.key !== 'filter' && args.length > 1) throw badInput(`too many values: ${spec.usage}`);
-    const arg = spec.key === 'filter' ? trimmed.replace(/^set\s+filter\s+/, '') : args[0]!;
+    if (spec.key !== 'filter' && !spec.list && args.length > 1) throw badInput(`too many values: ${spec.usage}`);
+    // A list may have spaces after its commas.
+    const arg = spec.key === 'filter' ? trimmed.replace(/^set\s+filter\s+/, '') : spec.list ? args.join('') : args[0]!;
     return spec.parse(arg);
   }
   const plain = PLAIN_COMMANDS.find((c) => c.name === word);
@@ -202,7 +216,10 @@ export function complete(line: string): [string[], string] {
   }
   const spec = SET_COMMANDS.find((s) => s.key === words[1]);
   if (words.length === 3 && spec?.values) {
-    const hits = spec.values.filter((v) => v.startsWith(words[2]!)).map((v) => `set ${spec.key} ${v}`);
+    // In a list only the last item is completed: `set by netns,d` → `set by netns,dev`.
+    const done = spec.list ? words[2]!.slice(0, words[2]!.lastIndexOf(',') + 1) : '';
+    const typed = words[2]!.slice(done.length);
+    const hits = spec.values.filter((v) => v.startsWith(typed)).map((v) => `set ${spec.key} ${done}${v}`);
     return [hits, line.trimStart()];
   }
   return [[], line];

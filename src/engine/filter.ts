@@ -1,14 +1,6 @@
 // Connects the filter language to a backend: its kernel filter, when it has one, evaluates what it can; the rest runs
 // per drop here.
-import type {
-  AlertMode,
-  Backend,
-  BackendCapabilities,
-  DropField,
-  PacketDrop,
-  SourceInfo,
-  SummaryEntry,
-} from '../backend/types.js';
+import type { AlertMode, Backend, BackendCapabilities, DropField, SourceInfo } from '../backend/types.js';
 import { CapabilityWords } from '../backend/words.js';
 import {
   compile,
@@ -18,16 +10,19 @@ import {
   FLOW_FIELDS,
   format,
   KERNEL_FILTER_MAX,
+  NAMED_FIELDS,
   parse,
   pushdown,
   pushdownSets,
   recordFromPacket,
   recordFromSummary,
+  selectPlaces,
   type Expr,
+  type NamesOf,
   type Field,
 } from '../filter/index.js';
 import { DropwatchError, oneLine, shorten } from '../errors/index.js';
-import type { DropPredicate, FilterCompiler, SymbolNames } from './types.js';
+import type { DropPredicate, FilterCompiler, SymbolNames, WorkloadSource } from './types.js';
 
 export interface FilterControl {
   compiler: FilterCompiler;
@@ -64,9 +59,22 @@ function list(items: readonly string[]): string {
   return items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)!}`;
 }
 
-/** Flow fields a filter reads that the backend does not report in `mode`, and the mode that does (if any). */
+/**
+ * The fields refused where the mode cannot know them, and what each needs: the flow, and where the drop happened (its
+ * namespace, the names that come from it, its task).
+ */
+const REFUSED_AS: readonly [Field, DropField][] = [
+  ...FLOW_FIELDS.map((f): [Field, DropField] => [f, 'flow']),
+  ['netns', 'netns'],
+  ['container', 'netns'],
+  ['pod', 'netns'],
+  ['comm', 'process'],
+];
+
+/** Fields a filter reads that the backend does not report in `mode`, what they need, and the mode that has it. */
 export interface UnknownFlow {
   fields: Field[];
+  needs: DropField[];
   mode: AlertMode;
   knownIn: AlertMode | null;
 }
@@ -74,27 +82,35 @@ export interface UnknownFlow {
 /**
  * Why a filter cannot be evaluated in `mode`, or null when it can.
  *
- * Flow fields are refused rather than warned about as the older fields are: a filter on the flow means "show me this
- * flow", and quietly matching nothing (or everything) would hide exactly what it asks for. The older fields keep
- * their warning because common runs rely on it, such as --ignore-reason on NET_DM's summary mode (no reasons there).
+ * Flow and workload fields are refused rather than warned about as the older fields are: a filter on the flow or a
+ * container means "show me this flow, this container", and quietly matching nothing (or everything) would hide
+ * exactly what it asks for. The older fields keep their warning because common runs rely on it, such as
+ * --ignore-reason on NET_DM's summary mode (no reasons there).
  */
 export function unknownFlow(expr: Expr, capabilities: BackendCapabilities, mode: AlertMode): UnknownFlow | null {
   const { fields } = capabilities;
-  if (fields[mode].includes('flow')) return null;
   const used = fieldsOf(expr);
-  const missing = FLOW_FIELDS.filter((f) => used.has(f));
+  const missing = REFUSED_AS.filter(([f, need]) => used.has(f) && !fields[mode].includes(need));
   if (missing.length === 0) return null;
+  const needs = [...new Set(missing.map(([, need]) => need))];
   const elsewhere = other(mode);
-  const knownIn = capabilities.modes.includes(elsewhere) && fields[elsewhere].includes('flow') ? elsewhere : null;
-  return { fields: missing, mode, knownIn };
+  const knownIn =
+    capabilities.modes.includes(elsewhere) && needs.every((n) => fields[elsewhere].includes(n)) ? elsewhere : null;
+  return { fields: missing.map(([f]) => f), needs, mode, knownIn };
 }
 
 /** "dport is known only in packet mode, not in summary mode", or why this backend never knows it. */
 function unknownFlowText(u: UnknownFlow, backend: Backend): string {
   const verb = u.fields.length === 1 ? 'is' : 'are';
-  return u.knownIn !== null
-    ? `${list(u.fields)} ${verb} known only in ${u.knownIn} mode, not in ${u.mode} mode`
-    : `${list(u.fields)} ${verb} not known on the ${backend.name} backend, which decodes no packets`;
+  if (u.knownIn !== null) return `${list(u.fields)} ${verb} known only in ${u.knownIn} mode, not in ${u.mode} mode`;
+  const flowOnly = u.needs.every((n) => n === 'flow');
+  return `${list(u.fields)} ${verb} not known on the ${backend.name} backend${flowOnly ? ', which decodes no packets' : ''}`;
+}
+
+/** How to get what `u` needs from another source, for a field this backend never reports. */
+function elsewhereRemedy(u: UnknownFlow, backend: Backend, sources: readonly SourceInfo[]): string {
+  const words = new CapabilityWords({ name: backend.name, capabilities: backend.capabilities, sources });
+  return u.needs.every((n) => n === 'flow') ? words.decodePackets() : words.howToGet(u.needs);
 }
 
 /** The backend's alert mode now; null when it cannot be asked (the start that follows says why). */
@@ -108,17 +124,17 @@ async function currentMode(backend: Backend): Promise<AlertMode | null> {
 
 /** Why `expr` cannot be evaluated in `mode` (the current mode when null), or null; asks the backend only if needed. */
 async function unknownIn(backend: Backend, expr: Expr | null, mode: AlertMode | null): Promise<UnknownFlow | null> {
-  if (expr === null || !FLOW_FIELDS.some((f) => fieldsOf(expr).has(f))) return null;
+  if (expr === null || !REFUSED_AS.some(([f]) => fieldsOf(expr).has(f))) return null;
   const m = mode ?? (await currentMode(backend));
   return m === null ? null : unknownFlow(expr, backend.capabilities, m);
 }
 
 /**
- * Refuses, before anything reaches the kernel, a --filter that reads a flow field this run cannot know: in `mode`
- * (the one -m asks for), or in the backend's current mode when null. Throws E_UNSUPPORTED, one line; the remedy names
- * the sources that decode packets.
+ * Refuses, before anything reaches the kernel, a --filter that reads a flow or workload field this run cannot know:
+ * in `mode` (the one -m asks for), or in the backend's current mode when null. Throws E_UNSUPPORTED, one line; the
+ * remedy names the sources that know it.
  */
-export async function requireKnownFlow(
+export async function requireKnownFields(
   backend: Backend,
   expr: Expr | null,
   mode: AlertMode | null,
@@ -126,10 +142,7 @@ export async function requireKnownFlow(
 ): Promise<void> {
   const u = await unknownIn(backend, expr, mode);
   if (u === null) return;
-  const { name, capabilities } = backend;
-  const remedy = u.knownIn
-    ? `add -m ${u.knownIn}`
-    : new CapabilityWords({ name, capabilities, sources }).decodePackets();
+  const remedy = u.knownIn ? `add -m ${u.knownIn}` : elsewhereRemedy(u, backend, sources);
   throw new DropwatchError('E_UNSUPPORTED', `--filter: ${unknownFlowText(u, backend)} (${remedy})`);
 }
 
@@ -233,8 +246,6 @@ export async function requireKernelFit(backend: Backend, expr: Expr | null, mode
   throw new DropwatchError('E_UNSUPPORTED', `--filter: ${tooLongText(t, backend)} (${remedy})`);
 }
 
-const isSummary = (d: SummaryEntry | PacketDrop): d is SummaryEntry => 'count' in d;
-
 /** The run's filter: --filter and --ignore-reason as the base, `set filter` added to it, split between kernel and us. */
 class RunFilter implements FilterControl {
   /** The part set at the prompt (`set filter`), conjoined to `base` (--filter, --ignore-reason). */
@@ -251,6 +262,8 @@ class RunFilter implements FilterControl {
     private readonly backend: Backend,
     private readonly symbols: SymbolNames,
     private readonly base: Expr | null,
+    private readonly workloads: WorkloadSource | null,
+    private readonly sources: readonly SourceInfo[],
   ) {
     this.compiler = {
       apply: (text) => this.apply(text),
@@ -282,6 +295,8 @@ class RunFilter implements FilterControl {
       this.prompt = this.test = this.description = this.userExpr = this.kernelSplit = null;
       return 'filter cleared';
     }
+    // Names come from a resolver made only for a filter (or a run) that reads them.
+    if (NAMED_FIELDS.some((f) => fieldsOf(whole).has(f))) await this.workloads?.need();
     const split = splitFor(this.backend, whole);
     const kernel = split?.split.kernelText ?? null;
     const rest = split ? split.split.userExpr : whole;
@@ -306,16 +321,32 @@ class RunFilter implements FilterControl {
   private compileRest(rest: Expr): DropPredicate {
     const test = compile(rest);
     const name = (pc: bigint | undefined) => (pc === undefined ? null : (this.symbols.lookup(pc)?.symbol ?? null));
-    return (d) =>
-      test(isSummary(d) ? recordFromSummary(d, name(d.pc)) : recordFromPacket(d, d.symbol ? undefined : name(d.pc)));
+    const names = NAMED_FIELDS.some((f) => fieldsOf(rest).has(f)) ? this.namesOf : null;
+    return {
+      // Each place (namespace, device, task) on its own: only the matching ones pass, with their counts.
+      summary: (e) => {
+        const symbol = name(e.pc);
+        return selectPlaces(e, (place) => test(recordFromSummary(e, symbol, place, names)));
+      },
+      packet: (p) => test(recordFromPacket(p, p.symbol ? undefined : name(p.pc), names)),
+    };
   }
+
+  /** A namespace's names as far as they are known now; nothing before the resolver is made. */
+  private readonly namesOf: NamesOf = (netns) =>
+    this.workloads?.current()?.lookup(netns) ?? { container: null, containerName: null, pod: null };
 
   /** Refuses to set a filter the current mode cannot evaluate; the filter in force stays. */
   private async apply(text: string | null): Promise<string> {
     const expr = text === null ? null : parse(text);
     const u = await unknownIn(this.backend, expr, null);
     if (u !== null) {
-      const remedy = u.knownIn ? ` (set alertmode ${u.knownIn} first)` : '';
+      const flowOnly = u.needs.every((n) => n === 'flow');
+      const remedy = u.knownIn
+        ? ` (set alertmode ${u.knownIn} first)`
+        : flowOnly
+          ? ''
+          : ` (${elsewhereRemedy(u, this.backend, this.sources)})`;
       throw new DropwatchError('E_UNSUPPORTED', `filter not set: ${unknownFlowText(u, this.backend)}${remedy}`);
     }
     return this.applyExpr(expr);
@@ -378,6 +409,13 @@ class RunFilter implements FilterControl {
   }
 }
 
-export function createFilterControl(backend: Backend, symbols: SymbolNames, base: Expr | null = null): FilterControl {
-  return new RunFilter(backend, symbols, base);
+/** `workloads` names namespaces for container and pod; `sources` lets a refusal say which source knows a field. */
+export function createFilterControl(
+  backend: Backend,
+  symbols: SymbolNames,
+  base: Expr | null = null,
+  workloads: WorkloadSource | null = null,
+  sources: readonly SourceInfo[] = [],
+): FilterControl {
+  return new RunFilter(backend, symbols, base, workloads, sources);
 }

@@ -3,9 +3,9 @@
 import type { AlertMode, Backend, SourceInfo } from '../backend/types.js';
 import type { Expr } from '../filter/index.js';
 import type { FilterControl } from './filter.js';
-import type { DropPredicate, FilterCompiler, SymbolNames } from './types.js';
+import type { DropPredicate, FilterCompiler, SymbolNames, WorkloadSource } from './types.js';
 
-/** Refuses a --filter this run cannot evaluate (an unknown flow field, too long for the kernel); none loads nothing. */
+/** Refuses a --filter this run cannot evaluate (an unknown flow or workload field, too long for the kernel). */
 export async function refuseFilter(
   backend: Backend,
   expr: Expr | null,
@@ -13,8 +13,8 @@ export async function refuseFilter(
   sources: readonly SourceInfo[],
 ): Promise<void> {
   if (expr === null) return;
-  const { requireKnownFlow, requireKernelFit } = await import('./filter.js');
-  await requireKnownFlow(backend, expr, mode, sources);
+  const { requireKnownFields, requireKernelFit } = await import('./filter.js');
+  await requireKnownFields(backend, expr, mode, sources);
   await requireKernelFit(backend, expr, mode);
 }
 
@@ -23,9 +23,19 @@ export async function openFilterControl(
   backend: Backend,
   symbols: SymbolNames,
   base: Expr | null,
+  workloads: WorkloadSource,
+  sources: readonly SourceInfo[],
 ): Promise<FilterControl> {
-  if (base !== null) return (await import('./filter.js')).createFilterControl(backend, symbols, base);
-  return new LazyFilter(backend, symbols);
+  if (base !== null)
+    return (await import('./filter.js')).createFilterControl(backend, symbols, base, workloads, sources);
+  return new LazyFilter({ backend, symbols, workloads, sources });
+}
+
+interface FilterParts {
+  backend: Backend;
+  symbols: SymbolNames;
+  workloads: WorkloadSource;
+  sources: readonly SourceInfo[];
 }
 
 /** No filter in force until the first is applied: until then nothing to test, check or refuse. */
@@ -39,10 +49,7 @@ class LazyFilter implements FilterControl {
     refuseStart: async () => (await this.real?.compiler.refuseStart?.()) ?? null,
   };
 
-  constructor(
-    private readonly backend: Backend,
-    private readonly symbols: SymbolNames,
-  ) {}
+  constructor(private readonly parts: FilterParts) {}
 
   readonly predicate = (): DropPredicate | null => this.real?.predicate() ?? null;
 
@@ -55,8 +62,9 @@ class LazyFilter implements FilterControl {
   }
 
   private load(): Promise<FilterControl> {
-    return (this.loading ??= import('./filter.js').then(
-      ({ createFilterControl }) => (this.real = createFilterControl(this.backend, this.symbols, null)),
-    ));
+    return (this.loading ??= import('./filter.js').then(({ createFilterControl }) => {
+      const { backend, symbols, workloads, sources } = this.parts;
+      return (this.real = createFilterControl(backend, symbols, null, workloads, sources));
+    }));
   }
 }

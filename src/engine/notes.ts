@@ -1,7 +1,7 @@
 // The lines `help` adds after dropwatch's text: what this backend lacks, what packet mode carries, the filter fields.
 import type { BackendCapabilities, DropField } from '../backend/types.js';
 import type { CapabilityWords } from '../backend/words.js';
-import { FIELDS, FLOW_FIELDS } from '../filter/fields.js';
+import { FIELDS, FLOW_FIELDS, WORKLOAD_FIELDS } from '../filter/fields.js';
 
 const FIELD_WORDS: Partial<Record<DropField, string>> = {
   reason: 'reason',
@@ -28,14 +28,20 @@ export function helpNotes(capabilities: BackendCapabilities, words: CapabilityWo
   return notes;
 }
 
-/** The filter's fields, and where this backend knows the flow ones (set filter refuses them elsewhere). */
+/** The filter's fields, and where this backend knows the flow and workload ones (set filter refuses them elsewhere). */
 function filterFieldsNote({ modes, fields }: BackendCapabilities, words: CapabilityWords): string {
-  const always = FIELDS.filter((f) => !FLOW_FIELDS.includes(f)).join(', ');
+  const always = FIELDS.filter((f) => !FLOW_FIELDS.includes(f) && !WORKLOAD_FIELDS.includes(f)).join(', ');
   const flow = FLOW_FIELDS.join(', ');
   const flowIn = modes.filter((m) => fields[m].includes('flow'));
-  return flowIn.length > 0
-    ? `Filter fields: ${always}; in ${flowIn.join(' and ')} mode also ${flow} (e.g. dport == 53 && dst in 10.0.0.0/8).`
-    : `Filter fields: ${always}; the flow fields (${flow}) ${words.flowNeeds()}.`;
+  const note =
+    flowIn.length > 0
+      ? `Filter fields: ${always}; in ${flowIn.join(' and ')} mode also ${flow} (e.g. dport == 53 && dst in 10.0.0.0/8)`
+      : `Filter fields: ${always}; the flow fields (${flow}) ${words.flowNeeds()}`;
+  const workload = WORKLOAD_FIELDS.join(', ');
+  const placed = modes.some((m) => fields[m].includes('netns'));
+  return placed
+    ? `${note}; where the drop happened also ${workload} (e.g. container == web), and dev for ifname.`
+    : `${note}; the workload fields (${workload}) ${words.workloadNeeds()}; dev is ifname.`;
 }
 
 /** "location, reason, protocol and time": what a packet-mode drop carries, in words. */

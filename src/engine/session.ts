@@ -2,6 +2,16 @@
 // observers, the aggregator and the output, and prints what dropwatch prints.
 import type { Backend, BackendEvent, MonitorConfig, SourceInfo } from '../backend/types.js';
 import { CapabilityWords } from '../backend/words.js';
+import { DEFAULT_MAX_KEYS } from '../aggregate/index.js';
+import {
+  DEFAULT_BY,
+  groupLines,
+  isDefaultBy,
+  NAMED_KEYS,
+  unknownKeys,
+  type ByKey,
+  type NamesLookup,
+} from '../aggregate/group.js';
 import { DropwatchError, KernelError, isExpected, strerror } from '../errors/index.js';
 import type { Command } from './commands.js';
 import { helpText } from './commands.js';
@@ -16,6 +26,7 @@ import type {
   Renderer,
   SessionOutput,
   SessionView,
+  WorkloadSource,
 } from './types.js';
 import { UNWRITTEN } from './types.js';
 
@@ -39,6 +50,14 @@ export interface SessionOptions {
   observer?: DropObserver;
   /** Runs the full-screen view (`top`) until the user leaves it. */
   view?: () => Promise<void>;
+  /** What summary lines are grouped by from the start (--by); by location, dropwatch's line, when absent. */
+  by?: readonly ByKey[];
+  /** The run's names for network namespaces, made when a key or filter first asks for them. */
+  workloads?: WorkloadSource;
+  /** Why summary lines cannot be grouped in this run (JSON output); absent when they can. */
+  noGrouping?: string;
+  /** Most grouped lines an interval shows; the drops of the rest are one overflow line. */
+  maxLines?: number;
 }
 
 const EBUSY = 16;
@@ -64,9 +83,11 @@ export class Session {
   private readonly intervalMs: number;
   private readonly delivery: Delivery;
   private readonly words: CapabilityWords;
+  private by: readonly ByKey[];
 
   constructor(private readonly opts: SessionOptions) {
     this.alertLimit = opts.alertLimit ?? 0;
+    this.by = opts.by ?? DEFAULT_BY;
     this.stack = opts.stack ?? false;
     this.intervalMs = opts.intervalMs ?? 1000;
     this.delivery = new Delivery(opts.output, opts.observer);
@@ -151,8 +172,9 @@ export class Session {
     this.output.message('Getting existing configuration');
     const config = await this.kernelCall('config', () => this.opts.backend.getConfig());
     if (config) for (const line of this.opts.renderer.config(config.value)) this.output.message(line);
-    // After dropwatch's own lines, which stay as they are: this setting is ours.
+    // After dropwatch's own lines, which stay as they are: these settings are ours.
     this.output.message(`Call chain sampling: ${this.stackSetting()}`);
+    this.output.message(`Summary lines grouped by: ${this.by.join(', ')}`);
   }
 
   /** `on`, `off`, the change waiting for the next start, or why this backend has none. */
@@ -215,7 +237,22 @@ export class Session {
         );
       case 'filter':
         return this.setFilter(command.value);
+      case 'by':
+        return this.setBy(command.value);
     }
+  }
+
+  /** Groups summary lines by `keys` from the next interval on; refused for keys this source cannot know. */
+  private async setBy(keys: readonly ByKey[]): Promise<void> {
+    if (!isDefaultBy(keys)) {
+      if (this.opts.noGrouping) throw new DropwatchError('E_UNSUPPORTED', `by not set: ${this.opts.noGrouping}`);
+      const unknown = unknownKeys(keys, this.opts.backend.capabilities.fields.summary);
+      if (unknown.length > 0)
+        throw new DropwatchError('E_UNSUPPORTED', `by not set: ${this.words.notInSummary(unknown)}`);
+      if (keys.some((k) => NAMED_KEYS.includes(k))) await this.opts.workloads?.need();
+    }
+    this.by = keys;
+    this.output.message(`setting summary lines grouped by ${keys.join(', ')}`);
   }
 
   private async setFilter(expression: string | null): Promise<void> {
@@ -336,14 +373,14 @@ export class Session {
     switch (event.kind) {
       case 'summary': {
         const pass = this.opts.predicate?.();
-        const entries = pass ? event.entries.filter(pass) : event.entries;
+        const entries = pass ? event.entries.flatMap((e) => pass.summary(e) ?? []) : event.entries;
         for (const o of this.delivery.observers) o.drops?.(entries);
         this.opts.aggregator.add(entries);
         return;
       }
       case 'packet': {
         const pass = this.opts.predicate?.();
-        if (pass && !pass(event.packet)) return;
+        if (pass && !pass.packet(event.packet)) return;
         for (const o of this.delivery.observers) o.packet?.(event.packet);
         if (this.limitReached()) return;
         if (this.delivery.congested()) return this.delivery.skip(1);
@@ -368,15 +405,28 @@ export class Session {
     }
     this.reportUnwritten();
     if (this.limitReached()) return;
-    if (lines.length > 0 && this.delivery.congested()) {
-      for (const entry of lines) this.delivery.skip(entry.count);
+    const grouped = isDefaultBy(this.by) ? null : groupLines(lines, this.by, this.names(), this.maxLines);
+    const shown = grouped?.lines ?? lines;
+    if (shown.length > 0 && this.delivery.congested()) {
+      for (const entry of shown) this.delivery.skip(entry.count);
       this.reportUnwritten();
     } else
-      for (const entry of lines) {
+      for (const entry of shown) {
         this.output.data(this.opts.renderer.summary(entry), { drops: entry.count });
         this.countAlert();
       }
     if (overflow) this.output.error(this.opts.renderer.overflow(overflow));
+    if (grouped?.overflow) this.output.error(this.opts.renderer.overflow(grouped.overflow));
+  }
+
+  private get maxLines(): number {
+    return this.opts.maxLines ?? DEFAULT_MAX_KEYS;
+  }
+
+  /** The namespaces' names as known now, or null before any were asked for. */
+  private names(): NamesLookup {
+    const names = this.opts.workloads?.current();
+    return names ? (netns) => names.lookup(netns) : null;
   }
 
   /** Drops the output could not take since the last report, as one loss: at most once an interval, and at stop. */

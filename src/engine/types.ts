@@ -1,7 +1,9 @@
 // The engine's seams: where lines go, how values become lines, who else sees each drop, and the clock.
 import type { AlertMode, MonitorConfig, PacketDrop, Stats, SummaryEntry } from '../backend/types.js';
 import type { FlushResult, Overflow } from '../aggregate/index.js';
+import type { SummaryLine } from '../aggregate/group.js';
 import type { Resolved } from '../symbols/kallsyms.js';
+import type { WorkloadNames } from '../workload/types.js';
 
 /** Where lines go. `data` carries drop reports; `message` dropwatch's chatter; `error` our one-line complaints. */
 export interface SessionOutput {
@@ -30,7 +32,8 @@ export const UNWRITTEN = 'dropwatch output';
 
 /** Turns values into lines; the CLI picks text or JSON and the symbol lookup method. */
 export interface Renderer {
-  summary(entry: SummaryEntry): string;
+  /** A summary line: one location's, or one grouped by `set by` (its `group`). */
+  summary(line: SummaryLine): string;
   packet(packet: PacketDrop): string[];
   config(config: MonitorConfig): string[];
   stats(stats: Stats): string[];
@@ -69,7 +72,20 @@ export interface Clock {
   clearInterval(handle: unknown): void;
 }
 
-export type DropPredicate = (drop: SummaryEntry | PacketDrop) => boolean;
+/** The user-space part of a filter: which drops pass. */
+export interface DropPredicate {
+  /** The part of a summary entry that passes: itself, a copy with only its matching places, or null for none. */
+  summary(entry: SummaryEntry): SummaryEntry | null;
+  packet(packet: PacketDrop): boolean;
+}
+
+/** The run's names for network namespaces, made only once something needs them (a lazily loaded resolver). */
+export interface WorkloadSource {
+  /** The names, made on the first call. */
+  need(): Promise<WorkloadNames>;
+  /** The names if made, else null: the event path never waits for them. */
+  current(): WorkloadNames | null;
+}
 
 export interface FilterCompiler {
   /** Compiles an expression (throws DropwatchError E_BAD_INPUT) and applies it; null clears it. Returns what to say. */

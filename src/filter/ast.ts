@@ -23,6 +23,9 @@ export {
   ADDRESS_FIELDS,
   FLOW_FIELDS,
   FIELDS,
+  WORKLOAD_FIELDS,
+  NAMED_FIELDS,
+  FIELD_ALIASES,
 } from './fields.js';
 
 export function isTextField(f: Field): f is TextField {

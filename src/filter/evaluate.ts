@@ -3,7 +3,8 @@
 import { BlockList } from 'node:net';
 import { negatedOp, type AddrExpr, type Expr, type Field } from './ast.js';
 import { familyOf, l4Number } from './values.js';
-import type { Origin, PacketDrop, SummaryEntry } from '../backend/types.js';
+import type { DropPlace, Origin, PacketDrop, SummaryEntry } from '../backend/types.js';
+import type { Workload } from '../workload/types.js';
 
 /** What a filter sees of one drop. null means the source did not report that field. */
 export interface FilterRecord {
@@ -24,7 +25,16 @@ export interface FilterRecord {
   dst: string | null;
   sport: number | null;
   dport: number | null;
+  /** The full ID and the name of the container in that namespace, and its pod (`namespace/name`), once resolved. */
+  container?: string | null;
+  containerName?: string | null;
+  pod?: string | null;
+  /** The task the drop happened in. */
+  comm?: string | null;
 }
+
+/** Names for a network namespace (src/workload's WorkloadNames.lookup), for the fields that need them. */
+export type NamesOf = (netns: number) => Pick<Workload, 'container' | 'containerName' | 'pod'>;
 
 export type Predicate = (r: FilterRecord) => boolean;
 
@@ -55,20 +65,20 @@ export function compile(e: Expr): Predicate {
     }
     case 'cmp': {
       const { field, value } = e;
-      return e.op === '==' ? (r) => r[field] === value : (r) => r[field] !== value;
+      if (field === 'container') {
+        const is = containerTest(value);
+        return e.op === '==' ? is : (r) => !is(r);
+      }
+      return e.op === '==' ? (r) => (r[field] ?? null) === value : (r) => (r[field] ?? null) !== value;
     }
     case 'match': {
       const test = memoized(new RegExp(e.pattern, e.flags));
       const field = e.field;
-      return e.op === '=~'
-        ? (r) => {
-            const v = r[field];
-            return v !== null && test(v);
-          }
-        : (r) => {
-            const v = r[field];
-            return v === null || !test(v);
-          };
+      // A container matches by its name or its ID.
+      const read =
+        field === 'container' ? (r: FilterRecord) => [r.containerName, r.container] : (r: FilterRecord) => [r[field]];
+      const some = (r: FilterRecord) => read(r).some((v) => v != null && test(v));
+      return e.op === '=~' ? some : (r) => !some(r);
     }
     case 'addr': {
       const test = memoized(addressTest(e));
@@ -84,6 +94,13 @@ export function compile(e: Expr): Predicate {
           };
     }
   }
+}
+
+/** `container == X`: X is the container's name, or a prefix of its ID (as `docker ps` shortens it). */
+function containerTest(value: string): Predicate {
+  const id = value.toLowerCase();
+  const hex = /^[0-9a-f]+$/.test(id);
+  return (r) => r.containerName === value || (hex && r.container != null && r.container.startsWith(id));
 }
 
 /**
@@ -170,32 +187,76 @@ export function symbolName(location: string): string {
   return location.slice(0, end);
 }
 
-/** Filter record of a summary entry; `symbol` is the caller's resolved name for entry.pc, if any. */
-export function recordFromSummary(entry: SummaryEntry, symbol: string | null = null): FilterRecord {
+/** Names of nothing: for a drop without a namespace, or a run that does not resolve names. */
+const UNNAMED = { container: null, containerName: null, pod: null } as const;
+
+/** The namespace's names, where the filter reads them (`names` given) and the drop has a namespace. */
+const namesOf = (netns: number | null, names: NamesOf | null) =>
+  names === null || netns === null ? UNNAMED : names(netns);
+
+/**
+ * Filter record of a summary entry, or of one of its places (a namespace and device); `symbol` is the caller's
+ * resolved name for entry.pc, if any; `names` resolves the namespace, only where the filter reads names.
+ */
+export function recordFromSummary(
+  entry: SummaryEntry,
+  symbol: string | null = null,
+  place: DropPlace | null = null,
+  names: NamesOf | null = null,
+): FilterRecord {
+  const netns = place?.netns ?? null;
+  const { container, containerName, pod } = namesOf(netns, names);
   return {
     reason: entry.reason,
     symbol,
     origin: entry.origin,
     protocol: null,
-    ifindex: null,
-    ifname: null,
-    netns: null,
+    ifindex: place?.ifindex ?? null,
+    ifname: place?.ifname ?? null,
     ...NO_FLOW,
+    netns,
+    container,
+    containerName,
+    pod,
+    comm: place?.comm ?? null,
   };
+}
+
+/**
+ * The part of a summary entry whose places pass `test` (null stands for drops without a place): the entry itself
+ * when all do, a copy with the passing places and their count when some do, null when none does.
+ */
+export function selectPlaces(entry: SummaryEntry, test: (place: DropPlace | null) => boolean): SummaryEntry | null {
+  const places = entry.places;
+  if (places === undefined || places.length === 0 || entry.count === 0) return test(null) ? entry : null;
+  const kept = places.filter((p) => test(p));
+  // Drops the places do not account for are tested as drops without a place, so every count is tested once.
+  const rest = entry.count - places.reduce((sum, p) => sum + p.count, 0);
+  const restPasses = rest > 0 && test(null);
+  if (kept.length === places.length && (rest <= 0 || restPasses)) return entry;
+  const count = kept.reduce((sum, p) => sum + p.count, 0) + (restPasses ? rest : 0);
+  if (count === 0) return null;
+  return { ...entry, count, places: kept };
 }
 
 const NO_FLOW = { l3: null, l4: null, src: null, dst: null, sport: null, dport: null } as const;
 
 /** Filter record of a packet; `symbol` overrides the name taken from packet.symbol (e.g. after kallsyms lookup). */
-export function recordFromPacket(p: PacketDrop, symbol?: string | null): FilterRecord {
+export function recordFromPacket(p: PacketDrop, symbol?: string | null, names: NamesOf | null = null): FilterRecord {
+  const netns = p.netns ?? null;
+  const { container, containerName, pod } = namesOf(netns, names);
   return {
+    netns,
+    container,
+    containerName,
+    pod,
+    comm: p.comm ?? null,
     reason: p.reason ?? null,
     symbol: symbol !== undefined ? symbol : p.symbol !== undefined ? symbolName(p.symbol) : null,
     origin: p.origin,
     protocol: p.protocol ?? null,
     ifindex: p.inPort?.ifindex ?? null,
     ifname: p.inPort?.name ?? null,
-    netns: p.netns ?? null,
     ...(p.flow === undefined
       ? NO_FLOW
       : {

@@ -9,6 +9,9 @@ export {
   unknownReasons,
   FIELDS,
   FLOW_FIELDS,
+  FIELD_ALIASES,
+  NAMED_FIELDS,
+  WORKLOAD_FIELDS,
   type Expr,
   type Field,
   type TextField,
@@ -26,7 +29,9 @@ export {
   symbolName,
   recordFromPacket,
   recordFromSummary,
+  selectPlaces,
   type FilterRecord,
+  type NamesOf,
   type Predicate,
 } from './evaluate.js';
 export { pushdown, KERNEL_FILTER_MAX, MAX_REASON_RANGES, type Pushdown } from './pushdown.js';

@@ -30,8 +30,10 @@ export interface Token {
   str?: string;
   /** address: the text after '/' (a prefix length when well formed), absent without a '/'. */
   prefix?: string;
-  /** number: its value, or NaN when larger than 2^53. */
+  /** number: its value, or NaN when larger than 2^53 or not a number at all (then `bad` says why). */
   num?: number;
+  /** number: why the text is not a number ("bad number '12ab'"), for a field that needs one. */
+  bad?: string;
   /** regex: its flags. */
   flags?: string;
 }
@@ -108,8 +110,10 @@ function scanAddress(src: string, start: number): Token {
   };
 }
 
+/** A word; a '/' between word characters joins, so a pod's `namespace/name` needs no quotes. */
 function scanWord(src: string, start: number): Token {
-  const end = skipWordChars(src, start);
+  let end = skipWordChars(src, start);
+  while (src[end] === '/' && end + 1 < src.length && isWordChar(src[end + 1]!)) end = skipWordChars(src, end + 1);
   const text = src.slice(start, end);
   return { kind: 'word', pos: start, text, str: text };
 }
@@ -117,7 +121,9 @@ function scanWord(src: string, start: number): Token {
 function scanNumber(src: string, start: number, fail: Fail): Token {
   // Take the whole run so "0x1g" or "12ab" is reported as one bad number, not a number and a word.
   const text = src.slice(start, skipWordChars(src, start));
-  const num = parseNumber(text, () => fail(`bad number ${describe(text)}`, start));
+  const num = parseNumber(text);
+  // Not a number, but maybe a name that starts with a digit (a container ID): the parser decides by the field.
+  if (num === null) return { kind: 'number', pos: start, text, num: NaN, bad: `bad number ${describe(text)}` };
   if (text.length > 1 && text[0] === '0' && text[1] !== 'x' && text[1] !== 'X') {
     fail(`ambiguous number ${describe(text)} (write 0x${text.slice(1)} for hex or ${BigInt(text)} for decimal)`, start);
   }
@@ -215,17 +221,18 @@ function isAddressStart(src: string, i: number): boolean {
   return colon || (dot && first >= '0' && first <= '9');
 }
 
-function parseNumber(text: string, bad: () => never): number {
+/** The number `text` spells, NaN past 2^53, or null when it spells none. */
+function parseNumber(text: string): number | null {
   let digits = text;
   let radix = 10;
   if (text.length > 1 && (text[1] === 'x' || text[1] === 'X') && text[0] === '0') {
     digits = text.slice(2);
     radix = 16;
   }
-  if (digits.length === 0) bad();
+  if (digits.length === 0) return null;
   for (const d of digits) {
     const ok = (d >= '0' && d <= '9') || (radix === 16 && ((d >= 'a' && d <= 'f') || (d >= 'A' && d <= 'F')));
-    if (!ok) bad();
+    if (!ok) return null;
   }
   const v = parseInt(digits, radix);
   return Number.isSafeInteger(v) ? v : NaN;

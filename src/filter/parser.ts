@@ -1,7 +1,9 @@
 // Recursive-descent parser for the filter language; precedence ! > && > ||, errors carry a column.
 
 import {
+  FIELD_ALIASES,
   FIELDS,
+  TEXT_FIELDS,
   isAddressField,
   isNumberField,
   isTextField,
@@ -166,9 +168,10 @@ class Parser {
   private parseField(): Field {
     const ft = this.next();
     if (ft.kind !== 'word') this.fail(`expected a field name, found ${this.show(ft)}`, ft.pos);
-    const field = ft.str as Field;
+    const field = FIELD_ALIASES.get(ft.str!) ?? (ft.str as Field);
     if (!FIELDS.includes(field)) {
-      this.fail(`unknown field ${describe(ft.text)} (fields: ${FIELDS.join(', ')})`, ft.pos);
+      const all = [...FIELDS, ...FIELD_ALIASES.keys()];
+      this.fail(`unknown field ${describe(ft.text)} (fields: ${all.join(', ')})`, ft.pos);
     }
     return field;
   }
@@ -210,7 +213,7 @@ class Parser {
   /** `=~`/`!~`: a text field against a regular expression, compiled once here so a bad one fails at parse time. */
   private parseMatch(field: Field, op: '=~' | '!~', ot: Token, vt: Token): Expr {
     if (!isTextField(field))
-      return this.fail(`'${op}' needs a text field (reason, symbol, origin, ifname), not '${field}'`, ot.pos);
+      return this.fail(`'${op}' needs a text field (${TEXT_FIELDS.join(', ')}), not '${field}'`, ot.pos);
     if (vt.kind !== 'regex' && vt.kind !== 'string') {
       this.fail(`'${op}' needs a /regular expression/ or a quoted string, found ${this.show(vt)}`, vt.pos);
     }
@@ -231,6 +234,7 @@ class Parser {
   private parseNumberComparison(field: NumberField, op: '==' | '!=', vt: Token): Expr {
     let value: number;
     const name = vt.kind === 'word' || vt.kind === 'string' ? vt.str!.toLowerCase() : null;
+    if (vt.kind === 'number' && vt.bad !== undefined) return this.fail(vt.bad, vt.pos);
     if (vt.kind === 'number') value = vt.num!;
     else if (field === 'protocol' && name !== null && PROTOCOL_NAMES.has(name)) value = PROTOCOL_NAMES.get(name)!;
     else if (field === 'l4' && name !== null && L4_BY_NAME.has(name)) value = L4_BY_NAME.get(name)!;
@@ -245,7 +249,7 @@ class Parser {
     }
     const max = LIMITS[field];
     if (!(value <= max)) {
-      // EtherTypes and the 32-bit ifindex read best in hex, ports and protocol numbers in decimal.
+      // EtherTypes and the 32-bit ifindex read best in hex, ports, protocol numbers and inodes in decimal.
       const shown = field === 'protocol' || field === 'ifindex' ? `0x${max.toString(16)}` : String(max);
       this.fail(`'${field}' must be 0 to ${shown}, found ${this.show(vt)}`, vt.pos);
     }
@@ -254,6 +258,9 @@ class Parser {
 
   /** A text or name field against a word or quoted string, normalised for reason, origin and l3. */
   private parseNameComparison(field: TextField | NameField, op: '==' | '!=', vt: Token): Expr {
+    // A container ID (prefix) or a task's name may well start with a digit.
+    if (vt.kind === 'number' && (field === 'container' || field === 'comm'))
+      return { type: 'cmp', field, op, value: vt.text };
     if (vt.kind === 'number') this.fail(`'${field}' needs a name, found number ${this.show(vt)}`, vt.pos);
     if (vt.kind === 'address') this.fail(`'${field}' needs a name, found ${this.show(vt)}`, vt.pos);
     const raw = vt.str!;

@@ -3,6 +3,7 @@
 import type { ChalkInstance } from 'chalk';
 import type { MonitorConfig, PacketDrop, StackSamples, Stats, SummaryEntry } from '../backend/types.js';
 import type { Overflow } from '../aggregate/index.js';
+import type { LineGroup, NetnsValue, SummaryLine } from '../aggregate/group.js';
 import type { Resolved } from '../symbols/kallsyms.js';
 import type { SymbolStatus } from '../symbols/loader.js';
 import type { Flow } from '../packet/index.js';
@@ -29,7 +30,20 @@ export function formatPointer(address: bigint): string {
  * One summary line. `where` is the resolved location, or null when unresolved or with `-l none`.
  * Counts print as the true unsigned value; dropwatch's `%d` would show counts of 2^31 and up as negative.
  */
-export function formatSummaryLine(entry: SummaryEntry, where: Resolved | null, style?: Style): string {
+export function formatSummaryLine(entry: SummaryLine, where: Resolved | null, style?: Style): string {
+  const group = entry.group;
+  if (group && !group.keys.includes('location')) {
+    const parts = group.keys.includes('reason')
+      ? [`reason ${token(entry.reason)}`, ...groupWords(group)]
+      : groupWords(group);
+    return `${paint(style, (c) => c.bold, String(entry.count))} drops · ${parts.join(' ')}`;
+  }
+  const line = locationLine(entry, where, style);
+  return group ? `${line} · ${groupWords(group).join(' ')}` : line;
+}
+
+/** dropwatch's line for one location, with the reason where the source gives one. */
+function locationLine(entry: SummaryEntry, where: Resolved | null, style?: Style): string {
   const count = paint(style, (c) => c.bold, String(entry.count));
   let line: string;
   if (entry.origin === 'hardware') {
@@ -47,9 +61,61 @@ export function formatSummaryLine(entry: SummaryEntry, where: Resolved | null, s
   return entry.reason === null ? line : `${line} ${paint(style, (c) => c.yellow, entry.reason)}`;
 }
 
-/** The aggregator's overflow tally as one line in the same `N drops at ` shape. */
-export function formatOverflowLine(overflow: Overflow, style?: Style): string {
+/**
+ * A value on a grouped line as one word: as it is when plain, else quoted with escapes (a task named `a b` or `-`), so
+ * a line always splits on spaces and `-` always means none.
+ */
+export function token(value: string | null): string {
+  if (value === null) return '-';
+  if (value !== '-' && /^[!-~]+$/.test(value) && !/["()\\]/.test(value)) return value;
+  return JSON.stringify(value).replace(/[^ -~]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** `netns host`, `netns blue (4026532042)`, `netns 4026532042`, `netns -`. */
+function netnsWords(n: NetnsValue): string {
+  if (n.inode === null) return 'netns -';
+  if (n.name === null) return `netns ${n.inode}`;
+  return n.name === 'host' ? 'netns host' : `netns ${token(n.name)} (${n.inode})`;
+}
+
+/**
+ * The words after a grouped line's ` · `, always in this order, whatever the order of the keys: pod, container,
+ * namespace, device, task. A container or pod not known stands in by its namespace (or is `-` when the namespace is
+ * asked for too).
+ */
+function groupWords({ keys, values: v }: LineGroup): string[] {
+  const netnsAsked = keys.includes('netns');
+  const words: string[] = [];
+  if (keys.includes('pod')) {
+    if (v.pod) words.push(`pod ${token(v.pod)}`);
+    else if (netnsAsked) words.push('pod -');
+  }
+  if (keys.includes('container')) {
+    const c = v.container;
+    if (c)
+      words.push(
+        `container ${c.name === null ? '' : `${token(c.name)} (`}${c.id.slice(0, 12)}${c.name === null ? '' : ')'}`,
+      );
+    else if (netnsAsked) words.push('container -');
+  }
+  if (v.netns) words.push(netnsWords(v.netns));
+  if (v.dev) {
+    const { ifname, ifindex } = v.dev;
+    words.push(`dev ${ifname !== null ? token(ifname) : ifindex !== null ? `if${ifindex}` : '-'}`);
+  }
+  if (keys.includes('comm')) words.push(`comm ${token(v.comm ?? null)}`);
+  return words;
+}
+
+/** The aggregator's overflow tally as one line in the same `N drops at ` shape (`N drops · ` for grouped lines). */
+export function formatOverflowLine(overflow: Overflow & { grouped?: true }, style?: Style): string {
   const distinct = `${overflow.distinct}${overflow.distinctIsLowerBound ? '+' : ''}`;
+  if (overflow.grouped)
+    return paint(
+      style,
+      (c) => c.yellow,
+      `${overflow.drops} drops · ${distinct} more lines not listed (over ${overflow.limit} lines this interval)`,
+    );
   return paint(
     style,
     (c) => c.yellow,

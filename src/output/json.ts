@@ -5,6 +5,7 @@ import type { FrameResolver } from './format.js';
 import type { Overflow } from '../aggregate/index.js';
 import type { Resolved } from '../symbols/kallsyms.js';
 import type { Flow } from '../packet/index.js';
+import type { NamesLookup } from '../aggregate/group.js';
 
 /** Fields every drop report carries, summary or packet. */
 interface DropFields {
@@ -36,10 +37,31 @@ export interface SummaryJson extends DropFields {
   /** Only when stacks are on: the chains sampled from these drops, most frequent first. */
   stacks?: { sampled: number; chains: { count: number; frames: FrameJson[] }[] };
   /** Only where the source knows them (bpf): per network namespace and device, counts adding up to `count`. */
-  places?: DropPlace[];
+  places?: PlaceJson[];
 }
 
-export interface PacketJson extends DropFields {
+/** The names found for a network namespace, null where none is known (or the drop had no namespace). */
+interface WorkloadJson {
+  netns: number | null;
+  /** `host` for the host's namespace, else its `ip netns` name. */
+  netnsName: string | null;
+  container: string | null;
+  containerName: string | null;
+  /** `namespace/name`. */
+  pod: string | null;
+  podUid: string | null;
+}
+
+/** Drops at one location in one namespace, on one device (and in one task, where the source says). */
+export interface PlaceJson extends WorkloadJson {
+  ifindex: number | null;
+  ifname: string | null;
+  pid?: number | null;
+  comm?: string | null;
+  count: number;
+}
+
+export interface PacketJson extends DropFields, WorkloadJson {
   type: 'packet';
   count: 1;
   trapGroup: string | null;
@@ -117,6 +139,31 @@ export function parseKernelSymbol(text: string): Resolved {
   return r;
 }
 
+/** A namespace's names for `netns`, from `names` where the run resolves them. */
+function workloadJson(netns: number | null, names: NamesLookup): WorkloadJson {
+  const w = netns === null || names === null ? null : names(netns);
+  return {
+    netns,
+    netnsName: w?.netnsName ?? null,
+    container: w?.container ?? null,
+    containerName: w?.containerName ?? null,
+    pod: w?.pod ?? null,
+    podUid: w?.podUid ?? null,
+  };
+}
+
+function placeJson(p: DropPlace, names: NamesLookup): PlaceJson {
+  return {
+    ...workloadJson(p.netns, names),
+    ifindex: p.ifindex,
+    ifname: p.ifname,
+    // The task only where the source gives one, so places without it keep their shape.
+    ...(p.pid === undefined ? {} : { pid: p.pid }),
+    ...(p.comm === undefined ? {} : { comm: p.comm }),
+    count: p.count,
+  };
+}
+
 function frameJson(pc: bigint, resolve: FrameResolver): FrameJson {
   return { pc: hex(pc), ...location(resolve(pc)) };
 }
@@ -128,13 +175,14 @@ function stacksJson(stacks: StackSamples, resolve: FrameResolver): NonNullable<S
   };
 }
 
-/** `resolve` names the frames of call chains; frames stay unnamed without it. */
+/** `resolve` names the frames of call chains; frames stay unnamed without it; `names` names the namespaces. */
 export function summaryJson(
   entry: SummaryEntry,
   resolved: Resolved | null,
   timeMs: number,
   backend: BackendName,
   resolve: FrameResolver = () => null,
+  names: NamesLookup = null,
 ): SummaryJson {
   const json: SummaryJson = {
     type: 'summary',
@@ -148,7 +196,7 @@ export function summaryJson(
     reason: entry.reason,
   };
   if (entry.stacks) json.stacks = stacksJson(entry.stacks, resolve);
-  if (entry.places) json.places = entry.places.map((p) => ({ ...p }));
+  if (entry.places) json.places = entry.places.map((p) => placeJson(p, names));
   return json;
 }
 
@@ -159,6 +207,7 @@ export function packetJson(
   timeMs: number,
   backend: BackendName,
   resolve: FrameResolver = () => null,
+  names: NamesLookup = null,
 ): PacketJson {
   const where = p.symbol !== undefined ? parseKernelSymbol(p.symbol) : resolved;
   return {
@@ -174,6 +223,7 @@ export function packetJson(
     trapGroup: p.trapGroup ?? null,
     ifindex: p.inPort?.ifindex ?? null,
     ifname: p.inPort?.name ?? null,
+    ...workloadJson(p.netns ?? null, names),
     l3: p.flow?.l3 ?? null,
     src: p.flow?.src ?? null,
     dst: p.flow?.dst ?? null,

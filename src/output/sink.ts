@@ -1,6 +1,7 @@
 // Where drop reports go, chosen once per run: text lines (stamped, coloured) or JSON Lines, plus Prometheus metrics.
 import type { Backend, SourceInfo } from '../backend/types.js';
-import type { DropObserver, Renderer } from '../engine/types.js';
+import type { DropObserver, Renderer, WorkloadSource } from '../engine/types.js';
+import type { NamesLookup } from '../aggregate/group.js';
 import { buildTextRenderer, loadColour } from './text.js';
 import type { Symbols } from './symbols.js';
 import type { MetricsLabelKey } from '../metrics/labels.js';
@@ -19,6 +20,8 @@ export interface SinkContext {
   colour: boolean;
   /** Whether monitoring is on, for the metrics gauge. */
   monitoring: () => boolean;
+  /** The run's names for network namespaces, for JSON's places and packets (made before a JSON run starts). */
+  workloads?: WorkloadSource;
   version: string;
   /** Names for the workload labels of metrics; without it a namespace is labelled by its inode. */
   workload?: WorkloadNames;
@@ -109,12 +112,16 @@ async function jsonReport(ctx: SinkContext): Promise<{ renderer: Renderer; obser
   const backend = ctx.backend.name;
   const frame = (pc: bigint) => symbols.lookup(pc);
   const text = buildTextRenderer({ symbols, colour: false, capabilities: ctx.backend.capabilities });
+  const names = (): NamesLookup => {
+    const known = ctx.workloads?.current();
+    return known ? (netns) => known.lookup(netns) : null;
+  };
   return {
     renderer: {
       // Configuration, stats and loss lines stay text: they go to stderr, beside the prompt's messages.
       ...text,
       summary: (entry) =>
-        jsonLine(summaryJson(entry, entry.pc === 0n ? null : symbols.lookup(entry.pc), now(), backend, frame)),
+        jsonLine(summaryJson(entry, entry.pc === 0n ? null : symbols.lookup(entry.pc), now(), backend, frame, names())),
       packet: (p) => [
         jsonLine(
           packetJson(
@@ -123,6 +130,7 @@ async function jsonReport(ctx: SinkContext): Promise<{ renderer: Renderer; obser
             now(),
             backend,
             frame,
+            names(),
           ),
         ),
       ],

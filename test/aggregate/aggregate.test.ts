@@ -149,3 +149,23 @@ test('call chains: at most MAX_CHAINS_PER_LOCATION kept per line; the rest still
   assert.equal(line!.stacks!.chains.length, MAX_CHAINS_PER_LOCATION);
   assert.equal(line!.stacks!.sampled, many.length);
 });
+
+test('places merge per namespace, device and task: drops of two tasks on one device stay apart', () => {
+  const a = new DropAggregator();
+  const entry = (comm: string | undefined, count: number): SummaryEntry => ({
+    ...sw(1n, count, 'NO_SOCKET'),
+    places: [{ netns: 7, ifindex: 1, ifname: 'lo', ...(comm === undefined ? {} : { pid: 5, comm }), count }],
+  });
+  a.add([entry('nginx', 2), entry('curl', 3)]);
+  a.add([entry('nginx', 4), entry(undefined, 1)]);
+  const [line] = a.flush().lines;
+  assert.equal(line!.count, 10);
+  assert.deepEqual(
+    line!.places!.map((p) => [p.comm, p.count]),
+    [
+      ['nginx', 6],
+      ['curl', 3],
+      [undefined, 1],
+    ],
+  );
+});

@@ -28,9 +28,11 @@ test('places are summed per namespace and device over an interval and pass the s
   assert.equal(lines.length, 1);
   const json = summaryJson(lines[0]!, { symbol: '__udp4_lib_rcv', offset: 0x4bcn }, 0, 'bpf');
   assert.equal(json.count, 6);
+  // Without a name resolver every name is null.
+  const unnamed = { netnsName: null, container: null, containerName: null, pod: null, podUid: null };
   assert.deepEqual(json.places, [
-    { netns: 4026532304, ifindex: 1, ifname: 'lo', count: 5 },
-    { netns: null, ifindex: null, ifname: null, count: 1 },
+    { netns: 4026532304, ...unnamed, ifindex: 1, ifname: 'lo', count: 5 },
+    { netns: null, ...unnamed, ifindex: null, ifname: null, count: 1 },
   ]);
   assert.deepEqual(validateEvent(json), []);
 });

@@ -23,6 +23,7 @@ const DEFAULTS: Omit<DropwatchOptions, 'filter'> = {
   metricsMaxSeries: 500,
   stack: false,
   top: false,
+  by: ['location'],
 };
 
 const ok: [string[], Partial<DropwatchOptions>][] = [
@@ -44,6 +45,10 @@ const ok: [string[], Partial<DropwatchOptions>][] = [
   [['--metrics', '0.0.0.0:9100'], { metrics: { host: '0.0.0.0', port: 9100 } }],
   [['--metrics', '[::1]:0'], { metrics: { host: '::1', port: 0 } }],
   [['--metrics', 'localhost:80'], { metrics: { host: 'localhost', port: 80 } }],
+  [['--by', 'netns,dev'], { by: ['netns', 'dev'] }],
+  [['--by', 'location, container'], { by: ['location', 'container'] }],
+  // Grouping by location is dropwatch's line, whatever the output.
+  [['--by', 'location', '-f', 'json', '-m', 'packet'], { format: 'json', mode: 'packet' }],
   [
     ['--metrics', ':1', '--metrics-labels', 'dev,netns'],
     { metrics: { host: '127.0.0.1', port: 1 }, metricsLabels: ['netns', 'dev'] },
@@ -117,6 +122,11 @@ const bad: [string[], RegExp][] = [
   [['--top', '-s'], /^--top draws its own screen/],
   [['--top', '-f', 'json'], /^--top draws its own screen/],
   [['--top', '--timestamp'], /^--top draws its own screen/],
+  [['--by', 'ns'], /^--by: unknown key 'ns' \(keys: location, reason, netns, container, pod, dev, comm\)$/],
+  [['--by', 'netns,'], /^--by: no key \(keys: /],
+  [['--by', 'container', '-f', 'json'], /^--by groups text summary lines; JSON summaries carry every key/],
+  [['--by', 'dev', '-m', 'packet'], /^--by groups summary lines; packet mode prints each drop/],
+  [['--by', 'dev', '--top'], /^--by groups summary lines; --top draws its own screen$/],
 ];
 
 for (const [args, message] of bad) {

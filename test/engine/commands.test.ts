@@ -31,7 +31,9 @@ test('parses every dropwatch command', () => {
 const bad: [string, string][] = [
   ['frobnicate', `unknown command: "frobnicate" (type 'help' for the list)`],
   ['start now', 'start takes no arguments'],
-  ['set', 'set what? (alertlimit, alertmode, trunc, queue, sw, hw, filter, stack)'],
+  ['set', 'set what? (alertlimit, alertmode, trunc, queue, sw, hw, filter, stack, by)'],
+  ['set by ns', "unknown key 'ns' (keys: location, reason, netns, container, pod, dev, comm)"],
+  ['set by', 'missing value: set by <key[,key]> (keys: location, reason, netns, container, pod, dev, comm)'],
   ['set colour red', `unknown setting: "colour" (type 'help' for the list)`],
   ['set alertlimit', 'missing value: set alertlimit <number>'],
   ['set alertlimit abc', 'invalid number for alertlimit: "abc" (expected a whole number)'],

@@ -1,7 +1,7 @@
 // The filter's wiring to a backend: what `filter set:` echoes back, and what it refuses in a mode that cannot know a field.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createFilterControl, requireKernelFit, requireKnownFlow } from '../../src/engine/filter.js';
+import { createFilterControl, requireKernelFit, requireKnownFields } from '../../src/engine/filter.js';
 import type { Backend, BackendCapabilities, KernelSets } from '../../src/backend/types.js';
 import { parse } from '../../src/filter/index.js';
 import { DropwatchError } from '../../src/errors/index.js';
@@ -53,8 +53,8 @@ test('a long filter is shortened in the echo; the whole of it still applies', as
   assert.match(line, /^filter set: ifname == veth0 \|\| .*… \(dropwatch: ifname == veth0 \|\| .*…\)$/);
   const pass = control.predicate()!;
   const packet = (name: string) => ({ origin: 'software' as const, pc: 1n, inPort: { name } });
-  assert.equal(pass(packet('veth499')), true);
-  assert.equal(pass(packet('veth500')), false);
+  assert.equal(pass.packet(packet('veth499')), true);
+  assert.equal(pass.packet(packet('veth500')), false);
   assert.ok(parse(names.join(' || ')));
 });
 
@@ -119,28 +119,28 @@ test('a --filter on the flow in a mode that cannot know it is refused in one lin
   const netdm = memoryBackend(NETDM_FLOW, 'netdm');
   const udp9 = parse('dport == 9 && l4 == udp');
   const message = '--filter: l4 and dport are known only in packet mode, not in summary mode (add -m packet)';
-  assert.equal(await refusal(() => requireKnownFlow(netdm, udp9, 'summary', sources())), message);
+  assert.equal(await refusal(() => requireKnownFields(netdm, udp9, 'summary', sources())), message);
   // Without -m the backend's own mode decides.
-  assert.equal(await refusal(() => requireKnownFlow(netdm, udp9, null, sources())), message);
-  await requireKnownFlow(netdm, udp9, 'packet', sources());
+  assert.equal(await refusal(() => requireKnownFields(netdm, udp9, null, sources())), message);
+  await requireKnownFields(netdm, udp9, 'packet', sources());
   await netdm.setConfig({ alertMode: 'packet' });
-  await requireKnownFlow(netdm, udp9, null, sources());
+  await requireKnownFields(netdm, udp9, null, sources());
   // A field that decides nothing on its own is still refused: the filter would quietly mean something else.
   assert.equal(
     await refusal(() =>
-      requireKnownFlow(netdm, parse('reason == NO_SOCKET || dst in 10.0.0.0/8'), 'summary', sources()),
+      requireKnownFields(netdm, parse('reason == NO_SOCKET || dst in 10.0.0.0/8'), 'summary', sources()),
     ),
     '--filter: dst is known only in packet mode, not in summary mode (add -m packet)',
   );
   // No mode of this backend decodes packets.
   const tracefs = memoryBackend(TRACEFS);
   assert.equal(
-    await refusal(() => requireKnownFlow(tracefs, parse('src == ::1'), 'packet', sources())),
+    await refusal(() => requireKnownFields(tracefs, parse('src == ::1'), 'packet', sources())),
     "--filter: src is not known on the tracefs backend, which decodes no packets (NET_DM's or bpf's packet mode decodes packets: -b netdm -m packet or -b bpf -m packet)",
   );
   // Filters without flow fields, and no filter at all, pass as before.
-  await requireKnownFlow(tracefs, parse('reason == NO_SOCKET'), 'summary', sources());
-  await requireKnownFlow(tracefs, null, null, sources());
+  await requireKnownFields(tracefs, parse('reason == NO_SOCKET'), 'summary', sources());
+  await requireKnownFields(tracefs, null, null, sources());
 });
 
 test('set filter on the flow: refused while the mode cannot know it, the filter in force kept; evaluated in packet mode', async () => {
@@ -177,7 +177,10 @@ test('set filter on the flow: refused while the mode cannot know it, the filter 
       stopped: null,
     },
   });
-  assert.deepEqual([pass(packet(9, 'udp')), pass(packet(10, 'udp')), pass(packet(9, 'tcp'))], [true, false, false]);
+  assert.deepEqual(
+    [pass.packet(packet(9, 'udp')), pass.packet(packet(10, 'udp')), pass.packet(packet(9, 'tcp'))],
+    [true, false, false],
+  );
   // Clearing is never refused.
   await netdm.setConfig({ alertMode: 'summary' });
   assert.equal(await control.compiler.apply(null), 'filter cleared');

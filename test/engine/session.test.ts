@@ -165,16 +165,17 @@ test('expected backend errors become one line and the session stays usable', asy
   assert.equal(await session.run({ name: 'start' }), 'continue');
   assert.deepEqual(err, ['joining events needs CAP_SYS_ADMIN']);
   await session.run({ name: 'show' });
-  assert.deepEqual(out.slice(-3, -1), ['Getting existing configuration', 'mode summary']);
+  assert.deepEqual(out.slice(-4, -2), ['Getting existing configuration', 'mode summary']);
 });
 
-test("show: the call chain sampling setting after dropwatch's lines, on every backend", async () => {
+test("show: the call chain sampling and grouping settings after dropwatch's lines, on every backend", async () => {
   const { session, out } = setup();
   await session.run({ name: 'show' });
   assert.deepEqual(out, [
     'Getting existing configuration',
     'mode summary',
     'Call chain sampling: not available (the netdm backend reports no call chains)',
+    'Summary lines grouped by: location',
   ]);
   const stacks = memoryBackend({ ...SOFTWARE_ONLY, fields: { summary: ['reason', 'stack'], packet: ['reason'] } });
   const lines: string[] = [];
@@ -188,7 +189,7 @@ test("show: the call chain sampling setting after dropwatch's lines, on every ba
   });
   const shown = async () => {
     await withStacks.run({ name: 'show' });
-    return lines.at(-1);
+    return lines.at(-2);
   };
   assert.equal(await shown(), 'Call chain sampling: on');
   await withStacks.run({ name: 'set', key: 'stack', value: false });

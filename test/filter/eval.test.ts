@@ -9,7 +9,7 @@ import {
   symbolName,
   type FilterRecord,
 } from '../../src/filter/index.js';
-import { NO_FLOW } from './helpers.js';
+import { NO_FLOW, NO_WORKLOAD } from './helpers.js';
 import { ipProtocolName } from '../../src/packet/index.js';
 
 const udp: FilterRecord = {
@@ -19,8 +19,8 @@ const udp: FilterRecord = {
   protocol: 0x0800,
   ifindex: 1,
   ifname: null,
-  netns: null,
   ...NO_FLOW,
+  ...NO_WORKLOAD,
 };
 const hw: FilterRecord = {
   reason: null,
@@ -29,8 +29,8 @@ const hw: FilterRecord = {
   protocol: 0x86dd,
   ifindex: 3,
   ifname: 'swp1',
-  netns: null,
   ...NO_FLOW,
+  ...NO_WORKLOAD,
 };
 const bare: FilterRecord = {
   reason: null,
@@ -39,8 +39,8 @@ const bare: FilterRecord = {
   protocol: null,
   ifindex: null,
   ifname: null,
-  netns: null,
   ...NO_FLOW,
+  ...NO_WORKLOAD,
 };
 
 test('evaluation table: [expression, udp, hw, bare]', () => {

@@ -8,6 +8,9 @@ export const FIXTURE = fixturePath('filter', 'kfree_skb.format');
 /** The flow fields of a record for a drop without a decoded flow (summary mode, tracefs). */
 export const NO_FLOW = { l3: null, l4: null, src: null, dst: null, sport: null, dport: null } as const;
 
+/** The workload fields of a record for a drop the source placed nowhere, as the record builders fill them. */
+export const NO_WORKLOAD = { netns: null, container: null, containerName: null, pod: null, comm: null } as const;
+
 /** The `{ N, "NAME" }` pairs of the format file's __print_symbolic(REC->reason, ...) table. */
 export function reasonTable(formatText: string): Map<number, string> {
   const at = formatText.indexOf('__print_symbolic(REC->reason');

@@ -19,14 +19,15 @@ import { lostIn, RSS_BOUND_KIB } from '../../bench/lib/stalled.js';
 const LATE_S = 2;
 
 // Lines both tools print; ours adds stderr-only notes (lost counts, hints) that dropwatch has no equivalent for, in
-// packet mode each drop's flow line, and after `show` its call chain setting.
+// packet mode each drop's flow line, and after `show` its call chain and grouping settings.
 const comparable = (lines: string[]): string[] =>
   lines.filter(
     (l) =>
       !l.startsWith('Lost before delivery') &&
       !l.startsWith('rc=') &&
       !l.startsWith('flow: ') &&
-      !l.startsWith('Call chain sampling: '),
+      !l.startsWith('Call chain sampling: ') &&
+      !l.startsWith('Summary lines grouped by: '),
   );
 
 /** One flow as `ipv4 udp 127.0.0.1.40001 > 127.0.0.1.9` (no ports: `ipv6 icmpv6 ::1 > ::1`), from any side. */

@@ -110,9 +110,16 @@ test('help lists the filter fields, and where this backend knows the flow ones',
     return lines.filter((l) => l.startsWith('Filter fields: '));
   };
   assert.deepEqual(await help(memoryBackend(NETDM_FLOW, 'netdm')), [
-    'Filter fields: reason, symbol, origin, protocol, ifindex, ifname, netns; in packet mode also l3, l4, src, dst, sport, dport (e.g. dport == 53 && dst in 10.0.0.0/8).',
+    'Filter fields: reason, symbol, origin, protocol, ifindex, ifname; in packet mode also l3, l4, src, dst, sport, dport (e.g. dport == 53 && dst in 10.0.0.0/8); the workload fields (netns, container, pod, comm) need bpf; dev is ifname.',
   ]);
   assert.deepEqual(await help(memoryBackend()), [
-    "Filter fields: reason, symbol, origin, protocol, ifindex, ifname, netns; the flow fields (l3, l4, src, dst, sport, dport) need NET_DM's or bpf's packet mode.",
+    "Filter fields: reason, symbol, origin, protocol, ifindex, ifname; the flow fields (l3, l4, src, dst, sport, dport) need NET_DM's or bpf's packet mode; the workload fields (netns, container, pod, comm) need bpf; dev is ifname.",
+  ]);
+  const bpf = memoryBackend(
+    { ...NETDM_FLOW, fields: { summary: ['reason', 'device', 'netns'], packet: ['flow', 'netns', 'process'] } },
+    'bpf',
+  );
+  assert.deepEqual(await help(bpf), [
+    'Filter fields: reason, symbol, origin, protocol, ifindex, ifname; in packet mode also l3, l4, src, dst, sport, dport (e.g. dport == 53 && dst in 10.0.0.0/8); where the drop happened also netns, container, pod, comm (e.g. container == web), and dev for ifname.',
   ]);
 });

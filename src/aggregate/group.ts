@@ -1,0 +1,220 @@
+// Summary lines grouped by the keys of --by and `set by`: the aggregator's per-location lines regrouped over their
+// places (namespace, device, task), each drop in exactly one line or the overflow, the number of lines bounded.
+import type { DropField, DropPlace, SummaryEntry } from '../backend/types.js';
+import { DropwatchError } from '../errors/index.js';
+import type { Workload } from '../workload/types.js';
+import type { Overflow } from './index.js';
+
+export const BY_KEYS = ['location', 'reason', 'netns', 'container', 'pod', 'dev', 'comm'] as const;
+export type ByKey = (typeof BY_KEYS)[number];
+export const DEFAULT_BY: readonly ByKey[] = ['location'];
+/** Keys whose words come from a name resolver: the namespace's `ip netns` name or `host`, its container and pod. */
+export const NAMED_KEYS: readonly ByKey[] = ['netns', 'container', 'pod'];
+
+/**
+ * What a source must report in summary mode for each key. A task is named only where a place says it (drops in a
+ * task's context), so `comm` needs places, and shows `-` where a place names none.
+ */
+export const BY_NEEDS: Readonly<Record<ByKey, DropField | null>> = {
+  location: null,
+  reason: 'reason',
+  netns: 'netns',
+  container: 'netns',
+  pod: 'netns',
+  dev: 'device',
+  comm: 'netns',
+};
+
+/** The keys a source whose summaries carry `fields` cannot group by, each with what it lacks. */
+export const unknownKeys = (keys: readonly ByKey[], fields: readonly DropField[]): [ByKey, DropField][] =>
+  keys.flatMap((k): [ByKey, DropField][] => {
+    const need = BY_NEEDS[k];
+    return need === null || fields.includes(need) ? [] : [[k, need]];
+  });
+
+/** `netns,dev` → ['netns', 'dev'], each key once, in the order given; E_BAD_INPUT names a key it does not know. */
+export function parseBy(text: string): ByKey[] {
+  const keys: ByKey[] = [];
+  const all = `(keys: ${BY_KEYS.join(', ')})`;
+  for (const raw of text.split(',')) {
+    const word = raw.trim();
+    if (word === '') throw new DropwatchError('E_BAD_INPUT', `no key ${all}`);
+    const key = BY_KEYS.find((k) => k === word);
+    if (key === undefined) throw new DropwatchError('E_BAD_INPUT', `unknown key ${shown(word)} ${all}`);
+    if (!keys.includes(key)) keys.push(key);
+  }
+  return keys;
+}
+
+/** A key as typed, safe on one line: quoted, control characters escaped, cut when long. */
+const shown = (word: string): string =>
+  /^[\w.-]{1,40}$/.test(word) ? `'${word}'` : JSON.stringify(word.slice(0, 40)).replace(/[\x7f-\x9f]/g, '?');
+
+/** Whether the keys make dropwatch's own line: by location (whose line carries the reason already). */
+export const isDefaultBy = (keys: readonly ByKey[]): boolean =>
+  keys.includes('location') && keys.every((k) => k === 'location' || k === 'reason');
+
+/** A namespace as a line names it: its inode (null: the drop had none) and its name, once known. */
+export interface NetnsValue {
+  inode: number | null;
+  name: string | null;
+}
+
+/**
+ * The values one grouped line stands for. `netns` is there when asked for, or in place of a container or pod that
+ * is not known (yet) when it is not; `null` values mean the drops had none.
+ */
+export interface GroupValues {
+  netns?: NetnsValue;
+  container?: { id: string; name: string | null } | null;
+  pod?: string | null;
+  dev?: { ifindex: number | null; ifname: string | null };
+  comm?: string | null;
+}
+
+/** What a grouped line is grouped by, for its words (output/format.ts). */
+export interface LineGroup {
+  keys: readonly ByKey[];
+  values: GroupValues;
+}
+
+/** A summary line: dropwatch's per-location entry, or a grouped one (location and reason only where keyed). */
+export type SummaryLine = SummaryEntry & { group?: LineGroup };
+
+/** Drops that did not fit under the bound, as the aggregator's overflow but counting grouped lines. */
+export type GroupOverflow = Overflow & { grouped: true };
+
+export interface GroupResult {
+  lines: SummaryLine[];
+  overflow: GroupOverflow | null;
+}
+
+/** Names of a namespace, null where the run resolves none. */
+export type NamesLookup = ((netns: number) => Workload) | null;
+
+const NONE = '\u0001';
+
+/** The values and the key of the group one place's drops fall in. */
+function valuesOf(
+  entry: SummaryEntry,
+  place: DropPlace | null,
+  keys: ReadonlySet<ByKey>,
+  named: (n: number) => Workload | null,
+) {
+  const parts: string[] = [];
+  const values: GroupValues = {};
+  if (keys.has('location'))
+    parts.push(`${entry.origin}\0${entry.pc.toString(16)}\0${entry.trap ?? NONE}\0${entry.reason ?? NONE}`);
+  else if (keys.has('reason')) parts.push(entry.reason ?? NONE);
+  const inode = place?.netns ?? null;
+  const w = inode === null ? null : named(inode);
+  let standIn = false;
+  if (keys.has('pod')) {
+    values.pod = w?.pod ?? null;
+    parts.push(values.pod ?? NONE);
+    standIn ||= values.pod === null;
+  }
+  if (keys.has('container')) {
+    values.container = w?.container ? { id: w.container, name: w.containerName } : null;
+    parts.push(values.container?.id ?? NONE);
+    standIn ||= values.container === null;
+  }
+  if (keys.has('netns') || standIn) {
+    values.netns = { inode, name: w?.netnsName ?? null };
+    parts.push(String(inode ?? NONE));
+  }
+  if (keys.has('dev')) {
+    values.dev = { ifindex: place?.ifindex ?? null, ifname: place?.ifname ?? null };
+    parts.push(values.dev.ifname ?? (values.dev.ifindex === null ? NONE : `#${values.dev.ifindex}`));
+  }
+  if (keys.has('comm')) {
+    values.comm = place?.comm ?? null;
+    parts.push(values.comm ?? NONE);
+  }
+  return { key: parts.join('\0\0'), values };
+}
+
+/** The line a group starts as: the location where it is keyed, the reason where that is. */
+function lineFor(entry: SummaryEntry, keys: readonly ByKey[], values: GroupValues): SummaryLine {
+  const line: SummaryLine = keys.includes('location')
+    ? { origin: entry.origin, pc: entry.pc, reason: entry.reason, count: 0, group: { keys, values } }
+    : {
+        origin: 'software',
+        pc: 0n,
+        reason: keys.includes('reason') ? entry.reason : null,
+        count: 0,
+        group: { keys, values },
+      };
+  if (keys.includes('location') && entry.trap !== undefined) line.trap = entry.trap;
+  return line;
+}
+
+/**
+ * Regroups one interval's per-location lines by `keys`, splitting each over its places (drops the places do not
+ * account for fall in a place with no namespace, device or task). Names come from `lookup` once per namespace; the
+ * first `maxLines` groups are kept, the drops of the rest are one overflow.
+ */
+export function groupLines(
+  entries: readonly SummaryEntry[],
+  keys: readonly ByKey[],
+  lookup: NamesLookup,
+  maxLines: number,
+): GroupResult {
+  const keySet = new Set(keys);
+  const seen = new Map<number, Workload | null>();
+  const named = (n: number): Workload | null => {
+    if (!seen.has(n)) seen.set(n, lookup === null ? null : lookup(n));
+    return seen.get(n)!;
+  };
+  const groups = new Map<string, SummaryLine>();
+  const over = new OverflowTally(maxLines);
+  for (const entry of entries) {
+    const shares = sharesOf(entry);
+    let single: SummaryLine | null | undefined;
+    for (const [place, count] of shares) {
+      const { key, values } = valuesOf(entry, place, keySet, named);
+      let line = groups.get(key);
+      if (line === undefined && groups.size < maxLines) groups.set(key, (line = lineFor(entry, keys, values)));
+      if (line === undefined) over.add(key, count);
+      else line.count += count;
+      single = single === undefined || single === line ? (line ?? null) : null;
+    }
+    // Call chains belong to a location: they stay only on a line that holds the whole of it.
+    if (entry.stacks && keySet.has('location') && single) single.stacks = entry.stacks;
+  }
+  return { lines: [...groups.values()].filter((l) => l.count > 0), overflow: over.result() };
+}
+
+/** An entry's drops by place; what its places do not account for is a share with no place. */
+function sharesOf(entry: SummaryEntry): [DropPlace | null, number][] {
+  const places = entry.places ?? [];
+  const shares: [DropPlace | null, number][] = places.map((p) => [p, p.count]);
+  const rest = entry.count - places.reduce((sum, p) => sum + p.count, 0);
+  if (rest > 0 || shares.length === 0) shares.push([null, Math.max(rest, 0)]);
+  return shares;
+}
+
+/** Drops of groups past the bound, and how many groups (counted up to the bound again, then a lower bound). */
+class OverflowTally {
+  private drops = 0;
+  private readonly keys = new Set<string>();
+  private capped = false;
+  constructor(private readonly limit: number) {}
+
+  add(key: string, count: number): void {
+    this.drops += count;
+    if (this.keys.size < this.limit) this.keys.add(key);
+    else if (!this.keys.has(key)) this.capped = true;
+  }
+
+  result(): GroupOverflow | null {
+    if (this.keys.size === 0) return null;
+    return {
+      drops: this.drops,
+      distinct: this.keys.size,
+      distinctIsLowerBound: this.capped,
+      limit: this.limit,
+      grouped: true,
+    };
+  }
+}
