@@ -48,7 +48,7 @@ const REPORTED_AS: readonly [Field, DropField][] = [
   ['protocol', 'protocol'],
   ['ifindex', 'device'],
   ['ifname', 'device'],
-  ['netns', 'device'],
+  ['netns', 'netns'],
   ...FLOW_FIELDS.map((f): [Field, DropField] => [f, 'flow']),
 ];
 
@@ -151,11 +151,11 @@ const KERNEL_FIELDS: readonly [Field, DropField][] = [
   ['reason', 'reason'],
   ['protocol', 'protocol'],
   ['ifindex', 'device'],
-  ['netns', 'device'],
+  ['netns', 'netns'],
 ];
 
-/** Fields a summary entry's filter record never holds, whatever the backend reports beside it (places). */
-const NOT_IN_SUMMARY_RECORDS: readonly Field[] = ['protocol', 'ifindex', 'ifname', 'netns'];
+/** Fields a summary entry's filter record never holds: each place is tested with its device and namespace. */
+const NOT_IN_SUMMARY_RECORDS: readonly Field[] = ['protocol'];
 
 /** Whether dropwatch can test `field` itself on the drops of `mode`. */
 const testable = (capabilities: BackendCapabilities, mode: AlertMode, [field, needs]: [Field, DropField]): boolean =>
