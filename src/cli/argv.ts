@@ -9,7 +9,7 @@ import { packageVersion } from '../process/version.js';
 import type { AlertMode, BackendName } from '../backend/types.js';
 import type { Expr } from '../filter/index.js';
 import type { LookupMethod } from '../output/symbols.js';
-import { BY_KEYS, isDefaultBy, parseBy, type ByKey } from '../aggregate/group.js';
+import { BY_KEYS, isDefaultBy, parseBy, type ByKey } from '../aggregate/keys.js';
 import { DEFAULT_MAX_SERIES, parseMetricsLabels, type MetricsLabelKey } from '../metrics/labels.js';
 
 export type { LookupMethod };

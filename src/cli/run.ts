@@ -5,7 +5,7 @@ import { CapabilityWords } from '../backend/words.js';
 import { DropAggregator } from '../aggregate/index.js';
 import type { FilterControl } from '../engine/filter.js';
 import { openFilterControl, refuseFilter } from '../engine/lazy-filter.js';
-import { isDefaultBy, unknownKeys, type ByKey } from '../aggregate/group.js';
+import { isDefaultBy, unknownKeys, type ByKey } from '../aggregate/keys.js';
 import { Session } from '../engine/session.js';
 import type { SessionOutput } from '../engine/types.js';
 import { DropwatchError } from '../errors/index.js';

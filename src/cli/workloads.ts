@@ -1,6 +1,6 @@
 // The run's workload names: the node's resolver, made on the first need (lazily imported) and closed with the run.
 import type { WorkloadSource } from '../engine/types.js';
-import { NAMED_KEYS } from '../aggregate/group.js';
+import { NAMED_KEYS } from '../aggregate/keys.js';
 import type { WorkloadNames } from '../workload/types.js';
 import type { DropwatchOptions } from './argv.js';
 

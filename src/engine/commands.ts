@@ -1,7 +1,7 @@
 // dropwatch's command language: one table drives parsing, `help` and tab completion, so the three cannot drift apart.
 import { DropwatchError, quote } from '../errors/index.js';
 import type { AlertMode } from '../backend/types.js';
-import { BY_KEYS, parseBy, type ByKey } from '../aggregate/group.js';
+import { BY_KEYS, parseBy, type ByKey } from '../aggregate/keys.js';
 
 export { quote };
 

@@ -3,15 +3,8 @@
 import type { Backend, BackendEvent, MonitorConfig, SourceInfo } from '../backend/types.js';
 import { CapabilityWords } from '../backend/words.js';
 import { DEFAULT_MAX_KEYS } from '../aggregate/index.js';
-import {
-  DEFAULT_BY,
-  groupLines,
-  isDefaultBy,
-  NAMED_KEYS,
-  unknownKeys,
-  type ByKey,
-  type NamesLookup,
-} from '../aggregate/group.js';
+import { groupLines, type NamesLookup } from '../aggregate/group.js';
+import { DEFAULT_BY, isDefaultBy, NAMED_KEYS, unknownKeys, type ByKey } from '../aggregate/keys.js';
 import { DropwatchError, KernelError, isExpected, strerror } from '../errors/index.js';
 import type { Command } from './commands.js';
 import { helpText } from './commands.js';

@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { groupLines, isDefaultBy, parseBy } from '../../src/aggregate/group.js';
+import { groupLines } from '../../src/aggregate/group.js';
+import { isDefaultBy, parseBy } from '../../src/aggregate/keys.js';
 import type { DropPlace, SummaryEntry } from '../../src/backend/types.js';
 import { formatOverflowLine, formatSummaryLine } from '../../src/output/format.js';
 import { DropwatchError } from '../../src/errors/index.js';

@@ -8,7 +8,7 @@ import { ownModules, resolvedModules } from '../helpers/modules.js';
 
 /** Modules a run needs and printing the version or the help must not load. */
 const RUN_MACHINERY =
-  /^(engine\/|repl\/|filter\/|packet\/|symbols\/|aggregate\/|output\/(sink|format|symbols|json|text)|netlink\/|(netdm|tracefs|bpf)\/(?!source\.js$))/;
+  /^(engine\/|repl\/|filter\/|packet\/|symbols\/|aggregate\/(?!keys\.js$)|output\/(sink|format|symbols|json|text)|netlink\/|(netdm|tracefs|bpf)\/(?!source\.js$))/;
 
 for (const flag of ['--version', '--help']) {
   test(`${flag} loads no engine, REPL, filter, output or backend module`, () => {
