@@ -16,6 +16,8 @@ import { fmtInt, fmtSpread, sleep, spread } from './lib/stats.js';
 const CONFIGS = {
   none: 'no monitor (anchor)',
   bpf: 'dropwatch -b bpf -f json (summary)',
+  bpf_by_location: 'dropwatch -b bpf --by location (text)',
+  bpf_by_container: 'dropwatch -b bpf --by container (text)',
   tracefs: 'dropwatch -b tracefs (summary)',
   bpftrace: 'bpftrace @[args->location, args->reason] = count()',
   perf: 'perf record -e skb:kfree_skb -a -o /dev/null',
@@ -128,6 +130,19 @@ async function runOne(config: Config, ns: BenchNetns, inode: number, count: numb
       if (e.type !== 'summary' || e.symbol !== '__udp4_lib_rcv' || e.reason !== 'NO_SOCKET') return;
       for (const p of e.places as { netns: number; count: number }[]) if (p.netns === inode) t.counted += p.count;
     });
+  if (config === 'bpf_by_location')
+    return underDropwatch(ns, count, ['-b', 'bpf', '-s', '-l', 'kas'], (line, t) => {
+      const m = /^(\d+) drops at __udp4_lib_rcv\+\w+ \(0x[0-9a-f]+\) \[software\] NO_SOCKET$/.exec(line);
+      if (m) t.counted += Number(m[1]);
+      lostLine(line, t);
+    });
+  // Our namespace is an ip netns one, so its lines read `N drops · netns NAME (INODE)` once named, `netns INODE` before.
+  if (config === 'bpf_by_container')
+    return underDropwatch(ns, count, ['-b', 'bpf', '-s', '--by', 'container'], (line, t) => {
+      const m = /^(\d+) drops · netns (?:\S+ \()?(\d+)\)?$/.exec(line);
+      if (m && Number(m[2]) === inode) t.counted += Number(m[1]);
+      lostLine(line, t);
+    });
   if (config === 'tracefs')
     return underDropwatch(ns, count, ['-b', 'tracefs', '-s', '-l', 'kas'], (line, t) => {
       const m = /^(\d+) drops at __udp4_lib_rcv\+\w+ \(0x[0-9a-f]+\) \[software\] NO_SOCKET$/.exec(line);
@@ -192,7 +207,7 @@ export function renderBpfBench(r: BpfBenchResult): string {
     `\`npm run bench -- bpf --rounds ${r.rounds} --count ${r.count}\` on ${r.date} (commit ${r.git}; ${r.machine}): ` +
       `${fmtInt(r.count)} drops to a closed UDP port in our namespace, sent as fast as one sender can, with each ` +
       `monitor in turn; rounds interleave the monitors. "Counted": summary modes, our drops at __udp4_lib_rcv ` +
-      `NO_SOCKET (bpf: in our namespace, from JSON places; tracefs: every namespace); packet mode, flow lines to ` +
+      `NO_SOCKET (bpf JSON and --by container: in our namespace; tracefs and --by location: every namespace); packet mode, flow lines to ` +
       `our port (other processes' identical floods add); bpftrace, its busiest map entry (every namespace). "Lost": every Lost line, ours or not. Median (min–max).`,
   );
   L.push('');
