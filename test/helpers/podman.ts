@@ -80,6 +80,19 @@ export function podmanImage(): string {
   return image;
 }
 
+function compileSender(dir: string, out: string): void {
+  writeFileSync(join(dir, 'udpsend.c'), SENDER_C);
+  execFileSync(compiler() ?? 'gcc', ['-static', '-O2', '-o', out, join(dir, 'udpsend.c')]);
+}
+
+/** The static sender (`udpsend HOST PORT N`) built into a fresh directory, for processes a test starts without Node. */
+export function staticSender(): { path: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'dwtest-sender-'));
+  const path = join(dir, 'udpsend');
+  compileSender(dir, path);
+  return { path, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
 /** A busybox-static rootfs with every applet and the static sender at /bin/udpsend, imported with no registry. */
 function buildImage(image: string): void {
   const dir = mkdtempSync(join(tmpdir(), 'dwtest-image-'));
@@ -91,8 +104,7 @@ function buildImage(image: string): void {
     for (const applet of execFileSync(BUSYBOX, ['--list'], { encoding: 'utf8' }).split('\n'))
       if (applet !== '' && applet !== 'busybox' && !applet.includes('/'))
         symlinkSync('busybox', join(root, 'bin', applet));
-    writeFileSync(join(dir, 'udpsend.c'), SENDER_C);
-    execFileSync(compiler() ?? 'gcc', ['-static', '-O2', '-o', join(root, 'bin', 'udpsend'), join(dir, 'udpsend.c')]);
+    compileSender(dir, join(root, 'bin', 'udpsend'));
     execFileSync('tar', ['-C', root, '-cf', join(dir, 'rootfs.tar'), '.']);
     podman(['import', join(dir, 'rootfs.tar'), image]);
   } finally {
