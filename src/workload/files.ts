@@ -2,7 +2,15 @@
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
+/** The reads a lookup makes at once to re-check one name: a link, a small file, a stat. */
+export interface WorkloadReadsNow {
+  readFile(path: string): string;
+  readlink(path: string): string;
+  inode(path: string): number;
+}
+
 export interface WorkloadFiles {
+  readonly now: WorkloadReadsNow;
   readFile(path: string): Promise<string>;
   readlink(path: string): Promise<string>;
   readdir(path: string): Promise<string[]>;
@@ -33,6 +41,11 @@ async function paced<T>(read: () => T): Promise<T> {
 // Synchronous reads in short slices: /proc and /run are in memory, and a thread-pool round trip per tiny read costs
 // many times the read itself.
 export const realFiles: WorkloadFiles = {
+  now: {
+    readFile: (path) => readFileSync(path, 'utf8'),
+    readlink: (path) => readlinkSync(path),
+    inode: (path) => statSync(path).ino,
+  },
   readFile: (path) => paced(() => readFileSync(path, 'utf8')),
   readlink: (path) => paced(() => readlinkSync(path)),
   readdir: (path) => paced(() => readdirSync(path)),
@@ -54,6 +67,15 @@ export const PATHS = {
 export async function attempt<T>(read: () => Promise<T>): Promise<T | null> {
   try {
     return await read();
+  } catch {
+    return null;
+  }
+}
+
+/** The value, or null when the read failed (as `attempt`, for the reads made at once). */
+export function attemptNow<T>(read: () => T): T | null {
+  try {
+    return read();
   } catch {
     return null;
   }

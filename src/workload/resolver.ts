@@ -1,7 +1,7 @@
 // WorkloadNames over the node: answers from a bounded cache at once, scans beside the event path, re-checks what it shows.
-import { attempt, eachLimited, type WorkloadFiles } from './files.js';
+import { attempt, attemptNow, eachLimited, type WorkloadFiles } from './files.js';
 import { ContainerNamer, type ContainerNames } from './names.js';
-import { netnsOf, scanNamespaces, startOf, type Found } from './scan.js';
+import { netnsOf, scanNamespaces, startOf, witnessNow, type Found } from './scan.js';
 import type { Workload, WorkloadNames } from './types.js';
 
 export interface Timers {
@@ -73,7 +73,16 @@ export class WorkloadResolver implements WorkloadNames {
       this.cache.set(netns, entry);
       entry.lookedAt = now;
       this.scheduleRecheck();
-      return this.fresh(entry, now) ? entry.found.workload : unknown(netns);
+      if (this.fresh(entry, now)) return entry.found.workload;
+      // Not confirmed lately (no lookup kept it checked): three cheap reads now, rather than an interval unnamed.
+      if (this.stillSameNow(netns, entry.found)) {
+        entry.checkedAt = now;
+        return entry.found.workload;
+      }
+      this.cache.delete(netns);
+      this.wanted.add(netns);
+      this.requestScan();
+      return unknown(netns);
     }
     if ((this.misses.get(netns) ?? -Infinity) <= now) {
       this.wanted.add(netns);
@@ -174,6 +183,16 @@ export class WorkloadResolver implements WorkloadNames {
         this.requestScan();
       }
     });
+  }
+
+  /** stillSame's reads, made at once. */
+  private stillSameNow(ino: number, found: Found): boolean {
+    const files = this.o.files;
+    if (found.netnsFile !== null && attemptNow(() => files.now.inode(found.netnsFile!)) !== ino) return false;
+    const w = found.witness;
+    if (w === null) return found.netnsFile !== null;
+    const seen = witnessNow(files, w.pid);
+    return seen.netns === ino && seen.start === w.start;
   }
 
   /** Cheap: one link and one stat line for the witness, one stat for the ip-netns file. */

@@ -1,6 +1,6 @@
 // One pass over the node: every network namespace with its ip-netns name, processes, container and pod.
 import { parseProcCgroup, type CgroupIdentity } from './cgroup.js';
-import { attempt, eachLimited, PATHS, type WorkloadFiles } from './files.js';
+import { attempt, attemptNow, eachLimited, PATHS, type WorkloadFiles } from './files.js';
 import type { ContainerNamer, ContainerNames } from './names.js';
 import { parseNetnsLink, parseStartTime } from './proc.js';
 import type { Workload } from './types.js';
@@ -31,6 +31,13 @@ const IN_FLIGHT = 16;
 export async function netnsOf(files: WorkloadFiles, pid: number | 'self'): Promise<number | null> {
   const link = await attempt(() => files.readlink(`${PATHS.proc}/${pid}/ns/net`));
   return link === null ? null : parseNetnsLink(link);
+}
+
+/** The same two reads, made at once, for a lookup that re-checks one name. */
+export function witnessNow(files: WorkloadFiles, pid: number): { netns: number | null; start: string | null } {
+  const link = attemptNow(() => files.now.readlink(`${PATHS.proc}/${pid}/ns/net`));
+  const stat = attemptNow(() => files.now.readFile(`${PATHS.proc}/${pid}/stat`));
+  return { netns: link === null ? null : parseNetnsLink(link), start: stat === null ? null : parseStartTime(stat) };
 }
 
 export async function startOf(files: WorkloadFiles, pid: number): Promise<string | null> {

@@ -222,16 +222,23 @@ test('a recycled inode under a removed and re-added ip netns name: the file is r
   names.close();
 });
 
-test('names not re-checked lately are not shown until a re-check says they still hold', async () => {
-  const files = node().ipNetns('a', 7500);
+test('a name not re-checked lately is re-checked at its lookup: shown at once if it holds, else dropped', async () => {
+  const files = node().ipNetns('a', 7500).process(90, { netns: 7600, start: '500' }).ipNetns('gone', 7600);
   const { names, timers, step } = start(files);
   await step(0);
   assert.equal(names.lookup(7500).netnsName, 'a');
+  assert.equal(names.lookup(7600).netnsName, 'gone');
   await step(60_000);
   assert.equal(timers.waiting, 0, 'nothing looked up for a while: no timer runs');
-  assert.equal(names.lookup(7500).netnsName, null, 'too old to show without a check');
+  // A run whose first drops come long after its start (one summary at stop) still names what was found at start.
+  assert.equal(names.lookup(7500).netnsName, 'a', 'its file still names the inode');
+  // The other namespace was removed meanwhile and its inode given to a new one: never shown under the old name.
+  files.exit(90);
+  files.inodes.delete('/run/netns/gone');
+  files.process(91, { netns: 7600, start: '900' });
+  assert.equal(names.lookup(7600).netnsName, null, 'the witness is gone: no name');
   await step(1000);
-  assert.equal(names.lookup(7500).netnsName, 'a');
+  assert.deepEqual(names.lookup(7600), { netns: 7600, ...NOBODY }, 'scanned anew: a plain process');
   names.close();
 });
 

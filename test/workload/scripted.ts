@@ -41,23 +41,25 @@ export class ScriptedFiles implements WorkloadFiles {
     const code = this.failing.get(path);
     if (code) throw fail(code, path);
   }
-  async readFile(path: string): Promise<string> {
+  readonly now = {
+    readFile: (path: string): string => this.found(this.files, path),
+    readlink: (path: string): string => this.found(this.links, path),
+    inode: (path: string): number => this.found(this.inodes, path),
+  };
+  private found<T>(map: Map<string, T>, path: string): T {
     this.check(path);
-    const text = this.files.get(path);
-    if (text === undefined) throw fail('ENOENT', path);
-    return text;
+    const value = map.get(path);
+    if (value === undefined) throw fail('ENOENT', path);
+    return value;
+  }
+  async readFile(path: string): Promise<string> {
+    return this.now.readFile(path);
   }
   async readlink(path: string): Promise<string> {
-    this.check(path);
-    const link = this.links.get(path);
-    if (link === undefined) throw fail('ENOENT', path);
-    return link;
+    return this.now.readlink(path);
   }
   async inode(path: string): Promise<number> {
-    this.check(path);
-    const ino = this.inodes.get(path);
-    if (ino === undefined) throw fail('ENOENT', path);
-    return ino;
+    return this.now.inode(path);
   }
   async readdir(path: string): Promise<string[]> {
     this.check(path);
