@@ -24,6 +24,6 @@ test('docs/architecture.md names every file under src/ (relative to src/, in bac
   );
 });
 
-test('docs/architecture.md is a map, not a manual: 14 kB at most', () => {
-  assert.ok(Buffer.byteLength(map) <= 14 * 1024, `${Buffer.byteLength(map)} bytes`);
+test('docs/architecture.md is a map, not a manual: 12 kB at most', () => {
+  assert.ok(Buffer.byteLength(map) <= 12 * 1024, `${Buffer.byteLength(map)} bytes`);
 });
