@@ -12,21 +12,8 @@ import {
   ADDRESS_FIELDS,
 } from './fields.js';
 
-export {
-  type TextField,
-  type NameField,
-  type NumberField,
-  type AddressField,
-  type Field,
-  TEXT_FIELDS,
-  NUMBER_FIELDS,
-  ADDRESS_FIELDS,
-  FLOW_FIELDS,
-  FIELDS,
-  WORKLOAD_FIELDS,
-  NAMED_FIELDS,
-  FIELD_ALIASES,
-} from './fields.js';
+// The field names live in fields.ts, light for the help text; the tree's users take them from here too.
+export * from './fields.js';
 
 export function isTextField(f: Field): f is TextField {
   return (TEXT_FIELDS as readonly string[]).includes(f);
