@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 // dropwatch's BPF program: every skb:kfree_skb the kernel filter lets through counted in the kernel per (location,
-// reason, netns, device, protocol, task), or, in packet mode, copied with its first bytes into a ring buffer. CO-RE:
-// the kernel types it reads are declared in vmlinux-min.h with only the fields used, and libbpf relocates them against
-// the running kernel's BTF.
+// reason, netns, device, protocol, task and its cgroup), or, in packet mode, copied with its first bytes into a ring
+// buffer. CO-RE: the kernel types it reads are declared in vmlinux-min.h with only the fields used, and libbpf
+// relocates them against the running kernel's BTF.
 #include "vmlinux-min.h"
 #include "dropwatch.h"
 #include <bpf/bpf_helpers.h>
@@ -178,6 +178,7 @@ static __always_inline void send_packet(struct sk_buff *skb, struct dw_count_key
 	rec->ifindex = key->ifindex;
 	rec->protocol = key->protocol;
 	rec->pid = key->pid;
+	rec->cgroup = key->cgroup;
 	rec->comm[0] = 0;
 	if (key->pid)
 		bpf_get_current_comm(rec->comm, sizeof(rec->comm));
@@ -229,8 +230,10 @@ int on_kfree_skb(__u64 *ctx)
 		count_lost(DW_FILTERED);
 		return 0;
 	}
-	if (in_task())
+	if (in_task()) {
 		key.pid = bpf_get_current_pid_tgid() >> 32;
+		key.cgroup = bpf_get_current_cgroup_id();
+	}
 	if (capture_mode == DW_MODE_PACKET)
 		send_packet(skb, &key, dev);
 	else

@@ -41,7 +41,10 @@ struct dw_filter_key {
 	__u32 value;
 };
 
-/* 32 bytes, no implicit padding. pid: the task's tgid when the drop happened in task context, else 0. */
+/*
+ * 40 bytes, no implicit padding. pid and cgroup: the task's tgid and its cgroup v2 id (the inode of its directory in
+ * the unified hierarchy) when the drop happened in task context, else 0.
+ */
 struct dw_count_key {
 	__u64 location;
 	__u32 reason;
@@ -51,6 +54,7 @@ struct dw_count_key {
 	__u16 pad;
 	__u32 pid;
 	__u32 pad2;
+	__u64 cgroup;
 };
 
 struct dw_count_value {
@@ -74,6 +78,7 @@ struct dw_packet {
 	__u8 pad[5];
 	char comm[DW_COMM_LEN];
 	char ifname[DW_IFNAMSIZ];
+	__u64 cgroup;
 	unsigned char data[DW_MAX_CAPTURE];
 };
 

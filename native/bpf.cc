@@ -25,7 +25,7 @@
 namespace {
 
 // What src/bpf/native.ts expects.
-constexpr uint32_t kAbiVersion = 2;
+constexpr uint32_t kAbiVersion = 3;
 // libbpf's messages for the current call: kept to explain a failure in one sentence, never printed as they are.
 constexpr size_t kMaxLog = 64 * 1024;
 std::string libbpfLog;
@@ -58,8 +58,9 @@ struct DrainedCount {
   char ifname[DW_IFNAMSIZ];
   char comm[DW_COMM_LEN];
 };
-static_assert(sizeof(DrainedCount) == 72, "src/bpf/decode.ts reads 72-byte records");
-static_assert(sizeof(dw_packet) == 80 + DW_MAX_CAPTURE, "src/bpf/decode.ts reads this layout");
+static_assert(sizeof(dw_count_key) == 40, "src/bpf/decode.ts reads this key layout");
+static_assert(sizeof(DrainedCount) == 80, "src/bpf/decode.ts reads 80-byte records");
+static_assert(sizeof(dw_packet) == 88 + DW_MAX_CAPTURE, "src/bpf/decode.ts reads this layout");
 
 class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
  public:
@@ -240,7 +241,7 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
     return Napi::BigInt::New(env, sum);
   }
 
-  // drain(): makes the other table the active one, then empties the one it replaced into 48-byte records. The update
+  // drain(): makes the other table the active one, then empties the one it replaced into 80-byte records. The update
   // of the index returns after an RCU grace period (maybe_wait_bpf_programs), so no program still writes to the old.
   Napi::Value Drain(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();

@@ -49,6 +49,8 @@ export interface DropPlace {
   /** The task the drops happened in, where the source tells (transmit and socket drops); absent or null otherwise. */
   pid?: number | null;
   comm?: string | null;
+  /** That task's cgroup v2 id (the inode of its directory in the unified hierarchy), where the source tells. */
+  cgroup?: number | null;
   count: number;
 }
 
@@ -90,6 +92,8 @@ export interface PacketDrop {
   /** The task running when the packet was dropped (for transmit-side and loopback drops, the sender). */
   pid?: number;
   comm?: string;
+  /** That task's cgroup v2 id, where the source tells. */
+  cgroup?: number;
   /** The network namespace's inode, where the source knows it; null when the drop had no device or socket. */
   netns?: number | null;
 }

@@ -188,6 +188,7 @@ export class BpfBackend implements Backend {
     if (r.pid > 0) {
       packet.pid = r.pid;
       packet.comm = r.comm;
+      if (r.cgroup !== 0) packet.cgroup = r.cgroup;
     }
     return packet;
   }

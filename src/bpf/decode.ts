@@ -1,4 +1,4 @@
-// Decoders for what the BPF addon hands over (pure): drained counts (72-byte records) and packet records
+// Decoders for what the BPF addon hands over (pure): drained counts (80-byte records) and packet records
 // (struct dw_packet in bpf/dropwatch.h), and the reason table read from the kernel's BTF.
 import type { DropPlace, SummaryEntry } from '../backend/types.js';
 
@@ -16,6 +16,8 @@ export interface CountRecord {
   protocol: number;
   /** The task's tgid when the drops happened in its context; 0 in softirq, hard irq or NMI. */
   pid: number;
+  /** That task's cgroup v2 id (its directory's inode in the unified hierarchy); 0 with pid 0. */
+  cgroup: number;
   count: number;
   ifname: string;
   /** The task's name (of the first thread seen), '' with pid 0. */
@@ -33,6 +35,8 @@ export interface PacketRecord {
   origLen: number;
   /** The task's tgid when the drop happened in its context, else 0. */
   pid: number;
+  /** That task's cgroup v2 id, else 0. */
+  cgroup: number;
   protocol: number;
   /** The bytes start at the MAC header (else at the network header). */
   fromMac: boolean;
@@ -41,9 +45,10 @@ export interface PacketRecord {
   data: Uint8Array;
 }
 
-export const COUNT_RECORD_BYTES = 72;
+/** native/bpf.cc's DrainedCount: struct dw_count_key (40 bytes), the count, the device's and the task's names. */
+export const COUNT_RECORD_BYTES = 80;
 /** The fixed part of struct dw_packet, before its data. */
-export const PACKET_HEADER_BYTES = 80;
+export const PACKET_HEADER_BYTES = 88;
 
 const view = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
 
@@ -66,9 +71,10 @@ export function decodeCounts(bytes: Uint8Array): CountRecord[] {
       ifindex: v.getUint32(o + 16, true),
       protocol: v.getUint16(o + 20, true),
       pid: v.getUint32(o + 24, true),
-      count: Number(v.getBigUint64(o + 32, true)),
-      ifname: cString(bytes, o + 40, 16),
-      comm: cString(bytes, o + 56, 16),
+      cgroup: Number(v.getBigUint64(o + 32, true)),
+      count: Number(v.getBigUint64(o + 40, true)),
+      ifname: cString(bytes, o + 48, 16),
+      comm: cString(bytes, o + 64, 16),
     });
   }
   return out;
@@ -90,6 +96,7 @@ export function decodePackets(bytes: Uint8Array, recordBytes: number): PacketRec
       ifindex: v.getUint32(o + 24, true),
       origLen: v.getUint32(o + 28, true),
       pid: v.getUint32(o + 36, true),
+      cgroup: Number(v.getBigUint64(o + 80, true)),
       protocol: v.getUint16(o + 40, true),
       fromMac: bytes[o + 42] !== 0,
       comm: cString(bytes, o + 48, 16),
@@ -118,8 +125,8 @@ export const reasonName = (reasons: ReadonlyMap<number, string>, reason: number)
   reasons.get(reason) ?? `UNKNOWN(${reason})`;
 
 /**
- * Counts as summary entries: one per (location, reason), its places per namespace, device and task (pid and comm, null
- * for drops in no task's context), in first-seen order.
+ * Counts as summary entries: one per (location, reason), its places per namespace, device and task (pid, comm and
+ * cgroup, null for drops in no task's context), in first-seen order.
  */
 export function summaryEntries(records: readonly CountRecord[], reasons: ReadonlyMap<number, string>): SummaryEntry[] {
   const lines = new Map<string, SummaryEntry & { places: DropPlace[] }>();
@@ -137,6 +144,7 @@ export function summaryEntries(records: readonly CountRecord[], reasons: Readonl
       ifname: r.ifindex === 0 || r.ifname === '' ? null : r.ifname,
       pid: r.pid === 0 ? null : r.pid,
       comm: r.pid === 0 ? null : r.comm,
+      cgroup: r.pid === 0 || r.cgroup === 0 ? null : r.cgroup,
       count: r.count,
     };
     // Protocols are counted apart in the kernel but not shown apart: merge them.
@@ -146,7 +154,8 @@ export function summaryEntries(records: readonly CountRecord[], reasons: Readonl
         p.ifindex === place.ifindex &&
         p.ifname === place.ifname &&
         p.pid === place.pid &&
-        p.comm === place.comm,
+        p.comm === place.comm &&
+        p.cgroup === place.cgroup,
     );
     if (same) same.count += place.count;
     else line.places.push(place);

@@ -12,7 +12,7 @@ export interface NativeBpfProgram {
   detach(): void;
   /** mode: 0 summary, 1 packet; captureLen: bytes per packet; wakeupBytes: ring data past which the reader wakes. */
   configure(mode: number, captureLen: number, wakeupBytes: number): void;
-  /** Switches count tables and returns the replaced one's counts as 72-byte records (src/bpf/decode.ts). */
+  /** Switches count tables and returns the replaced one's counts as 80-byte records (src/bpf/decode.ts). */
   drain(): Buffer;
   /** Packet records waiting in the ring, up to about maxBytes (src/bpf/decode.ts). */
   consume(maxBytes: number): Buffer;
@@ -43,7 +43,7 @@ export interface BpfNativeError extends Error {
   log: string;
 }
 
-const ABI_VERSION = 2;
+const ABI_VERSION = 3;
 // dist/src/bpf/native.js → the package root.
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CANDIDATES = [

@@ -49,8 +49,8 @@ function scriptedAddon() {
     }
   }
   const addon: BpfAddon = {
-    abiVersion: 2,
-    packetRecordBytes: 336,
+    abiVersion: 3,
+    packetRecordBytes: 344,
     dropReasons: () => [
       [2, 'SKB_DROP_REASON_NOT_SPECIFIED'],
       [3, 'SKB_DROP_REASON_NO_SOCKET'],
@@ -112,16 +112,19 @@ test('packet mode: records become packets with device, namespace, reason, flow a
   script.rings.push(fixture('packets-udp-closed-port.bin'));
   await backend.stop();
   assert.ok(script.calls.includes('configure 1 64'));
-  const packets = events.flatMap((e) => (e.kind === 'packet' ? [e.packet] : []));
+  const [output, ...packets] = events.flatMap((e) => (e.kind === 'packet' ? [e.packet] : [])).reverse();
   assert.equal(packets.length, 3);
   for (const p of packets) {
     assert.equal(p.reason, 'NO_SOCKET');
     assert.deepEqual(p.inPort, { ifindex: 1, name: 'lo' });
-    assert.equal(p.netns, 4026532304, 'the namespace the fixture was captured in');
+    assert.equal(p.netns, 4026532173, 'the namespace the fixture was captured in');
     assert.equal(p.flow?.dport, 9);
-    assert.equal(p.comm, 'node');
+    assert.deepEqual([p.pid, p.comm, p.cgroup], [undefined, undefined, undefined], 'dropped in softirq');
     assert.ok(p.timestampNs! > 0n);
   }
+  // Dropped at OUTPUT by the sender: its task and cgroup, no device yet.
+  assert.equal(output?.inPort, undefined);
+  assert.deepEqual([output?.comm, output?.cgroup, output?.flow?.dport], ['node', 519, 10]);
   await backend.close();
 });
 

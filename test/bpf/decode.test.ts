@@ -16,11 +16,12 @@ import { bpfError, verifierReason } from '../../src/bpf/errors.js';
 
 const fixture = (name: string): Buffer => readFileSync(new URL(`../../../test/fixtures/bpf/${name}`, import.meta.url));
 // Captured: 1000 datagrams to a closed UDP port in a test namespace (netns 4026532173), dropped in softirq, then 5
-// dropped by an iptables OUTPUT rule in the sender's own context (python3).
+// dropped by an iptables OUTPUT rule in the sender's own context (python3, in a cgroup made for it: id 519).
 const COUNTS = fixture('counts-udp-closed-port.bin');
-// Captured: 3 such datagrams in packet mode (record size 336 on this build).
+// Captured: 3 such datagrams in packet mode, then one dropped at OUTPUT by the sender (node, cgroup 519).
 const PACKETS = fixture('packets-udp-closed-port.bin');
-const RECORD_BYTES = 336;
+const RECORD_BYTES = 344;
+const CGROUP = 519;
 const UDP4_RCV = 0xffffffff8209ec6cn;
 const NF_HOOK_SLOW = 0xffffffff81fb4bdfn;
 
@@ -35,6 +36,7 @@ test('drained counts: location, reason number, namespace, device, protocol, task
     ifindex: 1,
     protocol: 0x800,
     pid: 0,
+    cgroup: 0,
     count: 1000,
     ifname: 'lo',
     comm: '',
@@ -43,13 +45,14 @@ test('drained counts: location, reason number, namespace, device, protocol, task
   assert.equal(task?.count, 5);
   assert.equal(task.comm, 'python3');
   assert.ok(task.pid > 0);
+  assert.equal(task.cgroup, CGROUP, "the sender's cgroup v2 id");
   assert.equal(task.ifindex, 0, 'the OUTPUT hook runs before a device is chosen');
   assert.equal(task.netns, 4026532173, "the socket's namespace");
   assert.throws(() => decodeCounts(COUNTS.subarray(1)), RangeError);
 });
 
 test('packet records: header fields, the bytes from the MAC header, and the flow they decode to', () => {
-  const packets = decodePackets(PACKETS, RECORD_BYTES);
+  const [output, ...packets] = decodePackets(PACKETS, RECORD_BYTES).reverse();
   assert.equal(packets.length, 3);
   for (const p of packets) {
     assert.equal(p.location, UDP4_RCV);
@@ -60,12 +63,16 @@ test('packet records: header fields, the bytes from the MAC header, and the flow
     assert.equal(p.fromMac, true);
     assert.equal(p.origLen, 43, '14 Ethernet + 20 IPv4 + 8 UDP + 1 byte');
     assert.equal(p.data.length, 43);
-    assert.equal(p.comm, 'node');
-    assert.ok(p.pid > 0);
+    assert.deepEqual([p.pid, p.comm, p.cgroup], [0, '', 0], 'dropped in softirq: no task');
     // UDP destination port 9 at 14 + 20 + 2.
     assert.equal((p.data[36]! << 8) | p.data[37]!, 9);
   }
-  assert.ok(packets[0]!.monoNs < packets[2]!.monoNs);
+  assert.ok(packets[2]!.monoNs < packets[0]!.monoNs);
+  assert.equal(output!.comm, 'node');
+  assert.ok(output!.pid > 0);
+  assert.equal(output!.cgroup, CGROUP);
+  assert.equal(output!.fromMac, false, 'no MAC header before a device is chosen');
+  assert.equal((output!.data[22]! << 8) | output!.data[23]!, 10);
   assert.throws(() => decodePackets(PACKETS.subarray(0, 100), RECORD_BYTES), RangeError);
 });
 
@@ -105,6 +112,7 @@ test('summary lines: one per location and reason, places per namespace and devic
     ifindex,
     protocol,
     pid,
+    cgroup: pid === 0 ? 0 : 42,
     count,
     ifname,
     comm: pid === 0 ? '' : 'nc',
@@ -127,10 +135,10 @@ test('summary lines: one per location and reason, places per namespace and devic
       reason: 'NO_SOCKET',
       count: 16,
       places: [
-        { netns: 11, ifindex: 1, ifname: 'lo', pid: null, comm: null, count: 7 },
-        { netns: 12, ifindex: 4, ifname: 'veth0', pid: null, comm: null, count: 3 },
-        { netns: null, ifindex: null, ifname: null, pid: null, comm: null, count: 1 },
-        { netns: 11, ifindex: 1, ifname: 'lo', pid: 77, comm: 'nc', count: 5 },
+        { netns: 11, ifindex: 1, ifname: 'lo', pid: null, comm: null, cgroup: null, count: 7 },
+        { netns: 12, ifindex: 4, ifname: 'veth0', pid: null, comm: null, cgroup: null, count: 3 },
+        { netns: null, ifindex: null, ifname: null, pid: null, comm: null, cgroup: null, count: 1 },
+        { netns: 11, ifindex: 1, ifname: 'lo', pid: 77, comm: 'nc', cgroup: 42, count: 5 },
       ],
     },
   ]);
