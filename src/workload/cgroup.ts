@@ -1,4 +1,5 @@
-// Parses /proc/PID/cgroup (v1, hybrid and v2) into the container ID, its runtime and the Kubernetes pod UID (pure).
+// Parses /proc/PID/cgroup (v1, hybrid and v2) into the container ID, its runtime and the Kubernetes pod UID, and
+// /proc/self/mountinfo into where the v2 hierarchy is mounted (pure).
 
 export type ContainerRuntime = 'containerd' | 'cri-o' | 'docker' | 'podman';
 
@@ -63,4 +64,25 @@ export function parseProcCgroup(text: string): CgroupIdentity {
     if (weight(found) > weight(best)) best = found;
   }
   return best;
+}
+
+/** mountinfo's octal escapes (`\040` for a space) undone. */
+const unescapeMount = (field: string): string =>
+  field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+
+/**
+ * Where the cgroup v2 (unified) hierarchy is mounted, from /proc/self/mountinfo: `/sys/fs/cgroup/unified` on the v1
+ * hybrid layout, `/sys/fs/cgroup` on v2 alone; a mount of the hierarchy's root before one of a sub-tree; null if none.
+ */
+export function parseCgroup2Mount(mountinfo: string): string | null {
+  let sub: string | null = null;
+  for (const line of mountinfo.split('\n')) {
+    const fields = line.split(' ');
+    const dash = fields.indexOf('-');
+    if (dash < 5 || fields[dash + 1] !== 'cgroup2') continue;
+    const point = unescapeMount(fields[4]!);
+    if (fields[3] === '/') return point;
+    sub ??= point;
+  }
+  return sub;
 }

@@ -52,9 +52,29 @@ export const realFiles: WorkloadFiles = {
   inode: (path) => paced(() => statSync(path).ino),
 };
 
+/** The reads of a walk over the cgroup v2 hierarchy. */
+export interface CgroupTreeFiles {
+  readFile(path: string): Promise<string>;
+  /** The names of the directories right under `path` (a cgroup's children). */
+  subdirs(path: string): Promise<string[]>;
+  inode(path: string): Promise<number>;
+}
+
+export const realCgroupTree: CgroupTreeFiles = {
+  readFile: (path) => paced(() => readFileSync(path, 'utf8')),
+  subdirs: (path) =>
+    paced(() =>
+      readdirSync(path, { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name),
+    ),
+  inode: (path) => paced(() => statSync(path).ino),
+};
+
 /** Where the kernel and the runtimes keep what resolution reads. */
 export const PATHS = {
   proc: '/proc',
+  mountinfo: '/proc/self/mountinfo',
   netns: '/run/netns',
   containerdTasks: '/run/containerd/io.containerd.runtime.v2.task',
   /** containers/storage (Podman, CRI-O): the run root first, then the persistent root. */

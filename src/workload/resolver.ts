@@ -2,7 +2,8 @@
 import { attempt, attemptNow, eachLimited, type WorkloadFiles } from './files.js';
 import { ContainerNamer, type ContainerNames } from './names.js';
 import { netnsOf, scanNamespaces, startOf, witnessNow, type Found } from './scan.js';
-import type { Workload, WorkloadNames } from './types.js';
+import { unknownCgroup } from './task.js';
+import type { CgroupNames, CgroupWorkload, Workload, WorkloadNames } from './types.js';
 
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;
@@ -21,6 +22,8 @@ export interface ResolverOptions {
   recheckMs: number;
   /** How long an inode a scan did not find waits before it may ask for another scan. */
   retryMs: number;
+  /** Names for the cgroups of tasks that dropped; without it every cgroup is unknown. */
+  cgroups?: CgroupNames & { settled?(): Promise<void> };
 }
 
 interface Entry {
@@ -91,12 +94,17 @@ export class WorkloadResolver implements WorkloadNames {
     return unknown(netns);
   }
 
+  cgroup(id: number): CgroupWorkload {
+    return this.o.cgroups?.lookup(id) ?? unknownCgroup(id);
+  }
+
   private fresh(entry: Entry, now: number): boolean {
     return isHost(entry.found) || now - entry.checkedAt <= this.maxAgeMs;
   }
 
   close(): void {
     this.closed = true;
+    this.o.cgroups?.close();
     if (this.scanTimer !== null) this.o.timers.clearTimeout(this.scanTimer);
     if (this.recheckTimer !== null) this.o.timers.clearTimeout(this.recheckTimer);
     this.scanTimer = this.recheckTimer = null;
@@ -110,6 +118,7 @@ export class WorkloadResolver implements WorkloadNames {
   /** Resolves once no scan or re-check is running (tests; the timers may start more later). */
   async settled(): Promise<void> {
     while (this.scanning || this.rechecking) await (this.scanning ?? this.rechecking);
+    await this.o.cgroups?.settled?.();
   }
 
   private requestScan(): void {
