@@ -2,7 +2,8 @@
 // places (namespace, device, task), each drop in exactly one line or the overflow, the number of lines bounded.
 import type { DropPlace, SummaryEntry } from '../backend/types.js';
 import type { ByKey } from './keys.js';
-import type { Workload } from '../workload/types.js';
+import type { CgroupWorkload, Workload } from '../workload/types.js';
+import { withTaskCgroup } from '../workload/task.js';
 import type { Overflow } from './index.js';
 
 /** A namespace as a line names it: its inode (null: the drop had none) and its name, once known. */
@@ -42,6 +43,8 @@ export interface GroupResult {
 
 /** Names of a namespace, null where the run resolves none. */
 export type NamesLookup = ((netns: number) => Workload) | null;
+/** A task's cgroup by its v2 id, null where the run resolves none. */
+export type CgroupLookup = ((id: number) => CgroupWorkload) | null;
 
 const NONE = '\u0001';
 
@@ -50,7 +53,7 @@ function valuesOf(
   entry: SummaryEntry,
   place: DropPlace | null,
   keys: ReadonlySet<ByKey>,
-  named: (n: number) => Workload | null,
+  whose: (place: DropPlace | null) => Workload | null,
 ) {
   const parts: string[] = [];
   const values: GroupValues = {};
@@ -58,7 +61,7 @@ function valuesOf(
     parts.push(`${entry.origin}\0${entry.pc.toString(16)}\0${entry.trap ?? NONE}\0${entry.reason ?? NONE}`);
   else if (keys.has('reason')) parts.push(entry.reason ?? NONE);
   const inode = place?.netns ?? null;
-  const w = inode === null ? null : named(inode);
+  const w = whose(place);
   let standIn = false;
   if (keys.has('pod')) {
     values.pod = w?.pod ?? null;
@@ -100,30 +103,51 @@ function lineFor(entry: SummaryEntry, keys: readonly ByKey[], values: GroupValue
   return line;
 }
 
+/** A place's workload: its namespace's names, or its task's cgroup's container where those name none. */
+function workloadsOf(lookup: NamesLookup, cgroups: CgroupLookup): (place: DropPlace | null) => Workload | null {
+  const seen = new Map<number, Workload | null>();
+  const named = (n: number): Workload | null => {
+    if (!seen.has(n)) seen.set(n, lookup === null ? null : lookup(n));
+    return seen.get(n)!;
+  };
+  const tasks = new Map<number, CgroupWorkload | null>();
+  const task = (id: number): CgroupWorkload | null => {
+    if (!tasks.has(id)) tasks.set(id, cgroups === null ? null : cgroups(id));
+    return tasks.get(id)!;
+  };
+  return (place) => {
+    const inode = place?.netns ?? null;
+    const w = inode === null ? null : named(inode);
+    const t = place?.cgroup === undefined || place.cgroup === null ? null : task(place.cgroup);
+    if (t === null) return w;
+    const none = { netns: inode ?? 0, netnsName: null, container: null, containerName: null, pod: null, podUid: null };
+    const merged = withTaskCgroup(w ?? none, t);
+    return merged === none ? null : merged;
+  };
+}
+
 /**
  * Regroups one interval's per-location lines by `keys`, splitting each over its places (drops the places do not
- * account for fall in a place with no namespace, device or task). Names come from `lookup` once per namespace; the
- * first `maxLines` groups are kept, the drops of the rest are one overflow.
+ * account for fall in a place with no namespace, device or task). Names come from `lookup` once per namespace (and
+ * from `cgroups` once per task cgroup, for a namespace that names no container); the first `maxLines` groups are
+ * kept, the drops of the rest are one overflow.
  */
 export function groupLines(
   entries: readonly SummaryEntry[],
   keys: readonly ByKey[],
   lookup: NamesLookup,
   maxLines: number,
+  cgroups: CgroupLookup = null,
 ): GroupResult {
   const keySet = new Set(keys);
-  const seen = new Map<number, Workload | null>();
-  const named = (n: number): Workload | null => {
-    if (!seen.has(n)) seen.set(n, lookup === null ? null : lookup(n));
-    return seen.get(n)!;
-  };
+  const whose = workloadsOf(lookup, cgroups);
   const groups = new Map<string, SummaryLine>();
   const over = new OverflowTally(maxLines);
   for (const entry of entries) {
     const shares = sharesOf(entry);
     let single: SummaryLine | null | undefined;
     for (const [place, count] of shares) {
-      const { key, values } = valuesOf(entry, place, keySet, named);
+      const { key, values } = valuesOf(entry, place, keySet, whose);
       let line = groups.get(key);
       if (line === undefined && groups.size < maxLines) groups.set(key, (line = lineFor(entry, keys, values)));
       if (line === undefined) over.add(key, count);

@@ -114,7 +114,7 @@ function mergeStacks(into: StackSamples | undefined, more: StackSamples): StackS
 
 // NUL cannot occur in a device or task name; \u0001 marks "absent" so it differs from "".
 const placeKey = (p: DropPlace): string =>
-  `${p.netns ?? ''}\0${p.ifindex ?? ''}\0${p.ifname ?? '\u0001'}\0${p.pid ?? ''}\0${p.comm ?? '\u0001'}`;
+  `${p.netns ?? ''}\0${p.ifindex ?? ''}\0${p.ifname ?? '\u0001'}\0${p.pid ?? ''}\0${p.comm ?? '\u0001'}\0${p.cgroup ?? ''}`;
 
 /** Each line's places by key, so a line with many namespaces merges in constant time per place. */
 const placeIndex = new WeakMap<DropPlace[], Map<string, DropPlace>>();

@@ -22,6 +22,7 @@ import {
   type Field,
 } from '../filter/index.js';
 import { DropwatchError, oneLine, shorten } from '../errors/index.js';
+import { withTaskCgroup } from '../workload/task.js';
 import type { DropPredicate, FilterCompiler, SymbolNames, WorkloadSource } from './types.js';
 
 export interface FilterControl {
@@ -332,9 +333,16 @@ class RunFilter implements FilterControl {
     };
   }
 
-  /** A namespace's names as far as they are known now; nothing before the resolver is made. */
-  private readonly namesOf: NamesOf = (netns) =>
-    this.workloads?.current()?.lookup(netns) ?? { container: null, containerName: null, pod: null };
+  /**
+   * A namespace's names as far as they are known now, or its task's cgroup's where the namespace names no container;
+   * nothing before the resolver is made.
+   */
+  private readonly namesOf: NamesOf = (netns, cgroup) => {
+    const names = this.workloads?.current();
+    const none = { container: null, containerName: null, pod: null, podUid: null };
+    const w = names ? names.lookup(netns) : none;
+    return withTaskCgroup(w, cgroup === null || cgroup === undefined || !names?.cgroup ? null : names.cgroup(cgroup));
+  };
 
   /** Refuses to set a filter the current mode cannot evaluate; the filter in force stays. */
   private async apply(text: string | null): Promise<string> {

@@ -3,7 +3,7 @@
 import type { Backend, BackendEvent, MonitorConfig, SourceInfo } from '../backend/types.js';
 import { CapabilityWords } from '../backend/words.js';
 import { DEFAULT_MAX_KEYS } from '../aggregate/index.js';
-import { groupLines, type NamesLookup } from '../aggregate/group.js';
+import { groupLines, type CgroupLookup, type NamesLookup } from '../aggregate/group.js';
 import { DEFAULT_BY, isDefaultBy, NAMED_KEYS, unknownKeys, type ByKey } from '../aggregate/keys.js';
 import { DropwatchError, KernelError, isExpected, strerror } from '../errors/index.js';
 import type { Command } from './commands.js';
@@ -398,7 +398,9 @@ export class Session {
     }
     this.reportUnwritten();
     if (this.limitReached()) return;
-    const grouped = isDefaultBy(this.by) ? null : groupLines(lines, this.by, this.names(), this.maxLines);
+    const grouped = isDefaultBy(this.by)
+      ? null
+      : groupLines(lines, this.by, this.names(), this.maxLines, this.cgroups());
     const shown = grouped?.lines ?? lines;
     if (shown.length > 0 && this.delivery.congested()) {
       for (const entry of shown) this.delivery.skip(entry.count);
@@ -420,6 +422,12 @@ export class Session {
   private names(): NamesLookup {
     const names = this.opts.workloads?.current();
     return names ? (netns) => names.lookup(netns) : null;
+  }
+
+  /** The tasks' cgroups as known now, or null where the run resolves none. */
+  private cgroups(): CgroupLookup {
+    const names = this.opts.workloads?.current();
+    return names?.cgroup ? (id) => names.cgroup!(id) : null;
   }
 
   /** Drops the output could not take since the last report, as one loss: at most once an interval, and at stop. */

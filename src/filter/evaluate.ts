@@ -33,8 +33,11 @@ export interface FilterRecord {
   comm?: string | null;
 }
 
-/** Names for a network namespace (src/workload's WorkloadNames.lookup), for the fields that need them. */
-export type NamesOf = (netns: number) => Pick<Workload, 'container' | 'containerName' | 'pod'>;
+/**
+ * Names for a network namespace (src/workload's WorkloadNames.lookup) and the task's cgroup v2 id where the drop names
+ * one (for a namespace that names no container), for the fields that need them.
+ */
+export type NamesOf = (netns: number, cgroup?: number | null) => Pick<Workload, 'container' | 'containerName' | 'pod'>;
 
 export type Predicate = (r: FilterRecord) => boolean;
 
@@ -190,9 +193,9 @@ export function symbolName(location: string): string {
 /** Names of nothing: for a drop without a namespace, or a run that does not resolve names. */
 const UNNAMED = { container: null, containerName: null, pod: null } as const;
 
-/** The namespace's names, where the filter reads them (`names` given) and the drop has a namespace. */
-const namesOf = (netns: number | null, names: NamesOf | null) =>
-  names === null || netns === null ? UNNAMED : names(netns);
+/** The namespace's (or its task's) names, where the filter reads them (`names` given) and the drop has a namespace. */
+const namesOf = (netns: number | null, cgroup: number | null | undefined, names: NamesOf | null) =>
+  names === null || netns === null ? UNNAMED : names(netns, cgroup ?? null);
 
 /**
  * Filter record of a summary entry, or of one of its places (a namespace and device); `symbol` is the caller's
@@ -205,7 +208,7 @@ export function recordFromSummary(
   names: NamesOf | null = null,
 ): FilterRecord {
   const netns = place?.netns ?? null;
-  const { container, containerName, pod } = namesOf(netns, names);
+  const { container, containerName, pod } = namesOf(netns, place?.cgroup, names);
   return {
     reason: entry.reason,
     symbol,
@@ -244,7 +247,7 @@ const NO_FLOW = { l3: null, l4: null, src: null, dst: null, sport: null, dport: 
 /** Filter record of a packet; `symbol` overrides the name taken from packet.symbol (e.g. after kallsyms lookup). */
 export function recordFromPacket(p: PacketDrop, symbol?: string | null, names: NamesOf | null = null): FilterRecord {
   const netns = p.netns ?? null;
-  const { container, containerName, pod } = namesOf(netns, names);
+  const { container, containerName, pod } = namesOf(netns, p.cgroup, names);
   return {
     netns,
     container,

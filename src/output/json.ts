@@ -5,7 +5,9 @@ import type { FrameResolver } from './format.js';
 import type { Overflow } from '../aggregate/index.js';
 import type { Resolved } from '../symbols/kallsyms.js';
 import type { Flow } from '../packet/index.js';
-import type { NamesLookup } from '../aggregate/group.js';
+import type { CgroupWorkload } from '../workload/types.js';
+import type { CgroupLookup, NamesLookup } from '../aggregate/group.js';
+import { withTaskCgroup } from '../workload/task.js';
 
 /** Fields every drop report carries, summary or packet. */
 interface DropFields {
@@ -58,6 +60,9 @@ export interface PlaceJson extends WorkloadJson {
   ifname: string | null;
   pid?: number | null;
   comm?: string | null;
+  /** The task's cgroup v2 id and its path in the unified hierarchy (null until found), where the source gives one. */
+  cgroupId?: number | null;
+  cgroup?: string | null;
   count: number;
 }
 
@@ -86,6 +91,9 @@ export interface PacketJson extends DropFields, WorkloadJson {
   /** The task running when it was dropped, where the source says. */
   pid: number | null;
   comm: string | null;
+  /** That task's cgroup v2 id and its path in the unified hierarchy, where known. */
+  cgroupId: number | null;
+  cgroup: string | null;
   /** The call chain, innermost caller first, when stacks are on. */
   stack: FrameJson[] | null;
 }
@@ -139,10 +147,13 @@ export function parseKernelSymbol(text: string): Resolved {
   return r;
 }
 
-/** A namespace's names for `netns`, from `names` where the run resolves them. */
-function workloadJson(netns: number | null, names: NamesLookup): WorkloadJson {
+/**
+ * A namespace's names for `netns`, from `names` where the run resolves them; where they name no container, those of
+ * the task's cgroup (`task`).
+ */
+function workloadJson(netns: number | null, task: CgroupWorkload | null, names: NamesLookup): WorkloadJson {
   const w = netns === null || names === null ? null : names(netns);
-  return {
+  const json: WorkloadJson = {
     netns,
     netnsName: w?.netnsName ?? null,
     container: w?.container ?? null,
@@ -150,16 +161,22 @@ function workloadJson(netns: number | null, names: NamesLookup): WorkloadJson {
     pod: w?.pod ?? null,
     podUid: w?.podUid ?? null,
   };
+  return withTaskCgroup(json, task);
 }
 
-function placeJson(p: DropPlace, names: NamesLookup): PlaceJson {
+const cgroupOf = (id: number | null | undefined, cgroups: CgroupLookup): CgroupWorkload | null =>
+  id === null || id === undefined || cgroups === null ? null : cgroups(id);
+
+function placeJson(p: DropPlace, names: NamesLookup, cgroups: CgroupLookup): PlaceJson {
+  const task = cgroupOf(p.cgroup, cgroups);
   return {
-    ...workloadJson(p.netns, names),
+    ...workloadJson(p.netns, task, names),
     ifindex: p.ifindex,
     ifname: p.ifname,
     // The task only where the source gives one, so places without it keep their shape.
     ...(p.pid === undefined ? {} : { pid: p.pid }),
     ...(p.comm === undefined ? {} : { comm: p.comm }),
+    ...(p.cgroup === undefined ? {} : { cgroupId: p.cgroup, cgroup: task?.path ?? null }),
     count: p.count,
   };
 }
@@ -175,7 +192,10 @@ function stacksJson(stacks: StackSamples, resolve: FrameResolver): NonNullable<S
   };
 }
 
-/** `resolve` names the frames of call chains; frames stay unnamed without it; `names` names the namespaces. */
+/**
+ * `resolve` names the frames of call chains; frames stay unnamed without it; `names` names the namespaces, and
+ * `cgroups` the tasks' cgroups.
+ */
 export function summaryJson(
   entry: SummaryEntry,
   resolved: Resolved | null,
@@ -183,6 +203,7 @@ export function summaryJson(
   backend: BackendName,
   resolve: FrameResolver = () => null,
   names: NamesLookup = null,
+  cgroups: CgroupLookup = null,
 ): SummaryJson {
   const json: SummaryJson = {
     type: 'summary',
@@ -196,7 +217,7 @@ export function summaryJson(
     reason: entry.reason,
   };
   if (entry.stacks) json.stacks = stacksJson(entry.stacks, resolve);
-  if (entry.places) json.places = entry.places.map((p) => placeJson(p, names));
+  if (entry.places) json.places = entry.places.map((p) => placeJson(p, names, cgroups));
   return json;
 }
 
@@ -208,8 +229,10 @@ export function packetJson(
   backend: BackendName,
   resolve: FrameResolver = () => null,
   names: NamesLookup = null,
+  cgroups: CgroupLookup = null,
 ): PacketJson {
   const where = p.symbol !== undefined ? parseKernelSymbol(p.symbol) : resolved;
+  const task = cgroupOf(p.cgroup, cgroups);
   return {
     type: 'packet',
     time: p.timestampNs !== undefined ? isoFromNs(p.timestampNs) : isoFromMs(timeMs),
@@ -223,7 +246,7 @@ export function packetJson(
     trapGroup: p.trapGroup ?? null,
     ifindex: p.inPort?.ifindex ?? null,
     ifname: p.inPort?.name ?? null,
-    ...workloadJson(p.netns ?? null, names),
+    ...workloadJson(p.netns ?? null, task, names),
     l3: p.flow?.l3 ?? null,
     src: p.flow?.src ?? null,
     dst: p.flow?.dst ?? null,
@@ -237,6 +260,8 @@ export function packetJson(
     payload: p.payload === undefined ? null : Buffer.from(p.payload).toString('hex'),
     pid: p.pid ?? null,
     comm: p.comm ?? null,
+    cgroupId: p.cgroup ?? null,
+    cgroup: task?.path ?? null,
     stack: p.stack === undefined ? null : p.stack.map((pc) => frameJson(pc, resolve)),
   };
 }

@@ -1,7 +1,7 @@
 // Where drop reports go, chosen once per run: text lines (stamped, coloured) or JSON Lines, plus Prometheus metrics.
 import type { Backend, SourceInfo } from '../backend/types.js';
 import type { DropObserver, Renderer, WorkloadSource } from '../engine/types.js';
-import type { NamesLookup } from '../aggregate/group.js';
+import type { CgroupLookup, NamesLookup } from '../aggregate/group.js';
 import { buildTextRenderer, loadColour } from './text.js';
 import type { Symbols } from './symbols.js';
 import type { MetricsLabelKey } from '../metrics/labels.js';
@@ -116,12 +116,26 @@ async function jsonReport(ctx: SinkContext): Promise<{ renderer: Renderer; obser
     const known = ctx.workloads?.current();
     return known ? (netns) => known.lookup(netns) : null;
   };
+  const cgroups = (): CgroupLookup => {
+    const known = ctx.workloads?.current();
+    return known?.cgroup ? (id) => known.cgroup!(id) : null;
+  };
   return {
     renderer: {
       // Configuration, stats and loss lines stay text: they go to stderr, beside the prompt's messages.
       ...text,
       summary: (entry) =>
-        jsonLine(summaryJson(entry, entry.pc === 0n ? null : symbols.lookup(entry.pc), now(), backend, frame, names())),
+        jsonLine(
+          summaryJson(
+            entry,
+            entry.pc === 0n ? null : symbols.lookup(entry.pc),
+            now(),
+            backend,
+            frame,
+            names(),
+            cgroups(),
+          ),
+        ),
       packet: (p) => [
         jsonLine(
           packetJson(
@@ -131,6 +145,7 @@ async function jsonReport(ctx: SinkContext): Promise<{ renderer: Renderer; obser
             backend,
             frame,
             names(),
+            cgroups(),
           ),
         ),
       ],

@@ -169,3 +169,21 @@ test('places merge per namespace, device and task: drops of two tasks on one dev
     ],
   );
 });
+
+test('places merge per task cgroup too: a task moved to another cgroup within the interval keeps both apart', () => {
+  const a = new DropAggregator();
+  const entry = (cgroup: number, count: number): SummaryEntry => ({
+    ...sw(1n, count, 'NO_SOCKET'),
+    places: [{ netns: 7, ifindex: 0, ifname: null, pid: 5, comm: 'nc', cgroup, count }],
+  });
+  a.add([entry(519, 2), entry(600, 3)]);
+  a.add([entry(519, 4)]);
+  const [line] = a.flush().lines;
+  assert.deepEqual(
+    line!.places!.map((p) => [p.cgroup, p.count]),
+    [
+      [519, 6],
+      [600, 3],
+    ],
+  );
+});

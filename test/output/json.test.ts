@@ -137,6 +137,8 @@ test('packet: tracefs drop uses our lookup and the drop timestamp to the nanosec
     payload: null,
     pid: null,
     comm: null,
+    cgroupId: null,
+    cgroup: null,
     stack: null,
   });
   valid(p);
