@@ -77,8 +77,21 @@ static __always_inline int field_passes(__u32 word, __u32 f, __u32 value)
 	return (bpf_map_lookup_elem(&filter_values, &k) != 0) == !!(word & DW_FILTER_ALLOWS(f));
 }
 
+/* The device's name passes: untested, or it is (allow) or is not (deny) in the set; no device reads as no name. */
+static __always_inline int name_passes(__u32 word, struct net_device *dev)
+{
+	struct dw_filter_key k = { .field = DW_FIELD_IFNAME | (word & DW_FILTER_GEN ? 1U << 8 : 0) };
+
+	if (!(word & DW_FILTER_TESTS(DW_FIELD_IFNAME)))
+		return 1;
+	/* Up to the NUL only: a renamed device may keep bytes of its old name after it. */
+	if (dev)
+		bpf_probe_read_kernel_str(k.name, sizeof(k.name), dev->name);
+	return (bpf_map_lookup_elem(&filter_values, &k) != 0) == !!(word & DW_FILTER_ALLOWS(DW_FIELD_IFNAME));
+}
+
 /* The kernel filter's verdict on a drop: a conjunction, each field tested once; the word is read once per drop. */
-static __always_inline int passes(const struct dw_count_key *key)
+static __always_inline int passes(const struct dw_count_key *key, struct net_device *dev)
 {
 	__u32 word = filter_word;
 
@@ -87,7 +100,8 @@ static __always_inline int passes(const struct dw_count_key *key)
 	if (word & DW_FILTER_NONE)
 		return 0;
 	return field_passes(word, DW_FIELD_PROTOCOL, key->protocol) && field_passes(word, DW_FIELD_REASON, key->reason) &&
-	       field_passes(word, DW_FIELD_NETNS, key->netns) && field_passes(word, DW_FIELD_IFINDEX, key->ifindex);
+	       field_passes(word, DW_FIELD_NETNS, key->netns) && field_passes(word, DW_FIELD_IFINDEX, key->ifindex) &&
+	       name_passes(word, dev);
 }
 
 #define PF_KTHREAD 0x00200000
@@ -226,7 +240,7 @@ int on_kfree_skb(__u64 *ctx)
 	key.netns = netns_of(dev, sk);
 	key.ifindex = dev ? dev->ifindex : 0;
 	key.protocol = bpf_ntohs(skb->protocol);
-	if (!passes(&key)) {
+	if (!passes(&key, dev)) {
 		count_lost(DW_FILTERED);
 		return 0;
 	}

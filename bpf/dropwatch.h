@@ -28,7 +28,9 @@
 #define DW_FIELD_REASON 1
 #define DW_FIELD_NETNS 2
 #define DW_FIELD_IFINDEX 3
-#define DW_FIELDS 4
+#define DW_FIELD_IFNAME 4 /* by the device's name (its `name` in the key, `value` 0): a name, unlike an ifindex, is
+			     the same device to a user in every namespace */
+#define DW_FIELDS 5
 #define DW_FILTER_ON (1U << 0)      /* a filter is set: test the fields below */
 #define DW_FILTER_NONE (1U << 1)    /* nothing passes */
 #define DW_FILTER_GEN (1U << 2)     /* the generation of filter_values in force */
@@ -36,9 +38,11 @@
 #define DW_FILTER_ALLOWS(f) (1U << (9 + 2 * (f))) /* field f's set lists what passes (else what does not) */
 #define DW_FILTER_VALUES 8192                      /* both generations together */
 
+/* 24 bytes. A numeric field's key has an all-zero name; DW_FIELD_IFNAME's a value of 0 and the NUL-padded name. */
 struct dw_filter_key {
 	__u32 field; /* DW_FIELD_* | generation << 8 */
 	__u32 value;
+	char name[DW_IFNAMSIZ];
 };
 
 /*

@@ -25,7 +25,7 @@
 namespace {
 
 // What src/bpf/native.ts expects.
-constexpr uint32_t kAbiVersion = 3;
+constexpr uint32_t kAbiVersion = 4;
 // libbpf's messages for the current call: kept to explain a failure in one sentence, never printed as they are.
 constexpr size_t kMaxLog = 64 * 1024;
 std::string libbpfLog;
@@ -59,6 +59,7 @@ struct DrainedCount {
   char comm[DW_COMM_LEN];
 };
 static_assert(sizeof(dw_count_key) == 40, "src/bpf/decode.ts reads this key layout");
+static_assert(sizeof(dw_filter_key) == 24, "src/bpf/filter.ts writes 6-word filter keys");
 static_assert(sizeof(DrainedCount) == 80, "src/bpf/decode.ts reads 80-byte records");
 static_assert(sizeof(dw_packet) == 88 + DW_MAX_CAPTURE, "src/bpf/decode.ts reads this layout");
 
@@ -180,23 +181,26 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
     return info.Env().Undefined();
   }
 
-  // filter(word, values): installs a kernel filter. `values` holds (field, value) pairs of uint32 for the sets the
-  // word's fields test. They go into the idle generation, the word switches to it with one store, and after an RCU
+  // filter(word, values): installs a kernel filter. `values` holds struct dw_filter_key records (6 uint32 each, the
+  // field without its generation) for the sets the word's fields test. They go into the idle generation, the word switches to it with one store, and after an RCU
   // grace period (no program still reads the old word) the old generation is emptied: each drop sees one filter.
   Napi::Value Filter(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Usable(env)) return env.Undefined();
     uint32_t word = info[0].As<Napi::Number>().Uint32Value() & ~DW_FILTER_GEN;
     Napi::Uint32Array values = info[1].As<Napi::Uint32Array>();
+    size_t count = values.ByteLength() / sizeof(dw_filter_key);
     // At most half the map per generation: the old one is still there while the new one fills.
-    if (values.ElementLength() > DW_FILTER_VALUES)
+    if (count > DW_FILTER_VALUES / 2 || values.ByteLength() % sizeof(dw_filter_key) != 0)
       return ThrowStage(env, E2BIG, "map", "the kernel filter is too long");
     uint32_t gen = (__atomic_load_n(&bss_mem_->filter_word, __ATOMIC_RELAXED) & DW_FILTER_GEN) ? 0 : 1;
     int fd = bpf_map__fd(filterValues_);
     if (!ClearGeneration(fd, gen)) return ThrowStage(env, errno, "map", "cannot clear the kernel filter");
     uint8_t one = 1;
-    for (size_t i = 0; i + 1 < values.ElementLength(); i += 2) {
-      dw_filter_key key = {values.Data()[i] | (gen << 8), values.Data()[i + 1]};
+    for (size_t i = 0; i < count; i++) {
+      dw_filter_key key;
+      memcpy(&key, reinterpret_cast<const uint8_t*>(values.Data()) + i * sizeof(key), sizeof(key));
+      key.field |= gen << 8;
       if (bpf_map_update_elem(fd, &key, &one, BPF_ANY) != 0) {
         int err = errno;
         ClearGeneration(fd, gen);

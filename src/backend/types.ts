@@ -142,13 +142,16 @@ export interface FtraceEventFilter {
   apply(expression: string | null): Promise<void>;
 }
 
-/** The numeric fields a field-set filter tests, as the kernel sees them (0 where the drop has no device or namespace). */
-export type KernelSetField = 'protocol' | 'reason' | 'netns' | 'ifindex';
+/**
+ * The fields a field-set filter tests, as the kernel sees them: numbers (0 where the drop has no device or namespace)
+ * and the device's name (empty where it has no device), one byte a character.
+ */
+export type KernelSetField = 'protocol' | 'reason' | 'netns' | 'ifindex' | 'ifname';
 
-/** One field's test: its value is in `values` (allow) or is not (deny). */
+/** One field's test: its value is in `values` (allow) or is not (deny); names for `ifname`, numbers for the rest. */
 export interface KernelSet {
   readonly allow: boolean;
-  readonly values: readonly number[];
+  readonly values: readonly (number | string)[];
 }
 
 /** A conjunction of per-field set tests; `none`: no drop passes. */

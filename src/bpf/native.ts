@@ -19,8 +19,8 @@ export interface NativeBpfProgram {
   /** Cumulative: [table full, ring full, recursion misses]. */
   lost(): bigint[];
   /**
-   * Installs a kernel filter: `word` holds the DW_FILTER_* flags of bpf/dropwatch.h, `values` (field, value) pairs for
-   * the sets it tests. Each drop is tested against the old filter or the new one, whole.
+   * Installs a kernel filter: `word` holds the DW_FILTER_* flags of bpf/dropwatch.h, `values` struct dw_filter_key
+   * records (src/bpf/filter.ts) for the sets it tests. Each drop is tested against the old filter or the new one, whole.
    */
   filter(word: number, values: Uint32Array): void;
   /** Cumulative: drops the kernel filter kept from us. */
@@ -43,7 +43,7 @@ export interface BpfNativeError extends Error {
   log: string;
 }
 
-const ABI_VERSION = 3;
+const ABI_VERSION = 4;
 // dist/src/bpf/native.js → the package root.
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CANDIDATES = [

@@ -23,7 +23,7 @@ export interface SetPushdown {
 interface Test {
   field: KernelSetField | null;
   allow: boolean;
-  values: Set<number>;
+  values: Set<number | string>;
 }
 
 const TRUE = (): Test => ({ field: null, allow: false, values: new Set() });
@@ -31,9 +31,13 @@ const FALSE = (): Test => ({ field: null, allow: true, values: new Set() });
 const isTrue = (t: Test): boolean => !t.allow && t.values.size === 0;
 const isFalse = (t: Test): boolean => t.allow && t.values.size === 0;
 
-const minus = (a: Set<number>, b: Set<number>): Set<number> => new Set([...a].filter((v) => !b.has(v)));
-const both = (a: Set<number>, b: Set<number>): Set<number> => new Set([...a].filter((v) => b.has(v)));
-const either = (a: Set<number>, b: Set<number>): Set<number> => new Set([...a, ...b]);
+type Values = Set<number | string>;
+const minus = (a: Values, b: Values): Values => new Set([...a].filter((v) => !b.has(v)));
+const both = (a: Values, b: Values): Values => new Set([...a].filter((v) => b.has(v)));
+const either = (a: Values, b: Values): Values => new Set([...a, ...b]);
+
+/** Whether a device can have this name: 1 to 15 bytes (IFNAMSIZ less the NUL), no NUL, one byte a character. */
+const deviceName = (name: string): boolean => /^[\x01-\xff]{1,15}$/.test(name);
 
 /** a && b on one field (or with a constant); null when they test different fields. */
 function and(a: Test, b: Test): Test | null {
@@ -70,8 +74,8 @@ function reasonsWhere(pattern: RegExp, reasons: ReadonlyMap<number, string>): Se
 
 /**
  * The model the bpf backend builds records by: reason is the table's name or UNKNOWN(n); protocol the skb's; netns
- * and ifindex null where the kernel says 0 (no namespace, no device); origin always software. So `ifindex == 0`
- * matches nothing and a 0 never enters a set of those two.
+ * and ifindex null where the kernel says 0 (no namespace, no device), ifname null where it reads no name; origin
+ * always software. So `ifindex == 0` matches nothing and a 0 (or an empty name) never enters a set of those.
  */
 function translate(e: Expr, reasons: ReadonlyMap<number, string>): Test | null {
   switch (e.type) {
@@ -97,6 +101,9 @@ function translate(e: Expr, reasons: ReadonlyMap<number, string>): Test | null {
       else if (e.field === 'protocol') t = { field: 'protocol', allow: true, values: new Set([e.value]) };
       else if (e.field === 'netns' || e.field === 'ifindex')
         t = { field: e.field, allow: true, values: new Set(e.value === 0 ? [] : [e.value]) };
+      // By name, not ifindex: one name is a different device in each namespace, and devices come and go.
+      else if (e.field === 'ifname')
+        t = { field: 'ifname', allow: true, values: new Set(deviceName(e.value) ? [e.value] : []) };
       else if (e.field === 'reason')
         t = {
           field: 'reason',
@@ -137,12 +144,15 @@ function gather(parts: readonly { source: Expr; t: Test }[]): { none: boolean; t
   return { none, tests };
 }
 
+const byValue = (a: number | string, b: number | string): number =>
+  typeof a === 'number' && typeof b === 'number' ? a - b : String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0;
+
 const size = (parts: readonly { t: Test }[]): number => parts.reduce((n, p) => n + p.t.values.size, 0);
 
 function toSets({ none, tests }: ReturnType<typeof gather>): KernelSets | null {
   const fields: Partial<Record<KernelSetField, KernelSet>> = {};
   for (const [field, t] of tests)
-    if (!isTrue(t)) fields[field] = { allow: t.allow, values: [...t.values].sort((a, b) => a - b) };
+    if (!isTrue(t)) fields[field] = { allow: t.allow, values: [...t.values].sort(byValue) };
   return none || Object.keys(fields).length > 0 ? { none, fields: none ? {} : fields } : null;
 }
 

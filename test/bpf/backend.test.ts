@@ -49,7 +49,7 @@ function scriptedAddon() {
     }
   }
   const addon: BpfAddon = {
-    abiVersion: 3,
+    abiVersion: 4,
     packetRecordBytes: 344,
     dropReasons: () => [
       [2, 'SKB_DROP_REASON_NOT_SPECIFIED'],

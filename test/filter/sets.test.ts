@@ -10,37 +10,46 @@ const reasons = fixtureReasons();
 const NS_A = 4026531840;
 const NS_B = 4026532173;
 
-/** A drop as the BPF program sees it: 0 for no namespace or no device. */
-type KernelDrop = Record<KernelSetField, number>;
+/** A drop as the BPF program sees it: 0 for no namespace or no device, '' for no device's name. */
+type KernelDrop = Record<Exclude<KernelSetField, 'ifname'>, number> & { ifname: string };
 
 /** The sets' verdict, as bpf/dropwatch.bpf.c evaluates them. */
 function kernelPasses(sets: KernelSets | null, d: KernelDrop): boolean {
   if (sets === null) return true;
   if (sets.none) return false;
-  for (const [field, set] of Object.entries(sets.fields) as [KernelSetField, { allow: boolean; values: number[] }][])
+  for (const [field, set] of Object.entries(sets.fields) as [KernelSetField, { allow: boolean; values: unknown[] }][])
     if (set.values.includes(d[field]) !== set.allow) return false;
   return true;
 }
 
 /** The record the bpf backend builds for that drop (src/bpf/backend.ts, src/bpf/decode.ts). */
-const recordOf = (d: KernelDrop, ifname: string | null, flow = NO_FLOW): FilterRecord => ({
+const recordOf = (d: KernelDrop, flow = NO_FLOW): FilterRecord => ({
   reason: reasons.get(d.reason) ?? `UNKNOWN(${d.reason})`,
   symbol: '__udp4_lib_rcv',
   origin: 'software',
   protocol: d.protocol,
   ifindex: d.ifindex === 0 ? null : d.ifindex,
-  ifname: d.ifindex === 0 ? null : ifname,
+  ifname: d.ifindex === 0 ? null : d.ifname,
   netns: d.netns === 0 ? null : d.netns,
   ...flow,
 });
+
+/** Devices: none, and the same names in two namespaces under different indexes. */
+const DEVICES: [number, string][] = [
+  [0, ''],
+  [1, 'lo'],
+  [2, 'eth0'],
+  [7, 'eth0'],
+  [9, 'verylongname012'],
+];
 
 function* drops(): Generator<[KernelDrop, FilterRecord]> {
   for (const reason of [0, 2, 3, 5, 70, 200, 0x30001])
     for (const protocol of [0, 0x0800, 0x86dd])
       for (const netns of [0, NS_A, NS_B])
-        for (const ifindex of [0, 1, 2]) {
-          const d = { reason, protocol, netns, ifindex };
-          yield [d, recordOf(d, 'eth0')];
+        for (const [ifindex, ifname] of DEVICES) {
+          const d = { reason, protocol, netns, ifindex, ifname };
+          yield [d, recordOf(d)];
         }
 }
 
@@ -85,6 +94,7 @@ test('a disjunction across fields stays in user space, beside the conjuncts the 
   assert.equal(format(s.userExpr!), 'ifindex == 1 || protocol == 0x86dd');
   assert.equal(format(s.kernelExpr!), 'reason == NO_SOCKET');
   assertExact('dport == 9 && netns != 0 && ifname == eth0');
+  assertExact('(dev == eth0 || ifindex == 1) && netns != 0');
 });
 
 test('constants: software is always true here, hardware and ifindex 0 never match, and nothing passes the kernel', () => {
@@ -99,6 +109,22 @@ test('constants: software is always true here, hardware and ifindex 0 never matc
     assert.deepEqual(assertExact(src).kernel, { none: true, fields: {} }, src);
   assert.equal(assertExact('ifindex != 0').kernel, null, 'a drop without a device has ifindex null, which is != 0');
   assert.equal(assertExact('origin == hardware || dport == 9').user !== null, true);
+});
+
+test('device names (dev is ifname) go to the kernel as a name set: allow, deny, joined; a name no device has, none', () => {
+  const s = assertExact('dev == eth0 && reason == NO_SOCKET');
+  assert.equal(s.user, null);
+  assert.deepEqual(s.kernel?.fields.ifname, { allow: true, values: ['eth0'] });
+  assert.deepEqual(assertExact('dev != lo').kernel?.fields.ifname, { allow: false, values: ['lo'] });
+  const both = assertExact('(dev == lo || dev == eth0) && dev != lo && ifindex != 7');
+  assert.deepEqual(both.kernel?.fields.ifname, { allow: true, values: ['eth0'] });
+  assertExact('dev == verylongname012');
+  // Longer than a device name can be (15 bytes), empty, or past one byte a character (names read as latin1): none.
+  for (const src of ['dev == verylongname0123', 'dev == ""', 'dev == "eth\u20ac"'])
+    assert.deepEqual(assertExact(src).kernel, { none: true, fields: {} }, src);
+  assert.equal(assertExact('dev != verylongname0123').kernel, null);
+  // Patterns stay in user space.
+  assert.notEqual(assertExact('dev =~ /^eth/').user, null);
 });
 
 test('reason patterns: letters only go to the kernel as the names they match; others stay in user space', () => {
