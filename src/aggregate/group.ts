@@ -1,6 +1,6 @@
 // Summary lines grouped by the keys of --by and `set by`: the aggregator's per-location lines regrouped over their
 // places (namespace, device, task), each drop in exactly one line or the overflow, the number of lines bounded.
-import type { DropPlace, SummaryEntry } from '../backend/types.js';
+import type { DropPlace, PacketDrop, SummaryEntry } from '../backend/types.js';
 import type { ByKey } from './keys.js';
 import type { CgroupWorkload, Workload } from '../workload/types.js';
 import { withTaskCgroup } from '../workload/task.js';
@@ -192,4 +192,27 @@ class OverflowTally {
       grouped: true,
     };
   }
+}
+
+/**
+ * A packet as a count of one, so packet mode can be grouped too: its place is its namespace, its device (NET_DM's
+ * input port, where that is all a source says) and its task.
+ */
+export function packetEntry(p: PacketDrop): SummaryEntry {
+  const place: DropPlace = {
+    netns: p.netns ?? null,
+    ifindex: p.inPort?.ifindex ?? null,
+    ifname: p.inPort?.name ?? null,
+    ...(p.pid === undefined ? {} : { pid: p.pid, comm: p.comm ?? null }),
+    ...(p.cgroup === undefined ? {} : { cgroup: p.cgroup }),
+    count: 1,
+  };
+  return {
+    origin: p.origin,
+    pc: p.pc ?? 0n,
+    ...(p.trapName === undefined ? {} : { trap: p.trapName }),
+    reason: p.reason ?? null,
+    count: 1,
+    places: [place],
+  };
 }

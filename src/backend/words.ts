@@ -1,5 +1,13 @@
 // What a backend cannot do, in words: each sentence comes from a capability and names the sources that have it.
-import type { AlertMode, BackendCapabilities, BackendName, DropField, SourceInfo, SourceOffer } from './types.js';
+import {
+  provides,
+  type AlertMode,
+  type BackendCapabilities,
+  type BackendName,
+  type DropField,
+  type SourceInfo,
+  type SourceOffer,
+} from './types.js';
 
 /** The opened backend a sentence is about, and the source table that says who else could do it. */
 export interface WordsContext {
@@ -107,10 +115,27 @@ export class CapabilityWords {
 
   /** Keys summary lines cannot be grouped by here ("netns is not known on the tracefs backend in summary mode (use -b bpf)"). */
   notInSummary(keys: readonly (readonly [string, DropField])[]): string {
+    return this.notInMode(keys, 'summary');
+  }
+
+  /**
+   * Keys lines cannot be grouped by in `mode` here; where this source's other mode knows them (NET_DM's input port in
+   * packet mode) that comes first: "dev is not known on the netdm backend in summary mode (use -m packet, or -b bpf)".
+   */
+  notInMode(keys: readonly (readonly [string, DropField])[], mode: AlertMode): string {
     const verb = keys.length === 1 ? 'is' : 'are';
     const what = either(keys.map(([k]) => k)).replace(/ or (?=[^ ]+$)/, ' and ');
-    const how = this.howToGet([...new Set(keys.map(([, f]) => f))], 'summary');
-    return `${what} ${verb} not known on the ${this.ctx.name} backend in summary mode (${how})`;
+    const needs = [...new Set(keys.map(([, f]) => f))];
+    const other = otherMode(mode);
+    const here =
+      this.ctx.capabilities.modes.includes(other) && needs.every((n) => provides(this.ctx.capabilities, other, n));
+    const elsewhere = this.howToGet(needs, mode);
+    const how = !here
+      ? elsewhere
+      : elsewhere.startsWith('use ')
+        ? `use -m ${other}, or ${elsewhere.slice(4)}`
+        : `use -m ${other}`;
+    return `${what} ${verb} not known on the ${this.ctx.name} backend in ${mode} mode (${how})`;
   }
 
   /** Lines for `help`: what this backend lacks, and what it adds. */

@@ -1,6 +1,6 @@
 // A dropwatch run once its command line is parsed: opens a backend and runs the REPL, the live view or an unattended
 // (-s) run. Loaded only when a run is asked for, so --help and --version load none of this.
-import { provides, type Backend } from '../backend/types.js';
+import { provides, type AlertMode, type Backend } from '../backend/types.js';
 import { CapabilityWords } from '../backend/words.js';
 import { DropAggregator } from '../aggregate/index.js';
 import type { FilterControl } from '../engine/filter.js';
@@ -109,7 +109,7 @@ async function runWithBackend(
     // A flow or workload field the run's mode cannot know is refused first, and so is a filter too long for the
     // kernel's filter that only the kernel could test in that mode: one line, nothing started or loaded.
     await refuseFilter(backend, options.filter, options.mode, sources());
-    requireKnownKeys(backend, options.by);
+    await requireKnownKeys(backend, options.by, options.mode);
     await requirePlaces(backend, options);
     const repl = options.start || options.top ? null : createRepl(replOptions(options, io));
     // JSON at a prompt off a terminal sends the chatter to stderr: stdout holds only reports, written by the guard.
@@ -163,12 +163,19 @@ async function runWithBackend(
   }
 }
 
-/** Refuses --by keys the backend does not know in summary mode: one line naming the sources that do. */
-function requireKnownKeys(backend: Backend, by: readonly ByKey[]): void {
-  const unknown = isDefaultBy(by) ? [] : unknownKeys(by, backend.capabilities.fields.summary);
+/**
+ * Refuses --by keys the backend does not know in the run's mode (in packet mode the packets are counted into lines):
+ * one line naming the sources, or the mode, that do.
+ */
+async function requireKnownKeys(backend: Backend, by: readonly ByKey[], asked: AlertMode | null): Promise<void> {
+  if (isDefaultBy(by)) return;
+  // A mode the source lacks is refused later, in its own words.
+  if (asked && !backend.capabilities.modes.includes(asked)) return;
+  const mode = asked ?? (await backend.getConfig()).alertMode;
+  const unknown = unknownKeys(by, backend.capabilities.fields[mode]);
   if (unknown.length === 0) return;
   const words = new CapabilityWords({ name: backend.name, capabilities: backend.capabilities, sources: sources() });
-  throw new DropwatchError('E_UNSUPPORTED', `--by: ${words.notInSummary(unknown)}`);
+  throw new DropwatchError('E_UNSUPPORTED', `--by: ${words.notInMode(unknown, mode)}`);
 }
 
 /** Workload labels come from where drops happen: refused, in one line, on a source or mode that does not say. */

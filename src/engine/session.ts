@@ -1,9 +1,9 @@
 // The monitoring session: runs dropwatch's commands against a backend, routes its events through the filter to the
 // observers, the aggregator and the output, and prints what dropwatch prints.
-import type { Backend, BackendEvent, MonitorConfig, SourceInfo } from '../backend/types.js';
+import type { AlertMode, Backend, BackendEvent, MonitorConfig, SourceInfo } from '../backend/types.js';
 import { CapabilityWords } from '../backend/words.js';
 import { DEFAULT_MAX_KEYS } from '../aggregate/index.js';
-import { groupLines, type CgroupLookup, type NamesLookup } from '../aggregate/group.js';
+import { groupLines, packetEntry, type CgroupLookup, type NamesLookup } from '../aggregate/group.js';
 import { DEFAULT_BY, isDefaultBy, NAMED_KEYS, unknownKeys, type ByKey } from '../aggregate/keys.js';
 import { DropwatchError, KernelError, isExpected, strerror } from '../errors/index.js';
 import type { Command } from './commands.js';
@@ -204,7 +204,7 @@ export class Session {
       case 'alertmode': {
         if (!modes.includes(command.value)) throw refuse(`${command.value} mode is not available on this backend`);
         // Refused rather than clearing the filter: the user decides what to report instead.
-        const refused = await this.opts.filter?.refuseMode?.(command.value);
+        const refused = (await this.opts.filter?.refuseMode?.(command.value)) ?? this.byRefusesMode(command.value);
         if (refused) throw refuse(refused);
         return this.configure({ alertMode: command.value }, 'Setting alert mode', 'Alert mode successfully set');
       }
@@ -235,17 +235,29 @@ export class Session {
     }
   }
 
-  /** Groups summary lines by `keys` from the next interval on; refused for keys this source cannot know. */
+  /**
+   * Groups lines by `keys` from the next interval on (in packet mode, the packets counted into lines); refused for
+   * keys this source cannot know in the mode in force.
+   */
   private async setBy(keys: readonly ByKey[]): Promise<void> {
     if (!isDefaultBy(keys)) {
       if (this.opts.noGrouping) throw new DropwatchError('E_UNSUPPORTED', `by not set: ${this.opts.noGrouping}`);
-      const unknown = unknownKeys(keys, this.opts.backend.capabilities.fields.summary);
+      const mode = (await this.opts.backend.getConfig()).alertMode;
+      const unknown = unknownKeys(keys, this.opts.backend.capabilities.fields[mode]);
       if (unknown.length > 0)
-        throw new DropwatchError('E_UNSUPPORTED', `by not set: ${this.words.notInSummary(unknown)}`);
+        throw new DropwatchError('E_UNSUPPORTED', `by not set: ${this.words.notInMode(unknown, mode)}`);
       if (keys.some((k) => NAMED_KEYS.includes(k))) await this.opts.workloads?.need();
     }
     this.by = keys;
     this.output.message(`setting summary lines grouped by ${keys.join(', ')}`);
+  }
+
+  /** Why the grouping in force cannot follow a switch to `mode` (a key that mode does not know), or null. */
+  private byRefusesMode(mode: AlertMode): string | null {
+    if (isDefaultBy(this.by)) return null;
+    const unknown = unknownKeys(this.by, this.opts.backend.capabilities.fields[mode]);
+    if (unknown.length === 0) return null;
+    return `alert mode not set: lines are grouped by ${this.by.join(', ')}: ${this.words.notInMode(unknown, mode)}; set by location first`;
   }
 
   private async setFilter(expression: string | null): Promise<void> {
@@ -375,6 +387,8 @@ export class Session {
         const pass = this.opts.predicate?.();
         if (pass && !pass.packet(event.packet)) return;
         for (const o of this.delivery.observers) o.packet?.(event.packet);
+        // Grouped: counted into the interval's lines rather than printed one by one.
+        if (!isDefaultBy(this.by)) return this.opts.aggregator.add([packetEntry(event.packet)]);
         if (this.limitReached()) return;
         if (this.delivery.congested()) return this.delivery.skip(1);
         this.delivery.packet(this.opts.renderer.packet(event.packet).join('\n'));
