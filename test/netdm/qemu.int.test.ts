@@ -425,4 +425,20 @@ test('NET_DM in qemu: Debian dropwatch and ours side by side, refusals, signals,
       }
     }
   });
+
+  await t.test(
+    '--by dev from the input port in packet mode (an index alone for software drops); refused in summary',
+    () => {
+      const err = sec('byport-err');
+      assert.equal(err.at(-1), 'rc=0', err.join('\n'));
+      const lines = sec('byport');
+      // Counted into lines, not printed one by one; every drop on lo, by the filter.
+      assert.ok(lines.length > 0 && lines.every((l) => /^\d+ drops · dev if1$/.test(l)), lines.join('\n'));
+      assert.ok(lines.reduce((n, l) => n + parseInt(l, 10), 0) >= 5, lines.join('\n'));
+      assert.deepEqual(sec('byport-summary'), [
+        'dropwatch: --by: dev is not known on the netdm backend in summary mode (use -m packet, or -b bpf)',
+        'rc=1',
+      ]);
+    },
+  );
 });

@@ -162,5 +162,22 @@ for kept_filter in '6|dport == 9 && l4 == udp' '3|dport == 10' '6|dst in 127.0.0
   sec flowfilter-$n /tmp/flowfilter-$n.txt
   sec flowfilter-$n-err /tmp/flowfilter-$n.err
 done
+# 14. The input port, NET_DM's only word on where a drop happened: -m packet --by dev counts the packets into lines by
+#     it (a software drop's port comes as an index alone: dev if1), here with a filter on that index; then --by dev in
+#     summary mode is refused in one line naming -m packet.
+timeout 60 node /project/bin/dropwatch -l kas -s -m packet --by dev --filter 'ifindex == 1' \
+  >/tmp/byport.txt 2>/tmp/byport.err &
+P=$!
+waitfor /tmp/byport.err 'Kernel monitoring activated' && send 5 byport
+i=0
+while [ "$(awk '/ drops · dev if1$/ { n += $1 } END { print n + 0 }' /tmp/byport.txt)" -lt 5 ] && [ $i -lt 300 ]; do
+  i=$((i + 1)); sleep 0.1
+done
+kill -INT $P; wait $P; echo "rc=$?" >>/tmp/byport.err
+sec byport /tmp/byport.txt
+sec byport-err /tmp/byport.err
+timeout 60 node /project/bin/dropwatch -l kas -s --by dev >/tmp/byport-summary.txt 2>&1
+echo "rc=$?" >>/tmp/byport-summary.txt
+sec byport-summary /tmp/byport-summary.txt
 # Leave the kernel in summary mode, as the earlier steps do.
 run "$OURS" flowfilter-reset 'set alertmode summary\n'
