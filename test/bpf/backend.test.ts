@@ -68,6 +68,11 @@ function scriptedAddon() {
   return { addon, script };
 }
 
+/** Waits for the backend's timer to have done what `done` checks (no bound on how long: the runner's timeout is). */
+async function until(done: () => boolean): Promise<void> {
+  while (!done()) await new Promise((r) => setTimeout(r, 5));
+}
+
 test('counts drained at stop become one summary event; new kernel losses one lost event each', async () => {
   const { addon, script } = scriptedAddon();
   const backend = await openBpfBackend({ addon, drainIntervalMs: 60_000 });
@@ -175,9 +180,9 @@ test('--stack renews the budget each second, its stride from the drops counted i
   script.calls.length = 0;
   // 1005 drops counted in this second, then the second turns: one drop in 10 is a candidate.
   script.drains.push(fixture('counts-udp-closed-port.bin'));
-  await new Promise((r) => setTimeout(r, 30));
+  await until(() => script.drains.length === 0);
   now += 1_000_000_000n;
-  await new Promise((r) => setTimeout(r, 30));
+  await until(() => script.calls.some((c) => c.startsWith('stackBudget')));
   await backend.stop();
   assert.deepEqual(
     script.calls.filter((c) => c.startsWith('stackBudget')),
