@@ -59,6 +59,108 @@ struct {
 	__uint(max_entries, DW_RING_BYTES);
 } packets SEC(".maps");
 
+/* --- Call chains (--stack): a budgeted sample of drops unwound into `stacks` (see dropwatch.h). --- */
+
+/* Slot 0: the stride, the limit and the chains taken this second, which user space sets back to 0 each second. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dw_stack_budget);
+} stack_budget SEC(".maps");
+
+/* Per CPU: drops still to pass over before the next one is a candidate for a chain. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} stack_skip SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, DW_STACK_IDS);
+	__type(key, __u32);
+	__uint(value_size, DW_STACK_DEPTH * sizeof(__u64));
+} stacks SEC(".maps");
+
+/* Summary mode: sampled drops per (location, reason, chain), taken out by user space each interval. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DW_STACK_SAMPLES);
+	__type(key, struct dw_stack_key);
+	__type(value, __u64);
+} stack_samples SEC(".maps");
+
+/* Packet mode: the chain of each sampled packet record, written before the record is submitted. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DW_STACK_SAMPLES);
+	__type(key, struct dw_packet_stack_key);
+	__type(value, __s32);
+} packet_stacks SEC(".maps");
+
+/* take_stack's answer for a drop that is not in the sample. */
+#define DW_STACK_SKIPPED (-2)
+
+/*
+ * This drop's chain when it is in the sample: its id in `stacks`, DW_STACK_NONE when it could not be unwound, else
+ * DW_STACK_SKIPPED. Outside the sample a drop costs a per-CPU countdown; the shared budget is read only at the end of
+ * a stride and written only for a chain taken. Racing CPUs may take a few more than the budget, never a flood's worth.
+ */
+static __always_inline __s32 take_stack(void *ctx)
+{
+	__u32 zero = 0, stride, n;
+	struct dw_stack_budget *budget = bpf_map_lookup_elem(&stack_budget, &zero);
+	__u32 *skip;
+	long id;
+
+	if (!budget)
+		return DW_STACK_SKIPPED;
+	stride = budget->stride;
+	if (stride == 0)
+		return DW_STACK_SKIPPED;
+	skip = bpf_map_lookup_elem(&stack_skip, &zero);
+	if (!skip)
+		return DW_STACK_SKIPPED;
+	n = *skip;
+	if (n > stride)
+		n = stride;
+	if (n > 1) {
+		*skip = n - 1;
+		return DW_STACK_SKIPPED;
+	}
+	*skip = stride;
+	if (budget->taken >= budget->limit)
+		return DW_STACK_SKIPPED;
+	__sync_fetch_and_add(&budget->taken, 1);
+	id = bpf_get_stackid(ctx, &stacks, 0);
+	return id < 0 ? DW_STACK_NONE : (__s32)id;
+}
+
+/* Summary mode: one more sampled drop at the key's location and reason that took chain `id`. */
+static __always_inline void tally_stack(const struct dw_count_key *key, __s32 id)
+{
+	struct dw_stack_key k = { .location = key->location, .reason = key->reason, .stackid = id };
+	__u64 one = 1, *n = bpf_map_lookup_elem(&stack_samples, &k);
+
+	if (!n && bpf_map_update_elem(&stack_samples, &k, &one, BPF_NOEXIST) == 0)
+		return;
+	if (!n)
+		n = bpf_map_lookup_elem(&stack_samples, &k);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+/* Packet mode: the chain of a reserved record, noted before the record is submitted so user space finds both. */
+static __always_inline void note_packet_stack(const struct dw_packet *rec, __s32 id)
+{
+	struct dw_packet_stack_key k = { .time_ns = rec->time_ns, .location = rec->location };
+
+	if (id != DW_STACK_SKIPPED)
+		bpf_map_update_elem(&packet_stacks, &k, &id, BPF_ANY);
+}
+
 static __always_inline void count_lost(__u32 kind)
 {
 	__u64 *n = bpf_map_lookup_elem(&lost, &kind);
@@ -172,7 +274,8 @@ static __always_inline void count_drop(struct dw_count_key *key, struct net_devi
 		count_lost(DW_LOST_TABLE_FULL);
 }
 
-static __always_inline void send_packet(struct sk_buff *skb, struct dw_count_key *key, struct net_device *dev)
+static __always_inline void send_packet(struct sk_buff *skb, struct dw_count_key *key, struct net_device *dev,
+					__s32 stack)
 {
 	struct dw_packet *rec;
 	unsigned char *head, *from;
@@ -221,6 +324,7 @@ static __always_inline void send_packet(struct sk_buff *skb, struct dw_count_key
 		rec->cap_len = want;
 	if (bpf_ringbuf_query(&packets, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
 		flags = BPF_RB_FORCE_WAKEUP;
+	note_packet_stack(rec, stack);
 	bpf_ringbuf_submit(rec, flags);
 }
 
@@ -231,6 +335,7 @@ int on_kfree_skb(__u64 *ctx)
 	struct dw_count_key key;
 	struct net_device *dev;
 	struct sock *sk;
+	__s32 stack;
 
 	__builtin_memset(&key, 0, sizeof(key));
 	key.location = ctx[1];
@@ -248,9 +353,14 @@ int on_kfree_skb(__u64 *ctx)
 		key.pid = bpf_get_current_pid_tgid() >> 32;
 		key.cgroup = bpf_get_current_cgroup_id();
 	}
-	if (capture_mode == DW_MODE_PACKET)
-		send_packet(skb, &key, dev);
-	else
+	stack = take_stack(ctx);
+	if (capture_mode == DW_MODE_PACKET) {
+		send_packet(skb, &key, dev, stack);
+	} else {
 		count_drop(&key, dev);
+		/* After the count: a sample drained with its table is never ahead of its drop's count. */
+		if (stack != DW_STACK_SKIPPED)
+			tally_stack(&key, stack);
+	}
 	return 0;
 }

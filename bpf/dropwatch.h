@@ -86,4 +86,36 @@ struct dw_packet {
 	unsigned char data[DW_MAX_CAPTURE];
 };
 
+
+/*
+ * Call chains (--stack): the program unwinds the kernel stack of a sample of the drops the filter keeps, at most
+ * `limit` a second (user space refills it) and one drop in `stride` per CPU, so the cost stays bounded under a flood;
+ * every drop is still counted. Each sample adds one to its (location, reason, stack id) in `stack_samples`; packet
+ * mode also notes the stack id of the packet record it belongs to in `packet_stacks`.
+ */
+#define DW_STACK_DEPTH 64    /* frames kept of a chain, innermost first */
+#define DW_STACK_IDS 2048    /* distinct chains the stack map holds between two drains */
+#define DW_STACK_SAMPLES 4096 /* (location, reason, chain) tallies between two drains */
+#define DW_STACK_NONE (-1)   /* a sampled drop whose stack could not be taken */
+
+struct dw_stack_budget {
+	__u32 stride; /* take one drop in `stride` on each CPU; 0: chains off */
+	__u32 limit;  /* chains a second at most */
+	__u32 taken;  /* chains taken in this second: user space sets it back to 0 each second */
+	__u32 pad;
+};
+
+/* 16 bytes, no implicit padding. */
+struct dw_stack_key {
+	__u64 location;
+	__u32 reason;
+	__s32 stackid; /* in `stacks`, or DW_STACK_NONE */
+};
+
+/* A packet record's identity: its time and location (struct dw_packet's time_ns and location). */
+struct dw_packet_stack_key {
+	__u64 time_ns;
+	__u64 location;
+};
+
 #endif

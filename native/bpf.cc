@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,7 +26,7 @@
 namespace {
 
 // What src/bpf/native.ts expects.
-constexpr uint32_t kAbiVersion = 4;
+constexpr uint32_t kAbiVersion = 5;
 // libbpf's messages for the current call: kept to explain a failure in one sentence, never printed as they are.
 constexpr size_t kMaxLog = 64 * 1024;
 std::string libbpfLog;
@@ -76,6 +77,8 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
                                           InstanceMethod("lost", &BpfProgram::Lost),
                                           InstanceMethod("filter", &BpfProgram::Filter),
                                           InstanceMethod("filtered", &BpfProgram::Filtered),
+                                          InstanceMethod("stackBudget", &BpfProgram::StackBudget),
+                                          InstanceMethod("chains", &BpfProgram::Chains),
                                           InstanceMethod("close", &BpfProgram::Close),
                                       });
     exports.Set("BpfProgram", ctor);
@@ -119,6 +122,10 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
     packets_ = bpf_object__find_map_by_name(obj_, "packets");
     bss_ = bpf_object__find_map_by_name(obj_, ".bss");
     filterValues_ = bpf_object__find_map_by_name(obj_, "filter_values");
+    if (!FindChainMaps()) {
+      ThrowStage(env, ENOENT, "open", "the BPF object is not dropwatch's");
+      return;
+    }
     if (!prog_ || !active_ || !tables_[0] || !tables_[1] || !lost_ || !packets_ || !bss_ || !filterValues_ ||
         bpf_map__value_size(bss_) != offsetof(Bss, filter_word) + sizeof(uint32_t)) {
       ThrowStage(env, ENOENT, "open", "the BPF object is not dropwatch's");
@@ -333,6 +340,125 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
     return result;
   }
 
+  // --- Call chains (--stack): the sampling budget, and the sampled chains with their frames. ---
+
+  // One sampled chain as chains() hands it over, followed by `depth` frames (uint64, innermost first).
+  struct ChainRecord {
+    uint64_t location;
+    uint64_t time_ns;  // packet mode: the packet record's time_ns; 0 for a summary sample
+    uint64_t count;    // sampled drops that took it
+    uint32_t reason;
+    uint32_t depth;
+  };
+  static_assert(sizeof(ChainRecord) == 32, "src/bpf/chains.ts reads 32-byte chain headers");
+
+  bool FindChainMaps() {
+    stackBudget_ = bpf_object__find_map_by_name(obj_, "stack_budget");
+    stacks_ = bpf_object__find_map_by_name(obj_, "stacks");
+    stackSamples_ = bpf_object__find_map_by_name(obj_, "stack_samples");
+    packetStacks_ = bpf_object__find_map_by_name(obj_, "packet_stacks");
+    return stackBudget_ && stacks_ && stackSamples_ && packetStacks_;
+  }
+
+  // stackBudget(stride, limit): from now on one drop in `stride` per CPU is a candidate, and at most `limit` chains
+  // are taken until the next call, which starts a new count (stride 0: none).
+  Napi::Value StackBudget(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    dw_stack_budget budget = {};
+    budget.stride = info[0].As<Napi::Number>().Uint32Value();
+    budget.limit = info[1].As<Napi::Number>().Uint32Value();
+    uint32_t slot = 0;
+    if (bpf_map_update_elem(bpf_map__fd(stackBudget_), &slot, &budget, BPF_ANY) != 0)
+      return ThrowStage(env, errno, "map", "cannot set the call chain budget");
+    return env.Undefined();
+  }
+
+  // chains(): takes out the sampled chains, summary samples and packet-mode notes alike, as ChainRecords with their
+  // frames, and frees their stacks. A stack freed while a program was sampling it again is found in the frames read
+  // last time: a stack id names one stack until it is freed.
+  Napi::Value Chains(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    std::vector<ChainRecord> heads;
+    std::vector<int32_t> ids;
+    if (!TakeSamples(heads, ids) || !TakePacketStacks(heads, ids))
+      return ThrowStage(env, errno, "map", "cannot read the sampled call chains");
+    std::map<int32_t, std::vector<uint64_t>> frames;
+    for (int32_t id : ids) {
+      if (id < 0 || frames.count(id)) continue;
+      frames[id] = ReadStack(id);
+    }
+    for (const auto& [id, f] : frames) bpf_map_delete_elem(bpf_map__fd(stacks_), &id);
+    std::vector<uint8_t> out;
+    for (size_t i = 0; i < heads.size(); i++) {
+      const std::vector<uint64_t>* f = ids[i] < 0 ? nullptr : &frames[ids[i]];
+      heads[i].depth = f ? f->size() : 0;
+      const uint8_t* h = reinterpret_cast<const uint8_t*>(&heads[i]);
+      out.insert(out.end(), h, h + sizeof(ChainRecord));
+      if (f) {
+        const uint8_t* b = reinterpret_cast<const uint8_t*>(f->data());
+        out.insert(out.end(), b, b + f->size() * sizeof(uint64_t));
+      }
+    }
+    lastFrames_ = std::move(frames);
+    return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
+  }
+
+  // The frames of stack `id` (up to the first zero), or the ones read last time when it was freed since.
+  std::vector<uint64_t> ReadStack(int32_t id) {
+    std::vector<uint64_t> value(DW_STACK_DEPTH, 0);
+    if (bpf_map_lookup_elem(bpf_map__fd(stacks_), &id, value.data()) != 0) {
+      auto last = lastFrames_.find(id);
+      return last == lastFrames_.end() ? std::vector<uint64_t>() : last->second;
+    }
+    size_t depth = 0;
+    while (depth < value.size() && value[depth] != 0) depth++;
+    value.resize(depth);
+    return value;
+  }
+
+  // Every key of a hash map, as it is now (keys added meanwhile are taken next time).
+  template <typename Key>
+  static bool Keys(int fd, std::vector<Key>& keys) {
+    Key key, next;
+    void* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+      keys.push_back(next);
+      key = next;
+      prev = &key;
+    }
+    return errno == ENOENT;
+  }
+
+  // Summary samples: each (location, reason, stack) tally, looked up and deleted at once so no sample is counted twice.
+  bool TakeSamples(std::vector<ChainRecord>& heads, std::vector<int32_t>& ids) {
+    int fd = bpf_map__fd(stackSamples_);
+    std::vector<dw_stack_key> keys;
+    if (!Keys(fd, keys)) return false;
+    for (const dw_stack_key& k : keys) {
+      uint64_t count = 0;
+      if (bpf_map_lookup_and_delete_elem(fd, &k, &count) != 0 || count == 0) continue;
+      heads.push_back({k.location, 0, count, k.reason, 0});
+      ids.push_back(k.stackid);
+    }
+    return true;
+  }
+
+  // Packet mode: the stack of each sampled packet record, by the record's time and location.
+  bool TakePacketStacks(std::vector<ChainRecord>& heads, std::vector<int32_t>& ids) {
+    int fd = bpf_map__fd(packetStacks_);
+    std::vector<dw_packet_stack_key> keys;
+    if (!Keys(fd, keys)) return false;
+    for (const dw_packet_stack_key& k : keys) {
+      int32_t id = DW_STACK_NONE;
+      if (bpf_map_lookup_and_delete_elem(fd, &k, &id) != 0) continue;
+      heads.push_back({k.location, k.time_ns, 1, 0, 0});
+      ids.push_back(id);
+    }
+    return true;
+  }
+
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Release();
     return info.Env().Undefined();
@@ -363,6 +489,11 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
   size_t bssBytes_ = 0;
   bpf_map* filterValues_ = nullptr;
   int active_index_ = 0;
+  bpf_map* stackBudget_ = nullptr;
+  bpf_map* stacks_ = nullptr;
+  bpf_map* stackSamples_ = nullptr;
+  bpf_map* packetStacks_ = nullptr;
+  std::map<int32_t, std::vector<uint64_t>> lastFrames_;
   int cpus_ = 1;
   std::vector<uint8_t> records_;
   size_t maxBytes_ = 0;

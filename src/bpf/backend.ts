@@ -19,6 +19,7 @@ import { DropwatchError } from '../errors/index.js';
 import { decodeFlow } from '../packet/index.js';
 import { systemClock, wallClockOffset, type Clock } from '../tracefs/clock.js';
 import { decodeCounts, decodePackets, reasonName, reasonTable, summaryEntries, type PacketRecord } from './decode.js';
+import { chainEntries, decodeChains, PacketChains, StackBudget } from './chains.js';
 import { bpfError, type BpfFailure } from './errors.js';
 import { encodeFilter, MAX_FILTER_VALUES } from './filter.js';
 import { loadBpfAddon, type BpfAddon, type NativeBpfProgram } from './native.js';
@@ -36,6 +37,8 @@ export interface BpfOptions {
   wakeupBytes?: number;
   /** The packet ring's size, bytes: a power of two, at least a page (default 16 MiB, as the object says). */
   ringBytes?: number;
+  /** With stacks on, call chains taken per second at most (default 1000), as the tracefs source keeps. */
+  stackBudget?: number;
   clock?: Clock;
   onWarning?: (message: string) => void;
   /** For tests: the addon to use instead of the built one. */
@@ -79,6 +82,10 @@ export class BpfBackend implements Backend {
   private offsetNs = 0n;
   /** Per LOST_WHERE entry, what was already reported (the kernel's counters are cumulative). */
   private readonly lostSeen: bigint[] = LOST_WHERE.map(() => 0n);
+  /** While call chains are on: the program's budget, and packet chains waiting for their records. */
+  private stacks: { budget: StackBudget; packets: PacketChains } | null = null;
+  /** Drops delivered since open (counted or read), for the chain budget's rate. */
+  private delivered = 0;
 
   constructor(program: NativeBpfProgram, reasons: ReadonlyMap<number, string>, recordBytes: number, opts: BpfOptions) {
     this.program = program;
@@ -118,14 +125,32 @@ export class BpfBackend implements Backend {
     if (this.closed) throw new DropwatchError('E_STATE', 'bpf backend is closed');
     if (this.monitoring) throw new DropwatchError('E_STATE', 'already monitoring');
     if (options.hw) throw new DropwatchError('E_UNSUPPORTED', 'hardware drops are reported by NET_DM only, not by bpf');
-    if (options.stack) throw new DropwatchError('E_UNSUPPORTED', 'the bpf backend reports no call chains');
     // Counts left from before (a stop that failed half-way) belong to no interval now.
     native(() => this.program.drain());
     native(() => this.program.drain());
+    this.startStacks(options.stack === true);
     this.configure();
     native(() => this.program.attach());
     this.monitoring = true;
     this.schedule();
+  }
+
+  /** Chains on (a budget from now, leftovers dropped) or off (no drop is unwound). */
+  private startStacks(on: boolean): void {
+    this.stacks = null;
+    if (!on) {
+      native(() => this.program.stackBudget(0, 0));
+      return;
+    }
+    native(() => this.program.chains());
+    this.stacks = { budget: new StackBudget(this.opts.stackBudget ?? 1000), packets: new PacketChains() };
+    this.renewStackBudget();
+  }
+
+  /** A new second: the program's chain budget again, with a stride from the last second's drops. */
+  private renewStackBudget(): void {
+    const setting = this.stacks?.budget.at(Number(this.clock.monotonicNs() / 1_000_000n), this.delivered);
+    if (setting) native(() => this.program.stackBudget(setting.stride, setting.limit));
   }
 
   private configure(): void {
@@ -147,6 +172,7 @@ export class BpfBackend implements Backend {
   /** Everything the kernel holds now: counts, packets, and any new losses. */
   private collect(): void {
     try {
+      if (this.monitoring) this.renewStackBudget();
       this.drainCounts();
       this.readPackets();
       this.reportLosses();
@@ -156,15 +182,29 @@ export class BpfBackend implements Backend {
   }
 
   private drainCounts(): void {
+    // Samples first: a sample taken out now was tallied after its drop's count, which is in this table or an earlier.
+    const samples = this.stacks && this.config.alertMode === 'summary' ? this.takeChains() : [];
     const records = decodeCounts(native(() => this.program.drain()));
-    if (records.length > 0) this.emit({ kind: 'summary', entries: summaryEntries(records, this.reasons) });
+    for (const r of records) this.delivered += r.count;
+    const entries = [...summaryEntries(records, this.reasons), ...chainEntries(samples, this.reasons)];
+    if (entries.length > 0) this.emit({ kind: 'summary', entries });
+  }
+
+  /** The sampled chains the program holds now; packet chains wait for their records. */
+  private takeChains(): ReturnType<typeof decodeChains> {
+    const records = decodeChains(native(() => this.program.chains()));
+    this.stacks?.packets.add(records);
+    return records;
   }
 
   private readPackets(): void {
     for (;;) {
       const bytes = native(() => this.program.consume(READ_BYTES));
-      for (const record of decodePackets(bytes, this.recordBytes))
-        this.emit({ kind: 'packet', packet: this.packetDrop(record) });
+      const records = decodePackets(bytes, this.recordBytes);
+      // Taken after the records: the program notes a packet's chain before it submits the record.
+      if (this.stacks && records.length > 0) this.takeChains();
+      this.delivered += records.length;
+      for (const record of records) this.emit({ kind: 'packet', packet: this.packetDrop(record) });
       if (bytes.length < READ_BYTES) return;
     }
   }
@@ -190,6 +230,8 @@ export class BpfBackend implements Backend {
       packet.comm = r.comm;
       if (r.cgroup !== 0) packet.cgroup = r.cgroup;
     }
+    const stack = this.stacks?.packets.take(r.monoNs, r.location);
+    if (stack) packet.stack = stack;
     return packet;
   }
 
@@ -210,6 +252,7 @@ export class BpfBackend implements Backend {
     this.timer = null;
     this.monitoring = false;
     native(() => this.program.detach());
+    if (this.stacks) native(() => this.program.stackBudget(0, 0));
     this.collect();
   }
 

@@ -25,6 +25,13 @@ export interface NativeBpfProgram {
   filter(word: number, values: Uint32Array): void;
   /** Cumulative: drops the kernel filter kept from us. */
   filtered(): bigint;
+  /**
+   * Call chains: from now on one drop in `stride` per CPU is a candidate, and at most `limit` chains are taken until the
+   * next call (stride 0: none).
+   */
+  stackBudget(stride: number, limit: number): void;
+  /** Takes out the sampled chains (summary samples and packet notes) as chain records (src/bpf/chains.ts). */
+  chains(): Buffer;
   close(): void;
 }
 
@@ -43,7 +50,7 @@ export interface BpfNativeError extends Error {
   log: string;
 }
 
-const ABI_VERSION = 4;
+const ABI_VERSION = 5;
 // dist/src/bpf/native.js → the package root.
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CANDIDATES = [

@@ -3,14 +3,14 @@ import type { DropSource, SourceOffer } from '../backend/types.js';
 
 /**
  * Both alert modes; summaries say where (namespace, device, and the task for drops in its context), packets carry
- * their first bytes and the flow.
+ * their first bytes and the flow; call chains sampled in either.
  */
 export const BPF_OFFER: SourceOffer = {
   modes: ['summary', 'packet'],
   settings: { trunc: true, queue: false, hw: false },
   fields: {
-    summary: ['reason', 'device', 'netns', 'process'],
-    packet: ['reason', 'protocol', 'time', 'device', 'netns', 'payload', 'flow', 'process'],
+    summary: ['reason', 'device', 'netns', 'process', 'stack'],
+    packet: ['reason', 'protocol', 'time', 'device', 'netns', 'payload', 'flow', 'process', 'stack'],
   },
 };
 

@@ -10,8 +10,8 @@ export type { OpenOptions };
 
 /**
  * NET_DM first: it is byte-compatible with Debian's dropwatch and the only one with hardware drops. bpf before
- * tracefs: it filters in the kernel too, and adds namespaces, devices, tasks, packets and flows; tracefs is taken
- * first only when call chains are asked for.
+ * tracefs: it filters in the kernel too, and adds namespaces, devices, tasks, packets and flows. When call chains are
+ * asked for, a source without them gives way to a later one with them.
  */
 const SOURCES: DropSource[] = [NETDM_SOURCE, BPF_SOURCE, TRACEFS_SOURCE];
 

@@ -15,6 +15,7 @@ function scriptedAddon() {
   const script = {
     drains: [] as Buffer[],
     rings: [] as Buffer[],
+    chains: [] as Buffer[],
     lost: [0n, 0n, 0n],
     filtered: 0n,
     calls: [] as string[],
@@ -44,12 +45,19 @@ function scriptedAddon() {
     filtered() {
       return script.filtered;
     }
+    stackBudget(stride: number, limit: number) {
+      script.calls.push(`stackBudget ${stride} ${limit}`);
+    }
+    chains() {
+      script.calls.push('chains');
+      return script.chains.shift() ?? Buffer.alloc(0);
+    }
     close() {
       script.calls.push('close');
     }
   }
   const addon: BpfAddon = {
-    abiVersion: 4,
+    abiVersion: 5,
     packetRecordBytes: 344,
     dropReasons: () => [
       [2, 'SKB_DROP_REASON_NOT_SPECIFIED'],
@@ -58,6 +66,11 @@ function scriptedAddon() {
     BpfProgram: Program,
   };
   return { addon, script };
+}
+
+/** Waits for the backend's timer to have done what `done` checks (no bound on how long: the runner's timeout is). */
+async function until(done: () => boolean): Promise<void> {
+  while (!done()) await new Promise((r) => setTimeout(r, 5));
 }
 
 test('counts drained at stop become one summary event; new kernel losses one lost event each', async () => {
@@ -77,7 +90,7 @@ test('counts drained at stop become one summary event; new kernel losses one los
   script.drains.push(fixture('counts-udp-closed-port.bin'));
   script.lost = [0n, 7n, 0n];
   await backend.stop();
-  assert.deepEqual(script.calls, ['configure 0 256', 'attach', 'detach']);
+  assert.deepEqual(script.calls, ['stackBudget 0 0', 'configure 0 256', 'attach', 'detach']);
   const summary = events.find((e) => e.kind === 'summary');
   assert.ok(summary?.kind === 'summary');
   const total = summary.entries.reduce((n, e) => n + e.count, 0);
@@ -128,13 +141,96 @@ test('packet mode: records become packets with device, namespace, reason, flow a
   await backend.close();
 });
 
-test('hardware drops, call chains and a packet queue are refused in one line', async () => {
+test('--stack: samples drained before the counts join them as count-0 entries; the budget set, renewed, then off', async () => {
+  const { addon, script } = scriptedAddon();
+  let now = 5_000_000_000n;
+  const clock = { monotonicNs: () => now, realtimeNs: () => now };
+  const backend = await openBpfBackend({ addon, drainIntervalMs: 60_000, stackBudget: 50, clock });
+  const events: BackendEvent[] = [];
+  backend.onEvent((e) => events.push(e));
+  assert.ok(backend.capabilities.fields.summary.includes('stack'));
+  assert.ok(backend.capabilities.fields.packet.includes('stack'));
+  await backend.start({ sw: true, hw: false, stack: true });
+  // Chains left from an earlier run are taken out and dropped before anything attaches.
+  assert.deepEqual(script.calls, ['chains', 'stackBudget 1 50', 'configure 0 256', 'attach']);
+  script.calls.length = 0;
+  now += 1_000_000_000n;
+  script.chains.push(fixture('chains-udp-closed-port.bin'));
+  script.drains.push(fixture('counts-udp-closed-port.bin'));
+  await backend.stop();
+  // Samples before counts: a sample taken out is never ahead of its drop's count. The budget goes off after detach.
+  assert.deepEqual(script.calls, ['detach', 'stackBudget 0 0', 'chains']);
+  const summary = events.find((e) => e.kind === 'summary');
+  assert.ok(summary?.kind === 'summary');
+  const udp = summary.entries.filter((e) => e.pc === 0xffffffff8209ec6cn && e.reason === 'NO_SOCKET');
+  assert.equal(
+    udp.reduce((n, e) => n + e.count, 0),
+    1000,
+    'samples add no drops',
+  );
+  const samples = udp.filter((e) => e.stacks);
+  assert.deepEqual(samples.map((e) => e.stacks!.sampled).sort(), [1, 6]);
+  assert.ok(samples.every((e) => e.count === 0 && e.stacks!.chains[0]!.frames[0] === 0xffffffff8204bc68n));
+  await backend.close();
+});
+
+test('--stack renews the budget each second, its stride from the drops counted in the last one', async () => {
+  const { addon, script } = scriptedAddon();
+  let now = 5_000_000_000n;
+  const clock = { monotonicNs: () => now, realtimeNs: () => now };
+  const backend = await openBpfBackend({ addon, drainIntervalMs: 5, stackBudget: 100, clock });
+  await backend.start({ sw: true, hw: false, stack: true });
+  script.calls.length = 0;
+  // 1005 drops counted in this second, then the second turns: one drop in 10 is a candidate.
+  script.drains.push(fixture('counts-udp-closed-port.bin'));
+  await until(() => script.drains.length === 0);
+  now += 1_000_000_000n;
+  await until(() => script.calls.some((c) => c.startsWith('stackBudget')));
+  await backend.stop();
+  assert.deepEqual(
+    script.calls.filter((c) => c.startsWith('stackBudget')),
+    ['stackBudget 10 100', 'stackBudget 0 0'],
+  );
+  await backend.close();
+});
+
+test('-m packet --stack: a sampled packet carries the callers behind its location; the others none', async () => {
+  const { addon, script } = scriptedAddon();
+  const backend = await openBpfBackend({ addon, pollIntervalMs: 60_000 });
+  const events: BackendEvent[] = [];
+  backend.onEvent((e) => events.push(e));
+  await backend.setConfig({ alertMode: 'packet' });
+  await backend.start({ sw: true, hw: false, stack: true });
+  script.rings.push(
+    Buffer.concat([fixture('packets-with-chains-udp-closed-port.bin'), fixture('packets-udp-closed-port.bin')]),
+  );
+  script.chains.push(fixture('packet-chains-udp-closed-port.bin'));
+  await backend.stop();
+  const packets = events.flatMap((e) => (e.kind === 'packet' ? [e.packet] : []));
+  assert.equal(packets.length, 3 + 4);
+  const withStacks = packets.filter((p) => p.stack);
+  assert.equal(withStacks.length, 3);
+  for (const p of withStacks) assert.deepEqual(p.stack!.slice(0, 2), [0xffffffff8204bc68n, 0xffffffff8204bdd1n]);
+  await backend.close();
+});
+
+test('without --stack no chain is asked for', async () => {
+  const { addon, script } = scriptedAddon();
+  const backend = await openBpfBackend({ addon, pollIntervalMs: 60_000 });
+  await backend.setConfig({ alertMode: 'packet' });
+  await backend.start({ sw: true, hw: false });
+  script.rings.push(fixture('packets-udp-closed-port.bin'));
+  await backend.stop();
+  assert.ok(!script.calls.includes('chains'), script.calls.join(', '));
+  await backend.close();
+});
+
+test('hardware drops and a packet queue are refused in one line', async () => {
   const { addon } = scriptedAddon();
   const backend = await openBpfBackend({ addon });
   const refused = (e: unknown) =>
     e instanceof DropwatchError && e.code === 'E_UNSUPPORTED' && !e.message.includes('\n');
   await assert.rejects(backend.start({ sw: true, hw: true }), refused);
-  await assert.rejects(backend.start({ sw: true, hw: false, stack: true }), refused);
   await assert.rejects(backend.setConfig({ queueLen: 10 }), refused);
   await assert.rejects(backend.setConfig({ truncLen: -1 }), (e: unknown) => e instanceof DropwatchError);
   await backend.close();

@@ -1,5 +1,6 @@
-// Call chains (--stack) through the built CLI on the real tracefs: real UDP drops in a namespace, the chain under the
-// summary line and in JSON, and a flood with stacks on still counted exactly.
+// Call chains (--stack) through the built CLI on the real kernel, on each source that takes them (tracefs, bpf): real
+// UDP drops in a namespace, the chain under the summary line and in JSON; on tracefs also a flood with stacks on still
+// counted exactly and its tracefs writes (test/bpf/stack.int.test.ts floods the bpf source).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -45,111 +46,147 @@ function udpBlocks(stdout: string): { count: number; lines: string[] }[] {
   return blocks;
 }
 
-test('-s --stack: the __udp4_lib_rcv line carries its call chain, indented under it', { skip }, async () => {
-  let pid: number | undefined;
-  const done = await monitoring(['-s', '-d', '4', '--stack', '--filter', OURS], async (run) => {
-    pid = run.child.pid;
-    await ns!.sendUdp('127.0.0.1', 200);
-    return run.done;
-  });
-  assert.equal(done.code, 0, done.stderr);
-  const blocks = udpBlocks(done.stdout);
-  const drops = blocks.reduce((n, b) => n + b.count, 0);
-  assert.ok(drops >= 200, `${drops} drops at __udp4_lib_rcv < 200\n${done.stdout}`);
-  const chains = blocks.flatMap((b) => b.lines.filter((l) => /^ {4}\s*\d+ {2}\S/.test(l)));
-  assert.ok(chains.length > 0, `no chain lines\n${done.stdout}`);
-  assert.ok(
-    chains.some((l) => / {2}ip_protocol_deliver_rcu\+[0-9a-f]+ < ip_local_deliver_finish\+/.test(l)),
-    chains.join('\n'),
-  );
-  for (const b of blocks) {
-    const head = /^ {2}call chains of (\d+) sampled drops?:$/.exec(b.lines[0] ?? '');
-    assert.ok(head, `block without its header: ${b.lines.join('\n')}`);
-    // Sampling never changes a count: the chains stand for some of the line's drops, never more.
-    assert.ok(Number(head[1]) <= b.count, `${head[1]} sampled of ${b.count}`);
-  }
-  // Lines a log parser reads stay dropwatch's: every unindented line is a summary line.
-  for (const line of done.stdout.split('\n')) if (line && !line.startsWith(' ')) assert.match(line, SUMMARY_LINE);
-  // Its instance and its chain instance are gone (other dropwatch runs on this machine may hold theirs).
-  assert.deepEqual(instancesOf(pid), []);
-});
-
-test('-s --stack -f json: the same chain as frames, valid against the schema', { skip }, async () => {
-  const done = await monitoring(['-s', '-d', '4', '--stack', '-f', 'json', '--filter', OURS], async (run) => {
-    await ns!.sendUdp('127.0.0.1', 200);
-    return run.done;
-  });
-  assert.equal(done.code, 0, done.stderr);
-  const events = done.stdout
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-  for (const e of events) assert.deepEqual(validateEvent(e), [], JSON.stringify(e));
-  type Frame = { symbol: string | null; pc: string };
-  type Summary = { symbol: string; count: number; stacks?: { sampled: number; chains: { frames: Frame[] }[] } };
-  const udp = events.filter((e) => e.type === 'summary' && e.symbol === '__udp4_lib_rcv') as unknown as Summary[];
-  const withStacks = udp.filter((e) => e.stacks);
-  assert.ok(withStacks.length > 0, done.stdout);
-  const frames = withStacks.flatMap((e) => e.stacks!.chains.map((c) => c.frames.map((f) => f.symbol)));
-  assert.ok(
-    frames.some((f) => f[0] === 'ip_protocol_deliver_rcu' && f.includes('ip_local_deliver_finish')),
-    JSON.stringify(frames[0]),
-  );
-  for (const e of withStacks) assert.ok(e.stacks!.sampled <= e.count);
-});
-
-test('-m packet --stack: each sampled packet names its chain and the sending process', { skip }, async () => {
-  // IPv6 only: another process's IPv4 flood would take the second's budget of chains.
-  const done = await monitoring(
-    ['-s', '-d', '3', '-m', 'packet', '--stack', '-f', 'json', '--filter', `${OURS} && protocol == ipv6`],
-    async (run) => {
-      await ns!.sendUdp('::1', 20);
-      return run.done;
+for (const backend of ['tracefs', 'bpf']) {
+  test(
+    `-b ${backend} -s --stack: the __udp4_lib_rcv line carries its call chain, indented under it`,
+    { skip },
+    async () => {
+      let pid: number | undefined;
+      const done = await monitoring(['-b', backend, '-s', '-d', '4', '--stack', '--filter', OURS], async (run) => {
+        pid = run.child.pid;
+        await ns!.sendUdp('127.0.0.1', 200);
+        return run.done;
+      });
+      assert.equal(done.code, 0, done.stderr);
+      const blocks = udpBlocks(done.stdout);
+      const drops = blocks.reduce((n, b) => n + b.count, 0);
+      assert.ok(drops >= 200, `${drops} drops at __udp4_lib_rcv < 200\n${done.stdout}`);
+      const chains = blocks.flatMap((b) => b.lines.filter((l) => /^ {4}\s*\d+ {2}\S/.test(l)));
+      assert.ok(chains.length > 0, `no chain lines\n${done.stdout}`);
+      assert.ok(
+        chains.some((l) => / {2}ip_protocol_deliver_rcu\+[0-9a-f]+ < ip_local_deliver_finish\+/.test(l)),
+        chains.join('\n'),
+      );
+      for (const b of blocks) {
+        const head = /^ {2}call chains of (\d+) sampled drops?:$/.exec(b.lines[0] ?? '');
+        assert.ok(head, `block without its header: ${b.lines.join('\n')}`);
+        // Sampling never changes a count: the chains stand for some of the line's drops, never more.
+        assert.ok(Number(head[1]) <= b.count, `${head[1]} sampled of ${b.count}`);
+      }
+      // Lines a log parser reads stay dropwatch's: every unindented line is a summary line.
+      for (const line of done.stdout.split('\n')) if (line && !line.startsWith(' ')) assert.match(line, SUMMARY_LINE);
+      // Its instance and its chain instance are gone (other dropwatch runs on this machine may hold theirs).
+      assert.deepEqual(instancesOf(pid), []);
     },
   );
-  assert.equal(done.code, 0, done.stderr);
-  type Packet = { type: string; symbol: string; pid: number | null; comm: string | null; stack: unknown[] | null };
-  const packets = done.stdout
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as Packet)
-    .filter((p) => p.type === 'packet' && p.symbol === '__udp6_lib_rcv');
-  assert.ok(packets.length >= 20, `${packets.length} packets`);
-  // The namespace's sender is a node process: for a loopback drop the running task is the sender.
-  assert.ok(
-    packets.some((p) => p.comm === 'node' && p.stack !== null && p.stack.length > 3),
-    done.stdout.slice(0, 2000),
-  );
-  assert.ok(packets.every((p) => typeof p.pid === 'number' && p.pid > 0));
-});
 
-test('--stack on a flood: every drop counted, nothing lost, chains sampled within the budget', { skip }, async () => {
-  const sent = 1_000_000;
-  const done = await monitoring(['-s', '--stack', '-f', 'json', '--filter', OURS], async (run) => {
-    const result = await sendDrops(ns!, sent);
-    assert.equal(result.sent, sent);
-    await sleep(1500);
-    run.kill('SIGINT');
-    return run.done;
-  });
-  assert.equal(done.code, 0, done.stderr);
-  const events = done.stdout
-    .trim()
-    .split('\n')
-    .map(
-      (l) =>
-        JSON.parse(l) as { type: string; symbol?: string; count?: number; lost?: number; stacks?: { sampled: number } },
+  test(`-b ${backend} -s --stack -f json: the same chain as frames, valid against the schema`, { skip }, async () => {
+    const done = await monitoring(
+      ['-b', backend, '-s', '-d', '4', '--stack', '-f', 'json', '--filter', OURS],
+      async (run) => {
+        await ns!.sendUdp('127.0.0.1', 200);
+        return run.done;
+      },
     );
-  const lost = events.filter((e) => e.type === 'lost').reduce((n, e) => n + (e.lost ?? 0), 0);
-  const counted = events
-    .filter((e) => e.type === 'summary' && e.symbol === '__udp4_lib_rcv')
-    .reduce((n, e) => n + (e.count ?? 0), 0);
-  const sampled = events.reduce((n, e) => n + (e.stacks?.sampled ?? 0), 0);
-  assert.equal(lost, 0, `lost ${lost}\n${done.stderr}`);
-  // At least every drop we made; other tasks' drops at the same place may add a few.
-  assert.ok(counted >= sent && counted < sent * 1.01, `counted ${counted} of ${sent}`);
-  assert.ok(sampled > 0 && sampled < counted, `sampled ${sampled}`);
-});
+    assert.equal(done.code, 0, done.stderr);
+    const events = done.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const e of events) assert.deepEqual(validateEvent(e), [], JSON.stringify(e));
+    type Frame = { symbol: string | null; pc: string };
+    type Summary = { symbol: string; count: number; stacks?: { sampled: number; chains: { frames: Frame[] }[] } };
+    const udp = events.filter((e) => e.type === 'summary' && e.symbol === '__udp4_lib_rcv') as unknown as Summary[];
+    const withStacks = udp.filter((e) => e.stacks);
+    assert.ok(withStacks.length > 0, done.stdout);
+    const frames = withStacks.flatMap((e) => e.stacks!.chains.map((c) => c.frames.map((f) => f.symbol)));
+    assert.ok(
+      frames.some((f) => f[0] === 'ip_protocol_deliver_rcu' && f.includes('ip_local_deliver_finish')),
+      JSON.stringify(frames[0]),
+    );
+    for (const e of withStacks) assert.ok(e.stacks!.sampled <= e.count);
+  });
+}
+
+test(
+  '-b tracefs -m packet --stack: each sampled packet names its chain and the sending process',
+  { skip },
+  async () => {
+    // IPv6 only: another process's IPv4 flood would take the second's budget of chains.
+    const done = await monitoring(
+      [
+        '-b',
+        'tracefs',
+        '-s',
+        '-d',
+        '3',
+        '-m',
+        'packet',
+        '--stack',
+        '-f',
+        'json',
+        '--filter',
+        `${OURS} && protocol == ipv6`,
+      ],
+      async (run) => {
+        await ns!.sendUdp('::1', 20);
+        return run.done;
+      },
+    );
+    assert.equal(done.code, 0, done.stderr);
+    type Packet = { type: string; symbol: string; pid: number | null; comm: string | null; stack: unknown[] | null };
+    const packets = done.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Packet)
+      .filter((p) => p.type === 'packet' && p.symbol === '__udp6_lib_rcv');
+    assert.ok(packets.length >= 20, `${packets.length} packets`);
+    // The namespace's sender is a node process: for a loopback drop the running task is the sender.
+    assert.ok(
+      packets.some((p) => p.comm === 'node' && p.stack !== null && p.stack.length > 3),
+      done.stdout.slice(0, 2000),
+    );
+    assert.ok(packets.every((p) => typeof p.pid === 'number' && p.pid > 0));
+  },
+);
+
+test(
+  '-b tracefs --stack on a flood: every drop counted, nothing lost, chains sampled within the budget',
+  { skip },
+  async () => {
+    const sent = 1_000_000;
+    const done = await monitoring(['-b', 'tracefs', '-s', '--stack', '-f', 'json', '--filter', OURS], async (run) => {
+      const result = await sendDrops(ns!, sent);
+      assert.equal(result.sent, sent);
+      await sleep(1500);
+      run.kill('SIGINT');
+      return run.done;
+    });
+    assert.equal(done.code, 0, done.stderr);
+    const events = done.stdout
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            type: string;
+            symbol?: string;
+            count?: number;
+            lost?: number;
+            stacks?: { sampled: number };
+          },
+      );
+    const lost = events.filter((e) => e.type === 'lost').reduce((n, e) => n + (e.lost ?? 0), 0);
+    const counted = events
+      .filter((e) => e.type === 'summary' && e.symbol === '__udp4_lib_rcv')
+      .reduce((n, e) => n + (e.count ?? 0), 0);
+    const sampled = events.reduce((n, e) => n + (e.stacks?.sampled ?? 0), 0);
+    assert.equal(lost, 0, `lost ${lost}\n${done.stderr}`);
+    // At least every drop we made; other tasks' drops at the same place may add a few.
+    assert.ok(counted >= sent && counted < sent * 1.01, `counted ${counted} of ${sent}`);
+    assert.ok(sampled > 0 && sampled < counted, `sampled ${sampled}`);
+  },
+);
 
 /** One write(2) to a tracefs file, from strace -f -T -y: which file, what, and how long the kernel took. */
 interface TracefsWrite {
@@ -187,7 +224,7 @@ test(
   async () => {
     const dir = mkdtempSync('/tmp/dwtest-strace-');
     const log = `${dir}/strace.log`;
-    const args = ['-s', '--stack', '-f', 'json', '--filter', OURS];
+    const args = ['-b', 'tracefs', '-s', '--stack', '-f', 'json', '--filter', OURS];
     const straceArgs = ['-f', '-T', '-y', '-qq', '--seccomp-bpf', '-e', 'trace=write', '-o', log];
     const traced = spawn('strace', [...straceArgs, process.execPath, BIN, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],

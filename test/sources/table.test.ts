@@ -75,10 +75,33 @@ test("auto's order: NET_DM, then bpf, then tracefs; its notice names in one line
   assert.equal(
     autoNotice(tracefs, [
       { source: netdm, why: 'no call chains' },
-      { source: bpf, why: 'no call chains' },
+      { source: bpf, why: `this kernel has no ${bpf.needs}` },
     ]),
-    'dropwatch: using tracefs (NET_DM: no call chains; bpf: no call chains)',
+    'dropwatch: using tracefs (NET_DM: no call chains; bpf: this kernel has no BPF with BTF for skb:kfree_skb)',
   );
+});
+
+test('--stack: auto passes over NET_DM for the first source with call chains, bpf, and says so in one line', async () => {
+  const opened: string[] = [];
+  const notices: string[] = [];
+  // Each row opens an in-memory backend named after it, so the choice is seen without a kernel.
+  const table = sources() as DropSource[];
+  const saved = table.map((s) => Object.getOwnPropertyDescriptor(s, 'open')!);
+  try {
+    for (const source of table)
+      Object.defineProperty(source, 'open', {
+        value: () => {
+          opened.push(source.name);
+          return Promise.resolve(memoryBackend(SOFTWARE_ONLY, source.name));
+        },
+      });
+    const backend = await openBackend('auto', { notice: (l) => notices.push(l), stack: true });
+    assert.equal(backend.name, 'bpf');
+    assert.deepEqual(opened, ['bpf'], 'NET_DM is not even opened: it has no chains');
+    assert.deepEqual(notices, ['dropwatch: using bpf (NET_DM: no call chains)']);
+  } finally {
+    table.forEach((s, i) => Object.defineProperty(s, 'open', saved[i]!));
+  }
 });
 
 test('openBackend opens it by name', async () => {
@@ -131,7 +154,7 @@ test('on a source without them, the refusals name every source that has the capa
   );
   assert.ok(
     lines.includes(
-      'error the plain backend reports no call chains; the tracefs backend does (-b tracefs); the memory backend does (-b memory)',
+      'error the plain backend reports no call chains; the bpf backend does (-b bpf); the tracefs backend does (-b tracefs); the memory backend does (-b memory)',
     ),
   );
 });
