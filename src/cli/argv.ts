@@ -166,8 +166,11 @@ interface Given {
   by: string;
 }
 
-/** `--by`'s keys; grouping other than by location is for text summary lines, which JSON, packets and --top are not. */
-function parseByOption({ by: text, format, mode, top }: Given): ByKey[] {
+/**
+ * `--by`'s keys; grouping other than by location is for text summary lines, which JSON and --top are not (in packet
+ * mode the packets are counted into them).
+ */
+function parseByOption({ by: text, format, top }: Given): ByKey[] {
   let by: ByKey[];
   try {
     by = parseBy(text);
@@ -180,11 +183,6 @@ function parseByOption({ by: text, format, mode, top }: Given): ByKey[] {
     throw new DropwatchError(
       'E_USAGE',
       '--by groups text summary lines; JSON summaries carry every key on each of their places (group those with jq)',
-    );
-  if (mode === 'packet')
-    throw new DropwatchError(
-      'E_USAGE',
-      '--by groups summary lines; packet mode prints each drop (leave out -m packet)',
     );
   if (top) throw new DropwatchError('E_USAGE', '--by groups summary lines; --top draws its own screen');
   return by;
