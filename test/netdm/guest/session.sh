@@ -164,7 +164,7 @@ for kept_filter in '6|dport == 9 && l4 == udp' '3|dport == 10' '6|dst in 127.0.0
 done
 # 14. The input port, NET_DM's only word on where a drop happened: -m packet --by dev counts the packets into lines by
 #     it (a software drop's port comes as an index alone: dev if1), here with a filter on that index; then --by dev in
-#     summary mode is refused in one line naming -m packet.
+#     summary mode (named: NET_DM keeps the mode the last run left) is refused in one line naming -m packet.
 timeout 60 node /project/bin/dropwatch -l kas -s -m packet --by dev --filter 'ifindex == 1' \
   >/tmp/byport.txt 2>/tmp/byport.err &
 P=$!
@@ -176,7 +176,7 @@ done
 kill -INT $P; wait $P; echo "rc=$?" >>/tmp/byport.err
 sec byport /tmp/byport.txt
 sec byport-err /tmp/byport.err
-timeout 60 node /project/bin/dropwatch -l kas -s --by dev >/tmp/byport-summary.txt 2>&1
+timeout 60 node /project/bin/dropwatch -l kas -s -m summary --by dev >/tmp/byport-summary.txt 2>&1
 echo "rc=$?" >>/tmp/byport-summary.txt
 sec byport-summary /tmp/byport-summary.txt
 # Leave the kernel in summary mode, as the earlier steps do.
