@@ -6,6 +6,7 @@ import type {
   Backend,
   BackendCapabilities,
   BackendEvent,
+  DropField,
   EventListener,
   KernelFilter,
   KernelSets,
@@ -22,6 +23,8 @@ import { decodeCounts, decodePackets, reasonName, reasonTable, summaryEntries, t
 import { bpfError, type BpfFailure } from './errors.js';
 import { encodeFilter, MAX_FILTER_VALUES } from './filter.js';
 import { loadBpfAddon, type BpfAddon, type NativeBpfProgram } from './native.js';
+import { decodeTrapCounts, decodeTrapPackets, TrapTally, trapEntries, trapPacket } from './traps.js';
+import { noDevlink } from '../backend/words.js';
 
 export interface BpfOptions {
   /** A BPF object file to load instead of the one built into the addon (tests: a corrupt or foreign object). */
@@ -51,6 +54,12 @@ const READ_BYTES = 4 * 1024 * 1024;
 
 /** The program's loss counters (lost() in native/bpf.cc), in order, as "Lost" lines name them. */
 const LOST_WHERE = ['bpf count table full', 'bpf packet ring full', 'bpf program skipped (nested on its cpu)'];
+/** The hardware drop program's (trapsLost() in native/bpf.cc), in order. */
+const TRAP_LOST_WHERE = [
+  'bpf trap count table full',
+  'bpf trap ring full',
+  'bpf trap program skipped (nested on its cpu)',
+];
 
 /** Calls the addon, turning its failure into the one-line error that names the cause and the fallback. */
 function native<T>(call: () => T): T {
@@ -79,6 +88,10 @@ export class BpfBackend implements Backend {
   private offsetNs = 0n;
   /** Per LOST_WHERE entry, what was already reported (the kernel's counters are cumulative). */
   private readonly lostSeen: bigint[] = LOST_WHERE.map(() => 0n);
+  private readonly trapLostSeen: bigint[] = TRAP_LOST_WHERE.map(() => 0n);
+  /** Hardware drops are monitored in this run (the trap program is attached). */
+  private hardware = false;
+  private readonly trapTally = new TrapTally();
 
   constructor(program: NativeBpfProgram, reasons: ReadonlyMap<number, string>, recordBytes: number, opts: BpfOptions) {
     this.program = program;
@@ -86,15 +99,27 @@ export class BpfBackend implements Backend {
     this.recordBytes = recordBytes;
     this.opts = opts;
     this.clock = opts.clock ?? systemClock;
-    this.capabilities = { ...BPF_OFFER, reasons, kernelFilter: this.kernelFilter() };
+    const hw = program.hardware();
+    const trap = (fields: readonly DropField[]): DropField[] => (hw ? [...fields, 'trap'] : [...fields]);
+    this.capabilities = {
+      ...BPF_OFFER,
+      settings: { ...BPF_OFFER.settings, hw },
+      fields: { summary: trap(BPF_OFFER.fields.summary), packet: trap(BPF_OFFER.fields.packet) },
+      reasons,
+      kernelFilter: this.kernelFilter(hw),
+    };
   }
 
-  /** Filters on protocol, reason, namespace and device, evaluated by the program before it counts or copies a drop. */
-  private kernelFilter(): KernelFilter {
+  /**
+   * Filters on protocol, reason, namespace and device, evaluated by the program before it counts or copies a drop;
+   * by the trap program too (`hardware`), with no reason.
+   */
+  private kernelFilter(hardware: boolean): KernelFilter {
     return {
       syntax: 'field-sets',
       reasons: this.reasons,
       maxValues: MAX_FILTER_VALUES,
+      hardware,
       apply: async (sets: KernelSets | null) => {
         const { word, values } = encodeFilter(sets);
         native(() => this.program.filter(word, values));
@@ -117,15 +142,29 @@ export class BpfBackend implements Backend {
   async start(options: StartOptions): Promise<void> {
     if (this.closed) throw new DropwatchError('E_STATE', 'bpf backend is closed');
     if (this.monitoring) throw new DropwatchError('E_STATE', 'already monitoring');
-    if (options.hw) throw new DropwatchError('E_UNSUPPORTED', 'hardware drops are reported by NET_DM only, not by bpf');
+    if (options.hw && !this.capabilities.settings.hw) throw new DropwatchError('E_UNSUPPORTED', noDevlink(this.name));
     if (options.stack) throw new DropwatchError('E_UNSUPPORTED', 'the bpf backend reports no call chains');
     // Counts left from before (a stop that failed half-way) belong to no interval now.
     native(() => this.program.drain());
     native(() => this.program.drain());
     this.configure();
-    native(() => this.program.attach());
+    // As NET_DM: neither asked means software drops.
+    if (options.sw || !options.hw) native(() => this.program.attach());
+    if (options.hw) this.attachTraps();
     this.monitoring = true;
     this.schedule();
+  }
+
+  /** Hardware drops from now: what the trap counts hold already belongs to no interval. */
+  private attachTraps(): void {
+    try {
+      this.trapTally.baseline(decodeTrapCounts(native(() => this.program.traps())));
+      native(() => this.program.attachTraps());
+    } catch (err) {
+      this.program.detach();
+      throw err;
+    }
+    this.hardware = true;
   }
 
   private configure(): void {
@@ -149,6 +188,8 @@ export class BpfBackend implements Backend {
     try {
       this.drainCounts();
       this.readPackets();
+      // After drainCounts: its switch of tables waited out every program run, the trap program's included.
+      if (this.hardware) this.collectTraps();
       this.reportLosses();
     } catch (err) {
       this.opts.onWarning?.(err instanceof Error ? err.message : String(err));
@@ -165,6 +206,18 @@ export class BpfBackend implements Backend {
       const bytes = native(() => this.program.consume(READ_BYTES));
       for (const record of decodePackets(bytes, this.recordBytes))
         this.emit({ kind: 'packet', packet: this.packetDrop(record) });
+      if (bytes.length < READ_BYTES) return;
+    }
+  }
+
+  /** Hardware drops: what the trap counts grew by since the last read, and the trapped packets waiting. */
+  private collectTraps(): void {
+    const grown = this.trapTally.grown(decodeTrapCounts(native(() => this.program.traps())));
+    if (grown.length > 0) this.emit({ kind: 'summary', entries: trapEntries(grown) });
+    for (;;) {
+      const bytes = native(() => this.program.consumeTraps(READ_BYTES));
+      for (const record of decodeTrapPackets(bytes))
+        this.emit({ kind: 'packet', packet: trapPacket(record, this.offsetNs) });
       if (bytes.length < READ_BYTES) return;
     }
   }
@@ -193,11 +246,24 @@ export class BpfBackend implements Backend {
   }
 
   private reportLosses(): void {
-    const now = native(() => this.program.lost());
-    for (const [i, where] of LOST_WHERE.entries()) {
-      const count = now[i]! - this.lostSeen[i]!;
+    this.reportLost(
+      LOST_WHERE,
+      this.lostSeen,
+      native(() => this.program.lost()),
+    );
+    if (this.capabilities.settings.hw)
+      this.reportLost(
+        TRAP_LOST_WHERE,
+        this.trapLostSeen,
+        native(() => this.program.trapsLost()),
+      );
+  }
+
+  private reportLost(names: readonly string[], seen: bigint[], now: readonly bigint[]): void {
+    for (const [i, where] of names.entries()) {
+      const count = now[i]! - seen[i]!;
       if (count <= 0n) continue;
-      this.lostSeen[i] = now[i]!;
+      seen[i] = now[i]!;
       this.emit({ kind: 'lost', count: Number(count), where });
     }
   }
@@ -209,7 +275,9 @@ export class BpfBackend implements Backend {
     this.timer = null;
     this.monitoring = false;
     native(() => this.program.detach());
+    if (this.hardware) native(() => this.program.detachTraps());
     this.collect();
+    this.hardware = false;
   }
 
   async setConfig(change: Partial<MonitorConfig>): Promise<void> {
@@ -238,6 +306,8 @@ export class BpfBackend implements Backend {
   async getStats(): Promise<Stats> {
     if (!this.closed) this.reportLossesQuietly();
     const lost: LostCount[] = LOST_WHERE.map((where, i) => ({ where, count: Number(this.lostSeen[i]) }));
+    if (this.capabilities.settings.hw)
+      lost.push(...TRAP_LOST_WHERE.map((where, i) => ({ where, count: Number(this.trapLostSeen[i]) })));
     if (this.closed) return { lost };
     return { lost, kernelFiltered: Number(native(() => this.program.filtered())) };
   }
