@@ -26,7 +26,7 @@ import { projectRoot } from '../helpers/paths.js';
 /** Datagrams each capture of the dwdump session sends (its env DW_N; the test counts records by it). */
 export const DWDUMP_DATAGRAMS = 50;
 
-export type SessionName = 'netdm' | 'dwdump' | 'bpf' | 'hardware';
+export type SessionName = 'netdm' | 'dwdump' | 'bpf' | 'hardware' | 'bpf-hardware';
 
 interface SessionSpec {
   /** The compiled test file that asserts on it, from the project root. */
@@ -95,6 +95,18 @@ const SESSIONS: Record<SessionName, SessionSpec> = {
         layers: ['hw'],
         timeoutMs: 420_000,
       },
+    }),
+  },
+  'bpf-hardware': {
+    file: 'dist/test/bpf/hardware.int.test.js',
+    unavailable: async () =>
+      (await layerUnavailable('hw')) ??
+      (existsSync(join(projectRoot, 'build', 'Release', 'bpf_native.node'))
+        ? null
+        : 'the bpf addon is not built (it needs clang, llvm and libbpf-dev)'),
+    session: () => ({
+      script: guest('bpf', 'guest', 'hardware.sh'),
+      options: { layers: ['hw'], timeoutMs: 300_000 },
     }),
   },
 };
