@@ -2,6 +2,7 @@
 // dw_trap_packet in bpf/dropwatch.h), the growth of the kernel's cumulative counts, and NET_DM's summary and packet shape.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import {
   decodeTrapCounts,
   decodeTrapPackets,
@@ -12,6 +13,42 @@ import {
   trapPacket,
 } from '../../src/bpf/traps.js';
 import { formatPacket, formatSummaryLine } from '../../src/output/format.js';
+import { DropAggregator } from '../../src/aggregate/index.js';
+import { summaryJson } from '../../src/output/json.js';
+import { validateEvent } from '../helpers/schema.js';
+
+const fixture = (name: string): Buffer => readFileSync(new URL(`../../../test/fixtures/bpf/${name}`, import.meta.url));
+// Captured in the qemu guest (Debian 6.1, test/qemu/capture/capture-bpf-traps.ts): netdevsim's trap generator with one
+// port (eth0, ifindex 2) up for a second, in summary mode, then in packet mode.
+const TRAP_COUNTS = fixture('trap-counts-netdevsim.bin');
+const TRAP_PACKETS = fixture('trap-packets-netdevsim.bin');
+
+test('captured from the kernel: one count per trap, and trapped packets that decode to the generated frame', () => {
+  const counts = decodeTrapCounts(TRAP_COUNTS);
+  assert.deepEqual(counts.map((c) => `${c.trap}/${c.group}`).sort(), [
+    'blackhole_route/l3_drops',
+    'fid_miss/l2_drops',
+    'ttl_value_is_too_small/l3_exceptions',
+  ]);
+  for (const c of counts) {
+    assert.equal(c.ifindex, 2);
+    assert.equal(c.ifname, 'eth0');
+    assert.equal(c.netns, 4026531840, "the guest's initial namespace");
+    assert.ok(c.count > 0n);
+  }
+  const packets = decodeTrapPackets(TRAP_PACKETS);
+  assert.equal(packets.length, TRAP_PACKETS.length / TRAP_PACKET_BYTES);
+  for (const r of packets) {
+    const p = trapPacket(r, 0n);
+    assert.deepEqual(p.inPort, { ifindex: 2, name: 'eth0' });
+    assert.equal(p.origLen, 142);
+    assert.equal(p.payload?.length, 142);
+    assert.equal(p.protocol, 0x800);
+    assert.equal(p.flow?.src, '192.0.2.1');
+    assert.equal(p.flow?.dst, '198.51.100.1');
+    assert.equal(p.flow?.l4, 'udp');
+  }
+});
 
 /** Writes a C string into a fixed field. */
 const put = (b: Buffer, at: number, size: number, s: string) => b.write(s, at, Math.min(size - 1, s.length), 'latin1');
@@ -177,4 +214,32 @@ test("trapped packet records: NET_DM's hardware packet block, the frame from the
   portless.fill(0, 160, 176);
   assert.equal(trapPacket(decodeTrapPackets(portless)[0]!, 0n).inPort, undefined);
   assert.throws(() => decodeTrapPackets(bytes.subarray(0, 100)), RangeError);
+});
+
+test('hardware lines summed over an interval keep their input ports, and their JSON passes the schema', () => {
+  const aggregator = new DropAggregator();
+  const drop = (count: number, ifindex: number) => ({
+    trap: 'blackhole_route',
+    group: 'l3_drops',
+    ifindex,
+    netns: 4026531840,
+    count,
+    ifname: `eth${ifindex}`,
+  });
+  aggregator.add(trapEntries([drop(3, 2)]));
+  aggregator.add(trapEntries([drop(2, 2), drop(1, 5)]));
+  const { lines } = aggregator.flush();
+  assert.equal(lines.length, 1);
+  assert.equal(formatSummaryLine(lines[0]!, null), '6 drops at blackhole_route [hardware]');
+  const json = summaryJson(lines[0]!, null, 0, 'bpf');
+  assert.equal(json.trap, 'blackhole_route');
+  assert.equal(json.pc, '0x0');
+  assert.deepEqual(
+    json.places?.map((p) => [p.ifname, p.count]),
+    [
+      ['eth2', 5],
+      ['eth5', 1],
+    ],
+  );
+  assert.deepEqual(validateEvent(json), []);
 });
