@@ -125,4 +125,16 @@ test('hardware drops on bpf in qemu: netdevsim traps, our bpf backend beside NET
       assert.equal(p['dst'], '198.51.100.1');
     }
   });
+
+  await t.test('software and hardware at once, filtered to hardware: every trap report, no software drop', () => {
+    const want = reported(sec('both-before'), sec('both-after'));
+    const lines = sec('both-ours');
+    assert.ok(
+      lines.some((l) => l.startsWith('filter set: origin == hardware')),
+      lines.join('\n'),
+    );
+    assert.deepEqual(summed(lines), want, lines.join('\n'));
+    assert.ok(!lines.some((l) => l.includes('[software]')), lines.join('\n'));
+    assert.ok(lines.includes('rc=0'), lines.join('\n'));
+  });
 });

@@ -106,7 +106,11 @@ const SESSIONS: Record<SessionName, SessionSpec> = {
         : 'the bpf addon is not built (it needs clang, llvm and libbpf-dev)'),
     session: () => ({
       script: guest('bpf', 'guest', 'hardware.sh'),
-      options: { layers: ['hw'], timeoutMs: 300_000 },
+      options: {
+        files: { '/guest/send.sh': guest('netdm', 'guest', 'send.sh') },
+        layers: ['hw'],
+        timeoutMs: 360_000,
+      },
     }),
   },
 };

@@ -85,3 +85,22 @@ bg "$OURS -f json" packet-json "$PACKET"
 ready /tmp/packet-json.txt && ip link set "$IF" up
 finish $BG packet-json
 ip link set "$IF" down
+
+# 3. Software and hardware drops at once, filtered to hardware ones: origin is tested by dropwatch (the trap program
+#    tests the kernel's sets too), so every trap report shows and none of the five datagrams to a closed port, sent
+#    before the port goes down and so counted no later than the last trap report.
+counts >/tmp/both.before
+bg "$OURS" both-ours 'set hw true\nset filter origin == hardware\nstart\n'
+ready /tmp/both-ours.txt && {
+  ip link set "$IF" up
+  send 5
+  sleep 1
+  ip link set "$IF" down
+  sleep 0.3
+}
+counts >/tmp/both.after
+until_at_least "hwdrops /tmp/both-ours.txt" "$(reported /tmp/both.before /tmp/both.after)"
+kill -INT $BG
+finish $BG both-ours
+sec both-before /tmp/both.before
+sec both-after /tmp/both.after
