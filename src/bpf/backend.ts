@@ -6,6 +6,7 @@ import type {
   Backend,
   BackendCapabilities,
   BackendEvent,
+  DropField,
   EventListener,
   KernelFilter,
   KernelSets,
@@ -23,6 +24,8 @@ import { chainEntries, decodeChains, PacketChains, StackBudget } from './chains.
 import { bpfError, type BpfFailure } from './errors.js';
 import { encodeFilter, MAX_FILTER_VALUES } from './filter.js';
 import { loadBpfAddon, type BpfAddon, type NativeBpfProgram } from './native.js';
+import { decodeTrapCounts, decodeTrapPackets, TrapTally, trapEntries, trapPacket } from './traps.js';
+import { noDevlink } from '../backend/words.js';
 
 export interface BpfOptions {
   /** A BPF object file to load instead of the one built into the addon (tests: a corrupt or foreign object). */
@@ -54,6 +57,12 @@ const READ_BYTES = 4 * 1024 * 1024;
 
 /** The program's loss counters (lost() in native/bpf.cc), in order, as "Lost" lines name them. */
 const LOST_WHERE = ['bpf count table full', 'bpf packet ring full', 'bpf program skipped (nested on its cpu)'];
+/** The hardware drop program's (trapsLost() in native/bpf.cc), in order. */
+const TRAP_LOST_WHERE = [
+  'bpf trap count table full',
+  'bpf trap ring full',
+  'bpf trap program skipped (nested on its cpu)',
+];
 
 /** Calls the addon, turning its failure into the one-line error that names the cause and the fallback. */
 function native<T>(call: () => T): T {
@@ -86,6 +95,10 @@ export class BpfBackend implements Backend {
   private stacks: { budget: StackBudget; packets: PacketChains } | null = null;
   /** Drops delivered since open (counted or read), for the chain budget's rate. */
   private delivered = 0;
+  private readonly trapLostSeen: bigint[] = TRAP_LOST_WHERE.map(() => 0n);
+  /** Hardware drops are monitored in this run (the trap program is attached). */
+  private hardware = false;
+  private readonly trapTally = new TrapTally();
 
   constructor(program: NativeBpfProgram, reasons: ReadonlyMap<number, string>, recordBytes: number, opts: BpfOptions) {
     this.program = program;
@@ -93,15 +106,27 @@ export class BpfBackend implements Backend {
     this.recordBytes = recordBytes;
     this.opts = opts;
     this.clock = opts.clock ?? systemClock;
-    this.capabilities = { ...BPF_OFFER, reasons, kernelFilter: this.kernelFilter() };
+    const hw = program.hardware();
+    const trap = (fields: readonly DropField[]): DropField[] => (hw ? [...fields, 'trap'] : [...fields]);
+    this.capabilities = {
+      ...BPF_OFFER,
+      settings: { ...BPF_OFFER.settings, hw },
+      fields: { summary: trap(BPF_OFFER.fields.summary), packet: trap(BPF_OFFER.fields.packet) },
+      reasons,
+      kernelFilter: this.kernelFilter(hw),
+    };
   }
 
-  /** Filters on protocol, reason, namespace and device, evaluated by the program before it counts or copies a drop. */
-  private kernelFilter(): KernelFilter {
+  /**
+   * Filters on protocol, reason, namespace and device, evaluated by the program before it counts or copies a drop;
+   * by the trap program too (`hardware`), with no reason.
+   */
+  private kernelFilter(hardware: boolean): KernelFilter {
     return {
       syntax: 'field-sets',
       reasons: this.reasons,
       maxValues: MAX_FILTER_VALUES,
+      hardware,
       apply: async (sets: KernelSets | null) => {
         const { word, values } = encodeFilter(sets);
         native(() => this.program.filter(word, values));
@@ -124,13 +149,15 @@ export class BpfBackend implements Backend {
   async start(options: StartOptions): Promise<void> {
     if (this.closed) throw new DropwatchError('E_STATE', 'bpf backend is closed');
     if (this.monitoring) throw new DropwatchError('E_STATE', 'already monitoring');
-    if (options.hw) throw new DropwatchError('E_UNSUPPORTED', 'hardware drops are reported by NET_DM only, not by bpf');
+    if (options.hw && !this.capabilities.settings.hw) throw new DropwatchError('E_UNSUPPORTED', noDevlink(this.name));
     // Counts left from before (a stop that failed half-way) belong to no interval now.
     native(() => this.program.drain());
     native(() => this.program.drain());
     this.startStacks(options.stack === true);
     this.configure();
-    native(() => this.program.attach());
+    // As NET_DM: neither asked means software drops.
+    if (options.sw || !options.hw) native(() => this.program.attach());
+    if (options.hw) this.attachTraps();
     this.monitoring = true;
     this.schedule();
   }
@@ -151,6 +178,18 @@ export class BpfBackend implements Backend {
   private renewStackBudget(): void {
     const setting = this.stacks?.budget.at(Number(this.clock.monotonicNs() / 1_000_000n), this.delivered);
     if (setting) native(() => this.program.stackBudget(setting.stride, setting.limit));
+  }
+
+  /** Hardware drops from now: what the trap counts hold already belongs to no interval. */
+  private attachTraps(): void {
+    try {
+      this.trapTally.baseline(decodeTrapCounts(native(() => this.program.traps())));
+      native(() => this.program.attachTraps());
+    } catch (err) {
+      this.program.detach();
+      throw err;
+    }
+    this.hardware = true;
   }
 
   private configure(): void {
@@ -175,6 +214,8 @@ export class BpfBackend implements Backend {
       if (this.monitoring) this.renewStackBudget();
       this.drainCounts();
       this.readPackets();
+      // After drainCounts: its switch of tables waited out every program run, the trap program's included.
+      if (this.hardware) this.collectTraps();
       this.reportLosses();
     } catch (err) {
       this.opts.onWarning?.(err instanceof Error ? err.message : String(err));
@@ -209,6 +250,18 @@ export class BpfBackend implements Backend {
     }
   }
 
+  /** Hardware drops: what the trap counts grew by since the last read, and the trapped packets waiting. */
+  private collectTraps(): void {
+    const grown = this.trapTally.grown(decodeTrapCounts(native(() => this.program.traps())));
+    if (grown.length > 0) this.emit({ kind: 'summary', entries: trapEntries(grown) });
+    for (;;) {
+      const bytes = native(() => this.program.consumeTraps(READ_BYTES));
+      for (const record of decodeTrapPackets(bytes))
+        this.emit({ kind: 'packet', packet: trapPacket(record, this.offsetNs) });
+      if (bytes.length < READ_BYTES) return;
+    }
+  }
+
   private packetDrop(r: PacketRecord): PacketDrop {
     const packet: PacketDrop = {
       origin: 'software',
@@ -235,11 +288,24 @@ export class BpfBackend implements Backend {
   }
 
   private reportLosses(): void {
-    const now = native(() => this.program.lost());
-    for (const [i, where] of LOST_WHERE.entries()) {
-      const count = now[i]! - this.lostSeen[i]!;
+    this.reportLost(
+      LOST_WHERE,
+      this.lostSeen,
+      native(() => this.program.lost()),
+    );
+    if (this.capabilities.settings.hw)
+      this.reportLost(
+        TRAP_LOST_WHERE,
+        this.trapLostSeen,
+        native(() => this.program.trapsLost()),
+      );
+  }
+
+  private reportLost(names: readonly string[], seen: bigint[], now: readonly bigint[]): void {
+    for (const [i, where] of names.entries()) {
+      const count = now[i]! - seen[i]!;
       if (count <= 0n) continue;
-      this.lostSeen[i] = now[i]!;
+      seen[i] = now[i]!;
       this.emit({ kind: 'lost', count: Number(count), where });
     }
   }
@@ -252,7 +318,9 @@ export class BpfBackend implements Backend {
     this.monitoring = false;
     native(() => this.program.detach());
     if (this.stacks) native(() => this.program.stackBudget(0, 0));
+    if (this.hardware) native(() => this.program.detachTraps());
     this.collect();
+    this.hardware = false;
   }
 
   async setConfig(change: Partial<MonitorConfig>): Promise<void> {
@@ -281,6 +349,8 @@ export class BpfBackend implements Backend {
   async getStats(): Promise<Stats> {
     if (!this.closed) this.reportLossesQuietly();
     const lost: LostCount[] = LOST_WHERE.map((where, i) => ({ where, count: Number(this.lostSeen[i]) }));
+    if (this.capabilities.settings.hw)
+      lost.push(...TRAP_LOST_WHERE.map((where, i) => ({ where, count: Number(this.trapLostSeen[i]) })));
     if (this.closed) return { lost };
     return { lost, kernelFiltered: Number(native(() => this.program.filtered())) };
   }

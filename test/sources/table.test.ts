@@ -141,7 +141,10 @@ test('on a source without them, the refusals name every source that has the capa
   for (const name of ['help', 'show'] as const) await session.run({ name });
   await session.run({ name: 'set', key: 'hw', value: true });
   await session.run({ name: 'set', key: 'stack', value: true });
-  assert.ok(lines.includes('This backend sees software drops only: set hw needs NET_DM or Memory.'), lines.join('\n'));
+  assert.ok(
+    lines.includes('This backend sees software drops only: set hw needs NET_DM, bpf or Memory.'),
+    lines.join('\n'),
+  );
   assert.ok(
     lines.includes(
       'Truncation length and queue length: not applicable (no NET_DM or Memory packet queue on this backend)',
@@ -149,13 +152,47 @@ test('on a source without them, the refusals name every source that has the capa
   );
   assert.ok(
     lines.includes(
-      'error hardware drops are reported only by NET_DM or Memory (devlink traps); the plain backend sees software drops only',
+      'error hardware drops are reported only by NET_DM, bpf or Memory (devlink traps); the plain backend sees software drops only',
     ),
   );
   assert.ok(
     lines.includes(
       'error the plain backend reports no call chains; the bpf backend does (-b bpf); the tracefs backend does (-b tracefs); the memory backend does (-b memory)',
     ),
+  );
+});
+
+test('a source with hardware drops on a kernel without devlink: one line says the kernel lacks it', async () => {
+  const info = sources();
+  const { Session } = await import('../../src/engine/session.js');
+  const lines: string[] = [];
+  // Opened without hardware drops, though its row offers them (bpf's, on a kernel without devlink).
+  const backend = memoryBackend(SOFTWARE_ONLY, 'bpf');
+  assert.equal(info.find((s) => s.name === 'bpf')?.offers.settings.hw, true);
+  const session = new Session({
+    backend,
+    sources: info,
+    renderer: (await import('../../src/output/text.js')).buildTextRenderer({
+      symbols: { lookup: () => null },
+      colour: false,
+      capabilities: backend.capabilities,
+      sources: info,
+    }),
+    aggregator: { add: () => {}, flush: () => ({ lines: [], overflow: null }) },
+    output: { data: () => {}, message: (l) => lines.push(l), error: (l) => lines.push(`error ${l}`) },
+    clock: { setInterval: () => null, clearInterval: () => {} },
+  });
+  await session.run({ name: 'help' });
+  await session.run({ name: 'set', key: 'hw', value: true });
+  assert.ok(
+    lines.includes('This kernel has no devlink (devlink:devlink_trap_report): this backend sees software drops only.'),
+    lines.join('\n'),
+  );
+  assert.ok(
+    lines.includes(
+      'error this kernel has no devlink (no devlink:devlink_trap_report tracepoint), so the bpf backend sees no hardware drops',
+    ),
+    lines.join('\n'),
   );
 });
 
