@@ -26,7 +26,7 @@ import { projectRoot } from '../helpers/paths.js';
 /** Datagrams each capture of the dwdump session sends (its env DW_N; the test counts records by it). */
 export const DWDUMP_DATAGRAMS = 50;
 
-export type SessionName = 'netdm' | 'dwdump' | 'hardware';
+export type SessionName = 'netdm' | 'dwdump' | 'bpf' | 'hardware';
 
 interface SessionSpec {
   /** The compiled test file that asserts on it, from the project root. */
@@ -67,6 +67,21 @@ const SESSIONS: Record<SessionName, SessionSpec> = {
         files: { '/guest/send.sh': guest('dwdump', 'guest', 'send.sh') },
         env: { DW_N: String(DWDUMP_DATAGRAMS) },
         timeoutMs: 600_000,
+      },
+    }),
+  },
+  bpf: {
+    file: 'dist/test/bpf/qemu.int.test.js',
+    unavailable: async () =>
+      (await guestUnavailable()) ??
+      (existsSync(join(projectRoot, 'build', 'Release', 'bpf_native.node'))
+        ? null
+        : 'the bpf addon is not built (it needs clang, llvm and libbpf-dev)'),
+    session: () => ({
+      script: guest('bpf', 'guest', 'session.sh'),
+      options: {
+        files: { '/guest/send.sh': guest('netdm', 'guest', 'send.sh') },
+        timeoutMs: 300_000,
       },
     }),
   },

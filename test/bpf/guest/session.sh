@@ -1,0 +1,35 @@
+# Guest session for test/bpf/qemu.int.test.ts (busybox sh): the bpf source on Debian's 6.1 kernel, which has BTF and
+# drop_monitor both. Each output is printed between "@@S name@@" and "@@E@@".
+. /guest/lib.sh
+set -u
+OURS="timeout 120 node /project/bin/dropwatch -l kas"
+# drops FILE SYMBOL: the sum of the "N drops at SYMBOL+" lines so far
+drops() { awk -v s=" drops at $2+" 'index($0, s) { n += $1 } END { print n + 0 }' "$1" 2>/dev/null; }
+# waitdrops FILE SYMBOL N: up to 30 s for FILE to report N drops at SYMBOL
+waitdrops() {
+  i=0
+  while [ "$(drops "$1" "$2")" -lt "$3" ]; do
+    i=$((i + 1)); [ $i -gt 300 ] && { echo "waitdrops $1 $2 $3 timed out" >&2; return 1; }
+    sleep 0.1
+  done
+}
+# started FILE PID: until the tool in FILE says monitoring is on; at once when it has ended instead
+started() {
+  i=0
+  while ! grep -q 'Kernel monitoring activated' "$1" 2>/dev/null; do
+    kill -0 "$2" 2>/dev/null || return 1
+    i=$((i + 1)); [ $i -gt 600 ] && { echo "started $1 timed out" >&2; return 1; }
+    sleep 0.1
+  done
+}
+
+note kernel "$(uname -r) $(wc -c </sys/kernel/btf/vmlinux)"
+
+# 1. -b bpf loads (its addon's libbpf, libelf and libz are in the image) and counts 1000 datagrams exactly, sent in four
+#    bursts a little over a second apart so the count spans several intervals; SIGINT once all are counted.
+$OURS -b bpf -s >/tmp/count-bpf.txt 2>&1 &
+P=$!
+started /tmp/count-bpf.txt $P && { send 250; for k in 2 3 4; do sleep 1.1; send 250; done; } &&
+  waitdrops /tmp/count-bpf.txt __udp4_lib_rcv 1000
+kill -INT $P; wait $P; echo "rc=$?" >>/tmp/count-bpf.txt
+sec count-bpf /tmp/count-bpf.txt
