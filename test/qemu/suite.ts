@@ -80,7 +80,7 @@ const SESSIONS: Record<SessionName, SessionSpec> = {
     session: () => ({
       script: guest('bpf', 'guest', 'session.sh'),
       options: {
-        files: { '/guest/send.sh': guest('netdm', 'guest', 'send.sh') },
+        files: Object.fromEntries(['send.sh', 'flows.sh'].map((f) => [`/guest/${f}`, guest('netdm', 'guest', f)])),
         timeoutMs: 300_000,
       },
     }),

@@ -33,3 +33,21 @@ started /tmp/count-bpf.txt $P && { send 250; for k in 2 3 4; do sleep 1.1; send 
   waitdrops /tmp/count-bpf.txt __udp4_lib_rcv 1000
 kill -INT $P; wait $P; echo "rc=$?" >>/tmp/count-bpf.txt
 sec count-bpf /tmp/count-bpf.txt
+
+# 2. bpf and NET_DM on the same drops at once: both CLIs in summary mode, started before and stopped after the same
+#    drops (UDP and TCP over IPv4 and IPv6, 50 of each, and 200 more UDP datagrams), stopped once both have counted
+#    every UDP datagram and a second more has passed (NET_DM frees what it has not sent when it is stopped).
+$OURS -b netdm -s >/tmp/both-netdm.txt 2>&1 &
+N=$!
+$OURS -b bpf -s >/tmp/both-bpf.txt 2>&1 &
+B=$!
+if started /tmp/both-netdm.txt $N && started /tmp/both-bpf.txt $B; then
+  sleep 1
+  SHELL=/bin/sh /guest/flows.sh 50
+  send 200
+  waitdrops /tmp/both-netdm.txt __udp4_lib_rcv 250 && waitdrops /tmp/both-bpf.txt __udp4_lib_rcv 250
+  sleep 2
+fi
+kill -INT $B $N; wait $B; echo "rc=$?" >>/tmp/both-bpf.txt; wait $N; echo "rc=$?" >>/tmp/both-netdm.txt
+sec both-netdm /tmp/both-netdm.txt
+sec both-bpf /tmp/both-bpf.txt
