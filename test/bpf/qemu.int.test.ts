@@ -3,7 +3,15 @@
 // run or the bpf addon is not built.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { keepTranscript, type GuestResult } from '../qemu/harness.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { extractBase64, keepTranscript, type GuestResult } from '../qemu/harness.js';
+import { tsharkAvailable, tsharkFields } from '../helpers/tshark.js';
+import { decodePcap, decodeSll } from '../../src/pcap/index.js';
+import { decodeNlMsgs } from '../../src/netlink/codec.js';
+import { decodeFamily } from '../../src/netlink/nlctrl.js';
+import { decodePacketAlert } from '../../src/netdm/codec.js';
+import type { PacketDrop } from '../../src/backend/types.js';
 import { sessionResult, sessionUnavailable } from '../qemu/suite.js';
 
 const DROP_LINE = /^(\d+) drops at (\S+) \(0x[0-9a-f]+\) \[software\](?: (\S+))?$/;
@@ -30,6 +38,44 @@ function perLocation(lines: string[]): Map<string, number> {
   return out;
 }
 
+/** A capture's family record and its alerts (our codec), each alert once. */
+function captured(bytes: Buffer): { familyId: number; alerts: PacketDrop[] } {
+  const file = decodePcap(bytes);
+  assert.equal(file.trailing, 0);
+  const family = decodeFamily(decodeNlMsgs(decodeSll(file.records[0]!.data).payload)[0]!);
+  assert.equal(family.name, 'NET_DM');
+  const alerts = file.records.slice(1).map((r) => {
+    const msg = decodeNlMsgs(decodeSll(r.data).payload)[0]!;
+    assert.equal(msg.header.type, family.id);
+    return decodePacketAlert(msg);
+  });
+  return { familyId: family.id, alerts };
+}
+
+/** The UDP payload of a loopback IPv4 datagram's alert: after Ethernet (14), IPv4 (20) and UDP (8). */
+const udpText = (p: PacketDrop): string => Buffer.from(p.payload?.subarray(42) ?? []).toString('latin1');
+
+/**
+ * The flows tshark decodes under each alert of a pcap, as `ipv4 udp 127.0.0.1 > 127.0.0.1.9` (the source port and IP
+ * id differ between drops, not between the two captures of one drop), for the flows the session made.
+ */
+function tsharkFlows(path: string): string[] {
+  const fields = ['frame.protocols', 'ip.src', 'ip.dst', 'ipv6.src', 'ipv6.dst'];
+  fields.push('udp.dstport', 'tcp.dstport', 'udp.srcport', 'tcp.srcport');
+  return tsharkFields(path, fields, 'net_dm.cmd == 5', true)
+    .map((r) => {
+      const layers = r['frame.protocols']!.split(':');
+      const v6 = layers.includes('ipv6');
+      const l4 = layers[layers.indexOf(v6 ? 'ipv6' : 'ip') + 1] ?? '';
+      const port = l4 === 'udp' ? r['udp.dstport'] : l4 === 'tcp' ? r['tcp.dstport'] : '';
+      const [src, dst] = v6 ? [r['ipv6.src'], r['ipv6.dst']] : [r['ip.src'], r['ip.dst']];
+      const sport = l4 === 'udp' ? r['udp.srcport'] : l4 === 'tcp' ? r['tcp.srcport'] : '';
+      return `${v6 ? 'ipv6' : 'ipv4'} ${l4} ${src}.${sport} > ${dst}.${port}`;
+    })
+    .filter((f) => / > \S+\.(9|10)$/.test(f))
+    .sort();
+}
+
 const sortedEntries = (m: Map<string, number>): [string, number][] => [...m].sort(([a], [b]) => a.localeCompare(b));
 
 test('bpf in qemu: Debian 6.1 (BTF) runs -b bpf', async (t) => {
@@ -39,7 +85,7 @@ test('bpf in qemu: Debian 6.1 (BTF) runs -b bpf', async (t) => {
     return;
   }
   const r: GuestResult = await sessionResult('bpf');
-  const { sec } = keepTranscript(t, r, 'bpf-qemu');
+  const { work, sec } = keepTranscript(t, r, 'bpf-qemu');
   t.diagnostic(`guest kernel and BTF size: ${sec('kernel').join(' ')}`);
 
   await t.test(
@@ -83,4 +129,49 @@ test('bpf in qemu: Debian 6.1 (BTF) runs -b bpf', async (t) => {
       ['NO_SOCKET 250'],
     );
   });
+
+  await t.test(
+    'dwdump on bpf and on NET_DM at once: the same drops, the same alerts but the time, the same flows',
+    () => {
+      const netdmLines = sec('dw-netdm');
+      const bpfLines = sec('dw-bpf');
+      assert.equal(netdmLines.at(-1), 'rc=0', netdmLines.join('\n'));
+      assert.equal(bpfLines.at(-1), 'rc=0', bpfLines.join('\n'));
+      assert.ok(
+        bpfLines.some((l) => l.startsWith('dwdump: capturing software drops with bpf')),
+        bpfLines.join('\n'),
+      );
+      const bytes = { netdm: extractBase64(r.stdout, 'DW-NETDM'), bpf: extractBase64(r.stdout, 'DW-BPF') };
+      for (const [name, b] of Object.entries(bytes)) writeFileSync(join(work, `dwdump-${name}.pcap`), b);
+      const kernel = captured(bytes.netdm);
+      const ours = captured(bytes.bpf);
+      // The 20 tokened datagrams, paired by payload: every field drop_monitor sent, ours the same but the time.
+      const byPayload = (alerts: PacketDrop[]) =>
+        new Map(alerts.filter((p) => udpText(p).startsWith('dwb-')).map((p) => [udpText(p), p]));
+      const a = byPayload(kernel.alerts);
+      const b = byPayload(ours.alerts);
+      assert.deepEqual([...b.keys()].sort(), [...a.keys()].sort());
+      assert.equal(a.size, 20);
+      const strip = ({ timestampNs: _t, ...rest }: PacketDrop) => rest;
+      for (const [payload, p] of a) assert.deepEqual(strip(b.get(payload)!), strip(p), payload);
+      for (const p of ours.alerts) assert.ok(p.timestampNs !== undefined && p.timestampNs > 0n);
+      // Every other drop too (TCP, IPv6, the ICMPv6 errors): the same alerts, each once, but for the time.
+      const all = (alerts: PacketDrop[]) =>
+        alerts
+          .map((p) => JSON.stringify(strip(p), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString(16) : v)))
+          .sort();
+      assert.deepEqual(all(ours.alerts), all(kernel.alerts));
+      if (!tsharkAvailable()) {
+        t.diagnostic('tshark is not installed (Debian package tshark): flows not compared');
+        return;
+      }
+      const flows = {
+        netdm: tsharkFlows(join(work, 'dwdump-netdm.pcap')),
+        bpf: tsharkFlows(join(work, 'dwdump-bpf.pcap')),
+      };
+      // 20 + 5 UDP to 127.0.0.1:9, 5 to [::1]:9, and 5 TCP SYNs to each of 127.0.0.1:10 and [::1]:10.
+      assert.equal(flows.netdm.length, 40, flows.netdm.join('\n'));
+      assert.deepEqual(flows.bpf, flows.netdm);
+    },
+  );
 });

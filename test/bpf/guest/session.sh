@@ -51,3 +51,30 @@ fi
 kill -INT $B $N; wait $B; echo "rc=$?" >>/tmp/both-bpf.txt; wait $N; echo "rc=$?" >>/tmp/both-netdm.txt
 sec both-netdm /tmp/both-netdm.txt
 sec both-bpf /tmp/both-bpf.txt
+
+# 3. dwdump on bpf and on NET_DM at once, capturing the same drops: 20 tokened UDP datagrams and 5 of each of flows.sh's
+#    four flows; stopped once both files hold every tokened datagram and a second more has passed.
+# records FILE PREFIX: how many of the datagrams PREFIX1, PREFIX2, ... a pcap holds
+records() { tr -c 'a-z0-9-' '\n' <"$1" 2>/dev/null | grep -c "$2[0-9]"; }
+waitrecords() {
+  i=0
+  while [ "$(records "$1" "$2")" -lt "$3" ]; do
+    i=$((i + 1)); [ $i -gt 600 ] && { echo "waitrecords $1 $2 $3 timed out" >&2; return 1; }
+    sleep 0.1
+  done
+}
+node /project/bin/dwdump -B netdm -o sw -w /tmp/dw-netdm.pcap 2>/tmp/dw-netdm.txt &
+N=$!
+node /project/bin/dwdump -B bpf -o sw -w /tmp/dw-bpf.pcap 2>/tmp/dw-bpf.txt &
+B=$!
+if waitfor /tmp/dw-netdm.txt 'capturing' && waitfor /tmp/dw-bpf.txt 'capturing'; then
+  SHELL=/bin/sh /guest/send-indexed.sh 20 dwb-
+  SHELL=/bin/sh /guest/flows.sh 5
+  waitrecords /tmp/dw-netdm.pcap dwb- 20 && waitrecords /tmp/dw-bpf.pcap dwb- 20
+  sleep 1
+fi
+kill -INT $B $N; wait $B; echo "rc=$?" >>/tmp/dw-bpf.txt; wait $N; echo "rc=$?" >>/tmp/dw-netdm.txt
+sec dw-netdm /tmp/dw-netdm.txt
+sec dw-bpf /tmp/dw-bpf.txt
+emit DW-NETDM /tmp/dw-netdm.pcap
+emit DW-BPF /tmp/dw-bpf.pcap
