@@ -76,6 +76,52 @@ function tsharkFlows(path: string): string[] {
     .sort();
 }
 
+/**
+ * The session's two dwdump captures of the same drops, one on NET_DM and one on bpf (kept in `work`): the same alerts
+ * but their times, by our codec, and the same flows by tshark's.
+ */
+function sameCaptures(stdout: string, sec: (name: string) => string[], work: string, say: (m: string) => void): void {
+  const netdmLines = sec('dw-netdm');
+  const bpfLines = sec('dw-bpf');
+  assert.equal(netdmLines.at(-1), 'rc=0', netdmLines.join('\n'));
+  assert.equal(bpfLines.at(-1), 'rc=0', bpfLines.join('\n'));
+  assert.ok(
+    bpfLines.some((l) => l.startsWith('dwdump: capturing software drops with bpf')),
+    bpfLines.join('\n'),
+  );
+  const bytes = { netdm: extractBase64(stdout, 'DW-NETDM'), bpf: extractBase64(stdout, 'DW-BPF') };
+  for (const [name, b] of Object.entries(bytes)) writeFileSync(join(work, `dwdump-${name}.pcap`), b);
+  const kernel = captured(bytes.netdm);
+  const ours = captured(bytes.bpf);
+  // The 20 tokened datagrams, paired by payload: every field drop_monitor sent, ours the same but the time.
+  const byPayload = (alerts: PacketDrop[]) =>
+    new Map(alerts.filter((p) => udpText(p).startsWith('dwb-')).map((p) => [udpText(p), p]));
+  const a = byPayload(kernel.alerts);
+  const b = byPayload(ours.alerts);
+  assert.deepEqual([...b.keys()].sort(), [...a.keys()].sort());
+  assert.equal(a.size, 20);
+  const strip = ({ timestampNs: _t, ...rest }: PacketDrop) => rest;
+  for (const [payload, p] of a) assert.deepEqual(strip(b.get(payload)!), strip(p), payload);
+  for (const p of ours.alerts) assert.ok(p.timestampNs !== undefined && p.timestampNs > 0n);
+  // Every other drop too (TCP, IPv6, the ICMPv6 errors): the same alerts, each once, but for the time.
+  const all = (alerts: PacketDrop[]) =>
+    alerts
+      .map((p) => JSON.stringify(strip(p), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString(16) : v)))
+      .sort();
+  assert.deepEqual(all(ours.alerts), all(kernel.alerts));
+  if (!tsharkAvailable()) {
+    say('tshark is not installed (Debian package tshark): flows not compared');
+    return;
+  }
+  const flows = {
+    netdm: tsharkFlows(join(work, 'dwdump-netdm.pcap')),
+    bpf: tsharkFlows(join(work, 'dwdump-bpf.pcap')),
+  };
+  // 20 + 5 UDP to 127.0.0.1:9, 5 to [::1]:9, and 5 TCP SYNs to each of 127.0.0.1:10 and [::1]:10.
+  assert.equal(flows.netdm.length, 40, flows.netdm.join('\n'));
+  assert.deepEqual(flows.bpf, flows.netdm);
+}
+
 const sortedEntries = (m: Map<string, number>): [string, number][] => [...m].sort(([a], [b]) => a.localeCompare(b));
 
 test('bpf in qemu: Debian 6.1 (BTF) runs -b bpf', async (t) => {
@@ -132,46 +178,6 @@ test('bpf in qemu: Debian 6.1 (BTF) runs -b bpf', async (t) => {
 
   await t.test(
     'dwdump on bpf and on NET_DM at once: the same drops, the same alerts but the time, the same flows',
-    () => {
-      const netdmLines = sec('dw-netdm');
-      const bpfLines = sec('dw-bpf');
-      assert.equal(netdmLines.at(-1), 'rc=0', netdmLines.join('\n'));
-      assert.equal(bpfLines.at(-1), 'rc=0', bpfLines.join('\n'));
-      assert.ok(
-        bpfLines.some((l) => l.startsWith('dwdump: capturing software drops with bpf')),
-        bpfLines.join('\n'),
-      );
-      const bytes = { netdm: extractBase64(r.stdout, 'DW-NETDM'), bpf: extractBase64(r.stdout, 'DW-BPF') };
-      for (const [name, b] of Object.entries(bytes)) writeFileSync(join(work, `dwdump-${name}.pcap`), b);
-      const kernel = captured(bytes.netdm);
-      const ours = captured(bytes.bpf);
-      // The 20 tokened datagrams, paired by payload: every field drop_monitor sent, ours the same but the time.
-      const byPayload = (alerts: PacketDrop[]) =>
-        new Map(alerts.filter((p) => udpText(p).startsWith('dwb-')).map((p) => [udpText(p), p]));
-      const a = byPayload(kernel.alerts);
-      const b = byPayload(ours.alerts);
-      assert.deepEqual([...b.keys()].sort(), [...a.keys()].sort());
-      assert.equal(a.size, 20);
-      const strip = ({ timestampNs: _t, ...rest }: PacketDrop) => rest;
-      for (const [payload, p] of a) assert.deepEqual(strip(b.get(payload)!), strip(p), payload);
-      for (const p of ours.alerts) assert.ok(p.timestampNs !== undefined && p.timestampNs > 0n);
-      // Every other drop too (TCP, IPv6, the ICMPv6 errors): the same alerts, each once, but for the time.
-      const all = (alerts: PacketDrop[]) =>
-        alerts
-          .map((p) => JSON.stringify(strip(p), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString(16) : v)))
-          .sort();
-      assert.deepEqual(all(ours.alerts), all(kernel.alerts));
-      if (!tsharkAvailable()) {
-        t.diagnostic('tshark is not installed (Debian package tshark): flows not compared');
-        return;
-      }
-      const flows = {
-        netdm: tsharkFlows(join(work, 'dwdump-netdm.pcap')),
-        bpf: tsharkFlows(join(work, 'dwdump-bpf.pcap')),
-      };
-      // 20 + 5 UDP to 127.0.0.1:9, 5 to [::1]:9, and 5 TCP SYNs to each of 127.0.0.1:10 and [::1]:10.
-      assert.equal(flows.netdm.length, 40, flows.netdm.join('\n'));
-      assert.deepEqual(flows.bpf, flows.netdm);
-    },
+    () => sameCaptures(r.stdout, sec, work, (m) => t.diagnostic(m)),
   );
 });

@@ -74,6 +74,34 @@ async function capture(ns: Netns, path: string, token: string, args: string[]): 
   return [await run.done, run.stderr()];
 }
 
+/** tshark's net_dm dissector on the capture at `path`: the tokened drops' flows, origin, port, symbol and reason. */
+function assertTsharkReads(path: string, token: string): void {
+  const fields = ['frame.protocols', 'ip.src', 'ip.dst', 'ipv6.src', 'ipv6.dst', 'udp.dstport', 'data.data'];
+  fields.push('net_dm.origin', 'net_dm.symbol', 'net_dm.port.netdev_index', 'net_dm.attr_type', 'netlink.attr_data');
+  const rows = tsharkFields(path, fields, 'net_dm.cmd == 5').filter((r) =>
+    Buffer.from(r['data.data'] ?? '', 'hex')
+      .toString()
+      .startsWith(`${token}-`),
+  );
+  assert.equal(rows.length, V4 + V6);
+  const flows = rows.map((r) =>
+    r['ip.src'] !== ''
+      ? `${r['ip.src']} > ${r['ip.dst']}:${r['udp.dstport']}`
+      : `${r['ipv6.src']} > ${r['ipv6.dst']}:${r['udp.dstport']}`,
+  );
+  assert.equal(flows.filter((f) => f === '127.0.0.1 > 127.0.0.1:9').length, V4, flows.join(' | '));
+  assert.equal(flows.filter((f) => f === '::1 > ::1:9').length, V6, flows.join(' | '));
+  for (const r of rows) {
+    assert.match(r['frame.protocols']!, /^netlink:genl:net_dm:eth:ethertype:ipv?6?:udp:data$/);
+    assert.equal(r['net_dm.origin'], '0');
+    assert.equal(r['net_dm.port.netdev_index'], '1');
+    assert.match(r['net_dm.symbol']!, /^__udp[46]_lib_rcv\+0x[0-9a-f]+\/0x[0-9a-f]+$/);
+    // Wireshark 4.0 knows no REASON attribute (23): it shows its bytes, which are the string the kernel would send.
+    assert.ok(r['net_dm.attr_type']!.split(',').includes('23'), r['net_dm.attr_type']);
+    assert.equal(Buffer.from(r['netlink.attr_data']!, 'hex').toString(), 'NO_SOCKET\0');
+  }
+}
+
 describe('dwdump on the bpf source (this host kernel)', { skip }, () => {
   let ns: Netns;
   let work: string;
@@ -123,30 +151,7 @@ describe('dwdump on the bpf source (this host kernel)', { skip }, () => {
       t.skip('tshark is not installed (Debian package tshark)');
       return;
     }
-    const path = join(work, 'bpf.pcap');
-    const fields = ['frame.protocols', 'ip.src', 'ip.dst', 'ipv6.src', 'ipv6.dst', 'udp.dstport', 'data.data'];
-    fields.push('net_dm.origin', 'net_dm.symbol', 'net_dm.port.netdev_index', 'net_dm.attr_type', 'netlink.attr_data');
-    const rows = tsharkFields(path, fields, 'net_dm.cmd == 5').filter((r) =>
-      Buffer.from(r['data.data'] ?? '', 'hex')
-        .toString()
-        .startsWith(`${token}-`),
-    );
-    assert.equal(rows.length, V4 + V6);
-    const flows = rows.map((r) =>
-      r['ip.src'] !== ''
-        ? `${r['ip.src']} > ${r['ip.dst']}:${r['udp.dstport']}`
-        : `${r['ipv6.src']} > ${r['ipv6.dst']}:${r['udp.dstport']}`,
-    );
-    assert.equal(flows.filter((f) => f === '127.0.0.1 > 127.0.0.1:9').length, V4, flows.join(' | '));
-    assert.equal(flows.filter((f) => f === '::1 > ::1:9').length, V6, flows.join(' | '));
-    for (const r of rows) {
-      assert.match(r['frame.protocols']!, /^netlink:genl:net_dm:eth:ethertype:ipv?6?:udp:data$/);
-      assert.equal(r['net_dm.origin'], '0');
-      assert.equal(r['net_dm.port.netdev_index'], '1');
-      // Wireshark 4.0 knows no REASON attribute (23): it shows its bytes, which are the string the kernel would send.
-      assert.ok(r['net_dm.attr_type']!.split(',').includes('23'), r['net_dm.attr_type']);
-      assert.equal(Buffer.from(r['netlink.attr_data']!, 'hex').toString(), 'NO_SOCKET\0');
-    }
+    assertTsharkReads(join(work, 'bpf.pcap'), token);
   });
 
   test('default (auto) on a kernel without NET_DM: says it uses bpf, and captures the same', async (t) => {
