@@ -80,7 +80,10 @@ const SESSIONS: Record<SessionName, SessionSpec> = {
     session: () => ({
       script: guest('bpf', 'guest', 'session.sh'),
       options: {
-        files: { '/guest/send.sh': guest('netdm', 'guest', 'send.sh') },
+        files: {
+          ...Object.fromEntries(['send.sh', 'flows.sh'].map((f) => [`/guest/${f}`, guest('netdm', 'guest', f)])),
+          '/guest/send-indexed.sh': guest('dwdump', 'guest', 'send.sh'),
+        },
         timeoutMs: 300_000,
       },
     }),
