@@ -37,7 +37,7 @@ export const needsNames = (options: DropwatchOptions): boolean =>
   options.by.some((k) => NAMED_KEYS.includes(k)) ||
   options.metricsLabels.some((l) => l === 'netns' || l === 'container' || l === 'pod');
 
-/** Whether text packet blocks name their namespace's workload: from the start with -m packet on a source that says. */
+/** Whether text packet blocks can name their namespace's workload: text output, on a source that gives their namespace. */
 export const namesPackets = (options: DropwatchOptions, capabilities: BackendCapabilities): boolean =>
   options.format === 'text' && provides(capabilities, 'packet', 'netns');
 

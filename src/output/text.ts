@@ -79,8 +79,8 @@ export function buildTextRenderer(options: RendererOptions): Renderer {
 }
 
 /**
- * What is known of a packet's namespace: the run's names, made on the first packet that has one and never waited for;
- * until they are, or while they do not know it yet, the host's namespace is known by its inode.
+ * What is known of a packet's namespace: the run's names, made on the first packet that has one and never waited for.
+ * The host's namespace is known by its inode, with or without them: it has no workload line, so it needs no lookup.
  */
 function packetWorkload(
   workloads: WorkloadSource | undefined,
@@ -88,15 +88,14 @@ function packetWorkload(
 ): (p: PacketDrop) => Workload | null {
   let asked = false;
   return (p) => {
-    if (!workloads || p.netns === undefined || p.netns === null) return null;
+    if (!workloads || p.netns === undefined || p.netns === null || p.netns === host) return null;
     const names = workloads.current();
     if (names === null && !asked) {
       asked = true;
       // A failure to make them only leaves packets without names, as before.
       workloads.need().catch(() => {});
     }
-    const w = names?.lookup(p.netns) ?? unknownWorkload(p.netns);
-    return p.netns === host && w.netnsName === null ? { ...w, netnsName: 'host' } : w;
+    return names?.lookup(p.netns) ?? unknownWorkload(p.netns);
   };
 }
 
