@@ -1,6 +1,7 @@
 // BpfBackend: the Backend contract over dropwatch's BPF program on tp_btf/kfree_skb. Summary mode counts in the
 // kernel and drains the idle count table every interval; packet mode reads the ring buffer every few milliseconds.
 // Nothing is pinned: the program, maps and link are this process's descriptors, so even kill -9 leaves nothing.
+import { readFileSync } from 'node:fs';
 import { BPF_OFFER } from './source.js';
 import type {
   Backend,
@@ -21,7 +22,7 @@ import { decodeFlow } from '../packet/index.js';
 import { systemClock, wallClockOffset, type Clock } from '../tracefs/clock.js';
 import { decodeCounts, decodePackets, reasonName, reasonTable, summaryEntries, type PacketRecord } from './decode.js';
 import { chainEntries, decodeChains, PacketChains, StackBudget } from './chains.js';
-import { bpfError, type BpfFailure } from './errors.js';
+import { bpfError, memoryCgroup, type BpfFailure } from './errors.js';
 import { encodeFilter, MAX_FILTER_VALUES } from './filter.js';
 import { loadBpfAddon, type BpfAddon, type NativeBpfProgram } from './native.js';
 import { decodeTrapCounts, decodeTrapPackets, TrapTally, trapEntries, trapPacket } from './traps.js';
@@ -64,13 +65,22 @@ const TRAP_LOST_WHERE = [
   'bpf trap program skipped (nested on its cpu)',
 ];
 
+/** This process's memory cgroup, which a failure for want of memory names; null where /proc does not say. */
+function ownMemoryCgroup(): string | null {
+  try {
+    return memoryCgroup(readFileSync('/proc/self/cgroup', 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
 /** Calls the addon, turning its failure into the one-line error that names the cause and the fallback. */
 function native<T>(call: () => T): T {
   try {
     return call();
   } catch (err) {
     if (err instanceof Error && typeof (err as Partial<BpfFailure>).stage === 'string')
-      throw bpfError(err as unknown as BpfFailure);
+      throw bpfError(err as unknown as BpfFailure, { memoryCgroup: ownMemoryCgroup() });
     throw err;
   }
 }

@@ -8,7 +8,14 @@ import type { DropSource, SourceInfo } from '../../src/backend/types.js';
 import { dropwatchMain } from '../../src/cli/dropwatch.js';
 import { parseCommandLine, usage } from '../../src/cli/argv.js';
 import { DropwatchError } from '../../src/errors/index.js';
-import { autoNotice, openBackend, registerSource, sourceChoices, sources } from '../../src/sources/index.js';
+import {
+  autoNotice,
+  openBackend,
+  passedOver,
+  registerSource,
+  sourceChoices,
+  sources,
+} from '../../src/sources/index.js';
 import { memoryBackend, SOFTWARE_ONLY } from '../helpers/backend.js';
 
 /** Everything NET_DM's packet queue offers, and call chains, without a kernel. */
@@ -102,6 +109,13 @@ test('--stack: auto passes over NET_DM for the first source with call chains, bp
   } finally {
     table.forEach((s, i) => Object.defineProperty(s, 'open', saved[i]!));
   }
+});
+
+test("auto's notice says why a source gave way when its error says, else that the kernel lacks what it needs", () => {
+  const [netdm, bpf] = sources() as [SourceInfo, SourceInfo];
+  const why = 'the memory limit of its memory cgroup leaves no room for its maps';
+  assert.equal(passedOver(bpf, new DropwatchError('E_BPF_MISSING', 'long sentence', { why })), why);
+  assert.equal(passedOver(netdm, new DropwatchError('E_NETDM_MISSING', 'x')), `this kernel has no ${netdm.needs}`);
 });
 
 test('openBackend opens it by name', async () => {
