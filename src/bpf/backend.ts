@@ -25,6 +25,7 @@ import { chainEntries, decodeChains, PacketChains, StackBudget } from './chains.
 import { bpfError, memoryCgroup, type BpfFailure } from './errors.js';
 import { encodeFilter, MAX_FILTER_VALUES } from './filter.js';
 import { loadBpfAddon, type BpfAddon, type NativeBpfProgram } from './native.js';
+import { readSubsystemReasons } from './reasons.js';
 import { decodeTrapCounts, decodeTrapPackets, TrapTally, trapEntries, trapPacket } from './traps.js';
 import { noDevlink } from '../backend/words.js';
 
@@ -407,7 +408,8 @@ export async function openBpfBackend(options: BpfOptions = {}): Promise<BpfBacke
       );
     }
   }
-  const reasons = reasonTable(native(() => addon.dropReasons(options.btfPath)));
+  const core = native(() => addon.dropReasons(options.btfPath));
+  const reasons = reasonTable([...core, ...(await readSubsystemReasons(options.btfPath))]);
   if (reasons.size === 0)
     throw new DropwatchError(
       'E_BPF_MISSING',
