@@ -34,7 +34,11 @@ export class MemoryCgroup {
     return Number(readFileSync(join(this.dir, file), 'utf8').trim());
   }
 
-  /** bytes, or -1 for none. */
+  /** bytes; set -1 for none. */
+  get limit(): number {
+    return this.read('memory.limit_in_bytes');
+  }
+
   set limit(bytes: number) {
     writeFileSync(join(this.dir, 'memory.limit_in_bytes'), String(bytes));
   }
@@ -42,6 +46,11 @@ export class MemoryCgroup {
   /** Tasks that reach the limit wait for room instead of being killed (allocations that may fail still fail). */
   waitAtLimit(): void {
     writeFileSync(join(this.dir, 'memory.oom_control'), '1');
+  }
+
+  /** Whether a task waits at the limit (after waitAtLimit()). */
+  get waiting(): boolean {
+    return /^under_oom 1$/m.test(readFileSync(join(this.dir, 'memory.oom_control'), 'utf8'));
   }
 
   /** The highest charge seen, bytes. */
