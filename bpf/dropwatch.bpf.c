@@ -364,3 +364,138 @@ int on_kfree_skb(__u64 *ctx)
 	}
 	return 0;
 }
+
+/*
+ * Hardware drops: devlink:devlink_trap_report (devlink, skb, metadata), attached only when they are asked for and the
+ * kernel has devlink. Like NET_DM, control traps (packets trapped to the CPU on purpose) are not drops and are left out.
+ */
+
+/* Per (trap, group, input port), counts that only grow: user space reports what they grew by since it last read. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, DW_MAX_TRAP_KEYS);
+	__type(key, struct dw_trap_key);
+	__type(value, struct dw_trap_value);
+} trap_counts SEC(".maps");
+
+/* Per CPU: hardware drops not counted or not delivered, by DW_TRAP_LOST_* cause. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DW_TRAP_LOST_KINDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} trap_lost SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, DW_TRAP_RING_BYTES);
+} trap_packets SEC(".maps");
+
+static __always_inline void count_trap_lost(__u32 kind)
+{
+	__u64 *n = bpf_map_lookup_elem(&trap_lost, &kind);
+
+	if (n)
+		*n += 1;
+}
+
+/* The kernel filter on a hardware drop: its protocol, its input port (index and name), and no reason (in no set). */
+static __always_inline int trap_passes(const struct dw_trap_key *key, __u16 protocol, struct net_device *dev)
+{
+	__u32 word = filter_word;
+
+	if (!(word & DW_FILTER_ON))
+		return 1;
+	if (word & DW_FILTER_NONE)
+		return 0;
+	return field_passes(word, DW_FIELD_PROTOCOL, protocol) && field_passes(word, DW_FIELD_REASON, DW_TRAP_NO_REASON) &&
+	       field_passes(word, DW_FIELD_NETNS, key->netns) && field_passes(word, DW_FIELD_IFINDEX, key->ifindex) &&
+	       name_passes(word, dev);
+}
+
+static __always_inline void count_trap(const struct dw_trap_key *key, struct net_device *dev)
+{
+	struct dw_trap_value *value, fresh = {};
+
+	value = bpf_map_lookup_elem(&trap_counts, key);
+	if (value) {
+		value->count += 1;
+		return;
+	}
+	fresh.count = 1;
+	if (dev)
+		bpf_probe_read_kernel_str(fresh.ifname, sizeof(fresh.ifname), dev->name);
+	if (bpf_map_update_elem(&trap_counts, key, &fresh, BPF_NOEXIST) == 0)
+		return;
+	/* Made meanwhile by a nested run on this CPU, or the table is full. */
+	value = bpf_map_lookup_elem(&trap_counts, key);
+	if (value)
+		value->count += 1;
+	else
+		count_trap_lost(DW_TRAP_LOST_TABLE_FULL);
+}
+
+/* The packet as NET_DM reports a trapped one: from skb->data, its length and protocol, the trap and the input port. */
+static __always_inline void send_trap(struct sk_buff *skb, const struct dw_trap_key *key, __u16 protocol,
+				      struct net_device *dev)
+{
+	struct dw_trap_packet *rec;
+	__u64 len, want;
+
+	rec = bpf_ringbuf_reserve(&trap_packets, sizeof(*rec), 0);
+	if (!rec) {
+		count_trap_lost(DW_TRAP_LOST_RING_FULL);
+		return;
+	}
+	rec->time_ns = bpf_ktime_get_ns();
+	rec->ifindex = key->ifindex;
+	rec->netns = key->netns;
+	rec->protocol = protocol;
+	__builtin_memcpy(rec->trap, key->trap, sizeof(rec->trap));
+	__builtin_memcpy(rec->group, key->group, sizeof(rec->group));
+	rec->ifname[0] = 0;
+	if (dev)
+		bpf_probe_read_kernel_str(rec->ifname, sizeof(rec->ifname), dev->name);
+	len = skb->len;
+	rec->orig_len = len;
+	want = capture_len;
+	if (want > len)
+		want = len;
+	barrier_var(want);
+	if (want > DW_MAX_CAPTURE)
+		want = DW_MAX_CAPTURE;
+	rec->cap_len = 0;
+	if (want > 0 && bpf_probe_read_kernel(rec->data, want, skb->data) == 0)
+		rec->cap_len = want;
+	/* Hardware drops are few: the reader's timer collects them, so no wakeup is ever needed. */
+	bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
+}
+
+SEC("tp_btf/devlink_trap_report")
+int on_trap_report(__u64 *ctx)
+{
+	struct sk_buff *skb = (struct sk_buff *)ctx[1];
+	const struct devlink_trap_metadata *md = (const struct devlink_trap_metadata *)ctx[2];
+	struct net_device *dev;
+	struct dw_trap_key key;
+	__u16 protocol;
+
+	if (md->trap_type == DW_DEVLINK_TRAP_TYPE_CONTROL)
+		return 0;
+	__builtin_memset(&key, 0, sizeof(key));
+	bpf_probe_read_kernel_str(key.trap, sizeof(key.trap), md->trap_name);
+	bpf_probe_read_kernel_str(key.group, sizeof(key.group), md->trap_group_name);
+	dev = md->input_dev;
+	key.ifindex = dev ? dev->ifindex : 0;
+	key.netns = netns_of(dev, 0);
+	protocol = bpf_ntohs(skb->protocol);
+	if (!trap_passes(&key, protocol, dev)) {
+		count_lost(DW_FILTERED);
+		return 0;
+	}
+	if (capture_mode == DW_MODE_PACKET)
+		send_trap(skb, &key, protocol, dev);
+	else
+		count_trap(&key, dev);
+	return 0;
+}

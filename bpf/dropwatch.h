@@ -118,4 +118,46 @@ struct dw_packet_stack_key {
 	__u64 location;
 };
 
+/*
+ * Hardware drops (devlink:devlink_trap_report): counted per (trap, group, input port) in `trap_counts`, whose counts
+ * only grow (user space reports the difference from what it read before), or, in packet mode, copied into their own
+ * ring, `trap_packets`, so a flood of software drops cannot crowd them out.
+ */
+#define DW_TRAP_NAMSIZ 64
+#define DW_MAX_TRAP_KEYS 1024
+#define DW_TRAP_RING_BYTES (1024 * 1024)
+#define DW_TRAP_LOST_TABLE_FULL 0
+#define DW_TRAP_LOST_RING_FULL 1
+#define DW_TRAP_LOST_KINDS 2
+/* The reason the kernel filter tests for a hardware drop, which has none: in no set, as NET_DM's null reason. */
+#define DW_TRAP_NO_REASON 0xffffffffU
+
+/* 136 bytes, no implicit padding. ifindex and netns: the input port's, 0 when the driver named none. */
+struct dw_trap_key {
+	char trap[DW_TRAP_NAMSIZ];
+	char group[DW_TRAP_NAMSIZ];
+	__u32 ifindex;
+	__u32 netns;
+};
+
+struct dw_trap_value {
+	__u64 count;
+	char ifname[DW_IFNAMSIZ];
+};
+
+/* One trapped packet; `data` holds cap_len bytes from skb->data, where drivers report from the MAC header. */
+struct dw_trap_packet {
+	__u64 time_ns;
+	__u32 ifindex;
+	__u32 netns;
+	__u32 orig_len;
+	__u32 cap_len;
+	__u16 protocol;
+	__u8 pad[6];
+	char trap[DW_TRAP_NAMSIZ];
+	char group[DW_TRAP_NAMSIZ];
+	char ifname[DW_IFNAMSIZ];
+	unsigned char data[DW_MAX_CAPTURE];
+};
+
 #endif

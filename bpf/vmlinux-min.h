@@ -52,6 +52,20 @@ struct task_struct {
 	void *stack;
 };
 
+/* devlink:devlink_trap_report's metadata (hardware drops). The enumerators are ours: only the type's name is matched. */
+enum devlink_trap_type {
+	DW_DEVLINK_TRAP_TYPE_DROP,
+	DW_DEVLINK_TRAP_TYPE_EXCEPTION,
+	DW_DEVLINK_TRAP_TYPE_CONTROL,
+};
+
+struct devlink_trap_metadata {
+	const char *trap_name;
+	const char *trap_group_name;
+	struct net_device *input_dev;
+	enum devlink_trap_type trap_type;
+};
+
 #pragma clang attribute pop
 
 #endif

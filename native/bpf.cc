@@ -26,7 +26,7 @@
 namespace {
 
 // What src/bpf/native.ts expects.
-constexpr uint32_t kAbiVersion = 5;
+constexpr uint32_t kAbiVersion = 6;
 // libbpf's messages for the current call: kept to explain a failure in one sentence, never printed as they are.
 constexpr size_t kMaxLog = 64 * 1024;
 std::string libbpfLog;
@@ -64,6 +64,25 @@ static_assert(sizeof(dw_filter_key) == 24, "src/bpf/filter.ts writes 6-word filt
 static_assert(sizeof(DrainedCount) == 80, "src/bpf/decode.ts reads 80-byte records");
 static_assert(sizeof(dw_packet) == 88 + DW_MAX_CAPTURE, "src/bpf/decode.ts reads this layout");
 
+// One hardware drop count: the map key, the count summed over CPUs since loading, and the input port's name.
+struct TrapCount {
+  dw_trap_key key;
+  uint64_t count;
+  char ifname[DW_IFNAMSIZ];
+};
+static_assert(sizeof(TrapCount) == 160, "src/bpf/decode.ts reads 160-byte trap counts");
+static_assert(sizeof(dw_trap_packet) == 176 + DW_MAX_CAPTURE, "src/bpf/decode.ts reads this trap packet layout");
+
+// Whether the running kernel has the tracepoint `name` (its BTF names the tp_btf target btf_trace_<name>).
+bool KernelHasTracepoint(const char* name) {
+  btf* kernel = btf__load_vmlinux_btf();
+  if (!kernel) return false;
+  std::string target = std::string("btf_trace_") + name;
+  bool found = btf__find_by_name_kind(kernel, target.c_str(), BTF_KIND_TYPEDEF) > 0;
+  btf__free(kernel);
+  return found;
+}
+
 class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
  public:
   static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -80,6 +99,12 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
                                           InstanceMethod("stackBudget", &BpfProgram::StackBudget),
                                           InstanceMethod("chains", &BpfProgram::Chains),
                                           InstanceMethod("close", &BpfProgram::Close),
+                                          InstanceMethod("hardware", &BpfProgram::Hardware),
+                                          InstanceMethod("attachTraps", &BpfProgram::AttachTraps),
+                                          InstanceMethod("detachTraps", &BpfProgram::DetachTraps),
+                                          InstanceMethod("traps", &BpfProgram::Traps),
+                                          InstanceMethod("consumeTraps", &BpfProgram::ConsumeTraps),
+                                          InstanceMethod("trapsLost", &BpfProgram::TrapsLost),
                                       });
     exports.Set("BpfProgram", ctor);
     return exports;
@@ -109,6 +134,12 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
     bpf_map* ring = bpf_object__find_map_by_name(obj_, "packets");
     // A power of two, a multiple of the page size: the kernel refuses anything else at load, in one line below.
     if (ring && ringBytes > 0) bpf_map__set_max_entries(ring, ringBytes);
+    // Hardware drops: their program is loaded only where the kernel has devlink's tracepoint (else nothing would load).
+    trapProg_ = bpf_object__find_program_by_name(obj_, "on_trap_report");
+    if (trapProg_) {
+      hasTraps_ = KernelHasTracepoint("devlink_trap_report");
+      bpf_program__set_autoload(trapProg_, hasTraps_);
+    }
     int err = bpf_object__load(obj_);
     if (err) {
       ThrowStage(env, err, "load", "cannot load the BPF object");
@@ -141,6 +172,13 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
     }
     bss_mem_ = static_cast<Bss*>(mem);
     cpus_ = libbpf_num_possible_cpus();
+    trapCounts_ = bpf_object__find_map_by_name(obj_, "trap_counts");
+    trapLost_ = bpf_object__find_map_by_name(obj_, "trap_lost");
+    trapPackets_ = bpf_object__find_map_by_name(obj_, "trap_packets");
+    if (!trapProg_ || !trapCounts_ || !trapLost_ || !trapPackets_) {
+      ThrowStage(env, ENOENT, "open", "the BPF object is not dropwatch's");
+      return;
+    }
   }
 
   ~BpfProgram() { Release(); }
@@ -459,12 +497,112 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
     return true;
   }
 
+  // Hardware drops (devlink:devlink_trap_report): whether this kernel has the tracepoint, attach and detach its
+  // program, read its cumulative counts and its ring, and what it lost.
+  Napi::Value Hardware(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), hasTraps_); }
+
+  Napi::Value AttachTraps(const Napi::CallbackInfo& info) {
+    if (!Usable(info.Env()) || trapLink_) return info.Env().Undefined();
+    if (!hasTraps_) return ThrowStage(info.Env(), ENOENT, "attach", "this kernel has no devlink:devlink_trap_report");
+    libbpfLog.clear();
+    trapLink_ = bpf_program__attach(trapProg_);
+    if (!trapLink_) {
+      int err = errno;
+      return ThrowStage(info.Env(), err, "attach", "cannot attach to devlink:devlink_trap_report");
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value DetachTraps(const Napi::CallbackInfo& info) {
+    if (trapLink_) bpf_link__destroy(trapLink_);
+    trapLink_ = nullptr;
+    return info.Env().Undefined();
+  }
+
+  // traps(): every (trap, group, input port) counted since loading, as 160-byte TrapCount records; counts only grow.
+  Napi::Value Traps(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    int fd = bpf_map__fd(trapCounts_);
+    std::vector<dw_trap_key> keys;
+    dw_trap_key key, next;
+    void* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+      keys.push_back(next);
+      key = next;
+      prev = &key;
+    }
+    if (errno != ENOENT) return ThrowStage(env, errno, "map", "cannot read the hardware drop counts");
+    std::vector<dw_trap_value> values(cpus_);
+    std::vector<TrapCount> out;
+    for (const dw_trap_key& k : keys) {
+      if (bpf_map_lookup_elem(fd, &k, values.data()) != 0) continue;
+      TrapCount t = {};
+      t.key = k;
+      for (const dw_trap_value& v : values) {
+        t.count += v.count;
+        if (t.ifname[0] == 0 && v.ifname[0] != 0) memcpy(t.ifname, v.ifname, sizeof(t.ifname));
+      }
+      out.push_back(t);
+    }
+    return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(out.data()),
+                                       out.size() * sizeof(TrapCount));
+  }
+
+  static int OnTrapPacket(void* ctx, void* data, size_t size) {
+    auto* self = static_cast<BpfProgram*>(ctx);
+    if (size < sizeof(dw_trap_packet)) return 0;
+    const uint8_t* bytes = static_cast<const uint8_t*>(data);
+    self->trapRecords_.insert(self->trapRecords_.end(), bytes, bytes + sizeof(dw_trap_packet));
+    return self->trapRecords_.size() >= self->trapMaxBytes_ ? 1 : 0;
+  }
+
+  // consumeTraps(maxBytes): the trapped packets waiting in their ring, up to about maxBytes, as one Buffer.
+  Napi::Value ConsumeTraps(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    if (!trapRing_) {
+      trapRing_ = ring_buffer__new(bpf_map__fd(trapPackets_), OnTrapPacket, this, nullptr);
+      if (!trapRing_) return ThrowStage(env, errno, "map", "cannot open the trapped packet ring");
+    }
+    trapMaxBytes_ = info.Length() > 0 ? info[0].As<Napi::Number>().Uint32Value() : 1024 * 1024;
+    trapRecords_.clear();
+    int n = ring_buffer__consume(trapRing_);
+    if (n < 0 && n != -EINTR) return ThrowStage(env, n, "map", "cannot read the trapped packet ring");
+    return Napi::Buffer<uint8_t>::Copy(env, trapRecords_.data(), trapRecords_.size());
+  }
+
+  // trapsLost(): per DW_TRAP_LOST_* kind since loading, summed over CPUs; then the trap program's recursion misses.
+  Napi::Value TrapsLost(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    Napi::Array result = Napi::Array::New(env, DW_TRAP_LOST_KINDS + 1);
+    std::vector<uint64_t> values(cpus_);
+    for (uint32_t kind = 0; kind < DW_TRAP_LOST_KINDS; kind++) {
+      uint64_t sum = 0;
+      if (bpf_map_lookup_elem(bpf_map__fd(trapLost_), &kind, values.data()) == 0)
+        for (uint64_t v : values) sum += v;
+      result.Set(kind, Napi::BigInt::New(env, sum));
+    }
+    bpf_prog_info progInfo = {};
+    uint32_t len = sizeof(progInfo);
+    uint64_t misses = 0;
+    if (hasTraps_ && bpf_obj_get_info_by_fd(bpf_program__fd(trapProg_), &progInfo, &len) == 0)
+      misses = progInfo.recursion_misses;
+    result.Set(DW_TRAP_LOST_KINDS, Napi::BigInt::New(env, misses));
+    return result;
+  }
+
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Release();
     return info.Env().Undefined();
   }
 
   void Release() {
+    if (trapRing_) ring_buffer__free(trapRing_);
+    trapRing_ = nullptr;
+    if (trapLink_) bpf_link__destroy(trapLink_);
+    trapLink_ = nullptr;
     if (ring_) ring_buffer__free(ring_);
     ring_ = nullptr;
     if (link_) bpf_link__destroy(link_);
@@ -497,6 +635,16 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
   int cpus_ = 1;
   std::vector<uint8_t> records_;
   size_t maxBytes_ = 0;
+  // Hardware drops.
+  bpf_program* trapProg_ = nullptr;
+  bool hasTraps_ = false;
+  bpf_link* trapLink_ = nullptr;
+  bpf_map* trapCounts_ = nullptr;
+  bpf_map* trapLost_ = nullptr;
+  bpf_map* trapPackets_ = nullptr;
+  ring_buffer* trapRing_ = nullptr;
+  std::vector<uint8_t> trapRecords_;
+  size_t trapMaxBytes_ = 0;
 };
 
 // dropReasons(btfPath?): [value, name] for each member of the kernel's enum skb_drop_reason, from its BTF.

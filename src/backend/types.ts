@@ -16,7 +16,7 @@ export interface MonitorConfig {
 export interface StartOptions {
   /** Monitor software drops (kfree_skb). */
   sw: boolean;
-  /** Monitor hardware (devlink trap) drops; NET_DM only. */
+  /** Monitor hardware (devlink trap) drops, where capabilities' settings say hw. */
   hw: boolean;
   /** Sample the kernel call chain of drops, where capabilities list 'stack'. */
   stack?: boolean;
@@ -167,6 +167,8 @@ export interface FieldSetFilter {
   readonly reasons: ReadonlyMap<number, string>;
   /** The most values all the sets together may hold. */
   readonly maxValues: number;
+  /** The sets are tested on hardware (trap) drops too, with no reason: origin is then left to dropwatch. */
+  readonly hardware?: boolean;
   /** Installs `sets`, or none for null, at once: each drop is tested against the old filter or the new, whole. */
   apply(sets: KernelSets | null): Promise<void>;
 }

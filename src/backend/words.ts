@@ -38,12 +38,19 @@ const decodesPackets = (o: SourceOffer): boolean => o.modes.includes('packet') &
 export class CapabilityWords {
   constructor(private readonly ctx: WordsContext) {}
 
-  /** `set hw true` on a source without hardware drops. */
+  /** `set hw true` on a source without hardware drops, or on one that has them where the kernel has devlink. */
   noHardware(): string {
+    if (this.kernelLacksDevlink()) return noDevlink(this.ctx.name);
     return (
       `hardware drops are reported only by ${labels(this.ctx.sources, hasHardware)} (devlink traps); ` +
       `the ${this.ctx.name} backend sees software drops only`
     );
+  }
+
+  /** This source can report hardware drops, but not on this kernel (the opened backend found no devlink). */
+  private kernelLacksDevlink(): boolean {
+    const own = this.ctx.sources.find((s) => s.name === this.ctx.name);
+    return own !== undefined && own.offers.settings.hw && !this.ctx.capabilities.settings.hw;
   }
 
   /** `set trunc` on a source without payloads. */
@@ -142,7 +149,9 @@ export class CapabilityWords {
   helpNotes(): string[] {
     const { name, capabilities, sources } = this.ctx;
     const notes = [`Backend: ${name}. When neither sw nor hw is set, software drops are monitored.`];
-    if (!capabilities.settings.hw)
+    if (this.kernelLacksDevlink())
+      notes.push('This kernel has no devlink (devlink:devlink_trap_report): this backend sees software drops only.');
+    else if (!capabilities.settings.hw)
       notes.push(`This backend sees software drops only: set hw needs ${labels(sources, hasHardware)}.`);
     if (!capabilities.settings.trunc)
       notes.push(
@@ -169,6 +178,11 @@ export class CapabilityWords {
 }
 
 const otherMode = (mode: AlertMode): AlertMode => (mode === 'summary' ? 'packet' : 'summary');
+
+/** Hardware drops asked of a source that reports them where the kernel has devlink, on a kernel that has none. */
+export function noDevlink(name: BackendName): string {
+  return `this kernel has no devlink (no devlink:devlink_trap_report tracepoint), so the ${name} backend sees no hardware drops`;
+}
 
 /** `show`'s line in place of the packet-queue settings a source does not have. */
 export function noPacketQueue(sources: readonly SourceInfo[]): string {

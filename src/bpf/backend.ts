@@ -1,11 +1,13 @@
 // BpfBackend: the Backend contract over dropwatch's BPF program on tp_btf/kfree_skb. Summary mode counts in the
 // kernel and drains the idle count table every interval; packet mode reads the ring buffer every few milliseconds.
 // Nothing is pinned: the program, maps and link are this process's descriptors, so even kill -9 leaves nothing.
+import { readFileSync } from 'node:fs';
 import { BPF_OFFER } from './source.js';
 import type {
   Backend,
   BackendCapabilities,
   BackendEvent,
+  DropField,
   EventListener,
   KernelFilter,
   KernelSets,
@@ -20,9 +22,12 @@ import { decodeFlow } from '../packet/index.js';
 import { systemClock, wallClockOffset, type Clock } from '../tracefs/clock.js';
 import { decodeCounts, decodePackets, reasonName, reasonTable, summaryEntries, type PacketRecord } from './decode.js';
 import { chainEntries, decodeChains, PacketChains, StackBudget } from './chains.js';
-import { bpfError, type BpfFailure } from './errors.js';
+import { bpfError, memoryCgroup, type BpfFailure } from './errors.js';
 import { encodeFilter, MAX_FILTER_VALUES } from './filter.js';
 import { loadBpfAddon, type BpfAddon, type NativeBpfProgram } from './native.js';
+import { readSubsystemReasons } from './reasons.js';
+import { decodeTrapCounts, decodeTrapPackets, TrapTally, trapEntries, trapPacket } from './traps.js';
+import { noDevlink } from '../backend/words.js';
 
 export interface BpfOptions {
   /** A BPF object file to load instead of the one built into the addon (tests: a corrupt or foreign object). */
@@ -54,6 +59,21 @@ const READ_BYTES = 4 * 1024 * 1024;
 
 /** The program's loss counters (lost() in native/bpf.cc), in order, as "Lost" lines name them. */
 const LOST_WHERE = ['bpf count table full', 'bpf packet ring full', 'bpf program skipped (nested on its cpu)'];
+/** The hardware drop program's (trapsLost() in native/bpf.cc), in order. */
+const TRAP_LOST_WHERE = [
+  'bpf trap count table full',
+  'bpf trap ring full',
+  'bpf trap program skipped (nested on its cpu)',
+];
+
+/** This process's memory cgroup, which a failure for want of memory names; null where /proc does not say. */
+function ownMemoryCgroup(): string | null {
+  try {
+    return memoryCgroup(readFileSync('/proc/self/cgroup', 'utf8'));
+  } catch {
+    return null;
+  }
+}
 
 /** Calls the addon, turning its failure into the one-line error that names the cause and the fallback. */
 function native<T>(call: () => T): T {
@@ -61,7 +81,7 @@ function native<T>(call: () => T): T {
     return call();
   } catch (err) {
     if (err instanceof Error && typeof (err as Partial<BpfFailure>).stage === 'string')
-      throw bpfError(err as unknown as BpfFailure);
+      throw bpfError(err as unknown as BpfFailure, { memoryCgroup: ownMemoryCgroup() });
     throw err;
   }
 }
@@ -86,6 +106,10 @@ export class BpfBackend implements Backend {
   private stacks: { budget: StackBudget; packets: PacketChains } | null = null;
   /** Drops delivered since open (counted or read), for the chain budget's rate. */
   private delivered = 0;
+  private readonly trapLostSeen: bigint[] = TRAP_LOST_WHERE.map(() => 0n);
+  /** Hardware drops are monitored in this run (the trap program is attached). */
+  private hardware = false;
+  private readonly trapTally = new TrapTally();
 
   constructor(program: NativeBpfProgram, reasons: ReadonlyMap<number, string>, recordBytes: number, opts: BpfOptions) {
     this.program = program;
@@ -93,15 +117,27 @@ export class BpfBackend implements Backend {
     this.recordBytes = recordBytes;
     this.opts = opts;
     this.clock = opts.clock ?? systemClock;
-    this.capabilities = { ...BPF_OFFER, reasons, kernelFilter: this.kernelFilter() };
+    const hw = program.hardware();
+    const trap = (fields: readonly DropField[]): DropField[] => (hw ? [...fields, 'trap'] : [...fields]);
+    this.capabilities = {
+      ...BPF_OFFER,
+      settings: { ...BPF_OFFER.settings, hw },
+      fields: { summary: trap(BPF_OFFER.fields.summary), packet: trap(BPF_OFFER.fields.packet) },
+      reasons,
+      kernelFilter: this.kernelFilter(hw),
+    };
   }
 
-  /** Filters on protocol, reason, namespace and device, evaluated by the program before it counts or copies a drop. */
-  private kernelFilter(): KernelFilter {
+  /**
+   * Filters on protocol, reason, namespace and device, evaluated by the program before it counts or copies a drop;
+   * by the trap program too (`hardware`), with no reason.
+   */
+  private kernelFilter(hardware: boolean): KernelFilter {
     return {
       syntax: 'field-sets',
       reasons: this.reasons,
       maxValues: MAX_FILTER_VALUES,
+      hardware,
       apply: async (sets: KernelSets | null) => {
         const { word, values } = encodeFilter(sets);
         native(() => this.program.filter(word, values));
@@ -124,13 +160,15 @@ export class BpfBackend implements Backend {
   async start(options: StartOptions): Promise<void> {
     if (this.closed) throw new DropwatchError('E_STATE', 'bpf backend is closed');
     if (this.monitoring) throw new DropwatchError('E_STATE', 'already monitoring');
-    if (options.hw) throw new DropwatchError('E_UNSUPPORTED', 'hardware drops are reported by NET_DM only, not by bpf');
+    if (options.hw && !this.capabilities.settings.hw) throw new DropwatchError('E_UNSUPPORTED', noDevlink(this.name));
     // Counts left from before (a stop that failed half-way) belong to no interval now.
     native(() => this.program.drain());
     native(() => this.program.drain());
     this.startStacks(options.stack === true);
     this.configure();
-    native(() => this.program.attach());
+    // As NET_DM: neither asked means software drops.
+    if (options.sw || !options.hw) native(() => this.program.attach());
+    if (options.hw) this.attachTraps();
     this.monitoring = true;
     this.schedule();
   }
@@ -151,6 +189,18 @@ export class BpfBackend implements Backend {
   private renewStackBudget(): void {
     const setting = this.stacks?.budget.at(Number(this.clock.monotonicNs() / 1_000_000n), this.delivered);
     if (setting) native(() => this.program.stackBudget(setting.stride, setting.limit));
+  }
+
+  /** Hardware drops from now: what the trap counts hold already belongs to no interval. */
+  private attachTraps(): void {
+    try {
+      this.trapTally.baseline(decodeTrapCounts(native(() => this.program.traps())));
+      native(() => this.program.attachTraps());
+    } catch (err) {
+      this.program.detach();
+      throw err;
+    }
+    this.hardware = true;
   }
 
   private configure(): void {
@@ -175,6 +225,8 @@ export class BpfBackend implements Backend {
       if (this.monitoring) this.renewStackBudget();
       this.drainCounts();
       this.readPackets();
+      // After drainCounts: its switch of tables waited out every program run, the trap program's included.
+      if (this.hardware) this.collectTraps();
       this.reportLosses();
     } catch (err) {
       this.opts.onWarning?.(err instanceof Error ? err.message : String(err));
@@ -209,6 +261,18 @@ export class BpfBackend implements Backend {
     }
   }
 
+  /** Hardware drops: what the trap counts grew by since the last read, and the trapped packets waiting. */
+  private collectTraps(): void {
+    const grown = this.trapTally.grown(decodeTrapCounts(native(() => this.program.traps())));
+    if (grown.length > 0) this.emit({ kind: 'summary', entries: trapEntries(grown) });
+    for (;;) {
+      const bytes = native(() => this.program.consumeTraps(READ_BYTES));
+      for (const record of decodeTrapPackets(bytes))
+        this.emit({ kind: 'packet', packet: trapPacket(record, this.offsetNs) });
+      if (bytes.length < READ_BYTES) return;
+    }
+  }
+
   private packetDrop(r: PacketRecord): PacketDrop {
     const packet: PacketDrop = {
       origin: 'software',
@@ -236,11 +300,24 @@ export class BpfBackend implements Backend {
   }
 
   private reportLosses(): void {
-    const now = native(() => this.program.lost());
-    for (const [i, where] of LOST_WHERE.entries()) {
-      const count = now[i]! - this.lostSeen[i]!;
+    this.reportLost(
+      LOST_WHERE,
+      this.lostSeen,
+      native(() => this.program.lost()),
+    );
+    if (this.capabilities.settings.hw)
+      this.reportLost(
+        TRAP_LOST_WHERE,
+        this.trapLostSeen,
+        native(() => this.program.trapsLost()),
+      );
+  }
+
+  private reportLost(names: readonly string[], seen: bigint[], now: readonly bigint[]): void {
+    for (const [i, where] of names.entries()) {
+      const count = now[i]! - seen[i]!;
       if (count <= 0n) continue;
-      this.lostSeen[i] = now[i]!;
+      seen[i] = now[i]!;
       this.emit({ kind: 'lost', count: Number(count), where });
     }
   }
@@ -253,7 +330,9 @@ export class BpfBackend implements Backend {
     this.monitoring = false;
     native(() => this.program.detach());
     if (this.stacks) native(() => this.program.stackBudget(0, 0));
+    if (this.hardware) native(() => this.program.detachTraps());
     this.collect();
+    this.hardware = false;
   }
 
   async setConfig(change: Partial<MonitorConfig>): Promise<void> {
@@ -282,6 +361,8 @@ export class BpfBackend implements Backend {
   async getStats(): Promise<Stats> {
     if (!this.closed) this.reportLossesQuietly();
     const lost: LostCount[] = LOST_WHERE.map((where, i) => ({ where, count: Number(this.lostSeen[i]) }));
+    if (this.capabilities.settings.hw)
+      lost.push(...TRAP_LOST_WHERE.map((where, i) => ({ where, count: Number(this.trapLostSeen[i]) })));
     if (this.closed) return { lost };
     return { lost, kernelFiltered: Number(native(() => this.program.filtered())) };
   }
@@ -328,7 +409,8 @@ export async function openBpfBackend(options: BpfOptions = {}): Promise<BpfBacke
       );
     }
   }
-  const reasons = reasonTable(native(() => addon.dropReasons(options.btfPath)));
+  const core = native(() => addon.dropReasons(options.btfPath));
+  const reasons = reasonTable([...core, ...(await readSubsystemReasons(options.btfPath))]);
   if (reasons.size === 0)
     throw new DropwatchError(
       'E_BPF_MISSING',

@@ -1,6 +1,7 @@
 // Decoders for what the BPF addon hands over (pure): drained counts (80-byte records) and packet records
 // (struct dw_packet in bpf/dropwatch.h), and the reason table read from the kernel's BTF.
 import type { DropPlace, SummaryEntry } from '../backend/types.js';
+import { SUBSYS_SHIFT } from './btf.js';
 
 /**
  * One drained count: drops at one location, for one reason, in one namespace, on one device, of one protocol, and in
@@ -120,9 +121,17 @@ export function reasonTable(members: readonly (readonly [number, string])[]): Ma
   return table;
 }
 
-/** Reason numbers as names; a number the table lacks (a kernel newer than its BTF says) shows as UNKNOWN(n). */
-export const reasonName = (reasons: ReadonlyMap<number, string>, reason: number): string =>
-  reasons.get(reason) ?? `UNKNOWN(${reason})`;
+/**
+ * Reason numbers as names. A number the table lacks shows as UNKNOWN(n), or UNKNOWN(subsystem:reason) in a subsystem's
+ * range whose BTF did not name it (a module loaded later, or without BTF): no letters beside UNKNOWN, so a filter's
+ * letters-only pattern decides every unnamed reason alike (src/filter/sets.ts).
+ */
+export function reasonName(reasons: ReadonlyMap<number, string>, reason: number): string {
+  const name = reasons.get(reason);
+  if (name !== undefined) return name;
+  const subsystem = Math.floor(reason / 2 ** SUBSYS_SHIFT);
+  return subsystem > 0 ? `UNKNOWN(${subsystem}:${reason % 2 ** SUBSYS_SHIFT})` : `UNKNOWN(${reason})`;
+}
 
 /**
  * Counts as summary entries: one per (location, reason), its places per namespace, device and task (pid, comm and

@@ -33,6 +33,16 @@ export interface NativeBpfProgram {
   /** Takes out the sampled chains (summary samples and packet notes) as chain records (src/bpf/chains.ts). */
   chains(): Buffer;
   close(): void;
+  /** Whether this kernel has devlink:devlink_trap_report (hardware drops); its program is loaded only then. */
+  hardware(): boolean;
+  attachTraps(): void;
+  detachTraps(): void;
+  /** Every (trap, group, input port) counted since loading, as 160-byte records whose counts only grow (src/bpf/traps.ts). */
+  traps(): Buffer;
+  /** Trapped packet records waiting in their ring, up to about maxBytes (src/bpf/traps.ts). */
+  consumeTraps(maxBytes: number): Buffer;
+  /** Cumulative: [trap table full, trap ring full, trap program recursion misses]. */
+  trapsLost(): bigint[];
 }
 
 export interface BpfAddon {
@@ -50,7 +60,7 @@ export interface BpfNativeError extends Error {
   log: string;
 }
 
-const ABI_VERSION = 5;
+const ABI_VERSION = 6;
 // dist/src/bpf/native.js → the package root.
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CANDIDATES = [

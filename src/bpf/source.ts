@@ -3,11 +3,12 @@ import type { DropSource, SourceOffer } from '../backend/types.js';
 
 /**
  * Both alert modes; summaries say where (namespace, device, and the task for drops in its context), packets carry
- * their first bytes and the flow; call chains sampled in either.
+ * their first bytes and the flow; call chains sampled in either. Hardware drops where the kernel has devlink (the
+ * opened backend says).
  */
 export const BPF_OFFER: SourceOffer = {
   modes: ['summary', 'packet'],
-  settings: { trunc: true, queue: false, hw: false },
+  settings: { trunc: true, queue: false, hw: true },
   fields: {
     summary: ['reason', 'device', 'netns', 'process', 'stack'],
     packet: ['reason', 'protocol', 'time', 'device', 'netns', 'payload', 'flow', 'process', 'stack'],

@@ -26,4 +26,6 @@ export interface CliIO {
   stdoutIsPipe?: boolean;
   /** Makes the run's names for network namespaces, when the run first needs them; default the node's resolver. */
   workloadNames?: () => Promise<WorkloadNames>;
+  /** The host's network namespace inode, for packet blocks; default PID 1's from /proc. */
+  hostNetns?: () => number | null;
 }

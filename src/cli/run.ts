@@ -29,7 +29,7 @@ import { openBackend, sources } from '../sources/index.js';
 import type { TopResult } from '../top/run.js';
 import { LOOKUP_METHODS, type CommandLine, type DropwatchOptions } from './argv.js';
 import type { CliIO } from './io.js';
-import { needsNames, openWorkloadNames, RunWorkloads } from './workloads.js';
+import { hostNetns, namesPackets, needsNames, openWorkloadNames, RunWorkloads } from './workloads.js';
 
 const processExit = (fn: () => void): (() => void) => {
   process.once('exit', fn);
@@ -125,9 +125,10 @@ async function runWithBackend(
     const filter = await openFilterControl(backend, symbols, options.filter, workloads, sources());
     const run: Run = { options, backend, io, output, symbols, filter, workloads };
     await applyOptions(run);
-    // JSON names every count's workload; --by and metrics labels name lines and series by it. A filter on names
-    // made them already; the live view makes them when it opens.
-    if (needsNames(options)) await workloads.need();
+    // JSON names every count's workload; --by and metrics labels name lines and series by it, -m packet text its
+    // blocks. A filter on names made them already; the live view makes them when it opens.
+    const packetNames = namesPackets(options, backend.capabilities);
+    if (needsNames(options) || (packetNames && options.mode === 'packet')) await workloads.need();
     const names = workloads.current();
     let session: Session | null = null;
     const top = (asked: '--top' | 'top') => showTop(run, session!, asked);
@@ -141,6 +142,7 @@ async function runWithBackend(
       monitoring: () => session?.monitoring ?? false,
       version: packageVersion(),
       workloads,
+      ...(packetNames ? { hostNetns: (io.hostNetns ?? hostNetns)() } : {}),
       ...(names ? { workload: names } : {}),
     });
     session = newSession(run, sink, repl ? () => repl.handOver(() => top('top')).then(() => {}) : undefined);

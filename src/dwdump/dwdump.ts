@@ -1,17 +1,16 @@
-// The `dwdump` program: NET_DM packet alerts into a pcap (LINKTYPE_NETLINK), or one query and exit. The one place
+// The `dwdump` program: NET_DM packet alerts into a pcap (LINKTYPE_NETLINK), or one query and exit; on a kernel without
+// NET_DM (or with -B bpf) the same alerts built from the bpf source's packets (bpf.ts). The one place
 // that decides exit codes: expected errors print one line and exit 1; a reader closing the pipe ends a capture
 // quietly with 0; a signal ends it cleanly with 0.
 import type { StartOptions } from '../backend/types.js';
 import { DropwatchError, isExpected, KernelError, strerror } from '../errors/index.js';
 import type { ReceivedMessage } from '../netlink/socket.js';
 import { LOST_SOCKET, NetdmRefusal, openNetdmClient, type NetdmClient, type NetdmLost } from '../netdm/client.js';
-import { STOP_SIGNALS, type SignalName, type SignalSource } from '../process/signals.js';
+import { STOP_SIGNALS, type SignalName } from '../process/signals.js';
 import { DWDUMP_USAGE, parseDwdumpArgs, type DwdumpOptions, type DwdumpOrigin } from './options.js';
 import { openCaptureTarget, OutputClosedError, PcapSink, type CaptureTarget } from './output.js';
-import { writeOut, type WriteText } from '../output/stdout.js';
-
-/** Room for the attributes around the payload, as dwdump sizes its snaplen (truncation length + 2048). */
-export const SNAPLEN_SLACK = 2048;
+import { endings, endOnFailure, SNAPLEN_SLACK, type DwdumpIO, type Endings } from './capture.js';
+import { writeOut } from '../output/stdout.js';
 
 export const FAMILY_MISSING_MESSAGE =
   'Failed to resolve ID of "NET_DM" family: this kernel has no drop monitor (CONFIG_NET_DROP_MONITOR / drop_monitor.ko)';
@@ -46,27 +45,7 @@ async function attempt(what: string, call: () => Promise<void>): Promise<void> {
   }
 }
 
-export interface ExitHooks {
-  on(event: 'exit', listener: () => void): unknown;
-  off(event: 'exit', listener: () => void): unknown;
-}
-
-export interface DwdumpIO {
-  /**
-   * Text for standard output (-q, -s, --help), `done` called once it is out or failed; never used while capturing,
-   * when standard output is the pcap.
-   */
-  out: WriteText;
-  err(text: string): void;
-  /** Standard output's descriptor, written directly when capturing to it. */
-  stdoutFd?: number;
-  signals: SignalSource;
-  /** Where the last-resort synchronous STOP hooks in (process 'exit'). */
-  exitHooks?: ExitHooks;
-  /** Calls `onGone` when the reader of standard output goes away; returns how to stop, or null (nothing to watch). */
-  watchStdout?: (onGone: () => void) => (() => void) | null;
-  now?: () => number;
-}
+export type { DwdumpIO, ExitHooks } from './capture.js';
 
 /** Runs dwdump with argv (without node and script); resolves to the exit code. */
 export async function dwdumpMain(args: readonly string[], io: DwdumpIO): Promise<number> {
@@ -75,7 +54,15 @@ export async function dwdumpMain(args: readonly string[], io: DwdumpIO): Promise
     let help = '';
     const options = parseDwdumpArgs(args, (text) => (help += text));
     if (options === 'help') return await print(io, help);
-    const netdm = await openNetdm();
+    if (options.action === 'capture' && options.backend === 'bpf') return await captureOnBpf(options, io);
+    let netdm: NetdmClient;
+    try {
+      netdm = await openNetdm();
+    } catch (err) {
+      if (!(err instanceof DropwatchError) || !takesBpfInstead(err, options)) throw err;
+      complain('dwdump: using bpf (this kernel has no drop monitor, NET_DM)');
+      return await captureOnBpf(options, io);
+    }
     try {
       switch (options.action) {
         case 'query':
@@ -97,6 +84,19 @@ export async function dwdumpMain(args: readonly string[], io: DwdumpIO): Promise
     if (err.code === 'E_USAGE') complain(`Usage: ${DWDUMP_USAGE}`);
     return err.exitCode;
   }
+}
+
+/** `auto` captures from bpf when the kernel has no NET_DM, unless an option only NET_DM understands was given. */
+const takesBpfInstead = (err: DropwatchError, options: DwdumpOptions): boolean =>
+  err.code === 'E_NETDM_MISSING' &&
+  options.action === 'capture' &&
+  options.backend === 'auto' &&
+  options.netdmOnly.length === 0;
+
+/** The bpf capture's modules (the addon, libbpf) load only for it. */
+async function captureOnBpf(options: DwdumpOptions, io: DwdumpIO): Promise<number> {
+  const { captureBpf } = await import('./bpf.js');
+  return captureBpf(options, io);
 }
 
 /** Text that is the whole of a run's output: 0 once written, or the failed write as the run's error. */
@@ -133,8 +133,6 @@ async function tailDropsOrNull(netdm: NetdmClient): Promise<bigint | null> {
 }
 
 const ORIGIN_TEXT = { all: 'software and hardware', sw: 'software', hw: 'hardware' } as const;
-
-type Ending = { kind: 'signal'; signal: SignalName } | { kind: 'pipe' } | { kind: 'error'; error: DropwatchError };
 
 async function capture(netdm: NetdmClient, options: DwdumpOptions, io: DwdumpIO): Promise<number> {
   const complain = (line: string) => io.err(`${line}\n`);
@@ -192,35 +190,6 @@ async function capture(netdm: NetdmClient, options: DwdumpOptions, io: DwdumpIO)
       `${tail} tail-dropped by the kernel`,
   );
   return exitCode;
-}
-
-/** How a capture ends: the first of a signal, the reader leaving, or an error; later ones are ignored. */
-interface Endings {
-  readonly ended: Promise<Ending>;
-  end(e: Ending): void;
-  current(): Ending | null;
-}
-
-function endings(): Endings {
-  let finish!: (e: Ending) => void;
-  const ended = new Promise<Ending>((resolve) => (finish = resolve));
-  let ending: Ending | null = null;
-  return {
-    ended,
-    end: (e) => {
-      if (ending) return;
-      ending = e;
-      finish(e);
-    },
-    current: () => ending,
-  };
-}
-
-/** Whatever stops a write (the reader gone, a full disk) ends the run; errors the caller does not expect propagate. */
-function endOnFailure(err: unknown, run: Endings): void {
-  if (err instanceof OutputClosedError) run.end({ kind: 'pipe' });
-  else if (isExpected(err)) run.end({ kind: 'error', error: err });
-  else throw err;
 }
 
 interface AlertWriter {

@@ -9,6 +9,9 @@ import { packageVersion } from '../process/version.js';
 export type DwdumpAction = 'capture' | 'query' | 'stats' | 'exit';
 /** Which drops to monitor: dwdump's default asks for both (SW_DROPS and HW_DROPS flags). */
 export type DwdumpOrigin = 'all' | 'sw' | 'hw';
+/** Where captures come from: NET_DM, the bpf source, or NET_DM where the kernel has it and bpf otherwise. */
+export type DwdumpBackend = 'auto' | 'netdm' | 'bpf';
+const BACKENDS: readonly DwdumpBackend[] = ['auto', 'netdm', 'bpf'];
 
 export interface DwdumpOptions {
   action: DwdumpAction;
@@ -23,6 +26,10 @@ export interface DwdumpOptions {
   /** `-b`: receive buffer of the socket the alerts arrive on, in bytes. */
   rcvbuf: number;
   origin: DwdumpOrigin;
+  /** `-B`: the drop source of a capture (queries, stats and -e always speak to NET_DM). */
+  backend: DwdumpBackend;
+  /** The options given that only NET_DM understands (--passive, --limit, --bufsize), as named in messages. */
+  netdmOnly: readonly string[];
 }
 
 /** Debian dwdump's usage line, kept so that scripts and people find the same synopsis. */
@@ -42,6 +49,8 @@ export const DWDUMP_DEFAULTS: DwdumpOptions = {
   passive: false,
   rcvbuf: DEFAULT_RCVBUF,
   origin: 'all',
+  backend: 'auto',
+  netdmOnly: [],
 };
 
 function usage(message: string): DropwatchError {
@@ -74,6 +83,17 @@ export function parseBufsize(text: string): number {
   return n;
 }
 
+/** `a`, `a and b`, `a, b and c`. */
+const listed = (names: readonly string[]): string =>
+  names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)!}`;
+
+/** With `-B bpf`: an action or option only NET_DM understands is refused in one line. */
+function checkBpfOptions(action: DwdumpAction, netdmOnly: readonly string[]): void {
+  const given = action === 'capture' ? netdmOnly : [`--${action}`];
+  if (given.length > 0)
+    throw usage(`${listed(given)} speak${given.length === 1 ? 's' : ''} to NET_DM alone: not with --backend bpf`);
+}
+
 /** Parses argv (without node and script). Help text goes to `write`; errors throw DropwatchError('E_USAGE'). */
 export function parseDwdumpArgs(args: readonly string[], write: (text: string) => void): DwdumpOptions | 'help' {
   const program = new Command('dwdump')
@@ -97,7 +117,14 @@ export function parseDwdumpArgs(args: readonly string[], write: (text: string) =
     .addOption(new Option('-s, --stats', "print the kernel's NET_DM statistics and exit"))
     .addOption(new Option('-b, --bufsize <size>', 'receive buffer of the alert socket, bytes or K/M/G (default 1M)'))
     .addOption(new Option('-o, --origin <origin>', 'monitor only sw or hw drops (default: both)'))
-    .addOption(new Option('-e, --exit', 'ask the kernel to stop monitoring and exit'));
+    .addOption(new Option('-e, --exit', 'ask the kernel to stop monitoring and exit'))
+    .addOption(
+      new Option(
+        '-B, --backend <source>',
+        'capture from netdm, or from bpf (the same NET_DM records, built from what a BPF program saw); ' +
+          'default auto: netdm where the kernel has it, else bpf',
+      ),
+    );
   if (parseArgs(program, args, write, `dwdump ${packageVersion()}`) === 'help') return 'help';
   const o = program.opts<{
     write?: string;
@@ -109,17 +136,34 @@ export function parseDwdumpArgs(args: readonly string[], write: (text: string) =
     bufsize?: string;
     origin?: string;
     exit?: true;
+    backend?: string;
   }>();
   if (o.origin !== undefined && o.origin !== 'sw' && o.origin !== 'hw')
     throw usage(`Invalid origin: '${o.origin}' (use sw or hw)`);
   if (o.write === '') throw usage('--write needs a file name (or - for standard output)');
+  const backend = o.backend ?? 'auto';
+  if (!BACKENDS.includes(backend as DwdumpBackend))
+    throw usage(`Invalid backend: '${backend}' (use auto, netdm or bpf)`);
+  const action: DwdumpAction = o.query ? 'query' : o.stats ? 'stats' : o.exit ? 'exit' : 'capture';
+  const netdmOnly = (
+    [
+      ['--passive', o.passive],
+      ['--limit', o.limit],
+      ['--bufsize', o.bufsize],
+    ] as const
+  )
+    .filter(([, given]) => given !== undefined)
+    .map(([name]) => name);
+  if (backend === 'bpf') checkBpfOptions(action, netdmOnly);
   return {
-    action: o.query ? 'query' : o.stats ? 'stats' : o.exit ? 'exit' : 'capture',
+    action,
     write: o.write === undefined || o.write === '-' ? null : o.write,
     truncLen: o.trunc === undefined ? MAX_TRUNC_LEN : parseTruncLen(o.trunc),
     queueLen: o.limit === undefined ? DEFAULT_QUEUE_LEN : wholeNumber('--limit', o.limit, 0xffffffff),
     passive: Boolean(o.passive),
     rcvbuf: o.bufsize === undefined ? DEFAULT_RCVBUF : parseBufsize(o.bufsize),
     origin: (o.origin as DwdumpOrigin | undefined) ?? 'all',
+    backend: backend as DwdumpBackend,
+    netdmOnly,
   };
 }

@@ -201,7 +201,7 @@ function splitFor(backend: Backend, expr: Expr): KernelSplit | null {
     const split = { ...p, kernelText: p.kernel, install: () => kf.apply(p.kernel) };
     return { split, max, unit: 'characters' };
   }
-  const p = pushdownSets(expr, kf.reasons, kf.maxValues);
+  const p = pushdownSets(expr, kf.reasons, kf.maxValues, kf.hardware);
   const kernelText = p.kernelExpr === null ? null : format(p.kernelExpr);
   return { split: { ...p, kernelText, install: () => kf.apply(p.kernel) }, max: kf.maxValues, unit: 'values' };
 }

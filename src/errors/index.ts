@@ -18,12 +18,15 @@ export type ErrorCode =
 export class DropwatchError extends Error {
   readonly code: ErrorCode;
   readonly exitCode: number;
-  constructor(code: ErrorCode, message: string, options: { exitCode?: number; cause?: unknown } = {}) {
+  /** A short cause for `auto`'s one-line notice when this error makes it pass a source over. */
+  readonly why: string | undefined;
+  constructor(code: ErrorCode, message: string, options: { exitCode?: number; cause?: unknown; why?: string } = {}) {
     // One line by construction: messages often echo user input, which must not be able to add lines to a log.
     super(oneLine(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'DropwatchError';
     this.code = code;
     this.exitCode = options.exitCode ?? 1;
+    this.why = options.why;
   }
 }
 

@@ -75,14 +75,15 @@ function reasonsWhere(pattern: RegExp, reasons: ReadonlyMap<number, string>): Se
 /**
  * The model the bpf backend builds records by: reason is the table's name or UNKNOWN(n); protocol the skb's; netns
  * and ifindex null where the kernel says 0 (no namespace, no device), ifname null where it reads no name; origin
- * always software. So `ifindex == 0` matches nothing and a 0 (or an empty name) never enters a set of those.
+ * software, unless `hardware` (trap reports too, whose reason is null and in no set): then origin is left to user
+ * space. So `ifindex == 0` matches nothing and a 0 (or an empty name) never enters a set of those.
  */
-function translate(e: Expr, reasons: ReadonlyMap<number, string>): Test | null {
+function translate(e: Expr, reasons: ReadonlyMap<number, string>, hardware: boolean): Test | null {
   switch (e.type) {
     case 'and':
     case 'or': {
       const join = e.type === 'and' ? and : or;
-      const parts = e.args.map((a) => translate(a, reasons));
+      const parts = e.args.map((a) => translate(a, reasons, hardware));
       // A constant absorbing branch decides the junction even when a sibling cannot be pushed.
       const absorbing = e.type === 'and' ? isFalse : isTrue;
       if (parts.some((t) => t !== null && absorbing(t))) return e.type === 'and' ? FALSE() : TRUE();
@@ -91,14 +92,16 @@ function translate(e: Expr, reasons: ReadonlyMap<number, string>): Test | null {
       return acc;
     }
     case 'not': {
-      const t = translate(e.arg, reasons);
+      const t = translate(e.arg, reasons, hardware);
       return t === null ? null : not(t);
     }
     case 'cmp': {
       const positive = e.op === '==';
       let t: Test;
-      if (e.field === 'origin') t = e.value === 'software' ? TRUE() : FALSE();
-      else if (e.field === 'protocol') t = { field: 'protocol', allow: true, values: new Set([e.value]) };
+      if (e.field === 'origin') {
+        if (hardware) return null;
+        t = e.value === 'software' ? TRUE() : FALSE();
+      } else if (e.field === 'protocol') t = { field: 'protocol', allow: true, values: new Set([e.value]) };
       else if (e.field === 'netns' || e.field === 'ifindex')
         t = { field: e.field, allow: true, values: new Set(e.value === 0 ? [] : [e.value]) };
       // By name, not ifindex: one name is a different device in each namespace, and devices come and go.
@@ -116,8 +119,10 @@ function translate(e: Expr, reasons: ReadonlyMap<number, string>): Test | null {
     case 'match': {
       const re = new RegExp(e.pattern, e.flags);
       let t: Test;
-      if (e.field === 'origin') t = re.test('software') ? TRUE() : FALSE();
-      else if (e.field === 'reason') {
+      if (e.field === 'origin') {
+        if (hardware) return null;
+        t = re.test('software') ? TRUE() : FALSE();
+      } else if (e.field === 'reason') {
         const values = reasonsWhere(re, reasons);
         if (values === null) return null;
         t = { field: 'reason', allow: true, values };
@@ -160,16 +165,22 @@ function toSets({ none, tests }: ReturnType<typeof gather>): KernelSets | null {
  * Split `e` into kernel sets and a user-space predicate so that, for every drop, (the sets pass it) && (user accepts
  * its record) equals e on that record. Only whole top-level conjuncts that translate exactly go to the kernel; one
  * may test several values of one field (`protocol == 1 || protocol == 2`), never two fields. Conjuncts beyond
- * `maxValues` values stay in user space, in order, and are named in `tooLong`.
+ * `maxValues` values stay in user space, in order, and are named in `tooLong`. `hardware`: the source reports trap
+ * drops too, which the kernel tests with no reason.
  */
-export function pushdownSets(e: Expr, reasons: ReadonlyMap<number, string>, maxValues: number): SetPushdown {
+export function pushdownSets(
+  e: Expr,
+  reasons: ReadonlyMap<number, string>,
+  maxValues: number,
+  hardware = false,
+): SetPushdown {
   const parts: { e: Expr; neg: boolean }[] = [];
   conjuncts(e, false, parts);
   const pushed: { source: Expr; t: Test }[] = [];
   const userParts: Expr[] = [];
   for (const { e: c, neg } of parts) {
     const source = neg ? negate(c) : c;
-    const t = translate(source, reasons);
+    const t = translate(source, reasons, hardware);
     if (t === null) userParts.push(source);
     else if (!isTrue(t)) pushed.push({ source, t });
   }

@@ -16,14 +16,21 @@ import {
   attrU8,
   decodeAttrs,
   decodeGenl,
+  encodeGenl,
   genlBody,
   GENL_HDRLEN,
+  nlaBinary,
   nlaFlag,
+  nlaNested,
+  nlaString,
+  nlaU16,
   nlaU32,
+  nlaU64,
   nlaU8,
   type NlAttr,
   type NlMessage,
 } from '../netlink/codec.js';
+import type { GenlFamilySpec } from '../netlink/nlctrl.js';
 
 const LE = endianness() === 'LE';
 
@@ -31,6 +38,8 @@ export const NET_DM_FAMILY_NAME = 'NET_DM';
 export const NET_DM_GROUP_NAME = 'events';
 /** The version dropwatch 1.5.4 puts in its requests (the kernel ignores it; the family itself reports 2). */
 export const NET_DM_REQUEST_VERSION = 1;
+/** The version drop_monitor puts in what it sends (its family's version). */
+export const NET_DM_FAMILY_VERSION = 2;
 
 export const NET_DM_CMD_UNSPEC = 0;
 export const NET_DM_CMD_ALERT = 1;
@@ -291,4 +300,67 @@ export function decodeEvent(msg: NlMessage): BackendEvent | null {
   if (cmd === NET_DM_CMD_ALERT) return { kind: 'summary', entries: decodeSummaryAlert(msg) };
   if (cmd === NET_DM_CMD_PACKET_ALERT) return { kind: 'packet', packet: decodePacketAlert(msg) };
   return null;
+}
+
+// ---------- encoders of what the kernel sends (for captures made without drop_monitor) ----------
+
+/**
+ * NET_DM as drop_monitor registers it (Linux 6.1: version 2, attributes up to REASON, its five commands with their
+ * flags, the `events` group), under the family id `id`.
+ */
+export function netdmFamily(id: number): GenlFamilySpec {
+  const admin = 0x0b; // GENL_ADMIN_PERM | GENL_CMD_CAP_DO | GENL_CMD_CAP_HASPOL
+  const open = 0x0a; // GENL_CMD_CAP_DO | GENL_CMD_CAP_HASPOL
+  return {
+    name: NET_DM_FAMILY_NAME,
+    id,
+    version: NET_DM_FAMILY_VERSION,
+    hdrsize: 0,
+    maxattr: NET_DM_ATTR_REASON,
+    ops: new Map([
+      [NET_DM_CMD_CONFIG, admin],
+      [NET_DM_CMD_START, admin],
+      [NET_DM_CMD_STOP, admin],
+      [NET_DM_CMD_CONFIG_GET, open],
+      [NET_DM_CMD_STATS_GET, open],
+    ]),
+    mcastGroups: new Map([[NET_DM_GROUP_NAME, 1]]),
+  };
+}
+
+/** IN_PORT: the device's index when known (0 is none, as the kernel leaves it out), then its name. */
+function inPortAttr(port: PacketDrop['inPort']): Uint8Array {
+  const attrs: Uint8Array[] = [];
+  if (port?.ifindex) attrs.push(nlaU32(NET_DM_ATTR_PORT_NETDEV_IFINDEX, port.ifindex));
+  if (port?.name !== undefined) attrs.push(nlaString(NET_DM_ATTR_PORT_NETDEV_NAME, port.name));
+  return nlaNested(NET_DM_ATTR_IN_PORT, attrs);
+}
+
+/**
+ * The PACKET_ALERT drop_monitor would send for `p` under the family id `familyId`, its attributes in the kernel's
+ * order (net_dm_packet_report_fill, net_dm_hw_packet_report_fill): the inverse of decodePacketAlert. A field `p`
+ * lacks is left out; a software alert always has its IN_PORT nest, a hardware one only with a port; PROTO comes only
+ * with a payload.
+ */
+export function encodePacketAlert(p: PacketDrop, familyId: number): Uint8Array {
+  const hw = p.origin === 'hardware';
+  const attrs = [nlaU16(NET_DM_ATTR_ORIGIN, hw ? NET_DM_ORIGIN_HW : NET_DM_ORIGIN_SW)];
+  if (hw) {
+    if (p.trapGroup !== undefined) attrs.push(nlaString(NET_DM_ATTR_HW_TRAP_GROUP_NAME, p.trapGroup));
+    if (p.trapName !== undefined) attrs.push(nlaString(NET_DM_ATTR_HW_TRAP_NAME, p.trapName));
+    if (p.inPort !== undefined) attrs.push(inPortAttr(p.inPort));
+    if (p.cookie !== undefined) attrs.push(nlaBinary(NET_DM_ATTR_FLOW_ACTION_COOKIE, p.cookie));
+  } else {
+    if (p.pc !== undefined) attrs.push(nlaU64(NET_DM_ATTR_PC, p.pc));
+    if (p.reason !== undefined) attrs.push(nlaString(NET_DM_ATTR_REASON, p.reason));
+    if (p.symbol !== undefined) attrs.push(nlaString(NET_DM_ATTR_SYMBOL, p.symbol));
+    attrs.push(inPortAttr(p.inPort));
+  }
+  if (p.timestampNs !== undefined) attrs.push(nlaU64(NET_DM_ATTR_TIMESTAMP, p.timestampNs));
+  if (p.origLen !== undefined) attrs.push(nlaU32(NET_DM_ATTR_ORIG_LEN, p.origLen));
+  if (p.payload !== undefined && p.payload.length > 0) {
+    attrs.push(nlaU16(NET_DM_ATTR_PROTO, p.protocol ?? 0));
+    attrs.push(nlaBinary(NET_DM_ATTR_PAYLOAD, p.payload));
+  }
+  return encodeGenl({ family: familyId, cmd: NET_DM_CMD_PACKET_ALERT, version: NET_DM_FAMILY_VERSION }, attrs);
 }

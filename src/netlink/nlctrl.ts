@@ -8,9 +8,14 @@ import {
   attrU16,
   attrU32,
   decodeAttrs,
+  concat,
   decodeGenl,
+  encodeGenl,
   genlBody,
+  nlaBinary,
   nlaString,
+  nlaU16,
+  nlaU32,
   type GenlMessage,
   type NlAttr,
   type NlMessage,
@@ -23,6 +28,8 @@ export const CTRL_CMD_NEWFAMILY = 1;
 export const CTRL_CMD_GETFAMILY = 3;
 /** nlctrl's version as libnl's genl_ctrl_resolve() sends it. */
 export const CTRL_VERSION = 1;
+/** The version nlctrl puts in its own messages (its family's version). */
+export const CTRL_FAMILY_VERSION = 2;
 
 export const CTRL_ATTR_FAMILY_ID = 1;
 export const CTRL_ATTR_FAMILY_NAME = 2;
@@ -107,6 +114,36 @@ export function decodeFamily(msg: NlMessage): GenlFamily {
     ops,
     raw: msg.raw,
   };
+}
+
+/** A family as NEWFAMILY describes it, without the bytes it came in. */
+export type GenlFamilySpec = Omit<GenlFamily, 'raw'>;
+
+/**
+ * The CTRL_CMD_NEWFAMILY message nlctrl would send for `f` (ctrl_fill_info: its attribute order, nests without
+ * NLA_F_NESTED), for a capture that must map a family id to its name; the inverse of decodeFamily.
+ */
+export function encodeFamily(f: GenlFamilySpec, header: { seq?: number; pid?: number } = {}): Uint8Array {
+  const entry = (i: number, attrs: Uint8Array[]): Uint8Array => nlaBinary(i + 1, concat(attrs));
+  const ops = [...f.ops].map(([id, flags], i) =>
+    entry(i, [nlaU32(CTRL_ATTR_OP_ID, id), nlaU32(CTRL_ATTR_OP_FLAGS, flags)]),
+  );
+  const groups = [...f.mcastGroups].map(([name, id], i) =>
+    entry(i, [nlaU32(CTRL_ATTR_MCAST_GRP_ID, id), nlaString(CTRL_ATTR_MCAST_GRP_NAME, name)]),
+  );
+  const attrs = [
+    nlaString(CTRL_ATTR_FAMILY_NAME, f.name),
+    nlaU16(CTRL_ATTR_FAMILY_ID, f.id),
+    nlaU32(CTRL_ATTR_VERSION, f.version),
+    nlaU32(CTRL_ATTR_HDRSIZE, f.hdrsize),
+    nlaU32(CTRL_ATTR_MAXATTR, f.maxattr),
+  ];
+  if (ops.length > 0) attrs.push(nlaBinary(CTRL_ATTR_OPS, concat(ops)));
+  if (groups.length > 0) attrs.push(nlaBinary(CTRL_ATTR_MCAST_GROUPS, concat(groups)));
+  return encodeGenl(
+    { family: GENL_ID_CTRL, cmd: CTRL_CMD_NEWFAMILY, version: CTRL_FAMILY_VERSION, seq: header.seq, pid: header.pid },
+    attrs,
+  );
 }
 
 export function getFamilyRequestBody(name: string): Uint8Array {

@@ -7,6 +7,7 @@ import type { LineGroup, NetnsValue, SummaryLine } from '../aggregate/group.js';
 import type { Resolved } from '../symbols/kallsyms.js';
 import type { SymbolStatus } from '../symbols/loader.js';
 import type { Flow } from '../packet/index.js';
+import type { Workload } from '../workload/types.js';
 import { arpOpName, icmpTypeName, tcpFlagsText } from '../packet/protocols.js';
 
 /** Pass a chalk instance to colour; omit it (or give one with level 0) for plain bytes. */
@@ -92,10 +93,7 @@ function groupWords({ keys, values: v }: LineGroup): string[] {
   }
   if (keys.includes('container')) {
     const c = v.container;
-    if (c)
-      words.push(
-        `container ${c.name === null ? '' : `${token(c.name)} (`}${c.id.slice(0, 12)}${c.name === null ? '' : ')'}`,
-      );
+    if (c) words.push(containerWords(c.id, c.name));
     else if (netnsAsked) words.push('container -');
   }
   if (v.netns) words.push(netnsWords(v.netns));
@@ -105,6 +103,22 @@ function groupWords({ keys, values: v }: LineGroup): string[] {
   }
   if (keys.includes('comm')) words.push(`comm ${token(v.comm ?? null)}`);
   return words;
+}
+
+/** `container web (1a2b3c4d5e6f)`, or `container 1a2b3c4d5e6f` without a name. */
+function containerWords(id: string, name: string | null): string {
+  return name === null ? `container ${id.slice(0, 12)}` : `container ${token(name)} (${id.slice(0, 12)})`;
+}
+
+/**
+ * A packet's workload in the summary's words (`pod …`, `container …`, `netns …`), or null when nothing is known but
+ * that it is the host's: then its block stays dropwatch's.
+ */
+export function workloadWords(w: Workload): string | null {
+  if (w.netnsName === 'host' && w.container === null && w.pod === null) return null;
+  let words = w.pod === null ? '' : `pod ${token(w.pod)} `;
+  if (w.container !== null) words += `${containerWords(w.container, w.containerName)} `;
+  return words + netnsWords({ inode: w.netns, name: w.netnsName });
 }
 
 /** The aggregator's overflow tally as one line in the same `N drops at ` shape (`N drops · ` for grouped lines). */
@@ -153,8 +167,11 @@ export interface PacketStyle extends Style {
   resolved?: Resolved | null;
 }
 
-/** A packet-mode block exactly as dropwatch's handle_dm_packet_alert_msg prints it, ending with the blank line. */
-export function formatPacket(p: PacketDrop, style?: PacketStyle): string[] {
+/**
+ * A packet-mode block exactly as dropwatch's handle_dm_packet_alert_msg prints it, ending with the blank line.
+ * `workload` is what is known of the packet's namespace (null or left out: nothing, and no line for it).
+ */
+export function formatPacket(p: PacketDrop, style?: PacketStyle, workload?: Workload | null): string[] {
   const lines: string[] = [];
   if (p.pc !== undefined && p.symbol !== undefined) {
     lines.push(`drop at: ${paint(style, (c) => c.cyan, p.symbol)} (0x${U64(p.pc).toString(16)})`);
@@ -181,6 +198,8 @@ export function formatPacket(p: PacketDrop, style?: PacketStyle): string[] {
   if (p.reason !== undefined) lines.push(`drop reason: ${paint(style, (c) => c.yellow, p.reason)}`);
   // Ours, after dropwatch's lines, so a reader of those finds them unchanged.
   if (p.flow !== undefined) lines.push(`flow: ${paint(style, (c) => c.blue, formatFlow(p.flow))}`);
+  const whose = workload ? workloadWords(workload) : null;
+  if (whose !== null) lines.push(`workload: ${whose}`);
   if (p.pid !== undefined) lines.push(`process: ${p.comm ?? '?'} (pid ${p.pid})`);
   if (p.stack !== undefined && style?.frame) lines.push(`call chain: ${formatChain(p.stack, style.frame)}`);
   lines.push('');

@@ -20,8 +20,10 @@ export interface SinkContext {
   colour: boolean;
   /** Whether monitoring is on, for the metrics gauge. */
   monitoring: () => boolean;
-  /** The run's names for network namespaces, for JSON's places and packets (made before a JSON run starts). */
+  /** The run's names for network namespaces: JSON's places and packets (made before a JSON run starts), text packets. */
   workloads?: WorkloadSource;
+  /** The host's network namespace inode, where the source says which namespace a packet was dropped in. */
+  hostNetns?: number | null;
   version: string;
   /** Names for the workload labels of metrics; without it a namespace is labelled by its inode. */
   workload?: WorkloadNames;
@@ -90,6 +92,7 @@ async function textRenderer(timestamp: boolean, ctx: SinkContext): Promise<Rende
     colour: ctx.colour && (await loadColour()),
     capabilities: ctx.backend.capabilities,
     sources: ctx.sources,
+    ...(ctx.workloads ? { workloads: ctx.workloads, hostNetns: ctx.hostNetns ?? null } : {}),
   });
   if (!timestamp) return text;
   const stamp = () => new Date(ctx.now()).toISOString();

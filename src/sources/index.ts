@@ -40,6 +40,10 @@ export function autoNotice(taken: SourceInfo, passed: readonly { source: SourceI
   return `dropwatch: using ${taken.label}${over === '' ? '' : ` (${over})`}`;
 }
 
+/** Why auto passed `source` over: the error's own short cause, else that the kernel lacks what the source needs. */
+export const passedOver = (source: SourceInfo, err: DropwatchError): string =>
+  err.why ?? `this kernel has no ${source.needs}`;
+
 export async function openBackend(kind: BackendName, options: OpenOptions): Promise<Backend> {
   if (kind !== 'auto') return sourceNamed(kind).open(options);
   const passed: { source: SourceInfo; why: string }[] = [];
@@ -57,7 +61,7 @@ export async function openBackend(kind: BackendName, options: OpenOptions): Prom
       return opened(source, await source.open(options));
     } catch (err) {
       if (!(err instanceof DropwatchError) || err.code !== source.missing) throw err;
-      passed.push({ source, why: `this kernel has no ${source.needs}` });
+      passed.push({ source, why: passedOver(source, err) });
     }
   }
   const last = SOURCES.at(-1)!;

@@ -19,6 +19,12 @@ function scriptedAddon() {
     lost: [0n, 0n, 0n],
     filtered: 0n,
     calls: [] as string[],
+    /** The kernel has devlink:devlink_trap_report. */
+    hardware: false,
+    /** What traps() returns from now on (cumulative counts), and the trapped packets queued. */
+    traps: Buffer.alloc(0),
+    trapRings: [] as Buffer[],
+    trapsLost: [0n, 0n, 0n],
   };
   class Program implements NativeBpfProgram {
     attach() {
@@ -55,9 +61,27 @@ function scriptedAddon() {
     close() {
       script.calls.push('close');
     }
+    hardware() {
+      return script.hardware;
+    }
+    attachTraps() {
+      script.calls.push('attachTraps');
+    }
+    detachTraps() {
+      script.calls.push('detachTraps');
+    }
+    traps() {
+      return script.traps;
+    }
+    consumeTraps() {
+      return script.trapRings.shift() ?? Buffer.alloc(0);
+    }
+    trapsLost() {
+      return [...script.trapsLost];
+    }
   }
   const addon: BpfAddon = {
-    abiVersion: 5,
+    abiVersion: 6,
     packetRecordBytes: 344,
     dropReasons: () => [
       [2, 'SKB_DROP_REASON_NOT_SPECIFIED'],
@@ -225,12 +249,13 @@ test('without --stack no chain is asked for', async () => {
   await backend.close();
 });
 
-test('hardware drops and a packet queue are refused in one line', async () => {
+test('on a kernel without devlink: hardware drops and a packet queue are refused in one line', async () => {
   const { addon } = scriptedAddon();
   const backend = await openBpfBackend({ addon });
   const refused = (e: unknown) =>
     e instanceof DropwatchError && e.code === 'E_UNSUPPORTED' && !e.message.includes('\n');
-  await assert.rejects(backend.start({ sw: true, hw: true }), refused);
+  assert.equal(backend.capabilities.settings.hw, false);
+  await assert.rejects(backend.start({ sw: true, hw: true }), (e: unknown) => refused(e) && /devlink/.test(String(e)));
   await assert.rejects(backend.setConfig({ queueLen: 10 }), refused);
   await assert.rejects(backend.setConfig({ truncLen: -1 }), (e: unknown) => e instanceof DropwatchError);
   await backend.close();
@@ -242,4 +267,86 @@ test('a kernel whose BTF names no drop reasons is refused before anything loads'
     openBpfBackend({ addon: { ...addon, dropReasons: () => [] } }),
     (e: unknown) => e instanceof DropwatchError && e.code === 'E_BPF_MISSING' && /5\.17.*-b tracefs/.test(e.message),
   );
+});
+
+/** A trap count record as native/bpf.cc hands it over (struct dw_trap_key, the count, the port's name). */
+function trapCount(trap: string, group: string, count: bigint): Buffer {
+  const b = Buffer.alloc(160);
+  b.write(trap, 0, 'latin1');
+  b.write(group, 64, 'latin1');
+  b.writeUInt32LE(3, 128);
+  b.writeUInt32LE(4026531840, 132);
+  b.writeBigUInt64LE(count, 136);
+  b.write('eth0', 144, 'latin1');
+  return b;
+}
+
+test('hardware drops with devlink: hw alone attaches only the trap program; counts grown since start, trap losses', async () => {
+  const { addon, script } = scriptedAddon();
+  script.hardware = true;
+  const backend = await openBpfBackend({ addon, drainIntervalMs: 60_000 });
+  assert.equal(backend.capabilities.settings.hw, true);
+  const kf = backend.capabilities.kernelFilter;
+  assert.ok(kf?.syntax === 'field-sets' && kf.hardware === true, 'origin is left to dropwatch');
+  const events: BackendEvent[] = [];
+  backend.onEvent((e) => events.push(e));
+  // Counted before this start: not reported.
+  script.traps = Buffer.concat([trapCount('blackhole_route', 'l3_drops', 5n)]);
+  await backend.start({ sw: false, hw: true });
+  script.traps = Buffer.concat([trapCount('blackhole_route', 'l3_drops', 15n), trapCount('fid_miss', 'l2_drops', 2n)]);
+  script.trapsLost = [1n, 0n, 0n];
+  await backend.stop();
+  assert.deepEqual(script.calls, ['stackBudget 0 0', 'configure 0 256', 'attachTraps', 'detach', 'detachTraps']);
+  const entries = events.flatMap((e) => (e.kind === 'summary' ? e.entries : []));
+  assert.deepEqual(
+    entries.map((e) => [e.origin, e.trap, e.count, e.reason]),
+    [
+      ['hardware', 'blackhole_route', 10, null],
+      ['hardware', 'fid_miss', 2, null],
+    ],
+  );
+  assert.deepEqual(entries[0]!.places, [{ netns: 4026531840, ifindex: 3, ifname: 'eth0', count: 10 }]);
+  assert.deepEqual(
+    events.filter((e) => e.kind === 'lost'),
+    [{ kind: 'lost', count: 1, where: 'bpf trap count table full' }],
+  );
+  // Both: software and hardware; neither asked: software only, as NET_DM.
+  script.calls.length = 0;
+  await backend.start({ sw: true, hw: true });
+  await backend.stop();
+  await backend.start({ sw: false, hw: false });
+  await backend.stop();
+  assert.deepEqual(
+    script.calls.filter((c) => !c.startsWith('configure') && !c.startsWith('stackBudget')),
+    ['attach', 'attachTraps', 'detach', 'detachTraps', 'attach', 'detach'],
+  );
+  await backend.close();
+});
+
+test('hardware drops in packet mode: trapped packets become hardware packet events', async () => {
+  const { addon, script } = scriptedAddon();
+  script.hardware = true;
+  const backend = await openBpfBackend({ addon, pollIntervalMs: 60_000 });
+  const events: BackendEvent[] = [];
+  backend.onEvent((e) => events.push(e));
+  await backend.setConfig({ alertMode: 'packet' });
+  await backend.start({ sw: false, hw: true });
+  const rec = Buffer.alloc(432);
+  rec.writeUInt32LE(3, 8);
+  rec.writeUInt32LE(142, 16);
+  rec.writeUInt16LE(0x0800, 24);
+  rec.write('blackhole_route', 32, 'latin1');
+  rec.write('l3_drops', 96, 'latin1');
+  rec.write('eth0', 160, 'latin1');
+  script.trapRings.push(rec);
+  await backend.stop();
+  const packets = events.flatMap((e) => (e.kind === 'packet' ? [e.packet] : []));
+  assert.equal(packets.length, 1);
+  assert.equal(packets[0]!.origin, 'hardware');
+  assert.equal(packets[0]!.trapName, 'blackhole_route');
+  assert.equal(packets[0]!.trapGroup, 'l3_drops');
+  assert.deepEqual(packets[0]!.inPort, { ifindex: 3, name: 'eth0' });
+  assert.equal(packets[0]!.origLen, 142);
+  assert.ok(packets[0]!.timestampNs! > 0n);
+  await backend.close();
 });

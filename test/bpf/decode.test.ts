@@ -174,7 +174,7 @@ test('failures are one line naming the cause and -b tracefs, never the libbpf lo
     [
       fail('load', 12, "libbpf: map 'counts0': failed to create: Cannot allocate memory(-12)\n"),
       'E_BPF_MISSING',
-      /would not create dropwatch's BPF maps .*ulimit -l/,
+      /would not create dropwatch's BPF maps .*memory limit of this process's memory cgroup/,
     ],
   ];
   for (const [err, code, pattern] of cases) {

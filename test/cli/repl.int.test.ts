@@ -158,7 +158,7 @@ test('help, show and stats on tracefs say what this backend can and cannot do', 
   const done = await runCli(['-b', 'tracefs', '-l', 'kas'], 'help\nshow\nstats\nset alertmode packet\nshow\nexit\n');
   assert.equal(done.code, 0, done.stderr);
   assert.match(done.stdout, /^Command Syntax:$/m);
-  assert.match(done.stdout, /^This backend sees software drops only: set hw needs NET_DM\.$/m);
+  assert.match(done.stdout, /^This backend sees software drops only: set hw needs NET_DM or bpf\.$/m);
   assert.match(done.stdout, /Getting existing configuration\nAlert mode: Summary\n/);
   assert.match(done.stdout, /Setting alert mode\nAlert mode successfully set\n/);
   assert.match(done.stdout, /Getting existing configuration\nAlert mode: Packet\n/);

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
-import type { Backend, DropSource, SummaryEntry } from '../../src/backend/types.js';
+import type { Backend, DropSource, PacketDrop, SummaryEntry } from '../../src/backend/types.js';
 import { dropwatchMain } from '../../src/cli/dropwatch.js';
 import { registerSource } from '../../src/sources/index.js';
 import { memoryBackend } from '../helpers/backend.js';
@@ -23,12 +23,25 @@ const ENTRY: SummaryEntry = {
   ],
 };
 
-/** A source that drops ENTRY once monitoring starts. */
-function placedSource(name: string, summary: DropSource['offers']['fields']['summary']): DropSource {
+/** Packets as a source that knows their namespace sends them: one on the host, one in WEB's namespace. */
+const PACKETS: PacketDrop[] = [HOST, WEB].map((netns) => ({
+  origin: 'software',
+  pc: 0xffffffff820a7f2cn,
+  symbol: '__udp4_lib_rcv+0x4bc/0xd00',
+  reason: 'NO_SOCKET',
+  netns,
+}));
+
+/** A source that drops ENTRY once monitoring starts, or PACKETS in packet mode. */
+function placedSource(
+  name: string,
+  summary: DropSource['offers']['fields']['summary'],
+  packet: DropSource['offers']['fields']['packet'] = ['reason'],
+): DropSource {
   const offers: DropSource['offers'] = {
     modes: ['summary', 'packet'],
     settings: { trunc: false, queue: false, hw: false },
-    fields: { summary, packet: ['reason'] },
+    fields: { summary, packet },
   };
   return {
     name,
@@ -44,14 +57,18 @@ function placedSource(name: string, summary: DropSource['offers']['fields']['sum
         ...backend,
         start: async (o) => {
           await start(o);
-          setTimeout(() => backend.emit({ kind: 'summary', entries: [ENTRY] }), 5);
+          const packets = (await backend.getConfig()).alertMode === 'packet';
+          setTimeout(() => {
+            if (!packets) backend.emit({ kind: 'summary', entries: [ENTRY] });
+            else for (const packet of PACKETS) backend.emit({ kind: 'packet', packet });
+          }, 5);
         },
       };
       return Promise.resolve(opened);
     },
   };
 }
-registerSource(placedSource('placed', ['reason', 'device', 'netns']));
+registerSource(placedSource('placed', ['reason', 'device', 'netns'], ['reason', 'netns']));
 registerSource(placedSource('plain', ['reason']));
 
 /** Runs dropwatch in-process; `names` counts how often the resolver was made and closed. */
@@ -76,6 +93,7 @@ async function dropwatch(args: string[]) {
       made++;
       return names;
     },
+    hostNetns: () => HOST,
   });
   return { code, out, err, made, closed: names.closed };
 }
@@ -85,6 +103,21 @@ test('a plain run makes no names resolver', async () => {
   assert.equal(r.code, 0, r.err);
   assert.equal(r.out, '6 drops at location 0xffffffff820a7f2c [software] NO_SOCKET\n');
   assert.equal(r.made, 0);
+});
+
+test('-m packet: the block in a container’s namespace ends in its workload line, the host’s is dropwatch’s', async () => {
+  const r = await dropwatch(['-b', 'placed', '-s', '-d', '0.2', '-m', 'packet']);
+  assert.equal(r.code, 0, r.err);
+  const block = (...more: string[]) => [
+    'drop at: __udp4_lib_rcv+0x4bc/0xd00 (0xffffffff820a7f2c)',
+    'origin: software',
+    'drop reason: NO_SOCKET',
+    ...more,
+    '',
+  ];
+  const lines = [...block(), ...block('workload: container web (1a2b3c4d5e6f) netns 4026532300')];
+  assert.equal(r.out, lines.map((l) => `${l}\n`).join(''));
+  assert.deepEqual([r.made, r.closed], [1, true]);
 });
 
 test('--by netns,dev: lines by namespace and device, named; the resolver made once and closed', async () => {

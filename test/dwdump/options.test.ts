@@ -31,21 +31,32 @@ const ok: [string[], Partial<DwdumpOptions>][] = [
   [['-e', '-s', '-q'], { action: 'query' }],
   [['-e', '-s'], { action: 'stats' }],
   [['-qs'], { action: 'query' }],
-  [['-l', '1'], { queueLen: 1 }],
-  [['--limit', '0'], { queueLen: 0 }],
-  [['-l', '4294967295'], { queueLen: 4294967295 }],
-  [['-p'], { passive: true }],
-  [['--passive', '-w', 'f'], { passive: true, write: 'f' }],
-  [['-b', '4194304'], { rcvbuf: 4194304 }],
-  [['--bufsize', '4M'], { rcvbuf: 4 * 1024 * 1024 }],
-  [['-b', '512k'], { rcvbuf: 512 * 1024 }],
-  [['-b', '1023M'], { rcvbuf: 1023 * 1024 * 1024 }],
+  [['-l', '1'], { queueLen: 1, netdmOnly: ['--limit'] }],
+  [['--limit', '0'], { queueLen: 0, netdmOnly: ['--limit'] }],
+  [['-l', '4294967295'], { queueLen: 4294967295, netdmOnly: ['--limit'] }],
+  [['-p'], { passive: true, netdmOnly: ['--passive'] }],
+  [['--passive', '-w', 'f'], { passive: true, write: 'f', netdmOnly: ['--passive'] }],
+  [['-b', '4194304'], { rcvbuf: 4194304, netdmOnly: ['--bufsize'] }],
+  [['--bufsize', '4M'], { rcvbuf: 4 * 1024 * 1024, netdmOnly: ['--bufsize'] }],
+  [['-b', '512k'], { rcvbuf: 512 * 1024, netdmOnly: ['--bufsize'] }],
+  [['-b', '1023M'], { rcvbuf: 1023 * 1024 * 1024, netdmOnly: ['--bufsize'] }],
   [['-o', 'sw'], { origin: 'sw' }],
   [['--origin', 'hw'], { origin: 'hw' }],
   [
     ['-w', 'out.pcap', '-t', '128', '-l', '10', '-b', '2M', '-o', 'sw'],
-    { write: 'out.pcap', truncLen: 128, queueLen: 10, rcvbuf: 2 * 1024 * 1024, origin: 'sw' },
+    {
+      write: 'out.pcap',
+      truncLen: 128,
+      queueLen: 10,
+      rcvbuf: 2 * 1024 * 1024,
+      origin: 'sw',
+      netdmOnly: ['--limit', '--bufsize'],
+    },
   ],
+  [['-B', 'bpf'], { backend: 'bpf' }],
+  [['--backend', 'netdm', '-q'], { backend: 'netdm', action: 'query' }],
+  [['--backend=auto', '-t', '64', '-o', 'sw'], { truncLen: 64, origin: 'sw' }],
+  [['-B', 'bpf', '-w', 'f', '-t', '100', '-o', 'hw'], { backend: 'bpf', write: 'f', truncLen: 100, origin: 'hw' }],
 ];
 
 for (const [args, expected] of ok) {
@@ -63,6 +74,8 @@ test("defaults are dwdump's: stdout, no truncation (65535), queue 1000, 1 MiB bu
     passive: false,
     rcvbuf: 1048576,
     origin: 'all',
+    backend: 'auto',
+    netdmOnly: [],
   });
 });
 
@@ -83,6 +96,12 @@ const bad: [string[], RegExp][] = [
   [['-x'], /^unknown option '-x'/],
   [['--bogus'], /^unknown option '--bogus'/],
   [['file.pcap'], /too many arguments/],
+  [['-B', 'tracefs'], /^Invalid backend: 'tracefs' \(use auto, netdm or bpf\)$/],
+  [['-B', 'bpf', '-q'], /^--query speaks to NET_DM alone: not with --backend bpf$/],
+  [['-B', 'bpf', '-s'], /^--stats speaks to NET_DM alone: not with --backend bpf$/],
+  [['-B', 'bpf', '-e'], /^--exit speaks to NET_DM alone: not with --backend bpf$/],
+  [['-B', 'bpf', '-p'], /^--passive speaks to NET_DM alone: not with --backend bpf$/],
+  [['-B', 'bpf', '-l', '5', '-b', '2M'], /^--limit and --bufsize speak to NET_DM alone: not with --backend bpf$/],
 ];
 
 for (const [args, message] of bad) {
@@ -117,6 +136,7 @@ test('-h prints help to the given writer and reports "help"', () => {
     '--bufsize',
     '--origin',
     '--exit',
+    '--backend',
   ])
     assert.ok(text.includes(o), `help lists ${o}`);
 });

@@ -150,3 +150,47 @@ test('a filter the kernel decides nothing of: no sets', () => {
   assert.equal(s.kernel, null);
   assert.equal(s.kernelExpr, null);
 });
+
+/** The reason the program tests for a hardware drop, which has none (DW_TRAP_NO_REASON in bpf/dropwatch.h). */
+const TRAP_NO_REASON = 0xffffffff;
+
+/** Software drops as above, and hardware drops as the trap program sees them: no reason, origin hardware. */
+function* withHardware(): Generator<[KernelDrop, FilterRecord]> {
+  yield* drops();
+  for (const protocol of [0, 0x0800])
+    for (const netns of [0, NS_A])
+      for (const [ifindex, ifname] of [
+        [0, ''],
+        [3, 'eni0np1'],
+        [4, 'eth0'],
+      ] as const) {
+        const d = { reason: TRAP_NO_REASON, protocol, netns, ifindex, ifname };
+        yield [d, { ...recordOf(d), reason: null, symbol: null, origin: 'hardware' }];
+      }
+}
+
+test('with hardware drops (bpf with devlink): origin stays in user space; the rest holds for trap reports too', () => {
+  for (const src of [
+    'origin == hardware',
+    'origin == software',
+    'origin =~ /hard/',
+    'origin == hardware && ifindex == 3',
+    'origin != hardware && reason == NO_SOCKET',
+    'reason != NO_SOCKET && protocol == ipv4',
+    'reason =~ /^TCP_/',
+    'reason !~ /SOCKET/',
+    `netns == ${NS_A} || netns == 0`,
+    'ifname == eni0np1',
+    'dev == eth0 && origin == hardware',
+    'dev != eni0np1',
+  ]) {
+    const e = parse(src);
+    const want = compile(e);
+    const split = pushdownSets(e, reasons, 4096, true);
+    for (const [d, r] of withHardware()) {
+      const got = kernelPasses(split.kernel, d) && (split.user === null || split.user(r));
+      assert.equal(got, want(r), `${src} on ${JSON.stringify(r)}; kernel ${JSON.stringify(split.kernel)}`);
+    }
+    if (src.startsWith('origin')) assert.match(format(split.userExpr!), /origin/, src);
+  }
+});

@@ -24,8 +24,10 @@ export class CliRun {
   stderr = '';
   readonly done: Promise<Finished>;
 
-  constructor(args: readonly string[], env: NodeJS.ProcessEnv = {}) {
-    this.child = spawn(process.execPath, [BIN, ...args], {
+  /** under: a command prefix the CLI runs inside (e.g. a shell that first joins a cgroup). */
+  constructor(args: readonly string[], env: NodeJS.ProcessEnv = {}, under: readonly string[] = []) {
+    const [command, ...rest] = [...under, process.execPath, BIN, ...args] as [string, ...string[]];
+    this.child = spawn(command, rest, {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, NO_COLOR: '1', ...env },
     });
@@ -74,8 +76,13 @@ export class CliRun {
 }
 
 /** Runs the CLI to completion with the given stdin. */
-export function runCli(args: readonly string[], stdin = '', env: NodeJS.ProcessEnv = {}): Promise<Finished> {
-  const run = new CliRun(args, env);
+export function runCli(
+  args: readonly string[],
+  stdin = '',
+  env: NodeJS.ProcessEnv = {},
+  under: readonly string[] = [],
+): Promise<Finished> {
+  const run = new CliRun(args, env, under);
   run.end(stdin);
   return run.done;
 }

@@ -7,6 +7,26 @@ import { integrationOnly } from './suite.js';
 
 integrationOnly('test/helpers/netns.ts (network namespaces)');
 
+/** Paced senders still running: killed when this process exits, or is told to stop with SIGTERM. */
+const senders = new Set<ChildProcess>();
+let guarded = false;
+
+function killSenders(): void {
+  for (const child of senders) child.kill('SIGKILL');
+  senders.clear();
+}
+
+function guardSenders(): void {
+  if (guarded) return;
+  guarded = true;
+  process.once('exit', killSenders);
+  // SIGTERM's default ends a process without its exit handlers: exit through them, so namespaces and containers go too.
+  process.once('SIGTERM', () => {
+    killSenders();
+    process.exit(143);
+  });
+}
+
 export class Netns extends BenchNetns {
   constructor() {
     super('dwtest');
@@ -27,13 +47,23 @@ export class Netns extends BenchNetns {
       child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`sender exited ${code}: ${err}`))));
     });
   }
-  /** About `rate` datagrams a second to a closed UDP port on host inside the namespace, until killed. */
+  /**
+   * About `rate` datagrams a second to a closed UDP port on host inside the namespace, until killed, or until this
+   * process ends however it ends: the sender leaves when its stdin (a pipe from here) closes.
+   */
   pacedUdp(host: string, rate: number): ChildProcess {
     const perTick = Math.max(1, Math.round(rate / 10));
     const code =
+      `process.stdin.on('end',()=>process.exit()).resume();` +
       `const s=require('dgram').createSocket('udp4');` +
       `setInterval(()=>{for(let i=0;i<${perTick};i++)s.send('x',9,'${host}')},100)`;
-    return spawn('ip', ['netns', 'exec', this.name, process.execPath, '-e', code], { stdio: 'ignore' });
+    const child = spawn('ip', ['netns', 'exec', this.name, process.execPath, '-e', code], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    senders.add(child);
+    child.once('exit', () => senders.delete(child));
+    guardSenders();
+    return child;
   }
   /** The namespace's inode, as dropwatch reports it (`stat -L -c %i /proc/PID/ns/net`). */
   get inode(): number {

@@ -154,6 +154,15 @@ export class PodmanContainer {
     this.exec(['udpsend', host, '9', String(n)]);
   }
 
+  /**
+   * About `rate` datagrams a second to a closed UDP port on the container's loopback, from a loop inside it that goes
+   * with the container (so it never outlives the test).
+   */
+  pacedUdp(rate: number): void {
+    const perTick = Math.max(1, Math.round(rate / 10));
+    podman(['exec', '-d', this.name, 'sh', '-c', `while :; do udpsend 127.0.0.1 9 ${perTick}; sleep 0.1; done`]);
+  }
+
   remove(): void {
     if (this.removed) return;
     this.removed = true;

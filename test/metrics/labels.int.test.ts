@@ -1,12 +1,15 @@
 // --metrics-labels against the real kernel and a real Prometheus: drops in two namespaces we make (one on its loopback,
-// one through a veth pair) are scraped with their netns and device labels; a low --metrics-max-series folds into other.
+// one through a veth pair) are scraped with their netns and device labels; a low --metrics-max-series folds into other;
+// drops in a real Podman container and in a Kubernetes node layout are scraped with their container and pod labels.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CliRun } from '../helpers/cli.js';
 import { canRunKernelTests } from '../helpers/kernel.js';
+import { KubePod } from '../helpers/kube.js';
 import { Netns, vethPair, type VethEnd } from '../helpers/netns.js';
+import { canRunPodman, PodmanContainer } from '../helpers/podman.js';
 import { ensurePrometheus, PrometheusServer, promtoolCheck } from './prom.js';
 
 const kernelSkip = canRunKernelTests();
@@ -196,6 +199,57 @@ test(
       assert.equal(await settled(prom, inReceiver, n), n, `target: ${await prom.targetHealth()}`);
     } finally {
       await stop(run, prom);
+    }
+  },
+);
+
+/** The values a namespace's netns label may take, by inode: the `ip netns` names of that inode (Podman makes some), or it. */
+function netnsValuesOf(inode: number): string[] {
+  const names = readdirSync('/run/netns').filter((name) => {
+    try {
+      return statSync(`/run/netns/${name}`).ino === inode;
+    } catch {
+      return false;
+    }
+  });
+  return [...names, String(inode)];
+}
+
+test(
+  '--metrics-labels netns,container,pod on bpf: a Podman container by its name, a pod by its container and NS/NAME',
+  { skip: kernelSkip || canRunPodman() },
+  async (t) => {
+    if (promSkip) return t.skip(promSkip);
+    const box = new PodmanContainer({ prefix: 'dwmetrics' });
+    const pod = await KubePod.start('systemd');
+    try {
+      const { run, prom, url } = await start(['--metrics-labels', 'netns,container,pod']);
+      try {
+        const [inBox, inPod] = [70, 50];
+        box.sendUdp(inBox);
+        await pod.sendUdp(inPod);
+        const boxQuery = `sum(dropwatch_drops_total{${UDP},container="${box.name}",pod=""})`;
+        const podQuery = `sum(dropwatch_drops_total{${UDP},container="${pod.containerName}",pod="${pod.pod}"})`;
+        assert.equal(await settled(prom, boxQuery, inBox), inBox, `target: ${await prom.targetHealth()}`);
+        assert.equal(await settled(prom, podQuery, inPod), inPod);
+
+        const samples = dropSamples(await (await fetch(url)).text());
+        const boxSeries = samples.filter((s) => s.labels.container === box.name);
+        const podSeries = samples.filter((s) => s.labels.pod === pod.pod);
+        console.log(`container series: ${JSON.stringify(boxSeries)}; pod series: ${JSON.stringify(podSeries)}`);
+        for (const s of boxSeries) {
+          assert.deepEqual(Object.keys(s.labels).sort(), ['container', 'netns', 'origin', 'pod', 'reason', 'symbol']);
+          assert.ok(netnsValuesOf(box.netns).includes(s.labels.netns!), JSON.stringify(s));
+        }
+        for (const s of podSeries) assert.equal(s.labels.netns, String(pod.netns), JSON.stringify(s));
+        // The container's name, never its ID, once the name is known; no other namespace carries it.
+        assert.ok(!samples.some((s) => s.labels.container === box.id.slice(0, 12)), 'named, not by its short ID');
+      } finally {
+        await stop(run, prom);
+      }
+    } finally {
+      box.remove();
+      await pod.remove();
     }
   },
 );

@@ -12,6 +12,7 @@ import {
   attrU16,
   attrU32,
   attrU64,
+  decodeAttrs,
   decodeGenl,
   decodeNlError,
   decodeNlMsgs,
@@ -20,7 +21,7 @@ import {
   type NlAttr,
   type NlMessage,
 } from '../../src/netlink/codec.js';
-import { decodeFamily } from '../../src/netlink/nlctrl.js';
+import { decodeFamily, encodeFamily } from '../../src/netlink/nlctrl.js';
 import type { PacketDrop } from '../../src/backend/types.js';
 import {
   decodeConfigNew,
@@ -30,6 +31,7 @@ import {
   decodeSummaryAlert,
   encodeConfig,
   encodeConfigGet,
+  encodePacketAlert,
   encodeStart,
   encodeStatsGet,
   encodeStop,
@@ -45,6 +47,7 @@ import {
   NET_DM_FAMILY_NAME,
   NET_DM_GROUP_NAME,
   netdmCommand,
+  netdmFamily,
 } from '../../src/netdm/codec.js';
 import { formatPacket, formatShow, formatStats, formatSummaryLine } from '../../src/output/format.js';
 import { parseKallsyms } from '../../src/symbols/kallsyms.js';
@@ -434,4 +437,48 @@ test('fast-check: the PACKET_ALERT decoder matches the attribute-map reference o
     ),
     { numRuns: 5000 },
   );
+});
+
+test("encodePacketAlert: a decoded PACKET_ALERT encodes back to the kernel's very bytes (6.1's attribute order)", () => {
+  for (const name of ['packet-alert-0.bin', 'packet-alert-1.bin', 'packet-alert-2.bin', 'packet-alert-trunc20-0.bin']) {
+    const msg = fixtureMessage(name);
+    assert.deepEqual(encodePacketAlert(decodePacketAlert(msg), msg.header.type), msg.raw, name);
+  }
+});
+
+test('encodePacketAlert: no payload, no PROTO; no ifindex, an empty IN_PORT; hardware fields in their place', () => {
+  const sw = decodePacketAlert(decodeNlMsgs(encodePacketAlert({ origin: 'software', pc: 1n, origLen: 0 }, 40))[0]!);
+  assert.deepEqual(sw, { origin: 'software', pc: 1n, inPort: {}, origLen: 0 });
+  const hw: PacketDrop = {
+    origin: 'hardware',
+    trapGroup: 'l3_drops',
+    trapName: 'blackhole_route',
+    inPort: { ifindex: 3, name: 'eni0' },
+    cookie: new Uint8Array([1, 2, 3]),
+    timestampNs: 5n,
+    origLen: 4,
+    protocol: 0x800,
+    payload: new Uint8Array([9, 9, 9, 9]),
+  };
+  const bytes = encodePacketAlert(hw, 40);
+  const msg = decodeNlMsgs(bytes)[0]!;
+  assert.equal(msg.header.type, 40);
+  assert.deepEqual(decodePacketAlert(msg), hw);
+  // The kernel's order for a hardware drop (net_dm_hw_packet_report_fill).
+  const order = decodeAttrs(decodeGenl(msg).attrs).map((a) => a.type);
+  assert.deepEqual(order, [14, 15, 16, 4, 22, 5, 10, 6, 7]);
+});
+
+test('netdmFamily: the NEWFAMILY drop_monitor registers, byte for byte but the id and the reply header', () => {
+  const msg = fixtureMessage('ctrl-getfamily-reply.bin');
+  const captured = decodeFamily(msg);
+  const ours = netdmFamily(captured.id);
+  assert.deepEqual(
+    encodeFamily(ours, { seq: msg.header.seq, pid: msg.header.pid }),
+    msg.raw,
+    'the family as 6.1 registers it, in the kernel reply',
+  );
+  const other = decodeFamily(decodeNlMsgs(encodeFamily(netdmFamily(0x3ff)))[0]!);
+  assert.equal(other.id, 0x3ff);
+  assert.equal(other.name, NET_DM_FAMILY_NAME);
 });

@@ -7,7 +7,8 @@
 # Usage: setup.sh check            prints "missing: ..." lines for absent prerequisites, exit 1 if any
 #        setup.sh kernel           fetch + unpack the kernel .deb; prints KERNEL_DIR=...
 #        setup.sh base             busybox, node, Debian dropwatch/dwdump/tcpdump, modules, /init
-#        setup.sh project          the project's package.json, bin/, dist/, build/, production node_modules
+#        setup.sh project          the project's package.json, bin/, dist/, build/ (with the shared libraries its addons
+#                                  link beyond node's: libbpf, libelf, libz), production node_modules
 #        setup.sh python           optional layer: python3 + stdlib (only the fixture capture uses it)
 #        setup.sh check-hw         prints "missing: ..." lines for what the hw layer needs, exit 1 if any
 #        setup.sh hw               optional layer: psample.ko, netdevsim.ko (built once per kernel package, kept in
@@ -225,12 +226,26 @@ prod_modules() {
   ' 2>/dev/null || true)
 }
 
+# The shared libraries the built addons link that the base layer's node does not bring (the bpf addon's libbpf, libelf
+# and libz), so `-b bpf` loads in the guest. Paths as ldd resolves them on this host.
+addon_libs() {
+  local node_libs f lib
+  node_libs="$(ldd "$(node_bin)" 2>/dev/null | grep -o '/[^ ]*' || true)"
+  for f in "$ROOT"/build/Release/*.node; do
+    [ -f "$f" ] || continue
+    for lib in $(ldd "$f" 2>/dev/null | grep -o '/[^ ]*' || true); do
+      grep -qxF "$lib" <<<"$node_libs" || echo "$lib"
+    done
+  done | LC_ALL=C sort -u
+}
+
 do_project() {
   local items=(package.json bin dist build)
-  local mods
+  local mods libs
   mods="$(prod_modules)"
+  libs="$(addon_libs)"
   local h
-  h="$(cd "$ROOT" && hash_files "${items[@]}" $mods)"
+  h="$(cd "$ROOT" && hash_files "${items[@]}" $mods $libs)"
   local out="$CACHE/project-$h.cpio"
   if [ ! -f "$out" ]; then
     log "building project layer $out"
@@ -242,6 +257,11 @@ do_project() {
       [ -e "$ROOT/$i" ] || continue
       mkdir -p "$stage/project/$(dirname "$i")"
       cp -a "$ROOT/$i" "$stage/project/$i"
+    done
+    local lib
+    for lib in $libs; do
+      mkdir -p "$stage$(dirname "$lib")"
+      cp -L "$lib" "$stage$lib"
     done
     # The test fixtures are read by guest-side tests; small, so always in.
     [ -d "$ROOT/test/fixtures" ] && mkdir -p "$stage/project/test" && cp -a "$ROOT/test/fixtures" "$stage/project/test/"

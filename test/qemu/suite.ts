@@ -26,7 +26,7 @@ import { projectRoot } from '../helpers/paths.js';
 /** Datagrams each capture of the dwdump session sends (its env DW_N; the test counts records by it). */
 export const DWDUMP_DATAGRAMS = 50;
 
-export type SessionName = 'netdm' | 'dwdump' | 'hardware';
+export type SessionName = 'netdm' | 'dwdump' | 'bpf' | 'hardware' | 'bpf-hardware';
 
 interface SessionSpec {
   /** The compiled test file that asserts on it, from the project root. */
@@ -70,6 +70,24 @@ const SESSIONS: Record<SessionName, SessionSpec> = {
       },
     }),
   },
+  bpf: {
+    file: 'dist/test/bpf/qemu.int.test.js',
+    unavailable: async () =>
+      (await guestUnavailable()) ??
+      (existsSync(join(projectRoot, 'build', 'Release', 'bpf_native.node'))
+        ? null
+        : 'the bpf addon is not built (it needs clang, llvm and libbpf-dev)'),
+    session: () => ({
+      script: guest('bpf', 'guest', 'session.sh'),
+      options: {
+        files: {
+          ...Object.fromEntries(['send.sh', 'flows.sh'].map((f) => [`/guest/${f}`, guest('netdm', 'guest', f)])),
+          '/guest/send-indexed.sh': guest('dwdump', 'guest', 'send.sh'),
+        },
+        timeoutMs: 300_000,
+      },
+    }),
+  },
   hardware: {
     file: 'dist/test/netdm/hardware.int.test.js',
     unavailable: () => layerUnavailable('hw'),
@@ -79,6 +97,22 @@ const SESSIONS: Record<SessionName, SessionSpec> = {
         files: { '/guest/send.sh': guest('netdm', 'guest', 'send.sh') },
         layers: ['hw'],
         timeoutMs: 420_000,
+      },
+    }),
+  },
+  'bpf-hardware': {
+    file: 'dist/test/bpf/hardware.int.test.js',
+    unavailable: async () =>
+      (await layerUnavailable('hw')) ??
+      (existsSync(join(projectRoot, 'build', 'Release', 'bpf_native.node'))
+        ? null
+        : 'the bpf addon is not built (it needs clang, llvm and libbpf-dev)'),
+    session: () => ({
+      script: guest('bpf', 'guest', 'hardware.sh'),
+      options: {
+        files: { '/guest/send.sh': guest('netdm', 'guest', 'send.sh') },
+        layers: ['hw'],
+        timeoutMs: 360_000,
       },
     }),
   },

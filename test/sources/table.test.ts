@@ -8,7 +8,14 @@ import type { DropSource, SourceInfo } from '../../src/backend/types.js';
 import { dropwatchMain } from '../../src/cli/dropwatch.js';
 import { parseCommandLine, usage } from '../../src/cli/argv.js';
 import { DropwatchError } from '../../src/errors/index.js';
-import { autoNotice, openBackend, registerSource, sourceChoices, sources } from '../../src/sources/index.js';
+import {
+  autoNotice,
+  openBackend,
+  passedOver,
+  registerSource,
+  sourceChoices,
+  sources,
+} from '../../src/sources/index.js';
 import { memoryBackend, SOFTWARE_ONLY } from '../helpers/backend.js';
 
 /** Everything NET_DM's packet queue offers, and call chains, without a kernel. */
@@ -104,6 +111,13 @@ test('--stack: auto passes over NET_DM for the first source with call chains, bp
   }
 });
 
+test("auto's notice says why a source gave way when its error says, else that the kernel lacks what it needs", () => {
+  const [netdm, bpf] = sources() as [SourceInfo, SourceInfo];
+  const why = 'the memory limit of its memory cgroup leaves no room for its maps';
+  assert.equal(passedOver(bpf, new DropwatchError('E_BPF_MISSING', 'long sentence', { why })), why);
+  assert.equal(passedOver(netdm, new DropwatchError('E_NETDM_MISSING', 'x')), `this kernel has no ${netdm.needs}`);
+});
+
 test('openBackend opens it by name', async () => {
   const backend = await openBackend('memory', { notice: () => {} });
   assert.equal(backend.name, 'memory');
@@ -141,7 +155,10 @@ test('on a source without them, the refusals name every source that has the capa
   for (const name of ['help', 'show'] as const) await session.run({ name });
   await session.run({ name: 'set', key: 'hw', value: true });
   await session.run({ name: 'set', key: 'stack', value: true });
-  assert.ok(lines.includes('This backend sees software drops only: set hw needs NET_DM or Memory.'), lines.join('\n'));
+  assert.ok(
+    lines.includes('This backend sees software drops only: set hw needs NET_DM, bpf or Memory.'),
+    lines.join('\n'),
+  );
   assert.ok(
     lines.includes(
       'Truncation length and queue length: not applicable (no NET_DM or Memory packet queue on this backend)',
@@ -149,13 +166,47 @@ test('on a source without them, the refusals name every source that has the capa
   );
   assert.ok(
     lines.includes(
-      'error hardware drops are reported only by NET_DM or Memory (devlink traps); the plain backend sees software drops only',
+      'error hardware drops are reported only by NET_DM, bpf or Memory (devlink traps); the plain backend sees software drops only',
     ),
   );
   assert.ok(
     lines.includes(
       'error the plain backend reports no call chains; the bpf backend does (-b bpf); the tracefs backend does (-b tracefs); the memory backend does (-b memory)',
     ),
+  );
+});
+
+test('a source with hardware drops on a kernel without devlink: one line says the kernel lacks it', async () => {
+  const info = sources();
+  const { Session } = await import('../../src/engine/session.js');
+  const lines: string[] = [];
+  // Opened without hardware drops, though its row offers them (bpf's, on a kernel without devlink).
+  const backend = memoryBackend(SOFTWARE_ONLY, 'bpf');
+  assert.equal(info.find((s) => s.name === 'bpf')?.offers.settings.hw, true);
+  const session = new Session({
+    backend,
+    sources: info,
+    renderer: (await import('../../src/output/text.js')).buildTextRenderer({
+      symbols: { lookup: () => null },
+      colour: false,
+      capabilities: backend.capabilities,
+      sources: info,
+    }),
+    aggregator: { add: () => {}, flush: () => ({ lines: [], overflow: null }) },
+    output: { data: () => {}, message: (l) => lines.push(l), error: (l) => lines.push(`error ${l}`) },
+    clock: { setInterval: () => null, clearInterval: () => {} },
+  });
+  await session.run({ name: 'help' });
+  await session.run({ name: 'set', key: 'hw', value: true });
+  assert.ok(
+    lines.includes('This kernel has no devlink (devlink:devlink_trap_report): this backend sees software drops only.'),
+    lines.join('\n'),
+  );
+  assert.ok(
+    lines.includes(
+      'error this kernel has no devlink (no devlink:devlink_trap_report tracepoint), so the bpf backend sees no hardware drops',
+    ),
+    lines.join('\n'),
   );
 });
 

@@ -1,22 +1,16 @@
 // The resolver on the real kernel: an ip netns, a hand-made Kubernetes node layout, and a real Podman container.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import { dirname } from 'node:path';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createWorkloadNames, type Workload, type WorkloadNames } from '../../src/workload/index.js';
 import { canRunKernelTests } from '../helpers/kernel.js';
+import { KubePod, netnsInode, sleeper, stopChild, type CgroupDriver } from '../helpers/kube.js';
 import { canRunPodman, PodmanContainer } from '../helpers/podman.js';
-import { fixturePath } from '../helpers/paths.js';
 import { ManualTimers } from './scripted.js';
 
 const skip = canRunKernelTests();
-const PIDS = '/sys/fs/cgroup/pids';
-const TASKS = '/run/containerd/io.containerd.runtime.v2.task/k8s.io';
 
-const inodeOf = (path: string): number => Number(/net:\[(\d+)\]/.exec(readlinkSync(path))![1]);
 const netnsFileInode = (name: string): number =>
   Number(execFileSync('stat', ['-L', '-c', '%i', `/run/netns/${name}`], { encoding: 'utf8' }).trim());
 
@@ -28,39 +22,6 @@ async function waitFor(names: WorkloadNames, netns: number, ready: (w: Workload)
     if (ready(w) || Date.now() > end) return w;
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-/** Starts a long sleep by `argv`, and the inode of the namespace it ends up in once it has. */
-async function sleeper(argv: string[], expectHostNetns: boolean): Promise<{ child: ChildProcess; netns: number }> {
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore' });
-  const host = inodeOf('/proc/self/ns/net');
-  const end = Date.now() + 10_000;
-  for (;;) {
-    // The final program (sleep) has exec'd once its comm says so.
-    const comm = (() => {
-      try {
-        return readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim();
-      } catch {
-        return '';
-      }
-    })();
-    if (comm === 'sleep') {
-      const netns = inodeOf(`/proc/${child.pid}/ns/net`);
-      if (expectHostNetns || netns !== host) return { child, netns };
-    }
-    if (Date.now() > end) {
-      await stop(child);
-      throw new Error(`${argv.join(' ')} did not start`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGKILL');
-  await exited;
 }
 
 test(
@@ -84,11 +45,11 @@ test(
         pod: null,
         podUid: null,
       });
-      const host = inodeOf('/proc/self/ns/net');
+      const host = netnsInode('/proc/self/ns/net');
       assert.equal((await waitFor(names, host, (w) => w.netnsName !== null)).netnsName, 'host');
     } finally {
       names.close();
-      if (child) await stop(child);
+      if (child) await stopChild(child);
       execFileSync('ip', ['netns', 'del', name]);
     }
   },
@@ -126,80 +87,45 @@ test(
   },
 );
 
-/** A Kubernetes node's layout by hand: cgroup folders, a process in them and its own netns, and the CRI bundle. */
-async function kubeLayout(cgroupPath: string[], id: string, uid: string): Promise<Workload> {
-  const created: string[] = [];
-  let dir = PIDS;
-  for (const part of cgroupPath) {
-    dir = `${dir}/${part}`;
-    if (!existsSync(dir)) {
-      mkdirSync(dir);
-      created.push(dir);
-    }
-  }
-  const bundle = `${TASKS}/${id}`;
-  // Remove afterwards only what this made: the first folder on the way that was not there.
-  let made = bundle;
-  for (let up = bundle; !existsSync(up); up = dirname(up)) made = up;
-  mkdirSync(bundle, { recursive: true });
-  const config = JSON.parse(readFileSync(fixturePath('workload', 'cri-containerd-config.json'), 'utf8')) as {
-    annotations: Record<string, string>;
-  };
-  config.annotations['io.kubernetes.cri.sandbox-uid'] = uid;
-  writeFileSync(`${bundle}/config.json`, JSON.stringify(config));
+/** The names the resolver finds for a pod made by KubePod, its namespace's inode left out. */
+async function kubeNames(driver: CgroupDriver): Promise<{ pod: KubePod; w: Workload }> {
+  const pod = await KubePod.start(driver);
   const names = createWorkloadNames();
-  let child: ChildProcess | null = null;
   try {
-    // Join the cgroup first, then the namespace: `ip netns exec` would hide /sys/fs/cgroup.
-    const script = `echo $$ > ${dir}/cgroup.procs && exec unshare -n sleep 1000`;
-    const started = await sleeper(['sh', '-c', script], false);
-    child = started.child;
-    return await waitFor(names, started.netns, (w) => w.pod !== null);
+    const w = await waitFor(names, pod.netns, (w) => w.pod !== null);
+    assert.equal(w.netns, pod.netns);
+    return { pod, w: { ...w, netns: 0 } };
   } finally {
     names.close();
-    if (child) await stop(child);
-    rmSync(made, { recursive: true, force: true });
-    for (const d of created.reverse()) rmdirSync(d);
+    await pod.remove();
   }
 }
 
 test('a Kubernetes node layout, systemd driver: pod NS/NAME, container name and ID', { skip }, async () => {
-  const id = randomBytes(32).toString('hex');
-  const uid = randomUUID();
-  const pod = `kubepods-besteffort-pod${uid.replaceAll('-', '_')}.slice`;
-  const path = ['kubepods.slice', 'kubepods-besteffort.slice', pod, `cri-containerd-${id}.scope`];
-  const w = await kubeLayout(path, id, uid);
-  assert.deepEqual(
-    { ...w, netns: 0 },
-    {
-      netns: 0,
-      netnsName: null,
-      container: id,
-      containerName: 'cart',
-      pod: 'shop/cart-7d9f',
-      podUid: uid,
-    },
-  );
+  const { pod, w } = await kubeNames('systemd');
+  assert.deepEqual(w, {
+    netns: 0,
+    netnsName: null,
+    container: pod.id,
+    containerName: 'cart',
+    pod: pod.pod,
+    podUid: pod.uid,
+  });
 });
 
 test(
   'a Kubernetes node layout, cgroupfs driver (/kubepods/<qos>/pod<uid>/<id>): the same names',
   { skip },
   async () => {
-    const id = randomBytes(32).toString('hex');
-    const uid = randomUUID();
-    const w = await kubeLayout(['kubepods', 'besteffort', `pod${uid}`, id], id, uid);
-    assert.deepEqual(
-      { ...w, netns: 0 },
-      {
-        netns: 0,
-        netnsName: null,
-        container: id,
-        containerName: 'cart',
-        pod: 'shop/cart-7d9f',
-        podUid: uid,
-      },
-    );
+    const { pod, w } = await kubeNames('cgroupfs');
+    assert.deepEqual(w, {
+      netns: 0,
+      netnsName: null,
+      container: pod.id,
+      containerName: 'cart',
+      pod: pod.pod,
+      podUid: pod.uid,
+    });
   },
 );
 
