@@ -284,15 +284,19 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
     return true;
   }
 
+  // libbpf stops a read only at a negative return (a positive one is ignored): this one says the slice is full.
+  static constexpr int kSliceFull = -E2BIG;
+
   static int OnPacket(void* ctx, void* data, size_t size) {
     auto* self = static_cast<BpfProgram*>(ctx);
     if (size < sizeof(dw_packet)) return 0;
     const uint8_t* bytes = static_cast<const uint8_t*>(data);
     self->records_.insert(self->records_.end(), bytes, bytes + sizeof(dw_packet));
-    return self->records_.size() >= self->maxBytes_ ? 1 : 0;
+    return self->records_.size() >= self->maxBytes_ ? kSliceFull : 0;
   }
 
-  // consume(maxBytes): the packet records waiting in the ring, up to about maxBytes, as one Buffer.
+  // consume(maxBytes): the packet records waiting in the ring, as one Buffer of whole records: all of them, or the
+  // first ones past maxBytes (the record that reaches it is taken, the rest stay in the ring for the next call).
   Napi::Value Consume(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Usable(env)) return env.Undefined();
@@ -300,10 +304,11 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
       ring_ = ring_buffer__new(bpf_map__fd(packets_), OnPacket, this, nullptr);
       if (!ring_) return ThrowStage(env, errno, "map", "cannot open the packet ring");
     }
-    maxBytes_ = info.Length() > 0 ? info[0].As<Napi::Number>().Uint32Value() : 4 * 1024 * 1024;
+    maxBytes_ = info.Length() > 0 ? info[0].As<Napi::Number>().Uint32Value() : 1024 * 1024;
     records_.clear();
+    records_.reserve(maxBytes_ + sizeof(dw_packet));
     int n = ring_buffer__consume(ring_);
-    if (n < 0 && n != -EINTR) return ThrowStage(env, n, "map", "cannot read the packet ring");
+    if (n < 0 && n != -EINTR && n != kSliceFull) return ThrowStage(env, n, "map", "cannot read the packet ring");
     return Napi::Buffer<uint8_t>::Copy(env, records_.data(), records_.size());
   }
 

@@ -1,5 +1,6 @@
 // BpfBackend: the Backend contract over dropwatch's BPF program on tp_btf/kfree_skb. Summary mode counts in the
-// kernel and drains the idle count table every interval; packet mode reads the ring buffer every few milliseconds.
+// kernel and drains the idle count table every interval; packet mode reads the ring buffer a bounded slice per turn
+// of the event loop.
 // Nothing is pinned: the program, maps and link are this process's descriptors, so even kill -9 leaves nothing.
 import { BPF_OFFER } from './source.js';
 import type {
@@ -46,8 +47,12 @@ const MODE_SUMMARY = 0;
 const MODE_PACKET = 1;
 /** What the program copies of each packet at most (DW_MAX_CAPTURE in bpf/dropwatch.h). */
 export const MAX_CAPTURE = 256;
-/** Bytes of packet records taken per read, so one read cannot hold the event loop for long. */
-const READ_BYTES = 4 * 1024 * 1024;
+/**
+ * Bytes of packet records taken per turn of the event loop: a flood is decoded, formatted and written a slice at a
+ * time, so memory holds one slice rather than the ring, and a reader slower than the flood leaves the rest in the
+ * ring, whose reserve failures the program counts exactly.
+ */
+export const SLICE_BYTES = 1024 * 1024;
 
 /** The program's loss counters (lost() in native/bpf.cc), in order, as "Lost" lines name them. */
 const LOST_WHERE = ['bpf count table full', 'bpf packet ring full', 'bpf program skipped (nested on its cpu)'];
@@ -74,6 +79,8 @@ export class BpfBackend implements Backend {
   private listener: EventListener | null = null;
   private config: MonitorConfig = { alertMode: 'summary', truncLen: 0, queueLen: 0 };
   private timer: NodeJS.Timeout | null = null;
+  /** The next slice of the ring, queued behind whatever the event loop has to do first (writes, signals). */
+  private nextSlice: NodeJS.Immediate | null = null;
   private monitoring = false;
   private closed = false;
   private offsetNs = 0n;
@@ -144,15 +151,20 @@ export class BpfBackend implements Backend {
     this.timer = setInterval(() => this.collect(), every);
   }
 
-  /** Everything the kernel holds now: counts, packets, and any new losses. */
+  /** Counts, a slice of packets (the rest on the next turns), and any new losses. */
   private collect(): void {
     try {
       this.drainCounts();
-      this.readPackets();
+      // A flood already being read goes on at its pace, one slice a turn.
+      if (!this.nextSlice && this.readSlice()) this.continueReading();
       this.reportLosses();
     } catch (err) {
-      this.opts.onWarning?.(err instanceof Error ? err.message : String(err));
+      this.warn(err);
     }
+  }
+
+  private warn(err: unknown): void {
+    this.opts.onWarning?.(err instanceof Error ? err.message : String(err));
   }
 
   private drainCounts(): void {
@@ -160,13 +172,31 @@ export class BpfBackend implements Backend {
     if (records.length > 0) this.emit({ kind: 'summary', entries: summaryEntries(records, this.reasons) });
   }
 
-  private readPackets(): void {
-    for (;;) {
-      const bytes = native(() => this.program.consume(READ_BYTES));
-      for (const record of decodePackets(bytes, this.recordBytes))
-        this.emit({ kind: 'packet', packet: this.packetDrop(record) });
-      if (bytes.length < READ_BYTES) return;
-    }
+  /** Emits one slice of the ring's records; true when the slice was full, so more may be waiting. */
+  private readSlice(): boolean {
+    const bytes = native(() => this.program.consume(SLICE_BYTES));
+    for (const record of decodePackets(bytes, this.recordBytes))
+      this.emit({ kind: 'packet', packet: this.packetDrop(record) });
+    return bytes.length >= SLICE_BYTES;
+  }
+
+  /** Reads the next slice on the next turn of the event loop, after the I/O this one queued. */
+  private continueReading(): void {
+    if (this.nextSlice || !this.monitoring) return;
+    this.nextSlice = setImmediate(() => {
+      this.nextSlice = null;
+      try {
+        if (this.readSlice()) this.continueReading();
+      } catch (err) {
+        this.warn(err);
+      }
+    });
+  }
+
+  /** Everything the ring still holds, a slice per turn of the event loop. */
+  private async drainPackets(): Promise<void> {
+    do await new Promise((resolve) => setImmediate(resolve));
+    while (this.readSlice());
   }
 
   private packetDrop(r: PacketRecord): PacketDrop {
@@ -207,9 +237,17 @@ export class BpfBackend implements Backend {
     if (!this.monitoring) return;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    if (this.nextSlice) clearImmediate(this.nextSlice);
+    this.nextSlice = null;
     this.monitoring = false;
     native(() => this.program.detach());
-    this.collect();
+    try {
+      this.drainCounts();
+      await this.drainPackets();
+      this.reportLosses();
+    } catch (err) {
+      this.warn(err);
+    }
   }
 
   async setConfig(change: Partial<MonitorConfig>): Promise<void> {

@@ -14,7 +14,7 @@ export interface NativeBpfProgram {
   configure(mode: number, captureLen: number, wakeupBytes: number): void;
   /** Switches count tables and returns the replaced one's counts as 72-byte records (src/bpf/decode.ts). */
   drain(): Buffer;
-  /** Packet records waiting in the ring, up to about maxBytes (src/bpf/decode.ts). */
+  /** Packet records waiting in the ring: all, or the first ones past maxBytes, the rest left (src/bpf/decode.ts). */
   consume(maxBytes: number): Buffer;
   /** Cumulative: [table full, ring full, recursion misses]. */
   lost(): bigint[];

@@ -125,6 +125,47 @@ test('packet mode: records become packets with device, namespace, reason, flow a
   await backend.close();
 });
 
+test('a flood is read one bounded slice per turn of the event loop, and stop() still delivers all of it', async () => {
+  const { addon, script } = scriptedAddon();
+  const record = fixture('packets-udp-closed-port.bin');
+  // About 4 MiB of records waiting: more than one slice.
+  let ring = Buffer.concat(Array.from({ length: 4200 }, () => record));
+  const total = ring.length / addon.packetRecordBytes;
+  const slices: number[] = [];
+  let turned = true;
+  const program = addon.BpfProgram;
+  addon.BpfProgram = class extends program {
+    override consume(maxBytes: number) {
+      // As the addon: whole records until maxBytes is reached.
+      const take = Math.min(ring.length, Math.ceil(maxBytes / addon.packetRecordBytes) * addon.packetRecordBytes);
+      const out = ring.subarray(0, take);
+      ring = ring.subarray(take);
+      if (out.length > 0) {
+        assert.ok(turned, 'the event loop turned between two slices');
+        turned = false;
+        setImmediate(() => (turned = true));
+        slices.push(out.length);
+      }
+      return out;
+    }
+  };
+  const backend = await openBpfBackend({ addon, pollIntervalMs: 1 });
+  let packets = 0;
+  backend.onEvent((e) => {
+    if (e.kind === 'packet') packets++;
+  });
+  await backend.setConfig({ alertMode: 'packet' });
+  await backend.start({ sw: true, hw: false });
+  // Stopped before the reader could have caught up: stop() reads the rest, yielding between slices too.
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  await backend.stop();
+  assert.equal(packets, total);
+  assert.ok(slices.length >= 4, `${slices.length} slices`);
+  assert.ok(Math.max(...slices) <= 1024 * 1024 + addon.packetRecordBytes, `a slice of ${Math.max(...slices)} bytes`);
+  assert.ok(script.calls.includes('detach'));
+  await backend.close();
+});
+
 test('hardware drops, call chains and a packet queue are refused in one line', async () => {
   const { addon } = scriptedAddon();
   const backend = await openBpfBackend({ addon });
