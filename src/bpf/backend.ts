@@ -79,6 +79,8 @@ export class BpfBackend implements Backend {
   private listener: EventListener | null = null;
   private config: MonitorConfig = { alertMode: 'summary', truncLen: 0, queueLen: 0 };
   private timer: NodeJS.Timeout | null = null;
+  /** Count-table flips still owed in packet mode to what summary mode counted before a switch. */
+  private countFlipsOwed = 0;
   /** The next slice of the ring, queued behind whatever the event loop has to do first (writes, signals). */
   private nextSlice: NodeJS.Immediate | null = null;
   private monitoring = false;
@@ -138,6 +140,8 @@ export class BpfBackend implements Backend {
   private configure(): void {
     const packet = this.config.alertMode === 'packet';
     if (packet) this.offsetNs = wallClockOffset(this.clock);
+    // A run that read summary mode before the switch may count into the table the next flip makes active.
+    this.countFlipsOwed = packet && this.monitoring ? 2 : 0;
     const capture = this.config.truncLen === 0 ? MAX_CAPTURE : Math.min(this.config.truncLen, MAX_CAPTURE);
     native(() =>
       this.program.configure(packet ? MODE_PACKET : MODE_SUMMARY, capture, this.opts.wakeupBytes ?? 512 * 1024),
@@ -154,7 +158,11 @@ export class BpfBackend implements Backend {
   /** Counts, a slice of packets (the rest on the next turns), and any new losses. */
   private collect(): void {
     try {
-      this.drainCounts();
+      // A flip waits out an RCU grace period, blocking the loop: packet mode flips only for what summary mode left.
+      if (this.config.alertMode === 'summary' || this.countFlipsOwed > 0) {
+        this.drainCounts();
+        this.countFlipsOwed = Math.max(0, this.countFlipsOwed - 1);
+      }
       // A flood already being read goes on at its pace, one slice a turn.
       if (!this.nextSlice && this.readSlice()) this.continueReading();
       this.reportLosses();
