@@ -31,7 +31,7 @@ export interface BpfOptions {
   btfPath?: string;
   /** How often summary counts are drained, ms (default 200). */
   drainIntervalMs?: number;
-  /** How often the packet ring is read, ms (default 20). */
+  /** How often the packet ring is read besides the kernel's wakeups, for the tail below wakeupBytes, ms (default 100). */
   pollIntervalMs?: number;
   /** Ring data past which the kernel wakes the reader at once, bytes (default 512 KiB). */
   wakeupBytes?: number;
@@ -151,9 +151,20 @@ export class BpfBackend implements Backend {
   private schedule(): void {
     if (this.timer) clearInterval(this.timer);
     const packet = this.config.alertMode === 'packet';
-    const every = packet ? (this.opts.pollIntervalMs ?? 20) : (this.opts.drainIntervalMs ?? 200);
+    const every = packet ? (this.opts.pollIntervalMs ?? 100) : (this.opts.drainIntervalMs ?? 200);
     this.timer = setInterval(() => this.collect(), every);
+    if (packet) native(() => this.program.watch(this.onWake));
+    else this.program.unwatch();
   }
+
+  /** The kernel woke us: a burst crossed wakeupBytes before the timer came round. */
+  private readonly onWake = (): void => {
+    try {
+      if (!this.nextSlice && this.readSlice()) this.continueReading();
+    } catch (err) {
+      this.warn(err);
+    }
+  };
 
   /** Counts, a slice of packets (the rest on the next turns), and any new losses. */
   private collect(): void {
@@ -247,6 +258,7 @@ export class BpfBackend implements Backend {
     this.timer = null;
     if (this.nextSlice) clearImmediate(this.nextSlice);
     this.nextSlice = null;
+    this.program.unwatch();
     this.monitoring = false;
     native(() => this.program.detach());
     try {

@@ -16,6 +16,12 @@ export interface NativeBpfProgram {
   drain(): Buffer;
   /** Packet records waiting in the ring: all, or the first ones past maxBytes, the rest left (src/bpf/decode.ts). */
   consume(maxBytes: number): Buffer;
+  /**
+   * Calls onWake on the event loop each time the kernel wakes the ring's readers (once per crossing of wakeupBytes);
+   * until unwatch(), the watch keeps the event loop alive.
+   */
+  watch(onWake: () => void): void;
+  unwatch(): void;
   /** Cumulative: [table full, ring full, recursion misses]. */
   lost(): bigint[];
   /**
@@ -43,7 +49,7 @@ export interface BpfNativeError extends Error {
   log: string;
 }
 
-const ABI_VERSION = 2;
+const ABI_VERSION = 3;
 // dist/src/bpf/native.js → the package root.
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CANDIDATES = [

@@ -166,6 +166,28 @@ describe('bpf backend on the real kernel', { skip }, () => {
     // Other processes' floods can fill the ring meanwhile: then their losses come as lost lines, never silently.
   });
 
+  test('packet mode: the wakeup as the ring crosses wakeupBytes brings the packets, long before the timer', async () => {
+    const backend = await openBpfBackend({ wakeupBytes: 4096, pollIntervalMs: 60_000 });
+    const events: BackendEvent[] = [];
+    backend.onEvent((e) => events.push(e));
+    const ours = () =>
+      events.filter((e) => e.kind === 'packet' && e.packet.flow?.dst === '127.0.0.89' && e.packet.flow.dport === 9)
+        .length;
+    let beforeStop = 0;
+    try {
+      await backend.setConfig({ alertMode: 'packet' });
+      await backend.start({ sw: true, hw: false });
+      // 50 records are past 4096 bytes: the program wakes us once on the way.
+      await ns.sendUdp('127.0.0.89', 50);
+      for (let waited = 0; ours() === 0 && waited < 5000; waited += 50) await sleep(50);
+      beforeStop = ours();
+      await backend.stop();
+    } finally {
+      await backend.close();
+    }
+    assert.ok(beforeStop > 0, 'packets read before stop, with the timer a minute away');
+  });
+
   test('a ring too small for the drops: reserve failures are lost events covering every drop not delivered', async () => {
     // One page of ring, never read until stop: most of the drops cannot be reserved.
     const backend = await openBpfBackend({ ringBytes: 4096, pollIntervalMs: 60_000 });

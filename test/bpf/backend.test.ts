@@ -19,6 +19,7 @@ function scriptedAddon() {
     filtered: 0n,
     calls: [] as string[],
     drainCalls: 0,
+    wake: null as (() => void) | null,
   };
   class Program implements NativeBpfProgram {
     attach() {
@@ -37,6 +38,11 @@ function scriptedAddon() {
     consume() {
       return script.rings.shift() ?? Buffer.alloc(0);
     }
+    watch(onWake: () => void) {
+      script.calls.push('watch');
+      script.wake = onWake;
+    }
+    unwatch() {}
     lost() {
       return [...script.lost];
     }
@@ -51,7 +57,7 @@ function scriptedAddon() {
     }
   }
   const addon: BpfAddon = {
-    abiVersion: 2,
+    abiVersion: 3,
     packetRecordBytes: 336,
     dropReasons: () => [
       [2, 'SKB_DROP_REASON_NOT_SPECIFIED'],
@@ -184,6 +190,24 @@ test('packet mode reads the ring without flipping the count tables each time (ea
   assert.equal(events.filter((e) => e.kind === 'summary').length, 1, 'the counts left by summary mode');
   // Two after the switch (a program that read the old mode may still count into the new table), one at stop.
   assert.ok(flips <= 2, `${flips} flips in packet mode`);
+});
+
+test('packet mode: a wakeup from the kernel reads the ring before the timer comes round', async () => {
+  const { addon, script } = scriptedAddon();
+  const backend = await openBpfBackend({ addon, pollIntervalMs: 60_000 });
+  let packets = 0;
+  backend.onEvent((e) => {
+    if (e.kind === 'packet') packets++;
+  });
+  await backend.start({ sw: true, hw: false });
+  assert.equal(script.wake, null, 'summary mode reads on its interval only');
+  await backend.setConfig({ alertMode: 'packet' });
+  const wake = script.wake as (() => void) | null;
+  assert.ok(wake, 'packet mode watches the ring');
+  script.rings.push(fixture('packets-udp-closed-port.bin'));
+  wake();
+  assert.equal(packets, 3);
+  await backend.close();
 });
 
 test('hardware drops, call chains and a packet queue are refused in one line', async () => {
