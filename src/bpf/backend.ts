@@ -1,6 +1,6 @@
 // BpfBackend: the Backend contract over dropwatch's BPF program on tp_btf/kfree_skb. Summary mode counts in the
-// kernel and drains the idle count table every interval; packet mode reads the ring buffer a bounded slice per turn
-// of the event loop.
+// kernel and drains the idle count table every interval; packet mode reads the ring buffer when the kernel wakes it
+// (and on a slow timer), a bounded slice per turn of the event loop.
 // Nothing is pinned: the program, maps and link are this process's descriptors, so even kill -9 leaves nothing.
 import { BPF_OFFER } from './source.js';
 import type {
