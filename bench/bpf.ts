@@ -1,12 +1,14 @@
 // The bpf source under a drop storm (issue 20): the same 1,000,000 drops with no monitor, under our dropwatch on bpf
-// (summary and packet mode), on tracefs, under bpftrace counting by location and reason, and under perf record, rounds
-// interleaved. Summary counts are read from JSON
-// places, so the drops in our namespace are counted exactly whatever other processes drop meanwhile.
+// (summary mode, and packet mode into a pipe we read and into a file), on tracefs, under bpftrace counting by location
+// and reason, and under perf record, rounds interleaved. Summary counts are read from JSON places, so the drops in our
+// namespace are counted exactly whatever other processes drop meanwhile.
 // Run with `npm run bench -- bpf [--rounds 3] [--count 1000000]`.
 import { spawn } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { provenance } from './lib/machine.js';
-import { MonitorProcess } from './lib/monitor.js';
+import { measureFlood, MonitorProcess } from './lib/monitor.js';
 import { BenchNetns } from './lib/netns.js';
 import { cpuMicros, loadAverage, peakRssKiB, which } from './lib/proc.js';
 import { dropwatchBin } from './lib/root.js';
@@ -22,6 +24,7 @@ const CONFIGS = {
   bpftrace: 'bpftrace @[args->location, args->reason] = count()',
   perf: 'perf record -e skb:kfree_skb -a -o /dev/null',
   bpf_packet: 'dropwatch -b bpf -m packet (text)',
+  bpf_packet_file: 'dropwatch -b bpf -m packet (text, into a file)',
 } as const;
 type Config = keyof typeof CONFIGS;
 
@@ -55,8 +58,19 @@ const lostLine: Tally = (line, t) => {
   if (m) t.lost += Number(m[1]);
 };
 
-async function underDropwatch(ns: BenchNetns, count: number, args: string[], tally: Tally) {
-  const child = spawn(process.execPath, [dropwatchBin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs dropwatch over one flood; its output goes to us through a pipe, or into a file read after it exits. */
+async function underDropwatch(
+  ns: BenchNetns,
+  count: number,
+  args: string[],
+  tally: Tally,
+  into: 'pipe' | 'file' = 'pipe',
+) {
+  const dir = into === 'file' ? mkdtempSync(join(tmpdir(), 'dw-bpf-bench-')) : null;
+  const path = dir === null ? null : join(dir, 'out');
+  const fd = path === null ? null : openSync(path, 'w');
+  const child = spawn(process.execPath, [dropwatchBin, ...args], { stdio: ['ignore', fd ?? 'pipe', 'pipe'] });
+  if (fd !== null) closeSync(fd);
   const t = { counted: 0, lost: 0 };
   let err = '';
   let carry = '';
@@ -65,37 +79,37 @@ async function underDropwatch(ns: BenchNetns, count: number, args: string[], tal
     carry = lines.pop()!;
     for (const line of lines) tally(line, t);
   };
-  child.stdout.on('data', (d: Buffer) => feed(d.toString()));
-  child.stderr.on('data', (d: Buffer) => {
+  child.stdout?.on('data', (d: Buffer) => feed(d.toString()));
+  child.stderr!.on('data', (d: Buffer) => {
     err += d.toString();
     for (const line of d.toString().split('\n')) lostLine(line, t);
   });
-  while (!err.includes('Kernel monitoring activated.')) {
-    if (child.exitCode !== null) throw new Error(`dropwatch ${args.join(' ')}: ${err.trim()}`);
-    await sleep(20);
+  try {
+    while (!err.includes('Kernel monitoring activated.')) {
+      if (child.exitCode !== null) throw new Error(`dropwatch ${args.join(' ')}: ${err.trim()}`);
+      await sleep(20);
+    }
+    const pid = child.pid!;
+    const cpu0 = cpuMicros(pid) ?? 0;
+    const send = await sendDrops(ns, count);
+    await sleep(1500);
+    const cpu1 = cpuMicros(pid) ?? cpu0;
+    const rss = peakRssKiB(pid);
+    child.kill('SIGINT');
+    await new Promise((r) => child.on('close', r));
+    if (path !== null) feed(readFileSync(path, 'utf8'));
+    feed('\n');
+    return { send, cpuUs: cpu1 - cpu0, rss, ...t };
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    if (dir !== null) rmSync(dir, { recursive: true, force: true });
   }
-  const pid = child.pid!;
-  const cpu0 = cpuMicros(pid) ?? 0;
-  const send = await sendDrops(ns, count);
-  await sleep(1500);
-  const cpu1 = cpuMicros(pid) ?? cpu0;
-  const rss = peakRssKiB(pid);
-  child.kill('SIGINT');
-  await new Promise((r) => child.on('close', r));
-  feed('\n');
-  return { send, cpuUs: cpu1 - cpu0, rss, ...t };
 }
 
 async function underPerf(ns: BenchNetns, count: number) {
   const m = new MonitorProcess('perf', ['record', '-q', '-e', 'skb:kfree_skb', '-a', '-o', '/dev/null']);
   await sleep(300);
-  const cpu0 = await m.settle();
-  const send = await sendDrops(ns, count);
-  await sleep(300);
-  const cpu1 = m.cpu() ?? cpu0;
-  const rss = m.peakRss();
-  await m.interrupt();
-  return { send, cpuUs: cpu1 - cpu0, rss, counted: null, lost: 0 };
+  return { ...(await measureFlood(m, () => sendDrops(ns, count))), counted: null, lost: 0 };
 }
 
 const BPFTRACE_PROGRAM = 'tracepoint:skb:kfree_skb { @[args->location, args->reason] = count(); }';
@@ -108,15 +122,10 @@ async function underBpftrace(ns: BenchNetns, count: number) {
     await m.interrupt(3000);
     throw new Error(`bpftrace could not attach: ${(m.stderr || m.stdout).trim().split('\n').slice(-3).join(' | ')}`);
   }
-  const cpu0 = await m.settle();
-  const send = await sendDrops(ns, count);
-  await sleep(300);
-  const cpu1 = m.cpu() ?? cpu0;
-  const rss = m.peakRss();
-  await m.interrupt();
+  const measured = await measureFlood(m, () => sendDrops(ns, count));
   let counted = 0;
   for (const mm of m.stdout.matchAll(/^@\[[^\]]*\]: (\d+)$/gm)) counted = Math.max(counted, Number(mm[1]));
-  return { send, cpuUs: cpu1 - cpu0, rss, counted, lost: 0 };
+  return { ...measured, counted, lost: 0 };
 }
 
 async function runOne(config: Config, ns: BenchNetns, inode: number, count: number) {
@@ -149,10 +158,12 @@ async function runOne(config: Config, ns: BenchNetns, inode: number, count: numb
       if (m) t.counted += Number(m[1]);
       lostLine(line, t);
     });
-  return underDropwatch(ns, count, ['-b', 'bpf', '-s', '-m', 'packet'], (line, t) => {
+  const ourFlows: Tally = (line, t) => {
     if (line.startsWith('flow: IP 127.0.0.1.') && line.endsWith('> 127.0.0.1.9: UDP, length 1')) t.counted++;
     lostLine(line, t);
-  });
+  };
+  const packet = ['-b', 'bpf', '-s', '-m', 'packet'];
+  return underDropwatch(ns, count, packet, ourFlows, config === 'bpf_packet_file' ? 'file' : 'pipe');
 }
 
 export async function runBpfBench(opts: { rounds: number; count: number; log: (l: string) => void }) {

@@ -280,7 +280,7 @@ static __always_inline void send_packet(struct sk_buff *skb, struct dw_count_key
 	struct dw_packet *rec;
 	unsigned char *head, *from;
 	__u16 mac, network;
-	__u64 len, want;
+	__u64 len, want, avail;
 	__u64 flags = BPF_RB_NO_WAKEUP;
 
 	rec = bpf_ringbuf_reserve(&packets, sizeof(*rec), 0);
@@ -322,7 +322,12 @@ static __always_inline void send_packet(struct sk_buff *skb, struct dw_count_key
 	rec->cap_len = 0;
 	if (want > 0 && bpf_probe_read_kernel(rec->data, want, from) == 0)
 		rec->cap_len = want;
-	if (bpf_ringbuf_query(&packets, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+	/*
+	 * Woken once as the data waiting crosses wakeup_bytes, not on every record past it: a reader behind a flood is
+	 * awake already, and each wakeup is an irq_work. A crossing raced past by another CPU is left to the reader's timer.
+	 */
+	avail = bpf_ringbuf_query(&packets, BPF_RB_AVAIL_DATA);
+	if (avail >= wakeup_bytes && avail < wakeup_bytes + 2 * (sizeof(*rec) + 8))
 		flags = BPF_RB_FORCE_WAKEUP;
 	note_packet_stack(rec, stack);
 	bpf_ringbuf_submit(rec, flags);

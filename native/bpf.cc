@@ -13,8 +13,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <uv.h>
+
+#include <memory>
 
 #include <map>
 #include <string>
@@ -26,7 +30,7 @@
 namespace {
 
 // What src/bpf/native.ts expects.
-constexpr uint32_t kAbiVersion = 6;
+constexpr uint32_t kAbiVersion = 7;
 // libbpf's messages for the current call: kept to explain a failure in one sentence, never printed as they are.
 constexpr size_t kMaxLog = 64 * 1024;
 std::string libbpfLog;
@@ -93,6 +97,8 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
                                           InstanceMethod("configure", &BpfProgram::Configure),
                                           InstanceMethod("drain", &BpfProgram::Drain),
                                           InstanceMethod("consume", &BpfProgram::Consume),
+                                          InstanceMethod("watch", &BpfProgram::Watch),
+                                          InstanceMethod("unwatch", &BpfProgram::Unwatch),
                                           InstanceMethod("lost", &BpfProgram::Lost),
                                           InstanceMethod("filter", &BpfProgram::Filter),
                                           InstanceMethod("filtered", &BpfProgram::Filtered),
@@ -334,15 +340,19 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
     return true;
   }
 
+  // libbpf stops a read only at a negative return (a positive one is ignored): this one says the slice is full.
+  static constexpr int kSliceFull = -E2BIG;
+
   static int OnPacket(void* ctx, void* data, size_t size) {
     auto* self = static_cast<BpfProgram*>(ctx);
     if (size < sizeof(dw_packet)) return 0;
     const uint8_t* bytes = static_cast<const uint8_t*>(data);
     self->records_.insert(self->records_.end(), bytes, bytes + sizeof(dw_packet));
-    return self->records_.size() >= self->maxBytes_ ? 1 : 0;
+    return self->records_.size() >= self->maxBytes_ ? kSliceFull : 0;
   }
 
-  // consume(maxBytes): the packet records waiting in the ring, up to about maxBytes, as one Buffer.
+  // consume(maxBytes): the packet records waiting in the ring, as one Buffer of whole records: all of them, or the
+  // first ones past maxBytes (the record that reaches it is taken, the rest stay in the ring for the next call).
   Napi::Value Consume(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Usable(env)) return env.Undefined();
@@ -350,11 +360,70 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
       ring_ = ring_buffer__new(bpf_map__fd(packets_), OnPacket, this, nullptr);
       if (!ring_) return ThrowStage(env, errno, "map", "cannot open the packet ring");
     }
-    maxBytes_ = info.Length() > 0 ? info[0].As<Napi::Number>().Uint32Value() : 4 * 1024 * 1024;
+    maxBytes_ = info.Length() > 0 ? info[0].As<Napi::Number>().Uint32Value() : 1024 * 1024;
     records_.clear();
+    records_.reserve(maxBytes_ + sizeof(dw_packet));
     int n = ring_buffer__consume(ring_);
-    if (n < 0 && n != -EINTR) return ThrowStage(env, n, "map", "cannot read the packet ring");
+    if (n < 0 && n != -EINTR && n != kSliceFull) return ThrowStage(env, n, "map", "cannot read the packet ring");
     return Napi::Buffer<uint8_t>::Copy(env, records_.data(), records_.size());
+  }
+
+  // watch(onWake): calls onWake() on the event loop each time the kernel wakes the ring's readers, which the program
+  // does once as the data waiting crosses wakeup_bytes. libuv watches descriptors level-triggered, which on the ring
+  // would fire on every turn while any record waits; so it watches an epoll set of our own that holds the ring
+  // edge-triggered, and that set is readable from one wakeup until OnWake takes the edge.
+  Napi::Value Watch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env) || poll_) return env.Undefined();
+    if (wakeFd_ < 0) {
+      wakeFd_ = epoll_create1(EPOLL_CLOEXEC);
+      if (wakeFd_ < 0) return ThrowStage(env, errno, "map", "cannot watch the packet ring");
+      epoll_event ev = {};
+      ev.events = EPOLLIN | EPOLLET;
+      if (epoll_ctl(wakeFd_, EPOLL_CTL_ADD, bpf_map__fd(packets_), &ev) != 0)
+        return ThrowStage(env, errno, "map", "cannot watch the packet ring");
+    }
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok) return ThrowStage(env, EINVAL, "map", "no event loop");
+    auto* poll = new uv_poll_t;
+    int err = uv_poll_init(loop, poll, wakeFd_);
+    if (err != 0) {
+      delete poll;
+      return ThrowStage(env, -err, "map", "cannot watch the packet ring");
+    }
+    poll->data = this;
+    onWake_ = Napi::Persistent(info[0].As<Napi::Function>());
+    wakeContext_ = std::make_unique<Napi::AsyncContext>(env, "dropwatch:bpf-ring");
+    poll_ = poll;
+    uv_poll_start(poll_, UV_READABLE, OnWake);
+    return env.Undefined();
+  }
+
+  static void OnWake(uv_poll_t* handle, int status, int) {
+    auto* self = static_cast<BpfProgram*>(handle->data);
+    epoll_event ev;
+    // Takes the edge: the set is not readable again until the next wakeup.
+    while (epoll_wait(self->wakeFd_, &ev, 1, 0) > 0) {
+    }
+    if (status < 0 || self->onWake_.IsEmpty()) return;
+    Napi::Env env = self->onWake_.Env();
+    Napi::HandleScope scope(env);
+    // Through MakeCallback, so the microtasks and process.nextTick callbacks it queues run after it, as after any I/O.
+    self->onWake_.MakeCallback(env.Global(), {}, *self->wakeContext_);
+  }
+
+  Napi::Value Unwatch(const Napi::CallbackInfo& info) {
+    StopWatching();
+    return info.Env().Undefined();
+  }
+
+  void StopWatching() {
+    if (!poll_) return;
+    uv_poll_stop(poll_);
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    poll_ = nullptr;
+    onWake_.Reset();
+    wakeContext_.reset();
   }
 
   // lost(): per DW_LOST_* kind, the drops the program could not count or deliver since loading, summed over CPUs;
@@ -603,6 +672,9 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
     trapRing_ = nullptr;
     if (trapLink_) bpf_link__destroy(trapLink_);
     trapLink_ = nullptr;
+    StopWatching();
+    if (wakeFd_ >= 0) close(wakeFd_);
+    wakeFd_ = -1;
     if (ring_) ring_buffer__free(ring_);
     ring_ = nullptr;
     if (link_) bpf_link__destroy(link_);
@@ -645,6 +717,10 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
   ring_buffer* trapRing_ = nullptr;
   std::vector<uint8_t> trapRecords_;
   size_t trapMaxBytes_ = 0;
+  int wakeFd_ = -1;
+  uv_poll_t* poll_ = nullptr;
+  Napi::FunctionReference onWake_;
+  std::unique_ptr<Napi::AsyncContext> wakeContext_;
 };
 
 // dropReasons(btfPath?): [value, name] for each member of the kernel's enum skb_drop_reason, from its BTF.

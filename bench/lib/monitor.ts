@@ -1,7 +1,8 @@
 // Runs a monitor as a child process and measures it from outside: readiness from its output, CPU and peak RSS from
-// /proc, and a clean SIGINT stop. Shared by the storm and soak benchmarks.
+// /proc, and a clean SIGINT stop. Shared by the storm, soak and bpf benchmarks.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpuMicros, peakRssKiB } from './proc.js';
+import type { SendResult } from './sender.js';
 import { sleep } from './stats.js';
 
 export class MonitorProcess {
@@ -83,4 +84,22 @@ export class MonitorProcess {
     clearTimeout(timer);
     return code;
   }
+}
+
+/**
+ * One flood under a started monitor: its CPU from when it settles until `tailMs` after the sender ends (what it still
+ * had to do), its peak RSS; then SIGINT.
+ */
+export async function measureFlood(
+  m: MonitorProcess,
+  send: () => Promise<SendResult>,
+  tailMs = 300,
+): Promise<{ send: SendResult; cpuUs: number; rss: number | null }> {
+  const cpu0 = await m.settle();
+  const sent = await send();
+  await sleep(tailMs);
+  const cpu1 = m.cpu() ?? cpu0;
+  const rss = m.peakRss();
+  await m.interrupt();
+  return { send: sent, cpuUs: cpu1 - cpu0, rss };
 }

@@ -1,5 +1,6 @@
 // BpfBackend: the Backend contract over dropwatch's BPF program on tp_btf/kfree_skb. Summary mode counts in the
-// kernel and drains the idle count table every interval; packet mode reads the ring buffer every few milliseconds.
+// kernel and drains the idle count table every interval; packet mode reads the ring buffer when the kernel wakes it
+// (and on a slow timer), a bounded slice per turn of the event loop.
 // Nothing is pinned: the program, maps and link are this process's descriptors, so even kill -9 leaves nothing.
 import { readFileSync } from 'node:fs';
 import { BPF_OFFER } from './source.js';
@@ -36,7 +37,7 @@ export interface BpfOptions {
   btfPath?: string;
   /** How often summary counts are drained, ms (default 200). */
   drainIntervalMs?: number;
-  /** How often the packet ring is read, ms (default 20). */
+  /** How often the packet ring is read besides the kernel's wakeups, for the tail below wakeupBytes, ms (default 100). */
   pollIntervalMs?: number;
   /** Ring data past which the kernel wakes the reader at once, bytes (default 512 KiB). */
   wakeupBytes?: number;
@@ -54,8 +55,12 @@ const MODE_SUMMARY = 0;
 const MODE_PACKET = 1;
 /** What the program copies of each packet at most (DW_MAX_CAPTURE in bpf/dropwatch.h). */
 export const MAX_CAPTURE = 256;
-/** Bytes of packet records taken per read, so one read cannot hold the event loop for long. */
-const READ_BYTES = 4 * 1024 * 1024;
+/**
+ * Bytes of packet records taken per turn of the event loop: a flood is decoded, formatted and written a slice at a
+ * time, so memory holds one slice rather than the ring, and a reader slower than the flood leaves the rest in the
+ * ring, whose reserve failures the program counts exactly.
+ */
+export const SLICE_BYTES = 1024 * 1024;
 
 /** The program's loss counters (lost() in native/bpf.cc), in order, as "Lost" lines name them. */
 const LOST_WHERE = ['bpf count table full', 'bpf packet ring full', 'bpf program skipped (nested on its cpu)'];
@@ -97,6 +102,10 @@ export class BpfBackend implements Backend {
   private listener: EventListener | null = null;
   private config: MonitorConfig = { alertMode: 'summary', truncLen: 0, queueLen: 0 };
   private timer: NodeJS.Timeout | null = null;
+  /** Count-table flips still owed in packet mode to what summary mode counted before a switch. */
+  private countFlipsOwed = 0;
+  /** The next slice of the ring, queued behind whatever the event loop has to do first (writes, signals). */
+  private nextSlice: NodeJS.Immediate | null = null;
   private monitoring = false;
   private closed = false;
   private offsetNs = 0n;
@@ -206,6 +215,8 @@ export class BpfBackend implements Backend {
   private configure(): void {
     const packet = this.config.alertMode === 'packet';
     if (packet) this.offsetNs = wallClockOffset(this.clock);
+    // A run that read summary mode before the switch may count into the table the next flip makes active.
+    this.countFlipsOwed = packet && this.monitoring ? 2 : 0;
     const capture = this.config.truncLen === 0 ? MAX_CAPTURE : Math.min(this.config.truncLen, MAX_CAPTURE);
     native(() =>
       this.program.configure(packet ? MODE_PACKET : MODE_SUMMARY, capture, this.opts.wakeupBytes ?? 512 * 1024),
@@ -215,22 +226,41 @@ export class BpfBackend implements Backend {
   private schedule(): void {
     if (this.timer) clearInterval(this.timer);
     const packet = this.config.alertMode === 'packet';
-    const every = packet ? (this.opts.pollIntervalMs ?? 20) : (this.opts.drainIntervalMs ?? 200);
+    const every = packet ? (this.opts.pollIntervalMs ?? 100) : (this.opts.drainIntervalMs ?? 200);
     this.timer = setInterval(() => this.collect(), every);
+    if (packet) native(() => this.program.watch(this.onWake));
+    else this.program.unwatch();
   }
 
-  /** Everything the kernel holds now: counts, packets, and any new losses. */
+  /** The kernel woke us: a burst crossed wakeupBytes before the timer came round. */
+  private readonly onWake = (): void => {
+    try {
+      if (!this.nextSlice && this.readSlice()) this.continueReading();
+    } catch (err) {
+      this.warn(err);
+    }
+  };
+
+  /** Counts, a slice of packets (the rest on the next turns), and any new losses. */
   private collect(): void {
     try {
       if (this.monitoring) this.renewStackBudget();
-      this.drainCounts();
-      this.readPackets();
-      // After drainCounts: its switch of tables waited out every program run, the trap program's included.
+      // A flip waits out an RCU grace period, blocking the loop: packet mode flips only for what summary mode left.
+      if (this.config.alertMode === 'summary' || this.countFlipsOwed > 0) {
+        this.drainCounts();
+        this.countFlipsOwed = Math.max(0, this.countFlipsOwed - 1);
+      }
+      // A flood already being read goes on at its pace, one slice a turn.
+      if (!this.nextSlice && this.readSlice()) this.continueReading();
       if (this.hardware) this.collectTraps();
       this.reportLosses();
     } catch (err) {
-      this.opts.onWarning?.(err instanceof Error ? err.message : String(err));
+      this.warn(err);
     }
+  }
+
+  private warn(err: unknown): void {
+    this.opts.onWarning?.(err instanceof Error ? err.message : String(err));
   }
 
   private drainCounts(): void {
@@ -249,16 +279,34 @@ export class BpfBackend implements Backend {
     return records;
   }
 
-  private readPackets(): void {
-    for (;;) {
-      const bytes = native(() => this.program.consume(READ_BYTES));
-      const records = decodePackets(bytes, this.recordBytes);
-      // Taken after the records: the program notes a packet's chain before it submits the record.
-      if (this.stacks && records.length > 0) this.takeChains();
-      this.delivered += records.length;
-      for (const record of records) this.emit({ kind: 'packet', packet: this.packetDrop(record) });
-      if (bytes.length < READ_BYTES) return;
-    }
+  /** Emits one slice of the ring's records; true when the slice was full, so more may be waiting. */
+  private readSlice(): boolean {
+    const bytes = native(() => this.program.consume(SLICE_BYTES));
+    const records = decodePackets(bytes, this.recordBytes);
+    // Taken after the records: the program notes a packet's chain before it submits the record.
+    if (this.stacks && records.length > 0) this.takeChains();
+    this.delivered += records.length;
+    for (const record of records) this.emit({ kind: 'packet', packet: this.packetDrop(record) });
+    return bytes.length >= SLICE_BYTES;
+  }
+
+  /** Reads the next slice on the next turn of the event loop, after the I/O this one queued. */
+  private continueReading(): void {
+    if (this.nextSlice || !this.monitoring) return;
+    this.nextSlice = setImmediate(() => {
+      this.nextSlice = null;
+      try {
+        if (this.readSlice()) this.continueReading();
+      } catch (err) {
+        this.warn(err);
+      }
+    });
+  }
+
+  /** Everything the ring still holds, a slice per turn of the event loop. */
+  private async drainPackets(): Promise<void> {
+    do await new Promise((resolve) => setImmediate(resolve));
+    while (this.readSlice());
   }
 
   /** Hardware drops: what the trap counts grew by since the last read, and the trapped packets waiting. */
@@ -266,10 +314,10 @@ export class BpfBackend implements Backend {
     const grown = this.trapTally.grown(decodeTrapCounts(native(() => this.program.traps())));
     if (grown.length > 0) this.emit({ kind: 'summary', entries: trapEntries(grown) });
     for (;;) {
-      const bytes = native(() => this.program.consumeTraps(READ_BYTES));
+      const bytes = native(() => this.program.consumeTraps(SLICE_BYTES));
       for (const record of decodeTrapPackets(bytes))
         this.emit({ kind: 'packet', packet: trapPacket(record, this.offsetNs) });
-      if (bytes.length < READ_BYTES) return;
+      if (bytes.length < SLICE_BYTES) return;
     }
   }
 
@@ -327,11 +375,21 @@ export class BpfBackend implements Backend {
     if (!this.monitoring) return;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    if (this.nextSlice) clearImmediate(this.nextSlice);
+    this.nextSlice = null;
+    this.program.unwatch();
     this.monitoring = false;
     native(() => this.program.detach());
     if (this.stacks) native(() => this.program.stackBudget(0, 0));
     if (this.hardware) native(() => this.program.detachTraps());
-    this.collect();
+    try {
+      this.drainCounts();
+      await this.drainPackets();
+      if (this.hardware) this.collectTraps();
+      this.reportLosses();
+    } catch (err) {
+      this.warn(err);
+    }
     this.hardware = false;
   }
 

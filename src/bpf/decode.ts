@@ -52,16 +52,22 @@ export const COUNT_RECORD_BYTES = 80;
 export const PACKET_HEADER_BYTES = 88;
 
 const view = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
+/** The same bytes as a Buffer, without a copy, for its native string decoding. */
+const asBuffer = (b: Uint8Array): Buffer =>
+  Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
-/** A NUL-padded C string. */
-function cString(b: Uint8Array, offset: number, size: number): string {
-  const end = b.subarray(offset, offset + size).indexOf(0);
-  return Buffer.from(b.subarray(offset, end < 0 ? offset + size : offset + end)).toString('latin1');
+/** A NUL-padded C string, read in place: this runs twice for every packet of a flood. */
+function cString(b: Buffer, offset: number, size: number): string {
+  const limit = offset + size;
+  let end = offset;
+  while (end < limit && b[end] !== 0) end++;
+  return end === offset ? '' : b.toString('latin1', offset, end);
 }
 
-export function decodeCounts(bytes: Uint8Array): CountRecord[] {
-  if (bytes.length % COUNT_RECORD_BYTES !== 0)
-    throw new RangeError(`count records come in ${COUNT_RECORD_BYTES} bytes, got ${bytes.length}`);
+export function decodeCounts(data: Uint8Array): CountRecord[] {
+  if (data.length % COUNT_RECORD_BYTES !== 0)
+    throw new RangeError(`count records come in ${COUNT_RECORD_BYTES} bytes, got ${data.length}`);
+  const bytes = asBuffer(data);
   const v = view(bytes);
   const out: CountRecord[] = [];
   for (let o = 0; o < bytes.length; o += COUNT_RECORD_BYTES) {
@@ -81,10 +87,14 @@ export function decodeCounts(bytes: Uint8Array): CountRecord[] {
   return out;
 }
 
-/** `recordBytes`: the size of one record (the addon's packetRecordBytes); each carries at most that less the header. */
-export function decodePackets(bytes: Uint8Array, recordBytes: number): PacketRecord[] {
-  if (bytes.length % recordBytes !== 0)
-    throw new RangeError(`packet records come in ${recordBytes} bytes, got ${bytes.length}`);
+/**
+ * `recordBytes`: the size of one record (the addon's packetRecordBytes); each carries at most that less the header.
+ * Each record's data is a view into `data`, not a copy.
+ */
+export function decodePackets(data: Uint8Array, recordBytes: number): PacketRecord[] {
+  if (data.length % recordBytes !== 0)
+    throw new RangeError(`packet records come in ${recordBytes} bytes, got ${data.length}`);
+  const bytes = asBuffer(data);
   const v = view(bytes);
   const out: PacketRecord[] = [];
   for (let o = 0; o < bytes.length; o += recordBytes) {
@@ -102,7 +112,7 @@ export function decodePackets(bytes: Uint8Array, recordBytes: number): PacketRec
       fromMac: bytes[o + 42] !== 0,
       comm: cString(bytes, o + 48, 16),
       ifname: cString(bytes, o + 64, 16),
-      data: bytes.slice(o + PACKET_HEADER_BYTES, o + PACKET_HEADER_BYTES + capLen),
+      data: bytes.subarray(o + PACKET_HEADER_BYTES, o + PACKET_HEADER_BYTES + capLen),
     });
   }
   return out;

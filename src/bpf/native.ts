@@ -14,8 +14,14 @@ export interface NativeBpfProgram {
   configure(mode: number, captureLen: number, wakeupBytes: number): void;
   /** Switches count tables and returns the replaced one's counts as 80-byte records (src/bpf/decode.ts). */
   drain(): Buffer;
-  /** Packet records waiting in the ring, up to about maxBytes (src/bpf/decode.ts). */
+  /** Packet records waiting in the ring: all, or the first ones past maxBytes, the rest left (src/bpf/decode.ts). */
   consume(maxBytes: number): Buffer;
+  /**
+   * Calls onWake on the event loop each time the kernel wakes the ring's readers (once per crossing of wakeupBytes);
+   * until unwatch(), the watch keeps the event loop alive.
+   */
+  watch(onWake: () => void): void;
+  unwatch(): void;
   /** Cumulative: [table full, ring full, recursion misses]. */
   lost(): bigint[];
   /**
@@ -60,7 +66,7 @@ export interface BpfNativeError extends Error {
   log: string;
 }
 
-const ABI_VERSION = 6;
+const ABI_VERSION = 7;
 // dist/src/bpf/native.js → the package root.
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CANDIDATES = [

@@ -2,8 +2,12 @@
 // the observers, and the drops a congested reader could not take.
 import type { DropObserver, Reported, SessionOutput, SessionView } from './types.js';
 
-/** Packet blocks written at once; it keeps the congestion check current in a batch of thousands of packets. */
-const BLOCKS_PER_WRITE = 1024;
+/**
+ * Characters of packet blocks written at once: enough to make the write(2) per batch cheap, few enough that the joined
+ * text stays a regular heap object (V8 puts strings past 128 KiB in large-object space, a fresh mapping each, whose
+ * page faults cost more than the formatting) and the congestion check stays current in a batch of thousands.
+ */
+export const WRITE_CHARS = 64 * 1024;
 
 export class Delivery {
   /** The session's output: pending packet blocks are written before anything else, so lines keep their order. */
@@ -62,11 +66,14 @@ export class Delivery {
 
   /** Queues one packet's block: one write per receive batch, not per block or line, as a write(2) each costs most. */
   packet(block: string): void {
-    const start = this.pendingBlocks.length === 0 ? 0 : this.pendingEnds.at(-1)! + 1;
+    let start = this.pendingBlocks.length === 0 ? 0 : this.pendingEnds.at(-1)! + 1;
+    if (start > 0 && start + block.length > WRITE_CHARS) {
+      this.writePending();
+      start = 0;
+    }
     this.pendingEnds.push(start + block.length);
     this.pendingBlocks.push(block);
-    if (this.pendingBlocks.length >= BLOCKS_PER_WRITE) this.writePending();
-    else if (!this.writeQueued) {
+    if (!this.writeQueued) {
       this.writeQueued = true;
       queueMicrotask(this.writePending);
     }

@@ -149,12 +149,23 @@ export function formatAsctime(date: Date): string {
   );
 }
 
+/** The last second formatted, and under which TZ: a packet flood formats the same second thousands of times. */
+let lastSecond = -1n;
+let lastTz: string | undefined;
+let lastAsctime = '';
+
 /** dropwatch's timestamp value: asctime of the whole seconds, then the nanoseconds as `%09d`, then `nsec`. */
 export function formatTimestamp(ns: bigint): string {
   const v = U64(ns);
   const seconds = v / 1_000_000_000n;
-  const rest = v % 1_000_000_000n;
-  return `${formatAsctime(new Date(Number(seconds) * 1000))} ${rest.toString().padStart(9, '0')} nsec`;
+  const rest = Number(v - seconds * 1_000_000_000n);
+  const tz = process.env.TZ;
+  if (seconds !== lastSecond || tz !== lastTz) {
+    lastAsctime = formatAsctime(new Date(Number(seconds) * 1000));
+    lastSecond = seconds;
+    lastTz = tz;
+  }
+  return `${lastAsctime} ${String(rest).padStart(9, '0')} nsec`;
 }
 
 export interface PacketStyle extends Style {

@@ -140,7 +140,8 @@ describe('bpf backend on the real kernel', { skip }, () => {
 
   test('packet mode: each drop with its device, reason and decoded flow', async () => {
     const n = 50;
-    const run = new CliRun(['-b', 'bpf', '-s', '-m', 'packet', '-f', 'json']);
+    // Our namespace only, filtered in the kernel: another process's flood meanwhile would fill the ring before ours.
+    const run = new CliRun(['-b', 'bpf', '-s', '-m', 'packet', '-f', 'json', '--filter', `netns == ${ns.inode}`]);
     await run.monitoring();
     await ns.sendUdp('127.0.0.1', n);
     await sleep(500);
@@ -164,6 +165,28 @@ describe('bpf backend on the real kernel', { skip }, () => {
     assert.ok(ours.length >= n, `${ours.length} of ${n}`);
     assert.ok(ours.every((e) => e.ifname === 'lo' && e.l4 === 'udp'));
     // Other processes' floods can fill the ring meanwhile: then their losses come as lost lines, never silently.
+  });
+
+  test('packet mode: the wakeup as the ring crosses wakeupBytes brings the packets, long before the timer', async () => {
+    const backend = await openBpfBackend({ wakeupBytes: 4096, pollIntervalMs: 60_000 });
+    const events: BackendEvent[] = [];
+    backend.onEvent((e) => events.push(e));
+    const ours = () =>
+      events.filter((e) => e.kind === 'packet' && e.packet.flow?.dst === '127.0.0.89' && e.packet.flow.dport === 9)
+        .length;
+    let beforeStop = 0;
+    try {
+      await backend.setConfig({ alertMode: 'packet' });
+      await backend.start({ sw: true, hw: false });
+      // 50 records are past 4096 bytes: the program wakes us once on the way.
+      await ns.sendUdp('127.0.0.89', 50);
+      for (let waited = 0; ours() === 0 && waited < 5000; waited += 50) await sleep(50);
+      beforeStop = ours();
+      await backend.stop();
+    } finally {
+      await backend.close();
+    }
+    assert.ok(beforeStop > 0, 'packets read before stop, with the timer a minute away');
   });
 
   test('a ring too small for the drops: reserve failures are lost events covering every drop not delivered', async () => {
