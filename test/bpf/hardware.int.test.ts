@@ -6,38 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { keepTranscript, type GuestResult } from '../qemu/harness.js';
 import { sessionResult, sessionUnavailable } from '../qemu/suite.js';
+import { TRAPS, GROUP, TRAP_FRAME_LEN, DROP_LINE, reported, summed } from '../helpers/traps.js';
 import { validateEvent } from '../helpers/schema.js';
-
-// The traps drop_monitor hears from netdevsim once blackhole_route is set to trap, with their groups.
-const TRAPS: readonly (readonly [string, string])[] = [
-  ['fid_miss', 'l2_drops'],
-  ['blackhole_route', 'l3_drops'],
-  ['ttl_value_is_too_small', 'l3_exceptions'],
-];
-const TRAP_NAMES = TRAPS.map(([name]) => name);
-const GROUP = new Map(TRAPS);
-// netdevsim's generated frame: Ethernet, IPv4, UDP and 100 zero bytes, 192.0.2.1 -> 198.51.100.1.
-const TRAP_FRAME_LEN = 14 + 20 + 8 + 100;
-
-const DROP_LINE = /^(\d+) drops at (\S+) \[(hardware|software)\]$/;
-
-/** devlink's counters after minus before, for the traps drop_monitor hears. */
-function reported(before: string[], after: string[]): Map<string, number> {
-  const read = (lines: string[]) => new Map(lines.map((l) => l.split(' ')).map(([n, c]) => [n!, Number(c)]));
-  const b = read(before);
-  const a = read(after);
-  return new Map(TRAP_NAMES.map((n) => [n, (a.get(n) ?? NaN) - (b.get(n) ?? NaN)]));
-}
-
-/** The summary lines' counts, summed per trap. */
-function summed(lines: string[]): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const l of lines) {
-    const m = DROP_LINE.exec(l);
-    if (m) out.set(m[2]!, (out.get(m[2]!) ?? 0) + Number(m[1]));
-  }
-  return out;
-}
 
 /** Packet blocks ("drop at:" to the blank line), timestamps and our flow line (ours alone) left out. */
 function blocks(lines: string[]): string[] {

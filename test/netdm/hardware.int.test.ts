@@ -11,42 +11,18 @@ import { sessionResult, sessionUnavailable } from '../qemu/suite.js';
 import { pcapAlerts, type PcapAlert } from '../helpers/netdm-pcap.js';
 import { tsharkAvailable, tsharkFields } from '../helpers/tshark.js';
 import { pcapTimeOfNs } from '../helpers/pcap-time.js';
+import {
+  TRAPS,
+  TRAP_NAMES,
+  GROUP,
+  TRAP_FRAME_LEN,
+  TRAP_SRC,
+  TRAP_DST,
+  DROP_LINE,
+  reported,
+  summed,
+} from '../helpers/traps.js';
 import { validateEvent } from '../helpers/schema.js';
-
-// The traps drop_monitor hears from netdevsim once blackhole_route is set to trap, in the order the generator reports
-// them each round, with their groups.
-const TRAPS: readonly (readonly [string, string])[] = [
-  ['fid_miss', 'l2_drops'],
-  ['blackhole_route', 'l3_drops'],
-  ['ttl_value_is_too_small', 'l3_exceptions'],
-];
-const TRAP_NAMES = TRAPS.map(([name]) => name);
-const GROUP = new Map(TRAPS);
-// What netdevsim's generator sends (drivers/net/netdevsim/dev.c, nsim_dev_trap_skb_build): Ethernet, IPv4, UDP and
-// 100 zero bytes, from 192.0.2.1 to 198.51.100.1; MAC addresses and ports are random.
-const TRAP_FRAME_LEN = 14 + 20 + 8 + 100;
-const TRAP_SRC = '192.0.2.1';
-const TRAP_DST = '198.51.100.1';
-
-const DROP_LINE = /^(\d+) drops at (\S+) \[(hardware|software)\]$/;
-
-/** devlink's counters ("TRAP PACKETS" lines) after minus before, for the traps drop_monitor hears. */
-function reported(before: string[], after: string[]): Map<string, number> {
-  const read = (lines: string[]) => new Map(lines.map((l) => l.split(' ')).map(([n, c]) => [n!, Number(c)]));
-  const b = read(before);
-  const a = read(after);
-  return new Map(TRAP_NAMES.map((n) => [n, (a.get(n) ?? NaN) - (b.get(n) ?? NaN)]));
-}
-
-/** The summary lines' counts, summed per trap (software lines under their symbol). */
-function summed(lines: string[]): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const l of lines) {
-    const m = DROP_LINE.exec(l);
-    if (m) out.set(m[2]!, (out.get(m[2]!) ?? 0) + Number(m[1]));
-  }
-  return out;
-}
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
