@@ -12,7 +12,7 @@ import { parseCgroup2Mount } from '../../src/workload/cgroup.js';
 import { canRunKernelTests } from '../helpers/kernel.js';
 import { Netns } from '../helpers/netns.js';
 import { CliRun } from '../helpers/cli.js';
-import { validateEvent } from '../helpers/schema.js';
+import { validEvents } from '../helpers/schema.js';
 
 const skip = canRunKernelTests();
 
@@ -33,16 +33,7 @@ interface Event extends Partial<Place> {
   places?: Place[];
 }
 
-function events(stdout: string): Event[] {
-  return stdout
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => {
-      const event = JSON.parse(line) as Event;
-      assert.deepEqual(validateEvent(event), [], line);
-      return event;
-    });
-}
+const events = (stdout: string): Event[] => validEvents<Event>(stdout);
 const total = (ps: readonly { count: number }[]) => ps.reduce((n, p) => n + p.count, 0);
 
 describe('bpf: the cgroup of the task a drop happened in, on the real kernel', { skip }, () => {

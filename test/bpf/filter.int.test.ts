@@ -13,7 +13,7 @@ import type { BackendEvent, DropPlace } from '../../src/backend/types.js';
 import { canRunKernelTests } from '../helpers/kernel.js';
 import { Netns } from '../helpers/netns.js';
 import { CliRun, type Finished } from '../helpers/cli.js';
-import { validateEvent } from '../helpers/schema.js';
+import { validEvents } from '../helpers/schema.js';
 
 const skip = canRunKernelTests();
 const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });
@@ -28,15 +28,7 @@ interface Summary {
 
 /** The summary events of a JSON run, each checked against the schema. */
 function summaries(stdout: string): Summary[] {
-  return stdout
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => {
-      const event = JSON.parse(line) as Summary;
-      assert.deepEqual(validateEvent(event), [], line);
-      return event;
-    })
-    .filter((e) => e.type === 'summary');
+  return validEvents<Summary>(stdout).filter((e) => e.type === 'summary');
 }
 
 const places = (events: Summary[]) => events.flatMap((e) => e.places ?? []);

@@ -27,3 +27,16 @@ export function validateEvent(value: unknown): string[] {
   // "must match then schema" only repeats that the branch for this type failed; its own errors say why.
   return (check.errors ?? []).filter((e) => e.keyword !== 'if').map(describe);
 }
+
+/** A JSON Lines run's events, each line parsed and asserted valid against the schema. */
+export function validEvents<T>(stdout: string): T[] {
+  return stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const event: unknown = JSON.parse(line);
+      const errors = validateEvent(event);
+      if (errors.length > 0) throw new Error(`${line}: ${errors.join('; ')}`);
+      return event as T;
+    });
+}
